@@ -1,0 +1,116 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Loading MMEngine checkpoints under torch >= 2.6 (``torch.load(weights_only=True)`` default).
+
+MMEngine 0.10.7 calls ``torch.load`` without ``weights_only``. Since torch 2.6 that means the
+restricted unpickler, which rejects what the runner itself writes into every checkpoint
+(``HistoryBuffer`` in the message hub, numpy arrays in ``dataset_meta`` and log scalars), so both
+``load_from`` and ``--resume`` fail with ``UnpicklingError ... Unsupported global``.
+
+Trust model, applied to every local checkpoint MMEngine loads (``load_from``, ``--resume``,
+``load_checkpoint``):
+
+1. Load with ``weights_only=True`` and a short allow-list of the plain-data types MMEngine and numpy
+   put into checkpoints (:data:`SAFE_CHECKPOINT_GLOBALS`). Runner checkpoints, CenterNet's
+   official checkpoints and plain state dicts all load this way; nothing can execute code.
+2. Anything else needs full unpickling, which can run arbitrary code. It is done only for files the
+   user trusts explicitly: ``DEEPMARK_TRUST_CHECKPOINTS=1`` in the environment (all files), or
+   :func:`trust_checkpoint` (one path). Otherwise an error names the file and the rejected global.
+"""
+import os
+import os.path as osp
+import pickle
+from typing import Callable, List, Optional, Set
+
+import torch
+from mmengine.logging import print_log
+from mmengine.runner.checkpoint import CheckpointLoader
+
+TRUST_ENV = 'DEEPMARK_TRUST_CHECKPOINTS'
+_TRUSTED_PATHS: Set[str] = set()
+
+
+def _numpy_globals() -> List:
+    """numpy callables/classes needed to rebuild arrays, dtypes and scalars."""
+    import numpy as np
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
+    found = [_reconstruct, scalar, np.ndarray, np.dtype]
+    found += [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUSO']
+    return found
+
+
+def _history_buffer_statistic(buffer: object, name: str) -> Callable:
+    """A ``getattr`` that only returns ``HistoryBuffer``'s registered statistics methods.
+
+    ``HistoryBuffer`` pickles its ``statistics_methods`` as ``getattr(HistoryBuffer, 'mean')``;
+    allowing the real ``getattr`` would let a file reach any attribute of any allowed object.
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    is_buffer = isinstance(buffer, HistoryBuffer) or (
+        isinstance(buffer, type) and issubclass(buffer, HistoryBuffer))
+    if not is_buffer or name not in HistoryBuffer._statistics_methods:
+        raise pickle.UnpicklingError(
+            f'refusing getattr({buffer!r}, {name!r}) while loading a checkpoint')
+    return getattr(buffer, name)
+
+
+def safe_checkpoint_globals() -> List:
+    """The allow-list used for weights-only loading.
+
+    Returns:
+        list: Classes/functions that only rebuild plain data, plus a ``getattr`` restricted to
+        ``HistoryBuffer`` statistics (registered under the name the pickle stream uses).
+    """
+    from mmengine.logging.history_buffer import HistoryBuffer
+    return [HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr')] + _numpy_globals()
+
+
+def trust_checkpoint(path: str) -> None:
+    """Allow full (code-executing) unpickling of one checkpoint file the caller trusts."""
+    _TRUSTED_PATHS.add(osp.realpath(osp.expanduser(path)))
+
+
+def is_trusted(path: str) -> bool:
+    """Whether ``path`` may be fully unpickled (see module docstring)."""
+    if os.environ.get(TRUST_ENV, '').lower() in ('1', 'true', 'yes'):
+        return True
+    return osp.realpath(osp.expanduser(path)) in _TRUSTED_PATHS
+
+
+def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None):
+    """Load a local checkpoint by the trust model in the module docstring.
+
+    Args:
+        filename (str): Local path.
+        map_location: Passed to ``torch.load``.
+
+    Returns:
+        dict: The checkpoint.
+
+    Raises:
+        FileNotFoundError: Missing file.
+        pickle.UnpicklingError: Weights-only loading failed and the file is not trusted.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        with torch.serialization.safe_globals(safe_checkpoint_globals()):
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if not is_trusted(filename):
+            raise pickle.UnpicklingError(
+                f'{filename} holds objects beyond tensors and plain data, and loading them can '
+                f'run code. If you trust this file, set {TRUST_ENV}=1 (or call '
+                f'deepmark_mm.utils.trust_checkpoint(path)) and load it again. '
+                f'torch said: {error}') from error
+        print_log(f'Fully unpickling trusted checkpoint {filename} ({TRUST_ENV}).',
+                  logger='current')
+        return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def register_checkpoint_loader() -> None:
+    """Make MMEngine load local checkpoints through :func:`load_checkpoint_file`."""
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_checkpoint_file)

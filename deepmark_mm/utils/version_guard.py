@@ -1,0 +1,36 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Fail early, with the supported ranges named, when the OpenMMLab stack does not fit."""
+from typing import Tuple
+
+from mmengine.utils import digit_version
+
+
+def check_version(package: str, installed: str, supported: Tuple[str, str]) -> None:
+    """Raise if ``installed`` is outside ``[supported[0], supported[1])``.
+
+    Args:
+        package (str): Package name, used in the message.
+        installed (str): Installed version string.
+        supported (tuple[str, str]): Inclusive minimum and exclusive maximum.
+
+    Raises:
+        ImportError: When the installed version is out of range.
+    """
+    low, high = supported
+    if not digit_version(low) <= digit_version(installed) < digit_version(high):
+        raise ImportError(
+            f'deepmark_mm needs {package}>={low},<{high}, but {package}=={installed} is '
+            f'installed. Run `bash tools/setup_env.sh` or see README.md, "Install into your '
+            f'own environment".')
+
+
+def check_openmmlab_versions() -> None:
+    """Check mmengine, mmcv and mmdet against the ranges in :mod:`deepmark_mm.version`."""
+    import mmcv
+    import mmdet
+    import mmengine
+
+    from deepmark_mm.version import MMCV_RANGE, MMDET_RANGE, MMENGINE_RANGE
+    check_version('mmengine', mmengine.__version__, MMENGINE_RANGE)
+    check_version('mmcv', mmcv.__version__, MMCV_RANGE)
+    check_version('mmdet', mmdet.__version__, MMDET_RANGE)

@@ -1,0 +1,94 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Evaluate a DeepMark checkpoint (``mim test deepmark_mm CONFIG --checkpoint CKPT`` runs this).
+
+Examples:
+    python tools/test.py configs/deepmark_dla34_512.py CKPT
+    python tools/test.py CONFIG CKPT --tta               # flip (+ multiscale) fusion
+    python tools/test.py CONFIG CKPT --show-dir vis      # annotated images
+    python tools/test.py CONFIG CKPT --cfg-options test_evaluator.format_only=True \
+        test_evaluator.outfile_prefix=results/deepmark   # official result files
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a DeepMark model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a pickle file (offline evaluation)')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument('--show-dir', help='save painted images under work_dir/<time>/SHOW_DIR')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: the config\'s tta_model / tta_pipeline')
+    parser.add_argument(
+        '--trust-checkpoint', action='store_true',
+        help='allow full (code-executing) unpickling when weights-only loading fails')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. data_root=data/deepfashion2/')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_tta(cfg: Config, config_path: str) -> None:
+    """Wrap the model in ``cfg.tta_model`` and feed it ``cfg.tta_pipeline``."""
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise RuntimeError(
+            f'--tta needs {" and ".join(missing)} in {config_path}; add '
+            "`_base_ = [..., '../deepmark/deepmark_tta.py']` or use a *_flip.py config")
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    dataset_cfg = cfg.test_dataloader.dataset
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    dataset_cfg.pipeline = cfg.tta_pipeline
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """Merge the command line into the config."""
+    from mmdet.engine.hooks.utils import trigger_visualization_hook
+    from mmdet.utils import add_dump_metric
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    if args.tta:
+        enable_tta(cfg, args.config)
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {args.out}')
+        add_dump_metric(args, cfg)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    if args.trust_checkpoint:
+        os.environ['DEEPMARK_TRUST_CHECKPOINTS'] = '1'
+    cfg = build_config(args)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
