@@ -59,7 +59,6 @@ def enable_tta(cfg: Config, config_path: str) -> None:
 def build_config(args: argparse.Namespace) -> Config:
     """Merge the command line into the config."""
     from mmdet.engine.hooks.utils import trigger_visualization_hook
-    from mmdet.utils import add_dump_metric
 
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -74,10 +73,8 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         enable_tta(cfg, args.config)
-    if args.out is not None:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file, got {args.out}')
-        add_dump_metric(args, cfg)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl file, got {args.out}')
     return cfg
 
 
@@ -87,6 +84,9 @@ def main() -> None:
         os.environ['DEEPMARK_TRUST_CHECKPOINTS'] = '1'
     cfg = build_config(args)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    if args.out is not None:
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()
 
 

@@ -48,6 +48,7 @@ def _history_buffer_statistic(buffer: object, name: str) -> Callable:
     allowing the real ``getattr`` would let a file reach any attribute of any allowed object.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
+    HistoryBuffer()  # registers the default statistics (min, max, current, mean) on first use
     is_buffer = isinstance(buffer, HistoryBuffer) or (
         isinstance(buffer, type) and issubclass(buffer, HistoryBuffer))
     if not is_buffer or name not in HistoryBuffer._statistics_methods:

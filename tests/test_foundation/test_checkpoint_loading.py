@@ -94,3 +94,17 @@ def test_getattr_is_restricted_to_history_buffer_statistics(tmp_path, monkeypatc
     torch.save(dict(x=Sneaky()), path)
     with pytest.raises(pickle.UnpicklingError, match='sneaky.pth'):
         load_checkpoint_file(str(path))
+
+
+def test_runner_checkpoint_loads_in_a_fresh_process(tmp_path):
+    """HistoryBuffer registers its statistics lazily: loading must not depend on that."""
+    import subprocess
+    import sys
+    path = tmp_path / 'epoch_1.pth'
+    torch.save(runner_like_checkpoint(), path)
+    code = ('import deepmark_mm; from mmengine.runner.checkpoint import _load_checkpoint; '
+            f'c = _load_checkpoint({str(path)!r}); '
+            "print(c['message_hub']['log_scalars']['train/loss'].mean())")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == '0.375'

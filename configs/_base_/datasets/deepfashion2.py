@@ -1,0 +1,84 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+# DeepFashion2 (13 categories, 294 landmark slots), official COCO-layout annotations.
+#
+# Expected layout (the official release, converted once per split with
+# `python tools/dataset_converters/deepfashion2_to_coco.py data/deepfashion2/SPLIT
+#  data/deepfashion2/SPLIT/deepfashion2_SPLIT.json --workers 8`):
+#   data/deepfashion2/train/image/NNNNNN.jpg        data/deepfashion2/train/annos/NNNNNN.json
+#   data/deepfashion2/train/deepfashion2_train.json
+#   data/deepfashion2/validation/image/NNNNNN.jpg   data/deepfashion2/validation/annos/...
+#   data/deepfashion2/validation/deepfashion2_validation.json
+# To read the per-image files directly instead, set `ann_file=''` and
+# `data_prefix=dict(img='train/image/', ann='train/annos/')` in the dataset dicts.
+#
+# `input_size` is the network input side (512 as the paper; 256/128 for quick runs). The pipelines
+# are built from it here, so a config that changes it must rebuild them, e.g.
+#   input_size = 256
+#   train_pipeline = [... dict(type='RandomCenterAffine', input_size=input_size) ...]
+#   train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+# (see configs/_base_/datasets/synthetic_deepfashion2.py for a complete example).
+custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
+
+dataset_type = 'DeepFashion2Dataset'
+data_root = 'data/deepfashion2/'
+input_size = 512
+train_batch_size = 16
+val_batch_size = 1
+train_num_workers = 4
+val_num_workers = 2
+backend_args = None
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadDeepFashion2Annotations'),
+    dict(type='RandomCenterAffine', input_size=input_size, scale_range=(0.6, 1.4), border=128),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='CenterNetColorJitter'),
+    dict(
+        type='PackDeepMarkInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+                   'homography_matrix', 'flip', 'flip_direction')),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadDeepFashion2Annotations'),
+    dict(type='CenterAffine', input_size=input_size),
+    dict(
+        type='PackDeepMarkInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+                   'homography_matrix', 'flip', 'flip_direction', 'instances')),
+]
+
+train_dataloader = dict(
+    batch_size=train_batch_size,
+    num_workers=train_num_workers,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='train/deepfashion2_train.json',
+        data_prefix=dict(img='train/image/'),
+        filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        skip_invalid=True,
+        pipeline=train_pipeline,
+        backend_args=backend_args))
+val_dataloader = dict(
+    batch_size=val_batch_size,
+    num_workers=val_num_workers,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='validation/deepfashion2_validation.json',
+        data_prefix=dict(img='validation/image/'),
+        test_mode=True,
+        pipeline=test_pipeline,
+        backend_args=backend_args))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='DeepFashion2Metric', ann_file=data_root + 'validation/deepfashion2_validation.json')
+test_evaluator = val_evaluator

@@ -1,0 +1,41 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+# Runtime shared by every DeepMark config: plugin import, hooks, logging, visualisation.
+default_scope = 'mmdet'
+# The plugin import, `custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)`,
+# is not set here: the dataset bases (configs/_base_/datasets/) set it, and MMEngine rejects a key
+# defined by two sibling bases. Every leaf config under configs/deepmark/ sets it again itself
+# (a child may override its bases), so it holds whatever the bases do.
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # keeps the last 3 epochs plus the best one by landmark mAP (DeepFashion2Metric, prefix
+    # 'deepfashion2'); best_deepfashion2_kpt_mAP_epoch_N.pth is the one to test and deploy.
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='deepfashion2/kpt_mAP',
+        rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='DetVisualizationHook'))
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+
+# TensorBoard: replace the line below by
+#   vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+# (or pass --cfg-options "vis_backends=[dict(type='LocalVisBackend'),
+#  dict(type='TensorboardVisBackend')]" and set visualizer.vis_backends the same way).
+vis_backends = [dict(type='LocalVisBackend')]
+# mmdet's visualizer (boxes); switch to the landmark-aware one once deepmark_mm.visualization has
+# it: visualizer = dict(type='DeepMarkVisualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
+
+log_level = 'INFO'
+load_from = None
+resume = False

@@ -1,0 +1,22 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+# DeepMark, DLA-34 (CenterNet's DLASeg with deformable up-path), DeepFashion2, 512x512 input,
+# the paper's schedule: Adam 3e-4 (50 ep) -> 3e-5 (3 ep) -> 1e-5 (10 ep), batch 8 GPUs x 5 = 40
+# (the paper: 37). Best checkpoint by landmark mAP (deepfashion2/kpt_mAP).
+#
+#   python tools/train.py configs/deepmark/deepmark_dla34_8xb5-63e_deepfashion2-512.py
+#   mim train deepmark_mm configs/deepmark_dla34_512.py --gpus 8 --launcher pytorch
+#
+# The paper starts from CenterNet's COCO model: convert it once with
+#   python tools/model_converters/centernet_to_deepmark.py ctdet_coco_dla_2x.pth \
+#       checkpoints/deepmark_dla34_from_ctdet_coco.pth --arch dla34
+# and pass --cfg-options load_from=checkpoints/deepmark_dla34_from_ctdet_coco.pth.
+# Without DCN kernels (or for ONNX export): --cfg-options model.neck.use_dcn=False.
+_base_ = [
+    '../_base_/models/deepmark_dla34.py',
+    '../_base_/datasets/deepfashion2.py',
+    '../_base_/schedules/adam_63e.py',
+    '../_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
+
+train_dataloader = dict(batch_size=5, num_workers=4)

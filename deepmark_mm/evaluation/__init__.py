@@ -1,0 +1,5 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+from . import functional, metrics  # noqa: F401
+from .metrics import DeepFashion2Metric
+
+__all__ = ['DeepFashion2Metric', 'functional', 'metrics']

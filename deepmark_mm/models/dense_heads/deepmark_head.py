@@ -1,0 +1,485 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""DeepMark head: CenterNet's ``multi_pose`` head for multi-category landmark sets."""
+import copy
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmcv.ops import batched_nms
+from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
+from mmdet.models.utils import multi_apply
+from mmdet.registry import MODELS, TASK_UTILS
+from mmdet.structures.bbox import get_box_tensor
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, OptMultiConfig
+from mmengine.model import normal_init
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS,
+                                                        category_keypoint_mask)
+from ..task_modules import BaseLandmarkGrouping
+from ..utils import (DeepMarkTargets, GarmentDetections, build_deepmark_targets, decode_garments,
+                     decode_landmark_peaks, project_bboxes, project_points, sample_heatmap_at)
+
+#: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
+PROB_EPS = 1e-4
+DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
+
+
+@MODELS.register_module()
+class DeepMarkHead(BaseDenseHead):
+    """One-shot garment + landmark head (DeepMark, Sidnev et al. 2019; CenterNet ``multi_pose``).
+
+    Six branches per feature level, each ``conv3x3(in, feat) + ReLU + conv1x1``:
+
+    ================ ================= ================================================
+    branch           channels          meaning
+    ================ ================= ================================================
+    heatmap_head     num_classes       garment centre per category (logits)
+    wh_head          2                 box width, height (feature pixels)
+    offset_head      2                 sub-pixel centre offset
+    kpt_reg_head     2 * num_keypoints landmark j = (dx, dy) from the integer centre,
+                                       channels (2j, 2j + 1)
+    kpt_heatmap_head num_keypoints     one heatmap per landmark slot (logits)
+    kpt_offset_head  2                 sub-pixel landmark offset, shared by all slots
+    ================ ================= ================================================
+
+    Every branch is an ``nn.ModuleList`` with one entry per feature level (an Hourglass has one
+    per stack); all levels are supervised and their losses averaged, as CenterNet does;
+    predictions come from the last level. Each category owns the ``[start, end)`` slice
+    ``keypoint_slices[label]`` of the landmark slots; other slots are never supervised or output
+    for it.
+
+    Args:
+        in_channels (int): Channels of each input feature map (stride 4).
+        feat_channels (int): Hidden channels of every branch. Defaults to 256 (CenterNet).
+        num_classes (int): Garment categories. Defaults to DeepFashion2's 13.
+        num_keypoints (int): Landmark slots over all categories. Defaults to 294.
+        keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
+            DeepFashion2's when None (only valid with 13 classes and 294 slots).
+        num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
+        heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
+        min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
+        loss_center_heatmap (dict): Focal loss of the centre heatmap.
+        loss_wh (dict): L1 loss of wh (weight 0.1).
+        loss_offset (dict): L1 loss of the centre offset.
+        loss_kpt_reg (dict): L1 loss of the centre-relative landmarks.
+        loss_kpt_heatmap (dict): Focal loss of the landmark heatmaps.
+        loss_kpt_offset (dict): L1 loss of the landmark offset.
+        grouping (dict | BaseLandmarkGrouping, optional): Landmark grouping rule; when None,
+            ``test_cfg.grouping``, else ``CenterNetLandmarkGrouping``.
+        train_cfg (dict, optional): Unused, kept for mmdet detectors.
+        test_cfg (dict, optional): ``topk`` (100), ``local_maximum_kernel`` (3), ``kpt_topk``
+            (= topk), ``max_per_img`` (= topk), ``nms`` (None: off; e.g.
+            ``dict(type='nms', iou_threshold=0.5)``, per class) and ``grouping``.
+        init_cfg (dict or list[dict], optional): Initialization config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 feat_channels: int = 256,
+                 num_classes: int = NUM_CLASSES,
+                 num_keypoints: int = NUM_KEYPOINTS,
+                 keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
+                 num_feat_levels: int = 1,
+                 heatmap_bias_init: float = -2.19,
+                 min_overlap: float = 0.7,
+                 loss_center_heatmap: ConfigType = dict(
+                     type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
+                 loss_wh: ConfigType = dict(type='L1Loss', loss_weight=0.1),
+                 loss_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
+                 loss_kpt_reg: ConfigType = dict(type='L1Loss', loss_weight=1.0),
+                 loss_kpt_heatmap: ConfigType = dict(
+                     type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
+                 loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
+                 grouping: Union[OptConfigType, BaseLandmarkGrouping] = None,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if keypoint_slices is None:
+            if (num_classes, num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
+                raise ValueError(
+                    f'DeepMarkHead: keypoint_slices is required when num_classes={num_classes} '
+                    f'and num_keypoints={num_keypoints} differ from DeepFashion2 '
+                    f'({NUM_CLASSES}, {NUM_KEYPOINTS})')
+            keypoint_slices = KEYPOINT_SLICES
+        keypoint_slices = [tuple(int(v) for v in s) for s in keypoint_slices]
+        if len(keypoint_slices) != num_classes or any(
+                len(s) != 2 or not 0 <= s[0] < s[1] <= num_keypoints for s in keypoint_slices):
+            raise ValueError(
+                f'DeepMarkHead: keypoint_slices must hold {num_classes} [start, end) pairs with '
+                f'0 <= start < end <= {num_keypoints}, got {keypoint_slices}')
+        if num_feat_levels < 1:
+            raise ValueError(f'DeepMarkHead: num_feat_levels must be >= 1, got {num_feat_levels}')
+
+        self.in_channels = in_channels
+        self.feat_channels = feat_channels
+        self.num_classes = num_classes
+        self.num_keypoints = num_keypoints
+        self.keypoint_slices = keypoint_slices
+        self.num_feat_levels = num_feat_levels
+        self.heatmap_bias_init = heatmap_bias_init
+        self.min_overlap = min_overlap
+        self.register_buffer(
+            'category_keypoint_mask',
+            torch.from_numpy(category_keypoint_mask(num_keypoints, keypoint_slices)),
+            persistent=False)
+
+        self.heatmap_head = self._build_branch(num_classes)
+        self.wh_head = self._build_branch(2)
+        self.offset_head = self._build_branch(2)
+        self.kpt_reg_head = self._build_branch(2 * num_keypoints)
+        self.kpt_heatmap_head = self._build_branch(num_keypoints)
+        self.kpt_offset_head = self._build_branch(2)
+
+        self.loss_center_heatmap = MODELS.build(loss_center_heatmap)
+        self.loss_wh = MODELS.build(loss_wh)
+        self.loss_offset = MODELS.build(loss_offset)
+        self.loss_kpt_reg = MODELS.build(loss_kpt_reg)
+        self.loss_kpt_heatmap = MODELS.build(loss_kpt_heatmap)
+        self.loss_kpt_offset = MODELS.build(loss_kpt_offset)
+
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg if test_cfg is not None else dict()
+        if grouping is None:
+            grouping = self.test_cfg.get('grouping', None) or dict(
+                type='CenterNetLandmarkGrouping')
+        if not isinstance(grouping, BaseLandmarkGrouping):
+            grouping = TASK_UTILS.build(copy.deepcopy(grouping))
+        if not callable(grouping):
+            raise TypeError(f'DeepMarkHead: grouping must be callable, got {grouping!r}')
+        self.grouping = grouping
+
+    def _build_branch(self, out_channels: int) -> nn.ModuleList:
+        """One ``conv3x3 + ReLU + conv1x1`` branch per feature level."""
+        return nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(self.in_channels, self.feat_channels, kernel_size=3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(self.feat_channels, out_channels, kernel_size=1))
+            for _ in range(self.num_feat_levels))
+
+    def init_weights(self) -> None:
+        """Heatmap logits start at ``heatmap_bias_init``; regression convs ~ N(0, 0.001)."""
+        for branch in (self.heatmap_head, self.kpt_heatmap_head):
+            for level in branch:
+                level[-1].bias.data.fill_(self.heatmap_bias_init)
+        for branch in (self.wh_head, self.offset_head, self.kpt_reg_head, self.kpt_offset_head):
+            for module in branch.modules():
+                if isinstance(module, nn.Conv2d):
+                    normal_init(module, std=0.001)
+
+    def forward(self, feats: Tuple[Tensor, ...]) -> Tuple[List[Tensor], ...]:
+        """Run all branches on every feature level.
+
+        Args:
+            feats (tuple[Tensor]): ``num_feat_levels`` maps (B, in_channels, H, W).
+
+        Returns:
+            tuple[list[Tensor]]: Per level: center_heatmap_preds (B, num_classes, H, W) logits,
+            wh_preds (B, 2, H, W), offset_preds (B, 2, H, W), kpt_reg_preds
+            (B, 2 * num_keypoints, H, W), kpt_heatmap_preds (B, num_keypoints, H, W) logits,
+            kpt_offset_preds (B, 2, H, W).
+        """
+        if len(feats) != self.num_feat_levels:
+            raise ValueError(f'DeepMarkHead was built for {self.num_feat_levels} feature '
+                             f'level(s) but received {len(feats)}; set num_feat_levels')
+        return multi_apply(self.forward_single, feats, list(range(len(feats))))
+
+    def forward_single(self, feat: Tensor, level: int) -> Tuple[Tensor, ...]:
+        """The six branch outputs of one level, see :meth:`forward`."""
+        return (self.heatmap_head[level](feat), self.wh_head[level](feat),
+                self.offset_head[level](feat), self.kpt_reg_head[level](feat),
+                self.kpt_heatmap_head[level](feat), self.kpt_offset_head[level](feat))
+
+    # ------------------------------------------------------------------ training
+
+    def loss_by_feat(self,
+                     center_heatmap_preds: List[Tensor],
+                     wh_preds: List[Tensor],
+                     offset_preds: List[Tensor],
+                     kpt_reg_preds: List[Tensor],
+                     kpt_heatmap_preds: List[Tensor],
+                     kpt_offset_preds: List[Tensor],
+                     batch_gt_instances: InstanceList,
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
+        """Losses of all levels, averaged over levels (CenterNet's stack average).
+
+        Normalisation follows CenterNet: heatmap focal losses are divided by the number of
+        garments / labelled landmarks (at least 1), L1 losses by the number of supervised
+        coordinates (at least 1). With no ground truth, heatmap losses stay > 0 (all negatives)
+        and regression losses are exactly 0.
+
+        Args:
+            center_heatmap_preds (list[Tensor]): Per level (B, num_classes, H, W) logits.
+            wh_preds (list[Tensor]): Per level (B, 2, H, W).
+            offset_preds (list[Tensor]): Per level (B, 2, H, W).
+            kpt_reg_preds (list[Tensor]): Per level (B, 2 * num_keypoints, H, W).
+            kpt_heatmap_preds (list[Tensor]): Per level (B, num_keypoints, H, W) logits.
+            kpt_offset_preds (list[Tensor]): Per level (B, 2, H, W).
+            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` (N, 4) xyxy, ``labels``
+                (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K), network-input
+                pixels.
+            batch_img_metas (list[dict]): Need ``batch_input_shape`` (or ``pad_shape`` /
+                ``img_shape``).
+            batch_gt_instances_ignore: Unused.
+
+        Returns:
+            dict[str, Tensor]: ``loss_center_heatmap``, ``loss_wh``, ``loss_offset``,
+            ``loss_kpt_reg``, ``loss_kpt_heatmap``, ``loss_kpt_offset``.
+        """
+        targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
+        level_losses = []
+        for preds in zip(center_heatmap_preds, wh_preds, offset_preds, kpt_reg_preds,
+                         kpt_heatmap_preds, kpt_offset_preds):
+            shape = tuple(preds[0].shape)
+            if shape not in targets_by_shape:
+                targets_by_shape[shape] = self.get_targets(batch_gt_instances, batch_img_metas,
+                                                           shape)
+            level_losses.append(self.loss_by_feat_single(*preds, targets_by_shape[shape]))
+        num_levels = len(level_losses)
+        return {
+            name: sum(losses[name] for losses in level_losses) / num_levels
+            for name in level_losses[0]
+        }
+
+    def loss_by_feat_single(self, center_heatmap_pred: Tensor, wh_pred: Tensor, offset_pred: Tensor,
+                            kpt_reg_pred: Tensor, kpt_heatmap_pred: Tensor, kpt_offset_pred: Tensor,
+                            targets: DeepMarkTargets) -> Dict[str, Tensor]:
+        """Losses of one level, shapes as in :meth:`forward`."""
+        # float32 throughout: 1 - 1e-4 is not representable in fp16 (AMP)
+        num_objects, num_landmarks = targets.num_objects, targets.num_landmarks
+        center_probs = center_heatmap_pred.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
+        kpt_probs = kpt_heatmap_pred.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
+
+        def at_centers(pred: Tensor) -> Tensor:  # (B, C, H, W) -> (M, C)
+            return pred.flatten(2)[targets.center_batch_ids, :,
+                                   targets.center_pixel_index].float()
+
+        kpt_offset_at = kpt_offset_pred.flatten(2)[targets.kpt_batch_ids, :,
+                                                   targets.kpt_pixel_index].float()
+        return dict(
+            loss_center_heatmap=self.loss_center_heatmap(
+                center_probs, targets.center_heatmap, avg_factor=max(1, num_objects)),
+            loss_wh=self.loss_wh(
+                at_centers(wh_pred), targets.wh, avg_factor=max(1, 2 * num_objects)),
+            loss_offset=self.loss_offset(
+                at_centers(offset_pred), targets.offset, avg_factor=max(1, 2 * num_objects)),
+            loss_kpt_reg=self.loss_kpt_reg(
+                at_centers(kpt_reg_pred),
+                targets.kpt_reg,
+                weight=targets.kpt_reg_weight,
+                avg_factor=max(1., float(targets.kpt_reg_weight.sum()))),
+            loss_kpt_heatmap=self.loss_kpt_heatmap(
+                kpt_probs, targets.kpt_heatmap, avg_factor=max(1, num_landmarks)),
+            loss_kpt_offset=self.loss_kpt_offset(
+                kpt_offset_at, targets.kpt_offset, avg_factor=max(1, 2 * num_landmarks)))
+
+    def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
+                    feat_shape: Sequence[int]) -> DeepMarkTargets:
+        """Targets of one feature size for a batch.
+
+        Args:
+            batch_gt_instances (list[:obj:`InstanceData`]): See :meth:`loss_by_feat`.
+            batch_img_metas (list[dict]): See :meth:`loss_by_feat`.
+            feat_shape (Sequence[int]): (B, C, H, W) of the level.
+
+        Returns:
+            DeepMarkTargets: See :func:`build_deepmark_targets`.
+        """
+        device = self.category_keypoint_mask.device
+        fields = dict(bboxes=[], labels=[], keypoints=[], keypoints_visible=[], batch_ids=[])
+        for batch_id, (gt, meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
+            bboxes = get_box_tensor(gt.bboxes).reshape(-1, 4)
+            num_gts = bboxes.shape[0]
+            missing = [key for key in ('labels', 'keypoints', 'keypoints_visible') if key not in gt]
+            if missing:
+                raise KeyError(f'DeepMarkHead: gt_instances of {_image_name(meta)} lack '
+                               f'{missing}; pack them with PackDeepMarkInputs')
+            keypoints = torch.as_tensor(gt.keypoints, device=device)
+            visible = torch.as_tensor(gt.keypoints_visible, device=device)
+            if keypoints.shape != (num_gts, self.num_keypoints, 2) \
+                    or visible.shape != (num_gts, self.num_keypoints) \
+                    or gt.labels.shape != (num_gts, ):
+                raise ValueError(
+                    f'DeepMarkHead: gt_instances of {_image_name(meta)} have bboxes '
+                    f'{tuple(bboxes.shape)}, labels {tuple(gt.labels.shape)}, keypoints '
+                    f'{tuple(keypoints.shape)}, keypoints_visible {tuple(visible.shape)}; '
+                    f'expected ({num_gts}, {self.num_keypoints}, 2) landmarks')
+            if num_gts and (int(gt.labels.min()) < 0 or int(gt.labels.max()) >= self.num_classes):
+                raise ValueError(f'DeepMarkHead: {_image_name(meta)} has labels '
+                                 f'{gt.labels.tolist()} outside [0, {self.num_classes})')
+            fields['bboxes'].append(bboxes.to(device).float())
+            fields['labels'].append(gt.labels.to(device))
+            fields['keypoints'].append(keypoints.float())
+            fields['keypoints_visible'].append(visible)
+            fields['batch_ids'].append(torch.full((num_gts, ), batch_id, device=device))
+        return build_deepmark_targets(
+            **{key: torch.cat(value) for key, value in fields.items()},
+            batch_size=int(feat_shape[0]),
+            feat_size=(int(feat_shape[2]), int(feat_shape[3])),
+            input_size=_input_size(batch_img_metas[0]),
+            category_keypoint_mask=self.category_keypoint_mask,
+            min_overlap=self.min_overlap)
+
+    # ------------------------------------------------------------------ inference
+
+    def predict_by_feat(self,
+                        center_heatmap_preds: List[Tensor],
+                        wh_preds: List[Tensor],
+                        offset_preds: List[Tensor],
+                        kpt_reg_preds: List[Tensor],
+                        kpt_heatmap_preds: List[Tensor],
+                        kpt_offset_preds: List[Tensor],
+                        batch_img_metas: Optional[List[dict]] = None,
+                        rescale: bool = False,
+                        with_nms: Optional[bool] = None,
+                        cfg: OptConfigType = None) -> InstanceList:
+        """Detections from :meth:`forward` outputs (last level; logits in, sigmoid applied).
+
+        Takes the six lists of :meth:`forward`; see :meth:`predict_by_prob_maps` for the other
+        arguments and the outputs.
+        """
+        return self.predict_by_prob_maps(
+            center_heatmap_preds[-1].sigmoid(),
+            wh_preds[-1],
+            offset_preds[-1],
+            kpt_reg_preds[-1],
+            kpt_heatmap_preds[-1].sigmoid(),
+            kpt_offset_preds[-1],
+            batch_img_metas=batch_img_metas,
+            rescale=rescale,
+            with_nms=with_nms,
+            cfg=cfg)
+
+    def predict_by_prob_maps(self,
+                             center_heatmap_probs: Tensor,
+                             wh: Tensor,
+                             offset: Tensor,
+                             kpt_reg: Tensor,
+                             kpt_heatmap_probs: Tensor,
+                             kpt_offset: Tensor,
+                             batch_img_metas: List[dict],
+                             rescale: bool = False,
+                             with_nms: Optional[bool] = None,
+                             cfg: OptConfigType = None) -> InstanceList:
+        """Decode single-level maps whose heatmaps are already probabilities (e.g. after TTA).
+
+        CenterNet ``multi_pose_decode``: max-pool NMS and top-K on the centre heatmap, boxes from
+        wh/offset, coarse landmarks from kpt_reg (own slots), per-slot heatmap peaks refined by
+        kpt_offset, then the grouping rule. ``keypoint_scores`` are the taken peak's score where a
+        landmark snapped; where it did not, the landmark heatmap probability at the feature cell
+        holding the coarse landmark (0 off the map) -- the model's own confidence that the slot is
+        there, on the same scale as a peak score; 0 on slots outside the category.
+
+        Args:
+            center_heatmap_probs (Tensor): (B, num_classes, H, W) probabilities.
+            wh (Tensor): (B, 2, H, W).
+            offset (Tensor): (B, 2, H, W).
+            kpt_reg (Tensor): (B, 2 * num_keypoints, H, W).
+            kpt_heatmap_probs (Tensor): (B, num_keypoints, H, W) probabilities.
+            kpt_offset (Tensor): (B, 2, H, W).
+            batch_img_metas (list[dict]): ``batch_input_shape`` (or ``img_shape``); with
+                ``rescale`` also ``homography_matrix`` (or ``scale_factor``).
+            rescale (bool): Original image pixels when True, network-input pixels when False.
+            with_nms (bool, optional): Per-class NMS; None follows ``test_cfg.nms``. True
+                without ``test_cfg.nms`` uses IoU 0.5.
+            cfg (dict, optional): Test config used instead of ``self.test_cfg`` (its grouping
+                is the head's).
+
+        Returns:
+            list[:obj:`InstanceData`]: Per image ``bboxes`` (N, 4) xyxy, ``scores`` (N,),
+            ``labels`` (N,), ``keypoints`` (N, num_keypoints, 2), ``keypoint_scores``
+            (N, num_keypoints), sorted by descending score.
+        """
+        cfg = self.test_cfg if cfg is None else cfg
+        topk = int(cfg.get('topk', 100))
+        kernel = int(cfg.get('local_maximum_kernel', 3))
+        max_per_img = int(cfg.get('max_per_img', topk))
+        nms_cfg = cfg.get('nms', None)
+        if with_nms is None:
+            with_nms = nms_cfg is not None
+        if with_nms and nms_cfg is None:
+            nms_cfg = DEFAULT_NMS
+        batch_size, _, feat_h, feat_w = center_heatmap_probs.shape
+        if len(batch_img_metas) != batch_size:
+            raise ValueError(f'DeepMarkHead: {len(batch_img_metas)} img metas for a batch of '
+                             f'{batch_size}')
+
+        garments = decode_garments(center_heatmap_probs, wh, offset, kpt_reg,
+                                   self.category_keypoint_mask, topk, kernel)
+        peaks = decode_landmark_peaks(kpt_heatmap_probs, kpt_offset,
+                                      int(cfg.get('kpt_topk', topk)), kernel)
+        keep_order = self._select_detections(garments, nms_cfg if with_nms else None, max_per_img)
+        detection_mask = torch.zeros_like(garments.scores, dtype=torch.bool)
+        for batch_id, order in enumerate(keep_order):
+            detection_mask[batch_id, order] = True
+        grouped = self.grouping(garments.coarse_keypoints, garments.keypoint_mask, garments.bboxes,
+                                peaks.keypoints, peaks.scores, detection_mask)
+        fallback_scores = sample_heatmap_at(kpt_heatmap_probs, garments.coarse_keypoints)
+        own = garments.keypoint_mask
+        keypoint_scores = torch.where(grouped.snapped, grouped.peak_scores, fallback_scores) * own
+        keypoints = grouped.keypoints * own.unsqueeze(-1)
+
+        results = []
+        for batch_id, (meta, order) in enumerate(zip(batch_img_metas, keep_order)):
+            input_h, input_w = _input_size(meta)
+            stride = garments.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
+            bboxes = garments.bboxes[batch_id, order] * stride.repeat(2)
+            image_keypoints = keypoints[batch_id, order] * stride
+            image_own = own[batch_id, order]
+            if rescale:
+                bboxes, image_keypoints = _to_original_image(bboxes, image_keypoints, meta)
+                image_keypoints = image_keypoints * image_own.unsqueeze(-1)
+            instances = InstanceData()
+            instances.bboxes = bboxes
+            instances.scores = garments.scores[batch_id, order]
+            instances.labels = garments.labels[batch_id, order]
+            instances.keypoints = image_keypoints
+            instances.keypoint_scores = keypoint_scores[batch_id, order]
+            results.append(instances)
+        return results
+
+    @staticmethod
+    def _select_detections(garments: GarmentDetections, nms_cfg: Optional[dict],
+                           max_per_img: int) -> List[Tensor]:
+        """Per image, indices into the K detections that survive, by descending score."""
+        keep_order = []
+        for bboxes, scores, labels in zip(garments.bboxes, garments.scores, garments.labels):
+            if nms_cfg is not None and scores.numel() > 0:
+                _, keep = batched_nms(bboxes, scores.contiguous(), labels, nms_cfg)
+            else:
+                keep = torch.arange(scores.numel(), device=scores.device)
+            keep_order.append(keep[:max_per_img])
+        return keep_order
+
+
+def _image_name(meta: dict) -> str:
+    """How errors name an image."""
+    return str(meta.get('img_path', meta.get('img_id', '<unnamed image>')))
+
+
+def _input_size(meta: dict) -> Tuple[int, int]:
+    """(h, w) of the network input the feature map covers."""
+    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
+        if key in meta:
+            return int(meta[key][0]), int(meta[key][1])
+    raise KeyError(f'DeepMarkHead: img meta of {_image_name(meta)} has none of '
+                   "'batch_input_shape', 'pad_shape', 'img_shape'")
+
+
+def _to_original_image(bboxes: Tensor, keypoints: Tensor,
+                       meta: dict) -> Tuple[Tensor, Tensor]:
+    """Map network-input pixels back to the original image (inverse homography or scale)."""
+    if meta.get('homography_matrix', None) is not None:
+        homography = torch.as_tensor(np.asarray(meta['homography_matrix'], dtype=np.float64))
+        inverse = torch.linalg.inv(homography).to(bboxes)
+        return project_bboxes(bboxes, inverse), project_points(keypoints, inverse)
+    if meta.get('scale_factor', None) is not None:
+        scale = bboxes.new_tensor(np.asarray(meta['scale_factor'], dtype=np.float64)[:2])
+        return bboxes / scale.repeat(2), keypoints / scale
+    raise KeyError(f'DeepMarkHead: rescale=True needs homography_matrix or scale_factor in the '
+                   f'img meta of {_image_name(meta)}')

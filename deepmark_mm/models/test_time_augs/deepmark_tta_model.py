@@ -1,0 +1,197 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""DeepMark test-time augmentation: flip fusion on the head outputs, multi-scale soft-NMS merge."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmdet.utils import InstanceList
+from mmengine.model import BaseTTAModel
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from deepmark_mm.datasets.deepfashion2_metainfo import NUM_KEYPOINTS
+from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
+from .flip_fusion import check_flip_indices, fuse_flip_outputs
+from .merge_detections import DEFAULT_SOFT_NMS, merge_view_detections
+
+
+@MODELS.register_module()
+class DeepMarkTTAModel(BaseTTAModel):
+    """Test-time augmentation of a DeepMark detector (the paper's Table 4 columns).
+
+    Each view of the ``tta_pipeline`` (``TestTimeAug``, one view per input scale) is handled as
+    follows:
+
+    1. the module's data preprocessor builds the batch ``x`` (B, 3, H, W);
+    2. with ``flip``, the network runs ONCE on ``[x, x.flip(3)]`` (2B images), the outputs of the
+       mirrored half are un-mirrored and averaged with those of ``x``
+       (:func:`fuse_flip_outputs`: heatmaps after the sigmoid, landmark slots swapped by
+       ``flip_indices``); without, it runs on ``x``;
+    3. ``bbox_head.predict_by_prob_maps(..., rescale=True)`` decodes and groups once, in
+       original-image pixels.
+
+    The views of each image are then concatenated and merged by per-class soft-NMS (Gaussian,
+    sigma 0.5, CenterNet's ``merge_outputs``), landmarks carried with their boxes, keeping
+    ``max_per_img``. Paper columns: ``nms=True`` alone (one view, no flip) is "NMS"; ``flip=True``
+    with one view is "flip"; ``flip=True`` with views at scales 1.0 and 0.75 is "flip +
+    multiscale".
+
+    Args:
+        module (dict | nn.Module): The detector (mmdet ``CenterNet`` with a ``DeepMarkHead``):
+            needs ``data_preprocessor``, ``extract_feat`` and ``bbox_head``.
+        flip (bool): Fuse each view with its horizontal mirror. Defaults to True.
+        average_offsets (bool): Average the centre and landmark offsets over the two halves too
+            (CenterNet takes them from the unflipped half). Defaults to False.
+        nms (bool, optional): Merge by ``nms_cfg``. None: only when an image has more than one
+            view (CenterNet applies soft-NMS with several scales or with ``--nms``).
+        nms_cfg (dict): :func:`mmcv.ops.batched_nms` config. Defaults to Gaussian soft-NMS,
+            sigma 0.5, min score 0.001.
+        max_per_img (int, optional): Detections kept per image after the merge; None: the head's
+            ``test_cfg.max_per_img`` (else 100).
+        flip_indices (Sequence[int], optional): (J,) slot each landmark slot becomes under a
+            horizontal flip (its own inverse). None: DeepFashion2's (``deepfashion2_metainfo``)
+            when the head has 294 slots.
+        data_preprocessor (dict | nn.Module, optional): Replaces the module's preprocessor.
+    """
+
+    def __init__(self,
+                 module: Union[dict, nn.Module],
+                 flip: bool = True,
+                 average_offsets: bool = False,
+                 nms: Optional[bool] = None,
+                 nms_cfg: dict = DEFAULT_SOFT_NMS,
+                 max_per_img: Optional[int] = None,
+                 flip_indices: Optional[Sequence[int]] = None,
+                 data_preprocessor: Union[dict, nn.Module, None] = None) -> None:
+        super().__init__(module=module, data_preprocessor=data_preprocessor)
+        if isinstance(self.module, BaseTTAModel):
+            raise TypeError('DeepMarkTTAModel: the module is already a TTA model; use either a '
+                            'TTA config (*_nms/_flip/_flip-ms.py) or --tta, not both')
+        missing = [name for name in ('extract_feat', 'bbox_head', 'data_preprocessor')
+                   if not hasattr(self.module, name)]
+        if missing or not hasattr(self.module.bbox_head, 'predict_by_prob_maps'):
+            raise TypeError(f'DeepMarkTTAModel needs a detector with extract_feat, bbox_head and '
+                            f'data_preprocessor whose head has predict_by_prob_maps (a '
+                            f'DeepMarkHead), got {type(self.module).__name__} missing {missing}')
+        head = self.module.bbox_head
+        self.flip = bool(flip)
+        self.average_offsets = bool(average_offsets)
+        self.nms = nms
+        self.nms_cfg = dict(nms_cfg)
+        self.max_per_img = int(max_per_img if max_per_img is not None else
+                               head.test_cfg.get('max_per_img', head.test_cfg.get('topk', 100)))
+        if flip_indices is None:
+            if head.num_keypoints != NUM_KEYPOINTS:
+                raise ValueError(
+                    f'DeepMarkTTAModel: the head has {head.num_keypoints} landmark slots, not '
+                    f"DeepFashion2's {NUM_KEYPOINTS}; pass flip_indices")
+            flip_indices = deepfashion2_flip_indices()
+        self.register_buffer(
+            'flip_indices', check_flip_indices(flip_indices, head.num_keypoints), persistent=False)
+
+    # ------------------------------------------------------------------ one view
+
+    def predict_view(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample]
+                     ) -> InstanceList:
+        """Detections of one preprocessed view, flip-fused when ``flip``.
+
+        Args:
+            batch_inputs (Tensor): (B, 3, H, W) preprocessed images.
+            batch_data_samples (list[:obj:`DetDataSample`]): Their samples (metainfo with
+                ``batch_input_shape`` and ``homography_matrix`` or ``scale_factor``).
+
+        Returns:
+            list[:obj:`InstanceData`]: Per image, the head's prediction fields in original-image
+            pixels.
+        """
+        head = self.module.bbox_head
+        batch = batch_inputs.shape[0]
+        network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
+            if self.flip else batch_inputs
+        outputs = head(self.module.extract_feat(network_inputs))
+        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (level[-1] for level in outputs)
+        maps = (center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap.sigmoid(), kpt_offset)
+        if self.flip:
+            input_width, feat_width = batch_inputs.shape[3], center.shape[3]
+            if input_width % feat_width:
+                raise ValueError(
+                    f'DeepMarkTTAModel: flip fusion needs the input width ({input_width}) to be '
+                    f'a multiple of the feature width ({feat_width}), or mirrored cells do not '
+                    'line up; pad inputs to a multiple of the stride (pad_size_divisor)')
+            maps = fuse_flip_outputs(*maps, self.flip_indices, self.average_offsets)
+        elif center.shape[0] != batch:
+            raise RuntimeError(f'the network returned {center.shape[0]} maps for {batch} images')
+        metas = [sample.metainfo for sample in batch_data_samples]
+        return head.predict_by_prob_maps(*maps, batch_img_metas=metas, rescale=True)
+
+    # ------------------------------------------------------------------ all views
+
+    def merge_image_views(self, view_instances: Sequence[InstanceData]) -> InstanceData:
+        """Merge the detections of one image's views (see the class docstring).
+
+        Args:
+            view_instances (Sequence[:obj:`InstanceData`]): One prediction per view.
+
+        Returns:
+            :obj:`InstanceData`: The image's detections, at most ``max_per_img``.
+        """
+        apply_nms = self.nms if self.nms is not None else len(view_instances) > 1
+        if not apply_nms and len(view_instances) == 1:
+            return view_instances[0][:self.max_per_img]
+        return merge_view_detections(view_instances, self.nms_cfg if apply_nms else None,
+                                     self.max_per_img)
+
+    def merge_preds(self, data_samples_list: List[List[DetDataSample]]) -> List[DetDataSample]:
+        """Merge per-view predictions (``pred_instances``) of each image.
+
+        Args:
+            data_samples_list (list[list[:obj:`DetDataSample`]]): Outer list images, inner list
+                views of that image.
+
+        Returns:
+            list[:obj:`DetDataSample`]: One sample per image (the first view's, whose metainfo
+            the evaluator reads), ``pred_instances`` merged.
+        """
+        merged = []
+        for views in data_samples_list:
+            sample = views[0]
+            sample.pred_instances = self.merge_image_views([v.pred_instances for v in views])
+            merged.append(sample)
+        return merged
+
+    def test_step(self, data: Union[Dict, List, tuple]) -> List[DetDataSample]:
+        """Predict a ``TestTimeAug`` batch.
+
+        Args:
+            data (dict): ``inputs`` and ``data_samples``, each a list over views of a list over
+                images (``pseudo_collate`` of ``TestTimeAug`` results).
+
+        Returns:
+            list[:obj:`DetDataSample`]: One per image with merged ``pred_instances``.
+        """
+        views = self._split_views(data)
+        per_view = []
+        for view in views:
+            processed = self.module.data_preprocessor(view, False)
+            samples = processed['data_samples']
+            results = self.predict_view(processed['inputs'], samples)
+            per_view.append(self.module.add_pred_to_datasample(samples, results))
+        return self.merge_preds([list(image_views) for image_views in zip(*per_view)])
+
+    @staticmethod
+    def _split_views(data: Union[Dict, List, tuple]) -> List[dict]:
+        """``dict(inputs=[[view0 images], [view1 images]], ...)`` -> one batch dict per view."""
+        if not isinstance(data, dict) or 'inputs' not in data:
+            raise TypeError('DeepMarkTTAModel.test_step expects dict(inputs=..., data_samples=...) '
+                            f'from a TestTimeAug pipeline, got {type(data).__name__}')
+        inputs = data['inputs']
+        if len(inputs) == 0 or not isinstance(inputs[0], (list, tuple)):
+            raise TypeError('DeepMarkTTAModel.test_step expects one list of images per view; '
+                            'wrap the test pipeline in TestTimeAug (use cfg.tta_pipeline)')
+        num_views = len(inputs)
+        if any(len(value) != num_views for value in data.values()):
+            raise ValueError(f'every entry of the batch needs {num_views} views, got '
+                             f'{ {key: len(value) for key, value in data.items()} }')
+        return [{key: value[index] for key, value in data.items()} for index in range(num_views)]

@@ -1,0 +1,209 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Flip test of CenterNet ``multi_pose``: fuse the head outputs of an image and of its mirror.
+
+The network runs once on a batch ``[x, flip(x)]`` (``flip`` = ``torch.flip(dims=[3])`` of the
+preprocessed tensor). The outputs of the mirrored half are brought back into the frame of ``x``
+("un-mirrored") and averaged with the outputs of ``x``.
+
+Mirror geometry. Coordinates are continuous, pixel ``i`` covering ``[i, i + 1)`` (mmdet's flip,
+``x' = W - x``, which the training pipeline uses for boxes and landmarks). With input width
+``W_in = stride * W``, feature cell ``j`` covers ``[j, j + 1)`` in feature pixels and
+``torch.flip`` moves it to cell ``W - 1 - j``, which is exactly the mirror of that interval. A
+point ``u = j + d`` (integer cell ``j``, sub-cell offset ``d``) mirrors to ``W - u =
+(W - 1 - j) + (1 - d)``. Every x component that is relative to an integer cell (centre offset,
+landmark offset, landmark regression from the integer centre) therefore un-mirrors as
+``1 - d``, not ``-d``: CenterNet's ``flip_lr_off`` negates, which shifts fused landmarks by one
+feature cell in x relative to ``x' = W_in - x``. Sizes (wh) and heatmap values are not signed;
+landmark slots swap with their mirror partner (left sleeve <-> right sleeve). Garment categories
+have no left/right variants, so the centre heatmap keeps its channels.
+"""
+from typing import NamedTuple, Sequence, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class FlipFusedMaps(NamedTuple):
+    """Head outputs of ``B`` images after flip fusion, in the frame of the unflipped images.
+
+    Attributes:
+        center_heatmap_probs (Tensor): (B, num_classes, H, W) probabilities.
+        wh (Tensor): (B, 2, H, W).
+        offset (Tensor): (B, 2, H, W).
+        kpt_reg (Tensor): (B, 2 * J, H, W), slot ``j`` at channels ``2j, 2j + 1``.
+        kpt_heatmap_probs (Tensor): (B, J, H, W) probabilities.
+        kpt_offset (Tensor): (B, 2, H, W).
+    """
+    center_heatmap_probs: Tensor
+    wh: Tensor
+    offset: Tensor
+    kpt_reg: Tensor
+    kpt_heatmap_probs: Tensor
+    kpt_offset: Tensor
+
+
+def check_flip_indices(flip_indices: Union[Tensor, np.ndarray, Sequence[int]],
+                       num_keypoints: int) -> Tensor:
+    """Validate a slot flip permutation.
+
+    Args:
+        flip_indices (Tensor | np.ndarray | Sequence[int]): (J,) slot each slot moves to under a
+            horizontal flip.
+        num_keypoints (int): J.
+
+    Returns:
+        Tensor: (J,) int64 on the CPU.
+
+    Raises:
+        ValueError: If it is not a permutation of ``J`` slots that is its own inverse (mirroring
+            twice must give back the same slot).
+    """
+    flip = torch.from_numpy(np.array(flip_indices, dtype=np.int64)).reshape(-1)
+    arange = torch.arange(num_keypoints, device='cpu')  # also under torch.device("meta")
+    if flip.numel() != num_keypoints or not torch.equal(flip.sort().values, arange):
+        raise ValueError(f'flip_indices must be a permutation of {num_keypoints} landmark slots, '
+                         f'got {flip.numel()} entries {flip.tolist()[:20]}...')
+    if not torch.equal(flip[flip], arange):
+        bad = (flip[flip] != arange).nonzero().flatten().tolist()
+        raise ValueError(f'flip_indices must be its own inverse (flip[flip[j]] == j), it is not '
+                         f'for slots {bad[:20]}')
+    return flip
+
+
+def unmirror_maps(maps: Tensor) -> Tensor:
+    """Mirror unsigned maps (heatmaps, wh) back: column ``j`` <- column ``W - 1 - j``.
+
+    Args:
+        maps (Tensor): (B, C, H, W).
+
+    Returns:
+        Tensor: (B, C, H, W).
+    """
+    return maps.flip(dims=[3])
+
+
+def _reflect_cell_dx(offsets: Tensor) -> Tensor:
+    """dx -> 1 - dx in (dx, dy) channel pairs (no spatial change)."""
+    batch, channels, height, width = offsets.shape
+    pairs = offsets.reshape(batch, channels // 2, 2, height, width)
+    return torch.stack([1 - pairs[:, :, 0], pairs[:, :, 1]], dim=2).reshape(offsets.shape)
+
+
+def _swap_slots(maps: Tensor, flip_indices: Tensor) -> Tensor:
+    """Channel block of slot ``j`` <- that of slot ``flip[j]`` (no spatial change)."""
+    batch, channels, height, width = maps.shape
+    num_slots = flip_indices.numel()
+    per_slot = maps.reshape(batch, num_slots, channels // num_slots, height, width)
+    return per_slot.index_select(1, flip_indices.to(maps.device)).reshape(maps.shape)
+
+
+def unmirror_cell_offsets(offsets: Tensor) -> Tensor:
+    """Mirror (dx, dy) maps measured from an integer feature cell back: dx -> 1 - dx.
+
+    Args:
+        offsets (Tensor): (B, 2 * N, H, W), pairs ``(dx, dy)`` at channels ``2n, 2n + 1``.
+
+    Returns:
+        Tensor: (B, 2 * N, H, W).
+    """
+    return _reflect_cell_dx(unmirror_maps(offsets))
+
+
+def unmirror_slot_maps(maps: Tensor, flip_indices: Tensor) -> Tensor:
+    """Mirror per-slot maps (landmark heatmaps) back and give every slot its partner's map.
+
+    Args:
+        maps (Tensor): (B, J * D, H, W), slot ``j`` at channels ``[j * D, (j + 1) * D)``.
+        flip_indices (Tensor): (J,) involutive slot permutation (see
+            :func:`check_flip_indices`): the mirrored view's slot ``flip[j]`` is slot ``j`` here.
+
+    Returns:
+        Tensor: (B, J * D, H, W).
+    """
+    return unmirror_maps(_swap_slots(maps, flip_indices))
+
+
+def unmirror_landmark_regression(kpt_reg: Tensor, flip_indices: Tensor) -> Tensor:
+    """Mirror centre-to-landmark vectors back: columns mirrored, slots swapped, dx -> 1 - dx.
+
+    Args:
+        kpt_reg (Tensor): (B, 2 * J, H, W), slot ``j`` at channels ``2j, 2j + 1``, measured from
+            the integer centre cell.
+        flip_indices (Tensor): (J,) involutive slot permutation.
+
+    Returns:
+        Tensor: (B, 2 * J, H, W).
+    """
+    return _reflect_cell_dx(unmirror_slot_maps(kpt_reg, flip_indices))
+
+
+def fuse_flip_outputs(center_heatmap_probs: Tensor,
+                      wh: Tensor,
+                      offset: Tensor,
+                      kpt_reg: Tensor,
+                      kpt_heatmap_probs: Tensor,
+                      kpt_offset: Tensor,
+                      flip_indices: Tensor,
+                      average_offsets: bool = False) -> FlipFusedMaps:
+    """Average the outputs of ``B`` images and of their mirrors (CenterNet's flip test).
+
+    Inputs hold ``2B`` images: ``[:B]`` the originals, ``[B:]`` their horizontal mirrors in the
+    same order. Heatmaps must already be probabilities (CenterNet averages after the sigmoid).
+
+    ========================= ==========================================================
+    output                    fused as
+    ========================= ==========================================================
+    centre heatmap, wh        (a + unmirror(b)) / 2
+    landmark heatmap          (a + unmirror(b) with slots swapped) / 2
+    kpt_reg                   (a + unmirror(b) with slots swapped, dx -> 1 - dx) / 2
+    offset, kpt_offset        a; with ``average_offsets``: (a + unmirror(b), dx -> 1 - dx) / 2
+    ========================= ==========================================================
+
+    Args:
+        center_heatmap_probs (Tensor): (2B, num_classes, H, W).
+        wh (Tensor): (2B, 2, H, W).
+        offset (Tensor): (2B, 2, H, W).
+        kpt_reg (Tensor): (2B, 2 * J, H, W).
+        kpt_heatmap_probs (Tensor): (2B, J, H, W).
+        kpt_offset (Tensor): (2B, 2, H, W).
+        flip_indices (Tensor): (J,) involutive slot permutation, see :func:`check_flip_indices`.
+        average_offsets (bool): Average the centre and landmark offsets too instead of taking
+            them from the unflipped view (CenterNet). Defaults to False.
+
+    Returns:
+        FlipFusedMaps: (B, ...) maps in the frame of the unflipped images.
+    """
+    double_batch = center_heatmap_probs.shape[0]
+    if double_batch % 2:
+        raise ValueError(f'flip fusion needs [originals, mirrors], got an odd batch of '
+                         f'{double_batch}')
+    maps = (center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset)
+    if any(m.shape[0] != double_batch or m.shape[2:] != center_heatmap_probs.shape[2:]
+           for m in maps):
+        raise ValueError('flip fusion needs maps of one batch and size, got shapes '
+                         f'{[tuple(m.shape) for m in maps]}')
+    num_keypoints = kpt_heatmap_probs.shape[1]
+    if kpt_reg.shape[1] != 2 * num_keypoints or flip_indices.numel() != num_keypoints:
+        raise ValueError(f'kpt_reg has {kpt_reg.shape[1]} channels, kpt_heatmap '
+                         f'{num_keypoints} and flip_indices {flip_indices.numel()} entries')
+    batch = double_batch // 2
+
+    def average(original: Tensor, unmirrored: Tensor) -> Tensor:
+        return (original + unmirrored) / 2
+
+    def offsets(maps: Tensor) -> Tensor:
+        if not average_offsets:
+            return maps[:batch]
+        return average(maps[:batch], unmirror_cell_offsets(maps[batch:]))
+
+    return FlipFusedMaps(
+        center_heatmap_probs=average(center_heatmap_probs[:batch],
+                                     unmirror_maps(center_heatmap_probs[batch:])),
+        wh=average(wh[:batch], unmirror_maps(wh[batch:])),
+        offset=offsets(offset),
+        kpt_reg=average(kpt_reg[:batch], unmirror_landmark_regression(kpt_reg[batch:],
+                                                                      flip_indices)),
+        kpt_heatmap_probs=average(kpt_heatmap_probs[:batch],
+                                  unmirror_slot_maps(kpt_heatmap_probs[batch:], flip_indices)),
+        kpt_offset=offsets(kpt_offset))

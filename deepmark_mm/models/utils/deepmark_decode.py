@@ -1,0 +1,148 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Decoding of DeepMark head outputs (CenterNet ``multi_pose_decode``), all in feature pixels."""
+from typing import NamedTuple
+
+import torch
+from mmdet.models.utils import get_local_maximum, get_topk_from_heatmap
+from torch import Tensor
+
+
+class GarmentDetections(NamedTuple):
+    """Top-K garment detections of a batch, in feature pixels.
+
+    Attributes:
+        scores (Tensor): (B, K) centre-heatmap probability, descending per image.
+        labels (Tensor): (B, K) int64 category.
+        bboxes (Tensor): (B, K, 4) xyxy, refined centre +- wh / 2.
+        coarse_keypoints (Tensor): (B, K, J, 2) integer centre + kpt_reg on the detection's own
+            slots, 0 elsewhere.
+        keypoint_mask (Tensor): (B, K, J) bool, the detection's own slots.
+    """
+    scores: Tensor
+    labels: Tensor
+    bboxes: Tensor
+    coarse_keypoints: Tensor
+    keypoint_mask: Tensor
+
+
+class LandmarkPeaks(NamedTuple):
+    """Top-P local maxima of every landmark heatmap, in feature pixels.
+
+    Attributes:
+        scores (Tensor): (B, J, P) heatmap probability of each peak, descending per slot.
+        keypoints (Tensor): (B, J, P, 2) integer peak position + kpt_offset there.
+    """
+    scores: Tensor
+    keypoints: Tensor
+
+
+def gather_at_pixels(feat: Tensor, pixel_index: Tensor) -> Tensor:
+    """Read all channels of a map at given pixels.
+
+    Args:
+        feat (Tensor): (B, C, H, W) map.
+        pixel_index (Tensor): (B, N) int64 ``y * W + x``.
+
+    Returns:
+        Tensor: (B, N, C).
+    """
+    batch_size, num_channels = feat.shape[:2]
+    flat = feat.reshape(batch_size, num_channels, -1)
+    index = pixel_index.unsqueeze(1).expand(-1, num_channels, -1)
+    return flat.gather(2, index).transpose(1, 2)
+
+
+def decode_garments(center_heatmap_probs: Tensor,
+                    wh: Tensor,
+                    offset: Tensor,
+                    kpt_reg: Tensor,
+                    category_keypoint_mask: Tensor,
+                    k: int = 100,
+                    kernel: int = 3) -> GarmentDetections:
+    """Garment boxes and coarse landmarks from the centre branch (CenterNet multi_pose rule).
+
+    ``kernel x kernel`` max-pool NMS on the centre heatmap, top-K over classes and positions,
+    box = (integer centre + offset) +- wh / 2, coarse landmark ``j`` = integer centre +
+    ``kpt_reg[2j:2j+2]`` for the detection's own slots.
+
+    Args:
+        center_heatmap_probs (Tensor): (B, C, H, W) probabilities.
+        wh (Tensor): (B, 2, H, W).
+        offset (Tensor): (B, 2, H, W).
+        kpt_reg (Tensor): (B, 2J, H, W).
+        category_keypoint_mask (Tensor): (C, J) bool, slots owned by each category.
+        k (int): Detections per image (clipped to ``C * H * W``). Defaults to 100.
+        kernel (int): Max-pool NMS kernel. Defaults to 3.
+
+    Returns:
+        GarmentDetections: K = ``min(k, C * H * W)`` detections per image.
+    """
+    batch_size, num_classes, height, width = center_heatmap_probs.shape
+    num_keypoints = category_keypoint_mask.shape[1]
+    if kpt_reg.shape[1] != 2 * num_keypoints or category_keypoint_mask.shape[0] != num_classes:
+        raise ValueError(
+            f'kpt_reg has {kpt_reg.shape[1]} channels and the centre heatmap {num_classes}, but '
+            f'category_keypoint_mask is {tuple(category_keypoint_mask.shape)}')
+    k = min(k, num_classes * height * width)
+    peaks = get_local_maximum(center_heatmap_probs, kernel=kernel)
+    scores, pixel_index, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
+    centers_int = torch.stack([xs.float(), ys.float()], dim=-1)  # (B, K, 2)
+
+    box_wh = gather_at_pixels(wh, pixel_index)
+    centers = centers_int + gather_at_pixels(offset, pixel_index)
+    bboxes = torch.cat([centers - box_wh / 2, centers + box_wh / 2], dim=-1)
+
+    keypoint_mask = category_keypoint_mask.to(labels.device)[labels.long()]  # (B, K, J)
+    coarse = gather_at_pixels(kpt_reg, pixel_index).reshape(batch_size, k, num_keypoints, 2)
+    coarse = (coarse + centers_int.unsqueeze(2)) * keypoint_mask.unsqueeze(-1)
+    return GarmentDetections(scores, labels.long(), bboxes, coarse, keypoint_mask)
+
+
+def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
+                          kpt_offset: Tensor,
+                          k: int = 100,
+                          kernel: int = 3) -> LandmarkPeaks:
+    """Per-slot heatmap peaks refined by the shared landmark offset.
+
+    Args:
+        kpt_heatmap_probs (Tensor): (B, J, H, W) probabilities.
+        kpt_offset (Tensor): (B, 2, H, W).
+        k (int): Peaks per slot (clipped to ``H * W``). Defaults to 100.
+        kernel (int): Max-pool NMS kernel. Defaults to 3.
+
+    Returns:
+        LandmarkPeaks: P = ``min(k, H * W)`` peaks per slot.
+    """
+    batch_size, num_keypoints, height, width = kpt_heatmap_probs.shape
+    k = min(k, height * width)
+    peaks = get_local_maximum(kpt_heatmap_probs, kernel=kernel)
+    scores, pixel_index = peaks.reshape(batch_size, num_keypoints, -1).topk(k, dim=-1)
+    xs = (pixel_index % width).float()
+    ys = torch.div(pixel_index, width, rounding_mode='floor').float()
+    refine = gather_at_pixels(kpt_offset, pixel_index.reshape(batch_size, -1))
+    keypoints = torch.stack([xs, ys], dim=-1) + refine.reshape(batch_size, num_keypoints, k, 2)
+    return LandmarkPeaks(scores, keypoints)
+
+
+def sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
+    """Heatmap value at the feature cell containing each point, 0 for points off the map.
+
+    Args:
+        heatmap (Tensor): (B, J, H, W).
+        points (Tensor): (B, N, J, 2) (x, y) in feature pixels; point ``(b, n, j)`` reads
+            channel ``j``.
+
+    Returns:
+        Tensor: (B, N, J).
+    """
+    batch_size, num_keypoints, height, width = heatmap.shape
+    cells = points.floor()
+    inside = (cells[..., 0] >= 0) & (cells[..., 0] < width) & \
+             (cells[..., 1] >= 0) & (cells[..., 1] < height)
+    xs = cells[..., 0].clamp(0, width - 1).long()
+    ys = cells[..., 1].clamp(0, height - 1).long()
+    slots = torch.arange(num_keypoints, device=heatmap.device).view(1, 1, -1)
+    flat = heatmap.reshape(batch_size, -1)
+    index = (slots * height + ys) * width + xs  # (B, N, J)
+    values = flat.gather(1, index.reshape(batch_size, -1)).reshape(index.shape)
+    return values * inside

@@ -1,0 +1,164 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Training targets of the DeepMark head (CenterNet ``multi_pose`` semantics), fully vectorized."""
+from typing import NamedTuple, Tuple
+
+import torch
+from torch import Tensor
+
+from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians
+
+
+class DeepMarkTargets(NamedTuple):
+    """Targets of one feature-map size for a batch.
+
+    Dense maps are only built for the two heatmaps; every regression target is sparse (one row
+    per supervised position, CenterNet's ``ind``/``mask`` layout), and the head gathers its
+    predictions at ``(batch_ids, pixel_index)``. ``M`` = garments kept, ``L`` = landmarks kept.
+
+    Attributes:
+        center_heatmap (Tensor): (B, num_classes, H, W) Gaussian garment-centre heatmap.
+        kpt_heatmap (Tensor): (B, num_keypoints, H, W) Gaussian landmark heatmap.
+        center_batch_ids (Tensor): (M,) int64 image index of each garment.
+        center_pixel_index (Tensor): (M,) int64 ``y * W + x`` of each integer centre.
+        wh (Tensor): (M, 2) box width, height in feature pixels.
+        offset (Tensor): (M, 2) sub-pixel centre offset, ``centre - integer centre``.
+        kpt_reg (Tensor): (M, 2 * num_keypoints) landmark ``(dx, dy)`` from the integer centre,
+            slot ``j`` at columns ``2j, 2j + 1``; 0 where unsupervised.
+        kpt_reg_weight (Tensor): (M, 2 * num_keypoints) 1 on supervised coordinates (the
+            garment's own labelled slots inside the feature map), else 0.
+        kpt_batch_ids (Tensor): (L,) int64 image index of each landmark.
+        kpt_pixel_index (Tensor): (L,) int64 ``y * W + x`` of each landmark's integer position.
+        kpt_offset (Tensor): (L, 2) sub-pixel landmark offset.
+    """
+    center_heatmap: Tensor
+    kpt_heatmap: Tensor
+    center_batch_ids: Tensor
+    center_pixel_index: Tensor
+    wh: Tensor
+    offset: Tensor
+    kpt_reg: Tensor
+    kpt_reg_weight: Tensor
+    kpt_batch_ids: Tensor
+    kpt_pixel_index: Tensor
+    kpt_offset: Tensor
+
+    @property
+    def num_objects(self) -> int:
+        """Number of supervised garments ``M``."""
+        return int(self.center_batch_ids.numel())
+
+    @property
+    def num_landmarks(self) -> int:
+        """Number of supervised landmarks ``L``."""
+        return int(self.kpt_batch_ids.numel())
+
+
+def build_deepmark_targets(bboxes: Tensor,
+                           labels: Tensor,
+                           keypoints: Tensor,
+                           keypoints_visible: Tensor,
+                           batch_ids: Tensor,
+                           batch_size: int,
+                           feat_size: Tuple[int, int],
+                           input_size: Tuple[int, int],
+                           category_keypoint_mask: Tensor,
+                           min_overlap: float = 0.7) -> DeepMarkTargets:
+    """Build CenterNet ``multi_pose`` targets for all garments of a batch at once.
+
+    Per garment (as CenterNet's ``MultiPoseDataset``): the box is scaled to feature pixels and
+    clipped to ``[0, W - 1] x [0, H - 1]``; garments whose clipped box is empty are dropped.
+    ``r = max(0, int(centernet_gaussian_radius(ceil(h), ceil(w), min_overlap)))``; a Gaussian of
+    radius ``r`` goes to channel ``label`` at the integer centre, ``wh`` and ``offset`` are
+    regressed there. Each own-category slot with visibility > 0 whose scaled position lies in
+    ``[0, W) x [0, H)`` gets a ``kpt_reg`` target relative to the integer centre, a Gaussian of the
+    same radius ``r`` in its own channel and a ``kpt_offset`` target at its integer position.
+    Unlike CenterNet's COCO-person code, a garment with no labelled landmark still supervises its
+    box (DeepFashion2 boxes are always annotated).
+
+    Args:
+        bboxes (Tensor): (N, 4) xyxy boxes in network-input pixels.
+        labels (Tensor): (N,) int labels in ``[0, num_classes)``.
+        keypoints (Tensor): (N, K, 2) landmarks in network-input pixels.
+        keypoints_visible (Tensor): (N, K) visibility; supervised where > 0.
+        batch_ids (Tensor): (N,) int image index of each garment in ``[0, batch_size)``.
+        batch_size (int): B.
+        feat_size (tuple[int, int]): (H, W) of the feature map.
+        input_size (tuple[int, int]): (h, w) of the network input the map covers.
+        category_keypoint_mask (Tensor): (num_classes, K) bool, slots owned by each category.
+        min_overlap (float): ``min_overlap`` of the radius formula. Defaults to 0.7.
+
+    Returns:
+        DeepMarkTargets: Targets on the device of ``bboxes``.
+
+    Raises:
+        ValueError: On inconsistent shapes or labels outside ``[0, num_classes)``.
+    """
+    num_classes, num_keypoints = category_keypoint_mask.shape
+    num_gts = bboxes.shape[0]
+    if bboxes.shape != (num_gts, 4) or labels.shape != (num_gts, ) \
+            or keypoints.shape != (num_gts, num_keypoints, 2) \
+            or keypoints_visible.shape != (num_gts, num_keypoints) \
+            or batch_ids.shape != (num_gts, ):
+        raise ValueError(
+            f'build_deepmark_targets expects bboxes (N, 4), labels (N,), keypoints (N, '
+            f'{num_keypoints}, 2), keypoints_visible (N, {num_keypoints}), batch_ids (N,); got '
+            f'{tuple(bboxes.shape)}, {tuple(labels.shape)}, {tuple(keypoints.shape)}, '
+            f'{tuple(keypoints_visible.shape)}, {tuple(batch_ids.shape)}')
+    if num_gts and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f'labels must lie in [0, {num_classes}), got {labels.unique().tolist()}')
+
+    device = bboxes.device
+    feat_h, feat_w = int(feat_size[0]), int(feat_size[1])
+    width_ratio = feat_w / float(input_size[1])
+    height_ratio = feat_h / float(input_size[0])
+    ratio_xy = bboxes.new_tensor([width_ratio, height_ratio])
+
+    boxes = bboxes.float() * ratio_xy.repeat(2)
+    boxes = torch.stack([
+        boxes[:, 0].clamp(0, feat_w - 1), boxes[:, 1].clamp(0, feat_h - 1),
+        boxes[:, 2].clamp(0, feat_w - 1), boxes[:, 3].clamp(0, feat_h - 1)
+    ], dim=1)
+    box_w = boxes[:, 2] - boxes[:, 0]
+    box_h = boxes[:, 3] - boxes[:, 1]
+    kept = (box_w > 0) & (box_h > 0)
+    boxes, box_w, box_h = boxes[kept], box_w[kept], box_h[kept]
+    labels = labels[kept].long().to(device)
+    batch_ids = batch_ids[kept].long().to(device)
+    keypoints = keypoints[kept].float().to(device) * ratio_xy
+    keypoints_visible = keypoints_visible[kept].to(device)
+
+    radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil(), min_overlap)
+    radii = radii.clamp(min=0).long()  # int() truncates toward 0, like CenterNet
+    centers = torch.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], dim=1) / 2
+    centers_int = centers.long()  # non-negative after clipping: truncation == floor
+
+    center_heatmap = boxes.new_zeros((batch_size, num_classes, feat_h, feat_w))
+    draw_gaussians(center_heatmap, batch_ids, labels, centers_int, radii)
+
+    own_slots = category_keypoint_mask.to(device)[labels]  # (M, K)
+    inside = (keypoints[..., 0] >= 0) & (keypoints[..., 0] < feat_w) & \
+             (keypoints[..., 1] >= 0) & (keypoints[..., 1] < feat_h)
+    supervised = own_slots & (keypoints_visible > 0) & inside  # (M, K)
+    supervised_xy = supervised.unsqueeze(-1).expand(-1, -1, 2)
+    kpt_reg = (keypoints - centers_int.unsqueeze(1).float()) * supervised_xy
+    kpt_reg_weight = supervised_xy.float()
+
+    inst_index, slot_index = supervised.nonzero(as_tuple=True)  # (L,), (L,)
+    landmarks = keypoints[inst_index, slot_index]  # (L, 2)
+    landmarks_int = landmarks.long()
+    kpt_batch_ids = batch_ids[inst_index]
+    kpt_heatmap = boxes.new_zeros((batch_size, num_keypoints, feat_h, feat_w))
+    draw_gaussians(kpt_heatmap, kpt_batch_ids, slot_index, landmarks_int, radii[inst_index])
+
+    return DeepMarkTargets(
+        center_heatmap=center_heatmap,
+        kpt_heatmap=kpt_heatmap,
+        center_batch_ids=batch_ids,
+        center_pixel_index=centers_int[:, 1] * feat_w + centers_int[:, 0],
+        wh=torch.stack([box_w, box_h], dim=1),
+        offset=centers - centers_int.float(),
+        kpt_reg=kpt_reg.reshape(-1, 2 * num_keypoints),
+        kpt_reg_weight=kpt_reg_weight.reshape(-1, 2 * num_keypoints),
+        kpt_batch_ids=kpt_batch_ids,
+        kpt_pixel_index=landmarks_int[:, 1] * feat_w + landmarks_int[:, 0],
+        kpt_offset=landmarks - landmarks_int.float())
