@@ -15,8 +15,10 @@ tta_pipeline = [
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='CenterAffine', input_size=round(_base_.input_size * scale))
-             for scale in tta_scales],
+            [
+                dict(type='CenterAffine', input_size=round(_base_.input_size * scale))
+                for scale in tta_scales
+            ],
             _base_.tta_pipeline[-1]['transforms'][1],
         ])
 ]

@@ -2,7 +2,8 @@
 # DeepMark Hourglass-104, DeepFashion2, 512x512, tested with the paper's Table 4
 # "NMS" column: no flip, one scale, per-class Gaussian soft-NMS (sigma 0.5).
 # A test-only config (the model is DeepMarkTTAModel): run it without --tta,
-#   python tools/test.py configs/deepmark/deepmark_hourglass104_8xb5-63e_deepfashion2-512_nms.py CKPT
+#   python tools/test.py \
+#       configs/deepmark/deepmark_hourglass104_8xb5-63e_deepfashion2-512_nms.py CKPT
 # See configs/deepmark/deepmark_tta.py for the pieces.
 _base_ = ['./deepmark_hourglass104_8xb5-63e_deepfashion2-512.py', './deepmark_tta.py']
 custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
@@ -14,8 +15,10 @@ tta_pipeline = [
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='CenterAffine', input_size=round(_base_.input_size * scale))
-             for scale in tta_scales],
+            [
+                dict(type='CenterAffine', input_size=round(_base_.input_size * scale))
+                for scale in tta_scales
+            ],
             _base_.tta_pipeline[-1]['transforms'][1],
         ])
 ]

@@ -5,7 +5,8 @@
 #
 # Each view runs the network once on [image, mirror(image)] (flip fusion of the head outputs,
 # then one decode); the views of an image are merged by per-class Gaussian soft-NMS (sigma 0.5)
-# keeping the detector's max_per_img (100). `nms=None` applies the soft-NMS only when there are several views.
+# keeping the detector's max_per_img (100); `nms=None` applies the soft-NMS only when there are
+# several views.
 #
 # Use it in two ways:
 #   1. `--tta` on a config that lists this file among its `_base_` (tools/test.py and
@@ -33,8 +34,7 @@ tta_model = dict(
     average_offsets=False,
     # None: soft-NMS only when an image has several views (CenterNet's merge_outputs)
     nms=None,
-    nms_cfg=dict(type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001,
-                 method='gaussian'),
+    nms_cfg=dict(type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian'),
     # None: the detector's test_cfg.max_per_img (100 in the paper configs)
     max_per_img=None)
 
@@ -44,8 +44,10 @@ tta_pipeline = [
     dict(
         type='TestTimeAug',
         transforms=[
-            [dict(type='CenterAffine', input_size=round(tta_input_size * scale))
-             for scale in tta_scales],
+            [
+                dict(type='CenterAffine', input_size=round(tta_input_size * scale))
+                for scale in tta_scales
+            ],
             [
                 dict(
                     type='PackDeepMarkInputs',

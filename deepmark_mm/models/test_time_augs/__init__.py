@@ -7,6 +7,6 @@ from .merge_detections import DEFAULT_SOFT_NMS, merge_view_detections
 
 __all__ = [
     'DeepMarkTTAModel', 'FlipFusedMaps', 'check_flip_indices', 'fuse_flip_outputs',
-    'unmirror_cell_offsets', 'unmirror_landmark_regression', 'unmirror_maps',
-    'unmirror_slot_maps', 'DEFAULT_SOFT_NMS', 'merge_view_detections'
+    'unmirror_cell_offsets', 'unmirror_landmark_regression', 'unmirror_maps', 'unmirror_slot_maps',
+    'DEFAULT_SOFT_NMS', 'merge_view_detections'
 ]

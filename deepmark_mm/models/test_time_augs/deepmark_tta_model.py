@@ -69,8 +69,10 @@ class DeepMarkTTAModel(BaseTTAModel):
         if isinstance(self.module, BaseTTAModel):
             raise TypeError('DeepMarkTTAModel: the module is already a TTA model; use either a '
                             'TTA config (*_nms/_flip/_flip-ms.py) or --tta, not both')
-        missing = [name for name in ('extract_feat', 'bbox_head', 'data_preprocessor')
-                   if not hasattr(self.module, name)]
+        missing = [
+            name for name in ('extract_feat', 'bbox_head', 'data_preprocessor')
+            if not hasattr(self.module, name)
+        ]
         if missing or not hasattr(self.module.bbox_head, 'predict_by_prob_maps'):
             raise TypeError(f'DeepMarkTTAModel needs a detector with extract_feat, bbox_head and '
                             f'data_preprocessor whose head has predict_by_prob_maps (a '
@@ -80,8 +82,9 @@ class DeepMarkTTAModel(BaseTTAModel):
         self.average_offsets = bool(average_offsets)
         self.nms = nms
         self.nms_cfg = dict(nms_cfg)
-        self.max_per_img = int(max_per_img if max_per_img is not None else
-                               head.test_cfg.get('max_per_img', head.test_cfg.get('topk', 100)))
+        if max_per_img is None:
+            max_per_img = head.test_cfg.get('max_per_img', head.test_cfg.get('topk', 100))
+        self.max_per_img = int(max_per_img)
         if flip_indices is None:
             if head.num_keypoints != NUM_KEYPOINTS:
                 raise ValueError(
@@ -93,8 +96,8 @@ class DeepMarkTTAModel(BaseTTAModel):
 
     # ------------------------------------------------------------------ one view
 
-    def predict_view(self, batch_inputs: Tensor, batch_data_samples: List[DetDataSample]
-                     ) -> InstanceList:
+    def predict_view(self, batch_inputs: Tensor,
+                     batch_data_samples: List[DetDataSample]) -> InstanceList:
         """Detections of one preprocessed view, flip-fused when ``flip``.
 
         Args:

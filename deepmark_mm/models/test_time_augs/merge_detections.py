@@ -16,8 +16,7 @@ DEFAULT_SOFT_NMS = dict(
 MIN_NMS_BOX_SIZE = 1e-2
 
 
-def suppress_per_class(bboxes: Tensor, scores: Tensor, labels: Tensor,
-                       nms_cfg: dict) -> tuple:
+def suppress_per_class(bboxes: Tensor, scores: Tensor, labels: Tensor, nms_cfg: dict) -> tuple:
     """Run an mmcv NMS op (``nms``, ``soft_nms``) within each class.
 
     Classes are separated by grouping rather than by mmcv's ``batched_nms`` coordinate shift,
@@ -85,8 +84,7 @@ def merge_view_detections(view_instances: Sequence[InstanceData],
     if nms_cfg is None:
         new_scores, keep = merged.scores.sort(descending=True, stable=True)
     else:
-        keep, new_scores = suppress_per_class(merged.bboxes, merged.scores, merged.labels,
-                                              nms_cfg)
+        keep, new_scores = suppress_per_class(merged.bboxes, merged.scores, merged.labels, nms_cfg)
     result = merged[keep[:max_per_img]]
     result.scores = new_scores[:max_per_img].to(merged.scores.dtype)
     return result

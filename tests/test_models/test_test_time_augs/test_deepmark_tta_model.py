@@ -73,8 +73,8 @@ def test_without_flip_or_nms_it_is_the_plain_detector(small_detector, tta_batch_
 def test_nms_alone_soft_suppresses_the_plain_detections(small_detector, tta_batch_of):
     images = random_images(1, seed=2)
     plain = predict(DeepMarkTTAModel(small_detector, flip=False).eval(), tta_batch_of(images))[0]
-    nms = predict(DeepMarkTTAModel(small_detector, flip=False, nms=True).eval(),
-                  tta_batch_of(images))[0]
+    nms = predict(
+        DeepMarkTTAModel(small_detector, flip=False, nms=True).eval(), tta_batch_of(images))[0]
     expected = merge_view_detections([plain], max_per_img=len(plain))
     for key in ('bboxes', 'scores', 'labels', 'keypoints', 'keypoint_scores'):
         torch.testing.assert_close(nms[key], expected[key], msg=key)
@@ -106,6 +106,44 @@ def test_configuration_errors(small_detector):
     with pytest.raises(TypeError, match='TestTimeAug'):
         tta.test_step(dict(inputs=random_images(1), data_samples=[None]))
     assert MODELS.get('DeepMarkTTAModel') is DeepMarkTTAModel
+
+
+class _PoolingDetector(torch.nn.Module):
+    """Stride-``stride`` average pooling (ceil mode) feeding a tiny DeepMarkHead."""
+
+    def __init__(self, stride: int, **head_kwargs):
+        super().__init__()
+        self.stride = stride
+        self.data_preprocessor = torch.nn.Identity()
+        self.bbox_head = MODELS.build(
+            dict(type='DeepMarkHead', in_channels=3, feat_channels=4, **head_kwargs))
+
+    def extract_feat(self, inputs):
+        return (torch.nn.functional.avg_pool2d(inputs, self.stride, ceil_mode=True), )
+
+    def test_step(self, data):
+        return data
+
+
+def test_flip_needs_cells_that_mirror_onto_cells(tta_batch_of):
+    tta = DeepMarkTTAModel(_PoolingDetector(stride=4)).eval()
+    batch = tta_batch_of(random_images(1))
+    samples = batch['data_samples'][0]
+    with torch.no_grad():
+        assert len(tta.predict_view(torch.rand(1, 3, 64, 64), samples)[0]) > 0
+        with pytest.raises(ValueError, match=r'input width \(66\).*feature width \(17\)'):
+            tta.predict_view(torch.rand(1, 3, 64, 66), samples)
+
+
+def test_other_landmark_sets_need_their_flip_indices():
+    slices = [[0, 2], [2, 5]]
+    with pytest.raises(ValueError, match='pass flip_indices'):
+        DeepMarkTTAModel(
+            _PoolingDetector(4, num_classes=2, num_keypoints=5, keypoint_slices=slices))
+    tta = DeepMarkTTAModel(
+        _PoolingDetector(4, num_classes=2, num_keypoints=5, keypoint_slices=slices),
+        flip_indices=[1, 0, 2, 4, 3])
+    assert tta.flip_indices.tolist() == [1, 0, 2, 4, 3]
 
 
 class _NoDetector(torch.nn.Module):

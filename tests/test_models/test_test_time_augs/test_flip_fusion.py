@@ -39,10 +39,8 @@ def mirror_outputs(outputs, flip):
         return pairs
 
     reg = kpt_reg.reshape(batch, num_keypoints, 2, HEIGHT, WIDTH)[:, flip].flip(-1)
-    return (center.flip(-1), wh.flip(-1),
-            reflect_dx(offset.flip(-1)[:, None])[:, 0],
-            reflect_dx(reg).reshape(kpt_reg.shape),
-            kpt_heatmap[:, flip].flip(-1),
+    return (center.flip(-1), wh.flip(-1), reflect_dx(offset.flip(-1)[:, None])[:, 0],
+            reflect_dx(reg).reshape(kpt_reg.shape), kpt_heatmap[:, flip].flip(-1),
             reflect_dx(kpt_offset.flip(-1)[:, None])[:, 0])
 
 
@@ -115,8 +113,8 @@ def test_symmetric_image_gives_symmetric_fused_maps():
     for name, value, mirrored in zip(fused._fields, fused, mirror_outputs(fused, flip)):
         torch.testing.assert_close(value, mirrored, msg=name)
     # spelled out for the landmark heatmap: slot 0 at column x == slot 1 at column W - 1 - x
-    torch.testing.assert_close(fused.kpt_heatmap_probs[:, 0],
-                               fused.kpt_heatmap_probs[:, 1].flip(-1))
+    torch.testing.assert_close(fused.kpt_heatmap_probs[:, 0], fused.kpt_heatmap_probs[:,
+                                                                                      1].flip(-1))
     torch.testing.assert_close(fused.center_heatmap_probs, fused.center_heatmap_probs.flip(-1))
     # and the centre offset: dx at x == 1 - dx at W - 1 - x
     torch.testing.assert_close(fused.offset[:, 0], 1 - fused.offset[:, 0].flip(-1))
@@ -129,10 +127,8 @@ def test_offsets_come_from_the_unflipped_half_by_default():
     assert torch.equal(fused.offset, original[2])
     assert torch.equal(fused.kpt_offset, original[5])
     averaged = fuse_flip_outputs(*stack(original, other), flip, average_offsets=True)
-    torch.testing.assert_close(averaged.offset,
-                               (original[2] + unmirror_cell_offsets(other[2])) / 2)
-    torch.testing.assert_close(averaged.center_heatmap_probs,
-                               (original[0] + other[0].flip(-1)) / 2)
+    torch.testing.assert_close(averaged.offset, (original[2] + unmirror_cell_offsets(other[2])) / 2)
+    torch.testing.assert_close(averaged.center_heatmap_probs, (original[0] + other[0].flip(-1)) / 2)
 
 
 def test_bad_inputs_are_rejected():

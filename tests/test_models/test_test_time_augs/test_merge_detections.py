@@ -80,8 +80,8 @@ def test_hard_nms_and_plain_sorting():
 def test_bad_inputs():
     with pytest.raises(ValueError, match='at least one view'):
         merge_view_detections([], DEFAULT_SOFT_NMS)
-    partial = InstanceData(bboxes=torch.zeros(1, 4), scores=torch.ones(1),
-                           labels=torch.zeros(1, dtype=torch.long))
+    partial = InstanceData(
+        bboxes=torch.zeros(1, 4), scores=torch.ones(1), labels=torch.zeros(1, dtype=torch.long))
     with pytest.raises(ValueError, match='different detection fields'):
         merge_view_detections([detections([[0, 0, 1, 1]], [0.5], [0]), partial])
     with pytest.raises(ValueError, match='not an op of mmcv.ops'):

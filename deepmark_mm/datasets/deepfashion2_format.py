@@ -1,0 +1,290 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""One garment in DeepFashion2's three shapes, with validation.
+
+* raw item: ``annos/NNNNNN.json`` -> ``itemK`` (``bounding_box`` xyxy, ``landmarks`` = [x, y, v] * n
+  for the category's own n landmarks, ``category_id`` 1..13, ``style``, ``segmentation`` ...);
+* COCO annotation: what the official ``deepfashion2_to_coco.py`` writes (``bbox`` xywh,
+  ``area`` = w * h, 882 ``keypoints`` numbers with only the category's slice non-zero,
+  ``num_keypoints`` = count of v > 0, ``iscrowd`` 0, ``pair_id``, ``style``, ``segmentation``);
+* dataset instance: the ``data_info['instances']`` entry of docs/architecture.md.
+
+Every conversion checks its input and raises :class:`DeepFashion2FormatError` naming the file and
+item on: a category id outside 1..13, a landmark list whose length does not fit the category,
+landmarks outside the category's slots, a visibility outside {0, 1, 2}, a non-finite, degenerate or
+inverted box.
+"""
+import numbers
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
+
+import numpy as np
+
+from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
+                                    NUM_KEYPOINTS)
+
+#: Visibility codes: 0 unlabelled, 1 occluded, 2 visible.
+VISIBILITY_VALUES = (0, 1, 2)
+
+
+class DeepFashion2FormatError(ValueError):
+    """A DeepFashion2 file or item that cannot be used; the message names file and item."""
+
+
+def _fail(where: str, problem: str) -> NoReturn:
+    raise DeepFashion2FormatError(f'{where}: {problem}')
+
+
+def _to_number(value: float) -> float:
+    """Integral floats back to ``int`` (the raw DeepFashion2 files store integers)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def check_category_id(category_id: Any, where: str) -> int:
+    """Validate a DeepFashion2 category id.
+
+    Args:
+        category_id: Value read from the file.
+        where (str): ``'file: item'`` for the error message.
+
+    Returns:
+        int: The id, 1..13.
+    """
+    if isinstance(category_id, bool) or not isinstance(category_id, numbers.Integral) or \
+            not 1 <= int(category_id) <= NUM_CLASSES:
+        _fail(where, f'category_id {category_id!r} is outside 1..{NUM_CLASSES}')
+    return int(category_id)
+
+
+def check_box_xyxy(box: Any, where: str) -> np.ndarray:
+    """Validate an [x1, y1, x2, y2] box (finite, x2 > x1 and y2 > y1).
+
+    Returns:
+        np.ndarray: (4,) float64.
+    """
+    try:
+        array = np.asarray(box, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.empty(0)
+    if array.shape != (4, ) or not np.isfinite(array).all():
+        _fail(where, f'box {box!r} is not 4 finite numbers')
+    if array[2] <= array[0] or array[3] <= array[1]:
+        _fail(where, f'box {list(box)} (x1, y1, x2, y2) is degenerate or inverted')
+    return array
+
+
+def check_landmark_triplets(values: Any, num_expected: int, where: str,
+                            what: str = 'landmarks') -> np.ndarray:
+    """Validate a flat [x, y, v] * n list.
+
+    Args:
+        values: The flat list.
+        num_expected (int): n.
+        where (str): ``'file: item'``.
+        what (str): Field name for the message.
+
+    Returns:
+        np.ndarray: (n, 3) float64.
+    """
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.empty((0, ))
+    if array.ndim != 1 or array.size != 3 * num_expected:
+        _fail(where, f'{what} has {array.size if array.ndim == 1 else "non-flat"} numbers, '
+              f'expected {3 * num_expected} ({num_expected} landmarks x 3)')
+    triplets = array.reshape(num_expected, 3)
+    if not np.isfinite(triplets).all():
+        _fail(where, f'{what} holds non-finite numbers')
+    bad = ~np.isin(triplets[:, 2], VISIBILITY_VALUES)
+    if bad.any():
+        slot = int(np.flatnonzero(bad)[0])
+        _fail(where, f'{what} visibility {triplets[slot, 2]:g} at landmark {slot + 1} is not one '
+              'of 0 (unlabelled), 1 (occluded), 2 (visible)')
+    return triplets
+
+
+def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotation_id: int,
+                                pair_id: Any = None) -> Dict:
+    """Convert one ``itemK`` of a per-image annotation file like the official converter.
+
+    Args:
+        item (dict): The raw item.
+        where (str): ``'file: itemK'`` for errors.
+        image_id (int): int(file stem).
+        annotation_id (int): Id to give the annotation.
+        pair_id: The file's ``pair_id``.
+
+    Returns:
+        dict: The COCO annotation (``area``, ``bbox`` xywh, ``category_id``, ``id``, ``pair_id``,
+        ``image_id``, ``iscrowd`` 0, ``style``, ``num_keypoints``, ``keypoints`` (882 floats),
+        ``segmentation`` when the item has one).
+    """
+    if not isinstance(item, dict):
+        _fail(where, f'item is a {type(item).__name__}, expected an object')
+    for key in ('category_id', 'bounding_box', 'landmarks'):
+        if key not in item:
+            _fail(where, f'missing field "{key}"')
+    category_id = check_category_id(item['category_id'], where)
+    start, end = KEYPOINT_SLICES[category_id - 1]
+    check_box_xyxy(item['bounding_box'], where)
+    triplets = check_landmark_triplets(item['landmarks'], end - start, where)
+    x1, y1, x2, y2 = item['bounding_box']
+    width, height = x2 - x1, y2 - y1
+    keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
+    keypoints[start:end] = triplets
+    annotation = dict(
+        area=width * height,
+        bbox=[x1, y1, width, height],
+        category_id=category_id,
+        id=annotation_id,
+        pair_id=pair_id,
+        image_id=image_id,
+        iscrowd=0,
+        style=item.get('style', 0),
+        num_keypoints=int((triplets[:, 2] > 0).sum()),
+        keypoints=keypoints.reshape(-1).tolist())
+    if 'segmentation' in item:
+        annotation['segmentation'] = item['segmentation']
+    return annotation
+
+
+def coco_annotation_to_instance(annotation: Dict, where: str) -> Dict:
+    """Validate one COCO annotation and turn it into a dataset instance.
+
+    Accepts the official 882-number ``keypoints`` (only the category's slice may be non-zero) or
+    the category's own ``3 * n`` numbers.
+
+    Args:
+        annotation (dict): COCO annotation.
+        where (str): ``'file: annotation id / image'`` for errors.
+
+    Returns:
+        dict: ``bbox`` [x1, y1, x2, y2] floats, ``bbox_label`` (category_id - 1), ``ignore_flag``
+        (``iscrowd``), ``keypoints`` (294, 2) float32 array (zeros outside labelled slots),
+        ``keypoints_visible`` (294,) uint8 array (0/1/2), ``area`` (w * h), ``id``, ``pair_id``,
+        ``style``.
+    """
+    if not isinstance(annotation, dict):
+        _fail(where, f'annotation is a {type(annotation).__name__}, expected an object')
+    for key in ('category_id', 'bbox', 'keypoints'):
+        if key not in annotation:
+            _fail(where, f'missing field "{key}"')
+    category_id = check_category_id(annotation['category_id'], where)
+    start, end = KEYPOINT_SLICES[category_id - 1]
+    box = annotation['bbox']
+    try:
+        x, y, w, h = (float(value) for value in box)
+    except (TypeError, ValueError):
+        _fail(where, f'bbox {box!r} is not 4 numbers [x, y, w, h]')
+    if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0:
+        _fail(where, f'bbox {list(box)} (x, y, w, h) is degenerate, inverted or not finite')
+    raw = annotation['keypoints']
+    num_numbers = len(raw) if isinstance(raw, Sequence) else -1
+    if num_numbers == 3 * (end - start):
+        triplets = check_landmark_triplets(raw, end - start, where, 'keypoints')
+    else:
+        if num_numbers != 3 * NUM_KEYPOINTS:
+            _fail(where, f'keypoints has {num_numbers} numbers; category {category_id} '
+                  f'({CATEGORY_NAMES[category_id - 1]}) needs {3 * NUM_KEYPOINTS} '
+                  f'(294 slots x 3) or {3 * (end - start)}')
+        full = check_landmark_triplets(raw, NUM_KEYPOINTS, where, 'keypoints')
+        outside = np.ones(NUM_KEYPOINTS, dtype=bool)
+        outside[start:end] = False
+        if (full[outside] != 0).any():
+            slot = int(np.flatnonzero((full != 0).any(axis=1) & outside)[0])
+            _fail(where, f'keypoints slot {slot} is set but category {category_id} '
+                  f'({CATEGORY_NAMES[category_id - 1]}) owns slots {start}..{end - 1}')
+        triplets = full[start:end]
+    keypoints = np.zeros((NUM_KEYPOINTS, 2), dtype=np.float32)
+    visible = np.zeros(NUM_KEYPOINTS, dtype=np.uint8)
+    labelled = triplets[:, 2] > 0
+    keypoints[start:end] = triplets[:, :2] * labelled[:, None]
+    visible[start:end] = triplets[:, 2]
+    return dict(
+        bbox=[x, y, x + w, y + h],
+        bbox_label=category_id - 1,
+        ignore_flag=int(bool(annotation.get('iscrowd', 0))),
+        keypoints=keypoints,
+        keypoints_visible=visible,
+        area=w * h,
+        id=annotation.get('id'),
+        pair_id=annotation.get('pair_id'),
+        style=annotation.get('style', 0))
+
+
+def coco_annotation_to_raw_item(annotation: Dict, where: str = 'annotation') -> Dict:
+    """Inverse of :func:`raw_item_to_coco_annotation` (fields COCO does not keep are omitted).
+
+    Args:
+        annotation (dict): COCO annotation (validated here).
+        where (str): For errors.
+
+    Returns:
+        dict: Raw item with ``category_id``, ``category_name``, ``bounding_box`` xyxy, ``landmarks``
+        (the category's n triplets), ``style`` and, when present, ``segmentation``, ``scale``,
+        ``occlusion``, ``zoom_in``, ``viewpoint``.
+    """
+    coco_annotation_to_instance(annotation, where)
+    category_id = int(annotation['category_id'])
+    start, end = KEYPOINT_SLICES[category_id - 1]
+    x, y, w, h = annotation['bbox']
+    raw = list(annotation['keypoints'])
+    if len(raw) == 3 * NUM_KEYPOINTS:
+        raw = raw[3 * start:3 * end]
+    item = dict(
+        category_id=category_id,
+        category_name=CATEGORY_NAMES[category_id - 1],
+        bounding_box=[_to_number(x), _to_number(y), _to_number(x + w), _to_number(y + h)],
+        landmarks=[_to_number(float(value)) for value in raw],
+        style=annotation.get('style', 0))
+    for key in ('segmentation', 'scale', 'occlusion', 'zoom_in', 'viewpoint'):
+        if key in annotation:
+            item[key] = annotation[key]
+    return item
+
+
+def sorted_item_keys(anno: Dict, where: str) -> List[str]:
+    """``item1, item2, ...`` of a per-image annotation in numeric order.
+
+    Args:
+        anno (dict): The per-image annotation object.
+        where (str): File name, for errors.
+
+    Returns:
+        list[str]: Item keys.
+    """
+    keys = [key for key in anno if key.startswith('item')]
+    numbers_ = []
+    for key in keys:
+        suffix = key[4:]
+        if not suffix.isdigit():
+            _fail(where, f'unexpected key "{key}" (items are named item1, item2, ...)')
+        numbers_.append(int(suffix))
+    return [key for _, key in sorted(zip(numbers_, keys))]
+
+
+def coco_image_record(image_id: int, file_name: str, width: int, height: int,
+                      extra: Optional[Dict] = None) -> Dict:
+    """An ``images`` entry as the official converter writes it."""
+    record = dict(
+        coco_url='',
+        date_captured='',
+        file_name=file_name,
+        flickr_url='',
+        id=image_id,
+        license=0,
+        width=width,
+        height=height)
+    if extra:
+        record.update(extra)
+    return record
+
+
+def coco_categories() -> List[Dict]:
+    """The ``categories`` list of the official converter (ids 1..13, 294 numbered keypoints)."""
+    names = [str(slot + 1) for slot in range(NUM_KEYPOINTS)]
+    return [
+        dict(id=label + 1, name=name, supercategory='clothes', keypoints=list(names), skeleton=[])
+        for label, name in enumerate(CLASSES)
+    ]

@@ -1,0 +1,311 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""A synthetic DeepFashion2-format data set that a detector can learn in minutes.
+
+Each image shows 1-3 garments drawn from the category templates of
+:mod:`deepmark_mm.datasets.synthetic_garments` (all 13 categories, landmarks on the outline) at
+random size (35-80 % of the image side), position, small rotation, proportions, colour and texture
+over a textured background. Later garments occlude earlier ones (at most ``max_occlusion`` of a
+garment's area); landmarks covered by a later garment get visibility 1, the others 2, and a few
+are left unlabelled (0). Every image is written in both DeepFashion2 layouts:
+
+.. code-block:: none
+
+    OUT_DIR/{train,validation}/image/NNNNNN.jpg
+    OUT_DIR/{train,validation}/annos/NNNNNN.json          # per-image layout (item1..itemN)
+    OUT_DIR/{train,validation}/deepfashion2_{split}.json  # official COCO layout
+
+Landmarks and boxes are integers in continuous pixel coordinates (pixel ``i`` covers
+``[i, i + 1)``, mmdet's convention), and garments are drawn anti-aliased in the same coordinates,
+so a horizontally flipped image matches its annotations flipped with ``x' = W - x``. Generation
+is deterministic for a seed (each image has its own generator seeded by ``(seed, split, index)``).
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Tuple
+
+import cv2
+import numpy as np
+
+from .deepfashion2_converter import ANNO_DIR, IMAGE_DIR
+from .deepfashion2_format import (coco_categories, coco_image_record, raw_item_to_coco_annotation,
+                                  sorted_item_keys)
+from .deepfashion2_metainfo import CATEGORY_NAMES, NUM_CLASSES
+from .synthetic_garments import GarmentTemplate, garment_template
+
+SPLITS = ('train', 'validation')
+SUBPIXEL_BITS = 4
+
+
+def coco_file_name(split: str) -> str:
+    """Relative path of a split's COCO json inside the data root."""
+    return f'{split}/deepfashion2_{split}.json'
+
+
+def _random_color(rng: np.random.Generator, avoid: List[np.ndarray],
+                  min_distance: float = 90.0) -> np.ndarray:
+    """A saturated BGR colour at least ``min_distance`` away from every colour in ``avoid``."""
+    for _ in range(50):
+        hsv = np.array([[[rng.integers(0, 180), rng.integers(110, 256), rng.integers(90, 256)]]],
+                       dtype=np.uint8)
+        color = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float64)
+        if all(np.linalg.norm(color - other) >= min_distance for other in avoid):
+            return color
+    return color
+
+
+def _background(rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Low-contrast textured background and its mean colour."""
+    base = rng.uniform(40, 215, size=3)
+    ramp = np.linspace(-1, 1, size)
+    angle = rng.uniform(0, 2 * np.pi)
+    gradient = np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None]
+    img = base[None, None, :] + 25 * gradient[..., None] * rng.uniform(-1, 1, size=3)
+    img = img + rng.normal(0, 6, size=(size, size, 1))
+    if rng.random() < 0.4:  # faint stripes
+        period = rng.integers(6, 20)
+        stripes = ((np.arange(size) // period) % 2).astype(np.float64)
+        img = img + 12 * (stripes[:, None, None] if rng.random() < 0.5 else stripes[None, :, None])
+    return np.clip(img, 0, 255).astype(np.uint8), base
+
+
+def _texture(rng: np.random.Generator, size: int, color: np.ndarray) -> np.ndarray:
+    """A garment fabric: plain, stripes, checks, dots or noise around ``color``."""
+    kind = rng.choice(['plain', 'plain', 'stripes', 'checks', 'dots', 'noise'])
+    fabric = np.broadcast_to(color, (size, size, 3)).astype(np.float64)
+    second = np.clip(color * rng.uniform(0.55, 0.8) + rng.uniform(0, 60), 0, 255)
+    yy, xx = np.mgrid[0:size, 0:size]
+    period = max(3, int(size * rng.uniform(0.03, 0.08)))
+    if kind == 'stripes':
+        angle = rng.choice([0.0, np.pi / 2, np.pi / 4, -np.pi / 4])
+        phase = (np.cos(angle) * xx + np.sin(angle) * yy) // period
+        fabric = np.where((phase % 2 == 0)[..., None], fabric, second)
+    elif kind == 'checks':
+        fabric = np.where((((xx // period) + (yy // period)) % 2 == 0)[..., None], fabric, second)
+    elif kind == 'dots':
+        dots = ((xx % period) - period / 2)**2 + ((yy % period) - period / 2)**2 < (period / 4)**2
+        fabric = np.where(dots[..., None], second, fabric)
+    elif kind == 'noise':
+        fabric = fabric + rng.normal(0, 12, size=(size, size, 1))
+    return np.clip(fabric, 0, 255)
+
+
+def _place(template: GarmentTemplate, rng: np.random.Generator, size: int,
+           min_fraction: float, max_fraction: float) -> Dict[str, np.ndarray]:
+    """Image coordinates (rounded to integer pixels) of every template point."""
+    names = list(template.points)
+    points = np.stack([template.points[name] for name in names])
+    points = points * np.array([rng.uniform(0.88, 1.12), 1.0])
+    angle = np.deg2rad(rng.uniform(-8, 8))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    points = points @ rotation.T
+    outline = np.stack([points[names.index(name)] for name in template.silhouette])
+    extent = outline.max(axis=0) - outline.min(axis=0)
+    side = rng.uniform(min_fraction, max_fraction) * (size - 3)
+    points = points * (side / extent.max())
+    points = points + rng.normal(0, 0.004 * side, size=points.shape)  # hand-made irregularity
+    mins, maxs = points.min(axis=0), points.max(axis=0)
+    offset = np.array([rng.uniform(1 - mins[0], size - 2 - maxs[0]),
+                       rng.uniform(1 - mins[1], size - 2 - maxs[1])])
+    placed = np.rint(points + offset)
+    return {name: placed[i] for i, name in enumerate(names)}
+
+
+def polygon_coverage(polygon: np.ndarray, size: int) -> np.ndarray:
+    """Fraction of each pixel covered by a polygon given in continuous pixel coordinates.
+
+    Continuous coordinates put pixel ``i`` on ``[i, i + 1)`` (mmdet's convention, in which a
+    horizontal flip is ``x' = W - x``): a garment whose landmark is at integer ``(x, y)`` has its
+    corner exactly between pixels, and flipping the image flips the drawing onto ``W - x``. The
+    polygon is filled on a supersampled grid (8x up to 192 px, 4x up to 512 px, else 2x) and
+    averaged down, so coverage is the true area up to one sample (OpenCV fills closed spans,
+    which adds one sample on the right/bottom edge: 1/8 pixel at 128 px).
+
+    Args:
+        polygon (np.ndarray): (m, 2) vertices.
+        size (int): Image side.
+
+    Returns:
+        np.ndarray: (size, size) float in [0, 1]; > 0.5 is inside.
+    """
+    factor = 8 if size <= 192 else (4 if size <= 512 else 2)
+    canvas = np.zeros((size * factor, size * factor), dtype=np.uint8)
+    vertices = (np.asarray(polygon, dtype=np.float64) * factor - 0.5) * (1 << SUBPIXEL_BITS)
+    cv2.fillPoly(canvas, [np.rint(vertices).astype(np.int32)], 255, lineType=cv2.LINE_8,
+                 shift=SUBPIXEL_BITS)
+    coverage = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    return coverage.astype(np.float64) / 255.0
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Which points lie inside (or on the border of) a polygon.
+
+    Args:
+        points (np.ndarray): (n, 2).
+        polygon (np.ndarray): (m, 2) vertices.
+
+    Returns:
+        np.ndarray: (n,) bool.
+    """
+    contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+    return np.array([
+        cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points
+    ], dtype=bool)
+
+
+def _occlusion_ok(masks: List[np.ndarray], new_mask: np.ndarray, max_occlusion: float) -> bool:
+    """Whether drawing ``new_mask`` last keeps every earlier garment at most ``max_occlusion``
+    covered (by all garments drawn after it)."""
+    on_top = new_mask.copy()
+    for earlier in reversed(masks):
+        if (earlier & on_top).sum() > max_occlusion * earlier.sum():
+            return False
+        on_top |= earlier
+    return True
+
+
+def synthesize_sample(rng: np.random.Generator,
+                      size: int = 128,
+                      max_garments: int = 3,
+                      min_fraction: float = 0.35,
+                      max_fraction: float = 0.8,
+                      max_occlusion: float = 0.35,
+                      unlabelled_prob: float = 0.02,
+                      pair_id: int = 1) -> Tuple[np.ndarray, Dict]:
+    """One image and its per-image DeepFashion2 annotation.
+
+    Args:
+        rng (np.random.Generator): Randomness.
+        size (int): Image side in pixels.
+        max_garments (int): 1..max_garments garments are attempted.
+        min_fraction (float): Smallest garment extent as a fraction of the side.
+        max_fraction (float): Largest garment extent as a fraction of the side.
+        max_occlusion (float): Largest fraction of a garment covered by later ones.
+        unlabelled_prob (float): Chance that a landmark is left unlabelled (v = 0).
+        pair_id (int): The file's ``pair_id``.
+
+    Returns:
+        tuple[np.ndarray, dict]: BGR uint8 (size, size, 3) image and the annotation object
+        (``source``, ``pair_id``, ``item1..itemN`` with ``category_id``, ``category_name``,
+        ``bounding_box``, ``landmarks``, ``style``, ``scale``, ``occlusion``, ``zoom_in``,
+        ``viewpoint``, ``segmentation``).
+    """
+    img, background = _background(rng, size)
+    num_wanted = int(rng.integers(1, max_garments + 1))
+    garments: List[Tuple[GarmentTemplate, Dict[str, np.ndarray], np.ndarray]] = []
+    for _ in range(num_wanted):
+        label = int(rng.integers(0, NUM_CLASSES))
+        for _attempt in range(30):
+            template = garment_template(label, rng)
+            placed = _place(template, rng, size, min_fraction, max_fraction)
+            mask = polygon_coverage(np.stack([placed[n] for n in template.silhouette]), size) > 0.5
+            if mask.sum() < 16:
+                continue
+            if _occlusion_ok([garment[2] for garment in garments], mask, max_occlusion):
+                garments.append((template, placed, mask))
+                break
+    colors: List[np.ndarray] = [background]
+    anno: Dict = dict(source=str(rng.choice(['shop', 'user'])), pair_id=pair_id)
+    for index, (template, placed, mask) in enumerate(garments):
+        color = _random_color(rng, colors)
+        colors.append(color)
+        fabric = _texture(rng, size, color)
+        shades = dict(main=fabric, dark=fabric * 0.42, band=fabric * 0.72)
+        canvas = img.astype(np.float64)
+        for names, shade in template.layers:
+            alpha = polygon_coverage(np.stack([placed[n] for n in names]), size)[..., None]
+            canvas = canvas * (1 - alpha) + shades[shade] * alpha
+        outline = np.stack([placed[n] for n in template.silhouette])
+        seam = np.rint((outline - 0.5) * (1 << SUBPIXEL_BITS)).astype(np.int32)
+        img = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+        cv2.polylines(img, [seam], True, tuple(float(c) for c in color * 0.5), 1, cv2.LINE_AA,
+                      shift=SUBPIXEL_BITS)
+        outline = outline.astype(np.int64)
+        occluders = np.zeros((size, size), dtype=bool)
+        for _, _, later_mask in garments[index + 1:]:
+            occluders |= later_mask
+        landmarks = np.stack([placed[name] for name in template.slots])
+        covered_by_later = np.zeros(len(landmarks), dtype=bool)
+        for later_template, later_placed, _ in garments[index + 1:]:
+            polygon = np.stack([later_placed[n] for n in later_template.silhouette])
+            covered_by_later |= points_in_polygon(landmarks, polygon)
+        visible = np.where(covered_by_later, 1, 2)
+        visible[rng.random(len(visible)) < unlabelled_prob] = 0
+        triplets = np.concatenate([landmarks * (visible[:, None] > 0), visible[:, None]], axis=1)
+        x1, y1 = outline.min(axis=0)
+        x2, y2 = outline.max(axis=0)
+        covered = (mask & occluders).sum() / max(mask.sum(), 1)
+        extent = max(x2 - x1, y2 - y1) / size
+        anno[f'item{index + 1}'] = dict(
+            category_id=template.label + 1,
+            category_name=CATEGORY_NAMES[template.label],
+            bounding_box=[int(x1), int(y1), int(x2), int(y2)],
+            landmarks=[int(value) for value in triplets.reshape(-1)],
+            style=int(rng.integers(0, 3)),
+            scale=1 if extent < 0.45 else (2 if extent < 0.65 else 3),
+            occlusion=1 if covered <= 0.05 else (2 if covered <= 0.2 else 3),
+            zoom_in=1,
+            viewpoint=2,
+            segmentation=[outline.reshape(-1).tolist()])
+    return img, anno
+
+
+def write_synthetic_split(out_dir: str,
+                          split: str,
+                          num_images: int,
+                          size: int = 128,
+                          seed: int = 0,
+                          **sample_kwargs) -> Dict:
+    """Generate one split in both layouts.
+
+    Args:
+        out_dir (str): Data root; the split goes to ``out_dir/split``.
+        split (str): ``'train'`` or ``'validation'`` (any name works; it seeds the generator).
+        num_images (int): Number of images.
+        size (int): Image side.
+        seed (int): Base seed.
+        **sample_kwargs: :func:`synthesize_sample` options.
+
+    Returns:
+        dict: The split's COCO annotation dict (also written to ``coco_file_name(split)``).
+    """
+    split_dir = osp.join(out_dir, split)
+    os.makedirs(osp.join(split_dir, IMAGE_DIR), exist_ok=True)
+    os.makedirs(osp.join(split_dir, ANNO_DIR), exist_ok=True)
+    split_key = sum((i + 1) * ord(c) for i, c in enumerate(split))
+    coco = dict(info={}, licenses=[], images=[], annotations=[], categories=coco_categories())
+    for index in range(num_images):
+        image_id = index + 1
+        stem = f'{image_id:06d}'
+        rng = np.random.default_rng([seed, split_key, index])
+        img, anno = synthesize_sample(rng, size, pair_id=index // 2 + 1, **sample_kwargs)
+        cv2.imwrite(osp.join(split_dir, IMAGE_DIR, stem + '.jpg'), img,
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        with open(osp.join(split_dir, ANNO_DIR, stem + '.json'), 'w', encoding='utf-8') as file:
+            json.dump(anno, file)
+        coco['images'].append(coco_image_record(image_id, stem + '.jpg', size, size))
+        for key in sorted_item_keys(anno, stem + '.json'):
+            coco['annotations'].append(
+                raw_item_to_coco_annotation(anno[key], f'{stem}.json: {key}', image_id,
+                                            len(coco['annotations']) + 1, anno['pair_id']))
+    with open(osp.join(out_dir, coco_file_name(split)), 'w', encoding='utf-8') as file:
+        json.dump(coco, file)
+    return coco
+
+
+def make_synthetic_deepfashion2(out_dir: str,
+                                num_train: int = 500,
+                                num_val: int = 100,
+                                size: int = 128,
+                                seed: int = 0,
+                                **sample_kwargs) -> Dict[str, Dict]:
+    """Write the train and validation splits (see the module docstring for the layout).
+
+    Returns:
+        dict[str, dict]: COCO dict per split name.
+    """
+    counts = dict(train=num_train, validation=num_val)
+    return {
+        split: write_synthetic_split(out_dir, split, counts[split], size, seed, **sample_kwargs)
+        for split in SPLITS
+    }

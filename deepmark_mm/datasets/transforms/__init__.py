@@ -1,0 +1,14 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+from .center_affine import CenterAffine, RandomCenterAffine
+from .center_affine_matrix import (apply_homography, center_scale_affine_matrix, centernet_border,
+                                   pixel_index_matrix, resize_paste_warp)
+from .color_jitter import CenterNetColorJitter, color_jitter_matrix
+from .formatting import PackDeepMarkInputs
+from .image_layout import contiguous_image
+from .loading import LoadDeepFashion2Annotations
+
+__all__ = [
+    'CenterAffine', 'CenterNetColorJitter', 'LoadDeepFashion2Annotations', 'PackDeepMarkInputs',
+    'RandomCenterAffine', 'apply_homography', 'center_scale_affine_matrix', 'centernet_border',
+    'color_jitter_matrix', 'contiguous_image', 'pixel_index_matrix', 'resize_paste_warp'
+]

@@ -1,0 +1,28 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Cheap C-contiguous copies of flipped image views."""
+import cv2
+import numpy as np
+
+
+def contiguous_image(img: np.ndarray) -> np.ndarray:
+    """``img`` as a C-contiguous array, fast for the views a flip leaves behind.
+
+    mmcv's ``imflip`` (used by mmdet's ``RandomFlip``) returns ``np.flip`` views with negative
+    strides. numpy copies those pixel by pixel (about 4 ms for 512x512x3); ``cv2.flip`` of the
+    underlying contiguous array makes the same copy in about 0.1 ms.
+
+    Args:
+        img (np.ndarray): (H, W) or (H, W, C) image.
+
+    Returns:
+        np.ndarray: ``img`` itself when already C-contiguous, else a contiguous copy.
+    """
+    if img.flags.c_contiguous:
+        return img
+    flip_x = img.strides[1] < 0
+    flip_y = img.strides[0] < 0
+    if flip_x or flip_y:
+        base = img[::-1 if flip_y else 1, ::-1 if flip_x else 1]
+        if base.flags.c_contiguous and (base.ndim == 2 or base.ndim == 3 and base.shape[2] <= 4):
+            return cv2.flip(base, -1 if flip_x and flip_y else (1 if flip_x else 0))
+    return np.ascontiguousarray(img)

@@ -1,0 +1,62 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Turn a DeepFashion2 ``data_info['instances']`` list into pipeline ground truth."""
+from typing import Optional, Sequence
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmdet.registry import TRANSFORMS
+
+from deepmark_mm.structures import BBoxKeypoints
+from ..deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
+
+
+@TRANSFORMS.register_module()
+class LoadDeepFashion2Annotations(BaseTransform):
+    """Build ``gt_bboxes`` (:class:`BBoxKeypoints`), ``gt_bboxes_labels`` and ``gt_ignore_flags``.
+
+    Required keys: ``instances`` (``bbox`` xyxy, ``bbox_label``, ``ignore_flag``, ``keypoints``
+    (K, 2), ``keypoints_visible`` (K,)).
+
+    Added keys: ``gt_bboxes`` (N boxes + (N, K, 2) landmarks + (N, K) visibility 0/1/2),
+    ``gt_bboxes_labels`` (N,) int64, ``gt_ignore_flags`` (N,) bool. ``instances`` is kept for
+    evaluation.
+
+    Args:
+        flip_indices (Sequence[int], optional): (K,) flip permutation; ``None`` -> DeepFashion2's
+            294-slot permutation from the metainfo.
+    """
+
+    def __init__(self, flip_indices: Optional[Sequence[int]] = None) -> None:
+        self.flip_indices = np.asarray(
+            deepfashion2_flip_indices() if flip_indices is None else flip_indices, dtype=np.int64)
+
+    def transform(self, results: dict) -> dict:
+        """Stack the instances into arrays."""
+        instances = results.get('instances', [])
+        num_keypoints = len(self.flip_indices)
+        if instances:
+            boxes = np.asarray([instance['bbox'] for instance in instances], dtype=np.float32)
+            keypoints = np.stack(
+                [np.asarray(instance['keypoints'], dtype=np.float32) for instance in instances])
+            visible = np.stack([
+                np.asarray(instance['keypoints_visible'], dtype=np.int64)
+                for instance in instances
+            ])
+        else:
+            boxes = np.zeros((0, 4), dtype=np.float32)
+            keypoints = np.zeros((0, num_keypoints, 2), dtype=np.float32)
+            visible = np.zeros((0, num_keypoints), dtype=np.int64)
+        if keypoints.shape[1:] != (num_keypoints, 2):
+            raise ValueError(f'{results.get("img_path")}: instances carry keypoints of shape '
+                             f'{keypoints.shape[1:]}, expected ({num_keypoints}, 2)')
+        results['gt_bboxes'] = BBoxKeypoints(
+            boxes, keypoints=keypoints, keypoints_visible=visible,
+            flip_indices=self.flip_indices, clone=False)
+        results['gt_bboxes_labels'] = np.asarray(
+            [instance['bbox_label'] for instance in instances], dtype=np.int64)
+        results['gt_ignore_flags'] = np.asarray(
+            [bool(instance.get('ignore_flag', 0)) for instance in instances], dtype=bool)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(num_keypoints={len(self.flip_indices)})'

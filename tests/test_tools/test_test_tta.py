@@ -1,0 +1,190 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""TTA configs and ``tools/test.py CONFIG CKPT --tta`` on a tiny synthetic set."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
+
+import deepmark_mm  # noqa: F401
+from deepmark_mm.datasets.synthetic import coco_file_name, make_synthetic_deepfashion2
+from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG_DIR = REPO / 'configs' / 'deepmark'
+TTA_BASE = CONFIG_DIR / 'deepmark_tta.py'
+SYNTHETIC_DLA = CONFIG_DIR / 'deepmark_dla34_1xb8-12e_synthetic-128.py'
+COLUMNS = {  # paper column -> (flip, nms, scales)
+    'nms': (False, True, [1.0]),
+    'flip': (True, None, [1.0]),
+    'flip-ms': (True, None, [1.0, 0.75]),
+}
+TTA_CONFIGS = {
+    (base, column): CONFIG_DIR / f'{base}_{column}.py'
+    for base, _ in [('deepmark_dla34_8xb5-63e_deepfashion2-512',
+                     512), ('deepmark_hourglass104_8xb5-63e_deepfashion2-512',
+                            512), ('deepmark_dla34_1xb8-12e_synthetic-128', 128)]
+    for column in COLUMNS
+}
+METRIC_KEYS = {
+    f'deepfashion2/{name}'
+    for name in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_m', 'bbox_mAP_l', 'kpt_mAP',
+                 'kpt_mAP_50', 'kpt_mAP_75', 'kpt_vis_mAP', 'kpt_vis_mAP_50', 'kpt_vis_mAP_75')
+}
+
+
+def load_test_tool():
+    spec = importlib.util.spec_from_file_location('deepmark_test_tool', REPO / 'tools' / 'test.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def view_sizes(pipeline):
+    tta = pipeline[-1]
+    assert tta['type'] == 'TestTimeAug'
+    return [step['input_size'] for step in tta['transforms'][0]]
+
+
+def tta_ready_config(tmp_path: Path) -> Path:
+    """The synthetic DLA config with ``tta_model`` / ``tta_pipeline`` (for ``--tta``).
+
+    Uses the config itself once it includes deepmark_tta.py; until then a child config doing what
+    deepmark_tta.py documents for a non-512 input.
+    """
+    if 'tta_model' in Config.fromfile(str(SYNTHETIC_DLA)):
+        return SYNTHETIC_DLA
+    path = tmp_path / 'synthetic_with_tta.py'
+    path.write_text(f"""
+_base_ = [{str(SYNTHETIC_DLA)!r}, {str(TTA_BASE)!r}]
+tta_pipeline = _base_.tta_pipeline
+tta_pipeline[-1]['transforms'][0] = [
+    dict(type='CenterAffine', input_size=round(_base_.input_size * scale))
+    for scale in _base_.tta_scales]
+""")
+    return path
+
+
+@pytest.mark.parametrize('key', list(TTA_CONFIGS), ids=['_'.join(k) for k in TTA_CONFIGS])
+def test_tta_config_wraps_the_detector(key):
+    base, column = key
+    cfg = Config.fromfile(str(TTA_CONFIGS[key]))
+    plain = Config.fromfile(str(CONFIG_DIR / f'{base}.py'))
+    flip, nms, scales = COLUMNS[column]
+    assert cfg.model.type == 'DeepMarkTTAModel'
+    assert cfg.model.module.to_dict() == plain.model.to_dict()
+    assert (cfg.model.flip, cfg.model.nms, cfg.model.average_offsets) == (flip, nms, False)
+    assert cfg.model.nms_cfg == dict(
+        type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian')
+    assert view_sizes(
+        cfg.test_dataloader.dataset.pipeline) == [round(plain.input_size * s) for s in scales]
+    assert cfg.test_dataloader.dataset.ann_file == plain.test_dataloader.dataset.ann_file
+    init_default_scope('mmdet')
+    with torch.device('meta'):
+        model = MODELS.build(cfg.model)
+    assert isinstance(model, DeepMarkTTAModel)
+    assert model.max_per_img == plain.model.test_cfg.max_per_img
+
+
+def test_tta_flag_equals_the_flip_ms_config(tmp_path):
+    """``--tta`` on the plain config builds what the *_flip-ms.py config holds."""
+    cfg = Config.fromfile(str(tta_ready_config(tmp_path)))
+    assert view_sizes(cfg.tta_pipeline) == [128, 96]
+    load_test_tool().enable_tta(cfg, 'synthetic')
+    ready = Config.fromfile(str(TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')]))
+    assert cfg.model.to_dict() == ready.model.to_dict()
+    assert cfg.test_dataloader.dataset.pipeline == ready.test_dataloader.dataset.pipeline
+
+
+@pytest.fixture(scope='module')
+def tiny_synthetic_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp('synthetic')
+    make_synthetic_deepfashion2(str(root), num_train=0, num_val=4, size=128, seed=0)
+    return root
+
+
+def data_options(root: Path):
+    ann_file = root / coco_file_name('validation')
+    return [
+        f'test_dataloader.dataset.data_root={root}/', f'test_evaluator.ann_file={ann_file}',
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'
+    ]
+
+
+def test_tta_pipeline_views_of_a_synthetic_image(tiny_synthetic_set):
+    """Two views per image (128 and 96 px) with matching homographies, one batch per view."""
+    cfg = Config.fromfile(str(TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')]))
+    cfg.merge_from_dict(dict(arg.split('=', 1) for arg in data_options(tiny_synthetic_set)[:1]))
+    init_default_scope('mmdet')
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    assert [[tuple(img.shape) for img in view] for view in batch['inputs']] == \
+        [[(3, 128, 128)] * 2, [(3, 96, 96)] * 2]
+    for full, small in zip(*batch['data_samples']):
+        assert full.img_id == small.img_id and full.ori_shape == small.ori_shape
+        ratio = small.homography_matrix[0, 0] / full.homography_matrix[0, 0]
+        assert ratio == pytest.approx(0.75)
+
+
+def test_tools_test_with_tta_reports_all_metrics(tmp_path, tiny_synthetic_set):
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(str(SYNTHETIC_DLA)).model)
+    checkpoint = tmp_path / 'random.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 0}}, checkpoint)
+    work_dir = tmp_path / 'work'
+    config = tta_ready_config(tmp_path)
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    result = subprocess.run([
+        sys.executable,
+        str(REPO / 'tools' / 'test.py'),
+        str(config),
+        str(checkpoint), '--tta', '--work-dir',
+        str(work_dir), '--cfg-options', *data_options(tiny_synthetic_set)
+    ],
+                            cwd=str(REPO),
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    metric_files = [p for p in work_dir.glob('*/*.json')]
+    assert len(metric_files) == 1, metric_files
+    metrics = json.loads(metric_files[0].read_text())
+    assert METRIC_KEYS <= set(metrics)
+    for key in METRIC_KEYS - {'deepfashion2/bbox_mAP_l'}:  # no large garment in 128 px images
+        assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
+    dumped = Config.fromfile(str(work_dir / config.name))
+    assert dumped.model.type == 'DeepMarkTTAModel'
+    assert view_sizes(dumped.test_dataloader.dataset.pipeline) == [128, 96]
+
+
+def test_benchmark_tta_reports_every_column(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location(
+        'deepmark_benchmark_tta', REPO / 'tools' / 'analysis_tools' / 'benchmark_tta.py')
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    out = tmp_path / 'bench.json'
+    config = TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip')]  # unwrapped by the tool
+    monkeypatch.setattr(sys, 'argv', [
+        'benchmark_tta.py',
+        str(config), '--shape', '64', '--scales', '1.0', '0.5', '--warmup', '0', '--repeat', '1',
+        '--device', 'cpu', '--out',
+        str(out)
+    ])
+    benchmark.main()
+    report = json.loads(out.read_text())
+    (row, ) = report['results']
+    assert row['shape'] == [64, 64] and row['views'] == [64, 32]
+    for key in ('forward_ms', 'forward_x2_ms', 'single_ms', 'nms_ms', 'flip_ms', 'flip_ms_ms'):
+        assert row[key] > 0, key
+    assert report['paper_ms_hourglass104_512'] == dict(single=73, nms=76, flip=165, flip_ms=315)
+    assert 'CPU' in report['device']
