@@ -1,0 +1,55 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""The exported graph: normalised image in, the head's six last-level maps out."""
+from typing import Tuple
+
+import torch.nn as nn
+from torch import Tensor
+
+#: Graph input name: (B, 3, H, W) float32, BGR, ``(pixel - mean) / std`` of the config's
+#: data preprocessor, padded like it (H, W multiples of its ``pad_size_divisor``).
+INPUT_NAME = 'input'
+
+#: Graph outputs, in order; shapes at stride 4 of the input (``Hf = H / 4``).
+OUTPUT_NAMES: Tuple[str, ...] = (
+    'center_heatmap',  # (B, 13, Hf, Wf) sigmoid probabilities
+    'wh',  # (B, 2, Hf, Wf) box width, height in feature pixels
+    'offset',  # (B, 2, Hf, Wf) sub-pixel centre offset
+    'kpt_reg',  # (B, 588, Hf, Wf) landmark j at channels (2j, 2j + 1) from the integer centre
+    'kpt_heatmap',  # (B, 294, Hf, Wf) sigmoid probabilities
+    'kpt_offset',  # (B, 2, Hf, Wf) sub-pixel landmark offset
+)
+
+
+class DeepMarkExportWrapper(nn.Module):
+    """Backbone + neck + head of a DeepMark detector, last feature level, heatmaps as probabilities.
+
+    The outputs are exactly what ``DeepMarkHead.predict_by_prob_maps`` takes, so decoding and
+    grouping outside the graph run the same code as ``DeepMarkHead.predict_by_feat`` (which
+    applies the same ``sigmoid`` to the same last-level logits).
+
+    Args:
+        detector (nn.Module): An mmdet single-stage detector (``extract_feat`` + ``bbox_head``)
+            whose head is a ``DeepMarkHead``.
+    """
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        for attribute in ('extract_feat', 'bbox_head'):
+            if not hasattr(detector, attribute):
+                raise TypeError(f'{type(detector).__name__} has no {attribute}; export needs a '
+                                'single-stage detector with a DeepMarkHead')
+        self.detector = detector
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """Run the network.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+
+        Returns:
+            tuple[Tensor]: The six maps of :data:`OUTPUT_NAMES`.
+        """
+        feats = self.detector.extract_feat(inputs)
+        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (
+            level_outputs[-1] for level_outputs in self.detector.bbox_head(feats))
+        return center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap.sigmoid(), kpt_offset

@@ -1,0 +1,151 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Run an exported DeepMark network with onnxruntime; decode with the head's own code."""
+import copy
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmdet.registry import MODELS
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.dataset import Compose
+
+from deepmark_mm.apis import DeepMarkInferencer
+from deepmark_mm.apis.inference_inputs import build_inference_pipeline
+from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
+from .onnx_export import create_session
+
+
+class OnnxDeepMarkModel(nn.Module):
+    """A detector-like module whose network is an onnxruntime session.
+
+    ``test_step`` does what mmdet's ``SingleStageDetector.test_step`` does with the PyTorch
+    model: the config's data preprocessor (normalisation, padding, ``batch_input_shape``), the
+    network (here onnxruntime), then ``DeepMarkHead.predict_by_prob_maps`` with ``rescale=True``
+    (the code ``predict_by_feat`` runs after its sigmoid; the graph outputs probabilities). The
+    head is built from the config only for its decoding settings (``test_cfg``, grouping); its
+    weights are unused.
+
+    Args:
+        onnx_file (str): Model exported by :func:`~deepmark_mm.deployment.export_onnx`.
+        cfg (Config): The config it was exported from.
+        device (str): ``'cpu'`` (or ``'cuda'`` with onnxruntime-gpu).
+        num_threads (int, optional): onnxruntime intra-op threads.
+    """
+
+    def __init__(self,
+                 onnx_file: str,
+                 cfg: Config,
+                 device: str = 'cpu',
+                 num_threads: Optional[int] = None) -> None:
+        super().__init__()
+        self.onnx_file = onnx_file
+        self.session = create_session(onnx_file, device, num_threads)
+        inputs = self.session.get_inputs()
+        outputs = [output.name for output in self.session.get_outputs()]
+        if [i.name for i in inputs] != [INPUT_NAME] or outputs != list(OUTPUT_NAMES):
+            raise ValueError(f'{onnx_file}: inputs {[i.name for i in inputs]} / outputs '
+                             f'{outputs}, expected [{INPUT_NAME!r}] / {list(OUTPUT_NAMES)}; '
+                             'export it with tools/deployment/export_onnx.py')
+        height, width = inputs[0].shape[2:]
+        if not isinstance(height, int) or not isinstance(width, int):
+            raise ValueError(f'{onnx_file}: input height/width must be fixed, got '
+                             f'{inputs[0].shape}')
+        self.input_hw: Tuple[int, int] = (height, width)
+        self.data_preprocessor = MODELS.build(copy.deepcopy(cfg.model.data_preprocessor))
+        head_cfg = copy.deepcopy(cfg.model.bbox_head)
+        head_cfg.update(
+            train_cfg=cfg.model.get('train_cfg', None), test_cfg=cfg.model.get('test_cfg', None))
+        self.bbox_head = MODELS.build(head_cfg)
+        self.eval()
+
+    def test_step(self, data: dict) -> List[DetDataSample]:
+        """Preprocess, run onnxruntime, decode (original image pixels).
+
+        Args:
+            data (dict): Collated pipeline output (``inputs``, ``data_samples``).
+
+        Returns:
+            list[DetDataSample]: The samples with ``pred_instances``.
+
+        Raises:
+            ValueError: When the preprocessed batch does not have the graph's fixed size.
+        """
+        data = self.data_preprocessor(data, False)
+        inputs, samples = data['inputs'], data['data_samples']
+        if tuple(inputs.shape[2:]) != self.input_hw:
+            names = [sample.metainfo.get('img_path') for sample in samples]
+            raise ValueError(f'{self.onnx_file} takes {self.input_hw} inputs, the pipeline made '
+                             f'{tuple(inputs.shape[2:])} for {names}')
+        maps = self.session.run(None, {INPUT_NAME: inputs.cpu().numpy().astype(np.float32)})
+        maps = [torch.from_numpy(np.ascontiguousarray(value)) for value in maps]
+        results = self.bbox_head.predict_by_prob_maps(
+            *maps, batch_img_metas=[sample.metainfo for sample in samples], rescale=True)
+        for sample, instances in zip(samples, results):
+            sample.pred_instances = instances
+        return samples
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError('OnnxDeepMarkModel only implements test_step')
+
+
+class OnnxDeepMark(DeepMarkInferencer):
+    """:class:`~deepmark_mm.apis.DeepMarkInferencer` on an exported ONNX network.
+
+    Same inputs, outputs, drawings and files as the PyTorch inferencer (it is one, with
+    :class:`OnnxDeepMarkModel` as the model): the config's test pipeline (its ``CenterAffine``
+    size set to the graph's input size), the config's data preprocessor, onnxruntime, then the
+    head's decoding and landmark grouping. No test-time augmentation.
+
+    Example:
+        >>> deployed = OnnxDeepMark('deepmark.onnx', 'configs/deepmark/...-128.py')
+        >>> deployed('photo.jpg', score_thr=0.3)['predictions'][0]['labels']
+        ['trousers']
+
+    Args:
+        onnx_file (str): Model from :func:`~deepmark_mm.deployment.export_onnx`.
+        config (str | Config): The config it was exported from (path or name).
+        device (str): ``'cpu'`` (or ``'cuda'`` with onnxruntime-gpu).
+        num_threads (int, optional): onnxruntime intra-op threads.
+        show_progress (bool): Progress bar for several images.
+        cfg_options (dict, optional): Config overrides (e.g. ``model.test_cfg.topk``).
+    """
+
+    def __init__(self,
+                 onnx_file: str,
+                 config: Union[str, Config],
+                 device: str = 'cpu',
+                 num_threads: Optional[int] = None,
+                 show_progress: bool = True,
+                 cfg_options: Optional[dict] = None) -> None:
+        self._num_threads = num_threads
+        super().__init__(
+            config,
+            weights=onnx_file,
+            device=device,
+            show_progress=show_progress,
+            cfg_options=cfg_options)
+
+    def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> nn.Module:
+        """The onnxruntime-backed model (``weights`` is the ONNX file)."""
+        model = OnnxDeepMarkModel(weights, cfg, device, self._num_threads)
+        model.cfg = cfg
+        self._load_weights_to_model(model, None, cfg)
+        return model
+
+    def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
+                               cfg: Optional[Config]) -> None:
+        """Attach DeepFashion2's metainfo (the weights are in the graph)."""
+        from deepmark_mm.datasets.deepfashion2_metainfo import get_deepfashion2_metainfo
+        model.dataset_meta = get_deepfashion2_metainfo()
+
+    def _init_pipeline(self, cfg: Config) -> Compose:
+        """The test pipeline with ``CenterAffine`` producing the graph's input size."""
+        height, width = self.model.input_hw
+        return build_inference_pipeline(
+            cfg.test_dataloader.dataset.pipeline, input_size=(width, height))
+
+    def _tta_components(self):
+        raise NotImplementedError('OnnxDeepMark runs the exported single-pass network; '
+                                  'test-time augmentation is not part of it')

@@ -1,0 +1,277 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Export a DeepMark network to ONNX (backbone + neck + head maps, dynamic batch axis).
+
+Which configs export: every config whose network has only standard layers, i.e. the Hourglass
+configs and DLA-34 configs with ``model.neck.use_dcn=False`` (e.g.
+``configs/deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py``). The paper's DLA-34 configs use
+mmcv's modulated deformable convolutions (``use_dcn=True``), which ONNX / onnxruntime cannot run:
+:func:`check_exportable` refuses them. Decoding (top-K, boxes, landmark grouping) is not part of
+the graph; :class:`~deepmark_mm.deployment.OnnxDeepMark` runs it with the head's own code.
+"""
+import copy
+import os
+import os.path as osp
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmdet.registry import MODELS
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+
+from deepmark_mm.apis.config_resolution import load_deepmark_config
+from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
+
+DEFAULT_OPSET = 17
+
+
+def find_deformable_convs(model: nn.Module) -> List[str]:
+    """Names of the deformable convolution modules of ``model`` (mmcv DCN / DCNv2).
+
+    Args:
+        model (nn.Module): Any model.
+
+    Returns:
+        list[str]: Module names, in ``named_modules`` order.
+    """
+    try:
+        from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
+        deformable_types: Tuple[type, ...] = (DeformConv2d, ModulatedDeformConv2d)
+    except ImportError:  # mmcv without compiled ops: no mmcv DCN can be in the model
+        deformable_types = ()
+    return [
+        name for name, module in model.named_modules()
+        if isinstance(module, deformable_types) or 'DeformConv' in type(module).__name__
+    ]
+
+
+def check_exportable(model: nn.Module, where: str = 'the model') -> None:
+    """Refuse models that ONNX cannot express.
+
+    Args:
+        model (nn.Module): The detector.
+        where (str): Config name for the message.
+
+    Raises:
+        ValueError: When the model holds deformable convolutions; the message tells which config
+            setting exports.
+    """
+    deformable = find_deformable_convs(model)
+    if deformable:
+        shown = ', '.join(deformable[:3]) + (', ...' if len(deformable) > 3 else '')
+        raise ValueError(
+            f'{where} has {len(deformable)} deformable convolution(s) ({shown}: mmcv '
+            'ModulatedDeformConv2dPack); ONNX has no such operator and onnxruntime cannot run '
+            'them. Export a config with plain convolutions: model.neck.use_dcn=False, e.g. '
+            'configs/deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py or the Hourglass configs, '
+            'with a checkpoint trained that way (--cfg-options model.neck.use_dcn=False only '
+            'fits such a checkpoint: deformable weights do not carry over).')
+
+
+def config_input_size(cfg: Config) -> Tuple[int, int]:
+    """``(h, w)`` of the network input made by the config's test pipeline (``CenterAffine``).
+
+    Raises:
+        ValueError: When the test pipeline has no ``CenterAffine``.
+    """
+    for transform in cfg.test_dataloader.dataset.pipeline:
+        if str(transform.get('type', '')).split('.')[-1] == 'CenterAffine':
+            size = transform.get('input_size', 512)
+            width, height = (size, size) if isinstance(size, int) else size
+            return int(height), int(width)
+    raise ValueError(f'{getattr(cfg, "filename", "the config")}: the test pipeline has no '
+                     'CenterAffine; pass the input shape explicitly')
+
+
+def build_detector(config: Union[str, Config],
+                   checkpoint: Optional[str] = None,
+                   device: str = 'cpu',
+                   cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a detector in eval mode, strictly loading ``checkpoint`` (random init when None).
+
+    Args:
+        config (str | Config): Config path or name (see
+            :func:`~deepmark_mm.apis.resolve_config_path`).
+        checkpoint (str, optional): Checkpoint file.
+        device (str): Torch device.
+        cfg_options (dict, optional): Config overrides.
+
+    Returns:
+        nn.Module: The detector, ``model.cfg`` set.
+    """
+    cfg = load_deepmark_config(config, cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    if checkpoint is not None:
+        state = _load_checkpoint(checkpoint, map_location='cpu')
+        try:
+            _load_checkpoint_to_model(model, state, strict=True)
+        except RuntimeError as error:
+            raise RuntimeError(f'checkpoint {checkpoint} does not fit the model of '
+                               f'{getattr(cfg, "filename", config)}: {error}') from error
+    else:
+        model.init_weights()
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def _as_hw(shape: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    if isinstance(shape, int):
+        return shape, shape
+    if len(shape) != 2:
+        raise ValueError(f'input shape must be an int or (h, w), got {shape}')
+    return int(shape[0]), int(shape[1])
+
+
+def export_onnx(config: Union[str, Config],
+                checkpoint: Optional[str],
+                out_file: str,
+                input_shape: Optional[Union[int, Sequence[int]]] = None,
+                opset: int = DEFAULT_OPSET,
+                cfg_options: Optional[dict] = None,
+                verify: bool = True,
+                model: Optional[nn.Module] = None) -> Dict:
+    """Export backbone + neck + head maps to ONNX with a dynamic batch axis.
+
+    Graph: input :data:`INPUT_NAME` ``(B, 3, H, W)`` float32 (BGR, normalised by the config's
+    data preprocessor), outputs :data:`OUTPUT_NAMES` (heatmaps as sigmoid probabilities). ``H``,
+    ``W`` are fixed; the config, input size and conventions are stored in the model's metadata.
+
+    Args:
+        config (str | Config): Config path or name.
+        checkpoint (str, optional): Checkpoint (None: random weights, for tests).
+        out_file (str): ``.onnx`` path (folders are created).
+        input_shape (int | Sequence[int], optional): ``H`` (= ``W``) or ``(H, W)``; the config's
+            test input size when None. Must be a multiple of the preprocessor's
+            ``pad_size_divisor``.
+        opset (int): ONNX opset. Defaults to 17.
+        cfg_options (dict, optional): Config overrides.
+        verify (bool): Check the file with ``onnx.checker`` and compare onnxruntime with PyTorch
+            on a random batch of 2.
+        model (nn.Module, optional): An already built detector of ``config`` (skips building).
+
+    Returns:
+        dict: ``onnx_file``, ``input_shape`` (B, 3, H, W with B = 'batch'), ``output_names``,
+        ``opset`` and, with ``verify``, ``max_abs_diff`` per output.
+
+    Raises:
+        ValueError: For deformable convolutions or an input shape the preprocessor would pad.
+    """
+    cfg = load_deepmark_config(config, cfg_options)
+    where = getattr(cfg, 'filename', None) or str(config)
+    if model is None:
+        model = build_detector(cfg, checkpoint)
+    model = model.cpu().eval()
+    check_exportable(model, where)
+    height, width = _as_hw(input_shape) if input_shape is not None else config_input_size(cfg)
+    divisor = int(cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1) or 1)
+    if height % divisor or width % divisor:
+        raise ValueError(f'input shape ({height}, {width}) is not a multiple of the '
+                         f'pad_size_divisor {divisor} of {where}: the preprocessor would pad it')
+    wrapper = DeepMarkExportWrapper(model).eval()
+    dummy = torch.zeros(1, 3, height, width)
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    dynamic_axes = {name: {0: 'batch'} for name in (INPUT_NAME, ) + OUTPUT_NAMES}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore', category=DeprecationWarning)
+        warnings.simplefilter('ignore', category=torch.jit.TracerWarning)
+        # The TorchScript exporter: the torch.export-based one needs onnxscript, which the
+        # project does not depend on.
+        torch.onnx.export(
+            wrapper, (dummy, ),
+            out_file,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False)
+    _write_metadata(out_file, cfg, where, (height, width))
+    info: Dict = dict(
+        onnx_file=out_file,
+        input_shape=('batch', 3, height, width),
+        output_names=list(OUTPUT_NAMES),
+        opset=opset)
+    if verify:
+        import onnx
+        onnx.checker.check_model(out_file)
+        generator = torch.Generator().manual_seed(0)
+        batch = torch.randn(2, 3, height, width, generator=generator)
+        info['max_abs_diff'] = compare_with_pytorch(wrapper, out_file, batch)
+    return info
+
+
+def _write_metadata(out_file: str, cfg: Config, where: str, input_hw: Tuple[int, int]) -> None:
+    """Store how to feed and read the graph in the ONNX metadata."""
+    import onnx
+    onnx_model = onnx.load(out_file)
+    preprocessor = cfg.model.get('data_preprocessor', {})
+    metadata = dict(
+        deepmark_config=osp.basename(where),
+        input_hw=f'{input_hw[0]},{input_hw[1]}',
+        input_format='BGR, (pixel - mean) / std, NCHW float32',
+        mean=','.join(str(v) for v in preprocessor.get('mean', [])),
+        std=','.join(str(v) for v in preprocessor.get('std', [])),
+        heatmaps='sigmoid probabilities (center_heatmap, kpt_heatmap)',
+        outputs=','.join(OUTPUT_NAMES))
+    del onnx_model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(onnx_model, out_file)
+
+
+def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[int] = None):
+    """An onnxruntime session for ``onnx_file``.
+
+    Args:
+        onnx_file (str): The model.
+        device (str): ``'cpu'`` or ``'cuda'`` (CUDA provider first when onnxruntime has it).
+        num_threads (int, optional): Intra-op threads; onnxruntime's default when None.
+
+    Returns:
+        onnxruntime.InferenceSession: The session.
+
+    Raises:
+        FileNotFoundError: When the file does not exist.
+    """
+    import onnxruntime as ort
+    if not osp.isfile(onnx_file):
+        raise FileNotFoundError(f'ONNX model {onnx_file} not found')
+    options = ort.SessionOptions()
+    if num_threads is not None:
+        options.intra_op_num_threads = int(num_threads)
+        options.inter_op_num_threads = 1
+    providers = ['CPUExecutionProvider']
+    if str(device).startswith('cuda') and \
+            'CUDAExecutionProvider' in ort.get_available_providers():
+        providers.insert(0, 'CUDAExecutionProvider')
+    return ort.InferenceSession(onnx_file, sess_options=options, providers=providers)
+
+
+def compare_with_pytorch(wrapper: nn.Module,
+                         onnx_file: str,
+                         inputs: torch.Tensor,
+                         num_threads: Optional[int] = 1) -> Dict[str, float]:
+    """Largest absolute difference of each output between onnxruntime and PyTorch.
+
+    Args:
+        wrapper (nn.Module): The exported :class:`DeepMarkExportWrapper`.
+        onnx_file (str): Its ONNX file.
+        inputs (Tensor): (B, 3, H, W) input batch.
+        num_threads (int, optional): onnxruntime threads.
+
+    Returns:
+        dict[str, float]: Output name -> max |onnxruntime - torch|.
+    """
+    session = create_session(onnx_file, num_threads=num_threads)
+    onnx_outputs = session.run(None, {INPUT_NAME: inputs.numpy().astype(np.float32)})
+    with torch.no_grad():
+        torch_outputs = wrapper(inputs)
+    return {
+        name: float(np.abs(ours - theirs.numpy()).max())
+        for name, ours, theirs in zip(OUTPUT_NAMES, onnx_outputs, torch_outputs)
+    }
