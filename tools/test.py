@@ -42,18 +42,22 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def enable_tta(cfg: Config, config_path: str) -> None:
-    """Wrap the model in ``cfg.tta_model`` and feed it ``cfg.tta_pipeline``."""
-    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
-    if missing:
-        raise RuntimeError(
-            f'--tta needs {" and ".join(missing)} in {config_path}; add '
-            "`_base_ = [..., '../deepmark/deepmark_tta.py']` or use a *_flip.py config")
-    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+def enable_tta(cfg: Config) -> None:
+    """Wrap the model for test-time augmentation and feed it the TTA pipeline.
+
+    The config's ``tta_model`` / ``tta_pipeline`` when it has them, otherwise flip fusion over
+    ``tta_scales`` (default ``[1.0]``; ``--cfg-options "tta_scales=[1.0,0.75]"`` adds the
+    paper's 0.75 view), see ``deepmark_mm.models.test_time_augs.resolve_tta_config``.
+    """
+    from deepmark_mm.models.test_time_augs import resolve_tta_config
+    tta_model, tta_pipeline = resolve_tta_config(cfg)
+    if cfg.model.get('type') == tta_model['type']:
+        raise RuntimeError('this config already runs test-time augmentation: drop --tta')
+    cfg.model = ConfigDict(**tta_model, module=cfg.model)
     dataset_cfg = cfg.test_dataloader.dataset
     while 'dataset' in dataset_cfg:
         dataset_cfg = dataset_cfg['dataset']
-    dataset_cfg.pipeline = cfg.tta_pipeline
+    dataset_cfg.pipeline = tta_pipeline
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -72,7 +76,7 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
-        enable_tta(cfg, args.config)
+        enable_tta(cfg)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl file, got {args.out}')
     return cfg

@@ -31,9 +31,8 @@ env_cfg = dict(
 # (or pass --cfg-options "vis_backends=[dict(type='LocalVisBackend'),
 #  dict(type='TensorboardVisBackend')]" and set visualizer.vis_backends the same way).
 vis_backends = [dict(type='LocalVisBackend')]
-# mmdet's visualizer (boxes); switch to the landmark-aware one once deepmark_mm.visualization has
-# it: visualizer = dict(type='DeepMarkVisualizer', vis_backends=vis_backends, name='visualizer')
-visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+# boxes, category names, each garment's own landmarks and skeleton (tools/test.py --show-dir)
+visualizer = dict(type='DeepMarkVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'

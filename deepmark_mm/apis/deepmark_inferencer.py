@@ -21,6 +21,7 @@ from mmengine.visualization import Visualizer
 from tqdm import tqdm
 
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, get_deepfashion2_metainfo
+from deepmark_mm.models.test_time_augs import resolve_tta_config
 from .config_resolution import load_deepmark_config
 from .inference_inputs import (ImageInput, assign_image_ids, build_inference_pipeline, image_name,
                                list_image_inputs)
@@ -122,21 +123,13 @@ class DeepMarkInferencer(DetInferencer):
         """The model wrapped for test-time augmentation and its pipeline (built once).
 
         ``cfg.tta_model`` / ``cfg.tta_pipeline`` when the config has them; otherwise flip fusion
-        at the test input size: ``DeepMarkTTAModel(flip=True)`` and the test pipeline's steps
-        after the loader wrapped in one ``TestTimeAug`` view.
+        over ``cfg.tta_scales`` (default: one view), see :func:`resolve_tta_config`.
         """
         if isinstance(self.model, BaseTTAModel):
             raise RuntimeError(f'{getattr(self.cfg, "filename", "the config")} is already a '
                                'test-time augmentation config; call with tta=False')
         if self._tta is None:
-            tta_model_cfg = self.cfg.get('tta_model', None) or dict(
-                type='DeepMarkTTAModel', flip=True)
-            pipeline_cfg = self.cfg.get('tta_pipeline', None)
-            if pipeline_cfg is None:
-                test_pipeline = list(self.cfg.test_dataloader.dataset.pipeline)
-                pipeline_cfg = test_pipeline[:1] + [
-                    dict(type='TestTimeAug', transforms=[[step] for step in test_pipeline[1:]])
-                ]
+            tta_model_cfg, pipeline_cfg = resolve_tta_config(self.cfg)
             tta_model = MODELS.build(dict(**tta_model_cfg, module=self.model))
             tta_model.eval()
             pipeline = build_inference_pipeline(pipeline_cfg, where='tta_pipeline')

@@ -7,20 +7,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 
+from deepmark_mm.utils.benchmark_utils import cpu_name
 from .export_wrapper import INPUT_NAME
 from .onnx_export import create_session
-
-
-def cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as file:
-            for line in file:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def benchmark_onnx(onnx_file: str,

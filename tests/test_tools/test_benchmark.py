@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepmark_mm.utils import build_benchmark_detector
+
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC_DLA = REPO / 'configs' / 'deepmark' / 'deepmark_dla34_1xb8-12e_synthetic-128.py'
 TINY_HOURGLASS = REPO / 'configs' / 'deepmark' / 'deepmark_hourglass-tiny_1xb8-12e_synthetic-128.py'
@@ -35,7 +37,7 @@ def test_cli_writes_json(tmp_path, monkeypatch, capsys):
     ])
     benchmark.main()
     report = json.loads(out.read_text())
-    model = benchmark.build_model(str(TINY_HOURGLASS), None, 'cpu')
+    model = build_benchmark_detector(str(TINY_HOURGLASS), None, 'cpu')
     assert report['params_M'] == pytest.approx(sum(p.numel() for p in model.parameters()) / 1e6)
     assert [r['shape'] for r in report['results']] == [[64, 64], [96, 96]]
     for row in report['results']:
@@ -52,8 +54,9 @@ def test_deformable_convs_are_counted():
     """FLOPs(DCN) - FLOPs(plain) is exactly the offset/mask convs DCNv2 adds."""
     side = 64
     inputs = torch.randn(1, 3, side, side)
-    plain = benchmark.build_model(str(SYNTHETIC_DLA), None, 'cpu', ['model.neck.use_dcn=False'])
-    deformable = benchmark.build_model(str(SYNTHETIC_DLA), None, 'cpu', ['model.neck.use_dcn=True'])
+    plain = build_benchmark_detector(str(SYNTHETIC_DLA), None, 'cpu', ['model.neck.use_dcn=False'])
+    deformable = build_benchmark_detector(
+        str(SYNTHETIC_DLA), None, 'cpu', ['model.neck.use_dcn=True'])
     offset_flops = []
 
     def record(module, args, output):

@@ -16,15 +16,14 @@ The paper reports 35 ms (DLA-34) and 76 ms (Hourglass-104) per 512x512 image on 
 the JSON output records the device this run used.
 """
 import argparse
-import json
-import os
 import os.path as osp
-import platform
-import time
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List
 
 import torch
 from torch import nn
+
+from deepmark_mm.utils import (build_benchmark_detector, device_name, parse_cfg_options, time_call,
+                               write_benchmark_report)
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,36 +38,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--repeat', type=int, default=20, help='timed runs per shape')
     parser.add_argument('--no-flops', action='store_true', help='skip the FLOP count')
     parser.add_argument(
+        '--onnx', action='store_true',
+        help='also export each shape to ONNX and time onnxruntime on the CPU (configs with '
+        'plain convs in the neck only: use_dcn=False)')
+    parser.add_argument(
         '--out', help='JSON output path (default: work_dirs/benchmark/<config name>.json)')
     parser.add_argument(
         '--cfg-options', nargs='+', default=None, help='override config settings (key=value)')
     return parser.parse_args()
-
-
-def build_model(config: str,
-                checkpoint: Optional[str],
-                device: str,
-                cfg_options: Optional[List[str]] = None) -> nn.Module:
-    """The detector of ``config`` in eval mode on ``device`` (weights from ``checkpoint``)."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config, DictAction
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    import deepmark_mm  # noqa: F401  (registers the plugin)
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--opts', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--opts', *cfg_options]).opts)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        model.init_weights()
-    return model.to(device).eval()
 
 
 #: Elementwise and pooling ops: no multiply-adds, not counted (fvcore's convention counts
@@ -100,22 +77,6 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> Dict[str, object]:
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     total = analyzer.total()
     return dict(gflops=total / 1e9, uncounted_ops=dict(analyzer.unsupported_ops()))
-
-
-def time_call(fn: Callable[[], object], device: str, warmup: int, repeat: int) -> float:
-    """Median milliseconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
-    synchronize = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def benchmark_shape(model: nn.Module,
@@ -158,21 +119,27 @@ def benchmark_shape(model: nn.Module,
     return result
 
 
-def device_name(device: str) -> str:
-    """Human-readable name of the measuring device."""
-    if device.startswith('cuda'):
-        return torch.cuda.get_device_name(torch.device(device))
-    cpu = platform.processor() or platform.machine()
-    if osp.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            cpu = next(
-                (line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), cpu)
-    return f'{cpu} (CPU), {torch.get_num_threads()} threads'
+def benchmark_onnxruntime(args: argparse.Namespace, side: int) -> Dict[str, object]:
+    """Export the network at ``side`` x ``side`` and time it with onnxruntime (CPU).
+
+    Returns:
+        dict: :func:`deepmark_mm.deployment.benchmark_onnx`'s report (``ms_median`` etc.).
+    """
+    import tempfile
+
+    from deepmark_mm.deployment import benchmark_onnx, export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = osp.join(tmp, f'deepmark_{side}.onnx')
+        export_onnx(args.config, args.checkpoint, onnx_path, input_shape=(side, side),
+                    cfg_options=parse_cfg_options(args.cfg_options), verify=False)
+        return benchmark_onnx(onnx_path, shape=(side, side), repeats=args.repeat,
+                              warmup=args.warmup, num_threads=torch.get_num_threads())
 
 
 def main() -> None:
     args = parse_args()
-    model = build_model(args.config, args.checkpoint, args.device, args.cfg_options)
+    model = build_benchmark_detector(args.config, args.checkpoint, args.device, args.cfg_options)
     num_params = sum(p.numel() for p in model.parameters())
     report = dict(
         config=args.config,
@@ -183,19 +150,18 @@ def main() -> None:
         results=[])
     print(f'{osp.basename(args.config)}: {num_params / 1e6:.2f} M parameters on '
           f'{report["device"]}')
-    print(f'{"input":>9} {"GFLOPs":>8} {"forward ms":>11} {"decode ms":>10} {"total ms":>9}')
+    print(f'{"input":>9} {"GFLOPs":>8} {"forward ms":>11} {"decode ms":>10} {"total ms":>9}'
+          + (f' {"onnxruntime ms":>15}' if args.onnx else ''))
     for side in args.shape:
         row = benchmark_shape(model, side, args.device, args.warmup, args.repeat, not args.no_flops)
+        if args.onnx:
+            row['onnxruntime'] = benchmark_onnxruntime(args, side)
         report['results'].append(row)
         gflops = f'{row["gflops"]:8.2f}' if 'gflops' in row else f'{"-":>8}'
+        onnx = f' {row["onnxruntime"]["ms_median"]:15.2f}' if args.onnx else ''
         print(f'{side:>4}x{side:<4} {gflops} {row["forward_ms"]:11.2f} {row["decode_ms"]:10.2f} '
-              f'{row["total_ms"]:9.2f}')
-    out = args.out or osp.join('work_dirs', 'benchmark',
-                               osp.splitext(osp.basename(args.config))[0] + '.json')
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with open(out, 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
-    print(f'wrote {out}')
+              f'{row["total_ms"]:9.2f}{onnx}')
+    write_benchmark_report(report, args.out, args.config)
 
 
 if __name__ == '__main__':

@@ -24,16 +24,15 @@ The paper reports 73 / 76 / 165 / 315 ms (single / NMS / flip / flip + multiscal
 512 x 512); the JSON output names the device this run used.
 """
 import argparse
-import json
-import os
 import os.path as osp
-import platform
-import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from deepmark_mm.utils import (build_benchmark_detector, device_name, time_call,
+                               write_benchmark_report)
 
 PAPER_MS = dict(single=73, nms=76, flip=165, flip_ms=315)
 MODES = ('single', 'nms', 'flip', 'flip_ms')
@@ -56,33 +55,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', default=None, help='override config settings (key=value)')
     return parser.parse_args()
-
-
-def build_detector(config: str,
-                   checkpoint: Optional[str],
-                   device: str,
-                   cfg_options: Optional[List[str]] = None) -> nn.Module:
-    """The detector of ``config`` (unwrapped from a TTA config) in eval mode on ``device``."""
-    from mmdet.registry import MODELS
-    from mmengine.config import Config, DictAction
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
-
-    import deepmark_mm  # noqa: F401  (registers the plugin)
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--opts', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--opts', *cfg_options]).opts)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model_cfg = cfg.model.module if 'module' in cfg.model else cfg.model
-    model = MODELS.build(model_cfg)
-    if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
-    else:
-        model.init_weights()
-    return model.to(device).eval()
 
 
 def build_tta_models(detector: nn.Module) -> Dict[str, nn.Module]:
@@ -109,22 +81,6 @@ def make_view(original: np.ndarray, side: int) -> tuple:
             scale_factor=(scale, scale),
             homography_matrix=np.diag([scale, scale, 1.0]).astype(np.float32)))
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), sample
-
-
-def time_call(fn: Callable[[], object], device: str, warmup: int, repeat: int) -> float:
-    """Median milliseconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
-    synchronize = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def benchmark_shape(detector: nn.Module, tta_models: Dict[str, nn.Module], side: int,
@@ -166,21 +122,9 @@ def benchmark_shape(detector: nn.Module, tta_models: Dict[str, nn.Module], side:
     return result
 
 
-def device_name(device: str) -> str:
-    """Human-readable name of the measuring device."""
-    if device.startswith('cuda'):
-        return torch.cuda.get_device_name(torch.device(device))
-    cpu = platform.processor() or platform.machine()
-    if osp.isfile('/proc/cpuinfo'):
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            cpu = next(
-                (line.split(':', 1)[1].strip() for line in f if line.startswith('model name')), cpu)
-    return f'{cpu} (CPU), {torch.get_num_threads()} threads'
-
-
 def main() -> None:
     args = parse_args()
-    detector = build_detector(args.config, args.checkpoint, args.device, args.cfg_options)
+    detector = build_benchmark_detector(args.config, args.checkpoint, args.device, args.cfg_options)
     tta_models = build_tta_models(detector)
     report = dict(
         config=args.config,
@@ -201,12 +145,7 @@ def main() -> None:
         print(f'{f"{side}x{side}":>10}  ' + '  '.join(f'{v:10.2f}' for v in values))
     print('paper (Hourglass-104, 512x512): ' + ', '.join(f'{mode} {ms} ms'
                                                          for mode, ms in PAPER_MS.items()))
-    out = args.out or osp.join('work_dirs', 'benchmark',
-                               osp.splitext(osp.basename(args.config))[0] + '_tta.json')
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with open(out, 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
-    print(f'wrote {out}')
+    write_benchmark_report(report, args.out, args.config, suffix='_tta')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,74 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Config-level defaults for test-time augmentation (``--tta`` on any DeepMark config).
+
+A config may carry its own ``tta_model`` / ``tta_pipeline`` (see ``configs/deepmark/
+deepmark_tta.py``). When it does not, ``--tta`` means flip fusion with one view per scale of
+``tta_scales`` (default ``[1.0]``: flip only), each view the config's own test pipeline with its
+``CenterAffine`` warp resized by the scale.
+"""
+import copy
+from typing import List, Sequence, Tuple
+
+from mmengine.config import Config
+
+#: What ``--tta`` wraps the detector in when the config says nothing.
+DEFAULT_TTA_MODEL = dict(type='DeepMarkTTAModel', flip=True)
+
+
+def _as_dict(step) -> dict:
+    return copy.deepcopy(dict(step))
+
+
+def tta_pipeline_from_test_pipeline(test_pipeline: Sequence[dict],
+                                    scales: Sequence[float] = (1.0, )) -> List[dict]:
+    """Turn a test pipeline into a ``TestTimeAug`` pipeline with one view per scale.
+
+    Args:
+        test_pipeline (Sequence[dict]): Steps ending with the packer; loading steps (type names
+            starting with ``Load``) stay in front of the views.
+        scales (Sequence[float]): Input-size factors of the views (``CenterAffine`` is resized).
+
+    Returns:
+        list[dict]: ``[loading steps..., TestTimeAug(transforms=[[views...], [later steps]...])]``.
+
+    Raises:
+        ValueError: If several scales are asked for and the pipeline has no ``CenterAffine``.
+    """
+    steps = [_as_dict(step) for step in test_pipeline]
+    first_view = next((i for i, s in enumerate(steps) if not s['type'].startswith('Load')),
+                      len(steps))
+    loading, rest = steps[:first_view], steps[first_view:]
+    warp = next((i for i, s in enumerate(rest) if s['type'] == 'CenterAffine'), None)
+    if warp is None:
+        if list(scales) != [1.0]:
+            raise ValueError(f'tta_scales={list(scales)} needs a CenterAffine step in the test '
+                             'pipeline to resize')
+        return loading + [dict(type='TestTimeAug', transforms=[[s] for s in rest])]
+    size = rest[warp].get('input_size', 512)
+    sizes = [size] * 2 if isinstance(size, int) else list(size)
+    views = [
+        dict(rest[warp], input_size=tuple(round(side * scale) for side in sizes))
+        for scale in scales
+    ]
+    transforms = [[s] for s in rest[:warp]] + [views] + [[s] for s in rest[warp + 1:]]
+    return loading + [dict(type='TestTimeAug', transforms=transforms)]
+
+
+def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
+    """The ``tta_model`` and ``tta_pipeline`` of ``cfg``, or the defaults described above.
+
+    Args:
+        cfg (Config): A DeepMark config with ``test_dataloader.dataset.pipeline``.
+
+    Returns:
+        tuple[dict, list[dict]]: TTA model config (without ``module``) and pipeline.
+    """
+    tta_model = _as_dict(cfg.get('tta_model', None) or DEFAULT_TTA_MODEL)
+    tta_pipeline = cfg.get('tta_pipeline', None)
+    if tta_pipeline is None:
+        dataset = cfg.test_dataloader.dataset
+        while 'dataset' in dataset:
+            dataset = dataset['dataset']
+        tta_pipeline = tta_pipeline_from_test_pipeline(dataset.pipeline,
+                                                       cfg.get('tta_scales', [1.0]))
+    return tta_model, [_as_dict(step) for step in tta_pipeline]

@@ -1,0 +1,68 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Print the demo's metric table (single vs flip TTA) next to the learning bar.
+
+    python tools/analysis_tools/demo_report.py WORK_DIR_SINGLE WORK_DIR_FLIP [--no-bar]
+
+Each work dir is one `tools/test.py` run; its newest ``<timestamp>/<timestamp>.json`` holds the
+metrics. Exits 1 when the bar is checked and missed.
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import sys
+from typing import Dict
+
+#: (metric key, label, bar) — the bar of the end-to-end issue on the synthetic validation split.
+ROWS = (
+    ('bbox_mAP', 'box mAP', 0.80),
+    ('bbox_mAP_50', 'box mAP@0.5', None),
+    ('kpt_mAP', 'landmark mAP (visible + occluded)', 0.60),
+    ('kpt_mAP_50', 'landmark mAP@0.5 (visible + occluded)', None),
+    ('kpt_vis_mAP', 'landmark mAP (visible only)', None),
+)
+PREFIX = 'deepfashion2/'
+
+
+def read_metrics(work_dir: str) -> Dict[str, float]:
+    """The metrics of the newest test run in ``work_dir``.
+
+    Raises:
+        FileNotFoundError: When the work dir holds no test log.
+    """
+    logs = sorted(glob.glob(osp.join(work_dir, '*', '*.json')))
+    if not logs:
+        raise FileNotFoundError(f'no test results (<timestamp>/<timestamp>.json) in {work_dir}')
+    with open(logs[-1], encoding='utf-8') as f:
+        last = json.loads(f.read().strip().splitlines()[-1])
+    return {k[len(PREFIX):]: v for k, v in last.items() if k.startswith(PREFIX)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('single', help='work dir of the single-scale test')
+    parser.add_argument('flip', help='work dir of the flip TTA test')
+    parser.add_argument('--no-bar', action='store_true', help='report only, never fail')
+    args = parser.parse_args()
+    single, flip = read_metrics(args.single), read_metrics(args.flip)
+    print(f'\n{"metric":40s} {"single":>8s} {"flip":>8s} {"bar":>8s}')
+    failures = []
+    for key, label, bar in ROWS:
+        bar_text = f'>= {bar:.2f}' if bar is not None else ''
+        print(f'{label:40s} {single[key]:8.4f} {flip[key]:8.4f} {bar_text:>8s}')
+        if bar is not None and min(single[key], flip[key]) < bar:
+            failures.append(f'{label} below {bar}')
+    for key in ('bbox_mAP', 'kpt_mAP'):
+        if flip[key] < single[key]:
+            failures.append(f'flip TTA {key} {flip[key]:.4f} < single {single[key]:.4f}')
+    if args.no_bar:
+        return 0
+    if failures:
+        print('\nLEARNING BAR MISSED: ' + '; '.join(failures))
+        return 1
+    print('\nlearning bar met: box mAP >= 0.80, landmark mAP >= 0.60, flip TTA >= single')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
