@@ -98,7 +98,7 @@ def test_tta_flag_equals_the_flip_ms_config(tmp_path):
     """``--tta`` on the plain config builds what the *_flip-ms.py config holds."""
     cfg = Config.fromfile(str(tta_ready_config(tmp_path)))
     assert view_sizes(cfg.tta_pipeline) == [128, 96]
-    load_test_tool().enable_tta(cfg, 'synthetic')
+    load_test_tool().enable_tta(cfg)
     ready = Config.fromfile(str(TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')]))
     assert cfg.model.to_dict() == ready.model.to_dict()
     assert cfg.test_dataloader.dataset.pipeline == ready.test_dataloader.dataset.pipeline

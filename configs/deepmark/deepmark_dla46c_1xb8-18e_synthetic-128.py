@@ -5,8 +5,8 @@
 # half of DLA-34's on a CPU, so it learns the set within the demo's time budget.
 #   python tools/dataset_converters/make_synthetic_deepfashion2.py data/synthetic_deepfashion2 \
 #       --num-train 1000 --num-val 100 --size 128 --seed 0
-#   mim train deepmark_mm configs/deepmark/deepmark_dla46c_1xb16-12e_synthetic-128.py
-#   mim test deepmark_mm configs/deepmark/deepmark_dla46c_1xb16-12e_synthetic-128.py \
+#   mim train deepmark_mm configs/deepmark/deepmark_dla46c_1xb8-18e_synthetic-128.py
+#   mim test deepmark_mm configs/deepmark/deepmark_dla46c_1xb8-18e_synthetic-128.py \
 #       --checkpoint CKPT --tta
 _base_ = [
     '../_base_/models/deepmark_dla34.py',
@@ -21,32 +21,38 @@ model = dict(
     bbox_head=dict(feat_channels=64),
     test_cfg=dict(topk=20, max_per_img=20))
 
+# The synthetic validation images come from the same generator as the training ones, so the
+# training views use the deterministic test warp (random flip + colour jitter only): from scratch
+# on a CPU, CenterNet's random scale/crop (RandomCenterAffine) halves what is learnt in the
+# demo's time (measured: box mAP 0.38 vs 0.44 after ~6 minutes of training).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadDeepFashion2Annotations'),
-    dict(type='RandomCenterAffine', input_size=_base_.input_size, scale_range=(0.7, 1.3),
-         border=32),
+    dict(type='CenterAffine', input_size=_base_.input_size),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='CenterNetColorJitter'),
     dict(type='PackDeepMarkInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
                     'homography_matrix', 'flip', 'flip_direction')),
 ]
-train_dataloader = dict(batch_size=16, num_workers=1, dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=8, num_workers=1, dataset=dict(pipeline=train_pipeline))
 
-max_epochs = 12
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=4)
+# Adam 3e-3 with a 100-iteration warm-up and a cosine decay to 3e-5 over 18 epochs
+# (1000 images, batch 8: 2250 iterations), validation at the end only.
+max_epochs = 18
+iters_per_epoch = 125
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
-    type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-3, weight_decay=0.),
+    type='OptimWrapper', optimizer=dict(type='Adam', lr=3e-3, weight_decay=0.),
     clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='MultiStepLR', by_epoch=True, begin=0, end=max_epochs, milestones=[10],
-         gamma=0.1),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_epochs * iters_per_epoch,
+         eta_min=3e-5),
 ]
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
-    logger=dict(interval=20), checkpoint=dict(interval=4, max_keep_ckpts=1))
+    logger=dict(interval=25), checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
