@@ -79,7 +79,8 @@ else
 fi
 
 # The plugin itself, editable, from this checkout, without re-resolving its dependencies.
-here=$("$PY" -c 'import deepmark_mm, os; print(os.path.dirname(os.path.dirname(os.path.realpath(deepmark_mm.__file__))))' 2>/dev/null || true)
+# (asked from / so that a deepmark_mm/ folder in the current directory does not answer instead)
+here=$(cd / && "$PY" -c 'import deepmark_mm, os; print(os.path.dirname(os.path.dirname(os.path.realpath(deepmark_mm.__file__))))' 2>/dev/null || true)
 if [ "$here" != "$REPO" ]; then
   log "installing deepmark_mm from $REPO (editable, --no-deps)"
   (cd "$REPO" && "$PY" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .)
