@@ -10,6 +10,6 @@ from .version import __version__, version_info
 check_openmmlab_versions()
 register_checkpoint_loader()
 
-from . import datasets, evaluation, models, structures, visualization  # noqa: E402,F401,I001
+from . import datasets, engine, evaluation, models, structures, visualization  # noqa: E402,F401,I001
 
 __all__ = ['__version__', 'version_info']

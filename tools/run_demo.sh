@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on the embedded synthetic data, on a CPU:
-#   set up -> generate synthetic DeepFashion2 -> mim train -> mim test (single, flip TTA)
+#   set up -> generate synthetic DeepFashion2 -> mim train -> mim test (single, flip TTA,
+#   flip + multi-scale TTA)
 #   -> metric table against the learning bar -> annotated validation pictures.
 # Idempotent: a second run reuses the environment, the data and the trained checkpoint.
 #
@@ -8,9 +9,9 @@
 #
 # Environment variables (defaults in brackets):
 #   DEMO_DATA [data/synthetic_deepfashion2]   DEMO_WORK [work_dirs/demo]
-#   DEMO_NUM_TRAIN [1000] DEMO_NUM_VAL [100] DEMO_SIZE [128]
-#   DEMO_CONFIG [configs/deepmark/deepmark_dla46c_1xb8-18e_synthetic-128.py]
-#   DEMO_CFG_OPTIONS  extra --cfg-options for training, e.g. "train_cfg.max_epochs=1"
+#   DEMO_NUM_TRAIN [6000] DEMO_NUM_VAL [100] DEMO_SIZE [128]
+#   DEMO_CONFIG [configs/deepmark/deepmark_dla46c_1xb8-2800it_synthetic-128.py]
+#   DEMO_CFG_OPTIONS  extra --cfg-options for training, e.g. "train_cfg.max_iters=100"
 #   DEMO_CHECK_BAR=1  exit non-zero when the learning bar is missed (default: report it only)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,7 +22,7 @@ cd "$REPO"
 
 DATA=${DEMO_DATA:-data/synthetic_deepfashion2}
 WORK=${DEMO_WORK:-work_dirs/demo}
-CONFIG=${DEMO_CONFIG:-configs/deepmark/deepmark_dla46c_1xb8-18e_synthetic-128.py}
+CONFIG=${DEMO_CONFIG:-configs/deepmark/deepmark_dla46c_1xb8-2800it_synthetic-128.py}
 DATA=${DATA%/}
 data_opts="data_root=$DATA/ train_dataloader.dataset.data_root=$DATA/ \
 val_dataloader.dataset.data_root=$DATA/ test_dataloader.dataset.data_root=$DATA/ \
@@ -30,14 +31,27 @@ test_evaluator.ann_file=$DATA/validation/deepfashion2_validation.json"
 step() { printf '\n=== [demo %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 start=$(date +%s)
 
-if [ ! -f "$DATA/validation/deepfashion2_validation.json" ]; then
-  step "generating the synthetic DeepFashion2-format set in $DATA"
-  "$PY" tools/dataset_converters/make_synthetic_deepfashion2.py "$DATA" \
-    --num-train "${DEMO_NUM_TRAIN:-1000}" --num-val "${DEMO_NUM_VAL:-100}" \
-    --size "${DEMO_SIZE:-128}" --seed 0
+# the set is reused only when it was generated with the same settings (a stamp records them)
+gen_args=(--num-train "${DEMO_NUM_TRAIN:-6000}" --num-val "${DEMO_NUM_VAL:-100}"
+          --size "${DEMO_SIZE:-128}" --seed 0)
+if [ "$(cat "$DATA/.generated_with" 2>/dev/null)" != "${gen_args[*]}" ]; then
+  step "generating the synthetic DeepFashion2-format set in $DATA (${gen_args[*]})"
+  rm -rf "$DATA/train" "$DATA/validation"
+  "$PY" tools/dataset_converters/make_synthetic_deepfashion2.py "$DATA" "${gen_args[@]}"
+  echo "${gen_args[*]}" > "$DATA/.generated_with"
 else
-  step "reusing the synthetic set in $DATA"
+  step "reusing the synthetic set in $DATA (${gen_args[*]})"
 fi
+
+# a work dir made with other settings (config, options, data) is kept aside, never reused
+settings="$CONFIG ${DEMO_CFG_OPTIONS:-} ${gen_args[*]}"
+if [ -d "$WORK" ] && [ "$(cat "$WORK/demo_settings" 2>/dev/null)" != "$settings" ]; then
+  kept="$WORK.$(date +%Y%m%d_%H%M%S)"
+  step "$WORK was made with other settings: moving it to $kept"
+  mv "$WORK" "$kept"
+fi
+mkdir -p "$WORK"
+echo "$settings" > "$WORK/demo_settings"
 
 if [ ! -f "$WORK/training_done" ]; then
   resume=()
@@ -61,6 +75,10 @@ step "testing (flip TTA): mim test deepmark_mm $CONFIG --checkpoint $CKPT --tta"
 # shellcheck disable=SC2086
 "$VENV/bin/mim" test deepmark_mm "$CONFIG" --checkpoint "$CKPT" --work-dir "$WORK/test_flip" \
   --tta --cfg-options $data_opts
+step "testing (flip + multi-scale TTA, views 1.0 and 1.25): mim test ... --tta tta_scales=[1.0,1.25]"
+# shellcheck disable=SC2086
+"$VENV/bin/mim" test deepmark_mm "$CONFIG" --checkpoint "$CKPT" --work-dir "$WORK/test_flip_ms" \
+  --tta --cfg-options $data_opts "tta_scales=[1.0,1.25]"
 
 step "drawing validation predictions into $WORK/vis"
 mkdir -p "$WORK/vis_inputs"
@@ -71,5 +89,6 @@ find "$DATA/validation/image" -name '*.jpg' | sort | head -n 8 | xargs -I{} cp {
 step "results on the synthetic validation split ($(( $(date +%s) - start )) s after set-up)"
 bar=(--no-bar)
 [ -n "${DEMO_CHECK_BAR:-}" ] && bar=()
-"$PY" tools/analysis_tools/demo_report.py "$WORK/test_single" "$WORK/test_flip" "${bar[@]}"
+"$PY" tools/analysis_tools/demo_report.py "$WORK/test_single" "$WORK/test_flip" \
+  --flip-ms "$WORK/test_flip_ms" "${bar[@]}"
 echo "pictures: $WORK/vis   checkpoint: $CKPT   logs: $WORK/"

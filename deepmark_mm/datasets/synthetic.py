@@ -20,6 +20,7 @@ so a horizontally flipped image matches its annotations flipped with ``x' = W - 
 is deterministic for a seed (each image has its own generator seeded by ``(seed, split, index)``).
 """
 import json
+import multiprocessing
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -250,11 +251,24 @@ def synthesize_sample(rng: np.random.Generator,
     return img, anno
 
 
+def _write_sample(job: Tuple[str, int, int, int, int, Dict]) -> Tuple[Dict, Dict]:
+    """Draw and write image ``index`` of a split; returns its (annotation, COCO image record)."""
+    split_dir, split_key, index, size, seed, sample_kwargs = job
+    stem = f'{index + 1:06d}'
+    rng = np.random.default_rng([seed, split_key, index])
+    img, anno = synthesize_sample(rng, size, pair_id=index // 2 + 1, **sample_kwargs)
+    cv2.imwrite(osp.join(split_dir, IMAGE_DIR, stem + '.jpg'), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    with open(osp.join(split_dir, ANNO_DIR, stem + '.json'), 'w', encoding='utf-8') as file:
+        json.dump(anno, file)
+    return anno, coco_image_record(index + 1, stem + '.jpg', size, size)
+
+
 def write_synthetic_split(out_dir: str,
                           split: str,
                           num_images: int,
                           size: int = 128,
                           seed: int = 0,
+                          num_workers: int = 0,
                           **sample_kwargs) -> Dict:
     """Generate one split in both layouts.
 
@@ -264,6 +278,8 @@ def write_synthetic_split(out_dir: str,
         num_images (int): Number of images.
         size (int): Image side.
         seed (int): Base seed.
+        num_workers (int): Worker processes drawing images; 0 draws in this process. The output
+            does not depend on it (every image has its own seed).
         **sample_kwargs: :func:`synthesize_sample` options.
 
     Returns:
@@ -273,20 +289,20 @@ def write_synthetic_split(out_dir: str,
     os.makedirs(osp.join(split_dir, IMAGE_DIR), exist_ok=True)
     os.makedirs(osp.join(split_dir, ANNO_DIR), exist_ok=True)
     split_key = sum((i + 1) * ord(c) for i, c in enumerate(split))
+    jobs = [(split_dir, split_key, index, size, seed, sample_kwargs) for index in range(num_images)]
+    if num_workers > 0 and num_images > 1:
+        with multiprocessing.Pool(num_workers) as pool:
+            samples = pool.map(_write_sample, jobs, chunksize=max(1, num_images // (8 * num_workers)))
+    else:
+        samples = [_write_sample(job) for job in jobs]
     coco = dict(info={}, licenses=[], images=[], annotations=[], categories=coco_categories())
-    for index in range(num_images):
-        image_id = index + 1
-        stem = f'{image_id:06d}'
-        rng = np.random.default_rng([seed, split_key, index])
-        img, anno = synthesize_sample(rng, size, pair_id=index // 2 + 1, **sample_kwargs)
-        cv2.imwrite(osp.join(split_dir, IMAGE_DIR, stem + '.jpg'), img,
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])
-        with open(osp.join(split_dir, ANNO_DIR, stem + '.json'), 'w', encoding='utf-8') as file:
-            json.dump(anno, file)
-        coco['images'].append(coco_image_record(image_id, stem + '.jpg', size, size))
-        for key in sorted_item_keys(anno, stem + '.json'):
+    for anno, image_record in samples:
+        coco['images'].append(image_record)
+        image_id, file_name = image_record['id'], image_record['file_name']
+        anno_name = file_name.replace('.jpg', '.json')
+        for key in sorted_item_keys(anno, anno_name):
             coco['annotations'].append(
-                raw_item_to_coco_annotation(anno[key], f'{stem}.json: {key}', image_id,
+                raw_item_to_coco_annotation(anno[key], f'{anno_name}: {key}', image_id,
                                             len(coco['annotations']) + 1, anno['pair_id']))
     with open(osp.join(out_dir, coco_file_name(split)), 'w', encoding='utf-8') as file:
         json.dump(coco, file)
@@ -298,14 +314,25 @@ def make_synthetic_deepfashion2(out_dir: str,
                                 num_val: int = 100,
                                 size: int = 128,
                                 seed: int = 0,
+                                num_workers: int = 0,
                                 **sample_kwargs) -> Dict[str, Dict]:
     """Write the train and validation splits (see the module docstring for the layout).
+
+    Args:
+        out_dir (str): Data root.
+        num_train (int): Training images.
+        num_val (int): Validation images.
+        size (int): Image side.
+        seed (int): Base seed.
+        num_workers (int): Worker processes, see :func:`write_synthetic_split`.
+        **sample_kwargs: :func:`synthesize_sample` options.
 
     Returns:
         dict[str, dict]: COCO dict per split name.
     """
     counts = dict(train=num_train, validation=num_val)
     return {
-        split: write_synthetic_split(out_dir, split, counts[split], size, seed, **sample_kwargs)
+        split: write_synthetic_split(out_dir, split, counts[split], size, seed, num_workers,
+                                     **sample_kwargs)
         for split in SPLITS
     }

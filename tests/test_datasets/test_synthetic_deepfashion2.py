@@ -119,3 +119,21 @@ def test_cli_writes_both_layouts(tmp_path, monkeypatch):
         assert [image['file_name'] for image in coco['images']] == \
             [f'{i:06d}.jpg' for i in range(1, count + 1)]
         assert cv2.imread(str(tmp_path / split / 'image' / '000001.jpg')).shape == (64, 64, 3)
+
+
+def test_worker_processes_write_the_same_set(tmp_path):
+    from deepmark_mm.datasets import make_synthetic_deepfashion2
+    serial = make_synthetic_deepfashion2(str(tmp_path / 'serial'), num_train=6, num_val=3,
+                                         size=64, seed=5)
+    parallel = make_synthetic_deepfashion2(str(tmp_path / 'parallel'), num_train=6, num_val=3,
+                                           size=64, seed=5, num_workers=2)
+    assert parallel == serial
+    for split in ('train', 'validation'):
+        for image in serial[split]['images']:
+            name = Path(split) / 'image' / image['file_name']
+            np.testing.assert_array_equal(cv2.imread(str(tmp_path / 'parallel' / name)),
+                                          cv2.imread(str(tmp_path / 'serial' / name)))
+            anno = Path(split) / 'annos' / image['file_name'].replace('.jpg', '.json')
+            assert (tmp_path / 'parallel' / anno).read_text() == \
+                (tmp_path / 'serial' / anno).read_text()
+    assert len(serial['train']['annotations']) >= 6

@@ -2,11 +2,12 @@
 """Write the synthetic DeepFashion2-format data set (both layouts, train + validation).
 
     python tools/dataset_converters/make_synthetic_deepfashion2.py data/synthetic_deepfashion2 \
-        --num-train 500 --num-val 100 --size 128 --seed 0
+        --num-train 500 --num-val 100 --size 128 --seed 0 [--workers N]
 
 Layout: OUT_DIR/{train,validation}/{image,annos}/ and OUT_DIR/SPLIT/deepfashion2_SPLIT.json.
 """
 import argparse
+import os
 import time
 
 from deepmark_mm.datasets.synthetic import coco_file_name, make_synthetic_deepfashion2
@@ -20,6 +21,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--max-garments', type=int, default=3, help='garments per image, at most')
+    parser.add_argument('--workers', type=int, default=len(os.sched_getaffinity(0)),
+                        help='worker processes (default: the CPUs available); the images do not '
+                        'depend on it')
     return parser.parse_args()
 
 
@@ -30,7 +34,7 @@ def main() -> None:
     start = time.perf_counter()
     splits = make_synthetic_deepfashion2(
         args.out_dir, args.num_train, args.num_val, args.size, args.seed,
-        max_garments=args.max_garments)
+        num_workers=args.workers, max_garments=args.max_garments)
     for split, coco in splits.items():
         print(f'{split}: {len(coco["images"])} images, {len(coco["annotations"])} garments -> '
               f'{args.out_dir}/{coco_file_name(split)} (+ image/, annos/)')

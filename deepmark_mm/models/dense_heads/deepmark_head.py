@@ -18,12 +18,11 @@ from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS,
                                                         category_keypoint_mask)
+from ..losses import clamped_sigmoid
 from ..task_modules import BaseLandmarkGrouping
 from ..utils import (DeepMarkTargets, GarmentDetections, build_deepmark_targets, decode_garments,
                      decode_landmark_peaks, project_bboxes, project_points, sample_heatmap_at)
 
-#: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
-PROB_EPS = 1e-4
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
 
 
@@ -61,11 +60,14 @@ class DeepMarkHead(BaseDenseHead):
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
-        loss_center_heatmap (dict): Focal loss of the centre heatmap.
+        loss_center_heatmap (dict): Focal loss of the centre heatmap. Losses with
+            ``takes_logits = True`` (:class:`CenterNetFocalLoss`, the default) get logits, any
+            other (e.g. mmdet's ``GaussianFocalLoss``) CenterNet's clamped sigmoid of them.
         loss_wh (dict): L1 loss of wh (weight 0.1).
         loss_offset (dict): L1 loss of the centre offset.
         loss_kpt_reg (dict): L1 loss of the centre-relative landmarks.
-        loss_kpt_heatmap (dict): Focal loss of the landmark heatmaps.
+        loss_kpt_heatmap (dict): Focal loss of the landmark heatmaps, as
+            ``loss_center_heatmap``.
         loss_kpt_offset (dict): L1 loss of the landmark offset.
         grouping (dict | BaseLandmarkGrouping, optional): Landmark grouping rule; when None,
             ``test_cfg.grouping``, else ``CenterNetLandmarkGrouping``.
@@ -86,12 +88,12 @@ class DeepMarkHead(BaseDenseHead):
                  heatmap_bias_init: float = -2.19,
                  min_overlap: float = 0.7,
                  loss_center_heatmap: ConfigType = dict(
-                     type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
+                     type='CenterNetFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_wh: ConfigType = dict(type='L1Loss', loss_weight=0.1),
                  loss_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  loss_kpt_reg: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  loss_kpt_heatmap: ConfigType = dict(
-                     type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
+                     type='CenterNetFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  grouping: Union[OptConfigType, BaseLandmarkGrouping] = None,
                  train_cfg: OptConfigType = None,
@@ -252,8 +254,8 @@ class DeepMarkHead(BaseDenseHead):
         """Losses of one level, shapes as in :meth:`forward`."""
         # float32 throughout: 1 - 1e-4 is not representable in fp16 (AMP)
         num_objects, num_landmarks = targets.num_objects, targets.num_landmarks
-        center_probs = center_heatmap_pred.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
-        kpt_probs = kpt_heatmap_pred.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
+        center_input = _heatmap_loss_input(self.loss_center_heatmap, center_heatmap_pred)
+        kpt_input = _heatmap_loss_input(self.loss_kpt_heatmap, kpt_heatmap_pred)
 
         def at_centers(pred: Tensor) -> Tensor:  # (B, C, H, W) -> (M, C)
             return pred.flatten(2)[targets.center_batch_ids, :,
@@ -263,7 +265,7 @@ class DeepMarkHead(BaseDenseHead):
                                                    targets.kpt_pixel_index].float()
         return dict(
             loss_center_heatmap=self.loss_center_heatmap(
-                center_probs, targets.center_heatmap, avg_factor=max(1, num_objects)),
+                center_input, targets.center_heatmap, avg_factor=max(1, num_objects)),
             loss_wh=self.loss_wh(
                 at_centers(wh_pred), targets.wh, avg_factor=max(1, 2 * num_objects)),
             loss_offset=self.loss_offset(
@@ -274,7 +276,7 @@ class DeepMarkHead(BaseDenseHead):
                 weight=targets.kpt_reg_weight,
                 avg_factor=max(1., float(targets.kpt_reg_weight.sum()))),
             loss_kpt_heatmap=self.loss_kpt_heatmap(
-                kpt_probs, targets.kpt_heatmap, avg_factor=max(1, num_landmarks)),
+                kpt_input, targets.kpt_heatmap, avg_factor=max(1, num_landmarks)),
             loss_kpt_offset=self.loss_kpt_offset(
                 kpt_offset_at, targets.kpt_offset, avg_factor=max(1, 2 * num_landmarks)))
 
@@ -455,6 +457,11 @@ class DeepMarkHead(BaseDenseHead):
                 keep = torch.arange(scores.numel(), device=scores.device)
             keep_order.append(keep[:max_per_img])
         return keep_order
+
+
+def _heatmap_loss_input(loss: nn.Module, logits: Tensor) -> Tensor:
+    """Logits for a loss that ``takes_logits``, else CenterNet's clamped sigmoid of them."""
+    return logits if getattr(loss, 'takes_logits', False) else clamped_sigmoid(logits)
 
 
 def _image_name(meta: dict) -> str:

@@ -3,6 +3,7 @@ from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians
 from .deepmark_decode import (GarmentDetections, LandmarkPeaks, decode_garments,
                               decode_landmark_peaks, gather_at_pixels, sample_heatmap_at)
 from .deepmark_targets import DeepMarkTargets, build_deepmark_targets
+from .ground_truth_maps import BRANCHES, substitute_ground_truth
 from .landmark_grouping import (GroupedLandmarks, group_landmarks_exclusive,
                                 group_landmarks_nearest)
 from .point_projection import project_bboxes, project_points
@@ -10,6 +11,7 @@ from .point_projection import project_bboxes, project_points
 __all__ = [
     'centernet_gaussian_radius', 'draw_gaussians', 'GarmentDetections', 'LandmarkPeaks',
     'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'sample_heatmap_at',
-    'DeepMarkTargets', 'build_deepmark_targets', 'GroupedLandmarks', 'group_landmarks_exclusive',
+    'DeepMarkTargets', 'build_deepmark_targets', 'BRANCHES', 'substitute_ground_truth',
+    'GroupedLandmarks', 'group_landmarks_exclusive',
     'group_landmarks_nearest', 'project_bboxes', 'project_points'
 ]

@@ -66,7 +66,8 @@ def decode_garments(center_heatmap_probs: Tensor,
     ``kpt_reg[2j:2j+2]`` for the detection's own slots.
 
     Args:
-        center_heatmap_probs (Tensor): (B, C, H, W) probabilities.
+        center_heatmap_probs (Tensor): (B, C, H, W) probabilities (any memory format, as all
+            maps here).
         wh (Tensor): (B, 2, H, W).
         offset (Tensor): (B, 2, H, W).
         kpt_reg (Tensor): (B, 2J, H, W).
@@ -84,7 +85,8 @@ def decode_garments(center_heatmap_probs: Tensor,
             f'kpt_reg has {kpt_reg.shape[1]} channels and the centre heatmap {num_classes}, but '
             f'category_keypoint_mask is {tuple(category_keypoint_mask.shape)}')
     k = min(k, num_classes * height * width)
-    peaks = get_local_maximum(center_heatmap_probs, kernel=kernel)
+    # mmdet's top-K views the map as (B, C*H*W): NCHW order, whatever layout the head ran in
+    peaks = get_local_maximum(center_heatmap_probs.contiguous(), kernel=kernel)
     scores, pixel_index, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
     centers_int = torch.stack([xs.float(), ys.float()], dim=-1)  # (B, K, 2)
 

@@ -66,7 +66,9 @@ def build_deepmark_targets(bboxes: Tensor,
     """Build CenterNet ``multi_pose`` targets for all garments of a batch at once.
 
     Per garment (as CenterNet's ``MultiPoseDataset``): the box is scaled to feature pixels and
-    clipped to ``[0, W - 1] x [0, H - 1]``; garments whose clipped box is empty are dropped.
+    clipped to the map, ``[0, W] x [0, H]`` in mmdet's continuous coordinates (CenterNet clips to
+    ``W - 1``, its discrete convention, which would shorten every box touching the right or bottom
+    border by one feature pixel); garments whose clipped box is empty are dropped.
     ``r = max(0, int(centernet_gaussian_radius(ceil(h), ceil(w), min_overlap)))``; a Gaussian of
     radius ``r`` goes to channel ``label`` at the integer centre, ``wh`` and ``offset`` are
     regressed there. Each own-category slot with visibility > 0 whose scaled position lies in
@@ -115,8 +117,8 @@ def build_deepmark_targets(bboxes: Tensor,
 
     boxes = bboxes.float() * ratio_xy.repeat(2)
     boxes = torch.stack([
-        boxes[:, 0].clamp(0, feat_w - 1), boxes[:, 1].clamp(0, feat_h - 1),
-        boxes[:, 2].clamp(0, feat_w - 1), boxes[:, 3].clamp(0, feat_h - 1)
+        boxes[:, 0].clamp(0, feat_w), boxes[:, 1].clamp(0, feat_h),
+        boxes[:, 2].clamp(0, feat_w), boxes[:, 3].clamp(0, feat_h)
     ], dim=1)
     box_w = boxes[:, 2] - boxes[:, 0]
     box_h = boxes[:, 3] - boxes[:, 1]

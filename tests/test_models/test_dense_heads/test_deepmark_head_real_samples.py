@@ -75,8 +75,9 @@ def test_real_samples_round_trip():
         centre_shared = (ids.unsqueeze(0) == ids.unsqueeze(1)).sum(1) > 1
         skipped_garments += int(centre_shared.sum())
         for index in torch.nonzero(~centre_shared).flatten().tolist():
-            # CenterNet clips boxes to the last feature pixel: [0, (FEAT - 1) * 4] input pixels
-            box = gt.bboxes.tensor[index].clamp(0, (FEAT - 1) * 4)
+            # boxes are clipped to the map's extent, [0, FEAT * 4] input pixels (CenterNet's clip
+            # to the last feature pixel, (FEAT - 1) * 4, would cut those touching the border)
+            box = gt.bboxes.tensor[index].clamp(0, FEAT * 4)
             boxes = result.bboxes.clone()
             boxes[result.labels != gt.labels[index]] = 1e6
             det = int((boxes - box).abs().amax(-1).argmin())

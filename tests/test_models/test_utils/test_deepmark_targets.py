@@ -36,13 +36,14 @@ def test_targets_values():
                                      input_size=(64, 64), category_keypoint_mask=MASK)
     assert targets.center_heatmap.shape == (2, 2, 16, 16)
     assert targets.kpt_heatmap.shape == (2, 6, 16, 16)
-    # garment 0: feature box [2.25, 3.25, 10.75, 9.75]; garment 1 clipped to [0, 12.5, 7.5, 15]
+    # garment 0: feature box [2.25, 3.25, 10.75, 9.75]; garment 1 clipped to the map's extent
+    # [0, 16] (continuous coordinates, not CenterNet's W - 1): [0, 12.5, 7.5, 16]
     assert targets.num_objects == 2
     assert targets.center_batch_ids.tolist() == [0, 1]
-    assert targets.center_pixel_index.tolist() == [6 * 16 + 6, 13 * 16 + 3]
-    torch.testing.assert_close(targets.wh, torch.tensor([[8.5, 6.5], [7.5, 2.5]]))
-    torch.testing.assert_close(targets.offset, torch.tensor([[0.5, 0.5], [0.75, 0.75]]))
-    assert targets.center_heatmap[0, 0, 6, 6] == 1 and targets.center_heatmap[1, 1, 13, 3] == 1
+    assert targets.center_pixel_index.tolist() == [6 * 16 + 6, 14 * 16 + 3]
+    torch.testing.assert_close(targets.wh, torch.tensor([[8.5, 6.5], [7.5, 3.5]]))
+    torch.testing.assert_close(targets.offset, torch.tensor([[0.5, 0.5], [0.75, 0.25]]))
+    assert targets.center_heatmap[0, 0, 6, 6] == 1 and targets.center_heatmap[1, 1, 14, 3] == 1
     assert targets.center_heatmap[0, 1].sum() == 0 and targets.center_heatmap[1, 0].sum() == 0
     # Gaussian extent follows CenterNet's radius of ceil(h), ceil(w)
     radius = int(centernet_gaussian_radius(torch.tensor(7.), torch.tensor(9.)))
@@ -55,7 +56,7 @@ def test_targets_values():
     reg = targets.kpt_reg.view(2, 6, 2)
     torch.testing.assert_close(reg[0, 0], torch.tensor([-3., -1.]))
     torch.testing.assert_close(reg[0, 3], torch.tensor([1.65, 2.55]))
-    torch.testing.assert_close(reg[1, 5], torch.tensor([-1., 1.]))
+    torch.testing.assert_close(reg[1, 5], torch.tensor([-1., 0.]))
     assert reg[weight == 0].abs().sum() == 0
 
     assert targets.num_landmarks == 3

@@ -1,0 +1,65 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Swap predicted DeepMark maps for their ground truth (error analysis: which branch limits mAP)."""
+from typing import Dict, Iterable
+
+from torch import Tensor
+
+from .deepmark_targets import DeepMarkTargets
+
+#: Branch names, in the order of :meth:`DeepMarkHead.predict_by_prob_maps`'s map arguments.
+BRANCHES = ('center_heatmap', 'wh', 'offset', 'kpt_reg', 'kpt_heatmap', 'kpt_offset')
+
+
+def _scatter_at_pixels(dense: Tensor, batch_ids: Tensor, pixel_index: Tensor,
+                       values: Tensor) -> Tensor:
+    """A copy of ``dense`` (B, C, H, W) with ``values`` (N, C) written at (batch_ids, pixel)."""
+    batch_size, channels, height, width = dense.shape
+    out = dense.flatten(2).clone()
+    out[batch_ids, :, pixel_index] = values.to(out.dtype)
+    return out.view(batch_size, channels, height, width)
+
+
+def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: DeepMarkTargets,
+                            branches: Iterable[str]) -> Dict[str, Tensor]:
+    """Replace the named branches' maps by the training targets.
+
+    Heatmaps become the target Gaussians; regression maps keep their predictions everywhere except
+    at the supervised pixels (garment centres, landmark cells), which get the target values. With
+    every branch replaced, decoding returns the ground truth (up to landmarks the targets do not
+    supervise), so the mAP gained by replacing one branch is the mAP that branch costs.
+
+    Args:
+        prob_maps (dict[str, Tensor]): One map per name in :data:`BRANCHES`, heatmaps as
+            probabilities: center_heatmap (B, num_classes, H, W), wh (B, 2, H, W), offset
+            (B, 2, H, W), kpt_reg (B, 2 * num_keypoints, H, W), kpt_heatmap
+            (B, num_keypoints, H, W), kpt_offset (B, 2, H, W).
+        targets (DeepMarkTargets): Targets built for the same feature size.
+        branches (Iterable[str]): Names from :data:`BRANCHES` to replace.
+
+    Returns:
+        dict[str, Tensor]: The maps, replaced ones new, the others the inputs.
+
+    Raises:
+        KeyError: On a branch name outside :data:`BRANCHES`.
+    """
+    branches = set(branches)
+    unknown = branches - set(BRANCHES)
+    if unknown:
+        raise KeyError(f'substitute_ground_truth: unknown branches {sorted(unknown)}; '
+                       f'choose from {BRANCHES}')
+    maps = dict(prob_maps)
+    at_centres = (targets.center_batch_ids, targets.center_pixel_index)
+    sparse = dict(
+        wh=(at_centres, targets.wh),
+        offset=(at_centres, targets.offset),
+        kpt_reg=(at_centres, targets.kpt_reg),
+        kpt_offset=((targets.kpt_batch_ids, targets.kpt_pixel_index), targets.kpt_offset))
+    for name in branches:
+        if name == 'center_heatmap':
+            maps[name] = targets.center_heatmap
+        elif name == 'kpt_heatmap':
+            maps[name] = targets.kpt_heatmap
+        else:
+            (batch_ids, pixel_index), values = sparse[name]
+            maps[name] = _scatter_at_pixels(maps[name], batch_ids, pixel_index, values)
+    return maps

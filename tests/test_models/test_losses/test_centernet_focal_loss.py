@@ -1,0 +1,91 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""CenterNetFocalLoss: the same value and gradient as mmdet's GaussianFocalLoss on the clamped
+sigmoid, and the head gives the same losses with either."""
+import math
+
+import pytest
+import torch
+from mmdet.models.losses import GaussianFocalLoss
+from mmdet.registry import MODELS
+
+import deepmark_mm  # noqa: F401
+from deepmark_mm.models.losses import CenterNetFocalLoss, centernet_focal_loss, clamped_sigmoid
+
+
+def _heatmap_case(seed: int, shape=(2, 5, 9, 11)):
+    """Logits spanning the clamp on both sides and a Gaussian-like target with exact 1 peaks."""
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(shape, generator=gen) * 6 - 2  # ~10% beyond |x| = 9.2 (the clamp)
+    target = torch.rand(shape, generator=gen).pow(6)
+    target[target > 0.8] = 1.0
+    return logits, target
+
+
+def test_single_pixel_values_by_hand():
+    # one positive at p = sigmoid(0) = 0.5: -log(0.5) * 0.5**2
+    loss = centernet_focal_loss(torch.zeros(1, 1, 1, 1), torch.ones(1, 1, 1, 1))
+    assert float(loss) == pytest.approx(math.log(2) * 0.25, rel=1e-6)
+    # one negative, target 0.5, p = 0.5: -log(0.5) * 0.5**2 * 0.5**4
+    loss = centernet_focal_loss(torch.zeros(1, 1, 1, 1), torch.full((1, 1, 1, 1), 0.5))
+    assert float(loss) == pytest.approx(math.log(2) * 0.25 / 16, rel=1e-6)
+
+
+@pytest.mark.parametrize('alpha,gamma', [(2.0, 4.0), (1.0, 2.0), (3.0, 4.0)])
+def test_value_and_gradient_match_gaussian_focal_loss(alpha, gamma):
+    logits, target = _heatmap_case(0)
+    reference_logits = logits.clone().requires_grad_()
+    reference = GaussianFocalLoss(alpha=alpha, gamma=gamma, loss_weight=0.7)(
+        clamped_sigmoid(reference_logits), target, avg_factor=13.0)
+    reference.backward()
+    fused_logits = logits.clone().requires_grad_()
+    fused = CenterNetFocalLoss(alpha=alpha, gamma=gamma, loss_weight=0.7)(
+        fused_logits, target, avg_factor=13.0)
+    fused.backward()
+    assert fused.item() == pytest.approx(reference.item(), rel=1e-5)
+    torch.testing.assert_close(fused_logits.grad, reference_logits.grad, rtol=1e-4, atol=1e-8)
+    clamped = (logits.sigmoid() <= 1e-4) | (logits.sigmoid() >= 1 - 1e-4)
+    assert clamped.any() and (fused_logits.grad[clamped] == 0).all()
+
+
+def test_gradient_scales_with_upstream_gradient_and_keeps_dtype():
+    logits, target = _heatmap_case(1, shape=(1, 3, 4, 4))
+    logits = logits.to(torch.bfloat16).requires_grad_()
+    (3.0 * centernet_focal_loss(logits, target)).backward()
+    grad_x3 = logits.grad.clone()
+    logits.grad = None
+    centernet_focal_loss(logits, target).backward()
+    assert logits.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(grad_x3.float(), 3.0 * logits.grad.float(), rtol=1e-2, atol=0)
+
+
+def test_all_negative_heatmap_and_shape_error():
+    logits = torch.full((1, 2, 3, 3), -2.19)
+    loss = centernet_focal_loss(logits, torch.zeros(1, 2, 3, 3))
+    p = torch.sigmoid(torch.tensor(-2.19))
+    assert float(loss) == pytest.approx(float(-torch.log1p(-p) * p * p * 18), rel=1e-5)
+    with pytest.raises(ValueError, match=r'logits \(1, 2, 3, 3\) and target \(1, 2, 3\)'):
+        centernet_focal_loss(logits, torch.zeros(1, 2, 3))
+
+
+def test_head_losses_equal_with_either_focal_loss():
+    from mmengine.structures import InstanceData
+    from mmdet.structures.bbox import HorizontalBoxes
+    torch.manual_seed(0)
+    heads = [
+        MODELS.build(dict(type='DeepMarkHead', in_channels=8, feat_channels=8,
+                          loss_center_heatmap=dict(type=loss_type),
+                          loss_kpt_heatmap=dict(type=loss_type)))
+        for loss_type in ('CenterNetFocalLoss', 'GaussianFocalLoss')
+    ]
+    heads[1].load_state_dict(heads[0].state_dict())
+    gt = InstanceData(
+        bboxes=HorizontalBoxes(torch.tensor([[4., 6., 40., 50.], [30., 8., 60., 60.]])),
+        labels=torch.tensor([0, 6]))
+    gt.keypoints = torch.rand(2, 294, 2) * 60
+    gt.keypoints_visible = torch.full((2, 294), 2.)
+    feats = (torch.randn(1, 8, 16, 16), )
+    metas = [dict(batch_input_shape=(64, 64), img_shape=(64, 64))]
+    losses = [head.loss_by_feat(*head(feats), [gt], metas) for head in heads]
+    for name in ('loss_center_heatmap', 'loss_kpt_heatmap'):
+        assert losses[0][name].item() == pytest.approx(losses[1][name].item(), rel=1e-5)
+        assert losses[0][name].item() > 0
