@@ -16,12 +16,12 @@ from mmdet.structures import DetDataSample
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.model import BaseTTAModel
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.visualization import Visualizer
 from tqdm import tqdm
 
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, get_deepfashion2_metainfo
 from deepmark_mm.models.test_time_augs import resolve_tta_config
+from deepmark_mm.utils import load_weights_strictly
 from .config_resolution import load_deepmark_config
 from .inference_inputs import (ImageInput, assign_image_ids, build_inference_pipeline, image_name,
                                list_image_inputs)
@@ -89,11 +89,7 @@ class DeepMarkInferencer(DetInferencer):
                                  f'{tuple(meta_classes)}, not DeepFashion2\'s {CLASSES}')
             # a test-time augmentation config (*_flip.py) builds the detector inside the wrapper
             target = model.module if isinstance(model, BaseTTAModel) else model
-            try:
-                _load_checkpoint_to_model(target, checkpoint, strict=True)
-            except RuntimeError as error:
-                raise RuntimeError(f'checkpoint {self._weights_path} does not fit the model of '
-                                   f'the config: {error}') from error
+            load_weights_strictly(target, checkpoint, self._weights_path, 'the config')
         else:
             warnings.warn('DeepMarkInferencer: weights=None, the model keeps its random '
                           'initialisation; its predictions are meaningless')

@@ -20,9 +20,10 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
+from mmengine.runner.checkpoint import _load_checkpoint
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
+from deepmark_mm.utils import load_weights_strictly
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
 
 DEFAULT_OPSET = 17
@@ -106,12 +107,8 @@ def build_detector(config: Union[str, Config],
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(copy.deepcopy(cfg.model))
     if checkpoint is not None:
-        state = _load_checkpoint(checkpoint, map_location='cpu')
-        try:
-            _load_checkpoint_to_model(model, state, strict=True)
-        except RuntimeError as error:
-            raise RuntimeError(f'checkpoint {checkpoint} does not fit the model of '
-                               f'{getattr(cfg, "filename", config)}: {error}') from error
+        load_weights_strictly(model, _load_checkpoint(checkpoint, map_location='cpu'), checkpoint,
+                              getattr(cfg, 'filename', config))
     else:
         model.init_weights()
     model.cfg = cfg

@@ -1,12 +1,12 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .benchmark_utils import (build_benchmark_detector, cpu_name, device_name, parse_cfg_options,
                               time_call, write_benchmark_report)
-from .checkpoint_loading import (is_trusted, load_checkpoint_file, register_checkpoint_loader,
-                                 trust_checkpoint)
+from .checkpoint_loading import (is_trusted, load_checkpoint_file, load_weights_strictly,
+                                 register_checkpoint_loader, trust_checkpoint)
 from .version_guard import check_openmmlab_versions, check_version
 
 __all__ = [
     'build_benchmark_detector', 'check_openmmlab_versions', 'check_version', 'cpu_name',
-    'device_name', 'is_trusted', 'load_checkpoint_file', 'parse_cfg_options',
+    'device_name', 'is_trusted', 'load_checkpoint_file', 'load_weights_strictly', 'parse_cfg_options',
     'register_checkpoint_loader', 'time_call', 'trust_checkpoint', 'write_benchmark_report'
 ]

@@ -23,7 +23,7 @@ from typing import Callable, List, Optional, Set
 
 import torch
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint_to_model
 
 TRUST_ENV = 'DEEPMARK_TRUST_CHECKPOINTS'
 _TRUSTED_PATHS: Set[str] = set()
@@ -110,6 +110,26 @@ def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None)
         print_log(f'Fully unpickling trusted checkpoint {filename} ({TRUST_ENV}).',
                   logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
+
+
+def load_weights_strictly(model: torch.nn.Module, checkpoint: dict, checkpoint_name: str,
+                          config_name: str) -> None:
+    """Load a loaded checkpoint's weights into ``model``, every key required on both sides.
+
+    Args:
+        model (nn.Module): The model built from the config.
+        checkpoint (dict): The checkpoint (``state_dict`` inside, or the state dict itself).
+        checkpoint_name (str): How errors name the checkpoint (its path).
+        config_name (str): How errors name the config.
+
+    Raises:
+        RuntimeError: Naming both files when the weights do not fit the model.
+    """
+    try:
+        _load_checkpoint_to_model(model, checkpoint, strict=True)
+    except RuntimeError as error:
+        raise RuntimeError(f'checkpoint {checkpoint_name} does not fit the model of '
+                           f'{config_name}: {error}') from error
 
 
 def register_checkpoint_loader() -> None:

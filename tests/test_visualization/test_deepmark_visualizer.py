@@ -105,14 +105,13 @@ def test_predicted_landmarks_are_coloured_by_score(visualizer, tmp_path, make_ga
         keypoints=torch.tensor(instance['keypoints'][None]),
         keypoint_scores=torch.tensor(scores[None]))
     out_file = str(tmp_path / 'pred.png')
-    visualizer.add_datasample(
-        'pred',
-        np.zeros((CANVAS, CANVAS, 3), np.uint8),
-        sample,
-        draw_gt=False,
-        out_file=out_file,
-        pred_score_thr=0.5)
-    drawing = cv2.imread(out_file)[..., ::-1]
+
+    def draw() -> np.ndarray:
+        visualizer.add_datasample('pred', np.zeros((CANVAS, CANVAS, 3), np.uint8), sample,
+                                  draw_gt=False, out_file=out_file, pred_score_thr=0.5)
+        return cv2.imread(out_file)[..., ::-1]
+
+    drawing = draw()
     points = instance['keypoints'][start:end]
     isolated = _isolated(points, np.ones(len(points), bool), points)
     for point, score in zip(points[isolated], scores[start:end][isolated]):
@@ -120,14 +119,7 @@ def test_predicted_landmarks_are_coloured_by_score(visualizer, tmp_path, make_ga
         assert _pixel(drawing, point) == tuple(expected)
     # low-score landmarks can be hidden
     visualizer.draw_low_score_kpts = False
-    visualizer.add_datasample(
-        'pred',
-        np.zeros((CANVAS, CANVAS, 3), np.uint8),
-        sample,
-        draw_gt=False,
-        out_file=out_file,
-        pred_score_thr=0.5)
-    hidden = cv2.imread(out_file)[..., ::-1]
+    hidden = draw()
     low = isolated & (scores[start:end] < visualizer.kpt_score_thr)
     assert all(_pixel(hidden, p) != tuple(visualizer.low_color) for p in points[low])
 

@@ -91,9 +91,7 @@ def oracle_analysis(runner: Runner,
     for data in runner.test_dataloader:
         data = model.data_preprocessor(data, False)
         samples = data['data_samples']
-        metas: List[dict] = [sample.metainfo for sample in samples]
-        for meta in metas:
-            meta['batch_input_shape'] = tuple(data['inputs'].shape[-2:])
+        metas: List[dict] = [sample.metainfo for sample in samples]  # with batch_input_shape
         outputs = [level_maps[-1] for level_maps in head(model.extract_feat(data['inputs']))]
         predicted = dict(zip(BRANCHES, outputs))
         for name in ('center_heatmap', 'kpt_heatmap'):
