@@ -52,7 +52,10 @@ class DeepMarkHead(BaseDenseHead):
 
     Args:
         in_channels (int): Channels of each input feature map (stride 4).
-        feat_channels (int): Hidden channels of every branch. Defaults to 256 (CenterNet).
+        feat_channels (int | dict[str, int]): Hidden channels of every branch (CenterNet: 256),
+            or a dict that sets them per branch by name (``heatmap``, ``wh``, ``offset``,
+            ``kpt_reg``, ``kpt_heatmap``, ``kpt_offset``), e.g. a wider ``kpt_heatmap`` for its
+            294 outputs; a missing name gets key ``default``. Defaults to 256.
         num_classes (int): Garment categories. Defaults to DeepFashion2's 13.
         num_keypoints (int): Landmark slots over all categories. Defaults to 294.
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
@@ -60,6 +63,11 @@ class DeepMarkHead(BaseDenseHead):
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
+        regression_radius (int): 0 (the default) regresses wh, offset and kpt_reg at each
+            garment's integer centre and kpt_offset at each landmark's integer position, as
+            CenterNet. ``w > 0`` also regresses them at the pixels of the ``(2w+1) x (2w+1)``
+            window around, weighted by the heatmap Gaussian (TTFNet-style dense regression, see
+            :func:`build_deepmark_targets`); decoding is the same.
         loss_center_heatmap (dict): Focal loss of the centre heatmap. Losses with
             ``takes_logits = True`` (:class:`CenterNetFocalLoss`, the default) get logits, any
             other (e.g. mmdet's ``GaussianFocalLoss``) CenterNet's clamped sigmoid of them.
@@ -69,6 +77,10 @@ class DeepMarkHead(BaseDenseHead):
         loss_kpt_heatmap (dict): Focal loss of the landmark heatmaps, as
             ``loss_center_heatmap``.
         loss_kpt_offset (dict): L1 loss of the landmark offset.
+        loss_bbox (dict, optional): An extra IoU-type box loss (e.g. mmdet's ``GIoULoss``) on the
+            box that ``wh`` and ``offset`` predict at each garment centre, next to their L1
+            losses; it weighs a size error relative to the box, as box mAP does. Defaults to
+            None (CenterNet: L1 only).
         grouping (dict | BaseLandmarkGrouping, optional): Landmark grouping rule; when None,
             ``test_cfg.grouping``, else ``CenterNetLandmarkGrouping``.
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
@@ -80,13 +92,14 @@ class DeepMarkHead(BaseDenseHead):
 
     def __init__(self,
                  in_channels: int,
-                 feat_channels: int = 256,
+                 feat_channels: Union[int, Dict[str, int]] = 256,
                  num_classes: int = NUM_CLASSES,
                  num_keypoints: int = NUM_KEYPOINTS,
                  keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                  num_feat_levels: int = 1,
                  heatmap_bias_init: float = -2.19,
                  min_overlap: float = 0.7,
+                 regression_radius: int = 0,
                  loss_center_heatmap: ConfigType = dict(
                      type='CenterNetFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_wh: ConfigType = dict(type='L1Loss', loss_weight=0.1),
@@ -95,6 +108,7 @@ class DeepMarkHead(BaseDenseHead):
                  loss_kpt_heatmap: ConfigType = dict(
                      type='CenterNetFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
+                 loss_bbox: OptConfigType = None,
                  grouping: Union[OptConfigType, BaseLandmarkGrouping] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -124,17 +138,21 @@ class DeepMarkHead(BaseDenseHead):
         self.num_feat_levels = num_feat_levels
         self.heatmap_bias_init = heatmap_bias_init
         self.min_overlap = min_overlap
+        if regression_radius < 0:
+            raise ValueError(
+                f'DeepMarkHead: regression_radius must be >= 0, got {regression_radius}')
+        self.regression_radius = regression_radius
         self.register_buffer(
             'category_keypoint_mask',
             torch.from_numpy(category_keypoint_mask(num_keypoints, keypoint_slices)),
             persistent=False)
 
-        self.heatmap_head = self._build_branch(num_classes)
-        self.wh_head = self._build_branch(2)
-        self.offset_head = self._build_branch(2)
-        self.kpt_reg_head = self._build_branch(2 * num_keypoints)
-        self.kpt_heatmap_head = self._build_branch(num_keypoints)
-        self.kpt_offset_head = self._build_branch(2)
+        self.heatmap_head = self._build_branch('heatmap', num_classes)
+        self.wh_head = self._build_branch('wh', 2)
+        self.offset_head = self._build_branch('offset', 2)
+        self.kpt_reg_head = self._build_branch('kpt_reg', 2 * num_keypoints)
+        self.kpt_heatmap_head = self._build_branch('kpt_heatmap', num_keypoints)
+        self.kpt_offset_head = self._build_branch('kpt_offset', 2)
 
         self.loss_center_heatmap = MODELS.build(loss_center_heatmap)
         self.loss_wh = MODELS.build(loss_wh)
@@ -142,6 +160,7 @@ class DeepMarkHead(BaseDenseHead):
         self.loss_kpt_reg = MODELS.build(loss_kpt_reg)
         self.loss_kpt_heatmap = MODELS.build(loss_kpt_heatmap)
         self.loss_kpt_offset = MODELS.build(loss_kpt_offset)
+        self.loss_bbox = MODELS.build(loss_bbox) if loss_bbox is not None else None
 
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
@@ -154,13 +173,20 @@ class DeepMarkHead(BaseDenseHead):
             raise TypeError(f'DeepMarkHead: grouping must be callable, got {grouping!r}')
         self.grouping = grouping
 
-    def _build_branch(self, out_channels: int) -> nn.ModuleList:
+    def _build_branch(self, name: str, out_channels: int) -> nn.ModuleList:
         """One ``conv3x3 + ReLU + conv1x1`` branch per feature level."""
+        hidden = self.feat_channels
+        if isinstance(hidden, dict):
+            hidden = hidden.get(name, hidden.get('default'))
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f'DeepMarkHead: feat_channels gives branch {name!r} {hidden!r} '
+                             f'hidden channels; expected a positive int (feat_channels='
+                             f'{self.feat_channels!r})')
         return nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(self.in_channels, self.feat_channels, kernel_size=3, padding=1),
+                nn.Conv2d(self.in_channels, hidden, kernel_size=3, padding=1),
                 nn.ReLU(inplace=True),
-                nn.Conv2d(self.feat_channels, out_channels, kernel_size=1))
+                nn.Conv2d(hidden, out_channels, kernel_size=1))
             for _ in range(self.num_feat_levels))
 
     def init_weights(self) -> None:
@@ -231,7 +257,8 @@ class DeepMarkHead(BaseDenseHead):
 
         Returns:
             dict[str, Tensor]: ``loss_center_heatmap``, ``loss_wh``, ``loss_offset``,
-            ``loss_kpt_reg``, ``loss_kpt_heatmap``, ``loss_kpt_offset``.
+            ``loss_kpt_reg``, ``loss_kpt_heatmap``, ``loss_kpt_offset`` and, with ``loss_bbox``
+            set, ``loss_bbox``.
         """
         targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
         level_losses = []
@@ -253,7 +280,6 @@ class DeepMarkHead(BaseDenseHead):
                             targets: DeepMarkTargets) -> Dict[str, Tensor]:
         """Losses of one level, shapes as in :meth:`forward`."""
         # float32 throughout: 1 - 1e-4 is not representable in fp16 (AMP)
-        num_objects, num_landmarks = targets.num_objects, targets.num_landmarks
         center_input = _heatmap_loss_input(self.loss_center_heatmap, center_heatmap_pred)
         kpt_input = _heatmap_loss_input(self.loss_kpt_heatmap, kpt_heatmap_pred)
 
@@ -263,22 +289,36 @@ class DeepMarkHead(BaseDenseHead):
 
         kpt_offset_at = kpt_offset_pred.flatten(2)[targets.kpt_batch_ids, :,
                                                    targets.kpt_pixel_index].float()
-        return dict(
+        # each regression row weighs its Gaussian (1 per garment / landmark with
+        # regression_radius = 0); L1 losses average over supervised coordinates
+        center_weight = targets.center_weight.unsqueeze(1)  # (M, 1)
+        center_xy_weight = center_weight.expand(-1, 2)
+        kpt_reg_weight = targets.kpt_reg_weight * center_weight
+        kpt_xy_weight = targets.kpt_weight.unsqueeze(1).expand(-1, 2)
+        losses = dict(
             loss_center_heatmap=self.loss_center_heatmap(
-                center_input, targets.center_heatmap, avg_factor=max(1, num_objects)),
+                center_input, targets.center_heatmap, avg_factor=max(1, targets.num_objects)),
             loss_wh=self.loss_wh(
-                at_centers(wh_pred), targets.wh, avg_factor=max(1, 2 * num_objects)),
+                at_centers(wh_pred), targets.wh, weight=center_xy_weight,
+                avg_factor=_avg_factor(center_xy_weight)),
             loss_offset=self.loss_offset(
-                at_centers(offset_pred), targets.offset, avg_factor=max(1, 2 * num_objects)),
+                at_centers(offset_pred), targets.offset, weight=center_xy_weight,
+                avg_factor=_avg_factor(center_xy_weight)),
             loss_kpt_reg=self.loss_kpt_reg(
-                at_centers(kpt_reg_pred),
-                targets.kpt_reg,
-                weight=targets.kpt_reg_weight,
-                avg_factor=max(1., float(targets.kpt_reg_weight.sum()))),
+                at_centers(kpt_reg_pred), targets.kpt_reg, weight=kpt_reg_weight,
+                avg_factor=_avg_factor(kpt_reg_weight)),
             loss_kpt_heatmap=self.loss_kpt_heatmap(
-                kpt_input, targets.kpt_heatmap, avg_factor=max(1, num_landmarks)),
+                kpt_input, targets.kpt_heatmap, avg_factor=max(1, targets.num_landmarks)),
             loss_kpt_offset=self.loss_kpt_offset(
-                kpt_offset_at, targets.kpt_offset, avg_factor=max(1, 2 * num_landmarks)))
+                kpt_offset_at, targets.kpt_offset, weight=kpt_xy_weight,
+                avg_factor=_avg_factor(kpt_xy_weight)))
+        if self.loss_bbox is not None:
+            losses['loss_bbox'] = self.loss_bbox(
+                centred_boxes(at_centers(offset_pred), at_centers(wh_pred).clamp(min=0)),
+                centred_boxes(targets.offset, targets.wh),
+                weight=targets.center_weight,
+                avg_factor=_avg_factor(targets.center_weight))
+        return losses
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
@@ -325,7 +365,8 @@ class DeepMarkHead(BaseDenseHead):
             feat_size=(int(feat_shape[2]), int(feat_shape[3])),
             input_size=_input_size(batch_img_metas[0]),
             category_keypoint_mask=self.category_keypoint_mask,
-            min_overlap=self.min_overlap)
+            min_overlap=self.min_overlap,
+            regression_radius=self.regression_radius)
 
     # ------------------------------------------------------------------ inference
 
@@ -412,7 +453,8 @@ class DeepMarkHead(BaseDenseHead):
                              f'{batch_size}')
 
         garments = decode_garments(center_heatmap_probs, wh, offset, kpt_reg,
-                                   self.category_keypoint_mask, topk, kernel)
+                                   self.category_keypoint_mask, topk, kernel,
+                                   int(cfg.get('vote_radius', 0)))
         peaks = decode_landmark_peaks(kpt_heatmap_probs, kpt_offset,
                                       int(cfg.get('kpt_topk', topk)), kernel)
         keep_order = self._select_detections(garments, nms_cfg if with_nms else None, max_per_img)
@@ -490,3 +532,24 @@ def _to_original_image(bboxes: Tensor, keypoints: Tensor,
         return bboxes / scale.repeat(2), keypoints / scale
     raise KeyError(f'DeepMarkHead: rescale=True needs homography_matrix or scale_factor in the '
                    f'img meta of {_image_name(meta)}')
+
+
+def centred_boxes(offsets: Tensor, sizes: Tensor) -> Tensor:
+    """xyxy boxes of the given sizes centred at ``offsets`` from a shared origin.
+
+    IoU is translation invariant, so boxes relative to their integer centre compare like the
+    absolute ones.
+
+    Args:
+        offsets (Tensor): (M, 2) box centres ``(x, y)``.
+        sizes (Tensor): (M, 2) box ``(w, h)``.
+
+    Returns:
+        Tensor: (M, 4) ``(x1, y1, x2, y2)``.
+    """
+    return torch.cat([offsets - sizes / 2, offsets + sizes / 2], dim=1)
+
+
+def _avg_factor(weight: Tensor) -> float:
+    """CenterNet's L1 normaliser: the supervised weight in all, at least 1."""
+    return max(1., float(weight.sum()))

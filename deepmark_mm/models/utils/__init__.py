@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians
+from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
 from .deepmark_decode import (GarmentDetections, LandmarkPeaks, decode_garments,
                               decode_landmark_peaks, gather_at_pixels, sample_heatmap_at)
 from .deepmark_targets import DeepMarkTargets, build_deepmark_targets
@@ -9,7 +9,8 @@ from .landmark_grouping import (GroupedLandmarks, group_landmarks_exclusive,
 from .point_projection import project_bboxes, project_points
 
 __all__ = [
-    'centernet_gaussian_radius', 'draw_gaussians', 'GarmentDetections', 'LandmarkPeaks',
+    'centernet_gaussian_radius', 'draw_gaussians', 'gaussian_window_pixels', 'GarmentDetections',
+    'LandmarkPeaks',
     'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'sample_heatmap_at',
     'DeepMarkTargets', 'build_deepmark_targets', 'BRANCHES', 'substitute_ground_truth',
     'GroupedLandmarks', 'group_landmarks_exclusive',

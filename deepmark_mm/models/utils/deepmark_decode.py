@@ -58,12 +58,19 @@ def decode_garments(center_heatmap_probs: Tensor,
                     kpt_reg: Tensor,
                     category_keypoint_mask: Tensor,
                     k: int = 100,
-                    kernel: int = 3) -> GarmentDetections:
+                    kernel: int = 3,
+                    vote_radius: int = 0) -> GarmentDetections:
     """Garment boxes and coarse landmarks from the centre branch (CenterNet multi_pose rule).
 
     ``kernel x kernel`` max-pool NMS on the centre heatmap, top-K over classes and positions,
     box = (integer centre + offset) +- wh / 2, coarse landmark ``j`` = integer centre +
     ``kpt_reg[2j:2j+2]`` for the detection's own slots.
+
+    With ``vote_radius = v > 0`` (for models trained with dense regression, whose pixels near a
+    centre all regress its box: ``regression_radius >= v``), every pixel ``p`` of the
+    ``(2v+1)^2`` window around the peak reads its own box ``(p + offset) +- wh / 2`` and coarse
+    landmarks ``p + kpt_reg``, and the detection takes their average weighted by the centre
+    heatmap of its category at ``p`` (the peak weighs most); pixels off the map weigh 0.
 
     Args:
         center_heatmap_probs (Tensor): (B, C, H, W) probabilities (any memory format, as all
@@ -74,6 +81,8 @@ def decode_garments(center_heatmap_probs: Tensor,
         category_keypoint_mask (Tensor): (C, J) bool, slots owned by each category.
         k (int): Detections per image (clipped to ``C * H * W``). Defaults to 100.
         kernel (int): Max-pool NMS kernel. Defaults to 3.
+        vote_radius (int): Window half-size of the heatmap-weighted vote; 0 (the default)
+            reads the peak pixel alone, as CenterNet.
 
     Returns:
         GarmentDetections: K = ``min(k, C * H * W)`` detections per image.
@@ -88,15 +97,36 @@ def decode_garments(center_heatmap_probs: Tensor,
     # mmdet's top-K views the map as (B, C*H*W): NCHW order, whatever layout the head ran in
     peaks = get_local_maximum(center_heatmap_probs.contiguous(), kernel=kernel)
     scores, pixel_index, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
-    centers_int = torch.stack([xs.float(), ys.float()], dim=-1)  # (B, K, 2)
+    # every window pixel (S of them) reads its own box and coarse landmarks
+    steps = torch.arange(-vote_radius, vote_radius + 1, device=xs.device)
+    dy, dx = (grid.reshape(1, 1, -1) for grid in torch.meshgrid(steps, steps, indexing='ij'))
+    window_xs, window_ys = xs.long().unsqueeze(-1) + dx, ys.long().unsqueeze(-1) + dy  # (B, K, S)
+    on_map = (window_xs >= 0) & (window_xs < width) & (window_ys >= 0) & (window_ys < height)
+    window_index = (window_ys.clamp(0, height - 1) * width +
+                    window_xs.clamp(0, width - 1)).reshape(batch_size, -1)  # (B, K*S)
+    window_pixels = torch.stack([window_xs, window_ys], dim=-1).float()  # (B, K, S, 2)
+    num_window = window_pixels.shape[2]
 
-    box_wh = gather_at_pixels(wh, pixel_index)
-    centers = centers_int + gather_at_pixels(offset, pixel_index)
-    bboxes = torch.cat([centers - box_wh / 2, centers + box_wh / 2], dim=-1)
+    def read(feat: Tensor) -> Tensor:  # (B, C, H, W) -> (B, K, S, C)
+        return gather_at_pixels(feat, window_index).reshape(batch_size, k, num_window, -1)
+
+    class_planes = center_heatmap_probs.reshape(batch_size, num_classes, -1)
+    votes = class_planes.gather(
+        1, labels.long().unsqueeze(-1).expand(-1, -1, height * width)).gather(
+            2, window_index.reshape(batch_size, k, num_window)) * on_map  # (B, K, S)
+    votes = votes / votes.sum(-1, keepdim=True).clamp(min=torch.finfo(votes.dtype).tiny)
+
+    def vote(values: Tensor) -> Tensor:  # (B, K, S, C) -> (B, K, C)
+        return (values * votes.unsqueeze(-1)).sum(2) if num_window > 1 else values[:, :, 0]
+
+    box_wh = read(wh)
+    centers = window_pixels + read(offset)
+    bboxes = vote(torch.cat([centers - box_wh / 2, centers + box_wh / 2], dim=-1))
 
     keypoint_mask = category_keypoint_mask.to(labels.device)[labels.long()]  # (B, K, J)
-    coarse = gather_at_pixels(kpt_reg, pixel_index).reshape(batch_size, k, num_keypoints, 2)
-    coarse = (coarse + centers_int.unsqueeze(2)) * keypoint_mask.unsqueeze(-1)
+    coarse = read(kpt_reg).reshape(batch_size, k, num_window, num_keypoints, 2)
+    coarse = vote((coarse + window_pixels.unsqueeze(3)).flatten(3))
+    coarse = coarse.reshape(batch_size, k, num_keypoints, 2) * keypoint_mask.unsqueeze(-1)
     return GarmentDetections(scores, labels.long(), bboxes, coarse, keypoint_mask)
 
 

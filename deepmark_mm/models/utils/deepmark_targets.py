@@ -5,52 +5,58 @@ from typing import NamedTuple, Tuple
 import torch
 from torch import Tensor
 
-from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians
+from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
 
 
 class DeepMarkTargets(NamedTuple):
     """Targets of one feature-map size for a batch.
 
     Dense maps are only built for the two heatmaps; every regression target is sparse (one row
-    per supervised position, CenterNet's ``ind``/``mask`` layout), and the head gathers its
-    predictions at ``(batch_ids, pixel_index)``. ``M`` = garments kept, ``L`` = landmarks kept.
+    per supervised pixel, CenterNet's ``ind``/``mask`` layout), and the head gathers its
+    predictions at ``(batch_ids, pixel_index)``. With ``regression_radius = 0`` (CenterNet) a
+    garment has one row, at its integer centre, and a landmark one, at its integer position:
+    ``M`` = garments kept, ``L`` = landmarks kept. A larger radius adds rows for the nearby
+    pixels (see :func:`build_deepmark_targets`), so ``M`` and ``L`` count rows, while
+    ``num_objects`` and ``num_landmarks`` still count garments and landmarks.
 
     Attributes:
         center_heatmap (Tensor): (B, num_classes, H, W) Gaussian garment-centre heatmap.
         kpt_heatmap (Tensor): (B, num_keypoints, H, W) Gaussian landmark heatmap.
-        center_batch_ids (Tensor): (M,) int64 image index of each garment.
-        center_pixel_index (Tensor): (M,) int64 ``y * W + x`` of each integer centre.
+        center_batch_ids (Tensor): (M,) int64 image index of each garment row.
+        center_pixel_index (Tensor): (M,) int64 ``y * W + x`` of the row's pixel (the integer
+            centre, or a pixel near it).
+        center_weight (Tensor): (M,) weight of each garment row: 1 at the integer centre, the
+            garment's heatmap Gaussian at a nearby pixel.
         wh (Tensor): (M, 2) box width, height in feature pixels.
-        offset (Tensor): (M, 2) sub-pixel centre offset, ``centre - integer centre``.
-        kpt_reg (Tensor): (M, 2 * num_keypoints) landmark ``(dx, dy)`` from the integer centre,
+        offset (Tensor): (M, 2) ``centre - pixel``: the sub-pixel centre offset at the integer
+            centre.
+        kpt_reg (Tensor): (M, 2 * num_keypoints) landmark ``(dx, dy)`` from the row's pixel,
             slot ``j`` at columns ``2j, 2j + 1``; 0 where unsupervised.
         kpt_reg_weight (Tensor): (M, 2 * num_keypoints) 1 on supervised coordinates (the
             garment's own labelled slots inside the feature map), else 0.
-        kpt_batch_ids (Tensor): (L,) int64 image index of each landmark.
-        kpt_pixel_index (Tensor): (L,) int64 ``y * W + x`` of each landmark's integer position.
-        kpt_offset (Tensor): (L, 2) sub-pixel landmark offset.
+        kpt_batch_ids (Tensor): (L,) int64 image index of each landmark row.
+        kpt_pixel_index (Tensor): (L,) int64 ``y * W + x`` of the row's pixel.
+        kpt_weight (Tensor): (L,) weight of each landmark row, as ``center_weight``.
+        kpt_offset (Tensor): (L, 2) ``landmark - pixel``: the sub-pixel landmark offset at the
+            landmark's integer position.
+        num_objects (int): Garments supervised.
+        num_landmarks (int): Landmarks supervised.
     """
     center_heatmap: Tensor
     kpt_heatmap: Tensor
     center_batch_ids: Tensor
     center_pixel_index: Tensor
+    center_weight: Tensor
     wh: Tensor
     offset: Tensor
     kpt_reg: Tensor
     kpt_reg_weight: Tensor
     kpt_batch_ids: Tensor
     kpt_pixel_index: Tensor
+    kpt_weight: Tensor
     kpt_offset: Tensor
-
-    @property
-    def num_objects(self) -> int:
-        """Number of supervised garments ``M``."""
-        return int(self.center_batch_ids.numel())
-
-    @property
-    def num_landmarks(self) -> int:
-        """Number of supervised landmarks ``L``."""
-        return int(self.kpt_batch_ids.numel())
+    num_objects: int
+    num_landmarks: int
 
 
 def build_deepmark_targets(bboxes: Tensor,
@@ -62,7 +68,8 @@ def build_deepmark_targets(bboxes: Tensor,
                            feat_size: Tuple[int, int],
                            input_size: Tuple[int, int],
                            category_keypoint_mask: Tensor,
-                           min_overlap: float = 0.7) -> DeepMarkTargets:
+                           min_overlap: float = 0.7,
+                           regression_radius: int = 0) -> DeepMarkTargets:
     """Build CenterNet ``multi_pose`` targets for all garments of a batch at once.
 
     Per garment (as CenterNet's ``MultiPoseDataset``): the box is scaled to feature pixels and
@@ -77,6 +84,14 @@ def build_deepmark_targets(bboxes: Tensor,
     Unlike CenterNet's COCO-person code, a garment with no labelled landmark still supervises its
     box (DeepFashion2 boxes are always annotated).
 
+    ``regression_radius = w > 0`` supervises the regressions densely, as TTFNet does: every pixel
+    ``p`` of the ``(2w+1) x (2w+1)`` window around an integer centre that the garment's Gaussian
+    owns (:func:`gaussian_window_pixels`) regresses ``wh``, ``offset = centre - p`` and
+    ``kpt_reg = landmark - p``, weighted by the Gaussian there; likewise around each landmark
+    for ``kpt_offset = landmark - p``. Decoding is unchanged (a peak at ``p`` reads ``p + offset``),
+    but a peak one pixel off now also reads the right box and landmarks, and the regressions see
+    several times more samples.
+
     Args:
         bboxes (Tensor): (N, 4) xyxy boxes in network-input pixels.
         labels (Tensor): (N,) int labels in ``[0, num_classes)``.
@@ -88,6 +103,8 @@ def build_deepmark_targets(bboxes: Tensor,
         input_size (tuple[int, int]): (h, w) of the network input the map covers.
         category_keypoint_mask (Tensor): (num_classes, K) bool, slots owned by each category.
         min_overlap (float): ``min_overlap`` of the radius formula. Defaults to 0.7.
+        regression_radius (int): Window half-size ``w`` of the dense regression; 0 (the default)
+            is CenterNet's single pixel.
 
     Returns:
         DeepMarkTargets: Targets on the device of ``bboxes``.
@@ -141,10 +158,6 @@ def build_deepmark_targets(bboxes: Tensor,
     inside = (keypoints[..., 0] >= 0) & (keypoints[..., 0] < feat_w) & \
              (keypoints[..., 1] >= 0) & (keypoints[..., 1] < feat_h)
     supervised = own_slots & (keypoints_visible > 0) & inside  # (M, K)
-    supervised_xy = supervised.unsqueeze(-1).expand(-1, -1, 2)
-    kpt_reg = (keypoints - centers_int.unsqueeze(1).float()) * supervised_xy
-    kpt_reg_weight = supervised_xy.float()
-
     inst_index, slot_index = supervised.nonzero(as_tuple=True)  # (L,), (L,)
     landmarks = keypoints[inst_index, slot_index]  # (L, 2)
     landmarks_int = landmarks.long()
@@ -152,15 +165,29 @@ def build_deepmark_targets(bboxes: Tensor,
     kpt_heatmap = boxes.new_zeros((batch_size, num_keypoints, feat_h, feat_w))
     draw_gaussians(kpt_heatmap, kpt_batch_ids, slot_index, landmarks_int, radii[inst_index])
 
+    feat_hw = (feat_h, feat_w)
+    garment, xs, ys, center_weight = gaussian_window_pixels(
+        batch_ids, centers_int, radii, regression_radius, batch_size, feat_hw)
+    pixels = torch.stack([xs, ys], dim=1).float()  # (M', 2)
+    supervised_xy = supervised[garment].unsqueeze(-1).expand(-1, -1, 2)  # (M', K, 2)
+    kpt_reg = (keypoints[garment] - pixels.unsqueeze(1)) * supervised_xy
+    landmark, kpt_xs, kpt_ys, kpt_weight = gaussian_window_pixels(
+        kpt_batch_ids, landmarks_int, radii[inst_index], regression_radius, batch_size, feat_hw)
+    kpt_pixels = torch.stack([kpt_xs, kpt_ys], dim=1)  # (L', 2)
+
     return DeepMarkTargets(
         center_heatmap=center_heatmap,
         kpt_heatmap=kpt_heatmap,
-        center_batch_ids=batch_ids,
-        center_pixel_index=centers_int[:, 1] * feat_w + centers_int[:, 0],
-        wh=torch.stack([box_w, box_h], dim=1),
-        offset=centers - centers_int.float(),
+        center_batch_ids=batch_ids[garment],
+        center_pixel_index=ys * feat_w + xs,
+        center_weight=center_weight,
+        wh=torch.stack([box_w, box_h], dim=1)[garment],
+        offset=centers[garment] - pixels,
         kpt_reg=kpt_reg.reshape(-1, 2 * num_keypoints),
-        kpt_reg_weight=kpt_reg_weight.reshape(-1, 2 * num_keypoints),
-        kpt_batch_ids=kpt_batch_ids,
-        kpt_pixel_index=landmarks_int[:, 1] * feat_w + landmarks_int[:, 0],
-        kpt_offset=landmarks - landmarks_int.float())
+        kpt_reg_weight=supervised_xy.float().reshape(-1, 2 * num_keypoints),
+        kpt_batch_ids=kpt_batch_ids[landmark],
+        kpt_pixel_index=kpt_ys * feat_w + kpt_xs,
+        kpt_weight=kpt_weight,
+        kpt_offset=landmarks[landmark] - kpt_pixels.float(),
+        num_objects=int(labels.numel()),
+        num_landmarks=int(inst_index.numel()))

@@ -46,6 +46,19 @@ def test_forward_shapes_and_init():
         head(feats[:1])
 
 
+def test_per_branch_hidden_channels_and_bad_settings():
+    head = _head(feat_channels=dict(default=8, kpt_heatmap=24))
+    hidden = [branch[0][0].out_channels for branch in (
+        head.heatmap_head, head.wh_head, head.offset_head, head.kpt_reg_head,
+        head.kpt_heatmap_head, head.kpt_offset_head)]
+    assert hidden == [8, 8, 8, 8, 24, 8]
+    assert head.kpt_heatmap_head[0][-1].in_channels == 24
+    with pytest.raises(ValueError, match="branch 'wh'"):
+        _head(feat_channels=dict(heatmap=8))
+    with pytest.raises(ValueError, match='regression_radius'):
+        _head(regression_radius=-1)
+
+
 def test_default_slices_come_from_metainfo_and_bad_slices_fail():
     head = _head()
     assert head.keypoint_slices == [tuple(s) for s in KEYPOINT_SLICES]
@@ -84,6 +97,45 @@ def test_perfect_outputs_round_trip(two_images, perfect_outputs_of, with_nms):
             outside[start:end] = False
             assert result.keypoints[det][outside].abs().sum() == 0
             assert result.keypoint_scores[det][outside].abs().sum() == 0
+
+
+def test_dense_regression_reads_the_box_from_a_peak_one_pixel_off(two_images, perfect_outputs_of):
+    """regression_radius=1: a centre peak one pixel right of the true one still decodes the box."""
+    gts, metas = two_images
+    errors = {}
+    for radius in (0, 1):
+        head = _head(regression_radius=radius)
+        outs = perfect_outputs_of(head, gts, metas, (32, 32))
+        outs[0][0] = outs[0][0].roll(1, dims=3)  # every centre peak one pixel right
+        results = head.predict_by_feat(*outs, batch_img_metas=metas)
+        worst_box, worst_kpt = 0., 0.
+        for gt, result in zip(gts, results):
+            for index in range(len(gt)):
+                det = _match(result, gt.bboxes.tensor[index], int(gt.labels[index]))
+                worst_box = max(worst_box, float(
+                    (result.bboxes[det] - gt.bboxes.tensor[index]).abs().max()))
+                labelled = gt.keypoints_visible[index] > 0
+                worst_kpt = max(worst_kpt, float(
+                    (result.keypoints[det][labelled] - gt.keypoints[index][labelled]).abs().max()))
+        errors[radius] = worst_box, worst_kpt
+    assert errors[1][0] < 1e-3 and errors[1][1] < 1e-3
+    assert errors[0][0] > 1.0  # CenterNet's single-pixel targets: the box is a stride off
+
+
+def test_vote_of_dense_regression_round_trips(two_images, perfect_outputs_of):
+    """Every window pixel of a dense-regression model reads the same box: the vote keeps it."""
+    gts, metas = two_images
+    head = _head(regression_radius=1, test_cfg=dict(vote_radius=1))
+    outs = perfect_outputs_of(head, gts, metas, (32, 32))
+    outs[4][0] = torch.full_like(outs[4][0], -20.)  # coarse landmarks only: no snapping
+    for gt, result in zip(gts, head.predict_by_feat(*outs, batch_img_metas=metas)):
+        for index in range(len(gt)):
+            det = _match(result, gt.bboxes.tensor[index], int(gt.labels[index]))
+            torch.testing.assert_close(result.bboxes[det], gt.bboxes.tensor[index], atol=1e-3,
+                                       rtol=0)
+            labelled = gt.keypoints_visible[index] > 0
+            torch.testing.assert_close(result.keypoints[det][labelled],
+                                       gt.keypoints[index][labelled], atol=1e-3, rtol=0)
 
 
 def test_coarse_landmarks_alone_round_trip(two_images, perfect_outputs_of):
@@ -185,6 +237,23 @@ def test_loss_normalisation_exact_values(two_images, perfect_outputs_of):
     bad = head.loss_by_feat(initial[0], *outs[1:4], initial[1], outs[5], gts, metas)
     for name in ('loss_center_heatmap', 'loss_kpt_heatmap'):
         assert 0 < losses[name] < 0.2 * bad[name]
+
+
+def test_optional_iou_box_loss_exact_values(two_images, perfect_outputs_of):
+    gts, metas = two_images
+    head = _head(loss_bbox=dict(type='GIoULoss', loss_weight=2.0))
+    outs = perfect_outputs_of(head, gts, metas, (32, 32))
+    assert set(head.loss_by_feat(*outs, gts, metas)) == set(LOSS_NAMES) | {'loss_bbox'}
+    assert head.loss_by_feat(*outs, gts, metas)['loss_bbox'].item() == pytest.approx(0, abs=1e-6)
+    # every box twice as wide and high about the same centre: IoU = GIoU = 1/4
+    doubled = list(outs)
+    doubled[1] = [outs[1][0] * 2]
+    loss = head.loss_by_feat(*doubled, gts, metas)['loss_bbox']
+    assert loss.item() == pytest.approx(2.0 * 0.75, rel=1e-5)
+    # a shift of the centre offset alone also costs: the loss trains offset and wh together
+    shifted = list(outs)
+    shifted[2] = [outs[2][0] + 0.5]
+    assert head.loss_by_feat(*shifted, gts, metas)['loss_bbox'].item() > 0.01
 
 
 def test_levels_are_averaged(two_images, perfect_outputs_of):

@@ -6,7 +6,7 @@ import torch
 from mmdet.models.utils import gaussian_radius as mmdet_gaussian_radius
 from mmdet.models.utils import gen_gaussian_target
 
-from deepmark_mm.models.utils import centernet_gaussian_radius, draw_gaussians
+from deepmark_mm.models.utils import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
 
 
 def test_radius_is_centernet_formula_not_mmdet_corrected():
@@ -65,3 +65,31 @@ def test_draw_gaussians_empty_is_noop():
     empty = torch.zeros(0, dtype=torch.long)
     draw_gaussians(heatmap, empty, empty, torch.zeros(0, 2, dtype=torch.long), empty)
     assert heatmap.abs().sum() == 0
+
+
+def test_gaussian_window_pixels_radius_zero_is_one_row_per_peak():
+    centers = torch.tensor([[3, 4], [3, 4], [0, 7]])
+    peak, xs, ys, weights = gaussian_window_pixels(torch.tensor([0, 0, 1]), centers,
+                                                   torch.tensor([2, 1, 0]), 0, 2, (8, 8))
+    assert peak.tolist() == [0, 1, 2]  # two peaks on one pixel both keep it
+    assert torch.stack([xs, ys], 1).tolist() == centers.tolist()
+    assert weights.tolist() == [1., 1., 1.]
+
+
+def test_gaussian_window_pixels_values_borders_and_owners():
+    # peak 0: radius 1 -> sigma 0.5; peak 1 two pixels right of it, radius 2 -> sigma 5/6;
+    # peak 2 in image 1 at the corner: only its in-map quarter; peak 3 radius 0: its pixel only
+    peak, xs, ys, weights = gaussian_window_pixels(
+        torch.tensor([0, 0, 1, 1]), torch.tensor([[2, 2], [4, 2], [0, 0], [5, 5]]),
+        torch.tensor([1, 2, 3, 0]), 1, 2, (8, 8))
+    rows = {(int(p), int(x), int(y)): float(w) for p, x, y, w in zip(peak, xs, ys, weights)}
+    # column x = 3 lies one pixel from both peaks of image 0: the wider Gaussian (peak 1) wins
+    assert (0, 3, 2) not in rows and rows[(1, 3, 2)] == pytest.approx(math.exp(-0.5 / (25 / 36)))
+    assert rows[(0, 1, 1)] == pytest.approx(math.exp(-2 / 0.5))  # diagonal of sigma 0.5
+    assert sorted(k[1:] for k in rows if k[0] == 2) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [k for k in rows if k[0] == 3] == [(3, 5, 5)]
+    assert len([k for k in rows if k[0] == 0]) == 6 and len([k for k in rows if k[0] == 1]) == 9
+    assert peak.tolist() == sorted(peak.tolist())  # grouped by peak
+    with pytest.raises(ValueError, match='window_radius'):
+        gaussian_window_pixels(torch.tensor([0]), torch.tensor([[1, 1]]), torch.tensor([1]), -1,
+                               1, (8, 8))

@@ -89,3 +89,44 @@ def test_targets_bad_input():
     with pytest.raises(ValueError, match='labels'):
         build_deepmark_targets(bboxes, labels + 1, keypoints, visible, batch_ids, 2, (16, 16),
                                (64, 64), MASK)
+
+
+def test_dense_regression_rows_point_at_the_same_targets():
+    """Every row of the radius-1 window regresses the same box and landmarks from its pixel."""
+    batch = _toy_batch()
+    sparse = build_deepmark_targets(*batch, batch_size=2, feat_size=(16, 16), input_size=(64, 64),
+                                    category_keypoint_mask=MASK)
+    dense = build_deepmark_targets(*batch, batch_size=2, feat_size=(16, 16), input_size=(64, 64),
+                                   category_keypoint_mask=MASK, regression_radius=1)
+    # same heatmaps and counts; garment 0 (radius >= 1) owns its full 3x3 window, garment 1's
+    # window is cut by the bottom border (centre row 14 of 16: rows 13-15 remain, 9 pixels)
+    torch.testing.assert_close(dense.center_heatmap, sparse.center_heatmap)
+    torch.testing.assert_close(dense.kpt_heatmap, sparse.kpt_heatmap)
+    assert (dense.num_objects, dense.num_landmarks) == (2, 3)
+    assert dense.center_batch_ids.tolist() == [0] * 9 + [1] * 9
+
+    def xy(pixel_index):
+        return torch.stack([pixel_index % 16, pixel_index // 16], dim=1).float()
+
+    centre_rows = xy(dense.center_pixel_index)
+    garment = dense.center_batch_ids  # garment i sits in image i
+    true_centres = xy(sparse.center_pixel_index) + sparse.offset
+    torch.testing.assert_close(centre_rows + dense.offset, true_centres[garment])
+    torch.testing.assert_close(dense.wh, sparse.wh[garment])
+    # weights: the garment's own heatmap Gaussian at each pixel, 1 at the integer centre
+    labels = torch.tensor([0, 1])[garment]
+    heat = dense.center_heatmap.flatten(2)[garment, labels, dense.center_pixel_index]
+    torch.testing.assert_close(dense.center_weight, heat)
+    assert int((dense.center_weight == 1).sum()) == 2
+    # kpt_reg from each row's pixel lands on the same landmark
+    supervised = dense.kpt_reg_weight > 0
+    landmarks = (dense.kpt_reg.view(-1, 6, 2) + centre_rows.unsqueeze(1)).view(-1, 12)
+    expected = (sparse.kpt_reg.view(-1, 6, 2) +
+                xy(sparse.center_pixel_index).unsqueeze(1)).view(-1, 12)[garment]
+    torch.testing.assert_close(landmarks[supervised], expected[supervised])
+    # kpt_offset rows also point at their landmark; landmark 0 (at (3, 5)) owns its 3x3 window
+    kpt_rows = xy(dense.kpt_pixel_index) + dense.kpt_offset
+    true_landmarks = xy(sparse.kpt_pixel_index) + sparse.kpt_offset
+    owner = torch.cdist(kpt_rows, true_landmarks).argmin(1)
+    torch.testing.assert_close(kpt_rows, true_landmarks[owner])
+    assert dense.kpt_weight.max() == 1 and int((owner == 0).sum()) == 9

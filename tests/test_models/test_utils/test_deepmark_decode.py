@@ -1,0 +1,54 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""decode_garments: the peak's own reading, and the heatmap-weighted vote of its window."""
+import pytest
+import torch
+
+from deepmark_mm.models.utils import decode_garments
+
+# one category owning both landmark slots
+MASK = torch.ones(1, 2, dtype=torch.bool)
+
+
+def _maps(size=8):
+    heat = torch.zeros(1, 1, size, size)
+    wh = torch.zeros(1, 2, size, size)
+    offset = torch.zeros(1, 2, size, size)
+    kpt_reg = torch.zeros(1, 4, size, size)
+    return heat, wh, offset, kpt_reg
+
+
+def _set(maps, x, y, heat, wh, offset, kpt_reg):
+    for tensor, values in zip(maps, (heat, wh, offset, kpt_reg)):
+        tensor[0, :, y, x] = torch.as_tensor(values, dtype=torch.float32)
+
+
+def test_vote_is_the_heatmap_weighted_mean_of_the_window_readings():
+    maps = _maps()
+    # the peak (3, 3) reads centre (3.5, 3.5), size 2; its right neighbour the same centre
+    # (4 - 0.5, 3 + 0.5) with size 4; a far pixel (6, 6) outside the window must not count
+    _set(maps, 3, 3, 0.8, (2., 2.), (0.5, 0.5), (1., 0., -1., 2.))
+    _set(maps, 4, 3, 0.2, (4., 4.), (-0.5, 0.5), (0., 0., -2., 2.))
+    _set(maps, 6, 6, 0.1, (9., 9.), (0., 0.), (5., 5., 5., 5.))
+    single = decode_garments(*maps, MASK, k=1)
+    torch.testing.assert_close(single.bboxes[0, 0], torch.tensor([2.5, 2.5, 4.5, 4.5]))
+    torch.testing.assert_close(single.coarse_keypoints[0, 0], torch.tensor([[4., 3.], [2., 5.]]))
+    voted = decode_garments(*maps, MASK, k=1, vote_radius=1)
+    assert voted.scores[0, 0] == pytest.approx(0.8)  # scores and labels are the peak's
+    # 0.8 * [2.5, 2.5, 4.5, 4.5] + 0.2 * [1.5, 1.5, 5.5, 5.5]
+    torch.testing.assert_close(voted.bboxes[0, 0], torch.tensor([2.3, 2.3, 4.7, 4.7]))
+    # landmarks: 0.8 * (4, 3) + 0.2 * (4, 3); 0.8 * (2, 5) + 0.2 * (2, 5)
+    torch.testing.assert_close(voted.coarse_keypoints[0, 0], torch.tensor([[4., 3.], [2., 5.]]))
+
+
+def test_vote_ignores_pixels_off_the_map_and_other_categories():
+    heat, wh, offset, kpt_reg = _maps(4)
+    heat = torch.cat([heat, torch.zeros_like(heat)], dim=1)  # two categories
+    heat[0, 1, 0, 1] = 0.7  # category 1 right of the peak: not a vote for category 0
+    wh[0, :, 0, 1] = 10.
+    maps = (heat, wh, offset, kpt_reg)
+    _set(maps, 0, 0, 0.9, (2., 2.), (0.5, 0.5), (0., 0., 0., 0.))
+    heat[0, 1, 0, 0] = 0.  # _set wrote the peak into both channels
+    mask = torch.ones(2, 2, dtype=torch.bool)
+    voted = decode_garments(heat, wh, offset, kpt_reg, mask, k=2, vote_radius=1)
+    corner = int((voted.labels[0] == 0).nonzero()[0])
+    torch.testing.assert_close(voted.bboxes[0, corner], torch.tensor([-0.5, -0.5, 1.5, 1.5]))
