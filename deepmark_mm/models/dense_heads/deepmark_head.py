@@ -86,7 +86,9 @@ class DeepMarkHead(BaseDenseHead):
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): ``topk`` (100), ``local_maximum_kernel`` (3), ``kpt_topk``
             (= topk), ``max_per_img`` (= topk), ``nms`` (None: off; e.g.
-            ``dict(type='nms', iou_threshold=0.5)``, per class) and ``grouping``.
+            ``dict(type='nms', iou_threshold=0.5)``, per class), ``vote_radius`` (0: the peak's
+            own box; ``v > 0``: the heatmap-weighted vote of its ``(2v+1)^2`` window, see
+            :func:`decode_garments`) and ``grouping``.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 

@@ -93,10 +93,12 @@ def decode_garments(center_heatmap_probs: Tensor,
         raise ValueError(
             f'kpt_reg has {kpt_reg.shape[1]} channels and the centre heatmap {num_classes}, but '
             f'category_keypoint_mask is {tuple(category_keypoint_mask.shape)}')
+    if vote_radius < 0:
+        raise ValueError(f'vote_radius must be >= 0, got {vote_radius}')
     k = min(k, num_classes * height * width)
     # mmdet's top-K views the map as (B, C*H*W): NCHW order, whatever layout the head ran in
     peaks = get_local_maximum(center_heatmap_probs.contiguous(), kernel=kernel)
-    scores, pixel_index, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
+    scores, _, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
     # every window pixel (S of them) reads its own box and coarse landmarks
     steps = torch.arange(-vote_radius, vote_radius + 1, device=xs.device)
     dy, dx = (grid.reshape(1, 1, -1) for grid in torch.meshgrid(steps, steps, indexing='ij'))
@@ -110,10 +112,11 @@ def decode_garments(center_heatmap_probs: Tensor,
     def read(feat: Tensor) -> Tensor:  # (B, C, H, W) -> (B, K, S, C)
         return gather_at_pixels(feat, window_index).reshape(batch_size, k, num_window, -1)
 
-    class_planes = center_heatmap_probs.reshape(batch_size, num_classes, -1)
-    votes = class_planes.gather(
-        1, labels.long().unsqueeze(-1).expand(-1, -1, height * width)).gather(
-            2, window_index.reshape(batch_size, k, num_window)) * on_map  # (B, K, S)
+    # each window pixel votes with the heatmap of the detection's own category there
+    plane_index = labels.long().unsqueeze(-1) * (height * width) + window_index.reshape(
+        batch_size, k, num_window)
+    votes = center_heatmap_probs.reshape(batch_size, -1).gather(
+        1, plane_index.reshape(batch_size, -1)).reshape(plane_index.shape) * on_map  # (B, K, S)
     votes = votes / votes.sum(-1, keepdim=True).clamp(min=torch.finfo(votes.dtype).tiny)
 
     def vote(values: Tensor) -> Tensor:  # (B, K, S, C) -> (B, K, C)

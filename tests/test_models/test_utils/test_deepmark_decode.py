@@ -52,3 +52,8 @@ def test_vote_ignores_pixels_off_the_map_and_other_categories():
     voted = decode_garments(heat, wh, offset, kpt_reg, mask, k=2, vote_radius=1)
     corner = int((voted.labels[0] == 0).nonzero()[0])
     torch.testing.assert_close(voted.bboxes[0, corner], torch.tensor([-0.5, -0.5, 1.5, 1.5]))
+
+
+def test_negative_vote_radius_is_refused():
+    with pytest.raises(ValueError, match='vote_radius'):
+        decode_garments(*_maps(), MASK, k=1, vote_radius=-1)
