@@ -10,7 +10,7 @@ from mmcv.ops import batched_nms
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.utils import multi_apply
 from mmdet.registry import MODELS, TASK_UTILS
-from mmdet.structures.bbox import get_box_tensor
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, OptMultiConfig
 from mmengine.model import normal_init
 from mmengine.structures import InstanceData
@@ -293,6 +293,7 @@ class DeepMarkHead(BaseDenseHead):
                                                    targets.kpt_pixel_index].float()
         # each regression row weighs its Gaussian (1 per garment / landmark with
         # regression_radius = 0); L1 losses average over supervised coordinates
+        wh_at, offset_at = at_centers(wh_pred), at_centers(offset_pred)  # (M, 2) each
         center_weight = targets.center_weight.unsqueeze(1)  # (M, 1)
         center_xy_weight = center_weight.expand(-1, 2)
         kpt_reg_weight = targets.kpt_reg_weight * center_weight
@@ -301,10 +302,10 @@ class DeepMarkHead(BaseDenseHead):
             loss_center_heatmap=self.loss_center_heatmap(
                 center_input, targets.center_heatmap, avg_factor=max(1, targets.num_objects)),
             loss_wh=self.loss_wh(
-                at_centers(wh_pred), targets.wh, weight=center_xy_weight,
+                wh_at, targets.wh, weight=center_xy_weight,
                 avg_factor=_avg_factor(center_xy_weight)),
             loss_offset=self.loss_offset(
-                at_centers(offset_pred), targets.offset, weight=center_xy_weight,
+                offset_at, targets.offset, weight=center_xy_weight,
                 avg_factor=_avg_factor(center_xy_weight)),
             loss_kpt_reg=self.loss_kpt_reg(
                 at_centers(kpt_reg_pred), targets.kpt_reg, weight=kpt_reg_weight,
@@ -315,9 +316,10 @@ class DeepMarkHead(BaseDenseHead):
                 kpt_offset_at, targets.kpt_offset, weight=kpt_xy_weight,
                 avg_factor=_avg_factor(kpt_xy_weight)))
         if self.loss_bbox is not None:
+            # boxes relative to each row's pixel: IoU is translation invariant
             losses['loss_bbox'] = self.loss_bbox(
-                centred_boxes(at_centers(offset_pred), at_centers(wh_pred).clamp(min=0)),
-                centred_boxes(targets.offset, targets.wh),
+                bbox_cxcywh_to_xyxy(torch.cat([offset_at, wh_at.clamp(min=0)], dim=1)),
+                bbox_cxcywh_to_xyxy(torch.cat([targets.offset, targets.wh], dim=1)),
                 weight=targets.center_weight,
                 avg_factor=_avg_factor(targets.center_weight))
         return losses
@@ -534,22 +536,6 @@ def _to_original_image(bboxes: Tensor, keypoints: Tensor,
         return bboxes / scale.repeat(2), keypoints / scale
     raise KeyError(f'DeepMarkHead: rescale=True needs homography_matrix or scale_factor in the '
                    f'img meta of {_image_name(meta)}')
-
-
-def centred_boxes(offsets: Tensor, sizes: Tensor) -> Tensor:
-    """xyxy boxes of the given sizes centred at ``offsets`` from a shared origin.
-
-    IoU is translation invariant, so boxes relative to their integer centre compare like the
-    absolute ones.
-
-    Args:
-        offsets (Tensor): (M, 2) box centres ``(x, y)``.
-        sizes (Tensor): (M, 2) box ``(w, h)``.
-
-    Returns:
-        Tensor: (M, 4) ``(x1, y1, x2, y2)``.
-    """
-    return torch.cat([offsets - sizes / 2, offsets + sizes / 2], dim=1)
 
 
 def _avg_factor(weight: Tensor) -> float:

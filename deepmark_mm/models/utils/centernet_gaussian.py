@@ -86,8 +86,8 @@ def gaussian_window_pixels(batch_ids: Tensor, centers: Tensor, radii: Tensor, wi
     (``w = window_radius``) that lie in the map and inside its own Gaussian (offsets up to
     ``radii[g]`` with a value of at least the dtype's ``eps``, as :func:`draw_gaussians` draws it).
     A pixel covered by several peaks of one image goes to those with the largest Gaussian value
-    there (TTFNet's rule: the nearest, tighter peak wins); peaks tied at the maximum, such as two
-    peaks on one pixel, all keep it, as CenterNet keeps both. With ``window_radius = 0`` every
+    there (the heatmap's own ``max`` rule; TTFNet instead lets the smaller box win); peaks tied
+    at the maximum, such as two peaks on one pixel, all keep it, as CenterNet keeps both. With ``window_radius = 0`` every
     peak keeps exactly its own pixel, in input order.
 
     Args:

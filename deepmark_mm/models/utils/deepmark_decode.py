@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import torch
 from mmdet.models.utils import get_local_maximum, get_topk_from_heatmap
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from torch import Tensor
 
 
@@ -122,9 +123,8 @@ def decode_garments(center_heatmap_probs: Tensor,
     def vote(values: Tensor) -> Tensor:  # (B, K, S, C) -> (B, K, C)
         return (values * votes.unsqueeze(-1)).sum(2) if num_window > 1 else values[:, :, 0]
 
-    box_wh = read(wh)
     centers = window_pixels + read(offset)
-    bboxes = vote(torch.cat([centers - box_wh / 2, centers + box_wh / 2], dim=-1))
+    bboxes = vote(bbox_cxcywh_to_xyxy(torch.cat([centers, read(wh)], dim=-1)))
 
     keypoint_mask = category_keypoint_mask.to(labels.device)[labels.long()]  # (B, K, J)
     coarse = read(kpt_reg).reshape(batch_size, k, num_window, num_keypoints, 2)
