@@ -3,7 +3,8 @@
 
 Trains a DeepMark model on a small real set (by default the 32 DeepFashion2 images of
 ``../shared/deepfashion2-samples/kgdet_demo_dataset``), without augmentation, then evaluates on the
-same images and prints train-set box and landmark mAP and the time it took.
+same images and prints train-set box and landmark mAP and the time it took: judged with CenterNet's
+single-pixel decoding, and for information also with the config's window votes, if any.
 
     python tools/analysis_tools/overfit_check.py [--data DIR] [--ann-file FILE] [--iters 1500]
         [--input-size 256] [--config CONFIG] [--work-dir work_dirs/overfit_check]
@@ -20,7 +21,7 @@ from mmengine.runner import Runner
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / 'shared' / 'deepfashion2-samples' / 'kgdet_demo_dataset'
-DEFAULT_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3000it_synthetic-128.py'
+DEFAULT_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3300it_synthetic-128.py'
 
 
 def parse_args() -> argparse.Namespace:
@@ -61,7 +62,7 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg.test_evaluator = cfg.val_evaluator
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.iters, val_interval=args.iters)
     cfg.optim_wrapper = dict(type='OptimWrapper',
-                             optimizer=dict(type='Adam', lr=args.lr, weight_decay=0.))
+                             optimizer=dict(type='Adam', lr=args.lr, weight_decay=0., fused=True))
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
         dict(type='MultiStepLR', by_epoch=False, begin=0, end=args.iters,
@@ -75,20 +76,38 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+#: test_cfg keys of the heatmap-weighted votes (``DeepMarkHead``).
+VOTE_KEYS = ('vote_radius', 'kpt_vote_radius')
+
+
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
     start = time.time()
     runner = Runner.from_cfg(cfg)
     runner.train()
-    metrics = runner.test()
     minutes = (time.time() - start) / 60
+    # Memorisation is judged on CenterNet's own decoding (each peak reads its own pixel). The
+    # window votes average in neighbouring pixels' readings, which helps a model that generalises
+    # and costs one that has memorised its pixels, so they are reported but not judged.
+    test_cfg = runner.model.bbox_head.test_cfg
+    decodes = {'single-pixel readings': {key: 0 for key in VOTE_KEYS}}
+    if any(test_cfg.get(key, 0) for key in VOTE_KEYS):
+        decodes['config votes'] = {key: test_cfg.get(key, 0) for key in VOTE_KEYS}
+    results = {}
+    for name, radii in decodes.items():
+        test_cfg.update(radii)
+        results[name] = runner.test()
     print(f'\noverfit check: {args.iters} iterations, batch {args.batch_size}, '
-          f'input {args.input_size}, {minutes:.1f} min')
-    for key, bar in (('bbox_mAP', 0.9), ('kpt_mAP', 0.7), ('kpt_vis_mAP', None)):
-        value = metrics[f'deepfashion2/{key}']
-        verdict = '' if bar is None else ('  ok' if value > bar else f'  BELOW {bar}')
-        print(f'  train-set {key:12s} {value:.4f}{verdict}')
+          f'input {args.input_size}, {minutes:.1f} min of training')
+    for name, metrics in results.items():
+        judged = name == 'single-pixel readings'
+        print(f'  decoding with {name}{"" if judged else " (not judged)"}:')
+        for key, bar in (('bbox_mAP', 0.9), ('kpt_mAP', 0.7), ('kpt_vis_mAP', None)):
+            value = metrics[f'deepfashion2/{key}']
+            verdict = '' if bar is None or not judged else (
+                '  ok' if value > bar else f'  BELOW {bar}')
+            print(f'    train-set {key:12s} {value:.4f}{verdict}')
 
 
 if __name__ == '__main__':

@@ -88,7 +88,9 @@ class DeepMarkHead(BaseDenseHead):
             (= topk), ``max_per_img`` (= topk), ``nms`` (None: off; e.g.
             ``dict(type='nms', iou_threshold=0.5)``, per class), ``vote_radius`` (0: the peak's
             own box; ``v > 0``: the heatmap-weighted vote of its ``(2v+1)^2`` window, see
-            :func:`decode_garments`) and ``grouping``.
+            :func:`decode_garments`), ``kpt_vote_radius`` (0: each landmark peak's own
+            ``kpt_offset``; ``v > 0``: the vote of the window pixels its slot owns, see
+            :func:`decode_landmark_peaks`) and ``grouping``.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -286,11 +288,9 @@ class DeepMarkHead(BaseDenseHead):
         kpt_input = _heatmap_loss_input(self.loss_kpt_heatmap, kpt_heatmap_pred)
 
         def at_centers(pred: Tensor) -> Tensor:  # (B, C, H, W) -> (M, C)
-            return pred.flatten(2)[targets.center_batch_ids, :,
-                                   targets.center_pixel_index].float()
+            return _rows_at(pred, targets.center_batch_ids, targets.center_pixel_index)
 
-        kpt_offset_at = kpt_offset_pred.flatten(2)[targets.kpt_batch_ids, :,
-                                                   targets.kpt_pixel_index].float()
+        kpt_offset_at = _rows_at(kpt_offset_pred, targets.kpt_batch_ids, targets.kpt_pixel_index)
         # each regression row weighs its Gaussian (1 per garment / landmark with
         # regression_radius = 0); L1 losses average over supervised coordinates
         wh_at, offset_at = at_centers(wh_pred), at_centers(offset_pred)  # (M, 2) each
@@ -460,7 +460,8 @@ class DeepMarkHead(BaseDenseHead):
                                    self.category_keypoint_mask, topk, kernel,
                                    int(cfg.get('vote_radius', 0)))
         peaks = decode_landmark_peaks(kpt_heatmap_probs, kpt_offset,
-                                      int(cfg.get('kpt_topk', topk)), kernel)
+                                      int(cfg.get('kpt_topk', topk)), kernel,
+                                      int(cfg.get('kpt_vote_radius', 0)))
         keep_order = self._select_detections(garments, nms_cfg if with_nms else None, max_per_img)
         detection_mask = torch.zeros_like(garments.scores, dtype=torch.bool)
         for batch_id, order in enumerate(keep_order):
@@ -508,6 +509,24 @@ class DeepMarkHead(BaseDenseHead):
 def _heatmap_loss_input(loss: nn.Module, logits: Tensor) -> Tensor:
     """Logits for a loss that ``takes_logits``, else CenterNet's clamped sigmoid of them."""
     return logits if getattr(loss, 'takes_logits', False) else clamped_sigmoid(logits)
+
+
+def _rows_at(pred: Tensor, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+    """Float32 channel vectors of ``pred`` at (image, flat pixel) pairs.
+
+    Indexes a (B, H * W, C) view, which needs no copy in either memory format (a plain
+    ``flatten(2)`` copies a channels-last map: 8 ms for the 588-channel ``kpt_reg`` of a batch
+    of 8 at 32 x 32 on 2 CPU cores).
+
+    Args:
+        pred (Tensor): (B, C, H, W) map.
+        batch_ids (Tensor): (M,) image index of each row.
+        pixel_index (Tensor): (M,) ``y * W + x`` of each row.
+
+    Returns:
+        Tensor: (M, C) float32.
+    """
+    return pred.permute(0, 2, 3, 1).flatten(1, 2)[batch_ids, pixel_index].float()
 
 
 def _image_name(meta: dict) -> str:

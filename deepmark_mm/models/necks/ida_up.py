@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from .bilinear_upsample_init import fill_bilinear_upsample_weights
+from .depthwise_upsample import DepthwiseUpsample
 from .dla_conv_block import DLAConvBlock
 
 
@@ -47,15 +48,7 @@ class IDAUp(BaseModule):
             factor = int(factor)
             self.projections.append(
                 DLAConvBlock(channels, out_channels, use_dcn=use_dcn, norm_cfg=norm_cfg))
-            upsample = nn.ConvTranspose2d(
-                out_channels,
-                out_channels,
-                kernel_size=2 * factor,
-                stride=factor,
-                padding=factor // 2,
-                output_padding=0,
-                groups=out_channels,
-                bias=False)
+            upsample = DepthwiseUpsample(out_channels, factor)
             fill_bilinear_upsample_weights(upsample)
             self.upsamples.append(upsample)
             self.nodes.append(

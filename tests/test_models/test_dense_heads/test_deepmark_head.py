@@ -122,12 +122,16 @@ def test_dense_regression_reads_the_box_from_a_peak_one_pixel_off(two_images, pe
     assert errors[0][0] > 1.0  # CenterNet's single-pixel targets: the box is a stride off
 
 
-def test_vote_of_dense_regression_round_trips(two_images, perfect_outputs_of):
-    """Every window pixel of a dense-regression model reads the same box: the vote keeps it."""
+@pytest.mark.parametrize('landmark_vote', [False, True])
+def test_votes_of_dense_regression_round_trip(two_images, perfect_outputs_of, landmark_vote):
+    """Every window pixel of a dense-regression model reads the same box and coarse landmarks,
+    and every pixel a landmark's slot owns reads that landmark: the votes keep them exact."""
     gts, metas = two_images
-    head = _head(regression_radius=1, test_cfg=dict(vote_radius=1))
+    head = _head(regression_radius=1,
+                 test_cfg=dict(vote_radius=1, kpt_vote_radius=int(landmark_vote)))
     outs = perfect_outputs_of(head, gts, metas, (32, 32))
-    outs[4][0] = torch.full_like(outs[4][0], -20.)  # coarse landmarks only: no snapping
+    if not landmark_vote:
+        outs[4][0] = torch.full_like(outs[4][0], -20.)  # coarse landmarks only: no snapping
     for gt, result in zip(gts, head.predict_by_feat(*outs, batch_img_metas=metas)):
         for index in range(len(gt)):
             det = _match(result, gt.bboxes.tensor[index], int(gt.labels[index]))
@@ -237,6 +241,24 @@ def test_loss_normalisation_exact_values(two_images, perfect_outputs_of):
     bad = head.loss_by_feat(initial[0], *outs[1:4], initial[1], outs[5], gts, metas)
     for name in ('loss_center_heatmap', 'loss_kpt_heatmap'):
         assert 0 < losses[name] < 0.2 * bad[name]
+
+
+def test_losses_and_gradients_do_not_depend_on_memory_format(two_images):
+    """Channels-last maps (ChannelsLastHook) give the same losses and gradients as NCHW ones."""
+    gts, metas = two_images
+    head = _head(regression_radius=1)
+    torch.manual_seed(0)
+    feats = torch.randn(2, 8, 32, 32)
+    grads, losses = [], []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = feats.clone().contiguous(memory_format=layout).requires_grad_()
+        level_losses = head.loss_by_feat(*head((x, )), gts, metas)
+        sum(level_losses.values()).backward()
+        grads.append(x.grad)
+        losses.append(torch.stack([level_losses[name] for name in LOSS_NAMES]))
+    assert losses[0].min() > 0
+    torch.testing.assert_close(losses[1], losses[0])
+    torch.testing.assert_close(grads[1], grads[0])
 
 
 def test_optional_iou_box_loss_exact_values(two_images, perfect_outputs_of):

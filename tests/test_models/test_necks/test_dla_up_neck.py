@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepmark_mm.models.necks import DLAConvBlock, DLAUp, DLAUpNeck, IDAUp, bilinear_upsample_kernel
+from deepmark_mm.models.necks import (DepthwiseUpsample, DLAConvBlock, DLAUp, DLAUpNeck, IDAUp,
+                                      bilinear_upsample_kernel)
 
 DLA34_CHANNELS = (16, 32, 64, 128, 256, 512)
 
@@ -170,3 +171,32 @@ def test_plain_neck_exports_to_onnx():
         (expected, ) = neck(levels)
     assert exported.shape == (1, 64, 16, 16)
     np.testing.assert_allclose(exported, expected.numpy(), atol=1e-4)
+
+
+def test_depthwise_upsample_is_a_grouped_transposed_conv():
+    """Same parameters, state-dict keys and output as CenterNet's nn.ConvTranspose2d layer."""
+    torch.manual_seed(0)
+    ours = DepthwiseUpsample(6, 4)
+    reference = torch.nn.ConvTranspose2d(6, 6, 8, stride=4, padding=2, groups=6, bias=False)
+    assert ours.state_dict().keys() == reference.state_dict().keys()
+    reference.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 6, 5, 5)
+    torch.testing.assert_close(ours(x), reference(x))
+    assert ours(x).shape == (2, 6, 20, 20)
+    with pytest.raises(ValueError, match='factor'):
+        DepthwiseUpsample(6, 0)
+
+
+def test_depthwise_upsample_runs_in_float32_under_cpu_autocast():
+    """bfloat16 has no fast CPU kernel for it: under autocast it computes in float32, with grads."""
+    torch.manual_seed(0)
+    upsample = DepthwiseUpsample(4, 2)
+    x = torch.randn(1, 4, 6, 6, dtype=torch.bfloat16, requires_grad=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = upsample(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, upsample(x.float()))
+    out.sum().backward()
+    assert x.grad.dtype == torch.bfloat16 and upsample.weight.grad.dtype == torch.float32
+    # outside autocast the input dtype is kept
+    assert upsample.double()(x.detach().double()).dtype == torch.float64

@@ -1,9 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""decode_garments: the peak's own reading, and the heatmap-weighted vote of its window."""
+"""decode_garments / decode_landmark_peaks: the peak's own reading, and the heatmap-weighted vote
+of its window."""
 import pytest
 import torch
 
-from deepmark_mm.models.utils import decode_garments
+from deepmark_mm.models.utils import decode_garments, decode_landmark_peaks, peak_windows
 
 # one category owning both landmark slots
 MASK = torch.ones(1, 2, dtype=torch.bool)
@@ -57,3 +58,37 @@ def test_vote_ignores_pixels_off_the_map_and_other_categories():
 def test_negative_vote_radius_is_refused():
     with pytest.raises(ValueError, match='vote_radius'):
         decode_garments(*_maps(), MASK, k=1, vote_radius=-1)
+
+
+def test_landmark_vote_is_the_slot_heatmap_weighted_mean_of_the_window_readings():
+    heat = torch.zeros(1, 2, 8, 8)
+    kpt_offset = torch.zeros(1, 2, 8, 8)
+    heat[0, 0, 3, 3], kpt_offset[0, :, 3, 3] = 0.8, torch.tensor([0.25, 0.5])  # reads (3.25, 3.5)
+    heat[0, 0, 3, 4], kpt_offset[0, :, 3, 4] = 0.2, torch.tensor([-0.5, 0.])  # reads (3.5, 3)
+    # slot 1 peaks inside slot 0's window (not a vote for it) and in the corner
+    heat[0, 1, 3, 2], kpt_offset[0, :, 3, 2] = 0.9, torch.tensor([5., 5.])  # reads (7, 8)
+    heat[0, 1, 0, 0], kpt_offset[0, :, 0, 0] = 0.5, torch.tensor([0.1, 0.2])
+    # pixels in slot 0's window that slot 0 does not own alone do not vote for it: slot 1 is
+    # larger at (2, 3); the two slots tie at (3, 2), where a target regresses both landmarks
+    heat[0, 0, 3, 2] = 0.5
+    heat[0, :, 2, 3], kpt_offset[0, :, 2, 3] = 0.3, torch.tensor([9., 9.])
+    single = decode_landmark_peaks(heat, kpt_offset, k=2)
+    torch.testing.assert_close(single.keypoints[0, 0, 0], torch.tensor([3.25, 3.5]))
+    voted = decode_landmark_peaks(heat, kpt_offset, k=2, vote_radius=1)
+    torch.testing.assert_close(voted.scores, single.scores)  # scores are the peaks'
+    # 0.8 * (3.25, 3.5) + 0.2 * (3.5, 3)
+    torch.testing.assert_close(voted.keypoints[0, 0, 0], torch.tensor([3.3, 3.4]))
+    torch.testing.assert_close(voted.keypoints[0, 1], torch.tensor([[7., 8.], [0.1, 0.2]]))
+    with pytest.raises(ValueError, match='vote_radius'):
+        decode_landmark_peaks(heat, kpt_offset, k=2, vote_radius=-1)
+
+
+def test_peak_windows_are_row_major_and_flag_pixels_off_the_map():
+    windows = peak_windows(torch.tensor([[0, 2]]), torch.tensor([[0, 1]]), 1, height=3, width=4)
+    assert windows.pixels.shape == (1, 2, 9, 2)
+    torch.testing.assert_close(windows.pixels[0, 1, :3], torch.tensor([[1., 0.], [2., 0.], [3., 0.]]))
+    torch.testing.assert_close(windows.pixels[0, 1, 4], torch.tensor([2., 1.]))  # the peak
+    assert windows.on_map[0, 1].all()
+    assert windows.pixel_index[0, 1].tolist() == [1, 2, 3, 5, 6, 7, 9, 10, 11]
+    # the corner peak: only (0, 0), (1, 0), (0, 1), (1, 1) are on the map
+    assert windows.on_map[0, 0].tolist() == [False] * 4 + [True, True, False, True, True]
