@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
 from .deepmark_decode import (GarmentDetections, LandmarkPeaks, PeakWindows, decode_garments,
-                              decode_landmark_peaks, gather_at_pixels, peak_windows,
+                              decode_landmark_peaks, gather_at_pixels, peak_windows, pixel_major,
                               sample_heatmap_at, weighted_vote, window_votes)
 from .deepmark_targets import DeepMarkTargets, build_deepmark_targets
 from .ground_truth_maps import BRANCHES, substitute_ground_truth
@@ -12,7 +12,7 @@ from .point_projection import project_bboxes, project_points
 __all__ = [
     'centernet_gaussian_radius', 'draw_gaussians', 'gaussian_window_pixels', 'GarmentDetections',
     'LandmarkPeaks', 'PeakWindows',
-    'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'peak_windows',
+    'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'peak_windows', 'pixel_major',
     'sample_heatmap_at', 'weighted_vote', 'window_votes',
     'DeepMarkTargets', 'build_deepmark_targets', 'BRANCHES', 'substitute_ground_truth',
     'GroupedLandmarks', 'group_landmarks_exclusive',

@@ -4,7 +4,8 @@ of its window."""
 import pytest
 import torch
 
-from deepmark_mm.models.utils import decode_garments, decode_landmark_peaks, peak_windows
+from deepmark_mm.models.utils import (decode_garments, decode_landmark_peaks, gather_at_pixels,
+                                      peak_windows)
 
 # one category owning both landmark slots
 MASK = torch.ones(1, 2, dtype=torch.bool)
@@ -86,9 +87,20 @@ def test_landmark_vote_is_the_slot_heatmap_weighted_mean_of_the_window_readings(
 def test_peak_windows_are_row_major_and_flag_pixels_off_the_map():
     windows = peak_windows(torch.tensor([[0, 2]]), torch.tensor([[0, 1]]), 1, height=3, width=4)
     assert windows.pixels.shape == (1, 2, 9, 2)
-    torch.testing.assert_close(windows.pixels[0, 1, :3], torch.tensor([[1., 0.], [2., 0.], [3., 0.]]))
+    torch.testing.assert_close(windows.pixels[0, 1, :3],
+                               torch.tensor([[1., 0.], [2., 0.], [3., 0.]]))
     torch.testing.assert_close(windows.pixels[0, 1, 4], torch.tensor([2., 1.]))  # the peak
     assert windows.on_map[0, 1].all()
     assert windows.pixel_index[0, 1].tolist() == [1, 2, 3, 5, 6, 7, 9, 10, 11]
     # the corner peak: only (0, 0), (1, 0), (0, 1), (1, 1) are on the map
     assert windows.on_map[0, 0].tolist() == [False] * 4 + [True, True, False, True, True]
+
+
+def test_gather_at_pixels_reads_the_same_in_either_memory_format():
+    feat = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    pixel_index = torch.tensor([[0, 7], [19, 6]])  # (x, y) = (0, 0), (2, 1); (4, 3), (1, 1)
+    expected = torch.stack([feat[0, :, 0, 0], feat[0, :, 1, 2], feat[1, :, 3, 4],
+                            feat[1, :, 1, 1]]).reshape(2, 2, 3)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        torch.testing.assert_close(
+            gather_at_pixels(feat.contiguous(memory_format=layout), pixel_index), expected)
