@@ -4,7 +4,8 @@
 Trains a DeepMark model on a small real set (by default the 32 DeepFashion2 images of
 ``../shared/deepfashion2-samples/kgdet_demo_dataset``), without augmentation, then evaluates on the
 same images and prints train-set box and landmark mAP and the time it took: judged with CenterNet's
-single-pixel decoding, and for information also with the config's window votes, if any.
+decoding, and for information also with the config's decoding extras (window votes, landmark-weighted
+scores), if any.
 
     python tools/analysis_tools/overfit_check.py [--data DIR] [--ann-file FILE] [--iters 1500]
         [--input-size 256] [--config CONFIG] [--work-dir work_dirs/overfit_check]
@@ -21,7 +22,7 @@ from mmengine.runner import Runner
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / 'shared' / 'deepfashion2-samples' / 'kgdet_demo_dataset'
-DEFAULT_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3300it_synthetic-128.py'
+DEFAULT_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3700it_synthetic-128.py'
 
 
 def parse_args() -> argparse.Namespace:
@@ -76,8 +77,8 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-#: test_cfg keys of the heatmap-weighted votes (``DeepMarkHead``).
-VOTE_KEYS = ('vote_radius', 'kpt_vote_radius')
+#: ``DeepMarkHead`` test_cfg keys that go beyond CenterNet's decoding; 0 turns each off.
+DECODING_EXTRAS = ('vote_radius', 'kpt_vote_radius', 'landmark_score_weight')
 
 
 def main() -> None:
@@ -87,21 +88,22 @@ def main() -> None:
     runner = Runner.from_cfg(cfg)
     runner.train()
     minutes = (time.time() - start) / 60
-    # Memorisation is judged on CenterNet's own decoding (each peak reads its own pixel). The
-    # window votes average in neighbouring pixels' readings, which helps a model that generalises
-    # and costs one that has memorised its pixels, so they are reported but not judged.
+    # Memorisation is judged on CenterNet's own decoding (each peak reads its own pixel, scores
+    # are the centre heatmap's). The window votes average in neighbouring pixels' readings, which
+    # helps a model that generalises and costs one that has memorised its pixels, so the config's
+    # extras are reported but not judged.
     test_cfg = runner.model.bbox_head.test_cfg
-    decodes = {'single-pixel readings': {key: 0 for key in VOTE_KEYS}}
-    if any(test_cfg.get(key, 0) for key in VOTE_KEYS):
-        decodes['config votes'] = {key: test_cfg.get(key, 0) for key in VOTE_KEYS}
+    decodes = {'CenterNet decoding': {key: 0 for key in DECODING_EXTRAS}}
+    if any(test_cfg.get(key, 0) for key in DECODING_EXTRAS):
+        decodes['the config decoding'] = {key: test_cfg.get(key, 0) for key in DECODING_EXTRAS}
     results = {}
-    for name, radii in decodes.items():
-        test_cfg.update(radii)
+    for name, settings in decodes.items():
+        test_cfg.update(settings)
         results[name] = runner.test()
     print(f'\noverfit check: {args.iters} iterations, batch {args.batch_size}, '
           f'input {args.input_size}, {minutes:.1f} min of training')
     for name, metrics in results.items():
-        judged = name == 'single-pixel readings'
+        judged = name == 'CenterNet decoding'
         print(f'  decoding with {name}{"" if judged else " (not judged)"}:')
         for key, bar in (('bbox_mAP', 0.9), ('kpt_mAP', 0.7), ('kpt_vis_mAP', None)):
             value = metrics[f'deepfashion2/{key}']

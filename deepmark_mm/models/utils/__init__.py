@@ -1,8 +1,11 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
+from .branch_at_pixels import (BranchAtPixels, conv3x3_relu_conv1x1_at_pixels,
+                               is_conv3x3_relu_conv1x1)
 from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
 from .deepmark_decode import (GarmentDetections, LandmarkPeaks, PeakWindows, decode_garments,
-                              decode_landmark_peaks, gather_at_pixels, peak_windows, pixel_major,
-                              sample_heatmap_at, weighted_vote, window_votes)
+                              decode_landmark_peaks, gather_at_pixels, landmark_weighted_scores,
+                              peak_windows, pixel_major, sample_heatmap_at, weighted_vote,
+                              window_votes)
 from .deepmark_targets import DeepMarkTargets, build_deepmark_targets
 from .ground_truth_maps import BRANCHES, substitute_ground_truth
 from .landmark_grouping import (GroupedLandmarks, group_landmarks_exclusive,
@@ -10,9 +13,11 @@ from .landmark_grouping import (GroupedLandmarks, group_landmarks_exclusive,
 from .point_projection import project_bboxes, project_points
 
 __all__ = [
+    'BranchAtPixels', 'conv3x3_relu_conv1x1_at_pixels', 'is_conv3x3_relu_conv1x1',
     'centernet_gaussian_radius', 'draw_gaussians', 'gaussian_window_pixels', 'GarmentDetections',
     'LandmarkPeaks', 'PeakWindows',
-    'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'peak_windows', 'pixel_major',
+    'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'landmark_weighted_scores',
+    'peak_windows', 'pixel_major',
     'sample_heatmap_at', 'weighted_vote', 'window_votes',
     'DeepMarkTargets', 'build_deepmark_targets', 'BRANCHES', 'substitute_ground_truth',
     'GroupedLandmarks', 'group_landmarks_exclusive',

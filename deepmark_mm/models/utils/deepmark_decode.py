@@ -281,3 +281,31 @@ def sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
     index = (slots * height + ys) * width + xs  # (B, N, J)
     values = flat.gather(1, index.reshape(batch_size, -1)).reshape(index.shape)
     return values * inside
+
+
+def landmark_weighted_scores(scores: Tensor, keypoint_scores: Tensor, keypoint_mask: Tensor,
+                             weight: float) -> Tensor:
+    """Garment scores that also weigh the evidence of the category's own landmark heatmaps.
+
+    Each category owns its landmark slots, so the landmark heatmaps are a second opinion on a
+    detection's category: a garment detected under a wrong label finds little heatmap response
+    at the landmarks of that label's slots. The score becomes the weighted geometric mean
+    ``score ** (1 - weight) * mean_own_keypoint_score ** weight``.
+
+    Args:
+        scores (Tensor): (B, K) centre-heatmap scores.
+        keypoint_scores (Tensor): (B, K, J) landmark scores in [0, 1] (see
+            :meth:`DeepMarkHead.predict_by_prob_maps`).
+        keypoint_mask (Tensor): (B, K, J) bool, each detection's own slots.
+        weight (float): In [0, 1]; 0 returns ``scores``.
+
+    Returns:
+        Tensor: (B, K) scores.
+    """
+    if not 0 <= weight <= 1:
+        raise ValueError(f'landmark score weight must lie in [0, 1], got {weight}')
+    if weight == 0:
+        return scores
+    own = keypoint_mask.to(keypoint_scores.dtype)
+    mean_own = (keypoint_scores * own).sum(-1) / own.sum(-1).clamp(min=1)
+    return scores.pow(1 - weight) * mean_own.pow(weight)

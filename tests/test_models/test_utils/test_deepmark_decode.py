@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepmark_mm.models.utils import (decode_garments, decode_landmark_peaks, gather_at_pixels,
-                                      peak_windows)
+                                      landmark_weighted_scores, peak_windows)
 
 # one category owning both landmark slots
 MASK = torch.ones(1, 2, dtype=torch.bool)
@@ -104,3 +104,17 @@ def test_gather_at_pixels_reads_the_same_in_either_memory_format():
     for layout in (torch.contiguous_format, torch.channels_last):
         torch.testing.assert_close(
             gather_at_pixels(feat.contiguous(memory_format=layout), pixel_index), expected)
+
+
+def test_landmark_weighted_scores_exact_values():
+    scores = torch.tensor([[0.64, 0.81, 0.5]])
+    keypoint_scores = torch.tensor([[[0.25, 0.25, 0.9], [1.0, 0.0, 0.7], [0.3, 0.3, 0.3]]])
+    own = torch.tensor([[[True, True, False], [True, True, False], [False, False, False]]])
+    rescored = landmark_weighted_scores(scores, keypoint_scores, own, 0.5)
+    # sqrt(0.64 * 0.25), sqrt(0.81 * 0.5); no own slot: mean 0
+    torch.testing.assert_close(rescored, torch.tensor([[0.4, 0.9 * 0.5**0.5, 0.0]]))
+    torch.testing.assert_close(landmark_weighted_scores(scores, keypoint_scores, own, 1.0),
+                               torch.tensor([[0.25, 0.5, 0.0]]))
+    assert landmark_weighted_scores(scores, keypoint_scores, own, 0.0) is scores
+    with pytest.raises(ValueError, match='landmark score weight'):
+        landmark_weighted_scores(scores, keypoint_scores, own, 1.5)

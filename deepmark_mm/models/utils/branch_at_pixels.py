@@ -1,0 +1,94 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""A head branch (``conv3x3 + ReLU + conv1x1``) evaluated only at the pixels a loss reads."""
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def is_conv3x3_relu_conv1x1(branch: nn.Module) -> bool:
+    """Whether ``branch`` is exactly ``Sequential(Conv2d 3x3 (stride 1, padding 1, no dilation
+    or groups), ReLU, Conv2d 1x1)``, the branch :func:`conv3x3_relu_conv1x1_at_pixels` computes.
+    """
+    if not isinstance(branch, nn.Sequential) or len(branch) != 3:
+        return False
+    conv3x3, relu, conv1x1 = branch
+    return (type(conv3x3) is nn.Conv2d and conv3x3.kernel_size == (3, 3)
+            and conv3x3.stride == (1, 1) and conv3x3.padding == (1, 1)
+            and conv3x3.dilation == (1, 1) and conv3x3.groups == 1
+            and conv3x3.padding_mode == 'zeros' and type(relu) is nn.ReLU
+            and type(conv1x1) is nn.Conv2d and conv1x1.kernel_size == (1, 1)
+            and conv1x1.stride == (1, 1) and conv1x1.padding == (0, 0) and conv1x1.groups == 1)
+
+
+def conv3x3_relu_conv1x1_at_pixels(feat: Tensor, conv3x3: nn.Conv2d, conv1x1: nn.Conv2d,
+                                   batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+    """``conv1x1(relu(conv3x3(feat)))`` at M pixels, without computing the rest of the map.
+
+    Each pixel's zero-padded 3 x 3 neighbourhood is gathered from a pixel-major copy of
+    ``feat`` and multiplied by the flattened 3 x 3 kernel: the same sums as the dense
+    convolution (up to summation order), with gradients to ``feat`` and both convolutions.
+
+    Args:
+        feat (Tensor): (B, C, H, W) input map, any memory format.
+        conv3x3 (nn.Conv2d): C -> D, kernel 3, stride 1, padding 1.
+        conv1x1 (nn.Conv2d): D -> O, kernel 1.
+        batch_ids (Tensor): (M,) int64 image of each pixel.
+        pixel_index (Tensor): (M,) int64 ``y * W + x`` of each pixel.
+
+    Returns:
+        Tensor: (M, O), the branch output at the pixels.
+    """
+    _, channels, height, width = feat.shape
+    padded_width = width + 2
+    # (B, H + 2, W + 2, C): one zero-bordered row of channels per pixel
+    padded = F.pad(feat.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1)).reshape(-1, channels)
+    ys = torch.div(pixel_index, width, rounding_mode='floor')
+    xs = pixel_index - ys * width
+    # the window of output pixel (y, x) starts at padded pixel (y, x)
+    top_left = (batch_ids * (height + 2) + ys) * padded_width + xs
+    offsets = torch.arange(3, device=feat.device)
+    window = (offsets[:, None] * padded_width + offsets[None, :]).reshape(-1)  # (9,) ky, kx
+    patches = padded[top_left[:, None] + window[None, :]].reshape(-1, 9 * channels)
+    kernel = conv3x3.weight.permute(0, 2, 3, 1).reshape(conv3x3.out_channels, 9 * channels)
+    hidden = F.relu(F.linear(patches, kernel, conv3x3.bias))
+    return F.linear(hidden, conv1x1.weight.flatten(1), conv1x1.bias)
+
+
+class BranchAtPixels:
+    """A ``conv3x3 + ReLU + conv1x1`` branch's output map that is computed where it is read.
+
+    DeepMark's regression losses read ``wh``, ``offset`` and ``kpt_reg`` only at the pixels
+    around each garment centre and ``kpt_offset`` only around each labelled landmark: a few
+    hundred of a batch's 8 x 32 x 32 pixels at the CPU demo's size. Handing the loss this object
+    instead of the dense map skips the convolutions everywhere else, with the same loss values
+    and gradients. :meth:`rows` is the only read; :meth:`dense` gives the full map.
+
+    Args:
+        feat (Tensor): (B, C, H, W) input of the branch.
+        branch (nn.Sequential): The branch, see :func:`is_conv3x3_relu_conv1x1`.
+    """
+
+    def __init__(self, feat: Tensor, branch: nn.Sequential) -> None:
+        if not is_conv3x3_relu_conv1x1(branch):
+            raise TypeError(f'BranchAtPixels needs a Sequential(Conv2d 3x3, ReLU, Conv2d 1x1) '
+                            f'branch, got {branch}')
+        self.feat = feat
+        self.branch = branch
+
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """(B, O, H, W) of the dense map."""
+        batch_size, _, height, width = self.feat.shape
+        return batch_size, self.branch[-1].out_channels, height, width
+
+    def rows(self, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+        """(M, O) branch output at (image, ``y * W + x``) pairs."""
+        return conv3x3_relu_conv1x1_at_pixels(self.feat, self.branch[0], self.branch[2],
+                                              batch_ids, pixel_index)
+
+    def dense(self) -> Tensor:
+        """(B, O, H, W) branch output everywhere."""
+        return self.branch(self.feat)
