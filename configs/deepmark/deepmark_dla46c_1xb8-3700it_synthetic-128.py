@@ -9,8 +9,9 @@
 # see DepthwiseUpsample), PyTorch's fused CPU Adam (4 vs 17 ms per step) and the fused focal loss
 # (CenterNetFocalLoss, the head's default), and the head's regression branches evaluated only at
 # the pixels their losses read (DeepMarkHead's sparse_train_regression, on by default: 254 ms per
-# step for this model, 291 for the previous one with dense 64-channel branches). One learning-speed change: dense regression around
-# each centre and landmark (regression_radius), see below.
+# step for this model, 291 for the previous one with dense 64-channel branches). One
+# learning-speed change: dense regression around each centre and landmark (regression_radius),
+# see below.
 #   python tools/dataset_converters/make_synthetic_deepfashion2.py data/synthetic_deepfashion2 \
 #       --num-train 6000 --num-val 100 --size 128 --seed 0
 #   mim train deepmark_mm configs/deepmark/deepmark_dla46c_1xb8-3700it_synthetic-128.py

@@ -4,8 +4,8 @@
 Trains a DeepMark model on a small real set (by default the 32 DeepFashion2 images of
 ``../shared/deepfashion2-samples/kgdet_demo_dataset``), without augmentation, then evaluates on the
 same images and prints train-set box and landmark mAP and the time it took: judged with CenterNet's
-decoding, and for information also with the config's decoding extras (window votes, landmark-weighted
-scores), if any.
+decoding, and for information also with the config's decoding extras (window votes,
+landmark-weighted scores), if any.
 
     python tools/analysis_tools/overfit_check.py [--data DIR] [--ann-file FILE] [--iters 1500]
         [--input-size 256] [--config CONFIG] [--work-dir work_dirs/overfit_check]

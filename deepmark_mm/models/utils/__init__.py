@@ -8,8 +8,7 @@ from .deepmark_decode import (GarmentDetections, LandmarkPeaks, PeakWindows, dec
                               window_votes)
 from .deepmark_targets import DeepMarkTargets, build_deepmark_targets
 from .ground_truth_maps import BRANCHES, substitute_ground_truth
-from .landmark_grouping import (GroupedLandmarks, group_landmarks_exclusive,
-                                group_landmarks_nearest)
+from .landmark_grouping import GroupedLandmarks, group_landmarks_exclusive, group_landmarks_nearest
 from .point_projection import project_bboxes, project_points
 
 __all__ = [

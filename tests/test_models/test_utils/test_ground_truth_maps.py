@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 def _head_and_ground_truth():
     head = MODELS.build(dict(type='DeepMarkHead', in_channels=4, feat_channels=4))
-    gt = InstanceData(bboxes=HorizontalBoxes(torch.tensor([[8., 12., 41., 57.], [50., 6., 90., 70.]])),
-                      labels=torch.tensor([1, 9]))
+    boxes = torch.tensor([[8., 12., 41., 57.], [50., 6., 90., 70.]])
+    gt = InstanceData(bboxes=HorizontalBoxes(boxes), labels=torch.tensor([1, 9]))
     gt.keypoints = torch.zeros(2, 294, 2)
     gt.keypoints_visible = torch.zeros(2, 294)
     # four labelled landmarks per garment, each in its own feature cell (the landmark offset
