@@ -21,10 +21,10 @@ from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLA
                                                         category_keypoint_mask)
 from ..losses import clamped_sigmoid
 from ..task_modules import BaseLandmarkGrouping
-from ..utils import (BranchAtPixels, DeepMarkTargets, GarmentDetections, build_deepmark_targets,
-                     decode_garments, decode_landmark_peaks, is_conv3x3_relu_conv1x1,
-                     landmark_weighted_scores, pixel_major, project_bboxes, project_points,
-                     sample_heatmap_at)
+from ..utils import (BranchAtPixels, DeepMarkTargets, GarmentDetections, NeighbourhoodCache,
+                     build_deepmark_targets, decode_garments, decode_landmark_peaks,
+                     is_conv3x3_relu_conv1x1, landmark_weighted_scores, pixel_major, project_bboxes,
+                     project_points, sample_heatmap_at)
 
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
 #: A regression branch's output in training: the dense map or the branch evaluated where read.
@@ -278,19 +278,19 @@ class DeepMarkHead(BaseDenseHead):
             return self(feats)
         self._check_num_levels(feats)
 
-        def regression(branch: nn.ModuleList, level: int, feat: Tensor) -> RegressionMap:
-            if is_conv3x3_relu_conv1x1(branch[level]):
-                return BranchAtPixels(feat, branch[level])
-            return branch[level](feat)
-
         outs: Tuple[list, ...] = tuple([] for _ in range(6))
         for level, feat in enumerate(feats):
-            level_outs = (self.heatmap_head[level](feat),
-                          regression(self.wh_head, level, feat),
-                          regression(self.offset_head, level, feat),
-                          regression(self.kpt_reg_head, level, feat),
-                          self.kpt_heatmap_head[level](feat),
-                          regression(self.kpt_offset_head, level, feat))
+            # the branches share their input's patches (wh, offset, kpt_reg: the same rows)
+            patches = NeighbourhoodCache(feat)
+
+            def regression(branch: nn.ModuleList) -> RegressionMap:
+                if is_conv3x3_relu_conv1x1(branch[level]):
+                    return BranchAtPixels(patches, branch[level])
+                return branch[level](feat)
+
+            level_outs = (self.heatmap_head[level](feat), regression(self.wh_head),
+                          regression(self.offset_head), regression(self.kpt_reg_head),
+                          self.kpt_heatmap_head[level](feat), regression(self.kpt_offset_head))
             for out_list, out in zip(outs, level_outs):
                 out_list.append(out)
         return outs

@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .branch_at_pixels import (BranchAtPixels, conv3x3_relu_conv1x1_at_pixels,
-                               is_conv3x3_relu_conv1x1)
+from .branch_at_pixels import (BranchAtPixels, NeighbourhoodCache, conv3x3_relu_conv1x1_at_pixels,
+                               conv3x3_relu_conv1x1_on_patches, is_conv3x3_relu_conv1x1,
+                               neighbourhood_patches)
 from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
 from .deepmark_decode import (GarmentDetections, LandmarkPeaks, PeakWindows, decode_garments,
                               decode_landmark_peaks, gather_at_pixels, landmark_weighted_scores,
@@ -12,7 +13,8 @@ from .landmark_grouping import GroupedLandmarks, group_landmarks_exclusive, grou
 from .point_projection import project_bboxes, project_points
 
 __all__ = [
-    'BranchAtPixels', 'conv3x3_relu_conv1x1_at_pixels', 'is_conv3x3_relu_conv1x1',
+    'BranchAtPixels', 'NeighbourhoodCache', 'conv3x3_relu_conv1x1_at_pixels',
+    'conv3x3_relu_conv1x1_on_patches', 'is_conv3x3_relu_conv1x1', 'neighbourhood_patches',
     'centernet_gaussian_radius', 'draw_gaussians', 'gaussian_window_pixels', 'GarmentDetections',
     'LandmarkPeaks', 'PeakWindows',
     'decode_garments', 'decode_landmark_peaks', 'gather_at_pixels', 'landmark_weighted_scores',

@@ -1,6 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """A head branch (``conv3x3 + ReLU + conv1x1``) evaluated only at the pixels a loss reads."""
-from typing import Tuple
+from typing import List, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -23,6 +23,47 @@ def is_conv3x3_relu_conv1x1(branch: nn.Module) -> bool:
             and conv1x1.stride == (1, 1) and conv1x1.padding == (0, 0) and conv1x1.groups == 1)
 
 
+def neighbourhood_patches(feat: Tensor, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+    """The zero-padded 3 x 3 neighbourhood of M pixels, flattened ``(ky, kx, channel)``.
+
+    Args:
+        feat (Tensor): (B, C, H, W) map, any memory format.
+        batch_ids (Tensor): (M,) int64 image of each pixel.
+        pixel_index (Tensor): (M,) int64 ``y * W + x`` of each pixel.
+
+    Returns:
+        Tensor: (M, 9 * C).
+    """
+    _, channels, height, width = feat.shape
+    padded_width = width + 2
+    # (B, H + 2, W + 2, C): one zero-bordered row of channels per pixel
+    padded = F.pad(feat.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1)).reshape(-1, channels)
+    ys = torch.div(pixel_index, width, rounding_mode='floor')
+    xs = pixel_index - ys * width
+    # the window of output pixel (y, x) starts at padded pixel (y, x)
+    top_left = (batch_ids * (height + 2) + ys) * padded_width + xs
+    offsets = torch.arange(3, device=feat.device)
+    window = (offsets[:, None] * padded_width + offsets[None, :]).reshape(-1)  # (9,) ky, kx
+    return padded[top_left[:, None] + window[None, :]].reshape(-1, 9 * channels)
+
+
+def conv3x3_relu_conv1x1_on_patches(patches: Tensor, conv3x3: nn.Conv2d,
+                                    conv1x1: nn.Conv2d) -> Tensor:
+    """``conv1x1(relu(conv3x3(x)))`` at the pixels whose :func:`neighbourhood_patches` are given.
+
+    Args:
+        patches (Tensor): (M, 9 * C).
+        conv3x3 (nn.Conv2d): C -> D, kernel 3, stride 1, padding 1.
+        conv1x1 (nn.Conv2d): D -> O, kernel 1.
+
+    Returns:
+        Tensor: (M, O).
+    """
+    kernel = conv3x3.weight.permute(0, 2, 3, 1).reshape(conv3x3.out_channels, -1)
+    hidden = F.relu(F.linear(patches, kernel, conv3x3.bias))
+    return F.linear(hidden, conv1x1.weight.flatten(1), conv1x1.bias)
+
+
 def conv3x3_relu_conv1x1_at_pixels(feat: Tensor, conv3x3: nn.Conv2d, conv1x1: nn.Conv2d,
                                    batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
     """``conv1x1(relu(conv3x3(feat)))`` at M pixels, without computing the rest of the map.
@@ -41,20 +82,33 @@ def conv3x3_relu_conv1x1_at_pixels(feat: Tensor, conv3x3: nn.Conv2d, conv1x1: nn
     Returns:
         Tensor: (M, O), the branch output at the pixels.
     """
-    _, channels, height, width = feat.shape
-    padded_width = width + 2
-    # (B, H + 2, W + 2, C): one zero-bordered row of channels per pixel
-    padded = F.pad(feat.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1)).reshape(-1, channels)
-    ys = torch.div(pixel_index, width, rounding_mode='floor')
-    xs = pixel_index - ys * width
-    # the window of output pixel (y, x) starts at padded pixel (y, x)
-    top_left = (batch_ids * (height + 2) + ys) * padded_width + xs
-    offsets = torch.arange(3, device=feat.device)
-    window = (offsets[:, None] * padded_width + offsets[None, :]).reshape(-1)  # (9,) ky, kx
-    patches = padded[top_left[:, None] + window[None, :]].reshape(-1, 9 * channels)
-    kernel = conv3x3.weight.permute(0, 2, 3, 1).reshape(conv3x3.out_channels, 9 * channels)
-    hidden = F.relu(F.linear(patches, kernel, conv3x3.bias))
-    return F.linear(hidden, conv1x1.weight.flatten(1), conv1x1.bias)
+    return conv3x3_relu_conv1x1_on_patches(
+        neighbourhood_patches(feat, batch_ids, pixel_index), conv3x3, conv1x1)
+
+
+class NeighbourhoodCache:
+    """The :func:`neighbourhood_patches` of one map, gathered once per set of pixels.
+
+    The wh, offset and kpt_reg branches of a level read the same map at the same garment rows;
+    sharing one cache among their :class:`BranchAtPixels` gathers those patches (and their
+    gradient) once instead of three times. Pixel sets are matched by tensor identity.
+
+    Args:
+        feat (Tensor): (B, C, H, W) map.
+    """
+
+    def __init__(self, feat: Tensor) -> None:
+        self.feat = feat
+        self._entries: List[Tuple[Tensor, Tensor, Tensor]] = []
+
+    def patches(self, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+        """(M, 9 * C) patches of the pixels, see :func:`neighbourhood_patches`."""
+        for cached_ids, cached_index, patches in self._entries:
+            if cached_ids is batch_ids and cached_index is pixel_index:
+                return patches
+        patches = neighbourhood_patches(self.feat, batch_ids, pixel_index)
+        self._entries.append((batch_ids, pixel_index, patches))
+        return patches
 
 
 class BranchAtPixels:
@@ -67,15 +121,17 @@ class BranchAtPixels:
     and gradients. :meth:`rows` is the only read; :meth:`dense` gives the full map.
 
     Args:
-        feat (Tensor): (B, C, H, W) input of the branch.
+        feat (Tensor | NeighbourhoodCache): (B, C, H, W) input of the branch, or a cache of its
+            patches shared with other branches on the same input.
         branch (nn.Sequential): The branch, see :func:`is_conv3x3_relu_conv1x1`.
     """
 
-    def __init__(self, feat: Tensor, branch: nn.Sequential) -> None:
+    def __init__(self, feat: Union[Tensor, NeighbourhoodCache], branch: nn.Sequential) -> None:
         if not is_conv3x3_relu_conv1x1(branch):
             raise TypeError(f'BranchAtPixels needs a Sequential(Conv2d 3x3, ReLU, Conv2d 1x1) '
                             f'branch, got {branch}')
-        self.feat = feat
+        self.cache = feat if isinstance(feat, NeighbourhoodCache) else NeighbourhoodCache(feat)
+        self.feat = self.cache.feat
         self.branch = branch
 
     @property
@@ -86,8 +142,8 @@ class BranchAtPixels:
 
     def rows(self, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
         """(M, O) branch output at (image, ``y * W + x``) pairs."""
-        return conv3x3_relu_conv1x1_at_pixels(self.feat, self.branch[0], self.branch[2],
-                                              batch_ids, pixel_index)
+        return conv3x3_relu_conv1x1_on_patches(
+            self.cache.patches(batch_ids, pixel_index), self.branch[0], self.branch[2])
 
     def dense(self) -> Tensor:
         """(B, O, H, W) branch output everywhere."""

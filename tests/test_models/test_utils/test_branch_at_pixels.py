@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from deepmark_mm.models.utils import (BranchAtPixels, conv3x3_relu_conv1x1_at_pixels,
-                                      is_conv3x3_relu_conv1x1)
+from deepmark_mm.models.utils import (BranchAtPixels, NeighbourhoodCache,
+                                      conv3x3_relu_conv1x1_at_pixels, is_conv3x3_relu_conv1x1)
 
 
 def _branch(in_channels=5, hidden=7, out_channels=3, seed=0):
@@ -66,3 +66,24 @@ def test_only_the_exact_branch_shape_is_accepted():
         assert not is_conv3x3_relu_conv1x1(other)
     with pytest.raises(TypeError, match='BranchAtPixels'):
         BranchAtPixels(torch.zeros(1, 5, 2, 2), dilated)
+
+
+def test_branches_sharing_a_cache_gather_each_pixel_set_once():
+    feat = torch.randn(2, 5, 4, 6, requires_grad=True)
+    cache = NeighbourhoodCache(feat)
+    first, second = BranchAtPixels(cache, _branch(seed=1)), BranchAtPixels(cache, _branch(seed=2))
+    batch_ids, pixel_index = torch.tensor([0, 1, 1]), torch.tensor([0, 7, 23])
+    rows = first.rows(batch_ids, pixel_index), second.rows(batch_ids, pixel_index)
+    assert len(cache._entries) == 1
+    other_pixels = torch.tensor([5, 6, 11])
+    second.rows(batch_ids, other_pixels)
+    assert len(cache._entries) == 2
+    for lazy, read in zip((first, second), rows):
+        expected = lazy.dense()[batch_ids, :, pixel_index // 6, pixel_index % 6]
+        torch.testing.assert_close(read, expected)
+    # the shared patches carry the gradient of both branches
+    (rows[0].sum() + rows[1].sum()).backward()
+    dense_feat = feat.detach().clone().requires_grad_()
+    (first.branch(dense_feat)[batch_ids, :, pixel_index // 6, pixel_index % 6].sum() +
+     second.branch(dense_feat)[batch_ids, :, pixel_index // 6, pixel_index % 6].sum()).backward()
+    torch.testing.assert_close(feat.grad, dense_feat.grad)
