@@ -12,7 +12,7 @@ from mmengine.registry import init_default_scope
 import deepmark_mm  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3700it_synthetic-128.py'
+DEMO_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-4000it_synthetic-128.py'
 
 
 def test_channels_last_model_matches_the_contiguous_one():

@@ -16,7 +16,7 @@ COMPONENTS = {
     'METRICS': ('DeepFashion2Metric', ),
     'TASK_UTILS': ('CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'),
     'VISUALIZERS': ('DeepMarkVisualizer', ),
-    'HOOKS': ('ChannelsLastHook', ),
+    'HOOKS': ('ChannelsLastHook', 'RetainFreedMemoryHook'),
 }
 
 

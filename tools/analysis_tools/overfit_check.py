@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / 'shared' / 'deepfashion2-samples' / 'kgdet_demo_dataset'
-DEFAULT_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3700it_synthetic-128.py'
+DEFAULT_CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-4000it_synthetic-128.py'
 
 
 def parse_args() -> argparse.Namespace:

@@ -118,7 +118,8 @@ class BranchAtPixels:
     around each garment centre and ``kpt_offset`` only around each labelled landmark: a few
     hundred of a batch's 8 x 32 x 32 pixels at the CPU demo's size. Handing the loss this object
     instead of the dense map skips the convolutions everywhere else, with the same loss values
-    and gradients. :meth:`rows` is the only read; :meth:`dense` gives the full map.
+    and gradients (in float32, see :meth:`rows`). :meth:`rows` is the only read; :meth:`dense`
+    gives the full map.
 
     Args:
         feat (Tensor | NeighbourhoodCache): (B, C, H, W) input of the branch, or a cache of its
@@ -141,9 +142,17 @@ class BranchAtPixels:
         return batch_size, self.branch[-1].out_channels, height, width
 
     def rows(self, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
-        """(M, O) branch output at (image, ``y * W + x``) pairs."""
-        return conv3x3_relu_conv1x1_on_patches(
-            self.cache.patches(batch_ids, pixel_index), self.branch[0], self.branch[2])
+        """(M, O) float32 branch output at (image, ``y * W + x``) pairs.
+
+        Computed in float32 even under autocast: the rows feed L1 losses on sub-pixel
+        quantities, and bfloat16 would round a width of 16-32 feature pixels to steps of 0.125
+        before the loss sees it (the float32 dense map at inference has no such steps). At a
+        few hundred rows the float32 matrix products cost little.
+        """
+        patches = self.cache.patches(batch_ids, pixel_index)
+        with torch.autocast(device_type=patches.device.type, enabled=False):
+            return conv3x3_relu_conv1x1_on_patches(patches.float(), self.branch[0],
+                                                   self.branch[2])
 
     def dense(self) -> Tensor:
         """(B, O, H, W) branch output everywhere."""

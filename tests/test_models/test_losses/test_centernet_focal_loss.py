@@ -47,6 +47,34 @@ def test_value_and_gradient_match_gaussian_focal_loss(alpha, gamma):
     assert clamped.any() and (fused_logits.grad[clamped] == 0).all()
 
 
+@pytest.mark.parametrize('layout', ['channels_last', 'strided_view', 'target_channels_last'])
+def test_memory_layouts_give_the_same_loss_and_gradient(layout):
+    """The dense part runs in the logits' own layout and the target's support is found through
+    their strides: a channels-last map, a non-dense view and a channels-last target agree with
+    the contiguous case."""
+    logits, target = _heatmap_case(2, shape=(2, 6, 5, 7))
+    reference_logits = logits.clone().requires_grad_()
+    reference = centernet_focal_loss(reference_logits, target)
+    reference.backward()
+    if layout == 'channels_last':
+        leaf = logits.contiguous(memory_format=torch.channels_last).requires_grad_()
+        tested_logits = leaf
+    elif layout == 'strided_view':  # every second channel of a wider map
+        leaf = torch.stack([logits, torch.randn_like(logits)], dim=2).flatten(1, 2)
+        leaf.requires_grad_()
+        tested_logits = leaf[:, ::2]
+    else:
+        leaf = tested_logits = logits.clone().requires_grad_()
+        target = target.contiguous(memory_format=torch.channels_last)
+    loss = centernet_focal_loss(tested_logits, target)
+    loss.backward()
+    grad = leaf.grad[:, ::2] if layout == 'strided_view' else leaf.grad
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-6)
+    torch.testing.assert_close(grad, reference_logits.grad, rtol=1e-6, atol=1e-9)
+    if layout == 'strided_view':
+        assert (leaf.grad[:, 1::2] == 0).all()
+
+
 def test_gradient_scales_with_upstream_gradient_and_keeps_dtype():
     logits, target = _heatmap_case(1, shape=(1, 3, 4, 4))
     logits = logits.to(torch.bfloat16).requires_grad_()

@@ -19,7 +19,7 @@ from deepmark_mm.models.test_time_augs import (DEFAULT_TTA_MODEL, resolve_tta_co
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO / 'configs' / 'deepmark'
-DEMO_CONFIG = CONFIG_DIR / 'deepmark_dla46c_1xb8-3700it_synthetic-128.py'
+DEMO_CONFIG = CONFIG_DIR / 'deepmark_dla46c_1xb8-4000it_synthetic-128.py'
 SYNTHETIC_DLA = CONFIG_DIR / 'deepmark_dla34_1xb8-12e_synthetic-128.py'
 FLIP_CONFIG = CONFIG_DIR / 'deepmark_dla34_1xb8-12e_synthetic-128_flip.py'
 TTA_PIECES = CONFIG_DIR / 'deepmark_tta.py'

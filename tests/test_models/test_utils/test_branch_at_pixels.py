@@ -57,6 +57,24 @@ def test_branch_at_pixels_reads_like_its_dense_map():
     assert lazy.rows(batch_ids[:0], pixel_index[:0]).shape == (0, 4)
 
 
+def test_rows_are_float32_under_bfloat16_autocast():
+    """The rows feed sub-pixel L1 losses: under CPU bfloat16 autocast they are computed in
+    float32 from the (bfloat16) input map, while the dense branch would round them."""
+    branch = _branch(out_channels=2)
+    feat = (torch.randn(1, 5, 4, 4) * 8).to(torch.bfloat16).requires_grad_()
+    batch_ids, pixel_index = torch.zeros(16, dtype=torch.long), torch.arange(16)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        rows = BranchAtPixels(feat, branch).rows(batch_ids, pixel_index)
+        dense_bf16 = branch(feat)
+    expected = branch(feat.detach().float()).permute(0, 2, 3, 1).reshape(-1, 2)
+    assert rows.dtype == torch.float32 and dense_bf16.dtype == torch.bfloat16
+    torch.testing.assert_close(rows, expected, rtol=1e-5, atol=1e-5)
+    bf16_error = (dense_bf16.float().permute(0, 2, 3, 1).reshape(-1, 2) - expected).abs().max()
+    assert bf16_error > 10 * (rows - expected).abs().max()
+    rows.sum().backward()
+    assert feat.grad.dtype == torch.bfloat16 and feat.grad.abs().sum() > 0
+
+
 def test_only_the_exact_branch_shape_is_accepted():
     assert is_conv3x3_relu_conv1x1(_branch())
     dilated = _branch()

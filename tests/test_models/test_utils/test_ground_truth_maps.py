@@ -89,7 +89,7 @@ def test_oracle_analysis_tool_on_a_synthetic_set(tmp_path):
         'oracle_analysis', REPO / 'tools' / 'analysis_tools' / 'oracle_analysis.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    config = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-3700it_synthetic-128.py'
+    config = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-4000it_synthetic-128.py'
     head_only = tmp_path / 'random.pth'
     args = tool.parse_args([
         str(config), str(head_only), '--work-dir', str(tmp_path / 'work'), '--cfg-options',
