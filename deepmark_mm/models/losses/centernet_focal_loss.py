@@ -33,7 +33,7 @@ class _FocalLoss(torch.autograd.Function):
     """CenterNet's summed focal loss of logits, computed with its gradient in one no-grad pass.
 
     Autograd would keep about ten heatmap-sized intermediates, and the Gaussian target is 0 almost
-    everywhere (0.6 % of the demo's landmark heatmap is not). So the loss is evaluated as:
+    everywhere (about 0.5 % of the demo's landmark heatmap is not). So the loss is evaluated as:
 
     * every pixel as a negative of weight 1: ``sum(-log(1 - p) * p**alpha)``, with its gradient
       ``p**alpha * (p - alpha * (1 - p) * log(1 - p))``, on the logits' own memory layout (no
