@@ -44,8 +44,8 @@ def test_freed_tensors_are_reused_instead_of_faulted_in_again():
     if unmapped < 40 * 50:
         pytest.skip(f'{unmapped} faults for 40 fresh 8 MiB mappings: pages are not faulted in '
                     'one 4 KiB page at a time here (transparent huge pages?)')
-    # measured here: 81,960 faults (40 x 2,048 pages and a few more) unmapped; retained 0, or one block's 2,048
-    # pages when the heap grows once
+    # measured here: 81,960 faults unmapped (40 x 2,048 pages and a few more); retained 0,
+    # or one block's 2,048 pages when the heap grows once
     assert retained <= 2 * 2048 < unmapped / 10, (unmapped, retained)
 
 
