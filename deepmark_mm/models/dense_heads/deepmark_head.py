@@ -597,7 +597,7 @@ def _rows_at(pred: RegressionMap, batch_ids: Tensor, pixel_index: Tensor) -> Ten
         Tensor: (M, C) float32.
     """
     if isinstance(pred, BranchAtPixels):
-        return pred.rows(batch_ids, pixel_index).float()
+        return pred.rows(batch_ids, pixel_index)  # float32 by construction
     return pixel_major(pred)[batch_ids, pixel_index].float()
 
 

@@ -91,7 +91,9 @@ class NeighbourhoodCache:
 
     The wh, offset and kpt_reg branches of a level read the same map at the same garment rows;
     sharing one cache among their :class:`BranchAtPixels` gathers those patches (and their
-    gradient) once instead of three times. Pixel sets are matched by tensor identity.
+    gradient) once instead of three times. The patches are kept in float32 (the rows are
+    computed in float32, see :meth:`BranchAtPixels.rows`), so a bfloat16 map is also cast once.
+    Pixel sets are matched by tensor identity.
 
     Args:
         feat (Tensor): (B, C, H, W) map.
@@ -102,11 +104,11 @@ class NeighbourhoodCache:
         self._entries: List[Tuple[Tensor, Tensor, Tensor]] = []
 
     def patches(self, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
-        """(M, 9 * C) patches of the pixels, see :func:`neighbourhood_patches`."""
+        """(M, 9 * C) float32 patches of the pixels, see :func:`neighbourhood_patches`."""
         for cached_ids, cached_index, patches in self._entries:
             if cached_ids is batch_ids and cached_index is pixel_index:
                 return patches
-        patches = neighbourhood_patches(self.feat, batch_ids, pixel_index)
+        patches = neighbourhood_patches(self.feat, batch_ids, pixel_index).float()
         self._entries.append((batch_ids, pixel_index, patches))
         return patches
 
@@ -151,8 +153,7 @@ class BranchAtPixels:
         """
         patches = self.cache.patches(batch_ids, pixel_index)
         with torch.autocast(device_type=patches.device.type, enabled=False):
-            return conv3x3_relu_conv1x1_on_patches(patches.float(), self.branch[0],
-                                                   self.branch[2])
+            return conv3x3_relu_conv1x1_on_patches(patches, self.branch[0], self.branch[2])
 
     def dense(self) -> Tensor:
         """(B, O, H, W) branch output everywhere."""
