@@ -8,8 +8,9 @@
 # Environment variables:
 #   PYTHON          interpreter that creates the venv (default: python3.11, else python3)
 #   DEEPMARK_VENV   where the venv lives (default: <repo>/.venv)
-#   DEEPMARK_CACHE  where the compiled mmcv wheel is kept across clones (default: ~/.cache/deepmark_mm)
-#   MAX_JOBS        parallel compile jobs for mmcv (default: 2)
+#   DEEPMARK_MMCV   lite (default: mmcv-lite, nothing compiled) or full (build mmcv's compiled ops)
+#   DEEPMARK_CACHE  where a full mmcv wheel is kept across clones (default: ~/.cache/deepmark_mm)
+#   MAX_JOBS        parallel compile jobs for a full mmcv build (default: 2)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +27,8 @@ export MAX_JOBS=${MAX_JOBS:-2}
 log() { printf '[setup_env %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 stamp_of() {  # everything that decides what is installed
-  cat "$REPO/tools/setup_env.sh" "$REPO"/requirements/*.txt | sha256sum | cut -d' ' -f1
+  { cat "$REPO/tools/setup_env.sh" "$REPO"/requirements/*.txt; echo "mmcv=${DEEPMARK_MMCV:-lite}"; } \
+    | sha256sum | cut -d' ' -f1
 }
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -34,9 +36,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY=$VENV/bin/python
-pip_install() {  # quiet, pinned; hide pip's notes about this machine's local index folders
+pip_install() {  # quiet, pinned; hide pip's notes about local index folders and
+  # mmpose's chumpy (left out on purpose: it does not build)
   "$PY" -m pip install --disable-pip-version-check -q -c "$CONSTRAINTS" "$@" 2>&1 \
-    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+    | { grep -v -e "is ignored: it is neither a file nor a directory" \
+        -e "dependency resolver does not currently take into account" -e "requires chumpy" \
+        || true; }
   return "${PIPESTATUS[0]}"
 }
 
@@ -48,29 +53,40 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$(stamp_of)" ]; then
   pip_install $TORCH_SPEC
   pip_install "mmengine==0.10.7"
 
-  # mmcv ships no wheel for this torch: build it once (CPU ops) and keep the wheel outside the repo.
-  TORCH_TAG=$("$PY" -c 'import sys, torch; print("torch%s-py%d%d" % ((torch.__version__.split("+")[0],) + sys.version_info[:2]))')
-  WHEELS=$CACHE/wheels/$TORCH_TAG
-  mkdir -p "$WHEELS"
-  if ! ls "$WHEELS"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
-    log "building mmcv $MMCV_VERSION from source (about 7 minutes on 2 cores; cached in $WHEELS)"
-    BUILD=$(mktemp -d)
-    "$PY" -m pip download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD"
-    tar -xzf "$BUILD"/mmcv-$MMCV_VERSION.tar.gz -C "$BUILD"
-    # mmcv 2.1.0 hard-codes C++17; torch >= 2.10 headers require C++20.
-    sed -i 's/-std=c++17/-std=c++20/g' "$BUILD/mmcv-$MMCV_VERSION/setup.py"
-    (cd "$BUILD/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=${FORCE_CUDA:-0} \
-      "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" .)
-    rm -rf "$BUILD"
+  # mmcv: the pure-Python mmcv-lite by default (no compile; deepmark_mm supplies NMS, soft-NMS
+  # and DCNv2 on torchvision kernels). A full mmcv already in this venv is detected and kept.
+  # DEEPMARK_MMCV=full builds full mmcv from source instead (CPU ops; about 11 minutes on 2 cores,
+  # the wheel cached in $CACHE).
+  if "$PY" -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("mmcv._ext") else 1)' 2>/dev/null; then
+    log "full mmcv (compiled ops) found in $VENV: keeping it"
+  elif [ "${DEEPMARK_MMCV:-lite}" = full ]; then
+    TORCH_TAG=$("$PY" -c 'import sys, torch; print("torch%s-py%d%d" % ((torch.__version__.split("+")[0],) + sys.version_info[:2]))')
+    WHEELS=$CACHE/wheels/$TORCH_TAG
+    mkdir -p "$WHEELS"
+    if ! ls "$WHEELS"/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
+      log "building full mmcv $MMCV_VERSION from source (cached in $WHEELS)"
+      BUILD=$(mktemp -d)
+      "$PY" -m pip download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD"
+      tar -xzf "$BUILD"/mmcv-$MMCV_VERSION.tar.gz -C "$BUILD"
+      # mmcv 2.1.0 hard-codes C++17; torch >= 2.10 headers require C++20.
+      sed -i 's/-std=c++17/-std=c++20/g' "$BUILD/mmcv-$MMCV_VERSION/setup.py"
+      (cd "$BUILD/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA=${FORCE_CUDA:-0} \
+        "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$WHEELS" .)
+      rm -rf "$BUILD"
+    fi
+    "$PY" -m pip uninstall -q -y mmcv-lite 2>/dev/null || true
+    pip_install "$WHEELS"/mmcv-$MMCV_VERSION-*.whl
+  else
+    log "installing mmcv-lite $MMCV_VERSION (pure Python)"
+    pip_install "mmcv-lite==$MMCV_VERSION"
   fi
-  pip_install "$WHEELS"/mmcv-$MMCV_VERSION-*.whl
 
   log "installing mmdet, mmpose (without chumpy) and friends"
   pip_install "mmdet==3.3.0"
-  pip_install --no-deps "mmpose==1.3.2"
   pip_install json_tricks munkres matplotlib opencv-python pillow scipy timm openmim pycocotools
   # The registry wheel of xtcocotools is built against numpy 1 ("numpy.dtype size changed").
   pip_install --no-binary xtcocotools --no-build-isolation "xtcocotools==1.14.3"
+  pip_install --no-deps "mmpose==1.3.2"
   pip_install -r "$REPO/requirements/onnx.txt" -r "$REPO/requirements/tests.txt"
   stamp_of > "$STAMP"
   log "environment ready"

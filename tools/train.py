@@ -11,6 +11,7 @@ import argparse
 import os
 import os.path as osp
 
+import deepmark_mm  # noqa: F401  (first: registers components; lets mmcv-lite import mmcv.ops)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner

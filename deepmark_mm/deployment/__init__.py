@@ -3,11 +3,12 @@ from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
 from .onnx_benchmark import benchmark_onnx, cpu_name
 from .onnx_deepmark import OnnxDeepMark, OnnxDeepMarkModel
 from .onnx_export import (DEFAULT_OPSET, build_detector, check_exportable, compare_with_pytorch,
-                          config_input_size, create_session, export_onnx, find_deformable_convs)
+                          config_input_size, create_session, default_opset, export_onnx,
+                          find_deformable_convs)
 
 __all__ = [
     'DEFAULT_OPSET', 'DeepMarkExportWrapper', 'INPUT_NAME', 'OUTPUT_NAMES', 'OnnxDeepMark',
     'OnnxDeepMarkModel', 'benchmark_onnx', 'build_detector', 'check_exportable',
-    'compare_with_pytorch', 'config_input_size', 'cpu_name', 'create_session', 'export_onnx',
-    'find_deformable_convs'
+    'compare_with_pytorch', 'config_input_size', 'cpu_name', 'create_session', 'default_opset',
+    'export_onnx', 'find_deformable_convs'
 ]

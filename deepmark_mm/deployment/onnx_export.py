@@ -1,11 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Export a DeepMark network to ONNX (backbone + neck + head maps, dynamic batch axis).
 
-Which configs export: every config whose network has only standard layers, i.e. the Hourglass
-configs and DLA-34 configs with ``model.neck.use_dcn=False`` (e.g.
-``configs/deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py``). The paper's DLA-34 configs use
-mmcv's modulated deformable convolutions (``use_dcn=True``), which ONNX / onnxruntime cannot run:
-:func:`check_exportable` refuses them. Decoding (top-K, boxes, landmark grouping) is not part of
+Every config exports: plain networks at opset 17, the paper's DLA-34 with modulated deformable
+convolutions (:mod:`deepmark_mm.ops`, torchvision kernels) at opset 19 as ONNX ``DeformConv``,
+which onnxruntime runs. Deformable convolutions of other libraries (mmcv's) are refused by
+:func:`check_exportable`. Decoding (top-K, boxes, landmark grouping) is not part of
 the graph; :class:`~deepmark_mm.deployment.OnnxDeepMark` runs it with the head's own code.
 """
 import copy
@@ -24,52 +23,63 @@ from mmengine.runner.checkpoint import _load_checkpoint
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
 from deepmark_mm.utils import load_weights_strictly
+from deepmark_mm.ops import ModulatedDeformConv2d
+from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
 
 DEFAULT_OPSET = 17
 
 
-def find_deformable_convs(model: nn.Module) -> List[str]:
-    """Names of the deformable convolution modules of ``model`` (mmcv DCN / DCNv2).
+def find_deformable_convs(model: nn.Module) -> Tuple[List[str], List[str]]:
+    """Names of the deformable convolution modules of ``model``, exportable or not.
 
     Args:
         model (nn.Module): Any model.
 
     Returns:
-        list[str]: Module names, in ``named_modules`` order.
+        tuple[list[str], list[str]]: Modules of :mod:`deepmark_mm.ops` (torchvision kernels,
+        exported as ONNX ``DeformConv``) and any other deformable convolution (mmcv's DCN /
+        DCNv2, which the exporter cannot write), in ``named_modules`` order.
     """
-    try:
-        from mmcv.ops import DeformConv2d, ModulatedDeformConv2d
-        deformable_types: Tuple[type, ...] = (DeformConv2d, ModulatedDeformConv2d)
-    except ImportError:  # mmcv without compiled ops: no mmcv DCN can be in the model
-        deformable_types = ()
-    return [
-        name for name, module in model.named_modules()
-        if isinstance(module, deformable_types) or 'DeformConv' in type(module).__name__
-    ]
+    exportable, other = [], []
+    for name, module in model.named_modules():
+        if isinstance(module, ModulatedDeformConv2d):
+            exportable.append(name)
+        elif 'DeformConv' in type(module).__name__:
+            other.append(name)
+    return exportable, other
 
 
-def check_exportable(model: nn.Module, where: str = 'the model') -> None:
-    """Refuse models that ONNX cannot express.
+def default_opset(model: nn.Module) -> int:
+    """17, or :data:`DEFORM_CONV_OPSET` (19) when ``model`` has deformable convolutions."""
+    return DEFORM_CONV_OPSET if find_deformable_convs(model)[0] else DEFAULT_OPSET
+
+
+def check_exportable(model: nn.Module, where: str = 'the model',
+                     opset: int = DEFORM_CONV_OPSET) -> None:
+    """Refuse models that ONNX at ``opset`` cannot express.
 
     Args:
         model (nn.Module): The detector.
         where (str): Config name for the message.
+        opset (int): The export's opset.
 
     Raises:
-        ValueError: When the model holds deformable convolutions; the message tells which config
-            setting exports.
+        ValueError: For deformable convolutions other than :mod:`deepmark_mm.ops` ones, or for
+            those below opset 19; the message says what exports.
     """
-    deformable = find_deformable_convs(model)
-    if deformable:
-        shown = ', '.join(deformable[:3]) + (', ...' if len(deformable) > 3 else '')
+    exportable, other = find_deformable_convs(model)
+    if other:
+        shown = ', '.join(other[:3]) + (', ...' if len(other) > 3 else '')
         raise ValueError(
-            f'{where} has {len(deformable)} deformable convolution(s) ({shown}: mmcv '
-            'ModulatedDeformConv2dPack); ONNX has no such operator and onnxruntime cannot run '
-            'them. Export a config with plain convolutions: model.neck.use_dcn=False, e.g. '
-            'configs/deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py or the Hourglass configs, '
-            'with a checkpoint trained that way (--cfg-options model.neck.use_dcn=False only '
-            'fits such a checkpoint: deformable weights do not carry over).')
+            f'{where} has {len(other)} deformable convolution(s) ({shown}) that are not '
+            'deepmark_mm.ops.ModulatedDeformConv2dPack (e.g. mmcv.ops ones); the ONNX exporter '
+            'cannot write them. Build the model with deepmark_mm.ops (the DLA neck does) or '
+            'plain convolutions: model.neck.use_dcn=False.')
+    if exportable and opset < DEFORM_CONV_OPSET:
+        raise ValueError(
+            f'{where} has {len(exportable)} deformable convolution(s) ({exportable[0]}, ...): '
+            f'ONNX DeformConv needs opset >= {DEFORM_CONV_OPSET}, got opset {opset}.')
 
 
 def config_input_size(cfg: Config) -> Tuple[int, int]:
@@ -127,7 +137,7 @@ def export_onnx(config: Union[str, Config],
                 checkpoint: Optional[str],
                 out_file: str,
                 input_shape: Optional[Union[int, Sequence[int]]] = None,
-                opset: int = DEFAULT_OPSET,
+                opset: Optional[int] = None,
                 cfg_options: Optional[dict] = None,
                 verify: bool = True,
                 model: Optional[nn.Module] = None) -> Dict:
@@ -144,7 +154,8 @@ def export_onnx(config: Union[str, Config],
         input_shape (int | Sequence[int], optional): ``H`` (= ``W``) or ``(H, W)``; the config's
             test input size when None. Must be a multiple of the preprocessor's
             ``pad_size_divisor``.
-        opset (int): ONNX opset. Defaults to 17.
+        opset (int, optional): ONNX opset. None: 17, or 19 (``DeformConv``) when the model has
+            deformable convolutions.
         cfg_options (dict, optional): Config overrides.
         verify (bool): Check the file with ``onnx.checker`` and compare onnxruntime with PyTorch
             on a random batch of 2.
@@ -155,14 +166,17 @@ def export_onnx(config: Union[str, Config],
         ``opset`` and, with ``verify``, ``max_abs_diff`` per output.
 
     Raises:
-        ValueError: For deformable convolutions or an input shape the preprocessor would pad.
+        ValueError: For convolutions ONNX cannot express at ``opset`` (see
+            :func:`check_exportable`) or an input shape the preprocessor would pad.
     """
     cfg = load_deepmark_config(config, cfg_options)
     where = getattr(cfg, 'filename', None) or str(config)
     if model is None:
         model = build_detector(cfg, checkpoint)
     model = model.cpu().eval()
-    check_exportable(model, where)
+    opset = default_opset(model) if opset is None else int(opset)
+    check_exportable(model, where, opset)
+    register_deform_conv_symbolic()
     height, width = _as_hw(input_shape) if input_shape is not None else config_input_size(cfg)
     divisor = int(cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1) or 1)
     if height % divisor or width % divisor:

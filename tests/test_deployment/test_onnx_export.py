@@ -43,19 +43,26 @@ def test_raw_maps_match_pytorch_for_another_batch_size(exported):
         assert heatmap.min() > 0 and heatmap.max() < 1
 
 
-def test_deformable_convolutions_are_refused(exported, tmp_path):
-    from mmcv.ops import ModulatedDeformConv2dPack
+def test_deformable_convolutions_export_at_opset_19_and_foreign_ones_are_refused(
+        exported, tmp_path):
+    from mmcv.ops import ModulatedDeformConv2dPack as MmcvDCNv2
     from mmdet.registry import MODELS
+
+    from deepmark_mm.deployment import default_opset, find_deformable_convs
     cfg = load_deepmark_config(SYNTHETIC_CONFIG)
     dcn_neck = MODELS.build(dict(cfg.model.neck, use_dcn=True))
-    with pytest.raises(ValueError, match=r'(?s)neck_cfg has 16 deformable.*use_dcn=False'):
-        check_exportable(dcn_neck, 'neck_cfg')
-    check_exportable(MODELS.build(dict(cfg.model.neck, use_dcn=False)))
-    with_dcn = copy.deepcopy(exported['model'])
-    with_dcn.extra = ModulatedDeformConv2dPack(4, 4, 3, padding=1)
+    exportable, other = find_deformable_convs(dcn_neck)
+    assert len(exportable) == 16 and other == []
+    assert default_opset(dcn_neck) == 19
+    assert default_opset(MODELS.build(dict(cfg.model.neck, use_dcn=False))) == 17
+    check_exportable(dcn_neck, 'neck_cfg', opset=19)
+    with pytest.raises(ValueError, match=r'neck_cfg has 16 deformable.*opset >= 19, got opset 17'):
+        check_exportable(dcn_neck, 'neck_cfg', opset=17)
+    with_mmcv_dcn = copy.deepcopy(exported['model'])
+    with_mmcv_dcn.extra = MmcvDCNv2(4, 4, 3, padding=1)
     out_file = tmp_path / 'refused.onnx'
-    with pytest.raises(ValueError, match=r'deformable convolution\(s\) \(extra'):
-        export_onnx(SYNTHETIC_CONFIG, None, str(out_file), model=with_dcn, verify=False)
+    with pytest.raises(ValueError, match=r'deformable convolution\(s\) \(extra\) that are not'):
+        export_onnx(SYNTHETIC_CONFIG, None, str(out_file), model=with_mmcv_dcn, verify=False)
     assert not out_file.exists()
 
 

@@ -54,10 +54,14 @@ NON_MAC_OPS = ('aten::add', 'aten::add_', 'aten::mul', 'aten::mul_', 'aten::sigm
                'aten::div', 'aten::max_pool2d')
 
 
-def _deformable_conv_flops(inputs: List, outputs: List) -> int:
-    """FLOPs of ``ModulatedDeformConv2dFunction``: a conv with the same weight."""
+def _deformable_conv_flops(inputs: List, outputs: List, weight_index: int) -> int:
+    """FLOPs of a modulated deformable conv: a conv with the same weight.
+
+    ``weight_index`` is 1 for ``torchvision::deform_conv2d`` (input, weight, offset, mask, ...)
+    and 3 for mmcv's ``ModulatedDeformConv2dFunction`` (input, offset, mask, weight, ...).
+    """
     from mmengine.analysis.jit_handles import get_shape
-    weight_shape = get_shape(inputs[3])  # (input, offset, mask, weight, bias, ...)
+    weight_shape = get_shape(inputs[weight_index])
     out_shape = get_shape(outputs[0])
     kernel_numel = 1
     for side in weight_shape[1:]:
@@ -72,7 +76,10 @@ def count_flops(model: nn.Module, inputs: torch.Tensor) -> Dict[str, object]:
     """FLOPs of one forward (``mode='tensor'``), and the non-elementwise ops left uncounted."""
     from mmengine.analysis import FlopAnalyzer
     analyzer = FlopAnalyzer(model, inputs)
-    analyzer.set_op_handle('prim::PythonOp.ModulatedDeformConv2dFunction', _deformable_conv_flops)
+    analyzer.set_op_handle(
+        'torchvision::deform_conv2d', lambda i, o: _deformable_conv_flops(i, o, weight_index=1))
+    analyzer.set_op_handle('prim::PythonOp.ModulatedDeformConv2dFunction',
+                           lambda i, o: _deformable_conv_flops(i, o, weight_index=3))
     analyzer.set_op_handle(**{op: None for op in NON_MAC_OPS})
     analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     total = analyzer.total()

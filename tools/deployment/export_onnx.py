@@ -2,7 +2,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Export a DeepMark network (backbone + neck + head maps) to ONNX for edge devices.
 
-    python tools/deployment/export_onnx.py CONFIG CKPT OUT.onnx --shape 512 [--opset 17]
+    python tools/deployment/export_onnx.py CONFIG CKPT OUT.onnx --shape 512 [--opset 19]
 
 Graph: ``input`` (batch, 3, H, W) float32, BGR normalised with the config's mean/std; outputs
 ``center_heatmap`` (13) and ``kpt_heatmap`` (294) as sigmoid probabilities, ``wh``, ``offset``,
@@ -34,7 +34,8 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         default=None,
         help='input H (square) or H W; default: the config\'s test input size')
-    parser.add_argument('--opset', type=int, default=17, help='ONNX opset version')
+    parser.add_argument('--opset', type=int, default=None,
+                        help='ONNX opset (default: 17, or 19 for deformable convolutions)')
     parser.add_argument(
         '--no-verify',
         action='store_true',

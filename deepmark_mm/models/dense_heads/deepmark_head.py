@@ -6,7 +6,6 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
-from mmcv.ops import batched_nms
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.utils import multi_apply, unpack_gt_instances
 from mmdet.registry import MODELS, TASK_UTILS
@@ -19,6 +18,7 @@ from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS,
                                                         category_keypoint_mask)
+from deepmark_mm.ops import batched_nms
 from ..losses import clamped_sigmoid
 from ..task_modules import BaseLandmarkGrouping
 from ..utils import (BranchAtPixels, DeepMarkTargets, GarmentDetections, NeighbourhoodCache,

@@ -5,11 +5,14 @@ from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from deepmark_mm.ops import ModulatedDeformConv2dPack
+
 
 class DLAConvBlock(BaseModule):
     """3x3 conv (deformable v2 or plain), then norm and ReLU.
 
-    With ``use_dcn=True`` the conv is ``mmcv.ops.ModulatedDeformConv2dPack`` (DCNv2: its
+    With ``use_dcn=True`` the conv is :class:`deepmark_mm.ops.ModulatedDeformConv2dPack` (DCNv2
+    on torchvision, mmcv's parameter layout: its
     ``conv_offset`` predicts 18 offsets + 9 mask logits per position, zero-initialised, so a fresh
     block starts as a plain 3x3 conv). ``use_dcn=False`` uses ``nn.Conv2d`` with the same weight
     and bias shapes, for devices without deformable-conv kernels and for ONNX export.
@@ -31,7 +34,6 @@ class DLAConvBlock(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if use_dcn:
-            from mmcv.ops import ModulatedDeformConv2dPack
             self.conv = ModulatedDeformConv2dPack(
                 in_channels,
                 out_channels,

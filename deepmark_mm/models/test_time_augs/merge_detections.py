@@ -2,10 +2,11 @@
 """Merge the detections of several test views of one image (CenterNet ``merge_outputs``)."""
 from typing import Optional, Sequence
 
-import mmcv.ops
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+from deepmark_mm.ops import get_nms_op
 
 #: CenterNet's ``soft_nms_39(..., Nt=0.5, method=2)``: Gaussian decay exp(-IoU^2 / 0.5), pruned
 #: below 0.001 (the IoU threshold is unused by the Gaussian rule).
@@ -17,16 +18,18 @@ MIN_NMS_BOX_SIZE = 1e-2
 
 
 def suppress_per_class(bboxes: Tensor, scores: Tensor, labels: Tensor, nms_cfg: dict) -> tuple:
-    """Run an mmcv NMS op (``nms``, ``soft_nms``) within each class.
+    """Run an NMS op of :mod:`deepmark_mm.ops` (``nms``, ``soft_nms``) within each class.
 
     Classes are separated by grouping rather than by mmcv's ``batched_nms`` coordinate shift,
-    which assumes non-negative boxes and loses float precision on large shifts.
+    which assumes non-negative boxes and loses float precision on large shifts. The ops have
+    ``mmcv.ops``' signatures and results without its compiled extension.
 
     Args:
         bboxes (Tensor): (N, 4) xyxy.
         scores (Tensor): (N,).
         labels (Tensor): (N,) class of each box.
-        nms_cfg (dict): ``type`` (an op of :mod:`mmcv.ops`) and its keyword arguments.
+        nms_cfg (dict): ``type`` (a name of :data:`deepmark_mm.ops.NMS_OPS` or a
+            callable with ``mmcv.ops.nms``' signature) and its keyword arguments.
 
     Returns:
         tuple[Tensor, Tensor]: ``keep`` (M,) indices into the inputs and their scores after
@@ -34,9 +37,7 @@ def suppress_per_class(bboxes: Tensor, scores: Tensor, labels: Tensor, nms_cfg: 
     """
     cfg = dict(nms_cfg)
     op_name = cfg.pop('type', 'nms')
-    nms_op = getattr(mmcv.ops, op_name, None) if isinstance(op_name, str) else op_name
-    if not callable(nms_op):
-        raise ValueError(f'nms_cfg type {op_name!r} is not an op of mmcv.ops')
+    nms_op = get_nms_op(op_name)
     boxes = bboxes.float()
     size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=MIN_NMS_BOX_SIZE)
     boxes = torch.cat([boxes[:, :2], boxes[:, :2] + size], dim=1)
@@ -64,7 +65,7 @@ def merge_view_detections(view_instances: Sequence[InstanceData],
         view_instances (Sequence[:obj:`InstanceData`]): Per view ``bboxes`` (N_v, 4) xyxy in the
             original image, ``scores`` (N_v,), ``labels`` (N_v,) and any other per-detection
             fields, identical keys in every view.
-        nms_cfg (dict, optional): ``type`` (``'soft_nms'``, ``'nms'``: ops of :mod:`mmcv.ops`)
+        nms_cfg (dict, optional): ``type`` (``'soft_nms'``, ``'nms'``: :mod:`deepmark_mm.ops`)
             and its arguments, applied per class; None only sorts. Defaults to
             :data:`DEFAULT_SOFT_NMS`.
         max_per_img (int): Detections kept. Defaults to 100.

@@ -2,6 +2,7 @@
 """DLAUpNeck: bilinear init, CenterNet's aggregation order, DCN path on CPU."""
 import pytest
 import torch
+from torch import nn
 import torch.nn.functional as F
 
 from deepmark_mm.models.necks import (DepthwiseUpsample, DLAConvBlock, DLAUp, DLAUpNeck, IDAUp,
@@ -146,14 +147,23 @@ def test_dcn_neck_forward_backward_on_cpu():
     assert levels[1].grad is None  # below first_level: unused
 
 
-def test_plain_neck_exports_to_onnx():
-    """use_dcn=False is the ONNX path: the exported graph computes what PyTorch does."""
+@pytest.mark.parametrize('use_dcn, opset', [(False, 17), (True, 19)])
+def test_neck_exports_to_onnx(use_dcn, opset):
+    """Plain (opset 17) and deformable (ONNX DeformConv, opset 19) necks: the exported graph
+    computes what PyTorch does, with non-zero offsets and masks for the deformable one."""
     import io
 
     import numpy as np
     onnxruntime = pytest.importorskip('onnxruntime')
+    from deepmark_mm.deployment.deform_conv_symbolic import register_deform_conv_symbolic
+    register_deform_conv_symbolic()
     torch.manual_seed(0)
-    neck = DLAUpNeck(DLA34_CHANNELS, use_dcn=False).eval()
+    neck = DLAUpNeck(DLA34_CHANNELS, use_dcn=use_dcn).eval()
+    offset_convs = [m for n, m in neck.named_modules() if n.endswith('conv_offset')]
+    assert len(offset_convs) == (16 if use_dcn else 0)
+    for conv in offset_convs:
+        nn.init.normal_(conv.weight, std=0.05)
+        nn.init.normal_(conv.bias, std=0.5)
     levels = dla_levels(1, 64)
     buffer = io.BytesIO()
     names = [f'level{k}' for k in range(6)]
@@ -162,7 +172,7 @@ def test_plain_neck_exports_to_onnx():
         buffer,
         input_names=names,
         output_names=['fused'],
-        opset_version=17,
+        opset_version=opset,
         dynamo=False)
     session = onnxruntime.InferenceSession(buffer.getvalue())
     feeds = {i.name: levels[names.index(i.name)].numpy() for i in session.get_inputs()}

@@ -84,7 +84,7 @@ def test_bad_inputs():
         bboxes=torch.zeros(1, 4), scores=torch.ones(1), labels=torch.zeros(1, dtype=torch.long))
     with pytest.raises(ValueError, match='different detection fields'):
         merge_view_detections([detections([[0, 0, 1, 1]], [0.5], [0]), partial])
-    with pytest.raises(ValueError, match='not an op of mmcv.ops'):
+    with pytest.raises(ValueError, match='not an op of deepmark_mm.ops'):
         merge_view_detections([partial], dict(type='no_such_nms'))
     empty = merge_view_detections([partial[:0], partial[:0]], DEFAULT_SOFT_NMS)
     assert len(empty) == 0
