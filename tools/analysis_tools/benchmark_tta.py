@@ -48,6 +48,9 @@ def parse_args() -> argparse.Namespace:
         '--scales', type=float, nargs='+', default=[1.0, 0.75], help='flip-ms view scales')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu', help='torch device')
+    parser.add_argument(
+        '--fp16', action='store_true',
+        help='run everything (network and decoding) under torch.autocast(float16)')
     parser.add_argument('--warmup', type=int, default=3, help='untimed runs per measurement')
     parser.add_argument('--repeat', type=int, default=10, help='timed runs per measurement')
     parser.add_argument(
@@ -85,8 +88,8 @@ def make_view(original: np.ndarray, side: int) -> tuple:
 
 def benchmark_shape(detector: nn.Module, tta_models: Dict[str, nn.Module], side: int,
                     scales: Sequence[float], device: str, warmup: int,
-                    repeat: int) -> Dict[str, object]:
-    """Measure every column at one square input side.
+                    repeat: int, fp16: bool = False) -> Dict[str, object]:
+    """Measure every column at one square input side (under float16 autocast with ``fp16``).
 
     Returns:
         dict: ``shape``, ``views`` (flip-ms view sides), ``forward_ms``, ``forward_x2_ms`` and
@@ -111,7 +114,8 @@ def benchmark_shape(detector: nn.Module, tta_models: Dict[str, nn.Module], side:
         flip_ms=lambda: tta_models['flip_ms'].test_step(batch_of(views)))
     network_input = detector.data_preprocessor(single_data, False)['inputs']
     result: Dict[str, object] = dict(shape=[side, side], views=view_sides)
-    with torch.inference_mode():
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.float16, enabled=fp16)
+    with torch.inference_mode(), autocast:
         result['forward_ms'] = time_call(lambda: detector._forward(network_input), device, warmup,
                                          repeat)
         doubled = torch.cat([network_input, network_input.flip(dims=[3])])
@@ -132,6 +136,7 @@ def main() -> None:
         device=device_name(args.device),
         torch=torch.__version__,
         scales=list(args.scales),
+        precision='fp16 autocast' if args.fp16 else 'fp32',
         paper_ms_hourglass104_512=PAPER_MS,
         results=[])
     print(f'{osp.basename(args.config)} on {report["device"]}, flip-ms scales {args.scales}')
@@ -139,7 +144,7 @@ def main() -> None:
     print('  '.join(f'{h:>10}' for h in header) + '   (ms / image)')
     for side in args.shape:
         row = benchmark_shape(detector, tta_models, side, args.scales, args.device, args.warmup,
-                              args.repeat)
+                              args.repeat, args.fp16)
         report['results'].append(row)
         values = [row['forward_ms'], row['forward_x2_ms']] + [row[f'{m}_ms'] for m in MODES]
         print(f'{f"{side}x{side}":>10}  ' + '  '.join(f'{v:10.2f}' for v in values))
