@@ -2,6 +2,7 @@
 """Pretrained starts: timm's ImageNet weights (mocked, no network), clear offline error, and the
 start-up check of InitialWeightsCheckHook."""
 import logging
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +15,7 @@ from deepmark_mm.engine.hooks import InitialWeightsCheckHook, initial_weights_ch
 from deepmark_mm.models.backbones import TimmDLA
 
 REAL_CREATE = timm.create_model
+CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'deepmark'
 
 
 def _fake_download(calls):
@@ -53,11 +55,11 @@ def test_offline_error_names_the_ways_out(monkeypatch):
 
 
 def test_paper_dla_config_asks_for_imagenet_weights():
-    cfg = Config.fromfile('configs/deepmark/deepmark_dla34_8xb5-63e_deepfashion2-512.py')
+    cfg = Config.fromfile(str(CONFIGS / 'deepmark_dla34_8xb5-63e_deepfashion2-512.py'))
     assert cfg.model.backbone.pretrained is True
     assert cfg.custom_hooks == [dict(type='InitialWeightsCheckHook')]
     hourglass = Config.fromfile(
-        'configs/deepmark/deepmark_hourglass104_8xb5-63e_deepfashion2-512.py')
+        str(CONFIGS / 'deepmark_hourglass104_8xb5-63e_deepfashion2-512.py'))
     assert hourglass.custom_hooks == [dict(type='InitialWeightsCheckHook')]
 
 
