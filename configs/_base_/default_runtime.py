@@ -11,7 +11,9 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # keeps the last 3 epochs plus the best one by landmark mAP (DeepFashion2Metric, prefix
-    # 'deepfashion2'); best_deepfashion2_kpt_mAP_epoch_N.pth is the one to test and deploy.
+    # 'deepfashion2'). Reported numbers come from the final epoch (epoch_63.pth for the paper
+    # schedule): best_deepfashion2_kpt_mAP_epoch_N.pth is selected on the validation set, which
+    # is also the reported set, so it is a convenience, not a reported model.
     checkpoint=dict(
         type='CheckpointHook',
         interval=1,

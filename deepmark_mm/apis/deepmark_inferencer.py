@@ -178,7 +178,9 @@ class DeepMarkInferencer(DetInferencer):
             ``bboxes`` (N, 4), ``scores`` (N,), ``labels`` (category names), ``label_ids``,
             ``keypoints`` (N, 294, 2), ``keypoint_scores`` (N, 294)); ``visualization``: drawings
             when ``return_vis``, else empty; ``files``: written paths (``vis``, ``preds``,
-            ``bbox``, ``keypoints``), empty without ``out_dir``.
+            ``bbox``, ``keypoints``), empty without ``out_dir``; ``skipped``: ``(path, reason)``
+            of the input files that could not be read (warned about and left out; the other
+            images are processed and every result file is written).
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -189,7 +191,7 @@ class DeepMarkInferencer(DetInferencer):
             self.visualizer.kpt_score_thr = kpt_score_thr
         save_vis = bool(out_dir) and not no_save_vis
         writer = PredictionWriter(out_dir) if out_dir and not no_save_pred else None
-        results: Dict = dict(predictions=[], visualization=[], files={})
+        results: Dict = dict(predictions=[], visualization=[], files={}, skipped=[])
         vis_files: List[str] = []
         progress = tqdm(
             total=len(images),
@@ -198,7 +200,8 @@ class DeepMarkInferencer(DetInferencer):
             disable=not self.show_progress or len(images) < 2)
         for start in range(0, len(images), batch_size):
             indices = list(range(start, min(start + batch_size, len(images))))
-            samples = self._predict_batch(model, pipeline, [images[i] for i in indices])
+            indices, inputs = self._prepare_inputs(pipeline, images, indices, results['skipped'])
+            samples = self._predict_batch(model, inputs) if inputs else []
             for index, sample in zip(indices, samples):
                 item = images[index]
                 prediction = instances_to_prediction(sample.pred_instances, img_ids[index],
@@ -223,18 +226,41 @@ class DeepMarkInferencer(DetInferencer):
                     results['predictions'].append(kept)
                 else:
                     results['predictions'].append(prediction)
-            progress.update(len(indices))
+            progress.update(min(batch_size, len(images) - start))
         progress.close()
+        if results['skipped']:
+            warnings.warn(f'DeepMarkInferencer: {len(results["skipped"])} of {len(images)} '
+                          'input(s) could not be read and were skipped: '
+                          f'{[path for path, _ in results["skipped"]][:5]}')
         if writer is not None:
             results['files'] = dict(preds=list(writer.readable_files), **writer.close())
         if vis_files:
             results['files']['vis'] = vis_files
         return results
 
-    def _predict_batch(self, model: nn.Module, pipeline: Compose,
-                       items: Sequence[ImageInput]) -> List[DetDataSample]:
-        """Pipeline, collate and ``test_step`` for a few images."""
-        data = self.collate_fn([pipeline(item) for item in items])
+    @staticmethod
+    def _prepare_inputs(pipeline: Compose, images: Sequence[ImageInput], indices: List[int],
+                        skipped: List[Tuple[str, str]]) -> Tuple[List[int], List[dict]]:
+        """Run the pipeline on ``images[indices]``; unreadable files are warned about, appended
+        to ``skipped`` as ``(path, reason)`` and left out (arrays are never skipped)."""
+        kept_indices, inputs = [], []
+        for index in indices:
+            item = images[index]
+            try:
+                inputs.append(pipeline(item))
+            except Exception as error:  # mmcv: AssertionError('failed to load image'), IO errors
+                if not isinstance(item, str):
+                    raise
+                reason = f'{type(error).__name__}: {error}'
+                warnings.warn(f'DeepMarkInferencer: skipping {item}, it cannot be read ({reason})')
+                skipped.append((item, reason))
+                continue
+            kept_indices.append(index)
+        return kept_indices, inputs
+
+    def _predict_batch(self, model: nn.Module, inputs: Sequence[dict]) -> List[DetDataSample]:
+        """Collate and ``test_step`` for a few pipeline outputs."""
+        data = self.collate_fn(list(inputs))
         with torch.no_grad():
             return model.test_step(data)
 

@@ -10,6 +10,10 @@ skeletons), ``preds/<image stem>.json`` (readable: category, box, score and the 
 landmarks with names) and ``results.{bbox,keypoints}.json`` (official DeepFashion2 result format).
 ``CKPT`` may also be an ``.onnx`` file from ``tools/deployment/export_onnx.py`` (run with
 onnxruntime; no ``--tta``).
+
+Unreadable images (corrupt or missing files) are skipped with a warning; the others are processed
+and every result file is written. The summary line counts both. Exit status: 1 when no image
+could be processed, or with ``--strict`` when any was skipped; 0 otherwise.
 """
 import argparse
 import os.path as osp
@@ -38,10 +42,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--show', action='store_true', help='show each drawing in a window')
+    parser.add_argument(
+        '--strict', action='store_true', help='exit with status 1 when any input was skipped')
     return parser.parse_args()
 
 
-def main() -> None:
+def main() -> int:
     args = parse_args()
     if args.checkpoint.endswith('.onnx'):
         if args.tta:
@@ -60,11 +66,20 @@ def main() -> None:
         kpt_score_thr=args.kpt_score_thr,
         show=args.show)
     num_garments = sum(len(p['labels']) for p in result['predictions'])
+    skipped = result.get('skipped', [])
     print(f'{len(result["predictions"])} image(s), {num_garments} garment(s) with score >= '
           f'{args.score_thr}; drawings in {osp.join(args.out_dir, "vis")}, readable JSON in '
           f'{osp.join(args.out_dir, "preds")}, official results '
           f'{result["files"].get("bbox")} and {result["files"].get("keypoints")}')
+    if skipped:
+        print(f'{len(skipped)} unreadable image(s) skipped:')
+        for path, reason in skipped:
+            print(f'  {path}: {reason}')
+    if not result['predictions']:
+        print('no image could be processed', file=sys.stderr)
+        return 1
+    return 1 if skipped and args.strict else 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

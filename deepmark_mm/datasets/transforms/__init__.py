@@ -6,9 +6,11 @@ from .color_jitter import CenterNetColorJitter, color_jitter_matrix
 from .formatting import PackDeepMarkInputs
 from .image_layout import contiguous_image
 from .loading import LoadDeepFashion2Annotations
+from .tolerant_loading import LoadImageFromFileOrSkip, TooManyBadImagesError
 
 __all__ = [
-    'CenterAffine', 'CenterNetColorJitter', 'LoadDeepFashion2Annotations', 'PackDeepMarkInputs',
-    'RandomCenterAffine', 'apply_homography', 'center_scale_affine_matrix', 'centernet_border',
+    'CenterAffine', 'CenterNetColorJitter', 'LoadDeepFashion2Annotations',
+    'LoadImageFromFileOrSkip', 'PackDeepMarkInputs', 'TooManyBadImagesError', 'RandomCenterAffine',
+    'apply_homography', 'center_scale_affine_matrix', 'centernet_border',
     'color_jitter_matrix', 'contiguous_image', 'pixel_index_matrix', 'resize_paste_warp'
 ]

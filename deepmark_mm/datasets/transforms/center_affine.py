@@ -14,6 +14,8 @@ from .center_affine_matrix import (center_scale_affine_matrix, centernet_border,
                                    resize_paste_warp)
 from .image_layout import contiguous_image
 
+#: CenterNet's random scale factors, ``np.arange(0.6, 1.4, 0.1)``: 0.6, 0.7, ..., 1.3.
+CENTERNET_SCALE_CHOICES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 INTERPOLATIONS = dict(
     nearest=cv2.INTER_NEAREST, bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC,
     area=cv2.INTER_AREA)
@@ -132,14 +134,20 @@ class CenterAffine(BaseTransform):
 class RandomCenterAffine(CenterAffine):
     """CenterNet training warp: random scale and random centre, then :class:`CenterAffine`.
 
-    ``scale = max(h, w) * U(scale_range)`` and the centre is drawn uniformly (integer pixels,
-    as CenterNet) from ``[b_w, w - b_w) x [b_h, h - b_h)`` with CenterNet's border rule
-    (``border`` halved until it fits the image side).
+    ``scale = max(h, w) * s`` and the centre is drawn uniformly (integer pixels, as CenterNet)
+    from ``[b_w, w - b_w) x [b_h, h - b_h)`` with CenterNet's border rule (``border`` halved
+    until it fits the image side). ``s`` is drawn from ``scale_choices`` when given (CenterNet:
+    ``np.random.choice(np.arange(0.6, 1.4, 0.1))``, i.e. ``CENTERNET_SCALE_CHOICES``, the
+    DeepFashion2 paper configs), else uniformly from ``scale_range`` (this project's first
+    variant, kept for the synthetic configs).
 
     Args:
         input_size (int | tuple[int, int]): Output (w, h). Defaults to 512.
-        scale_range (tuple[float, float]): Random scale factor range. Defaults to (0.6, 1.4).
+        scale_range (tuple[float, float]): Uniform random scale factor range, used when
+            ``scale_choices`` is None. Defaults to (0.6, 1.4).
         border (int): CenterNet's crop border. Defaults to 128.
+        scale_choices (Sequence[float], optional): Scale factors drawn with equal probability.
+            Defaults to None.
         **kwargs: :class:`CenterAffine` arguments.
     """
 
@@ -147,16 +155,22 @@ class RandomCenterAffine(CenterAffine):
                  input_size: Union[int, Sequence[int]] = 512,
                  scale_range: Tuple[float, float] = (0.6, 1.4),
                  border: int = 128,
+                 scale_choices: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
         super().__init__(input_size=input_size, **kwargs)
         if not 0 < scale_range[0] <= scale_range[1]:
             raise ValueError(f'scale_range must be 0 < low <= high, got {scale_range}')
+        if scale_choices is not None and (len(scale_choices) == 0 or min(scale_choices) <= 0):
+            raise ValueError(f'scale_choices must be positive numbers, got {scale_choices}')
         self.scale_range = tuple(scale_range)
+        self.scale_choices = None if scale_choices is None else tuple(map(float, scale_choices))
         self.border = border
 
     @cache_randomness
     def _center_and_scale(self, height: int, width: int) -> Tuple[Tuple[float, float], float]:
-        scale = max(height, width) * np.random.uniform(*self.scale_range)
+        factor = np.random.uniform(*self.scale_range) if self.scale_choices is None else \
+            self.scale_choices[np.random.randint(len(self.scale_choices))]
+        scale = max(height, width) * factor
         border_w = centernet_border(self.border, width)
         border_h = centernet_border(self.border, height)
         center_x = np.random.randint(border_w, max(width - border_w, border_w + 1))
@@ -165,4 +179,4 @@ class RandomCenterAffine(CenterAffine):
 
     def __repr__(self) -> str:
         return (super().__repr__()[:-1] + f', scale_range={self.scale_range}, '
-                f'border={self.border})')
+                f'scale_choices={self.scale_choices}, border={self.border})')

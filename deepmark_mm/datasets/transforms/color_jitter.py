@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """CenterNet's colour augmentation (brightness, contrast, saturation in random order + PCA
-lighting) folded into one 3x4 colour matrix and applied to uint8 BGR images in one pass."""
-from typing import Sequence, Tuple
+lighting) folded into one 3x4 colour matrix and applied to BGR images in one pass."""
+from typing import Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -13,41 +13,80 @@ from .image_layout import contiguous_image
 
 #: Weights of OpenCV's BGR -> gray conversion, in BGR order.
 BGR_GRAY_WEIGHTS = np.array([0.114, 0.587, 0.299])
-#: ImageNet RGB-PCA eigenvalues/eigenvectors used by CenterNet's lighting noise (unit [0, 1]).
-PCA_EIGENVALUES = np.array([0.2141788, 0.01817699, 0.00752097])
+#: ImageNet RGB-PCA eigenvalues of CenterNet's lighting noise (``coco_hp.py``, unit [0, 1]).
+CENTERNET_PCA_EIGENVALUES = (0.2141788, 0.01817699, 0.00341571)
+#: This project's first eigenvalues (third one differs from CenterNet's); the default, kept for
+#: the synthetic configs and the results obtained with them.
+DEEPMARK_V1_PCA_EIGENVALUES = (0.2141788, 0.01817699, 0.00752097)
+PCA_EIGENVALUE_SETS = dict(
+    centernet=CENTERNET_PCA_EIGENVALUES, deepmark_v1=DEEPMARK_V1_PCA_EIGENVALUES)
+PCA_EIGENVALUES = np.array(DEEPMARK_V1_PCA_EIGENVALUES)
+#: CenterNet's PCA eigenvectors (columns), applied to BGR pixels as CenterNet does.
 PCA_EIGENVECTORS = np.array([[-0.58752847, -0.69563484, 0.4134035],
                              [-0.5832747, 0.00994535, -0.81221408],
                              [-0.56089297, 0.71832671, 0.41158938]])
 JITTER_OPS = ('brightness', 'contrast', 'saturation')
+#: What contrast and saturation blend against: the grey of the ``original`` image (CenterNet) or
+#: of the ``current`` one, after the earlier operations (this project's first variant).
+GRAY_REFERENCES = ('original', 'current')
 
 
-def color_jitter_matrix(channel_means: np.ndarray, factors: dict, order: Sequence[str],
-                        lighting_shift: np.ndarray) -> np.ndarray:
+def pca_lighting_shift(alpha: np.ndarray,
+                       eigenvalues: Sequence[float] = DEEPMARK_V1_PCA_EIGENVALUES) -> np.ndarray:
+    """CenterNet's lighting offset ``eigvec @ (eigval * alpha)``, in 0..255 pixel units.
+
+    Args:
+        alpha (np.ndarray): (3,) draw of ``N(0, lighting_std)``.
+        eigenvalues (Sequence[float]): (3,) PCA eigenvalues.
+
+    Returns:
+        np.ndarray: (3,) offset added to the B, G, R channels.
+    """
+    return 255.0 * (PCA_EIGENVECTORS @ (np.asarray(eigenvalues, dtype=np.float64) * alpha))
+
+
+def color_jitter_matrix(channel_means: np.ndarray,
+                        factors: dict,
+                        order: Sequence[str],
+                        lighting_shift: np.ndarray,
+                        gray_reference: str = 'current') -> np.ndarray:
     """Compose CenterNet's colour operations into ``y = M[:, :3] @ x + M[:, 3]``.
 
     Every step is linear in the pixel and in its gray value ``g(x) = w . x``, so the image after
-    any sequence stays ``A x + B g(x) + C``:
+    any sequence stays ``A x + B g(x) + C``. With ``gray_reference='original'`` (CenterNet's
+    ``color_aug``: ``gs`` and ``gs_mean`` are taken once, from the input ``x``):
 
     * brightness a: ``y -> a y``
-    * contrast a: ``y -> a y + (1 - a) mean(g(y))``
-    * saturation a: ``y -> a y + (1 - a) g(y)``
+    * contrast a: ``y -> a y + (1 - a) mean(g(x))``
+    * saturation a: ``y -> a y + (1 - a) g(x)``
     * lighting: ``y -> y + shift``
+
+    With ``'current'`` contrast and saturation use ``g(y)`` of the image at that step instead.
 
     Args:
         channel_means (np.ndarray): (3,) mean of each BGR channel of the input image.
         factors (dict): Factor of each of ``brightness``, ``contrast``, ``saturation``.
         order (Sequence[str]): Order of the three operations.
         lighting_shift (np.ndarray): (3,) BGR offset added last, in pixel units.
+        gray_reference (str): ``'original'`` or ``'current'``. Defaults to ``'current'``.
 
     Returns:
         np.ndarray: (3, 4) float64 colour matrix for ``cv2.transform``.
     """
+    if gray_reference not in GRAY_REFERENCES:
+        raise ValueError(f'gray_reference must be one of {GRAY_REFERENCES}, got {gray_reference!r}')
     gray_mean = float(BGR_GRAY_WEIGHTS @ np.asarray(channel_means, dtype=np.float64))
     scale_x, scale_gray, offset = 1.0, 0.0, np.zeros(3)
     for name in order:
         alpha = float(factors[name])
         if name == 'brightness':
             scale_x, scale_gray, offset = alpha * scale_x, alpha * scale_gray, alpha * offset
+        elif gray_reference == 'original' and name == 'contrast':
+            scale_x, scale_gray = alpha * scale_x, alpha * scale_gray
+            offset = alpha * offset + (1 - alpha) * gray_mean
+        elif gray_reference == 'original' and name == 'saturation':
+            scale_gray = alpha * scale_gray + (1 - alpha)
+            scale_x, offset = alpha * scale_x, alpha * offset
         elif name == 'contrast':
             mean_now = (scale_x + scale_gray) * gray_mean + BGR_GRAY_WEIGHTS @ offset
             scale_x, scale_gray = alpha * scale_x, alpha * scale_gray
@@ -68,12 +107,18 @@ def color_jitter_matrix(channel_means: np.ndarray, factors: dict, order: Sequenc
 
 @TRANSFORMS.register_module()
 class CenterNetColorJitter(BaseTransform):
-    """CenterNet's colour augmentation on uint8 BGR images (kept uint8, saturated).
+    """CenterNet's colour augmentation on BGR images, as one ``cv2.transform`` pass.
 
     Brightness, contrast and saturation factors are ``1 + U(-v, v)`` in random order, followed by
-    PCA lighting noise ``eigvec @ (eigval * N(0, lighting_std))`` (times 255). Equivalent to
-    CenterNet's float implementation except for the final saturation to [0, 255], at a fraction of
-    the cost (one ``cv2.transform`` pass).
+    PCA lighting noise ``eigvec @ (eigval * N(0, lighting_std))`` (times 255).
+
+    CenterNet's own ``color_aug`` (the DeepFashion2 paper configs) is
+    ``gray_reference='original', pca_eigenvalues='centernet', to_float=True``: contrast and
+    saturation blend against the grey of the input image, the third eigenvalue is 0.00341571 and
+    the result is float32, not clipped (CenterNet normalises it unclipped). The defaults are this
+    project's first variant, kept for the synthetic configs: blends against the grey of the image
+    at that step, eigenvalues ``DEEPMARK_V1_PCA_EIGENVALUES`` (third 0.00752097), uint8 output
+    saturated to [0, 255].
 
     Required keys: ``img`` (uint8, BGR). Modified keys: ``img``.
 
@@ -83,6 +128,12 @@ class CenterNetColorJitter(BaseTransform):
         saturation (float): Saturation variation v. Defaults to 0.4.
         lighting_std (float): Std of the PCA lighting noise. Defaults to 0.1.
         prob (float): Probability to apply. Defaults to 1.
+        gray_reference (str): ``'original'`` (CenterNet) or ``'current'``. Defaults to
+            ``'current'``.
+        pca_eigenvalues (str | Sequence[float]): ``'centernet'``, ``'deepmark_v1'`` or three
+            values. Defaults to ``'deepmark_v1'``.
+        to_float (bool): Return float32 without clipping (CenterNet) instead of saturated uint8.
+            Defaults to False.
     """
 
     def __init__(self,
@@ -90,10 +141,24 @@ class CenterNetColorJitter(BaseTransform):
                  contrast: float = 0.4,
                  saturation: float = 0.4,
                  lighting_std: float = 0.1,
-                 prob: float = 1.0) -> None:
+                 prob: float = 1.0,
+                 gray_reference: str = 'current',
+                 pca_eigenvalues: Union[str, Sequence[float]] = 'deepmark_v1',
+                 to_float: bool = False) -> None:
         self.variations = dict(brightness=brightness, contrast=contrast, saturation=saturation)
         self.lighting_std = lighting_std
         self.prob = prob
+        if gray_reference not in GRAY_REFERENCES:
+            raise ValueError(
+                f'gray_reference must be one of {GRAY_REFERENCES}, got {gray_reference!r}')
+        self.gray_reference = gray_reference
+        if isinstance(pca_eigenvalues, str):
+            if pca_eigenvalues not in PCA_EIGENVALUE_SETS:
+                raise ValueError(f'pca_eigenvalues must be one of {list(PCA_EIGENVALUE_SETS)} or '
+                                 f'three numbers, got {pca_eigenvalues!r}')
+            pca_eigenvalues = PCA_EIGENVALUE_SETS[pca_eigenvalues]
+        self.pca_eigenvalues = np.asarray(pca_eigenvalues, dtype=np.float64).reshape(3)
+        self.to_float = to_float
 
     @cache_randomness
     def _random_params(self) -> Tuple[bool, dict, list, np.ndarray]:
@@ -104,7 +169,7 @@ class CenterNetColorJitter(BaseTransform):
         }
         order = [JITTER_OPS[i] for i in np.random.permutation(len(JITTER_OPS))]
         alpha = np.random.normal(scale=self.lighting_std, size=3)
-        shift = 255.0 * (PCA_EIGENVECTORS @ (PCA_EIGENVALUES * alpha))
+        shift = pca_lighting_shift(alpha, self.pca_eigenvalues)
         return apply, factors, order, shift
 
     def transform(self, results: dict) -> dict:
@@ -117,10 +182,14 @@ class CenterNetColorJitter(BaseTransform):
             raise ValueError(f'{results.get("img_path")}: CenterNetColorJitter needs a 3-channel '
                              f'BGR image, got shape {img.shape}')
         channel_means = np.asarray(cv2.mean(img)[:3])
-        matrix = color_jitter_matrix(channel_means, factors, order, shift)
+        matrix = color_jitter_matrix(channel_means, factors, order, shift, self.gray_reference)
+        if self.to_float:
+            img = img.astype(np.float32)
         results['img'] = cv2.transform(img, matrix)
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(variations={self.variations}, '
-                f'lighting_std={self.lighting_std}, prob={self.prob})')
+                f'lighting_std={self.lighting_std}, prob={self.prob}, '
+                f'gray_reference={self.gray_reference!r}, '
+                f'pca_eigenvalues={tuple(self.pca_eigenvalues)}, to_float={self.to_float})')

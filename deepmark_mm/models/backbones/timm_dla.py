@@ -20,16 +20,22 @@ TRUNK_KEY_PREFIXES = re.compile(r'^(module\.)?(base\.)?(trunk\.)?')
 class TimmDLA(BaseModule):
     """DLA trunk from timm (``features_only``), levels 0..5 at strides 1, 2, 4, 8, 16, 32.
 
-    The trunk is always built with ``pretrained=False`` (nothing is downloaded). Pretrained
-    weights come only from a local file through
-    ``init_cfg=dict(type='Pretrained', checkpoint=PATH[, prefix='backbone.'])``: an ImageNet
-    DLA checkpoint (timm's or the official ``dla34-ba72cf86.pth``; unused extra tensors such as
-    ``fc.*`` are reported and ignored), or, with ``prefix``, the backbone of a detector
-    checkpoint.
+    Building never downloads. Initial weights, applied by :meth:`init_weights` (which training
+    calls; inference and tests that load a checkpoint do not):
+
+    * ``init_cfg=dict(type='Pretrained', checkpoint=PATH[, prefix='backbone.'])``: a local
+      ImageNet DLA checkpoint (timm's or the official ``dla34-ba72cf86.pth``; unused extra
+      tensors such as ``fc.*`` are reported and ignored), or, with ``prefix``, the backbone of a
+      detector checkpoint;
+    * else ``pretrained=True``: timm's ImageNet weights (downloaded by timm on first use, then
+      cached; the DeepFashion2 DLA-34 configs). Offline, a :class:`RuntimeError` names the ways
+      out (a converted CenterNet checkpoint as ``load_from``, or ``pretrained=False``);
+    * else timm's random initialisation.
 
     Args:
         arch (str): timm model name, e.g. ``'dla34'``.
         out_indices (Sequence[int]): Trunk levels to return. DLAUpNeck expects all six.
+        pretrained (bool): Start from timm's ImageNet weights (see above). Defaults to False.
         frozen_stages (int): Freeze the stem and levels ``0..frozen_stages`` (their params get
             no gradient and their norms stay in eval mode); -1 freezes nothing.
         norm_eval (bool): Keep every BN layer in eval mode during training.
@@ -46,6 +52,7 @@ class TimmDLA(BaseModule):
     def __init__(self,
                  arch: str = 'dla34',
                  out_indices: Sequence[int] = (0, 1, 2, 3, 4, 5),
+                 pretrained: bool = False,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -56,6 +63,7 @@ class TimmDLA(BaseModule):
         self.trunk = timm.create_model(
             arch, pretrained=False, features_only=True, out_indices=tuple(out_indices))
         self.arch = arch
+        self.pretrained = pretrained
         self.out_indices = tuple(out_indices)
         self.out_channels: Tuple[int, ...] = tuple(self.trunk.feature_info.channels())
         self.strides: Tuple[int, ...] = tuple(self.trunk.feature_info.reduction())
@@ -78,10 +86,14 @@ class TimmDLA(BaseModule):
                     param.requires_grad = False
 
     def init_weights(self) -> None:
-        """Load a local ``Pretrained`` checkpoint into the trunk, or keep timm's init."""
+        """Load a local ``Pretrained`` checkpoint, else timm's ImageNet weights when
+        ``pretrained``, else keep timm's init."""
         init_cfg = self.init_cfg if isinstance(self.init_cfg, dict) else None
         if init_cfg is None or init_cfg.get('type') != 'Pretrained':
-            super().init_weights()
+            if self.pretrained:
+                self._load_timm_pretrained()
+            else:
+                super().init_weights()
             return
         checkpoint_path = init_cfg['checkpoint']
         checkpoint = CheckpointLoader.load_checkpoint(checkpoint_path, map_location='cpu')
@@ -96,6 +108,26 @@ class TimmDLA(BaseModule):
         print_log(
             f'TimmDLA: loading {self.arch} trunk weights from {checkpoint_path}', logger='current')
         load_state_dict(self.trunk, state_dict, strict=False, logger='current')
+        self._is_init = True
+
+    def _load_timm_pretrained(self) -> None:
+        """timm's ImageNet weights into the trunk (timm downloads and caches them)."""
+        import timm
+        try:
+            source = timm.create_model(
+                self.arch, pretrained=True, features_only=True, out_indices=self.out_indices)
+        except Exception as error:  # offline: huggingface_hub / urllib / OSError flavours
+            raise RuntimeError(
+                f"TimmDLA: could not get timm's ImageNet weights for {self.arch} "
+                f'({type(error).__name__}: {error}). Without network access, either start from '
+                'a converted CenterNet checkpoint (python tools/model_converters/'
+                'centernet_to_deepmark.py ctdet_coco_dla_2x.pth CKPT --arch dla34, then '
+                '--cfg-options load_from=CKPT), or train from random weights with '
+                '--cfg-options model.backbone.pretrained=False. timm caches the weights, so one '
+                'run with network access is enough.') from error
+        self.trunk.load_state_dict(source.state_dict())
+        print_log(f"TimmDLA: {self.arch} trunk initialised from timm's ImageNet weights",
+                  logger='current')
         self._is_init = True
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
