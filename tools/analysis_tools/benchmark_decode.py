@@ -114,7 +114,7 @@ def main() -> None:
                 maps = [level[-1] for level in outs]
                 maps[0], maps[4] = maps[0].sigmoid(), maps[4].sigmoid()
                 if flip:
-                    maps = list(fuse_flip_outputs(*maps, torch.as_tensor(flip_indices())))
+                    maps = list(fuse_flip_outputs(*maps, torch.tensor(flip_indices())))
                 return maps
 
             maps = forward()
