@@ -50,7 +50,7 @@ def test_max_filter_refuses_even_kernels_and_local_maximum_defers_them():
         local_maximum(heat, kernel=2)
 
 
-def _maps(kind: str, batch: int = 2, size: int = 16, seed: int = 0):
+def _maps(kind: str, batch: int = 2, size: int = 12, seed: int = 0):
     """Head probability maps (13 categories, 294 slots): random, or crafted blobs with ties."""
     generator = torch.Generator().manual_seed(seed)
 
@@ -72,7 +72,7 @@ def _maps(kind: str, batch: int = 2, size: int = 16, seed: int = 0):
     kpt[:, :, 2:6, 2:6] = 0.3
     kpt[:, ::3, 4, 4] = 0.8
     kpt[:, 1::7, 0, 1:3] = 0.5
-    kpt[:, 5, 10:12, 10:12] = 0.95
+    kpt[:, 5, 9:11, 9:11] = 0.95
     return [center, wh, offset, kpt_reg, kpt, kpt_offset]
 
 
@@ -103,7 +103,7 @@ def test_predictions_equal_the_committed_decoding(grouping):
     head = MODELS.build(
         dict(type='DeepMarkHead', in_channels=4, feat_channels=4,
              test_cfg=dict(grouping=dict(type=grouping, score_thr=0.1))))
-    for (kind, seed), cfg in itertools.product([('random', 0), ('random', 1), ('crafted', 0)],
+    for (kind, seed), cfg in itertools.product([('random', 0), ('crafted', 0)],
                                                TEST_CFGS):
         maps = _maps(kind, seed=seed)
         new = _predict(head, maps, cfg, old=False)
