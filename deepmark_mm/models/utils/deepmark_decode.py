@@ -3,9 +3,11 @@
 from typing import NamedTuple
 
 import torch
-from mmdet.models.utils import get_local_maximum, get_topk_from_heatmap
+from mmdet.models.utils import get_topk_from_heatmap
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from torch import Tensor
+
+from .local_maximum import local_maximum
 
 
 class GarmentDetections(NamedTuple):
@@ -196,7 +198,7 @@ def decode_garments(center_heatmap_probs: Tensor,
             f'category_keypoint_mask is {tuple(category_keypoint_mask.shape)}')
     k = min(k, num_classes * height * width)
     # mmdet's top-K views the map as (B, C*H*W): NCHW order, whatever layout the head ran in
-    peaks = get_local_maximum(center_heatmap_probs.contiguous(), kernel=kernel)
+    peaks = local_maximum(center_heatmap_probs.contiguous(), kernel=kernel)
     scores, _, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
     # every window pixel (S of them) reads its own box and coarse landmarks, and votes with the
     # heatmap of the detection's own category there
@@ -245,7 +247,7 @@ def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
     """
     batch_size, num_keypoints, height, width = kpt_heatmap_probs.shape
     k = min(k, height * width)
-    peaks = get_local_maximum(kpt_heatmap_probs, kernel=kernel)
+    peaks = local_maximum(kpt_heatmap_probs, kernel=kernel)
     scores, pixel_index = peaks.reshape(batch_size, num_keypoints, -1).topk(k, dim=-1)
     pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
     windows = peak_windows(pixel_index % width,

@@ -1,0 +1,119 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""The separable max filter gives exactly mmdet's max-pool NMS, and the head's predictions do
+not change with it (the committed ``get_local_maximum`` decoding is the reference)."""
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import deepmark_mm  # noqa: F401  (before mmdet: the mmcv._ext stand-in)
+from mmdet.models.utils import get_local_maximum  # noqa: E402
+from mmdet.registry import MODELS  # noqa: E402
+from deepmark_mm.models.utils import deepmark_decode
+from deepmark_mm.models.utils.local_maximum import local_maximum, max_filter
+
+FIELDS = ('bboxes', 'scores', 'labels', 'keypoints', 'keypoint_scores')
+
+
+def _tied(shape, seed):
+    """Random maps with plateaus: values rounded to 8 levels, so neighbours often tie."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.rand(shape, generator=generator) * 8).floor() / 8
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 1, 1), (2, 3, 1, 7), (1, 2, 6, 1), (2, 3, 2, 2),
+                                   (2, 5, 9, 13)])
+@pytest.mark.parametrize('kernel', [1, 3, 5, 7])
+def test_max_filter_is_max_pool(shape, kernel):
+    for heat in (torch.rand(shape), _tied(shape, 1), torch.randn(shape)):
+        heat.view(-1)[::5] = float('inf')
+        heat.view(-1)[1::7] = float('-inf')
+        expected = F.max_pool2d(heat, kernel, stride=1, padding=(kernel - 1) // 2)
+        assert torch.equal(max_filter(heat, kernel), expected)
+        channels_last = heat.contiguous(memory_format=torch.channels_last)
+        assert torch.equal(max_filter(channels_last, kernel), expected)
+        # -inf * 0 is NaN in both: equal, NaN where NaN
+        torch.testing.assert_close(
+            local_maximum(channels_last, kernel), get_local_maximum(heat, kernel=kernel),
+            rtol=0, atol=0, equal_nan=True)
+
+
+def test_max_filter_refuses_even_kernels_and_local_maximum_defers_them():
+    with pytest.raises(ValueError, match='odd kernel'):
+        max_filter(torch.rand(1, 1, 4, 4), 2)
+    heat = torch.rand(1, 2, 5, 5)
+    # mmdet's own behaviour for an even kernel (max-pool makes a smaller map): unchanged
+    with pytest.raises(RuntimeError):
+        get_local_maximum(heat, kernel=2)
+    with pytest.raises(RuntimeError):
+        local_maximum(heat, kernel=2)
+
+
+def _maps(kind: str, batch: int = 2, size: int = 12, seed: int = 0):
+    """Head probability maps (13 categories, 294 slots): random, or crafted blobs with ties."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.rand(batch, *shape, size, size, generator=generator)
+
+    wh = rand(2) * size / 2 + 1
+    offset, kpt_offset = rand(2), rand(2)
+    kpt_reg = (rand(588) - 0.5) * size / 2
+    if kind == 'random':
+        return [rand(13) ** 2, wh, offset, kpt_reg, rand(294) ** 2, kpt_offset]
+    # crafted: few peaks (fewer than top-K local maxima), 2x2 plateaus, peaks on the border
+    center = torch.zeros(batch, 13, size, size)
+    center[0, 1, 3:5, 3:5] = 0.9  # plateau: 4 tied maxima
+    center[0, 6, 8, 0] = 0.9  # tie with it, on the border
+    center[1, 10, size - 1, size - 1] = 0.7
+    center[1, 10, 5, 5], center[1, 10, 5, 6] = 0.6, 0.6
+    kpt = torch.zeros(batch, 294, size, size)
+    kpt[:, :, 2:6, 2:6] = 0.3
+    kpt[:, ::3, 4, 4] = 0.8
+    kpt[:, 1::7, 0, 1:3] = 0.5
+    kpt[:, 5, 9:11, 9:11] = 0.95
+    return [center, wh, offset, kpt_reg, kpt, kpt_offset]
+
+
+def _predict(head, maps, cfg, old: bool):
+    metas = [dict(batch_input_shape=(64, 64))] * maps[0].shape[0]
+    if old:
+        new, deepmark_decode.local_maximum = deepmark_decode.local_maximum, get_local_maximum
+    try:
+        return head.predict_by_prob_maps(*maps, batch_img_metas=metas, cfg=cfg)
+    finally:
+        if old:
+            deepmark_decode.local_maximum = new
+
+
+TEST_CFGS = [
+    dict(topk=100, local_maximum_kernel=3, max_per_img=100),
+    dict(topk=7, kpt_topk=3, max_per_img=5),
+    dict(topk=20, local_maximum_kernel=5, kpt_topk=300, max_per_img=20),
+    dict(topk=20, local_maximum_kernel=1, max_per_img=20),
+    dict(topk=30, vote_radius=1, kpt_vote_radius=2, max_per_img=30),
+    dict(topk=30, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
+    dict(topk=30, landmark_score_weight=0.5, kpt_vote_radius=1, max_per_img=30),
+]
+
+
+@pytest.mark.parametrize('grouping', ['CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'])
+def test_predictions_equal_the_committed_decoding(grouping):
+    head = MODELS.build(
+        dict(type='DeepMarkHead', in_channels=4, feat_channels=4,
+             test_cfg=dict(grouping=dict(type=grouping, score_thr=0.1))))
+    for (kind, seed), cfg in itertools.product([('random', 0), ('crafted', 0)],
+                                               TEST_CFGS):
+        maps = _maps(kind, seed=seed)
+        new = _predict(head, maps, cfg, old=False)
+        old = _predict(head, maps, cfg, old=True)
+        assert len(new) == 2 and sum(len(r) for r in old) > 0
+        for ours, reference in zip(new, old):
+            for field in FIELDS:
+                assert torch.equal(ours.get(field), reference.get(field)), (kind, cfg, field)
+    # channels-last maps (the head's layout on CPU) decode the same
+    maps = [m.contiguous(memory_format=torch.channels_last) for m in _maps('random', seed=2)]
+    for ours, reference in zip(_predict(head, maps, TEST_CFGS[0], False),
+                               _predict(head, maps, TEST_CFGS[0], True)):
+        assert all(torch.equal(ours.get(f), reference.get(f)) for f in FIELDS)

@@ -1,0 +1,133 @@
+#!/usr/bin/env python
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Decoding + landmark grouping against the network forward, old vs new, in one process.
+
+"old" is the committed decoding before the separable max filter: mmdet's
+``get_local_maximum`` (``F.max_pool2d``) for the max-pool NMS; "new" is the code as it is
+(:func:`deepmark_mm.models.utils.local_maximum`). Both decode the same maps of the same forward
+(random weights: the cost does not depend on the content) and are timed interleaved, so a
+shared machine slows both alike; the tool also checks that the two give equal predictions.
+
+    python tools/analysis_tools/benchmark_decode.py configs/deepmark_dla34_512.py \
+        --cfg-options model.neck.use_dcn=False --shape 512 --batch 1 8 --threads 2
+"""
+import argparse
+import contextlib
+import os.path as osp
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Time DeepMark decoding, old vs new')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('--checkpoint', help='checkpoint (random weights when omitted)')
+    parser.add_argument('--shape', type=int, default=512, help='square input side')
+    parser.add_argument('--batch', type=int, nargs='+', default=[1, 8], help='batch sizes')
+    parser.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
+    parser.add_argument('--repeat', type=int, default=5, help='timed rounds (each: old, new)')
+    parser.add_argument('--no-flip', action='store_true', help='skip the flip-fused maps')
+    parser.add_argument('--cfg-options', nargs='+', default=None, help='key=value overrides')
+    parser.add_argument('--out', help='JSON output (default: work_dirs/benchmark/...)')
+    return parser.parse_args()
+
+
+@contextlib.contextmanager
+def old_decoding():
+    """Run the decoding with mmdet's ``get_local_maximum`` (the committed reference)."""
+    from mmdet.models.utils import get_local_maximum
+
+    from deepmark_mm.models.utils import deepmark_decode
+    new = deepmark_decode.local_maximum
+    deepmark_decode.local_maximum = get_local_maximum
+    try:
+        yield
+    finally:
+        deepmark_decode.local_maximum = new
+
+
+def _ms(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return (time.perf_counter() - start) * 1000
+
+
+def _same(old: List, new: List) -> bool:
+    return all(
+        torch.equal(a.get(key), b.get(key)) for a, b in zip(old, new)
+        for key in ('bboxes', 'scores', 'labels', 'keypoints', 'keypoint_scores'))
+
+
+def measure(model, maps, forward: Callable[[], object], metas: List[dict],
+            repeat: int) -> Dict[str, float]:
+    """Median ms of forward, old decode and new decode over interleaved rounds."""
+    head = model.bbox_head
+
+    def decode():
+        return head.predict_by_prob_maps(*maps, batch_img_metas=metas, rescale=False)
+
+    with old_decoding():
+        reference = decode()
+    same = _same(reference, decode())
+    times: Dict[str, List[float]] = dict(forward=[], old=[], new=[])
+    for _ in range(repeat):
+        times['forward'].append(_ms(forward))
+        with old_decoding():
+            times['old'].append(_ms(decode))
+        times['new'].append(_ms(decode))
+    row = {f'{key}_ms': statistics.median(value) for key, value in times.items()}
+    row['identical'] = same
+    return row
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices
+    from deepmark_mm.models.test_time_augs.flip_fusion import fuse_flip_outputs
+    from deepmark_mm.utils import build_benchmark_detector, device_name, write_benchmark_report
+    model = build_benchmark_detector(args.config, args.checkpoint, 'cpu', args.cfg_options)
+    side = args.shape
+    report = dict(config=args.config, cfg_options=args.cfg_options, device=device_name('cpu'),
+                  torch=torch.__version__, shape=side, rows=[])
+    print(f'{report["device"]}, input {side}x{side}')
+    print(f'{"maps":>14} {"forward ms":>11} {"old decode":>11} {"new decode":>11} '
+          f'{"old %":>6} {"new %":>6} {"speed-up":>8} identical')
+    cases = [(f'batch {b}', b, False) for b in args.batch]
+    if not args.no_flip:
+        cases.append(('flip-fused 1', 1, True))
+    with torch.inference_mode():
+        for name, batch, flip in cases:
+            torch.manual_seed(0)
+            inputs = torch.randn(batch, 3, side, side)
+            if flip:
+                inputs = torch.cat([inputs, inputs.flip(3)])
+
+            def forward():
+                outs = model._forward(inputs)
+                maps = [level[-1] for level in outs]
+                maps[0], maps[4] = maps[0].sigmoid(), maps[4].sigmoid()
+                if flip:
+                    maps = list(fuse_flip_outputs(*maps, torch.tensor(flip_indices())))
+                return maps
+
+            maps = forward()
+            metas = [dict(batch_input_shape=(side, side))] * batch
+            row = measure(model, maps, forward, metas, args.repeat)
+            row.update(maps=name, batch=batch)
+            report['rows'].append(row)
+            forward_ms = row['forward_ms']
+            print(f'{name:>14} {forward_ms:11.1f} {row["old_ms"]:11.1f} {row["new_ms"]:11.1f} '
+                  f'{100 * row["old_ms"] / forward_ms:6.1f} {100 * row["new_ms"] / forward_ms:6.1f} '
+                  f'{row["old_ms"] / row["new_ms"]:8.2f} {row["identical"]}')
+    write_benchmark_report(report, args.out, args.config, f'_decode_{side}')
+
+
+if __name__ == '__main__':
+    main()
