@@ -101,7 +101,8 @@ def child_env(root: Path) -> dict:
 def run(cmd, env) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=TIMEOUT)
-    assert result.returncode == 0, f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
+    assert result.returncode == 0, \
+        f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
     return result
 
 
@@ -165,7 +166,7 @@ def test_demo_runs_through_torchrun(demo):
 
 def test_two_process_training_all_reduces_writes_once_and_resumes(demo):
     """Ranks see different images yet end bit-identical; rank 0 alone writes; --resume continues."""
-    assert demo['result'].returncode == 0, 'the demo run failed (see test_demo_runs_through_torchrun)'
+    assert demo['result'].returncode == 0, 'the demo failed: see test_demo_runs_through_torchrun'
     from deepmark_mm.utils import load_checkpoint_file
     work = demo['work']
     ranks = load_ranks(work, 'train')
@@ -220,7 +221,7 @@ def test_two_process_training_all_reduces_writes_once_and_resumes(demo):
 
 def test_two_process_evaluation_equals_one_process(demo):
     """5 images on 2 ranks (one padded duplicate): the 11 metrics and every prediction exact."""
-    assert demo['result'].returncode == 0, 'the demo run failed (see test_demo_runs_through_torchrun)'
+    assert demo['result'].returncode == 0, 'the demo failed: see test_demo_runs_through_torchrun'
     work = demo['work']
     two = load_ranks(work / 'test_flip_ms', 'test')
     seen0, seen1 = (sum(rank['seen'], []) for rank in two)
