@@ -94,8 +94,9 @@ def data_options(data: Path):
 
 def child_env(root: Path) -> dict:
     path = os.pathsep.join(p for p in (str(root), os.environ.get('PYTHONPATH')) if p)
+    # CUDA_VISIBLE_DEVICES='': the CPU (gloo) path even on a machine with GPUs
     return dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
-                PYTHONUNBUFFERED='1')
+                PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='')
 
 
 def run(cmd, env) -> subprocess.CompletedProcess:
