@@ -13,9 +13,13 @@
 #   DEMO_CONFIG [configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py]
 #   DEMO_CFG_OPTIONS  extra --cfg-options for training, e.g. "train_cfg.max_iters=100"
 #   DEMO_CHECK_BAR=1  exit non-zero when the learning bar is missed (default: report it only)
+#   DEMO_LAUNCHER=torchrun  train and test with `torchrun --nproc_per_node DEMO_NPROC [2]
+#                     tools/{train,test}.py ... --launcher pytorch` (PyTorch DDP through MMEngine;
+#                     gloo on a machine without CUDA) instead of `mim train/test`
+#   DEMO_SKIP_SETUP=1 use the environment in DEEPMARK_VENV as it is (no tools/setup_env.sh)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bash "$REPO/tools/setup_env.sh"
+[ -n "${DEMO_SKIP_SETUP:-}" ] || bash "$REPO/tools/setup_env.sh"
 VENV=${DEEPMARK_VENV:-$REPO/.venv}
 PY=$VENV/bin/python
 cd "$REPO"
@@ -28,6 +32,35 @@ data_opts="data_root=$DATA/ train_dataloader.dataset.data_root=$DATA/ \
 val_dataloader.dataset.data_root=$DATA/ test_dataloader.dataset.data_root=$DATA/ \
 val_evaluator.ann_file=$DATA/validation/deepfashion2_validation.json \
 test_evaluator.ann_file=$DATA/validation/deepfashion2_validation.json"
+launcher=${DEMO_LAUNCHER:-mim}
+case "$launcher" in
+  mim) launch_note="" ;;
+  torchrun) nproc=${DEMO_NPROC:-2}; launch_note=" torchrun-nproc=$nproc" ;;
+  *) echo "DEMO_LAUNCHER must be mim or torchrun, got '$launcher'" >&2; exit 2 ;;
+esac
+train() {  # train CONFIG ARGS...: mim, or torchrun with a free rendezvous port (--standalone)
+  if [ "$launcher" = torchrun ]; then
+    "$VENV/bin/torchrun" --standalone --nproc_per_node "$nproc" tools/train.py "$CONFIG" \
+      --launcher pytorch "$@"
+  else
+    "$VENV/bin/mim" train deepmark_mm "$CONFIG" "$@"
+  fi
+}
+test_ckpt() {  # test_ckpt ARGS...: evaluate $CKPT on the validation split
+  if [ "$launcher" = torchrun ]; then
+    "$VENV/bin/torchrun" --standalone --nproc_per_node "$nproc" tools/test.py "$CONFIG" "$CKPT" \
+      --launcher pytorch "$@"
+  else
+    "$VENV/bin/mim" test deepmark_mm "$CONFIG" --checkpoint "$CKPT" "$@"
+  fi
+}
+if [ "$launcher" = torchrun ]; then
+  train_text="torchrun --nproc_per_node $nproc tools/train.py $CONFIG --launcher pytorch"
+  test_text="torchrun --nproc_per_node $nproc tools/test.py $CONFIG CKPT --launcher pytorch"
+else
+  train_text="mim train deepmark_mm $CONFIG"
+  test_text="mim test deepmark_mm $CONFIG --checkpoint CKPT"
+fi
 step() { printf '\n=== [demo %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 start=$(date +%s)
 
@@ -44,7 +77,7 @@ else
 fi
 
 # a work dir made with other settings (config, options, data) is kept aside, never reused
-settings="$CONFIG ${DEMO_CFG_OPTIONS:-} ${gen_args[*]}"
+settings="$CONFIG ${DEMO_CFG_OPTIONS:-} ${gen_args[*]}$launch_note"
 if [ -d "$WORK" ] && [ "$(cat "$WORK/demo_settings" 2>/dev/null)" != "$settings" ]; then
   kept="$WORK.$(date +%Y%m%d_%H%M%S)"
   step "$WORK was made with other settings: moving it to $kept"
@@ -56,10 +89,9 @@ echo "$settings" > "$WORK/demo_settings"
 if [ ! -f "$WORK/training_done" ]; then
   resume=()
   [ -s "$WORK/last_checkpoint" ] && resume=(--resume)  # an interrupted demo continues
-  step "training: mim train deepmark_mm $CONFIG ${resume[*]}"
+  step "training: $train_text ${resume[*]}"
   # shellcheck disable=SC2086
-  "$VENV/bin/mim" train deepmark_mm "$CONFIG" --work-dir "$WORK" "${resume[@]}" \
-    --cfg-options $data_opts ${DEMO_CFG_OPTIONS:-}
+  train --work-dir "$WORK" "${resume[@]}" --cfg-options $data_opts ${DEMO_CFG_OPTIONS:-}
   cp "$(cat "$WORK/last_checkpoint")" "$WORK/final.pth"
   touch "$WORK/training_done"
 else
@@ -67,18 +99,15 @@ else
 fi
 CKPT=$WORK/final.pth
 
-step "testing (single scale): mim test deepmark_mm $CONFIG --checkpoint $CKPT"
+step "testing (single scale): ${test_text/CKPT/$CKPT}"
 # shellcheck disable=SC2086
-"$VENV/bin/mim" test deepmark_mm "$CONFIG" --checkpoint "$CKPT" --work-dir "$WORK/test_single" \
-  --cfg-options $data_opts
-step "testing (flip TTA): mim test deepmark_mm $CONFIG --checkpoint $CKPT --tta"
+test_ckpt --work-dir "$WORK/test_single" --cfg-options $data_opts
+step "testing (flip TTA): ${test_text/CKPT/$CKPT} --tta"
 # shellcheck disable=SC2086
-"$VENV/bin/mim" test deepmark_mm "$CONFIG" --checkpoint "$CKPT" --work-dir "$WORK/test_flip" \
-  --tta --cfg-options $data_opts
-step "testing (flip + multi-scale TTA, views 1.0 and 1.25): mim test ... --tta tta_scales=[1.0,1.25]"
+test_ckpt --work-dir "$WORK/test_flip" --tta --cfg-options $data_opts
+step "testing (flip + multi-scale TTA, views 1.0 and 1.25): ${test_text/CKPT/$CKPT} --tta tta_scales=[1.0,1.25]"
 # shellcheck disable=SC2086
-"$VENV/bin/mim" test deepmark_mm "$CONFIG" --checkpoint "$CKPT" --work-dir "$WORK/test_flip_ms" \
-  --tta --cfg-options $data_opts "tta_scales=[1.0,1.25]"
+test_ckpt --work-dir "$WORK/test_flip_ms" --tta --cfg-options $data_opts "tta_scales=[1.0,1.25]"
 
 step "drawing validation predictions into $WORK/vis"
 mkdir -p "$WORK/vis_inputs"

@@ -17,6 +17,8 @@ from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from deepmark_mm.utils import prepare_cpu_distributed
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a DeepMark model')
@@ -88,6 +90,7 @@ def main() -> None:
     if args.trust_checkpoint:
         os.environ['DEEPMARK_TRUST_CHECKPOINTS'] = '1'
     cfg = build_config(args)
+    prepare_cpu_distributed(cfg)  # gloo + CPU DDP where MMEngine's init_dist needs CUDA
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults

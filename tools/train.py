@@ -16,6 +16,8 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from deepmark_mm.utils import prepare_cpu_distributed
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a DeepMark model')
@@ -81,6 +83,7 @@ def main() -> None:
     cfg = build_config(args)
     if args.trust_checkpoint:
         os.environ['DEEPMARK_TRUST_CHECKPOINTS'] = '1'
+    prepare_cpu_distributed(cfg)  # gloo + CPU DDP where MMEngine's init_dist needs CUDA
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 
