@@ -8,7 +8,7 @@ from .deepfashion2_format import (DeepFashion2FormatError, coco_annotation_to_in
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
                                     NUM_KEYPOINTS, OKS_SIGMAS, category_keypoint_mask, flip_indices,
                                     get_deepfashion2_metainfo, keypoint_category_index)
-from .synthetic import make_synthetic_deepfashion2, synthesize_sample, write_synthetic_split
+from .synthetic import data_root_cfg_options, make_synthetic_deepfashion2, synthesize_sample, write_synthetic_split
 from .synthetic_garments import GarmentTemplate, garment_template
 
 __all__ = [
@@ -17,6 +17,6 @@ __all__ = [
     'keypoint_category_index', 'DeepFashion2Dataset', 'DeepFashion2FormatError',
     'coco_annotation_to_instance', 'coco_annotation_to_raw_item', 'raw_item_to_coco_annotation',
     'coco_to_per_image', 'per_image_to_coco', 'read_per_image_layout', 'read_per_image_sample',
-    'make_synthetic_deepfashion2', 'synthesize_sample', 'write_synthetic_split',
+    'data_root_cfg_options', 'make_synthetic_deepfashion2', 'synthesize_sample', 'write_synthetic_split',
     'GarmentTemplate', 'garment_template'
 ]

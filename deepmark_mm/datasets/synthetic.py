@@ -43,6 +43,20 @@ def coco_file_name(split: str) -> str:
     return f'{split}/deepfashion2_{split}.json'
 
 
+def data_root_cfg_options(data_root: str) -> List[str]:
+    """``--cfg-options`` (``key=value`` strings) pointing a synthetic config at ``data_root``.
+
+    The data root of every dataloader and the evaluators' validation json, as
+    ``tools/run_demo.sh`` sets them.
+    """
+    root = str(data_root).rstrip('/') + '/'
+    ann_file = root + coco_file_name('validation')
+    return [f'data_root={root}'] + [
+        f'{loader}.dataset.data_root={root}'
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    ] + [f'val_evaluator.ann_file={ann_file}', f'test_evaluator.ann_file={ann_file}']
+
+
 def _random_color(rng: np.random.Generator, avoid: List[np.ndarray],
                   min_distance: float = 90.0) -> np.ndarray:
     """A saturated BGR colour at least ``min_distance`` away from every colour in ``avoid``."""

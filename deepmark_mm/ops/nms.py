@@ -1,8 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """NMS and soft-NMS without mmcv's compiled ops, with mmcv's signatures and results.
 
-:func:`nms` / :func:`batched_nms` run torchvision's kernels (CPU and CUDA). :func:`soft_nms` is
-torch code: torchvision has no soft-NMS. Each follows the corresponding ``mmcv.ops`` function
+:func:`nms` runs torchvision's kernel (CPU and CUDA); :func:`soft_nms` is torch code (torchvision
+has no soft-NMS); :func:`batched_nms` applies either within each class. Each follows the corresponding ``mmcv.ops`` function
 (same arguments, same ``(dets, keep)`` return, same selection order), so configs written for
 mmcv (``dict(type='soft_nms', ...)``) run unchanged.
 """
@@ -146,6 +146,10 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
                 class_agnostic: bool = False) -> Tuple[Tensor, Tensor]:
     """Suppression within each class (``mmcv.ops.batched_nms`` without its coordinate shift).
 
+    Classes are separated by grouping, not by shifting each class's boxes apart (mmcv's and
+    torchvision's trick), which assumes non-negative boxes and loses float precision on large
+    shifts.
+
     Args:
         boxes (Tensor): (N, 4) xyxy.
         scores (Tensor): (N,).
@@ -164,20 +168,17 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
     cfg.pop('split_thr', None)
     if class_agnostic:
         idxs = torch.zeros_like(idxs)
-    if op is nms and set(cfg) <= {'iou_threshold'}:
-        keep = torchvision.ops.batched_nms(boxes.float(), scores.float(), idxs,
-                                           float(cfg.get('iou_threshold', 0.5)))
-        new_scores = scores[keep]
-    else:
-        kept, kept_scores = [], []
-        for label in idxs.unique():
-            members = (idxs == label).nonzero().flatten()
-            dets, keep = op(boxes[members], scores[members].contiguous(), **cfg)
-            kept.append(members[keep])
-            kept_scores.append(dets[:, -1].to(scores.dtype))
-        keep, new_scores = torch.cat(kept), torch.cat(kept_scores)
-        order = new_scores.argsort(descending=True, stable=True)
-        keep, new_scores = keep[order], new_scores[order]
+    if len(boxes) == 0:
+        return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=boxes.device)
+    kept, kept_scores = [], []
+    for label in idxs.unique():
+        members = (idxs == label).nonzero().flatten()
+        dets, keep = op(boxes[members], scores[members].contiguous(), **cfg)
+        kept.append(members[keep.to(members.device)])
+        kept_scores.append(dets[:, -1].to(device=scores.device, dtype=scores.dtype))
+    keep, new_scores = torch.cat(kept), torch.cat(kept_scores)
+    order = new_scores.argsort(descending=True, stable=True)
+    keep, new_scores = keep[order], new_scores[order]
     if max_num > 0:
         keep, new_scores = keep[:max_num], new_scores[:max_num]
     return torch.cat([boxes[keep], new_scores[:, None]], dim=1), keep

@@ -1,6 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """A corrupt JPEG neither ends training nor hides: skipped with one warning, counted, listed."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -15,14 +14,6 @@ from deepmark_mm.datasets.transforms import tolerant_loading
 
 REPO = Path(__file__).resolve().parents[2]
 init_default_scope('mmdet')
-
-
-def _load_check_dataset():
-    path = REPO / 'tools' / 'analysis_tools' / 'check_dataset.py'
-    spec = importlib.util.spec_from_file_location('deepmark_check_dataset', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture()
@@ -87,9 +78,9 @@ def test_missing_file_is_skipped_too(tmp_path, warnings_logged):
     assert loader.num_failed == 1 and 'absent.jpg' in warnings_logged[0][1]
 
 
-def test_check_dataset_lists_the_corrupt_file(root_with_corrupt_jpeg, tmp_path):
+def test_check_dataset_lists_the_corrupt_file(root_with_corrupt_jpeg, tmp_path, load_tool):
     root, bad = root_with_corrupt_jpeg
-    check_dataset = _load_check_dataset()
+    check_dataset = load_tool('tools/analysis_tools/check_dataset.py')
     out = tmp_path / 'bad.txt'
     config = REPO / 'configs' / 'deepmark' / 'deepmark_dla34_1xb8-12e_synthetic-128.py'
     status = check_dataset.main([

@@ -1,26 +1,13 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """tools/analysis_tools/benchmark_dataset_scale.py: generated annotations load as the real ones."""
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _load_tool():
-    path = REPO / 'tools' / 'analysis_tools' / 'benchmark_dataset_scale.py'
-    spec = importlib.util.spec_from_file_location('deepmark_scale_benchmark', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_generated_split_has_the_asked_sizes_and_real_landmark_counts(tmp_path):
-    tool = _load_tool()
+def test_generated_split_has_the_asked_sizes_and_real_landmark_counts(tmp_path, load_tool):
+    tool = load_tool('tools/analysis_tools/benchmark_dataset_scale.py')
     (tmp_path / 'image').mkdir()
     cv2.imwrite(str(tmp_path / 'image' / 'shared.jpg'), np.zeros((8, 8, 3), np.uint8))
     tool.write_annotations(str(tmp_path / 'a.json'), num_images=10, num_items=16)

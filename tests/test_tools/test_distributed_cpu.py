@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepmark_mm.datasets import data_root_cfg_options
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,11 +87,7 @@ class RecordRankHook(Hook):
 
 
 def data_options(data: Path):
-    ann_file = data / 'validation' / 'deepfashion2_validation.json'
-    return [f'data_root={data}/', f'train_dataloader.dataset.data_root={data}/',
-            f'val_dataloader.dataset.data_root={data}/',
-            f'test_dataloader.dataset.data_root={data}/', f'val_evaluator.ann_file={ann_file}',
-            f'test_evaluator.ann_file={ann_file}']
+    return data_root_cfg_options(str(data))
 
 
 def child_env(root: Path) -> dict:

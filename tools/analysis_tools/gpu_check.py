@@ -77,16 +77,6 @@ def run(cmd: List[str], log_file: str, env: Dict[str, str] = None, timeout: int 
         raise RuntimeError(f'{" ".join(cmd[:3])} ... exited {code}; log {log_file}:\n{tail}')
 
 
-def data_options(data_root: str) -> List[str]:
-    """``--cfg-options`` pointing a synthetic config at ``data_root``."""
-    data_root = data_root.rstrip('/') + '/'
-    ann = data_root + 'validation/deepfashion2_validation.json'
-    return [f'data_root={data_root}'] + [
-        f'{loader}.dataset.data_root={data_root}'
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    ] + [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
-
-
 def step_environment(ctx: dict) -> dict:
     import torch
     import torchvision
@@ -120,9 +110,10 @@ def synthetic_data(ctx: dict) -> str:
 
 
 def train_command(ctx: dict, work_dir: str, iters: int) -> List[str]:
+    from deepmark_mm.datasets import data_root_cfg_options
     return ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--cfg-options',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}', *data_options(synthetic_data(ctx))]
+            f'default_hooks.checkpoint.interval={iters}', *data_root_cfg_options(synthetic_data(ctx))]
 
 
 def last_logged(work_dir: str, key: str) -> float:

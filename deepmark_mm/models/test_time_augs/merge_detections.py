@@ -6,7 +6,7 @@ import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from deepmark_mm.ops import get_nms_op
+from deepmark_mm.ops import batched_nms
 
 #: CenterNet's ``soft_nms_39(..., Nt=0.5, method=2)``: Gaussian decay exp(-IoU^2 / 0.5), pruned
 #: below 0.001 (the IoU threshold is unused by the Gaussian rule).
@@ -18,11 +18,8 @@ MIN_NMS_BOX_SIZE = 1e-2
 
 
 def suppress_per_class(bboxes: Tensor, scores: Tensor, labels: Tensor, nms_cfg: dict) -> tuple:
-    """Run an NMS op of :mod:`deepmark_mm.ops` (``nms``, ``soft_nms``) within each class.
-
-    Classes are separated by grouping rather than by mmcv's ``batched_nms`` coordinate shift,
-    which assumes non-negative boxes and loses float precision on large shifts. The ops have
-    ``mmcv.ops``' signatures and results without its compiled extension.
+    """:func:`deepmark_mm.ops.batched_nms` (``nms``, ``soft_nms`` within each class) on boxes
+    widened to at least :data:`MIN_NMS_BOX_SIZE`.
 
     Args:
         bboxes (Tensor): (N, 4) xyxy.
@@ -35,21 +32,11 @@ def suppress_per_class(bboxes: Tensor, scores: Tensor, labels: Tensor, nms_cfg: 
         tuple[Tensor, Tensor]: ``keep`` (M,) indices into the inputs and their scores after
         suppression (M,), sorted by descending score.
     """
-    cfg = dict(nms_cfg)
-    op_name = cfg.pop('type', 'nms')
-    nms_op = get_nms_op(op_name)
     boxes = bboxes.float()
     size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=MIN_NMS_BOX_SIZE)
     boxes = torch.cat([boxes[:, :2], boxes[:, :2] + size], dim=1)
-    kept, kept_scores = [], []
-    for label in labels.unique():
-        members = (labels == label).nonzero().flatten()
-        dets, keep = nms_op(boxes[members], scores[members].float().contiguous(), **cfg)
-        kept.append(members[keep.to(members.device)])
-        kept_scores.append(dets[:, -1].to(scores.device))
-    keep, new_scores = torch.cat(kept), torch.cat(kept_scores)
-    order = new_scores.argsort(descending=True, stable=True)
-    return keep[order], new_scores[order]
+    dets, keep = batched_nms(boxes, scores.float().contiguous(), labels, nms_cfg)
+    return keep, dets[:, -1]
 
 
 def merge_view_detections(view_instances: Sequence[InstanceData],
