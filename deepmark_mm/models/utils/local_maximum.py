@@ -44,10 +44,12 @@ def max_filter(heat: Tensor, kernel: int = 3) -> Tensor:
         kernel (int): Odd window side >= 1.
 
     Returns:
-        Tensor: (B, C, H, W) the window maximum at each pixel.
+        Tensor: (B, C, H, W) the window maximum at each pixel, detached from autograd (it is
+        computed in place into preallocated outputs; decoding only compares it).
     """
     if kernel < 1 or kernel % 2 == 0:
         raise ValueError(f'max_filter takes an odd kernel >= 1, got {kernel}')
+    heat = heat.detach()
     if kernel == 1:
         return heat.clone()
     return _max_filter_1d(_max_filter_1d(heat, kernel, 3), kernel, 2)
@@ -63,7 +65,8 @@ def local_maximum(heat: Tensor, kernel: int = 3) -> Tensor:
         kernel (int): Window side. Defaults to 3.
 
     Returns:
-        Tensor: (B, C, H, W) ``heat * (window max == heat)``.
+        Tensor: (B, C, H, W) ``heat * (window max == heat)``; the gradient flows through
+        ``heat`` only, as with mmdet's (whose comparison mask has none either).
     """
     if kernel % 2 == 0 or kernel < 1:
         return get_local_maximum(heat, kernel=kernel)

@@ -117,3 +117,15 @@ def test_predictions_equal_the_committed_decoding(grouping):
     for ours, reference in zip(_predict(head, maps, TEST_CFGS[0], False),
                                _predict(head, maps, TEST_CFGS[0], True)):
         assert all(torch.equal(ours.get(f), reference.get(f)) for f in FIELDS)
+
+
+def test_gradient_of_local_maximum_equals_mmdets():
+    """A heatmap that requires grad (e.g. decoded during training): same values, same gradient."""
+    heat = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(4)).requires_grad_()
+    ours = local_maximum(heat)
+    (ours * torch.arange(ours.numel()).view_as(ours)).sum().backward()
+    ours_grad, heat.grad = heat.grad, None
+    theirs = get_local_maximum(heat, kernel=3)
+    (theirs * torch.arange(theirs.numel()).view_as(theirs)).sum().backward()
+    assert torch.equal(ours, theirs) and torch.equal(ours_grad, heat.grad)
+    assert (ours_grad == 0).any() and (ours_grad != 0).any()
