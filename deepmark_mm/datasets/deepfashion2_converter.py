@@ -12,7 +12,7 @@ import os
 import os.path as osp
 from functools import partial
 from multiprocessing import get_context
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .deepfashion2_format import (DeepFashion2FormatError, coco_annotation_to_raw_item,
                                   coco_categories, coco_image_record, raw_item_to_coco_annotation,
@@ -79,7 +79,10 @@ def list_annotation_files(anno_dir: str) -> List[str]:
 def read_per_image_sample(anno_path: str,
                           image_dir: str,
                           skip_invalid: bool = False,
-                          image_suffix: str = IMAGE_SUFFIX) -> PerImageSample:
+                          image_suffix: str = IMAGE_SUFFIX,
+                          own_slots_only: bool = False,
+                          annotation_transform: Optional[Callable[[Dict], Dict]] = None
+                          ) -> PerImageSample:
     """Read one ``annos/NNNNNN.json`` and the size of ``image/NNNNNN.jpg``.
 
     Args:
@@ -87,6 +90,9 @@ def read_per_image_sample(anno_path: str,
         image_dir (str): Folder of the images.
         skip_invalid (bool): Record bad items/files in the returned problems instead of raising.
         image_suffix (str): Image file suffix.
+        own_slots_only (bool): Keypoints as the category's own triplets (see
+            :func:`raw_item_to_coco_annotation`).
+        annotation_transform (Callable, optional): Applied to each COCO annotation.
 
     Returns:
         tuple: (image record | None when the whole file is unusable, COCO annotations (``id`` 0,
@@ -110,9 +116,11 @@ def read_per_image_sample(anno_path: str,
     annotations = []
     for key in item_keys:
         try:
+            annotation = raw_item_to_coco_annotation(
+                anno[key], f'{anno_path}: {key}', image_id, 0, pair_id=anno.get('pair_id'),
+                own_slots_only=own_slots_only)
             annotations.append(
-                raw_item_to_coco_annotation(
-                    anno[key], f'{anno_path}: {key}', image_id, 0, pair_id=anno.get('pair_id')))
+                annotation_transform(annotation) if annotation_transform else annotation)
         except DeepFashion2FormatError as error:
             if not skip_invalid:
                 raise
@@ -125,7 +133,10 @@ def read_per_image_layout(src_dir: str,
                           skip_invalid: bool = False,
                           progress: bool = False,
                           image_prefix: Optional[str] = None,
-                          anno_prefix: Optional[str] = None) -> List[PerImageSample]:
+                          anno_prefix: Optional[str] = None,
+                          own_slots_only: bool = False,
+                          annotation_transform: Optional[Callable[[Dict], Dict]] = None
+                          ) -> List[PerImageSample]:
     """Read every sample of a per-image layout, numbering annotations 1, 2, ... in order.
 
     Args:
@@ -135,13 +146,18 @@ def read_per_image_layout(src_dir: str,
         progress (bool): Show a tqdm progress bar.
         image_prefix (str, optional): Image folder (default ``src_dir/image``).
         anno_prefix (str, optional): Annotation folder (default ``src_dir/annos``).
+        own_slots_only (bool): Keypoints as the category's own triplets (see
+            :func:`raw_item_to_coco_annotation`).
+        annotation_transform (Callable, optional): Applied to each COCO annotation in the reading
+            process (a picklable function when ``workers > 0``).
 
     Returns:
         list[PerImageSample]: In numeric file order.
     """
     image_dir = image_prefix or osp.join(src_dir, IMAGE_DIR)
     anno_paths = list_annotation_files(anno_prefix or osp.join(src_dir, ANNO_DIR))
-    read = partial(read_per_image_sample, image_dir=image_dir, skip_invalid=skip_invalid)
+    read = partial(read_per_image_sample, image_dir=image_dir, skip_invalid=skip_invalid,
+                   own_slots_only=own_slots_only, annotation_transform=annotation_transform)
     if workers > 0:
         with get_context('fork').Pool(workers) as pool:
             iterator = pool.imap(read, anno_paths, chunksize=64)

@@ -9,8 +9,10 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
+from .deepfashion2_compact import compact_instance, expand_instance, slim_coco_annotation
 from .deepfashion2_converter import load_json_file, read_per_image_layout
 from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
+from .deepfashion2_json_stream import load_coco_json_streaming
 from .deepfashion2_metainfo import CLASSES, get_deepfashion2_metainfo
 
 LAYOUTS = ('coco', 'per_image')
@@ -30,7 +32,11 @@ class DeepFashion2Dataset(BaseDetDataset):
 
     ``data_info`` follows docs/architecture.md (boxes xyxy in original pixels, ``bbox_label`` =
     category_id - 1, ``keypoints`` (294, 2) float32 and ``keypoints_visible`` (294,) uint8 arrays,
-    ``area`` = w * h). Items whose landmarks are all unlabelled are kept.
+    ``area`` = w * h). Items whose landmarks are all unlabelled are kept. In memory (``data_list``
+    and the serialized buffer the dataloader workers share) an instance keeps only its category's
+    own slots (``own_keypoints`` (n, 2), ``own_keypoints_visible`` (n,), see
+    ``deepfashion2_compact``); :meth:`get_data_info` returns the full arrays. The COCO json is
+    streamed (``deepfashion2_json_stream``): its 882-number keypoint lists never all exist at once.
 
     Bad input (missing image, unreadable json, category id outside 1..13, landmark count not
     fitting the category, visibility outside {0, 1, 2}, degenerate/inverted box) raises
@@ -119,7 +125,7 @@ class DeepFashion2Dataset(BaseDetDataset):
 
     def _read_coco_layout(self) -> List[dict]:
         """``raw_img_info`` + ``raw_ann_info`` per image of the COCO json."""
-        coco = load_json_file(self.ann_file)
+        coco = self._load_coco_json()
         if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
                 not isinstance(coco.get('annotations'), list):
             raise DeepFashion2FormatError(
@@ -154,6 +160,19 @@ class DeepFashion2Dataset(BaseDetDataset):
             raw_info['source_file'] = self.ann_file
         return raw_infos
 
+    def _load_coco_json(self) -> object:
+        """The COCO json with slimmed annotations (:func:`slim_coco_annotation`), streamed;
+        ``json.load`` (and its error messages) for files the streaming reader does not take."""
+        try:
+            coco = load_coco_json_streaming(self.ann_file, slim_coco_annotation)
+        except OSError:
+            coco = None
+        if coco is None:
+            coco = load_json_file(self.ann_file)
+            if isinstance(coco, dict) and isinstance(coco.get('annotations'), list):
+                coco['annotations'] = [slim_coco_annotation(a) for a in coco['annotations']]
+        return coco
+
     def _check_coco_image(self, image: dict, where: str) -> None:
         for key in ('id', 'file_name', 'width', 'height'):
             if key not in image:
@@ -174,7 +193,9 @@ class DeepFashion2Dataset(BaseDetDataset):
             workers=self.num_workers,
             skip_invalid=self.skip_invalid,
             image_prefix=self.data_prefix.get('img', ''),
-            anno_prefix=self.data_prefix['ann'])
+            anno_prefix=self.data_prefix['ann'],
+            own_slots_only=True,
+            annotation_transform=slim_coco_annotation)
         raw_infos = []
         for image, annotations, problems in samples:
             self._problems.extend(problems)
@@ -203,7 +224,8 @@ class DeepFashion2Dataset(BaseDetDataset):
                 annotations) and ``source_file`` (for messages).
 
         Returns:
-            dict: ``img_path``, ``img_id``, ``height``, ``width``, ``instances``.
+            dict: ``img_path``, ``img_id``, ``height``, ``width``, ``instances`` (compact, see
+            :func:`compact_instance`).
         """
         image = raw_data_info['raw_img_info']
         source = raw_data_info.get('source_file', self.ann_file)
@@ -212,7 +234,7 @@ class DeepFashion2Dataset(BaseDetDataset):
             where = f'{source}: image {image["id"]} ({image["file_name"]}) annotation ' \
                     f'{annotation.get("id")}'
             try:
-                instances.append(coco_annotation_to_instance(annotation, where))
+                instances.append(compact_instance(coco_annotation_to_instance(annotation, where)))
             except DeepFashion2FormatError as error:
                 self._skip_or_raise(error)
         return dict(
@@ -221,6 +243,12 @@ class DeepFashion2Dataset(BaseDetDataset):
             height=image['height'],
             width=image['width'],
             instances=instances)
+
+    def get_data_info(self, idx: int) -> dict:
+        """The ``data_info`` of sample ``idx``, instances with full (294, ...) keypoint arrays."""
+        data_info = super().get_data_info(idx)
+        data_info['instances'] = [expand_instance(instance) for instance in data_info['instances']]
+        return data_info
 
     def filter_data(self) -> List[dict]:
         """Training-time filtering by ``filter_cfg`` (``filter_empty_gt``, ``min_size``)."""

@@ -96,7 +96,8 @@ def check_landmark_triplets(values: Any, num_expected: int, where: str,
     triplets = array.reshape(num_expected, 3)
     if not np.isfinite(triplets).all():
         _fail(where, f'{what} holds non-finite numbers')
-    bad = ~np.isin(triplets[:, 2], VISIBILITY_VALUES)
+    visibility = triplets[:, 2]
+    bad = ~((visibility == 0) | (visibility == 1) | (visibility == 2))  # VISIBILITY_VALUES
     if bad.any():
         slot = int(np.flatnonzero(bad)[0])
         _fail(where, f'{what} visibility {triplets[slot, 2]:g} at landmark {slot + 1} is not one '
@@ -105,7 +106,7 @@ def check_landmark_triplets(values: Any, num_expected: int, where: str,
 
 
 def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotation_id: int,
-                                pair_id: Any = None) -> Dict:
+                                pair_id: Any = None, own_slots_only: bool = False) -> Dict:
     """Convert one ``itemK`` of a per-image annotation file like the official converter.
 
     Args:
@@ -114,6 +115,8 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
         image_id (int): int(file stem).
         annotation_id (int): Id to give the annotation.
         pair_id: The file's ``pair_id``.
+        own_slots_only (bool): ``keypoints`` as the category's own ``3 * n`` numbers, a (3 * n,)
+            float64 array, instead of the 882-number list.
 
     Returns:
         dict: The COCO annotation (``area``, ``bbox`` xywh, ``category_id``, ``id``, ``pair_id``,
@@ -131,8 +134,12 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
     triplets = check_landmark_triplets(item['landmarks'], end - start, where)
     x1, y1, x2, y2 = item['bounding_box']
     width, height = x2 - x1, y2 - y1
-    keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
-    keypoints[start:end] = triplets
+    if own_slots_only:
+        keypoints = triplets.reshape(-1)
+    else:
+        keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
+        keypoints[start:end] = triplets
+        keypoints = keypoints.reshape(-1).tolist()
     annotation = dict(
         area=width * height,
         bbox=[x1, y1, width, height],
@@ -143,7 +150,7 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
         iscrowd=0,
         style=item.get('style', 0),
         num_keypoints=int((triplets[:, 2] > 0).sum()),
-        keypoints=keypoints.reshape(-1).tolist())
+        keypoints=keypoints)
     if 'segmentation' in item:
         annotation['segmentation'] = item['segmentation']
     return annotation
@@ -153,7 +160,7 @@ def coco_annotation_to_instance(annotation: Dict, where: str) -> Dict:
     """Validate one COCO annotation and turn it into a dataset instance.
 
     Accepts the official 882-number ``keypoints`` (only the category's slice may be non-zero) or
-    the category's own ``3 * n`` numbers.
+    the category's own ``3 * n`` numbers (a list or a 1-D array).
 
     Args:
         annotation (dict): COCO annotation.
@@ -180,7 +187,7 @@ def coco_annotation_to_instance(annotation: Dict, where: str) -> Dict:
     if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0:
         _fail(where, f'bbox {list(box)} (x, y, w, h) is degenerate, inverted or not finite')
     raw = annotation['keypoints']
-    num_numbers = len(raw) if isinstance(raw, Sequence) else -1
+    num_numbers = len(raw) if isinstance(raw, (Sequence, np.ndarray)) else -1
     if num_numbers == 3 * (end - start):
         triplets = check_landmark_triplets(raw, end - start, where, 'keypoints')
     else:
