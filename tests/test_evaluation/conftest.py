@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepmark_mm.datasets.deepfashion2_metainfo import NUM_KEYPOINTS
+from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'deepfashion2-samples'
 DEMO_ANN_FILE = SAMPLES_DIR / 'kgdet_demo_dataset' / 'demo_dataset-32.json'
@@ -61,6 +61,44 @@ def evaluate(metric, samples: List[Dict]) -> Dict[str, float]:
     return {key.split('/', 1)[1]: value for key, value in results.items()}
 
 
+def generated_samples(seed: int, num_images: int = 12, false_per_image: int = 6):
+    """Random garments (every category, visibilities 0/1/2), jittered true detections plus random
+    false ones of random labels; scores on a 0.05 grid, so that there are ties."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for img_id in range(1, num_images + 1):
+        height, width = 480, 400
+        instances, boxes, labels, keypoints = [], [], [], []
+        for _ in range(rng.integers(1, 4)):
+            label = int(rng.integers(0, 13))
+            start, end = KEYPOINT_SLICES[label]
+            x1, y1 = rng.uniform(0, 200, 2)
+            w, h = rng.uniform(8, 200, 2)  # small, medium and large boxes
+            points = np.zeros((NUM_KEYPOINTS, 2))
+            points[start:end] = np.stack([rng.uniform(x1, x1 + w, end - start),
+                                          rng.uniform(y1, y1 + h, end - start)], 1)
+            visible = np.zeros(NUM_KEYPOINTS, dtype=int)
+            visible[start:end] = rng.choice([0, 1, 2], end - start, p=[0.2, 0.3, 0.5])
+            points[visible == 0] = 0
+            instances.append(dict(bbox=[x1, y1, x1 + w, y1 + h], bbox_label=label, ignore_flag=0,
+                                  keypoints=points.tolist(), keypoints_visible=visible.tolist(),
+                                  area=w * h))
+            boxes.append(np.array([x1, y1, x1 + w, y1 + h]) + rng.normal(0, 0.05 * w, 4))
+            labels.append(label)
+            keypoints.append(points + rng.normal(0, 0.04 * w, points.shape))
+        for _ in range(false_per_image):
+            x1, y1 = rng.uniform(0, 250, 2)
+            boxes.append(np.array([x1, y1, x1 + rng.uniform(5, 150), y1 + rng.uniform(5, 150)]))
+            labels.append(int(rng.integers(0, 13)))
+            keypoints.append(rng.uniform(0, 400, (NUM_KEYPOINTS, 2)))
+        scores = np.round(rng.uniform(0.05, 1.0, len(boxes)) * 20) / 20
+        samples.append(make_sample(
+            img_id, height, width,
+            make_prediction(np.array(boxes), scores, labels, np.array(keypoints)),
+            instances))
+    return samples
+
+
 @pytest.fixture(scope='session')
 def helpers() -> SimpleNamespace:
     """The helper functions and constants above, for the test modules."""
@@ -71,7 +109,8 @@ def helpers() -> SimpleNamespace:
         annotation_to_instance=annotation_to_instance,
         make_prediction=make_prediction,
         make_sample=make_sample,
-        evaluate=evaluate)
+        evaluate=evaluate,
+        generated_samples=generated_samples)
 
 
 @pytest.fixture(scope='session')

@@ -13,6 +13,7 @@ categories, with bounded memory and a per-category keypoint layout.
 """
 import contextlib
 import copy
+import importlib.util
 import io
 from typing import Dict, Iterable, List, Sequence, Tuple
 
@@ -25,6 +26,9 @@ from deepmark_mm.datasets.deepfashion2_metainfo import OKS_SIGMAS
 #: Index of each reported summary number in ``COCOeval.stats``.
 BBOX_STAT_INDEX: Dict[str, int] = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_s=3, mAP_m=4, mAP_l=5)
 KEYPOINT_STAT_INDEX: Dict[str, int] = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_m=3, mAP_l=4)
+#: Matching / accumulation implementations: pycocotools' ``COCOeval`` (the reference) or
+#: faster-coco-eval's C++ ``COCOeval_faster`` (same numbers, checked in tests/test_evaluation).
+BACKENDS = ('pycocotools', 'faster_coco_eval')
 
 
 def coco_from_dataset(dataset: Dict) -> COCO:
@@ -65,9 +69,17 @@ def load_coco_results(coco_gt: COCO, results: List[Dict]) -> COCO:
         return coco_gt.loadRes([dict(entry) for entry in results])
 
 
-def _evaluate_quietly(coco_gt: COCO, results: List[Dict], iou_type: str, img_ids: Sequence[int],
-                      cat_ids: Sequence[int], kpt_oks_sigmas: Sequence[float]) -> COCOeval:
-    """evaluate() + accumulate() of one pycocotools run, stdout swallowed."""
+def _evaluate_quietly(coco_gt: COCO,
+                      results: List[Dict],
+                      iou_type: str,
+                      img_ids: Sequence[int],
+                      cat_ids: Sequence[int],
+                      kpt_oks_sigmas: Sequence[float],
+                      backend: str = 'pycocotools') -> COCOeval:
+    """evaluate() + accumulate() of one run, stdout swallowed; see :data:`BACKENDS`."""
+    check_backend(backend)
+    if backend == 'faster_coco_eval':
+        return _evaluate_faster(coco_gt, results, iou_type, img_ids, cat_ids, kpt_oks_sigmas)
     evaluator = COCOeval(coco_gt, load_coco_results(coco_gt, results), iou_type)
     evaluator.params.imgIds = list(img_ids)
     evaluator.params.catIds = list(cat_ids)
@@ -80,6 +92,53 @@ def _evaluate_quietly(coco_gt: COCO, results: List[Dict], iou_type: str, img_ids
         evaluator.evaluate()
         evaluator.accumulate()
     return evaluator
+
+
+def check_backend(backend: str) -> None:
+    """Raise a clear error for an unknown or uninstalled evaluation backend."""
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    if backend == 'faster_coco_eval' and importlib.util.find_spec('faster_coco_eval') is None:
+        raise ImportError('backend="faster_coco_eval" needs the faster-coco-eval package '
+                          '(pip install faster-coco-eval, or backend="pycocotools")')
+
+
+def _evaluate_faster(coco_gt: COCO, results: List[Dict], iou_type: str, img_ids: Sequence[int],
+                     cat_ids: Sequence[int], kpt_oks_sigmas: Sequence[float]) -> COCOeval:
+    """faster-coco-eval's matching + accumulation, returned as an accumulated pycocotools
+    ``COCOeval`` (same ``params``, ``eval['precision']`` (T, R, K, A, M), ``eval['recall']``
+    (T, K, A, M)), so that pycocotools' own ``summarize`` makes the summary numbers."""
+    from faster_coco_eval import COCO as FasterCOCO
+    from faster_coco_eval import COCOeval_faster
+    shell = COCOeval(iouType=iou_type)  # pycocotools' params for this iou type
+    params = shell.params
+    params.imgIds, params.catIds, params.useCats = list(img_ids), list(cat_ids), 1
+    if iou_type == 'keypoints':
+        params.kpt_oks_sigmas = np.asarray(kpt_oks_sigmas, dtype=np.float64)
+        params.maxDets = [20]
+    faster_gt = FasterCOCO()
+    faster_gt.dataset = coco_gt.dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        faster_gt.createIndex()
+        if results:  # loadRes writes into the entries: give it shallow copies
+            faster_dt = faster_gt.loadRes([dict(entry) for entry in results])
+        else:
+            faster_dt = FasterCOCO()
+            faster_dt.dataset = dict(images=list(coco_gt.dataset['images']),
+                                     categories=copy.deepcopy(coco_gt.dataset['categories']),
+                                     annotations=[])
+            faster_dt.createIndex()
+        evaluator = COCOeval_faster(faster_gt, faster_dt, iou_type,
+                                    print_function=lambda *args: None)
+        for name in ('imgIds', 'catIds', 'useCats', 'maxDets', 'kpt_oks_sigmas', 'iouThrs',
+                     'recThrs', 'areaRng', 'areaRngLbl'):
+            if hasattr(params, name):  # bbox params have no kpt_oks_sigmas
+                setattr(evaluator.params, name, copy.deepcopy(getattr(params, name)))
+        evaluator.evaluate()
+        evaluator.accumulate()
+    shell.eval = dict(params=params, counts=evaluator.eval['counts'],
+                      precision=evaluator.eval['precision'], recall=evaluator.eval['recall'])
+    return shell
 
 
 def _summarize_quietly(evaluator: COCOeval) -> str:
@@ -108,7 +167,8 @@ def run_coco_eval(coco_gt: COCO,
                   results: List[Dict],
                   iou_type: str,
                   img_ids: Sequence[int],
-                  kpt_oks_sigmas: Sequence[float] = OKS_SIGMAS) -> Tuple[COCOeval, str]:
+                  kpt_oks_sigmas: Sequence[float] = OKS_SIGMAS,
+                  backend: str = 'pycocotools') -> Tuple[COCOeval, str]:
     """One pycocotools run over every category of ``coco_gt``.
 
     Args:
@@ -118,6 +178,7 @@ def run_coco_eval(coco_gt: COCO,
         img_ids (Sequence[int]): Images to evaluate (those that were predicted).
         kpt_oks_sigmas (Sequence[float]): Per-slot OKS sigmas for ``'keypoints'``; defaults to the
             294 official DeepFashion2 sigmas.
+        backend (str): One of :data:`BACKENDS`. Defaults to ``'pycocotools'``.
 
     Returns:
         tuple[COCOeval, str]: The summarized evaluator (``stats``; ``eval['precision']`` of shape
@@ -128,13 +189,37 @@ def run_coco_eval(coco_gt: COCO,
     if iou_type == 'keypoints':
         check_keypoint_slots(coco_gt, len(kpt_oks_sigmas))
     evaluator = _evaluate_quietly(coco_gt, results, iou_type, img_ids, sorted(coco_gt.getCatIds()),
-                                  kpt_oks_sigmas)
+                                  kpt_oks_sigmas, backend)
     return evaluator, _summarize_quietly(evaluator)
+
+
+def run_bbox_eval_by_category(category_runs: Iterable[Tuple[int, COCO, List[Dict]]],
+                              img_ids: Sequence[int],
+                              backend: str = 'pycocotools') -> Tuple[COCOeval, str]:
+    """Box evaluation one category at a time, merged like :func:`run_keypoint_eval_by_category`.
+
+    Exactly the numbers of :func:`run_coco_eval` over all categories (``useCats = 1``: every
+    category is matched and accumulated on its own), with only one category's result entries
+    (and the copies the evaluators make of them) in memory at a time.
+
+    Args:
+        category_runs (Iterable[tuple]): ``(category_id, ground truth COCO, result entries)`` per
+            category, in increasing category id; may be a generator.
+        img_ids (Sequence[int]): Images to evaluate.
+        backend (str): One of :data:`BACKENDS`. Defaults to ``'pycocotools'``.
+
+    Returns:
+        tuple[COCOeval, str]: A summarized evaluator (``stats``, ``eval['precision']``
+        (T, R, K, A, M)) and pycocotools' summary table.
+    """
+    return _run_by_category(((cat_id, gt, results, OKS_SIGMAS)
+                             for cat_id, gt, results in category_runs), img_ids, 'bbox', backend)
 
 
 def run_keypoint_eval_by_category(category_runs: Iterable[Tuple[int, COCO, List[Dict],
                                                                 Sequence[float]]],
-                                  img_ids: Sequence[int]) -> Tuple[COCOeval, str]:
+                                  img_ids: Sequence[int],
+                                  backend: str = 'pycocotools') -> Tuple[COCOeval, str]:
     """Keypoint evaluation one category at a time, merged into one summarized ``COCOeval``.
 
     With ``useCats = 1`` pycocotools matches and accumulates every category on its own, and each
@@ -148,25 +233,35 @@ def run_keypoint_eval_by_category(category_runs: Iterable[Tuple[int, COCO, List[
         category_runs (Iterable[tuple]): ``(category_id, ground truth COCO, result entries,
             OKS sigmas)`` per category, in increasing category id; may be a generator.
         img_ids (Sequence[int]): Images to evaluate.
+        backend (str): One of :data:`BACKENDS`. Defaults to ``'pycocotools'``.
 
     Returns:
         tuple[COCOeval, str]: A summarized evaluator whose ``eval['precision']`` (T, R, K, A, M)
         and ``eval['recall']`` (T, K, A, M) cover every category, and pycocotools' summary table.
     """
+    return _run_by_category(category_runs, img_ids, 'keypoints', backend)
+
+
+def _run_by_category(category_runs: Iterable[Tuple[int, COCO, List[Dict], Sequence[float]]],
+                     img_ids: Sequence[int], iou_type: str, backend: str) -> Tuple[COCOeval, str]:
+    """The per-category runs of ``iou_type`` and their merge (see the two callers)."""
     cat_ids, precisions, recalls, params = [], [], [], None
     for cat_id, coco_gt, results, sigmas in category_runs:
-        check_keypoint_slots(coco_gt, len(sigmas))
-        evaluator = _evaluate_quietly(coco_gt, results, 'keypoints', img_ids, [cat_id], sigmas)
+        if iou_type == 'keypoints':
+            check_keypoint_slots(coco_gt, len(sigmas))
+        evaluator = _evaluate_quietly(coco_gt, results, iou_type, img_ids, [cat_id], sigmas,
+                                      backend)
         cat_ids.append(cat_id)
         precisions.append(evaluator.eval['precision'])
         recalls.append(evaluator.eval['recall'])
         params = evaluator.params
     if params is None:
         raise ValueError('run_keypoint_eval_by_category got no category to evaluate')
-    merged = COCOeval(iouType='keypoints')
+    merged = COCOeval(iouType=iou_type)
     merged.params = copy.deepcopy(params)
     merged.params.catIds = cat_ids
-    merged.params.kpt_oks_sigmas = None  # differs per category
+    if iou_type == 'keypoints':
+        merged.params.kpt_oks_sigmas = None  # differs per category
     merged.eval = dict(
         params=merged.params,
         counts=[

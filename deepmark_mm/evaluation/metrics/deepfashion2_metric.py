@@ -20,10 +20,11 @@ from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES
                                                         NUM_KEYPOINTS, OKS_SIGMAS)
 from ..functional import (BBOX_STAT_INDEX, KEYPOINT_STAT_INDEX, bbox_results,
                           build_coco_ground_truth, category_keypoint_results,
-                          category_landmark_annotations, check_category_ids,
+                          category_landmark_annotations, check_backend, check_category_ids,
                           check_finite_predictions, coco_from_dataset, dump_json_list,
-                          gather_own_keypoints, keypoint_results, per_category_ap, run_coco_eval,
-                          run_keypoint_eval_by_category, summary_stats, top_k_per_category)
+                          gather_own_keypoints, keypoint_results, per_category_ap,
+                          run_bbox_eval_by_category, run_keypoint_eval_by_category, summary_stats,
+                          top_k_per_category)
 
 #: Detections per image and category that pycocotools' keypoint evaluation looks at (maxDets).
 KEYPOINT_MAX_DETS = 20
@@ -91,6 +92,9 @@ class DeepFashion2Metric(BaseMetric):
         outfile_prefix (str, optional): Where result files go (``'a/b/prefix'`` ->
             ``a/b/prefix.bbox.json``); required with ``format_only``. Defaults to None.
         backend_args (dict, optional): mmengine file backend arguments for ``ann_file``.
+        eval_backend (str): Matching / accumulation: ``'pycocotools'`` (default) or
+            ``'faster_coco_eval'`` (the faster-coco-eval package, same numbers, see
+            docs/scale_and_robustness.md). Summaries are pycocotools' in both cases.
         collect_device (str): ``'cpu'`` or ``'gpu'``, for collecting results across ranks.
         prefix (str, optional): Metric name prefix; defaults to ``'deepfashion2'``.
     """
@@ -104,6 +108,7 @@ class DeepFashion2Metric(BaseMetric):
                  format_only: bool = False,
                  outfile_prefix: Optional[str] = None,
                  backend_args: Optional[dict] = None,
+                 eval_backend: str = 'pycocotools',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -119,6 +124,8 @@ class DeepFashion2Metric(BaseMetric):
                              'files are written')
         self.outfile_prefix = outfile_prefix
         self.backend_args = backend_args
+        check_backend(eval_backend)
+        self.eval_backend = eval_backend
         self.ann_file = ann_file
         self._coco_gt: Optional[COCO] = None
         if ann_file is not None:
@@ -234,7 +241,8 @@ class DeepFashion2Metric(BaseMetric):
         eval_results: Dict[str, float] = OrderedDict()
         classwise: Dict[str, Dict[int, float]] = OrderedDict()
         if 'bbox' in self.metrics:
-            evaluator, table = run_coco_eval(coco_gt, self._bbox_entries(preds), 'bbox', img_ids)
+            evaluator, table = run_bbox_eval_by_category(
+                self._bbox_category_runs(coco_gt, preds), img_ids, backend=self.eval_backend)
             print_log('DeepFashion2 box evaluation:\n' + table, logger=logger)
             stats = summary_stats(evaluator, BBOX_STAT_INDEX)
             for name in ('mAP', 'mAP_50', 'mAP_75', 'mAP_m', 'mAP_l'):
@@ -245,7 +253,8 @@ class DeepFashion2Metric(BaseMetric):
             for kind, visible_only, title in (('kpt', False, 'visible + occluded'),
                                               ('kpt_vis', True, 'visible only')):
                 evaluator, table = run_keypoint_eval_by_category(
-                    self._category_runs(coco_gt, detections, img_ids, visible_only), img_ids)
+                    self._category_runs(coco_gt, detections, img_ids, visible_only), img_ids,
+                    backend=self.eval_backend)
                 print_log(
                     f'DeepFashion2 landmark evaluation ({title} landmarks):\n' + table,
                     logger=logger)
@@ -325,6 +334,21 @@ class DeepFashion2Metric(BaseMetric):
                 logger=logger)
 
     # ------------------------------------------------------------------ results
+    @staticmethod
+    def _bbox_category_runs(coco_gt: COCO, preds: Sequence[Dict]) -> Iterator[Tuple]:
+        """``(category_id, coco_gt, box result entries of the category)`` per category."""
+        if not preds:
+            arrays = [np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
+                      np.zeros(0, np.float32), np.zeros(0, np.int64)]
+        else:
+            arrays = [np.concatenate([np.full(len(p['labels']), p['img_id']) for p in preds]),
+                      np.concatenate([p['bboxes'] for p in preds]),
+                      np.concatenate([p['scores'] for p in preds]),
+                      np.concatenate([p['labels'] for p in preds])]
+        for cat_id in sorted(coco_gt.getCatIds()):
+            mine = arrays[3] == cat_id - 1
+            yield cat_id, coco_gt, bbox_results(*(array[mine] for array in arrays))
+
     @staticmethod
     def _bbox_entries(preds: Sequence[Dict]) -> List[Dict]:
         """Box result entries of every image, in image order."""
