@@ -74,7 +74,8 @@ def local_maximum_mask(heat: Tensor) -> Tensor:
     pairs, window_max = torch.empty_like(flat), torch.empty_like(flat)
     _max3_along(flat, 1, planes, 2, pairs, window_max)  # along W
     _max3_along(window_max, width, planes, 1, pairs, window_max)  # then along H, in place
-    return torch.eq(flat, window_max).view(heat.shape)
+    # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False), and cheaper
+    return torch.ge(flat, window_max).view(heat.shape)
 
 
 def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
