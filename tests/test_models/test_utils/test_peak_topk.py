@@ -103,6 +103,17 @@ def test_tracing_runs_the_dense_topk(monkeypatch):
     assert calls == [3]  # distinct random values: no fallback
 
 
+def test_jit_trace_keeps_the_dense_graph():
+    """A traced decoding (torch.onnx.export with dynamo=False traces) has no nonzero and gives
+    the dense answer on new maps, ties included."""
+    heat = torch.rand(1, 3, 10, 10)
+    traced = torch.jit.trace(lambda h: topk_local_maxima(h, 5), heat)
+    assert 'nonzero' not in str(traced.graph)
+    tied = (torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(7)) * 3).floor()
+    for ours, dense in zip(traced(tied), _max_pool_topk(tied, 5, True)):
+        assert torch.equal(ours, dense)
+
+
 def test_gradient_flows_to_the_heatmap():
     heat = torch.rand(1, 2, 9, 9, generator=torch.Generator().manual_seed(2)).requires_grad_()
     scores, index = topk_local_maxima(heat, 4)
