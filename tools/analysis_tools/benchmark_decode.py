@@ -6,10 +6,9 @@
 all its pixels (:func:`~deepmark_mm.models.utils.peak_topk.dense_topk_local_maxima`, the
 separable max filter then ``torch.topk``); "new" is the code as it is
 (:func:`~deepmark_mm.models.utils.peak_topk.topk_local_maxima`: top-K of the compacted local
-maxima). Both decode the same maps of the same forward
-(random weights; the new cost grows with the number of local maxima and of tied rows) and are
-timed interleaved, so a
-shared machine slows both alike; the tool also checks that the two give equal predictions.
+maxima). Both decode the same maps of the same forward (random weights; the new cost grows with
+the number of local maxima and of tied rows) and are timed interleaved, so a shared machine
+slows both alike; the tool also checks that the two give equal predictions.
 
     python tools/analysis_tools/benchmark_decode.py configs/deepmark_dla34_512.py \
         --cfg-options model.neck.use_dcn=False model.backbone.pretrained=False \
