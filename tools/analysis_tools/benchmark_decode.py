@@ -2,14 +2,17 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Decoding + landmark grouping against the network forward, old vs new, in one process.
 
-"old" is the committed decoding before the separable max filter: mmdet's
-``get_local_maximum`` (``F.max_pool2d``) for the max-pool NMS; "new" is the code as it is
-(:func:`deepmark_mm.models.utils.local_maximum`). Both decode the same maps of the same forward
-(random weights: the cost does not depend on the content) and are timed interleaved, so a
-shared machine slows both alike; the tool also checks that the two give equal predictions.
+"old" is the decoding before the sparse top-K: the top-K of every masked heatmap taken over
+all its pixels (:func:`~deepmark_mm.models.utils.peak_topk.dense_topk_local_maxima`, the
+separable max filter then ``torch.topk``); "new" is the code as it is
+(:func:`~deepmark_mm.models.utils.peak_topk.topk_local_maxima`: top-K of the compacted local
+maxima). Both decode the same maps of the same forward (random weights; the new cost grows with
+the number of local maxima and of tied rows) and are timed interleaved, so a shared machine
+slows both alike; the tool also checks that the two give equal predictions.
 
     python tools/analysis_tools/benchmark_decode.py configs/deepmark_dla34_512.py \
-        --cfg-options model.neck.use_dcn=False --shape 512 --batch 1 8 --threads 2
+        --cfg-options model.neck.use_dcn=False model.backbone.pretrained=False \
+        --shape 512 --batch 1 8 --threads 2
 """
 import argparse
 import contextlib
@@ -40,16 +43,15 @@ def parse_args() -> argparse.Namespace:
 
 @contextlib.contextmanager
 def old_decoding():
-    """Run the decoding with mmdet's ``get_local_maximum`` (the committed reference)."""
-    from mmdet.models.utils import get_local_maximum
-
+    """Run the decoding with the dense top-K over every pixel (the reference)."""
     from deepmark_mm.models.utils import deepmark_decode
-    new = deepmark_decode.local_maximum
-    deepmark_decode.local_maximum = get_local_maximum
+    from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
+    new = deepmark_decode.topk_local_maxima
+    deepmark_decode.topk_local_maxima = dense_topk_local_maxima
     try:
         yield
     finally:
-        deepmark_decode.local_maximum = new
+        deepmark_decode.topk_local_maxima = new
 
 
 def _ms(fn: Callable[[], object]) -> float:

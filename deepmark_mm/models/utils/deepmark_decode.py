@@ -3,11 +3,10 @@
 from typing import NamedTuple
 
 import torch
-from mmdet.models.utils import get_topk_from_heatmap
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from torch import Tensor
 
-from .local_maximum import local_maximum
+from .peak_topk import topk_local_maxima
 
 
 class GarmentDetections(NamedTuple):
@@ -197,9 +196,12 @@ def decode_garments(center_heatmap_probs: Tensor,
             f'kpt_reg has {kpt_reg.shape[1]} channels and the centre heatmap {num_classes}, but '
             f'category_keypoint_mask is {tuple(category_keypoint_mask.shape)}')
     k = min(k, num_classes * height * width)
-    # mmdet's top-K views the map as (B, C*H*W): NCHW order, whatever layout the head ran in
-    peaks = local_maximum(center_heatmap_probs.contiguous(), kernel=kernel)
-    scores, _, labels, ys, xs = get_topk_from_heatmap(peaks, k=k)
+    # mmdet's get_topk_from_heatmap: top-K over (B, C*H*W) in NCHW order, whatever layout the
+    # head ran in
+    scores, flat_index = topk_local_maxima(center_heatmap_probs, k, kernel, per_channel=False)
+    labels = flat_index // (height * width)
+    pixel_index = flat_index % (height * width)
+    ys, xs = pixel_index // width, pixel_index % width
     # every window pixel (S of them) reads its own box and coarse landmarks, and votes with the
     # heatmap of the detection's own category there
     windows = peak_windows(xs, ys, vote_radius, height, width)
@@ -247,8 +249,7 @@ def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
     """
     batch_size, num_keypoints, height, width = kpt_heatmap_probs.shape
     k = min(k, height * width)
-    peaks = local_maximum(kpt_heatmap_probs, kernel=kernel)
-    scores, pixel_index = peaks.reshape(batch_size, num_keypoints, -1).topk(k, dim=-1)
+    scores, pixel_index = topk_local_maxima(kpt_heatmap_probs, k, kernel, per_channel=True)
     pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
     windows = peak_windows(pixel_index % width,
                            torch.div(pixel_index, width, rounding_mode='floor'), vote_radius,

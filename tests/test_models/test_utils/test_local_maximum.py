@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """The separable max filter gives exactly mmdet's max-pool NMS, and the head's predictions do
-not change with it (the committed ``get_local_maximum`` decoding is the reference)."""
+not change with it nor with the sparse top-K (the committed ``get_local_maximum`` decoding, a
+max-pool then ``torch.topk`` over every pixel, is the reference)."""
 import itertools
 
 import pytest
@@ -76,15 +77,25 @@ def _maps(kind: str, batch: int = 2, size: int = 12, seed: int = 0):
     return [center, wh, offset, kpt_reg, kpt, kpt_offset]
 
 
+def max_pool_topk(heat, k, kernel=3, per_channel=True):
+    """The committed decoding's top-K: mmdet's max-pool NMS, then ``torch.topk`` over all pixels
+    of each map (``per_channel``) or of each image (mmdet's ``get_topk_from_heatmap``)."""
+    peaks = get_local_maximum(heat, kernel=kernel)
+    rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
+        peaks.reshape(heat.shape[0], -1)
+    return rows.topk(k, dim=-1)
+
+
 def _predict(head, maps, cfg, old: bool):
-    metas = [dict(batch_input_shape=(64, 64))] * maps[0].shape[0]
+    metas = [dict(batch_input_shape=(4 * maps[0].shape[2], 4 * maps[0].shape[3]))] * \
+        maps[0].shape[0]
     if old:
-        new, deepmark_decode.local_maximum = deepmark_decode.local_maximum, get_local_maximum
+        new, deepmark_decode.topk_local_maxima = deepmark_decode.topk_local_maxima, max_pool_topk
     try:
         return head.predict_by_prob_maps(*maps, batch_img_metas=metas, cfg=cfg)
     finally:
         if old:
-            deepmark_decode.local_maximum = new
+            deepmark_decode.topk_local_maxima = new
 
 
 TEST_CFGS = [
@@ -103,9 +114,9 @@ def test_predictions_equal_the_committed_decoding(grouping):
     head = MODELS.build(
         dict(type='DeepMarkHead', in_channels=4, feat_channels=4,
              test_cfg=dict(grouping=dict(type=grouping, score_thr=0.1))))
-    for (kind, seed), cfg in itertools.product([('random', 0), ('crafted', 0)],
-                                               TEST_CFGS):
-        maps = _maps(kind, seed=seed)
+    for (kind, seed, size), cfg in itertools.product(
+            [('random', 0, 12), ('crafted', 0, 12), ('random', 1, 40)], TEST_CFGS):
+        maps = _maps(kind, seed=seed, size=size)
         new = _predict(head, maps, cfg, old=False)
         old = _predict(head, maps, cfg, old=True)
         assert len(new) == 2 and sum(len(r) for r in old) > 0

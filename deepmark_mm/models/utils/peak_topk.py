@@ -1,0 +1,155 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Top-K local maxima of heatmaps, equal to ``local_maximum`` followed by ``torch.topk``.
+
+The decoding takes the K best local maxima of every landmark heatmap (294 maps of 128 x 128 at
+512 input). Local maxima are sparse (a few percent of the pixels), so instead of a top-K over
+every pixel of the masked map, the peaks are compacted (``nonzero``) and the top-K runs on a
+small padded array of candidates per row. That answer is provably the one ``torch.topk`` gives
+on the full masked map whenever the K best candidates are positive and strictly decreasing and
+the (K+1)-th is strictly smaller (then the K largest values of the row, zeros of the non-maxima
+included, are unique and in a unique order). Rows where this cannot be shown (ties, fewer than K
+positive maxima, non-finite values) are recomputed with the full ``topk`` on the masked map, so
+the result is always identical, index order of ties included. PyTorch has no sparse or
+segmented top-K, hence the padding.
+
+Under tracing / ONNX export the reference computation runs (no data-dependent branch).
+"""
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+from .local_maximum import local_maximum
+
+
+def is_tracing() -> bool:
+    """Whether the code runs under ``torch.jit`` tracing, ONNX export or ``torch.compile``."""
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
+
+
+def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], dim: int,
+                pairs: Tensor, out: Tensor) -> None:
+    """3-window maximum along one axis of contiguous planes, the window clipped at the border.
+
+    The axis has stride ``step`` in the flat buffers, so ``values[i - step]`` and
+    ``values[i + step]`` are the neighbours: two maxima of contiguous shifted views (vectorised),
+    then the first and last line of the axis, where the shift reads across the border, are
+    overwritten.
+
+    Args:
+        values (Tensor): (N,) values of (P, H, W) contiguous planes.
+        step (int): 1 along W, W along H.
+        planes_shape (tuple[int]): (P, H, W).
+        dim (int): 2 for W, 1 for H (axis size >= 2).
+        pairs (Tensor): (N,) scratch buffer, not ``values``.
+        out (Tensor): (N,) receives the window maxima; may be ``values`` itself.
+    """
+    size = values.numel()
+    # pairs[i] = max(values[i], values[i + step]); out[i] = max(pairs[i - step], pairs[i])
+    torch.maximum(values[:size - step], values[step:], out=pairs[:size - step])
+    torch.maximum(pairs[:size - 2 * step], pairs[step:size - step], out=out[step:size - step])
+    length = planes_shape[dim]
+    pairs_view, out_view = pairs.view(planes_shape), out.view(planes_shape)
+    out_view.select(dim, 0).copy_(pairs_view.select(dim, 0))
+    out_view.select(dim, length - 1).copy_(pairs_view.select(dim, length - 2))
+
+
+def local_maximum_mask(heat: Tensor) -> Tensor:
+    """Where a pixel equals the maximum of its 3 x 3 window (clipped at the border).
+
+    ``local_maximum(heat, 3) == heat * mask`` for finite maps.
+
+    Args:
+        heat (Tensor): (B, C, H, W) map, H and W >= 2.
+
+    Returns:
+        Tensor: (B, C, H, W) bool, contiguous.
+    """
+    batch_size, channels, height, width = heat.shape
+    if height < 2 or width < 2:
+        raise ValueError(f'local_maximum_mask needs maps of at least 2 x 2, got {height} x {width}')
+    flat = heat.detach().contiguous().view(-1)
+    planes = (batch_size * channels, height, width)
+    pairs, window_max = torch.empty_like(flat), torch.empty_like(flat)
+    _max3_along(flat, 1, planes, 2, pairs, window_max)  # along W
+    _max3_along(window_max, width, planes, 1, pairs, window_max)  # then along H, in place
+    # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False), and cheaper
+    return torch.ge(flat, window_max).view(heat.shape)
+
+
+def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
+                            per_channel: bool = True) -> Tuple[Tensor, Tensor]:
+    """:func:`topk_local_maxima` computed on the full masked map (no data-dependent branch).
+
+    ``torch.topk`` of ``local_maximum(heat, kernel)``; the same arguments and results as
+    :func:`topk_local_maxima`, which runs it under tracing and for the rows it cannot prove.
+    """
+    peaks = local_maximum(heat, kernel=kernel)
+    rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
+        peaks.reshape(heat.shape[0], -1)
+    return rows.topk(k, dim=-1)
+
+
+def _candidate_topk(heat: Tensor, k: int, num_rows: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Top-K of the compacted 3 x 3 local maxima of each row, and whether it is provably exact.
+
+    Returns:
+        tuple[Tensor]: (R, k) scores, (R, k) int64 index in the row, (R,) bool exact.
+    """
+    flat = heat.contiguous().view(-1)
+    row_length = flat.numel() // num_rows
+    candidates = local_maximum_mask(heat).view(-1).nonzero().squeeze(1)  # (M,) ascending
+    values = flat[candidates]
+    rows = torch.div(candidates, row_length, rounding_mode='floor')
+    counts = torch.bincount(rows, minlength=num_rows)
+    slots = torch.arange(candidates.numel(), device=flat.device) - (counts.cumsum(0) - counts)[rows]
+    width = max(int(counts.max()) if candidates.numel() else 0, k + 1)
+    padded = values.new_full((num_rows, width), float('-inf'))
+    padded[rows, slots] = values
+    padded_index = torch.zeros((num_rows, width), dtype=torch.long, device=flat.device)
+    padded_index[rows, slots] = candidates - rows * row_length
+    top_values, top_columns = padded.detach().topk(k + 1, dim=-1)
+    # exact: the K best are positive (above every non-maximum's 0), strictly decreasing and
+    # strictly above the next candidate; the row is finite (NaN and -inf read as 0 * x)
+    exact = (top_values[:, k - 1] > 0) & (top_values[:, :k] > top_values[:, 1:]).all(-1) \
+        & torch.isfinite(flat.detach().view(num_rows, -1).sum(-1))
+    columns = top_columns[:, :k]
+    return padded.gather(1, columns), padded_index.gather(1, columns), exact
+
+
+def topk_local_maxima(heat: Tensor,
+                      k: int,
+                      kernel: int = 3,
+                      per_channel: bool = True) -> Tuple[Tensor, Tensor]:
+    """``torch.topk`` of ``local_maximum(heat, kernel)`` per channel or over all channels.
+
+    Args:
+        heat (Tensor): (B, C, H, W) heatmap (any memory format).
+        k (int): Entries per row, at most the row length (H * W, or C * H * W).
+        kernel (int): Max-pool NMS kernel. Defaults to 3.
+        per_channel (bool): Rows are the (B, C) maps when True, the images (channels
+            flattened, NCHW order, as mmdet's ``get_topk_from_heatmap``) when False.
+
+    Returns:
+        tuple[Tensor]: Scores and int64 indices, (B, C, k) of ``y * W + x`` per channel, or
+        (B, k) of ``c * H * W + y * W + x``; exactly ``torch.topk``'s values and order.
+    """
+    batch_size, channels, height, width = heat.shape
+    num_rows = batch_size * channels if per_channel else batch_size
+    if (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0 or is_tracing()
+            or not heat.is_floating_point()):
+        return dense_topk_local_maxima(heat, k, kernel, per_channel)
+    scores, index, exact = _candidate_topk(heat, k, num_rows)
+    inexact = (~exact).nonzero().squeeze(1)
+    if inexact.numel():
+        if per_channel:
+            planes = heat.reshape(num_rows, 1, height, width)[inexact]
+        else:
+            planes = heat[inexact]
+        redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
+        scores, index = scores.clone(), index.clone()
+        scores[inexact], index[inexact] = redo_scores, redo_index
+    if per_channel:
+        return scores.view(batch_size, channels, k), index.view(batch_size, channels, k)
+    return scores, index

@@ -1,0 +1,124 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""The sparse top-K of local maxima equals ``torch.topk`` over every pixel of the max-pooled
+map, values and index order (ties included), and proves most rows without the dense fallback."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import deepmark_mm  # noqa: F401  (before mmdet: the mmcv._ext stand-in)
+from mmdet.models.utils import get_local_maximum  # noqa: E402
+from deepmark_mm.models.utils import peak_topk
+from deepmark_mm.models.utils.peak_topk import (_candidate_topk, dense_topk_local_maxima,
+                                                local_maximum_mask, topk_local_maxima)
+
+
+def _max_pool_topk(heat, k, per_channel):
+    peaks = get_local_maximum(heat, kernel=3)
+    rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
+        peaks.reshape(heat.shape[0], -1)
+    return rows.topk(k, dim=-1)
+
+
+def _heatmaps(seed):
+    """(name, map) pairs: smooth blobs, noise, quantised (plateaus, ties), zeros, negatives."""
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand(2, 5, 24, 20, generator=generator)
+    smooth = F.avg_pool2d(noise, 5, stride=1, padding=2)
+    yield 'noise', noise
+    yield 'smooth', smooth
+    yield 'quantised', (noise * 4).floor() / 4
+    yield 'quantised smooth', (smooth * 64).floor() / 64
+    yield 'negative', noise - 0.7
+    sparse = torch.zeros(2, 5, 24, 20)
+    sparse[0, 1, 3:5, 3:5] = 0.9  # plateau of 4 tied maxima
+    sparse[0, 2, 0, 0] = sparse[1, 4, 23, 19] = 0.9  # corners, tied across channels
+    yield 'sparse', sparse
+    tied_top = noise.clone()
+    tied_top[:, :, ::4, ::4] = 2.0  # many separated maxima of the same value
+    yield 'tied top', tied_top
+    non_finite = noise.clone()
+    non_finite[0, 0, 5, 5], non_finite[0, 1, 7, 7] = float('nan'), float('-inf')
+    non_finite[1, 2, 9, 9] = float('inf')
+    yield 'non-finite', non_finite
+
+
+@pytest.mark.parametrize('seed', [0, 1])
+@pytest.mark.parametrize('per_channel', [True, False])
+def test_topk_local_maxima_is_dense_topk(seed, per_channel):
+    for name, heat in _heatmaps(seed):
+        row_length = heat[0, 0].numel() if per_channel else heat[0].numel()
+        for k in (1, 3, 10, 40, row_length):
+            expected = _max_pool_topk(heat, k, per_channel)
+            for layout in (heat, heat.contiguous(memory_format=torch.channels_last)):
+                scores, index = topk_local_maxima(layout, k, per_channel=per_channel)
+                torch.testing.assert_close(scores, expected.values, rtol=0, atol=0,
+                                           equal_nan=True, msg=f'{name} k={k}')
+                assert torch.equal(index, expected.indices), (name, k)
+                dense = dense_topk_local_maxima(layout, k, per_channel=per_channel)
+                assert torch.equal(dense.indices, expected.indices), (name, k)
+
+
+def test_mask_is_max_pool_equality():
+    for _, heat in _heatmaps(3):
+        finite = torch.nan_to_num(heat, nan=0.5, posinf=3.0, neginf=-3.0)
+        expected = F.max_pool2d(finite, 3, stride=1, padding=1) == finite
+        assert torch.equal(local_maximum_mask(finite), expected)
+    for shape in [(1, 1, 2, 2), (1, 2, 2, 7), (2, 1, 5, 2)]:
+        heat = torch.rand(shape)
+        assert torch.equal(local_maximum_mask(heat),
+                           F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
+    with pytest.raises(ValueError, match='2 x 2'):
+        local_maximum_mask(torch.rand(1, 1, 1, 5))
+
+
+def test_fast_path_proves_distinct_rows_and_refuses_ties():
+    """The shortcut is taken where it is provable: rows with distinct values are exact, rows
+    with tied, missing (fewer than K positive maxima) or non-finite values go to the fallback."""
+    heat = torch.rand(3, 4, 32, 32, generator=torch.Generator().manual_seed(5))
+    heat[0, 1, 10, 10] = heat[0, 1, 20, 20] = 2.0  # two separated tied maxima at the top
+    heat[1, 2] = 0
+    heat[1, 2, 4, 4] = 0.5  # one positive maximum, K = 10 needs zeros
+    heat[2, 3, 0, 0] = float('nan')
+    _, _, exact = _candidate_topk(heat, 10, 12)
+    expected = torch.ones(12, dtype=torch.bool)
+    expected[[1, 6, 11]] = False
+    assert torch.equal(exact, expected)
+
+
+def test_tracing_runs_the_dense_topk(monkeypatch):
+    """Under export the result comes from the dense computation (no data-dependent branch)."""
+    calls = []
+
+    def dense(*args, **kwargs):
+        calls.append(args[1])
+        return dense_topk_local_maxima(*args, **kwargs)
+
+    monkeypatch.setattr(peak_topk, 'dense_topk_local_maxima', dense)
+    heat = torch.rand(1, 2, 8, 8)
+    monkeypatch.setattr(peak_topk, 'is_tracing', lambda: True)
+    traced = topk_local_maxima(heat, 3)
+    assert calls == [3]
+    monkeypatch.setattr(peak_topk, 'is_tracing', lambda: False)
+    assert all(torch.equal(a, b) for a, b in zip(traced, topk_local_maxima(heat, 3)))
+    assert calls == [3]  # distinct random values: no fallback
+
+
+def test_jit_trace_keeps_the_dense_graph():
+    """A traced decoding (torch.onnx.export with dynamo=False traces) has no nonzero and gives
+    the dense answer on new maps, ties included."""
+    heat = torch.rand(1, 3, 10, 10)
+    traced = torch.jit.trace(lambda h: topk_local_maxima(h, 5), heat)
+    assert 'nonzero' not in str(traced.graph)
+    tied = (torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(7)) * 3).floor()
+    for ours, dense in zip(traced(tied), _max_pool_topk(tied, 5, True)):
+        assert torch.equal(ours, dense)
+
+
+def test_gradient_flows_to_the_heatmap():
+    heat = torch.rand(1, 2, 9, 9, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    scores, index = topk_local_maxima(heat, 4)
+    scores.sum().backward()
+    grad = heat.grad.view(2, -1)
+    assert torch.equal(grad.nonzero()[:, 1].view(2, 4).sort(-1).values, index.view(2, 4).sort(-1)
+                       .values)
+    assert torch.equal(grad.sum(-1), torch.full((2, ), 4.0))
