@@ -95,6 +95,13 @@ def join_network_and_postprocess(network_file: str, postprocess_file: str,
         postprocess,
         io_map=[(name, name) for name in OUTPUT_NAMES],
         producer_name='deepmark_mm')
+    # merge_models lists each domain once per part; tools (the quantizer) want one entry
+    versions = {}
+    for entry in joined.opset_import:
+        versions[entry.domain] = max(versions.get(entry.domain, 0), entry.version)
+    del joined.opset_import[:]
+    joined.opset_import.extend(onnx.helper.make_opsetid(domain, version)
+                               for domain, version in versions.items())
     onnx.save(joined, out_file)
 
 
