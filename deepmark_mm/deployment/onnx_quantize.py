@@ -4,7 +4,8 @@
 The network part is quantized in QDQ format (int8 weights, per output channel; uint8
 activations, their ranges calibrated on images run through the config's test pipeline and data
 preprocessor). The decoding part of a ``postprocess`` graph (nodes named
-:data:`POSTPROCESS_PREFIX`...) and the heatmap sigmoids stay float.
+:data:`POSTPROCESS_PREFIX`...) and the layers that output the six maps (each branch's last
+convolution, the heatmap sigmoids) stay float.
 """
 import copy
 import os
@@ -18,7 +19,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
-from .export_wrapper import INPUT_NAME
+from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .postprocess_export import POSTPROCESS_PREFIX
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -65,17 +66,22 @@ def preprocessed_batches(images: Sequence[str], cfg: Config, input_hw: Sequence[
 
 
 def float_nodes(onnx_file: str) -> List[str]:
-    """Names of the nodes kept in float: the decoding part and every ``Sigmoid``.
+    """Names of the nodes kept in float: the decoding part and the layers making the six maps.
 
-    The heatmap sigmoids stay float so peak scores keep their full resolution (uint8 would
-    round probabilities to steps of 1/255 and tie neighbouring pixels of a peak).
+    The six maps keep float precision: the last convolution of each branch and the heatmap
+    sigmoids after them (uint8 would round probabilities to steps of 1/255 and tie the
+    neighbouring pixels of a peak, and sizes and offsets to 1/255 of their range).
     """
     import onnx
     graph = onnx.load(onnx_file, load_external_data=False).graph
-    return [
-        node.name for node in graph.node
-        if node.name.startswith(POSTPROCESS_PREFIX) or node.op_type == 'Sigmoid'
-    ]
+    produced_by = {output: node for node in graph.node for output in node.output}
+    kept = [node.name for node in graph.node if node.name.startswith(POSTPROCESS_PREFIX)]
+    for name in OUTPUT_NAMES:
+        node = produced_by.get(name)
+        while node is not None and node.op_type in ('Sigmoid', 'Identity', 'Conv'):
+            kept.append(node.name)
+            node = produced_by.get(node.input[0]) if node.op_type != 'Conv' else None
+    return kept
 
 
 def quantize_onnx(in_file: str,
