@@ -2,6 +2,7 @@
 """The exported graph: normalised image in, the head's six last-level maps out."""
 from typing import Tuple
 
+import torch
 import torch.nn as nn
 from torch import Tensor
 
@@ -30,15 +31,18 @@ class DeepMarkExportWrapper(nn.Module):
     Args:
         detector (nn.Module): An mmdet single-stage detector (``extract_feat`` + ``bbox_head``)
             whose head is a ``DeepMarkHead``.
+        flip (bool): Run the network on ``[x, flip(x)]`` (horizontal mirrors appended, 2B maps
+            out) for flip fusion. Defaults to False.
     """
 
-    def __init__(self, detector: nn.Module) -> None:
+    def __init__(self, detector: nn.Module, flip: bool = False) -> None:
         super().__init__()
         for attribute in ('extract_feat', 'bbox_head'):
             if not hasattr(detector, attribute):
                 raise TypeError(f'{type(detector).__name__} has no {attribute}; export needs a '
                                 'single-stage detector with a DeepMarkHead')
         self.detector = detector
+        self.flip = bool(flip)
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Run the network.
@@ -47,8 +51,11 @@ class DeepMarkExportWrapper(nn.Module):
             inputs (Tensor): (B, 3, H, W) normalised images.
 
         Returns:
-            tuple[Tensor]: The six maps of :data:`OUTPUT_NAMES`.
+            tuple[Tensor]: The six maps of :data:`OUTPUT_NAMES` (2B of each with ``flip``: the
+            images, then their mirrors).
         """
+        if self.flip:
+            inputs = torch.cat([inputs, inputs.flip(dims=[3])])
         feats = self.detector.extract_feat(inputs)
         center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (
             level_outputs[-1] for level_outputs in self.detector.bbox_head(feats))

@@ -1,5 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Run an exported DeepMark network with onnxruntime; decode with the head's own code."""
+"""Run an exported DeepMark network with onnxruntime; decode with the head's own code unless the
+graph decodes itself (``--postprocess`` export)."""
 import copy
 from typing import List, Optional, Tuple, Union
 
@@ -10,11 +11,15 @@ from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.dataset import Compose
+from mmengine.structures import InstanceData
 
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
+from deepmark_mm.models.dense_heads.deepmark_head import to_original_image
+from deepmark_mm.models.utils import DecodeSettings
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .onnx_export import create_session
+from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES
 
 
 class OnnxDeepMarkModel(nn.Module):
@@ -27,8 +32,15 @@ class OnnxDeepMarkModel(nn.Module):
     head is built from the config only for its decoding settings (``test_cfg``, grouping); its
     weights are unused.
 
+    A graph exported with ``postprocess`` (outputs :data:`POSTPROCESS_OUTPUT_NAMES`, detected
+    by name) decodes itself: its rows, without the padding ones (label -1), are mapped back to
+    the original image as the head does with ``rescale=True``. Its decoding settings are
+    stored in it, so the config's ``test_cfg`` must match them. Both kinds may be int8
+    (:func:`~deepmark_mm.deployment.quantize_onnx`).
+
     Args:
-        onnx_file (str): Model exported by :func:`~deepmark_mm.deployment.export_onnx`.
+        onnx_file (str): Model exported by :func:`~deepmark_mm.deployment.export_onnx` (or its
+            quantized copy).
         cfg (Config): The config it was exported from.
         device (str): ``'cpu'`` (or ``'cuda'`` with onnxruntime-gpu).
         num_threads (int, optional): onnxruntime intra-op threads.
@@ -44,10 +56,14 @@ class OnnxDeepMarkModel(nn.Module):
         self.session = create_session(onnx_file, device, num_threads)
         inputs = self.session.get_inputs()
         outputs = [output.name for output in self.session.get_outputs()]
-        if [i.name for i in inputs] != [INPUT_NAME] or outputs != list(OUTPUT_NAMES):
+        if [i.name for i in inputs] != [INPUT_NAME] or outputs not in (
+                list(OUTPUT_NAMES), list(POSTPROCESS_OUTPUT_NAMES)):
             raise ValueError(f'{onnx_file}: inputs {[i.name for i in inputs]} / outputs '
-                             f'{outputs}, expected [{INPUT_NAME!r}] / {list(OUTPUT_NAMES)}; '
-                             'export it with tools/deployment/export_onnx.py')
+                             f'{outputs}, expected [{INPUT_NAME!r}] / {list(OUTPUT_NAMES)} or '
+                             f'{list(POSTPROCESS_OUTPUT_NAMES)}; export it with '
+                             'tools/deployment/export_onnx.py')
+        #: The graph decodes itself (``--postprocess`` export).
+        self.postprocess = outputs == list(POSTPROCESS_OUTPUT_NAMES)
         height, width = inputs[0].shape[2:]
         if not isinstance(height, int) or not isinstance(width, int):
             raise ValueError(f'{onnx_file}: input height/width must be fixed, got '
@@ -58,7 +74,19 @@ class OnnxDeepMarkModel(nn.Module):
         head_cfg.update(
             train_cfg=cfg.model.get('train_cfg', None), test_cfg=cfg.model.get('test_cfg', None))
         self.bbox_head = MODELS.build(head_cfg)
+        if self.postprocess:
+            self._check_decode_settings(cfg)
         self.eval()
+
+    def _check_decode_settings(self, cfg: Config) -> None:
+        """Refuse a config whose ``test_cfg`` differs from the one the graph decodes with."""
+        stored = self.session.get_modelmeta().custom_metadata_map.get('decode_settings')
+        wanted = ','.join(f'{key}={value}' for key, value in DecodeSettings.from_test_cfg(
+            self.bbox_head.test_cfg)._asdict().items())
+        if stored is not None and stored != wanted:
+            raise ValueError(f'{self.onnx_file} decodes with {stored}, the config '
+                             f'{getattr(cfg, "filename", "")} asks for {wanted}; export the graph '
+                             'with these test_cfg options (--cfg-options) or pass matching ones')
 
     def test_step(self, data: dict) -> List[DetDataSample]:
         """Preprocess, run onnxruntime, decode (original image pixels).
@@ -78,13 +106,44 @@ class OnnxDeepMarkModel(nn.Module):
             names = [sample.metainfo.get('img_path') for sample in samples]
             raise ValueError(f'{self.onnx_file} takes {self.input_hw} inputs, the pipeline made '
                              f'{tuple(inputs.shape[2:])} for {names}')
-        maps = self.session.run(None, {INPUT_NAME: inputs.cpu().numpy().astype(np.float32)})
-        maps = [torch.from_numpy(np.ascontiguousarray(value)) for value in maps]
-        results = self.bbox_head.predict_by_prob_maps(
-            *maps, batch_img_metas=[sample.metainfo for sample in samples], rescale=True)
+        outputs = self.session.run(None, {INPUT_NAME: inputs.cpu().numpy().astype(np.float32)})
+        outputs = [torch.from_numpy(np.ascontiguousarray(value)) for value in outputs]
+        metas = [sample.metainfo for sample in samples]
+        if self.postprocess:
+            results = self._rescaled_detections(outputs, metas)
+        else:
+            results = self.bbox_head.predict_by_prob_maps(
+                *outputs, batch_img_metas=metas, rescale=True)
         for sample, instances in zip(samples, results):
             sample.pred_instances = instances
         return samples
+
+    def _rescaled_detections(self, outputs: List[torch.Tensor],
+                             metas: List[dict]) -> List[InstanceData]:
+        """The real rows of a ``postprocess`` graph's outputs, in original image pixels.
+
+        Args:
+            outputs (list[Tensor]): :data:`POSTPROCESS_OUTPUT_NAMES` (network-input pixels).
+            metas (list[dict]): Img metas (``homography_matrix`` or ``scale_factor``).
+
+        Returns:
+            list[:obj:`InstanceData`]: Per image, rows with label >= 0, by descending score.
+        """
+        bboxes, scores, labels, keypoints, keypoint_scores = outputs
+        results = []
+        for index, meta in enumerate(metas):
+            real = labels[index] >= 0
+            image_bboxes, image_keypoints = to_original_image(bboxes[index, real],
+                                                              keypoints[index, real], meta)
+            own = self.bbox_head.category_keypoint_mask[labels[index, real]]
+            instances = InstanceData()
+            instances.bboxes = image_bboxes
+            instances.scores = scores[index, real]
+            instances.labels = labels[index, real]
+            instances.keypoints = image_keypoints * own.unsqueeze(-1)
+            instances.keypoint_scores = keypoint_scores[index, real]
+            results.append(instances)
+        return results
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError('OnnxDeepMarkModel only implements test_step')

@@ -4,8 +4,9 @@
 Every config exports: plain networks at opset 17, the paper's DLA-34 with modulated deformable
 convolutions (:mod:`deepmark_mm.ops`, torchvision kernels) at opset 19 as ONNX ``DeformConv``,
 which onnxruntime runs. Deformable convolutions of other libraries (mmcv's) are refused by
-:func:`check_exportable`. Decoding (top-K, boxes, landmark grouping) is not part of
-the graph; :class:`~deepmark_mm.deployment.OnnxDeepMark` runs it with the head's own code.
+:func:`check_exportable`. By default decoding (top-K, boxes, landmark grouping) is not part of
+the graph; :class:`~deepmark_mm.deployment.OnnxDeepMark` runs it with the head's own code. With
+``postprocess`` it is (:mod:`.postprocess_wrapper`): the graph returns fixed-size detections.
 """
 import copy
 import os
@@ -26,6 +27,9 @@ from deepmark_mm.utils import load_weights_strictly
 from deepmark_mm.ops import ModulatedDeformConv2d
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
+from .postprocess_export import (NETWORK_PREFIX, POSTPROCESS_PREFIX, FlipFusedPostprocess,
+                                 attach_postprocess)
+from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess
 
 DEFAULT_OPSET = 17
 
@@ -140,12 +144,17 @@ def export_onnx(config: Union[str, Config],
                 opset: Optional[int] = None,
                 cfg_options: Optional[dict] = None,
                 verify: bool = True,
-                model: Optional[nn.Module] = None) -> Dict:
-    """Export backbone + neck + head maps to ONNX with a dynamic batch axis.
+                model: Optional[nn.Module] = None,
+                postprocess: bool = False,
+                flip: bool = False) -> Dict:
+    """Export backbone + neck + head maps (and decoding) to ONNX with a dynamic batch axis.
 
     Graph: input :data:`INPUT_NAME` ``(B, 3, H, W)`` float32 (BGR, normalised by the config's
     data preprocessor), outputs :data:`OUTPUT_NAMES` (heatmaps as sigmoid probabilities). ``H``,
     ``W`` are fixed; the config, input size and conventions are stored in the model's metadata.
+    With ``postprocess`` the outputs are :data:`POSTPROCESS_OUTPUT_NAMES` instead: the head's
+    decoding and default landmark grouping (``test_cfg``) inside the graph, ``max_per_img`` rows
+    per image in network-input pixels (see :class:`DeepMarkPostprocess`).
 
     Args:
         config (str | Config): Config path or name.
@@ -160,14 +169,18 @@ def export_onnx(config: Union[str, Config],
         verify (bool): Check the file with ``onnx.checker`` and compare onnxruntime with PyTorch
             on a random batch of 2.
         model (nn.Module, optional): An already built detector of ``config`` (skips building).
+        postprocess (bool): Decoding and landmark grouping inside the graph.
+        flip (bool): Flip fusion inside the graph (CenterNet's flip test: the network runs on
+            each image and its mirror, see :func:`fuse_flip_outputs`); needs ``postprocess``.
 
     Returns:
         dict: ``onnx_file``, ``input_shape`` (B, 3, H, W with B = 'batch'), ``output_names``,
-        ``opset`` and, with ``verify``, ``max_abs_diff`` per output.
+        ``opset``, ``postprocess``, ``flip`` and, with ``verify``, ``max_abs_diff`` per output.
 
     Raises:
         ValueError: For convolutions ONNX cannot express at ``opset`` (see
-            :func:`check_exportable`) or an input shape the preprocessor would pad.
+            :func:`check_exportable`), an input shape the preprocessor would pad, or (with
+            ``postprocess``) test_cfg options the graph cannot run.
     """
     cfg = load_deepmark_config(config, cfg_options)
     where = getattr(cfg, 'filename', None) or str(config)
@@ -182,7 +195,11 @@ def export_onnx(config: Union[str, Config],
     if height % divisor or width % divisor:
         raise ValueError(f'input shape ({height}, {width}) is not a multiple of the '
                          f'pad_size_divisor {divisor} of {where}: the preprocessor would pad it')
-    wrapper = DeepMarkExportWrapper(model).eval()
+    if flip and not postprocess:
+        raise ValueError('flip fusion runs inside the graph only with postprocess (decoding)')
+    decoder = _build_postprocess(model, cfg, (height, width), where, flip) if postprocess \
+        else None
+    wrapper = DeepMarkExportWrapper(model, flip=flip).eval()
     dummy = torch.zeros(1, 3, height, width)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     dynamic_axes = {name: {0: 'batch'} for name in (INPUT_NAME, ) + OUTPUT_NAMES}
@@ -200,22 +217,75 @@ def export_onnx(config: Union[str, Config],
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False)
-    _write_metadata(out_file, cfg, where, (height, width))
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.randn(2, 3, height, width, generator=generator)
+    graph: nn.Module = wrapper
+    if decoder is not None:
+        with torch.no_grad():
+            attach_postprocess(out_file, decoder, wrapper(batch), opset)
+        graph = nn.Sequential(wrapper, _Unpack(decoder)).eval()
+    output_names = list(POSTPROCESS_OUTPUT_NAMES if postprocess else OUTPUT_NAMES)
+    extra = _postprocess_metadata(decoder, flip) if decoder is not None else {}
+    _write_metadata(out_file, cfg, where, (height, width), output_names, extra)
     info: Dict = dict(
         onnx_file=out_file,
         input_shape=('batch', 3, height, width),
-        output_names=list(OUTPUT_NAMES),
-        opset=opset)
+        output_names=output_names,
+        opset=opset,
+        postprocess=bool(postprocess),
+        flip=bool(flip))
     if verify:
         import onnx
         onnx.checker.check_model(out_file)
-        generator = torch.Generator().manual_seed(0)
-        batch = torch.randn(2, 3, height, width, generator=generator)
-        info['max_abs_diff'] = compare_with_pytorch(wrapper, out_file, batch)
+        info['max_abs_diff'] = compare_with_pytorch(graph, out_file, batch, output_names)
     return info
 
 
-def _write_metadata(out_file: str, cfg: Config, where: str, input_hw: Tuple[int, int]) -> None:
+class _Unpack(nn.Module):
+    """Calls a module with the tuple the previous one returned."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, outputs: Tuple[torch.Tensor, ...]) -> Tuple[torch.Tensor, ...]:
+        return self.module(*outputs)
+
+
+def _build_postprocess(model: nn.Module, cfg: Config, input_hw: Tuple[int, int], where: str,
+                       flip: bool) -> nn.Module:
+    """The decoding module of ``model`` (flip-fused with the config's ``tta_model`` options)."""
+    decoder = DeepMarkPostprocess(model.bbox_head, input_hw, where)
+    if not flip:
+        return decoder.eval()
+    from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
+    tta_cfg = cfg.get('tta_model', None) or {}
+    # the TTA model's own choice of flip_indices (the config's, else DeepFashion2's)
+    tta = DeepMarkTTAModel(
+        module=model,
+        flip=True,
+        average_offsets=bool(tta_cfg.get('average_offsets', False)),
+        flip_indices=tta_cfg.get('flip_indices', None))
+    return FlipFusedPostprocess(decoder, tta.flip_indices, tta.average_offsets).eval()
+
+
+def _postprocess_metadata(decoder: nn.Module, flip: bool) -> Dict[str, str]:
+    """How to read a ``postprocess`` graph."""
+    inner = decoder.postprocess if isinstance(decoder, FlipFusedPostprocess) else decoder
+    settings = inner.settings._asdict()
+    return dict(
+        postprocess='1',
+        flip_fusion=str(int(flip)),
+        decode_settings=','.join(f'{key}={value}' for key, value in settings.items()),
+        grouping=repr(inner.grouping),
+        coordinates='network-input pixels (x, y)',
+        padding_rows='score 0, label -1, zero bboxes, keypoints and keypoint_scores',
+        network_node_prefix=NETWORK_PREFIX,
+        postprocess_node_prefix=POSTPROCESS_PREFIX)
+
+
+def _write_metadata(out_file: str, cfg: Config, where: str, input_hw: Tuple[int, int],
+                    output_names: Sequence[str], extra: Dict[str, str]) -> None:
     """Store how to feed and read the graph in the ONNX metadata."""
     import onnx
     onnx_model = onnx.load(out_file)
@@ -227,7 +297,8 @@ def _write_metadata(out_file: str, cfg: Config, where: str, input_hw: Tuple[int,
         mean=','.join(str(v) for v in preprocessor.get('mean', [])),
         std=','.join(str(v) for v in preprocessor.get('std', [])),
         heatmaps='sigmoid probabilities (center_heatmap, kpt_heatmap)',
-        outputs=','.join(OUTPUT_NAMES))
+        outputs=','.join(output_names),
+        **extra)
     del onnx_model.metadata_props[:]
     for key, value in metadata.items():
         entry = onnx_model.metadata_props.add()
@@ -266,13 +337,16 @@ def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[in
 def compare_with_pytorch(wrapper: nn.Module,
                          onnx_file: str,
                          inputs: torch.Tensor,
+                         output_names: Sequence[str] = OUTPUT_NAMES,
                          num_threads: Optional[int] = 1) -> Dict[str, float]:
     """Largest absolute difference of each output between onnxruntime and PyTorch.
 
     Args:
-        wrapper (nn.Module): The exported :class:`DeepMarkExportWrapper`.
+        wrapper (nn.Module): The exported module (:class:`DeepMarkExportWrapper`, or it
+            followed by the decoding).
         onnx_file (str): Its ONNX file.
         inputs (Tensor): (B, 3, H, W) input batch.
+        output_names (Sequence[str]): Names of the module's outputs, in order.
         num_threads (int, optional): onnxruntime threads.
 
     Returns:
@@ -283,6 +357,6 @@ def compare_with_pytorch(wrapper: nn.Module,
     with torch.no_grad():
         torch_outputs = wrapper(inputs)
     return {
-        name: float(np.abs(ours - theirs.numpy()).max())
-        for name, ours, theirs in zip(OUTPUT_NAMES, onnx_outputs, torch_outputs)
+        name: float(np.abs(ours.astype(np.float64) - theirs.double().numpy()).max())
+        for name, ours, theirs in zip(output_names, onnx_outputs, torch_outputs)
     }

@@ -8,7 +8,8 @@
 Writes, under ``--out-dir``: ``vis/<image>`` (boxes, category names, landmarks coloured by score,
 skeletons), ``preds/<image stem>.json`` (readable: category, box, score and the category's own
 landmarks with names) and ``results.{bbox,keypoints}.json`` (official DeepFashion2 result format).
-``CKPT`` may also be an ``.onnx`` file from ``tools/deployment/export_onnx.py`` (run with
+``CKPT`` may also be an ``.onnx`` file from ``tools/deployment/export_onnx.py`` (raw maps or
+``--postprocess``) or its int8 copy from ``tools/deployment/quantize_onnx.py`` (run with
 onnxruntime; no ``--tta``).
 
 Unreadable images (corrupt or missing files) are skipped with a warning; the others are processed

@@ -2,13 +2,20 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Export a DeepMark network (backbone + neck + head maps) to ONNX for edge devices.
 
-    python tools/deployment/export_onnx.py CONFIG CKPT OUT.onnx --shape 512 [--opset 19]
+    python tools/deployment/export_onnx.py CONFIG CKPT OUT.onnx --shape 512 [--opset 19] \
+        [--postprocess [--flip]]
 
 Graph: ``input`` (batch, 3, H, W) float32, BGR normalised with the config's mean/std; outputs
 ``center_heatmap`` (13) and ``kpt_heatmap`` (294) as sigmoid probabilities, ``wh``, ``offset``,
 ``kpt_reg`` (588), ``kpt_offset`` at stride 4. The batch axis is dynamic, H and W are fixed.
 Decoding and landmark grouping run outside the graph with the head's own code
 (``deepmark_mm.deployment.OnnxDeepMark``), so deployed results equal PyTorch's.
+
+With ``--postprocess`` they run inside it (the same functions, the config's ``test_cfg``; NMS and
+non-default grouping rules are refused): outputs ``bboxes`` (batch, K, 4), ``scores`` (batch, K),
+``labels`` (batch, K), ``keypoints`` (batch, K, J, 2), ``keypoint_scores`` (batch, K, J) in
+network-input pixels, K = ``test_cfg.max_per_img``, padding rows with score 0 and label -1.
+``--flip`` adds CenterNet's flip fusion (the network runs on the image and its mirror).
 
 Configs that export: the Hourglass ones and DLA-34 ones with ``model.neck.use_dcn=False`` (e.g.
 ``configs/deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py``). The paper's DLA-34 configs use
@@ -36,6 +43,12 @@ def parse_args() -> argparse.Namespace:
         help='input H (square) or H W; default: the config\'s test input size')
     parser.add_argument('--opset', type=int, default=None,
                         help='ONNX opset (default: 17, or 19 for deformable convolutions)')
+    parser.add_argument(
+        '--postprocess',
+        action='store_true',
+        help='decoding and landmark grouping inside the graph (fixed-size detections out)')
+    parser.add_argument(
+        '--flip', action='store_true', help='flip fusion inside the graph (with --postprocess)')
     parser.add_argument(
         '--no-verify',
         action='store_true',
@@ -70,7 +83,9 @@ def main() -> None:
             input_shape=shape,
             opset=args.opset,
             cfg_options=args.cfg_options,
-            verify=not args.no_verify)
+            verify=not args.no_verify,
+            postprocess=args.postprocess,
+            flip=args.flip)
     except ValueError as error:
         raise SystemExit(f'export refused: {error}')
     print(json.dumps(info, indent=1))

@@ -21,10 +21,10 @@ from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLA
 from deepmark_mm.ops import batched_nms
 from ..losses import clamped_sigmoid
 from ..task_modules import BaseLandmarkGrouping
-from ..utils import (BranchAtPixels, DeepMarkTargets, GarmentDetections, NeighbourhoodCache,
-                     build_deepmark_targets, decode_garments, decode_landmark_peaks,
-                     is_conv3x3_relu_conv1x1, landmark_weighted_scores, pixel_major, project_bboxes,
-                     project_points, sample_heatmap_at)
+from ..utils import (BranchAtPixels, DecodeSettings, DeepMarkTargets, GarmentDetections,
+                     NeighbourhoodCache, build_deepmark_targets, decode_prob_maps,
+                     is_conv3x3_relu_conv1x1, pixel_major, project_bboxes, project_points,
+                     rank_detections, score_detections)
 
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
 #: A regression branch's output in training: the dense map or the branch evaluated where read.
@@ -513,9 +513,7 @@ class DeepMarkHead(BaseDenseHead):
             (N, num_keypoints), sorted by descending score.
         """
         cfg = self.test_cfg if cfg is None else cfg
-        topk = int(cfg.get('topk', 100))
-        kernel = int(cfg.get('local_maximum_kernel', 3))
-        max_per_img = int(cfg.get('max_per_img', topk))
+        settings = DecodeSettings.from_test_cfg(cfg)
         nms_cfg = cfg.get('nms', None)
         if with_nms is None:
             with_nms = nms_cfg is not None
@@ -526,42 +524,34 @@ class DeepMarkHead(BaseDenseHead):
             raise ValueError(f'DeepMarkHead: {len(batch_img_metas)} img metas for a batch of '
                              f'{batch_size}')
 
-        garments = decode_garments(center_heatmap_probs, wh, offset, kpt_reg,
-                                   self.category_keypoint_mask, topk, kernel,
-                                   int(cfg.get('vote_radius', 0)))
-        peaks = decode_landmark_peaks(kpt_heatmap_probs, kpt_offset,
-                                      int(cfg.get('kpt_topk', topk)), kernel,
-                                      int(cfg.get('kpt_vote_radius', 0)))
-        keep_order = self._select_detections(garments, nms_cfg if with_nms else None, max_per_img)
+        garments, peaks = decode_prob_maps(center_heatmap_probs, wh, offset, kpt_reg,
+                                           kpt_heatmap_probs, kpt_offset,
+                                           self.category_keypoint_mask, settings)
+        keep_order = self._select_detections(garments, nms_cfg if with_nms else None,
+                                             settings.max_per_img)
         detection_mask = torch.zeros_like(garments.scores, dtype=torch.bool)
         for batch_id, order in enumerate(keep_order):
             detection_mask[batch_id, order] = True
-        grouped = self.grouping(garments.coarse_keypoints, garments.keypoint_mask, garments.bboxes,
-                                peaks.keypoints, peaks.scores, detection_mask)
-        fallback_scores = sample_heatmap_at(kpt_heatmap_probs, garments.coarse_keypoints)
-        own = garments.keypoint_mask
-        keypoint_scores = torch.where(grouped.snapped, grouped.peak_scores, fallback_scores) * own
-        keypoints = grouped.keypoints * own.unsqueeze(-1)
-        scores = landmark_weighted_scores(garments.scores, keypoint_scores, own,
-                                          float(cfg.get('landmark_score_weight', 0.)))
+        scored = score_detections(garments, peaks, kpt_heatmap_probs, self.grouping,
+                                  detection_mask, settings.landmark_score_weight)
 
         results = []
         for batch_id, (meta, order) in enumerate(zip(batch_img_metas, keep_order)):
-            order = order[scores[batch_id, order].argsort(descending=True, stable=True)]
+            order = rank_detections(scored.scores[batch_id:batch_id + 1], order.unsqueeze(0))[0]
             input_h, input_w = _input_size(meta)
-            stride = garments.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
-            bboxes = garments.bboxes[batch_id, order] * stride.repeat(2)
-            image_keypoints = keypoints[batch_id, order] * stride
-            image_own = own[batch_id, order]
+            stride = scored.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
+            bboxes = scored.bboxes[batch_id, order] * stride.repeat(2)
+            image_keypoints = scored.keypoints[batch_id, order] * stride
+            image_own = scored.keypoint_mask[batch_id, order]
             if rescale:
-                bboxes, image_keypoints = _to_original_image(bboxes, image_keypoints, meta)
+                bboxes, image_keypoints = to_original_image(bboxes, image_keypoints, meta)
                 image_keypoints = image_keypoints * image_own.unsqueeze(-1)
             instances = InstanceData()
             instances.bboxes = bboxes
-            instances.scores = scores[batch_id, order]
-            instances.labels = garments.labels[batch_id, order]
+            instances.scores = scored.scores[batch_id, order]
+            instances.labels = scored.labels[batch_id, order]
             instances.keypoints = image_keypoints
-            instances.keypoint_scores = keypoint_scores[batch_id, order]
+            instances.keypoint_scores = scored.keypoint_scores[batch_id, order]
             results.append(instances)
         return results
 
@@ -615,9 +605,19 @@ def _input_size(meta: dict) -> Tuple[int, int]:
                    "'batch_input_shape', 'pad_shape', 'img_shape'")
 
 
-def _to_original_image(bboxes: Tensor, keypoints: Tensor,
+def to_original_image(bboxes: Tensor, keypoints: Tensor,
                        meta: dict) -> Tuple[Tensor, Tensor]:
-    """Map network-input pixels back to the original image (inverse homography or scale)."""
+    """Map network-input pixels back to the original image (inverse homography or scale).
+
+    Args:
+        bboxes (Tensor): (N, 4) xyxy in network-input pixels.
+        keypoints (Tensor): (N, J, 2) in network-input pixels.
+        meta (dict): Img meta with ``homography_matrix`` (or ``scale_factor``).
+
+    Returns:
+        tuple[Tensor, Tensor]: Boxes (projected corners' bounding boxes) and keypoints in
+        original image pixels.
+    """
     if meta.get('homography_matrix', None) is not None:
         homography = torch.as_tensor(np.asarray(meta['homography_matrix'], dtype=np.float64))
         inverse = torch.linalg.inv(homography).to(bboxes)

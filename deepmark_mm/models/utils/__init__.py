@@ -11,6 +11,8 @@ from .deepmark_targets import DeepMarkTargets, build_deepmark_targets
 from .ground_truth_maps import BRANCHES, substitute_ground_truth
 from .landmark_grouping import GroupedLandmarks, group_landmarks_exclusive, group_landmarks_nearest
 from .point_projection import project_bboxes, project_points
+from .scored_detections import (DecodeSettings, ScoredDetections, decode_prob_maps,
+                                gather_detections, rank_detections, score_detections)
 
 __all__ = [
     'BranchAtPixels', 'NeighbourhoodCache', 'conv3x3_relu_conv1x1_at_pixels',
@@ -22,5 +24,7 @@ __all__ = [
     'sample_heatmap_at', 'weighted_vote', 'window_votes',
     'DeepMarkTargets', 'build_deepmark_targets', 'BRANCHES', 'substitute_ground_truth',
     'GroupedLandmarks', 'group_landmarks_exclusive',
-    'group_landmarks_nearest', 'project_bboxes', 'project_points'
+    'group_landmarks_nearest', 'project_bboxes', 'project_points', 'DecodeSettings',
+    'ScoredDetections', 'decode_prob_maps', 'gather_detections', 'rank_detections',
+    'score_detections'
 ]

@@ -1,0 +1,193 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""``--postprocess`` graphs: onnxruntime alone == the PyTorch head's predictions; padding rows."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+
+from deepmark_mm.deployment import (POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess, build_detector,
+                                    export_onnx)
+from deepmark_mm.models.test_time_augs import DeepMarkTTAModel, fuse_flip_outputs
+
+DEMO_CONFIG = 'configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py'
+SIZE = 64
+
+#: Runs the file with onnxruntime + numpy only, in a fresh interpreter; fails if deepmark_mm
+#: (or torch) was imported.
+RUNTIME_ONLY = '''
+import sys
+import numpy as np
+import onnxruntime as ort
+onnx_file, inputs_file, outputs_file = sys.argv[1:]
+session = ort.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+outputs = session.run(None, {'input': np.load(inputs_file)})
+names = [output.name for output in session.get_outputs()]
+np.savez(outputs_file, **dict(zip(names, outputs)))
+assert not any(name.split('.')[0] in ('deepmark_mm', 'torch', 'mmdet') for name in sys.modules)
+'''
+
+
+def perturbed_demo_model(cfg_options=None):
+    """The demo model with random weights whose heatmaps have real peaks.
+
+    Fresh heads give nearly flat heatmaps (the bias init); larger last-layer weights spread the
+    probabilities (without saturating at 1, where scores would tie) so detections, landmark peaks and snapped landmarks differ.
+    """
+    torch.manual_seed(0)
+    model = build_detector(DEMO_CONFIG, None, cfg_options=cfg_options)
+    head = model.bbox_head
+    with torch.no_grad():
+        for branch in (head.heatmap_head, head.kpt_heatmap_head):
+            branch[-1][-1].weight.mul_(8.)
+        head.wh_head[-1][-1].bias.fill_(4.)  # boxes of about 4 feature pixels
+    return model
+
+
+def run_without_deepmark(onnx_file, inputs, tmp_path):
+    np.save(tmp_path / 'inputs.npy', inputs)
+    subprocess.run([
+        sys.executable, '-c', RUNTIME_ONLY, onnx_file,
+        str(tmp_path / 'inputs.npy'),
+        str(tmp_path / 'outputs.npz')
+    ],
+                   check=True)
+    return dict(np.load(tmp_path / 'outputs.npz'))
+
+
+def samples(batch_size):
+    meta = dict(batch_input_shape=(SIZE, SIZE), img_shape=(SIZE, SIZE), pad_shape=(SIZE, SIZE))
+    return [DetDataSample(metainfo=meta) for _ in range(batch_size)]
+
+
+def assert_matches(graph_outputs, reference):
+    """Graph rows == the head's rows; rows the graph pads score 0 in the head too."""
+    for index, instances in enumerate(reference):
+        real = graph_outputs['labels'][index] >= 0
+        num_real = int(real.sum())
+        assert num_real > 0 and real[:num_real].all()  # padding rows come last
+        np.testing.assert_array_equal(graph_outputs['labels'][index, :num_real],
+                                      instances.labels[:num_real].numpy())
+        for name, atol in (('bboxes', 1e-3), ('keypoints', 1e-3), ('scores', 1e-5),
+                           ('keypoint_scores', 1e-5)):
+            np.testing.assert_allclose(
+                graph_outputs[name][index, :num_real],
+                getattr(instances, name)[:num_real].numpy(),
+                atol=atol,
+                rtol=0,
+                err_msg=name)
+        assert (instances.scores[num_real:] == 0).all()
+
+
+@pytest.fixture(scope='module')
+def demo_postprocess(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('postprocess')
+    model = perturbed_demo_model()
+    onnx_file = str(folder / 'demo_post.onnx')
+    info = export_onnx(
+        DEMO_CONFIG, None, onnx_file, input_shape=SIZE, model=model, postprocess=True)
+    return dict(model=model, onnx_file=onnx_file, info=info)
+
+
+def test_onnxruntime_alone_matches_the_head(demo_postprocess, tmp_path):
+    model = demo_postprocess['model']
+    inputs = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    outputs = run_without_deepmark(demo_postprocess['onnx_file'], inputs.numpy(), tmp_path)
+    with torch.no_grad():
+        reference = [s.pred_instances for s in model.predict(inputs, samples(2), rescale=False)]
+    max_per_img = model.bbox_head.test_cfg['max_per_img']
+    assert outputs['bboxes'].shape == (2, max_per_img, 4)
+    assert outputs['keypoints'].shape == (2, max_per_img, model.bbox_head.num_keypoints, 2)
+    assert_matches(outputs, reference)
+    # non-trivial: several categories and landmarks that snapped to heatmap peaks
+    assert len(np.unique(outputs['labels'])) > 3
+    assert (outputs['keypoint_scores'] > model.bbox_head.grouping.score_thr).sum() > 10
+    metadata = {p.key: p.value for p in onnx.load(demo_postprocess['onnx_file']).metadata_props}
+    assert 'landmark_score_weight=0.35' in metadata['decode_settings']
+    assert max(demo_postprocess['info']['max_abs_diff'].values()) < 1e-3
+
+
+def test_padding_rows_score_zero_and_are_empty(tmp_path):
+    # 8 decoded detections, 12 rows: 4 padding rows per image
+    model = perturbed_demo_model({'model.test_cfg.topk': 8, 'model.test_cfg.max_per_img': 12})
+    onnx_file = str(tmp_path / 'padded.onnx')
+    export_onnx(DEMO_CONFIG, None, onnx_file, input_shape=SIZE, model=model, postprocess=True)
+    inputs = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
+    outputs = run_without_deepmark(onnx_file, inputs.numpy(), tmp_path)
+    assert outputs['scores'].shape == (2, 12)
+    assert (outputs['scores'][:, 8:] == 0).all() and (outputs['labels'][:, 8:] == -1).all()
+    assert (outputs['bboxes'][:, 8:] == 0).all() and (outputs['keypoints'][:, 8:] == 0).all()
+    assert (outputs['keypoint_scores'][:, 8:] == 0).all()
+    assert (outputs['scores'][:, :8] > 0).all() and (outputs['labels'][:, :8] >= 0).all()
+    with torch.no_grad():
+        reference = [s.pred_instances for s in model.predict(inputs, samples(2), rescale=False)]
+    assert [len(r) for r in reference] == [8, 8]
+    assert_matches(outputs, reference)
+
+
+def test_rows_decoded_at_score_zero_are_padding():
+    # a centre heatmap that is 0 everywhere: every decoded row is padding
+    model = perturbed_demo_model()
+    head = model.bbox_head
+    decode = DeepMarkPostprocess(head, (SIZE, SIZE)).eval()
+    generator = torch.Generator().manual_seed(5)
+    maps = [
+        torch.zeros(1, head.num_classes, 16, 16),
+        torch.rand(1, 2, 16, 16, generator=generator) * 8,
+        torch.rand(1, 2, 16, 16, generator=generator),
+        torch.randn(1, 2 * head.num_keypoints, 16, 16, generator=generator),
+        torch.rand(1, head.num_keypoints, 16, 16, generator=generator),
+        torch.rand(1, 2, 16, 16, generator=generator)
+    ]
+    bboxes, scores, labels, keypoints, keypoint_scores = decode(*maps)
+    assert (scores == 0).all() and (labels == -1).all()
+    assert (bboxes == 0).all() and (keypoints == 0).all() and (keypoint_scores == 0).all()
+    reference = head.predict_by_prob_maps(*maps, batch_img_metas=[samples(1)[0].metainfo])[0]
+    assert (reference.scores == 0).all() and (reference.bboxes != 0).any()
+
+
+def test_flip_fused_graph_matches_the_tta_fusion(tmp_path):
+    model = perturbed_demo_model()
+    onnx_file = str(tmp_path / 'flip.onnx')
+    info = export_onnx(
+        DEMO_CONFIG, None, onnx_file, input_shape=SIZE, model=model, postprocess=True, flip=True)
+    assert info['flip'] and json.dumps(info)
+    inputs = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(6))
+    outputs = run_without_deepmark(onnx_file, inputs.numpy(), tmp_path)
+    head = model.bbox_head
+    with torch.no_grad():
+        levels = head(model.extract_feat(torch.cat([inputs, inputs.flip(dims=[3])])))
+        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (level[-1] for level in levels)
+        fused = fuse_flip_outputs(center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap.sigmoid(),
+                                  kpt_offset,
+                                  DeepMarkTTAModel(module=model).flip_indices)
+        reference = head.predict_by_prob_maps(
+            *fused, batch_img_metas=[s.metainfo for s in samples(2)], rescale=False)
+    assert_matches(outputs, reference)
+
+
+def test_options_the_graph_cannot_run_are_refused(tmp_path):
+    from deepmark_mm.models.task_modules import ExclusiveLandmarkGrouping
+    model = perturbed_demo_model()
+    model.bbox_head.test_cfg = dict(model.bbox_head.test_cfg, nms=dict(type='nms'))
+    with pytest.raises(ValueError, match='test_cfg.nms'):
+        export_onnx(DEMO_CONFIG, None, str(tmp_path / 'nms.onnx'), input_shape=SIZE, model=model,
+                    postprocess=True)
+    model.bbox_head.test_cfg['nms'] = None
+    model.bbox_head.grouping = ExclusiveLandmarkGrouping()
+    with pytest.raises(ValueError, match='CenterNetLandmarkGrouping'):
+        export_onnx(DEMO_CONFIG, None, str(tmp_path / 'exclusive.onnx'), input_shape=SIZE,
+                    model=model, postprocess=True)
+    with pytest.raises(ValueError, match='flip fusion'):
+        export_onnx(DEMO_CONFIG, None, str(tmp_path / 'flip.onnx'), input_shape=SIZE,
+                    model=model, flip=True)
+
+
+def test_output_names_are_the_documented_ones(demo_postprocess):
+    graph = onnx.load(demo_postprocess['onnx_file']).graph
+    assert [o.name for o in graph.output] == list(POSTPROCESS_OUTPUT_NAMES)
+    assert {n.name.split('/')[0] for n in graph.node} == {'network', 'postprocess'}

@@ -1,0 +1,81 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""int8 round trip of exported graphs; the runner takes raw-map and postprocess graphs."""
+import numpy as np
+import onnx
+import pytest
+
+from deepmark_mm.deployment import (INPUT_NAME, OnnxDeepMark, create_session, export_onnx,
+                                    list_images, preprocessed_batches, quantize_onnx)
+from deepmark_mm.deployment.postprocess_export import POSTPROCESS_PREFIX
+
+#: Same model as the ``exported`` fixture (tests/test_deployment/conftest.py).
+SYNTHETIC_CONFIG = 'deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py'
+SMALL_DECODE = {'model.test_cfg.topk': 8, 'model.test_cfg.max_per_img': 8}
+
+
+@pytest.fixture(scope='module')
+def postprocess_file(exported, tmp_path_factory):
+    onnx_file = str(tmp_path_factory.mktemp('post') / 'random_post.onnx')
+    export_onnx(SYNTHETIC_CONFIG, None, onnx_file, cfg_options=SMALL_DECODE,
+                model=exported['model'], postprocess=True, verify=False)
+    return onnx_file
+
+
+def calibration(exported, deploy_images):
+    images = list_images(str(deploy_images['folder']), 2)
+    return list(preprocessed_batches(images, exported['model'].cfg, (128, 128)))
+
+
+def test_int8_network_stays_close_to_float(exported, deploy_images, tmp_path):
+    batches = calibration(exported, deploy_images)
+    int8_file = str(tmp_path / 'random_int8.onnx')
+    info = quantize_onnx(exported['onnx_file'], int8_file, batches)
+    assert info['int8_bytes'] < info['float_bytes'] / 3  # int8 weights
+    graph = onnx.load(int8_file)
+    assert sum(n.op_type == 'QuantizeLinear' for n in graph.graph.node) > 50
+    metadata = {p.key: p.value for p in graph.metadata_props}
+    assert metadata['input_hw'] == '128,128' and 'int8' in metadata['quantization']
+    feed = {INPUT_NAME: batches[0]}
+    float_maps = create_session(exported['onnx_file'], num_threads=1).run(None, feed)
+    int8_maps = create_session(int8_file, num_threads=1).run(None, feed)
+    # one uint8 step of a tensor is 1/255 of its calibrated range; about 40 quantized layers
+    # add such errors, so each map stays within 10 % of its range (float: exact)
+    for ours, theirs in zip(int8_maps, float_maps):
+        spread = theirs.max() - theirs.min()
+        assert np.abs(ours - theirs).max() < 0.1 * spread + 1e-6
+        assert np.abs(ours - theirs).max() > 0  # it is quantized
+
+
+def test_int8_postprocess_keeps_decoding_in_float(exported, deploy_images, postprocess_file,
+                                                  tmp_path):
+    int8_file = str(tmp_path / 'random_post_int8.onnx')
+    quantize_onnx(postprocess_file, int8_file, calibration(exported, deploy_images))
+    graph = onnx.load(int8_file).graph
+    produced_by = {output: node for node in graph.node for output in node.output}
+    for node in graph.node:
+        if node.name.startswith(POSTPROCESS_PREFIX):
+            # decoding nodes read float tensors of the decoding graph or the six float maps
+            assert node.op_type not in ('QuantizeLinear', 'DequantizeLinear')
+            for name in node.input:
+                source = produced_by.get(name)
+                assert source is None or source.op_type != 'DequantizeLinear', node.name
+    deployed = OnnxDeepMark(int8_file, SYNTHETIC_CONFIG, num_threads=1, show_progress=False,
+                            cfg_options=SMALL_DECODE)
+    prediction = deployed(deploy_images['files'][0], score_thr=0.0)['predictions'][0]
+    assert 0 < len(prediction['labels']) <= 8
+
+
+def test_runner_takes_either_graph(exported, deploy_images, postprocess_file):
+    inputs = deploy_images['files'] + [deploy_images['array']]
+    results = [
+        OnnxDeepMark(onnx_file, SYNTHETIC_CONFIG, num_threads=1, show_progress=False,
+                     cfg_options=SMALL_DECODE)(inputs, score_thr=0.0)['predictions']
+        for onnx_file in (exported['onnx_file'], postprocess_file)
+    ]
+    for raw, decoded in zip(*results):
+        assert raw['labels'] == decoded['labels'] and len(raw['labels']) == 8
+        for key, atol in (('bboxes', 1e-3), ('keypoints', 1e-3), ('scores', 1e-5),
+                          ('keypoint_scores', 1e-5)):
+            np.testing.assert_allclose(decoded[key], raw[key], atol=atol, rtol=0, err_msg=key)
+    with pytest.raises(ValueError, match='decodes with'):
+        OnnxDeepMark(postprocess_file, SYNTHETIC_CONFIG, show_progress=False)
