@@ -16,7 +16,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .export_wrapper import OUTPUT_NAMES
-from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess, traceable_decoding
+from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess
 
 NETWORK_PREFIX = 'network/'
 POSTPROCESS_PREFIX = 'postprocess/'
@@ -58,7 +58,7 @@ def export_postprocess(postprocess: nn.Module, maps: Tuple[Tensor, ...], out_fil
         opset (int): ONNX opset (the network's).
     """
     dynamic_axes = {name: {0: 'batch'} for name in OUTPUT_NAMES + POSTPROCESS_OUTPUT_NAMES}
-    with warnings.catch_warnings(), torch.no_grad(), traceable_decoding():
+    with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore', category=DeprecationWarning)
         warnings.simplefilter('ignore', category=torch.jit.TracerWarning)
         warnings.simplefilter('ignore', category=UserWarning)

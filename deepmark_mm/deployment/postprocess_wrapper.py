@@ -5,17 +5,13 @@ It runs the steps of ``DeepMarkHead.predict_by_prob_maps`` (``rescale=False``, n
 the same functions (:mod:`deepmark_mm.models.utils.scored_detections`), batched, and pads every
 image to ``max_per_img`` rows.
 """
-from contextlib import contextmanager
-from typing import Iterator, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
-from mmdet.models.utils import get_local_maximum
-
 from deepmark_mm.models.task_modules import CenterNetLandmarkGrouping
-from deepmark_mm.models.utils import deepmark_decode
 from deepmark_mm.models.utils import (DecodeSettings, decode_prob_maps, gather_detections,
                                       rank_detections, score_detections)
 
@@ -30,22 +26,6 @@ POSTPROCESS_OUTPUT_NAMES: Tuple[str, ...] = (
 
 #: ``test_cfg`` keys the graph cannot express (value must be None / absent).
 UNSUPPORTED_TEST_CFG = ('nms', )
-
-
-@contextmanager
-def traceable_decoding() -> Iterator[None]:
-    """Decode with mmdet's ``get_local_maximum`` (``MaxPool`` in ONNX) while tracing.
-
-    :func:`~deepmark_mm.models.utils.local_maximum.local_maximum` writes its window maxima in
-    place into preallocated tensors, which the tracer records as constants; mmdet's function gives
-    the same values (see its docstring) with ``max_pool2d``, which exports.
-    """
-    original = deepmark_decode.local_maximum
-    deepmark_decode.local_maximum = get_local_maximum
-    try:
-        yield
-    finally:
-        deepmark_decode.local_maximum = original
 
 
 def check_postprocess_test_cfg(test_cfg: dict, grouping: object, where: str) -> DecodeSettings:

@@ -5,11 +5,19 @@
 takes about 70 % of DeepMark's decoding, over the 13 + 294 heatmaps. A ``k x k`` max filter is
 separable, and ``max`` is exact, so the same map comes out of elementwise maxima of shifted views
 along each axis (the window clipped at the border, as max-pool's ``-inf``
-padding does): bit-identical to ``get_local_maximum``, several times faster.
+padding does): bit-identical to ``get_local_maximum``, several times faster. Under tracing /
+ONNX export mmdet's function runs instead (the filter writes into preallocated outputs, which a
+tracer records as constants; ``max_pool2d`` exports as ``MaxPool``).
 """
 import torch
 from mmdet.models.utils import get_local_maximum
 from torch import Tensor
+
+
+def is_tracing() -> bool:
+    """Whether the code runs under ``torch.jit`` tracing, ONNX export or ``torch.compile``."""
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
 
 
 def _max_filter_1d(x: Tensor, kernel: int, dim: int) -> Tensor:
@@ -58,7 +66,8 @@ def max_filter(heat: Tensor, kernel: int = 3) -> Tensor:
 def local_maximum(heat: Tensor, kernel: int = 3) -> Tensor:
     """Heatmap kept where it is the maximum of its ``kernel x kernel`` window, 0 elsewhere.
 
-    Same values as ``mmdet.models.utils.get_local_maximum`` (which it runs for even kernels).
+    Same values as ``mmdet.models.utils.get_local_maximum`` (which it runs for even kernels and
+    under tracing).
 
     Args:
         heat (Tensor): (B, C, H, W) heatmap (probabilities).
@@ -68,6 +77,6 @@ def local_maximum(heat: Tensor, kernel: int = 3) -> Tensor:
         Tensor: (B, C, H, W) ``heat * (window max == heat)``; the gradient flows through
         ``heat`` only, as with mmdet's (whose comparison mask has none either).
     """
-    if kernel % 2 == 0 or kernel < 1:
+    if kernel % 2 == 0 or kernel < 1 or is_tracing():
         return get_local_maximum(heat, kernel=kernel)
     return heat * (max_filter(heat, kernel) == heat).float()

@@ -19,13 +19,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from .local_maximum import local_maximum
-
-
-def is_tracing() -> bool:
-    """Whether the code runs under ``torch.jit`` tracing, ONNX export or ``torch.compile``."""
-    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
+from .local_maximum import is_tracing, local_maximum
 
 
 def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], dim: int,
