@@ -2,13 +2,17 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Decoding + landmark grouping against the network forward, old vs new, in one process.
 
-"old" is the decoding before the sparse top-K: the top-K of every masked heatmap taken over
-all its pixels (:func:`~deepmark_mm.models.utils.peak_topk.dense_topk_local_maxima`, the
-separable max filter then ``torch.topk``); "new" is the code as it is
-(:func:`~deepmark_mm.models.utils.peak_topk.topk_local_maxima`: top-K of the compacted local
-maxima). Both decode the same maps of the same forward (random weights; the new cost grows with
-the number of local maxima and of tied rows) and are timed interleaved, so a shared machine
-slows both alike; the tool also checks that the two give equal predictions.
+Three decodings of the same maps, timed interleaved round by round (a shared machine slows all
+alike), their predictions checked equal:
+
+- "max-pool": mmdet's ``get_local_maximum`` (``max_pool2d``) then ``torch.topk`` over every
+  pixel of each masked heatmap;
+- "old": the same dense top-K after the separable max filter
+  (:func:`~deepmark_mm.models.utils.peak_topk.dense_topk_local_maxima`);
+- "new": the code as it is (:func:`~deepmark_mm.models.utils.peak_topk.topk_local_maxima`:
+  top-K of the compacted local maxima).
+
+Random weights; the new cost grows with the number of local maxima and of tied rows.
 
     python tools/analysis_tools/benchmark_decode.py configs/deepmark_dla34_512.py \
         --cfg-options model.neck.use_dcn=False model.backbone.pretrained=False \
@@ -42,16 +46,20 @@ def parse_args() -> argparse.Namespace:
 
 
 @contextlib.contextmanager
-def old_decoding():
-    """Run the decoding with the dense top-K over every pixel (the reference)."""
-    from deepmark_mm.models.utils import deepmark_decode
+def reference_decoding(kind: str):
+    """Run the decoding with a dense top-K over every pixel: ``'old'`` or ``'max-pool'``."""
+    from mmdet.models.utils import get_local_maximum
+
+    from deepmark_mm.models.utils import deepmark_decode, peak_topk
     from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
-    new = deepmark_decode.topk_local_maxima
+    new, filtered = deepmark_decode.topk_local_maxima, peak_topk.local_maximum
     deepmark_decode.topk_local_maxima = dense_topk_local_maxima
+    if kind == 'max-pool':
+        peak_topk.local_maximum = get_local_maximum
     try:
         yield
     finally:
-        deepmark_decode.topk_local_maxima = new
+        deepmark_decode.topk_local_maxima, peak_topk.local_maximum = new, filtered
 
 
 def _ms(fn: Callable[[], object]) -> float:
@@ -68,20 +76,23 @@ def _same(old: List, new: List) -> bool:
 
 def measure(model, maps, forward: Callable[[], object], metas: List[dict],
             repeat: int) -> Dict[str, float]:
-    """Median ms of forward, old decode and new decode over interleaved rounds."""
+    """Median ms of forward, max-pool, old and new decode over interleaved rounds."""
     head = model.bbox_head
 
     def decode():
         return head.predict_by_prob_maps(*maps, batch_img_metas=metas, rescale=False)
 
-    with old_decoding():
-        reference = decode()
-    same = _same(reference, decode())
-    times: Dict[str, List[float]] = dict(forward=[], old=[], new=[])
+    new = decode()
+    same = True
+    for kind in ('max-pool', 'old'):
+        with reference_decoding(kind):
+            same = same and _same(decode(), new)
+    times: Dict[str, List[float]] = {'forward': [], 'max-pool': [], 'old': [], 'new': []}
     for _ in range(repeat):
         times['forward'].append(_ms(forward))
-        with old_decoding():
-            times['old'].append(_ms(decode))
+        for kind in ('max-pool', 'old'):
+            with reference_decoding(kind):
+                times[kind].append(_ms(decode))
         times['new'].append(_ms(decode))
     row = {f'{key}_ms': statistics.median(value) for key, value in times.items()}
     row['identical'] = same
@@ -99,8 +110,9 @@ def main() -> None:
     report = dict(config=args.config, cfg_options=args.cfg_options, device=device_name('cpu'),
                   torch=torch.__version__, shape=side, rows=[])
     print(f'{report["device"]}, input {side}x{side}')
-    print(f'{"maps":>14} {"forward ms":>11} {"old decode":>11} {"new decode":>11} '
-          f'{"old %":>6} {"new %":>6} {"speed-up":>8} identical')
+    print(f'{"maps":>14} {"forward ms":>11} {"max-pool":>9} {"old decode":>11} '
+          f'{"new decode":>11} {"max-pool %":>10} {"old %":>6} {"new %":>6} {"speed-up":>8} '
+          f'identical')
     cases = [(f'batch {b}', b, False) for b in args.batch]
     if not args.no_flip:
         cases.append(('flip-fused 1', 1, True))
@@ -125,9 +137,11 @@ def main() -> None:
             row.update(maps=name, batch=batch)
             report['rows'].append(row)
             forward_ms = row['forward_ms']
-            print(f'{name:>14} {forward_ms:11.1f} {row["old_ms"]:11.1f} {row["new_ms"]:11.1f} '
+            print(f'{name:>14} {forward_ms:11.1f} {row["max-pool_ms"]:9.1f} '
+                  f'{row["old_ms"]:11.1f} {row["new_ms"]:11.1f} '
+                  f'{100 * row["max-pool_ms"] / forward_ms:10.1f} '
                   f'{100 * row["old_ms"] / forward_ms:6.1f} {100 * row["new_ms"] / forward_ms:6.1f} '
-                  f'{row["old_ms"] / row["new_ms"]:8.2f} {row["identical"]}')
+                  f'{row["max-pool_ms"] / row["new_ms"]:8.2f} {row["identical"]}')
     write_benchmark_report(report, args.out, args.config, f'_decode_{side}')
 
 
