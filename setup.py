@@ -2,9 +2,11 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Install deepmark_mm.
 
-``configs/`` and ``tools/`` are exposed as ``deepmark_mm/.mim/{configs,tools}`` so that
-``mim train deepmark_mm CONFIG`` / ``mim test`` find them: symbolic links for editable installs
-(``setup.py develop`` and PEP 660 ``editable_wheel``), copies for every other build.
+``configs/``, ``tools/`` and ``model-index.yml`` are exposed as
+``deepmark_mm/.mim/{configs,tools,model-index.yml}`` so that ``mim train deepmark_mm CONFIG`` /
+``mim test`` find the configs and tools and ``mim search deepmark_mm`` lists the models: symbolic
+links for editable installs (``setup.py develop`` and PEP 660 ``editable_wheel``), copies for every
+other build.
 """
 import os
 import os.path as osp
@@ -15,7 +17,7 @@ from typing import List
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
-MIM_FILES = ('configs', 'tools')
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 EDITABLE_COMMANDS = ('develop', 'editable_wheel')
 COPY_COMMANDS = ('install', 'sdist', 'bdist_wheel', 'build', 'build_py', 'egg_info', 'bdist_egg')
 
@@ -41,7 +43,7 @@ def parse_requirements(name: str) -> List[str]:
 
 
 def add_mim_extension() -> None:
-    """Place ``configs`` and ``tools`` under ``deepmark_mm/.mim`` (link or copy)."""
+    """Link or copy ``configs``, ``tools`` and ``model-index.yml`` into ``deepmark_mm/.mim``."""
     if any(cmd in sys.argv for cmd in EDITABLE_COMMANDS):
         mode = 'symlink'
     elif any(cmd in sys.argv for cmd in COPY_COMMANDS):
@@ -59,11 +61,14 @@ def add_mim_extension() -> None:
             shutil.rmtree(dst)
         if mode == 'symlink':
             try:
-                os.symlink(osp.relpath(src, mim_path), dst, target_is_directory=True)
+                os.symlink(osp.relpath(src, mim_path), dst, target_is_directory=osp.isdir(src))
                 continue
             except OSError:  # e.g. Windows without symlink rights: fall back to a copy
                 pass
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        if osp.isdir(src):
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
 
 
 if __name__ == '__main__':
@@ -79,7 +84,8 @@ if __name__ == '__main__':
         include_package_data=True,
         package_data={'deepmark_mm': ['.mim/configs/**/*.py', '.mim/tools/**/*.py',
                                       '.mim/tools/**/*.sh', '.mim/configs/*.py',
-                                      '.mim/tools/*.py', '.mim/tools/*.sh']},
+                                      '.mim/tools/*.py', '.mim/tools/*.sh',
+                                      '.mim/configs/**/*.yml', '.mim/model-index.yml']},
         python_requires='>=3.8',
         classifiers=[
             'License :: OSI Approved :: Apache Software License',

@@ -33,11 +33,9 @@ def retain_freed_memory(mmap_threshold: int = MAX_MMAP_THRESHOLD,
 
     By default glibc serves every block above a (dynamic) threshold with a fresh ``mmap`` and
     unmaps it on ``free``, and trims the heap's free top. A CPU training step allocates and frees
-    the same activation-sized tensors every iteration, so each step page-faults them in again:
-    17,500-20,800 minor faults per training step of the demo model (batch 8 at 128 x 128).
+    the same activation-sized tensors every iteration, so each step page-faults them in again.
     Serving blocks up to ``mmap_threshold`` from the heap and never trimming below
-    ``trim_threshold`` keeps those pages mapped: under 350 faults per step, and a median step of
-    180-212 ms instead of 208-283 ms (2 cores, nine runs each, cached batches). The process keeps
+    ``trim_threshold`` keeps those pages mapped, so later steps reuse them. The process keeps
     its peak heap size (it does not shrink after a peak).
 
     Args:

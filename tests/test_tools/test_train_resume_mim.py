@@ -94,7 +94,7 @@ def test_mim_resolves_tools_and_configs_by_name(monkeypatch):
 
 
 def test_regular_install_ships_tools_and_configs(tmp_path):
-    """A non-editable build copies configs/ and tools/ into deepmark_mm/.mim, where mim looks."""
+    """A non-editable build copies configs/, tools/ and the model index into deepmark_mm/.mim."""
     src = tmp_path / 'src'
     tracked = run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'])
     for rel in tracked.stdout.split():
@@ -106,7 +106,8 @@ def test_regular_install_ships_tools_and_configs(tmp_path):
     wheel = next((tmp_path / 'wheel').glob('deepmark_mm-*.whl'))
     names = set(zipfile.ZipFile(wheel).namelist())
     for rel in ('tools/train.py', 'tools/test.py', 'configs/deepmark_dla34_512.py',
-                'configs/_base_/default_runtime.py', 'configs/deepmark/' + synthetic_config_name()):
+                'configs/_base_/default_runtime.py', 'configs/deepmark/' + synthetic_config_name(),
+                'model-index.yml', 'configs/deepmark/metafile.yml'):
         assert f'deepmark_mm/.mim/{rel}' in names, rel
     target = tmp_path / 'site'
     run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(target),
@@ -118,6 +119,9 @@ def test_regular_install_ships_tools_and_configs(tmp_path):
     assert root == target / 'deepmark_mm'
     assert (root / '.mim' / 'tools' / 'train.py').is_file()
     assert not (root / '.mim' / 'configs').is_symlink()
+    search = run(MIM + ['search', 'deepmark_mm', '--valid-config'], cwd=tmp_path,
+                 env=dict(os.environ, PYTHONPATH=str(target)))
+    assert 'deepmark_hourglass104_8xb5-63e_deepfashion2-512' in search.stdout, search.stdout
 
 
 def test_train_kill_resume_matches_uninterrupted_run(tiny_config, tmp_path):

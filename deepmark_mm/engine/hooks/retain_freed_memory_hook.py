@@ -13,11 +13,10 @@ class RetainFreedMemoryHook(Hook):
     """Call :func:`~deepmark_mm.utils.malloc_tuning.retain_freed_memory` before the run.
 
     PyTorch's CPU allocator hands every tensor straight to ``malloc``, and glibc returns large
-    freed blocks to the OS, so each training step page-faults its activations in again. Keeping
-    the memory made the demo model's step about 19 % faster on 2 CPU cores (median of nine
-    runs' medians 193 vs 237 ms per batch of 8, cached batches). It changes no number the model
-    computes. The data loader's workers, forked later, inherit the setting. Where the C library
-    is not glibc the hook logs that and does nothing.
+    freed blocks to the OS, so each training step page-faults its activations in again. With the
+    hook the process keeps that memory and reuses it from step to step. It changes no number the
+    model computes. The data loader's workers, forked later, inherit the setting. Where the C
+    library is not glibc the hook logs that and does nothing.
 
     Args:
         mmap_threshold (int): See :func:`retain_freed_memory`. Defaults to 32 MiB.

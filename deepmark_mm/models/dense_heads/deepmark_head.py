@@ -76,11 +76,10 @@ class DeepMarkHead(BaseDenseHead):
         sparse_train_regression (bool): In :meth:`loss`, compute the four regression branches
             (wh, offset, kpt_reg, kpt_offset) only at the pixels their losses read
             (:class:`BranchAtPixels`): same losses and gradients, without the convolutions over
-            the rest of the map (the demo model's head, forward + backward of its losses on 2
-            CPU cores: 108-118 -> 82-89 ms per batch of 8). The rows are computed in float32
-            even under autocast (see :meth:`BranchAtPixels.rows`). Off, or for a branch that is
-            not ``conv3x3 + ReLU + conv1x1``, they run densely. Inference always runs them
-            densely. Defaults to True.
+            the rest of the map. The rows are computed in float32 even under autocast (see
+            :meth:`BranchAtPixels.rows`). Off, or for a branch that is not
+            ``conv3x3 + ReLU + conv1x1``, they run densely. Inference always runs them densely.
+            Defaults to True.
         loss_center_heatmap (dict): Focal loss of the centre heatmap. Losses with
             ``takes_logits = True`` (:class:`CenterNetFocalLoss`, the default) get logits, any
             other (e.g. mmdet's ``GaussianFocalLoss``) CenterNet's clamped sigmoid of them.

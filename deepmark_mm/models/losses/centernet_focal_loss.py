@@ -33,7 +33,8 @@ class _FocalLoss(torch.autograd.Function):
     """CenterNet's summed focal loss of logits, computed with its gradient in one no-grad pass.
 
     Autograd would keep about ten heatmap-sized intermediates, and the Gaussian target is 0 almost
-    everywhere (about 0.5 % of the demo's landmark heatmap is not). So the loss is evaluated as:
+    everywhere (it is non-zero only in small windows around the peaks). So the loss is evaluated
+    as:
 
     * every pixel as a negative of weight 1: ``sum(-log(1 - p) * p**alpha)``, with its gradient
       ``p**alpha * (p - alpha * (1 - p) * log(1 - p))``, on the logits' own memory layout (no
@@ -44,7 +45,7 @@ class _FocalLoss(torch.autograd.Function):
 
     ``p = clamped_sigmoid(x)``; the gradient is 0 where the clamp is active, as autograd through
     ``clamp`` gives. ``log(1 - p)`` is computed as mmdet's ``GaussianFocalLoss`` does (PyTorch's
-    ``log1p`` has no vectorised CPU kernel: 12 vs 1.9 ms on 8 x 294 x 32 x 32).
+    ``log1p`` has no vectorised CPU kernel).
     """
 
     @staticmethod
@@ -122,11 +123,9 @@ def centernet_focal_loss(logits: Tensor,
 class CenterNetFocalLoss(nn.Module):
     """CenterNet's heatmap focal loss, taking **logits** (``takes_logits = True``).
 
-    Same value and gradient as ``GaussianFocalLoss`` applied to ``clamped_sigmoid(logits)``, at
-    a sixth of its cost on a CPU for the 294-slot landmark heatmap of the demo's training
-    (bfloat16 channels-last logits of 8 x 294 x 32 x 32, Gaussian target non-zero on 0.5 % of
-    the pixels, 2 cores: 13.9 vs 83.2 ms forward + backward; 31 ms with this loss's previous,
-    fully dense implementation; ``tools/analysis_tools/benchmark_focal_loss.py``).
+    Same value and gradient as ``GaussianFocalLoss`` applied to ``clamped_sigmoid(logits)``,
+    computed in one pass that weighs the target only where it is non-zero (see
+    :class:`_FocalLoss`; ``tools/analysis_tools/benchmark_focal_loss.py`` compares the two).
     :class:`DeepMarkHead` hands logits to losses with ``takes_logits`` and clamped probabilities
     to any other loss (e.g. mmdet's ``GaussianFocalLoss``).
 
