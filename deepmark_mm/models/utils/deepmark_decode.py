@@ -41,8 +41,7 @@ class LandmarkPeaks(NamedTuple):
 def pixel_major(feat: Tensor) -> Tensor:
     """A (B, H * W, C) view of a (B, C, H, W) map: one row of channels per pixel.
 
-    A view in both memory formats, where ``feat.reshape(B, C, -1)`` copies a channels-last map
-    (8 ms for the 588-channel ``kpt_reg`` of a batch of 8 at 32 x 32 on 2 CPU cores).
+    A view in both memory formats, where ``feat.reshape(B, C, -1)`` copies a channels-last map.
     """
     return feat.permute(0, 2, 3, 1).flatten(1, 2)
 

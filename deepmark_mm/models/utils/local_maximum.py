@@ -1,11 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Max-pool NMS of heatmaps (mmdet's ``get_local_maximum``) without ``max_pool2d``.
 
-``F.max_pool2d`` runs ``max_pool2d_with_indices`` on the CPU: at 512 input (a 128 x 128 map) it
-takes about 70 % of DeepMark's decoding, over the 13 + 294 heatmaps. A ``k x k`` max filter is
-separable, and ``max`` is exact, so the same map comes out of elementwise maxima of shifted views
-along each axis (the window clipped at the border, as max-pool's ``-inf``
-padding does): bit-identical to ``get_local_maximum``, several times faster. Under tracing /
+``F.max_pool2d`` runs ``max_pool2d_with_indices`` on the CPU, which also computes indices. A
+``k x k`` max filter is separable, and ``max`` is exact, so the same map comes out of elementwise
+maxima of shifted views along each axis (the window clipped at the border, as max-pool's
+``-inf`` padding does): bit-identical to ``get_local_maximum``. Under tracing /
 ONNX export mmdet's function runs instead (the filter writes into preallocated outputs, which a
 tracer records as constants; ``max_pool2d`` exports as ``MaxPool``).
 """
