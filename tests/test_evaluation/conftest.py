@@ -1,5 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Fixtures of the evaluation tests: DeepFashion2 samples, contract-shaped instances and samples."""
+import contextlib
+import io
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
+from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS, OKS_SIGMAS
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'deepfashion2-samples'
 DEMO_ANN_FILE = SAMPLES_DIR / 'kgdet_demo_dataset' / 'demo_dataset-32.json'
@@ -99,6 +101,28 @@ def generated_samples(seed: int, num_images: int = 12, false_per_image: int = 6)
     return samples
 
 
+def stock_coco_stats(gt_dataset: Dict, results_file: str, img_ids, iou_type: str) -> np.ndarray:
+    """Stock pycocotools on a written result file (official DeepFashion2 sigmas for keypoints).
+
+    ``img_ids=None`` evaluates every image of ``gt_dataset``.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = gt_dataset
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes(results_file), iou_type)
+        if iou_type == 'keypoints':
+            evaluator.params.kpt_oks_sigmas = np.asarray(OKS_SIGMAS)
+        if img_ids is not None:
+            evaluator.params.imgIds = list(img_ids)
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return evaluator.stats
+
+
 @pytest.fixture(scope='session')
 def helpers() -> SimpleNamespace:
     """The helper functions and constants above, for the test modules."""
@@ -110,7 +134,8 @@ def helpers() -> SimpleNamespace:
         make_prediction=make_prediction,
         make_sample=make_sample,
         evaluate=evaluate,
-        generated_samples=generated_samples)
+        generated_samples=generated_samples,
+        stock_coco_stats=stock_coco_stats)
 
 
 @pytest.fixture(scope='session')

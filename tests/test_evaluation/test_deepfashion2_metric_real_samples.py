@@ -1,35 +1,16 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """DeepFashion2Metric on the 32 real DeepFashion2 samples of ../shared (skipped when absent)."""
-import contextlib
 import copy
-import io
 import json
 
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, OKS_SIGMAS
 from deepmark_mm.evaluation import DeepFashion2Metric
 
 ALL_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'kpt_mAP', 'kpt_mAP_50', 'kpt_mAP_75',
             'kpt_vis_mAP', 'kpt_vis_mAP_50', 'kpt_vis_mAP_75')
-
-
-def stock_keypoint_stats(gt_dataset: dict, results_file: str, img_ids) -> np.ndarray:
-    """Stock pycocotools with the official DeepFashion2 settings on a written result file."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = gt_dataset
-        gt.createIndex()
-        evaluator = COCOeval(gt, gt.loadRes(results_file), 'keypoints')
-        evaluator.params.kpt_oks_sigmas = np.asarray(OKS_SIGMAS)
-        evaluator.params.imgIds = list(img_ids)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return evaluator.stats
 
 
 def test_package_sigmas_are_the_official_ones(helpers):
@@ -103,8 +84,8 @@ def test_numbers_equal_stock_pycocotools_on_the_written_file(helpers, demo_coco,
     metric = DeepFashion2Metric(outfile_prefix=str(tmp_path / 'res'))
     ours = helpers.evaluate(metric, demo_samples(predictions))
     img_ids = sorted(predictions)
-    stock = stock_keypoint_stats(
-        copy.deepcopy(demo_coco), str(tmp_path / 'res.keypoints.json'), img_ids)
+    stock = helpers.stock_coco_stats(
+        copy.deepcopy(demo_coco), str(tmp_path / 'res.keypoints.json'), img_ids, 'keypoints')
     np.testing.assert_allclose([ours['kpt_mAP'], ours['kpt_mAP_50'], ours['kpt_mAP_75']],
                                stock[:3],
                                rtol=0,
@@ -123,7 +104,8 @@ def test_numbers_equal_stock_pycocotools_on_the_written_file(helpers, demo_coco,
     subset = {i: predictions[i] for i in kept}
     ours_vis = helpers.evaluate(
         DeepFashion2Metric(outfile_prefix=str(tmp_path / 'sub')), demo_samples(subset))
-    stock_vis = stock_keypoint_stats(visible_gt, str(tmp_path / 'sub.keypoints.json'), kept)
+    stock_vis = helpers.stock_coco_stats(visible_gt, str(tmp_path / 'sub.keypoints.json'), kept,
+                                         'keypoints')
     np.testing.assert_allclose(
         [ours_vis['kpt_vis_mAP'], ours_vis['kpt_vis_mAP_50'], ours_vis['kpt_vis_mAP_75']],
         stock_vis[:3],

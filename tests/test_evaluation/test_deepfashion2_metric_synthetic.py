@@ -1,7 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """DeepFashion2Metric on hand-built images whose OKS / IoU are computed here from the formulas."""
-import contextlib
-import io
 import json
 import math
 
@@ -10,8 +8,6 @@ import pytest
 import torch
 from mmengine.evaluator import Evaluator
 from mmengine.structures import InstanceData
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample
@@ -81,20 +77,6 @@ def one_skirt_sample(helpers,
     return helpers.make_sample(
         img_id, HEIGHT, WIDTH,
         helpers.make_prediction([pred_box], [score], [SKIRT], [pred_keypoints]), instances)
-
-
-def stock_pycocotools_keypoint_stats(gt_dataset: dict, results_file: str) -> np.ndarray:
-    """The official-style run: stock pycocotools on the written 882-number result file."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO()
-        gt.dataset = gt_dataset
-        gt.createIndex()
-        evaluator = COCOeval(gt, gt.loadRes(results_file), 'keypoints')
-        evaluator.params.kpt_oks_sigmas = np.asarray(OKS_SIGMAS)
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
-    return evaluator.stats
 
 
 def test_registered_and_keys(helpers):
@@ -213,7 +195,7 @@ def test_fully_occluded_garment_is_ignored_in_visible_mode(helpers, tmp_path):
         keypoints = ann['keypoints'].reshape(-1, 3).copy()
         keypoints[keypoints[:, 2] != 2] = 0
         ann['keypoints'], ann['num_keypoints'] = keypoints.ravel(), int((keypoints[:, 2] > 0).sum())
-    stats = stock_pycocotools_keypoint_stats(gt, str(tmp_path / 'res.keypoints.json'))
+    stats = helpers.stock_coco_stats(gt, str(tmp_path / 'res.keypoints.json'), None, 'keypoints')
     assert stats[0] == pytest.approx(0.5, abs=0.01)
 
 
@@ -245,7 +227,7 @@ def test_only_the_20_best_detections_per_category_count_for_landmarks(helpers, t
     assert len(written) == 20
     gt = build_coco_ground_truth(
         [dict(img_id=1, width=WIDTH, height=HEIGHT, anns=[skirt_instance()])])
-    stats = stock_pycocotools_keypoint_stats(gt, str(tmp_path / 'res.keypoints.json'))
+    stats = helpers.stock_coco_stats(gt, str(tmp_path / 'res.keypoints.json'), None, 'keypoints')
     assert stats[0] == pytest.approx(results['kpt_mAP'], abs=1e-15)
 
 
