@@ -256,7 +256,7 @@ def _run_by_category(category_runs: Iterable[Tuple[int, COCO, List[Dict], Sequen
         recalls.append(evaluator.eval['recall'])
         params = evaluator.params
     if params is None:
-        raise ValueError('run_keypoint_eval_by_category got no category to evaluate')
+        raise ValueError(f'{iou_type} evaluation by category got no category to evaluate')
     merged = COCOeval(iouType=iou_type)
     merged.params = copy.deepcopy(params)
     merged.params.catIds = cat_ids
