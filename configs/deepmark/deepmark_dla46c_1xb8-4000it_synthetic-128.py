@@ -4,13 +4,13 @@
 # landmark-offset head branches and CenterNet's 256 in the wh / offset / landmark-regression ones,
 # trained from scratch on the synthetic DeepFashion2-format set at 128x128 for 4000 iterations of
 # 8 images.
-# CPU training settings: channels-last convolutions (ChannelsLastHook), bfloat16 autocast
-# (BF16AutocastOptimWrapper; the up-path's depthwise upsampling stays float32, see
-# DepthwiseUpsample), PyTorch's fused CPU Adam, the head's regression branches evaluated only at
-# the pixels their losses read (DeepMarkHead's sparse_train_regression, on by default),
-# CenterNetFocalLoss (the head's default: it weighs the target only where it is non-zero) and
-# glibc keeping freed memory (RetainFreedMemoryHook: a step does not page-fault its activations
-# in again). Dense regression around each centre and landmark (regression_radius), see below.
+# CPU training settings, all from the opt-in package deepmark_mm.cpu_training: the head's
+# regression branches evaluated only at the pixels their losses read and focal losses on logits
+# (SparseRegressionDeepMarkHead: the same losses and gradients as DeepMarkHead), channels-last
+# convolutions (ChannelsLastHook), bfloat16 autocast (BF16AutocastOptimWrapper; the up-path's
+# depthwise upsampling stays float32), PyTorch's fused CPU Adam and glibc keeping freed memory
+# (RetainFreedMemoryHook). Dense regression around each centre and landmark (regression_radius),
+# see below.
 # What each setting measured, and the settings tried and not kept: docs/experiments.md.
 #   python tools/dataset_converters/make_synthetic_deepfashion2.py data/synthetic_deepfashion2 \
 #       --num-train 6000 --num-val 100 --size 128 --seed 0
@@ -22,7 +22,8 @@ _base_ = [
     '../_base_/datasets/synthetic_deepfashion2.py',
     '../_base_/default_runtime.py',
 ]
-custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
+custom_imports = dict(
+    imports=['deepmark_mm', 'deepmark_mm.cpu_training'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(arch='dla46_c'),
@@ -39,6 +40,7 @@ model = dict(
     # landmark_score_weight=0.35: a garment's score is score^0.65 * (mean score of its category's
     # landmarks)^0.35 -- the landmark heatmaps are a second opinion on the category.
     bbox_head=dict(
+        type='SparseRegressionDeepMarkHead',
         feat_channels=dict(_delete_=True, default=64, wh=256, offset=256, kpt_reg=256),
         regression_radius=1),
     test_cfg=dict(

@@ -16,6 +16,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from .landmark_metainfo import category_keypoint_mask as landmark_category_keypoint_mask
+
 #: COCO category names in category-id order (label = category_id - 1).
 CLASSES: Tuple[str, ...] = (
     'short_sleeved_shirt',
@@ -127,15 +129,12 @@ def keypoint_category_index() -> np.ndarray:
 
 def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,
                            keypoint_slices=KEYPOINT_SLICES) -> np.ndarray:
-    """Boolean table of which slots belong to which category.
+    """:func:`.landmark_metainfo.category_keypoint_mask` with DeepFashion2's defaults.
 
     Returns:
         np.ndarray: (num_classes, num_keypoints) bool, row ``c`` true on category ``c``'s slice.
     """
-    mask = np.zeros((len(keypoint_slices), num_keypoints), dtype=bool)
-    for label, (start, end) in enumerate(keypoint_slices):
-        mask[label, start:end] = True
-    return mask
+    return landmark_category_keypoint_mask(num_keypoints, keypoint_slices)
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from deepmark_mm.models.utils import decode_inputs
+
 #: Graph input name: (B, 3, H, W) float32, BGR, ``(pixel - mean) / std`` of the config's
 #: data preprocessor, padded like it (H, W multiples of its ``pad_size_divisor``).
 INPUT_NAME = 'input'
@@ -24,9 +26,9 @@ OUTPUT_NAMES: Tuple[str, ...] = (
 class DeepMarkExportWrapper(nn.Module):
     """Backbone + neck + head of a DeepMark detector, last feature level, heatmaps as probabilities.
 
-    The outputs are exactly what ``DeepMarkHead.predict_by_prob_maps`` takes, so decoding and
-    grouping outside the graph run the same code as ``DeepMarkHead.predict_by_feat`` (which
-    applies the same ``sigmoid`` to the same last-level logits).
+    The outputs are :func:`decode_inputs` of the head's outputs, exactly what
+    ``DeepMarkHead.predict_by_prob_maps`` takes, so decoding and grouping outside the graph run
+    the same code as ``DeepMarkHead.predict_by_feat``.
 
     Args:
         detector (nn.Module): An mmdet single-stage detector (``extract_feat`` + ``bbox_head``)
@@ -56,7 +58,4 @@ class DeepMarkExportWrapper(nn.Module):
         """
         if self.flip:
             inputs = torch.cat([inputs, inputs.flip(dims=[3])])
-        feats = self.detector.extract_feat(inputs)
-        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (
-            level_outputs[-1] for level_outputs in self.detector.bbox_head(feats))
-        return center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap.sigmoid(), kpt_offset
+        return decode_inputs(self.detector.bbox_head(self.detector.extract_feat(inputs)))

@@ -15,7 +15,7 @@ from mmengine.structures import InstanceData
 
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
-from deepmark_mm.models.dense_heads.deepmark_head import to_original_image
+from deepmark_mm.models.utils import to_original_image
 from deepmark_mm.models.utils import DecodeSettings
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .onnx_export import create_session

@@ -2,7 +2,7 @@
 """The decoding graph: the six probability maps in, fixed-size detections out.
 
 It runs the steps of ``DeepMarkHead.predict_by_prob_maps`` (``rescale=False``, no NMS) through
-the same functions (:mod:`deepmark_mm.models.utils.scored_detections`), batched, and pads every
+the same functions (:mod:`deepmark_mm.models.utils.detection_decoding`), batched, and pads every
 image to ``max_per_img`` rows.
 """
 from typing import Tuple

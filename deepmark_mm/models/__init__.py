@@ -1,3 +1,2 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from . import (backbones, dense_heads, losses, necks, task_modules, test_time_augs,  # noqa: F401
-               utils)
+from . import backbones, dense_heads, necks, task_modules, test_time_augs, utils  # noqa: F401

@@ -4,13 +4,12 @@ from .benchmark_utils import (build_benchmark_detector, cpu_name, device_name, p
 from .checkpoint_loading import (is_trusted, load_checkpoint_file, load_weights_strictly,
                                  register_checkpoint_loader, trust_checkpoint)
 from .cpu_distributed import cpu_model_wrapper_cfg, prepare_cpu_distributed
-from .malloc_tuning import retain_freed_memory
 from .version_guard import check_openmmlab_versions, check_version
 
 __all__ = [
     'build_benchmark_detector', 'check_openmmlab_versions', 'check_version',
     'cpu_model_wrapper_cfg', 'cpu_name', 'device_name', 'is_trusted', 'load_checkpoint_file',
     'load_weights_strictly', 'parse_cfg_options', 'prepare_cpu_distributed',
-    'register_checkpoint_loader', 'retain_freed_memory', 'time_call', 'trust_checkpoint',
+    'register_checkpoint_loader', 'time_call', 'trust_checkpoint',
     'write_benchmark_report'
 ]

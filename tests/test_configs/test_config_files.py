@@ -1,5 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Every config parses and builds; the model configs train and predict at a small input."""
+import importlib
 import re
 from pathlib import Path
 
@@ -47,7 +48,11 @@ def test_config_parses_and_builds_its_model(path):
         assert all(key.startswith('tta_') for key in cfg.keys()), sorted(cfg.keys())
         return
     assert cfg.default_scope == 'mmdet'
-    assert cfg.custom_imports == dict(imports=['deepmark_mm'], allow_failed_imports=False)
+    assert cfg.custom_imports.imports[0] == 'deepmark_mm'
+    assert set(cfg.custom_imports.imports) <= {'deepmark_mm', 'deepmark_mm.cpu_training'}
+    assert cfg.custom_imports.allow_failed_imports is False
+    for module in cfg.custom_imports.imports:
+        importlib.import_module(module)
     assert cfg.default_hooks.checkpoint.save_best == 'deepfashion2/kpt_mAP'
     assert cfg.default_hooks.checkpoint.rule == 'greater'
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
@@ -94,6 +99,17 @@ def test_paper_configs(path):
         assert cfg.model.backbone.stage_channels == [256, 256, 384, 384, 384, 512]
         assert cfg.model.backbone.stage_blocks == [2, 2, 2, 2, 2, 4]
         assert cfg.model.backbone.downsample_times == 5 and cfg.model.backbone.num_stacks == 2
+    # the paper's model trains through mmdet's standard dense path, nothing CPU-specific
+    assert cfg.custom_imports.imports == ['deepmark_mm']
+    assert cfg.model.bbox_head.type == 'DeepMarkHead'
+    assert cfg.optim_wrapper.type in ('OptimWrapper', 'AmpOptimWrapper')
+    assert not [hook for hook in cfg.get('custom_hooks', [])
+                if hook['type'] in ('ChannelsLastHook', 'RetainFreedMemoryHook')]
+    init_default_scope('mmdet')
+    with torch.device('meta'):
+        head = MODELS.build(cfg.model.bbox_head)
+    assert type(head.loss_center_heatmap).__name__ == 'GaussianFocalLoss'
+    assert type(head.loss_kpt_heatmap).__name__ == 'GaussianFocalLoss'
     preprocessor = cfg.model.data_preprocessor
     assert preprocessor.mean == [104.01, 114.03, 119.92]
     assert preprocessor.std == [73.60, 69.89, 70.91]

@@ -9,14 +9,20 @@ from deepmark_mm.utils import check_version
 from deepmark_mm.version import MMCV_RANGE, MMDET_RANGE, MMENGINE_RANGE, __version__
 
 COMPONENTS = {
-    'MODELS': ('DeepMarkHead', 'TimmDLA', 'DLAUpNeck', 'DeepMarkTTAModel', 'CenterNetFocalLoss'),
+    'MODELS': ('DeepMarkHead', 'TimmDLA', 'DLAUpNeck', 'DeepMarkTTAModel'),
     'DATASETS': ('DeepFashion2Dataset', ),
     'TRANSFORMS': ('LoadDeepFashion2Annotations', 'RandomCenterAffine', 'CenterAffine',
                    'CenterNetColorJitter', 'PackDeepMarkInputs'),
     'METRICS': ('DeepFashion2Metric', ),
     'TASK_UTILS': ('CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'),
     'VISUALIZERS': ('DeepMarkVisualizer', ),
+    'HOOKS': ('InitialWeightsCheckHook', ),
+}
+#: Opt-in CPU-training components: registered by ``import deepmark_mm.cpu_training`` only.
+CPU_TRAINING_COMPONENTS = {
+    'MODELS': ('SparseRegressionDeepMarkHead', 'CenterNetFocalLoss'),
     'HOOKS': ('ChannelsLastHook', 'RetainFreedMemoryHook'),
+    'OPTIM_WRAPPERS': ('BF16AutocastOptimWrapper', ),
 }
 
 
@@ -35,6 +41,31 @@ print(before, missing)
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == '[] []'
+
+
+def test_import_changes_nothing_but_registries_and_cpu_training_is_opt_in():
+    """`import deepmark_mm` does not import the CPU-training package (the only code that calls
+    glibc's ``mallopt``), registers none of its components and leaves torch's global settings
+    alone; `import deepmark_mm.cpu_training` registers them."""
+    code = f'''
+import sys, torch
+import mmdet.registry as r
+settings = (torch.get_num_threads(), torch.get_default_dtype(), torch.is_grad_enabled(),
+            torch.are_deterministic_algorithms_enabled())
+import deepmark_mm
+components = {repr(CPU_TRAINING_COMPONENTS)}
+imported = sorted(m for m in sys.modules if m.startswith('deepmark_mm.cpu_training'))
+registered = [n for reg, ns in components.items() for n in ns if n in getattr(r, reg).module_dict]
+same = settings == (torch.get_num_threads(), torch.get_default_dtype(), torch.is_grad_enabled(),
+                    torch.are_deterministic_algorithms_enabled())
+import deepmark_mm.cpu_training
+missing = [n for reg, ns in components.items() for n in ns
+           if n not in getattr(r, reg).module_dict]
+print(imported, registered, same, missing)
+'''
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == '[] [] True []'
 
 
 @pytest.mark.parametrize('installed,ok', [('3.3.0', True), ('3.3.9', True), ('3.2.0', False),

@@ -124,7 +124,8 @@ def demo(tmp_path_factory):
     config = root / 'demo_recorded.py'
     config.write_text(f'''
 _base_ = [{str(DEMO_CONFIG)!r}]
-custom_imports = dict(imports=['deepmark_mm', 'record_rank_hook'], allow_failed_imports=False)
+custom_imports = dict(imports=['deepmark_mm', 'deepmark_mm.cpu_training', 'record_rank_hook'],
+                      allow_failed_imports=False)
 custom_hooks = [dict(type='ChannelsLastHook'), dict(type='RetainFreedMemoryHook'),
                 dict(type='RecordRankHook')]
 # the result files of the last evaluation (the demo's flip + multi-scale TTA one)

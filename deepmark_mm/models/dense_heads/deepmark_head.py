@@ -1,34 +1,26 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """DeepMark head: CenterNet's ``multi_pose`` head for multi-category landmark sets."""
-import copy
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
-from mmdet.models.utils import multi_apply, unpack_gt_instances
-from mmdet.registry import MODELS, TASK_UTILS
-from mmdet.structures import SampleList
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, get_box_tensor
+from mmdet.models.utils import multi_apply
+from mmdet.registry import MODELS
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, OptMultiConfig
 from mmengine.model import normal_init
-from mmengine.structures import InstanceData
 from torch import Tensor
 
-from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS,
-                                                        category_keypoint_mask)
-from deepmark_mm.ops import batched_nms
-from ..losses import clamped_sigmoid
-from ..task_modules import BaseLandmarkGrouping
-from ..utils import (BranchAtPixels, DecodeSettings, DeepMarkTargets, GarmentDetections,
-                     NeighbourhoodCache, build_deepmark_targets, decode_prob_maps,
-                     is_conv3x3_relu_conv1x1, pixel_major, project_bboxes, project_points,
-                     rank_detections, score_detections)
+from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
+from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, resolve_keypoint_slices
+from ..task_modules import BaseLandmarkGrouping, build_grouping
+from ..utils import (DecodeSettings, DeepMarkTargets, build_deepmark_targets, clamped_sigmoid,
+                     decode_detections, decode_inputs, network_input_size, pixel_major,
+                     stack_gt_instances)
 
+#: Per-class NMS of ``with_nms=True`` when ``test_cfg`` has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
-#: A regression branch's output in training: the dense map or the branch evaluated where read.
-RegressionMap = Union[Tensor, BranchAtPixels]
 
 
 @MODELS.register_module()
@@ -73,16 +65,9 @@ class DeepMarkHead(BaseDenseHead):
             CenterNet. ``w > 0`` also regresses them at the pixels of the ``(2w+1) x (2w+1)``
             window around, weighted by the heatmap Gaussian (TTFNet-style dense regression, see
             :func:`build_deepmark_targets`); decoding is the same.
-        sparse_train_regression (bool): In :meth:`loss`, compute the four regression branches
-            (wh, offset, kpt_reg, kpt_offset) only at the pixels their losses read
-            (:class:`BranchAtPixels`): same losses and gradients, without the convolutions over
-            the rest of the map. The rows are computed in float32 even under autocast (see
-            :meth:`BranchAtPixels.rows`). Off, or for a branch that is not
-            ``conv3x3 + ReLU + conv1x1``, they run densely. Inference always runs them densely.
-            Defaults to True.
-        loss_center_heatmap (dict): Focal loss of the centre heatmap. Losses with
-            ``takes_logits = True`` (:class:`CenterNetFocalLoss`, the default) get logits, any
-            other (e.g. mmdet's ``GaussianFocalLoss``) CenterNet's clamped sigmoid of them.
+        loss_center_heatmap (dict): Focal loss of the centre heatmap, on CenterNet's clamped
+            sigmoid of the logits (:func:`clamped_sigmoid`). Defaults to mmdet's
+            ``GaussianFocalLoss`` (alpha 2, gamma 4).
         loss_wh (dict): L1 loss of wh (weight 0.1).
         loss_offset (dict): L1 loss of the centre offset.
         loss_kpt_reg (dict): L1 loss of the centre-relative landmarks.
@@ -96,16 +81,10 @@ class DeepMarkHead(BaseDenseHead):
         grouping (dict | BaseLandmarkGrouping, optional): Landmark grouping rule; when None,
             ``test_cfg.grouping``, else ``CenterNetLandmarkGrouping``.
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
-        test_cfg (dict, optional): ``topk`` (100), ``local_maximum_kernel`` (3), ``kpt_topk``
-            (= topk), ``max_per_img`` (= topk), ``nms`` (None: off; e.g.
-            ``dict(type='nms', iou_threshold=0.5)``, per class), ``vote_radius`` (0: the peak's
-            own box; ``v > 0``: the heatmap-weighted vote of its ``(2v+1)^2`` window, see
-            :func:`decode_garments`), ``kpt_vote_radius`` (0: each landmark peak's own
-            ``kpt_offset``; ``v > 0``: the vote of the window pixels its slot owns, see
-            :func:`decode_landmark_peaks`), ``landmark_score_weight`` (0: the centre heatmap's
-            score, as CenterNet; ``w`` in (0, 1]: its weighted geometric mean with the mean
-            ``keypoint_scores`` of the detection's own slots, see
-            :func:`landmark_weighted_scores`) and ``grouping``.
+        test_cfg (dict, optional): Decoding options (``topk``, ``local_maximum_kernel``,
+            ``kpt_topk``, ``max_per_img``, ``vote_radius``, ``kpt_vote_radius``,
+            ``landmark_score_weight``: see :class:`DecodeSettings`), ``nms`` (None: off; e.g.
+            ``dict(type='nms', iou_threshold=0.5)``, per class) and ``grouping``.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -119,14 +98,13 @@ class DeepMarkHead(BaseDenseHead):
                  heatmap_bias_init: float = -2.19,
                  min_overlap: float = 0.7,
                  regression_radius: int = 0,
-                 sparse_train_regression: bool = True,
                  loss_center_heatmap: ConfigType = dict(
-                     type='CenterNetFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
+                     type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_wh: ConfigType = dict(type='L1Loss', loss_weight=0.1),
                  loss_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  loss_kpt_reg: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  loss_kpt_heatmap: ConfigType = dict(
-                     type='CenterNetFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
+                     type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  loss_bbox: OptConfigType = None,
                  grouping: Union[OptConfigType, BaseLandmarkGrouping] = None,
@@ -134,19 +112,8 @@ class DeepMarkHead(BaseDenseHead):
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if keypoint_slices is None:
-            if (num_classes, num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
-                raise ValueError(
-                    f'DeepMarkHead: keypoint_slices is required when num_classes={num_classes} '
-                    f'and num_keypoints={num_keypoints} differ from DeepFashion2 '
-                    f'({NUM_CLASSES}, {NUM_KEYPOINTS})')
-            keypoint_slices = KEYPOINT_SLICES
-        keypoint_slices = [tuple(int(v) for v in s) for s in keypoint_slices]
-        if len(keypoint_slices) != num_classes or any(
-                len(s) != 2 or not 0 <= s[0] < s[1] <= num_keypoints for s in keypoint_slices):
-            raise ValueError(
-                f'DeepMarkHead: keypoint_slices must hold {num_classes} [start, end) pairs with '
-                f'0 <= start < end <= {num_keypoints}, got {keypoint_slices}')
+        keypoint_slices = resolve_keypoint_slices(num_classes, num_keypoints, keypoint_slices,
+                                                  owner='DeepMarkHead')
         if num_feat_levels < 1:
             raise ValueError(f'DeepMarkHead: num_feat_levels must be >= 1, got {num_feat_levels}')
 
@@ -162,7 +129,6 @@ class DeepMarkHead(BaseDenseHead):
             raise ValueError(
                 f'DeepMarkHead: regression_radius must be >= 0, got {regression_radius}')
         self.regression_radius = regression_radius
-        self.sparse_train_regression = sparse_train_regression
         self.register_buffer(
             'category_keypoint_mask',
             torch.from_numpy(category_keypoint_mask(num_keypoints, keypoint_slices)),
@@ -185,14 +151,7 @@ class DeepMarkHead(BaseDenseHead):
 
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
-        if grouping is None:
-            grouping = self.test_cfg.get('grouping', None) or dict(
-                type='CenterNetLandmarkGrouping')
-        if not isinstance(grouping, BaseLandmarkGrouping):
-            grouping = TASK_UTILS.build(copy.deepcopy(grouping))
-        if not callable(grouping):
-            raise TypeError(f'DeepMarkHead: grouping must be callable, got {grouping!r}')
-        self.grouping = grouping
+        self.grouping = build_grouping(grouping or self.test_cfg.get('grouping', None))
 
     def _build_branch(self, name: str, out_channels: int) -> nn.ModuleList:
         """One ``conv3x3 + ReLU + conv1x1`` branch per feature level."""
@@ -248,60 +207,13 @@ class DeepMarkHead(BaseDenseHead):
 
     # ------------------------------------------------------------------ training
 
-    def loss(self, x: Tuple[Tensor, ...], batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """Losses of the head on the neck's features (see :meth:`loss_by_feat`).
-
-        Args:
-            x (tuple[Tensor]): ``num_feat_levels`` maps (B, in_channels, H, W).
-            batch_data_samples (list[:obj:`DetDataSample`]): With ``gt_instances``.
-
-        Returns:
-            dict[str, Tensor]: See :meth:`loss_by_feat`.
-        """
-        batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = unpack_gt_instances(
-            batch_data_samples)
-        return self.loss_by_feat(*self.forward_for_loss(x), batch_gt_instances, batch_img_metas,
-                                 batch_gt_instances_ignore)
-
-    def forward_for_loss(self, feats: Tuple[Tensor, ...]) -> Tuple[list, ...]:
-        """:meth:`forward`, with the regression branches left to be evaluated where the losses
-        read them when ``sparse_train_regression`` is on.
-
-        Args:
-            feats (tuple[Tensor]): ``num_feat_levels`` maps (B, in_channels, H, W).
-
-        Returns:
-            tuple[list]: The six per-level lists of :meth:`forward`; wh, offset, kpt_reg and
-            kpt_offset entries are :class:`BranchAtPixels` where their branch allows it.
-        """
-        if not self.sparse_train_regression:
-            return self(feats)
-        self._check_num_levels(feats)
-
-        outs: Tuple[list, ...] = tuple([] for _ in range(6))
-        for level, feat in enumerate(feats):
-            # the branches share their input's patches (wh, offset, kpt_reg: the same rows)
-            patches = NeighbourhoodCache(feat)
-
-            def regression(branch: nn.ModuleList) -> RegressionMap:
-                if is_conv3x3_relu_conv1x1(branch[level]):
-                    return BranchAtPixels(patches, branch[level])
-                return branch[level](feat)
-
-            level_outs = (self.heatmap_head[level](feat), regression(self.wh_head),
-                          regression(self.offset_head), regression(self.kpt_reg_head),
-                          self.kpt_heatmap_head[level](feat), regression(self.kpt_offset_head))
-            for out_list, out in zip(outs, level_outs):
-                out_list.append(out)
-        return outs
-
     def loss_by_feat(self,
                      center_heatmap_preds: List[Tensor],
-                     wh_preds: List[RegressionMap],
-                     offset_preds: List[RegressionMap],
-                     kpt_reg_preds: List[RegressionMap],
+                     wh_preds: List[Tensor],
+                     offset_preds: List[Tensor],
+                     kpt_reg_preds: List[Tensor],
                      kpt_heatmap_preds: List[Tensor],
-                     kpt_offset_preds: List[RegressionMap],
+                     kpt_offset_preds: List[Tensor],
                      batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
@@ -314,12 +226,11 @@ class DeepMarkHead(BaseDenseHead):
 
         Args:
             center_heatmap_preds (list[Tensor]): Per level (B, num_classes, H, W) logits.
-            wh_preds (list[Tensor | BranchAtPixels]): Per level (B, 2, H, W).
-            offset_preds (list[Tensor | BranchAtPixels]): Per level (B, 2, H, W).
-            kpt_reg_preds (list[Tensor | BranchAtPixels]): Per level
-                (B, 2 * num_keypoints, H, W).
+            wh_preds (list[Tensor]): Per level (B, 2, H, W).
+            offset_preds (list[Tensor]): Per level (B, 2, H, W).
+            kpt_reg_preds (list[Tensor]): Per level (B, 2 * num_keypoints, H, W).
             kpt_heatmap_preds (list[Tensor]): Per level (B, num_keypoints, H, W) logits.
-            kpt_offset_preds (list[Tensor | BranchAtPixels]): Per level (B, 2, H, W).
+            kpt_offset_preds (list[Tensor]): Per level (B, 2, H, W).
             batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` (N, 4) xyxy, ``labels``
                 (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K), network-input
                 pixels.
@@ -347,19 +258,19 @@ class DeepMarkHead(BaseDenseHead):
             for name in level_losses[0]
         }
 
-    def loss_by_feat_single(self, center_heatmap_pred: Tensor, wh_pred: RegressionMap,
-                            offset_pred: RegressionMap, kpt_reg_pred: RegressionMap,
-                            kpt_heatmap_pred: Tensor, kpt_offset_pred: RegressionMap,
+    def loss_by_feat_single(self, center_heatmap_pred: Tensor, wh_pred: Tensor,
+                            offset_pred: Tensor, kpt_reg_pred: Tensor,
+                            kpt_heatmap_pred: Tensor, kpt_offset_pred: Tensor,
                             targets: DeepMarkTargets) -> Dict[str, Tensor]:
         """Losses of one level, shapes as in :meth:`forward`."""
-        # float32 throughout: 1 - 1e-4 is not representable in fp16 (AMP)
-        center_input = _heatmap_loss_input(self.loss_center_heatmap, center_heatmap_pred)
-        kpt_input = _heatmap_loss_input(self.loss_kpt_heatmap, kpt_heatmap_pred)
+        center_input = self.heatmap_loss_input(center_heatmap_pred)
+        kpt_input = self.heatmap_loss_input(kpt_heatmap_pred)
 
-        def at_centers(pred: RegressionMap) -> Tensor:  # (B, C, H, W) -> (M, C)
-            return _rows_at(pred, targets.center_batch_ids, targets.center_pixel_index)
+        def at_centers(pred: Tensor) -> Tensor:  # (B, C, H, W) -> (M, C)
+            return self.rows_at(pred, targets.center_batch_ids, targets.center_pixel_index)
 
-        kpt_offset_at = _rows_at(kpt_offset_pred, targets.kpt_batch_ids, targets.kpt_pixel_index)
+        kpt_offset_at = self.rows_at(kpt_offset_pred, targets.kpt_batch_ids,
+                                     targets.kpt_pixel_index)
         # each regression row weighs its Gaussian (1 per garment / landmark with
         # regression_radius = 0); L1 losses average over supervised coordinates
         wh_at, offset_at = at_centers(wh_pred), at_centers(offset_pred)  # (M, 2) each
@@ -393,6 +304,17 @@ class DeepMarkHead(BaseDenseHead):
                 avg_factor=_avg_factor(targets.center_weight))
         return losses
 
+    def heatmap_loss_input(self, logits: Tensor) -> Tensor:
+        """What the heatmap losses receive from (B, C, H, W) logits: CenterNet's clamped sigmoid,
+        float32 (``1 - 1e-4`` is not representable in float16)."""
+        return clamped_sigmoid(logits)
+
+    @staticmethod
+    def rows_at(pred: Tensor, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+        """(M, C) float32 channel vectors of a (B, C, H, W) map at M (image, ``y * W + x``)
+        pairs, read from the copy-free :func:`pixel_major` view."""
+        return pixel_major(pred)[batch_ids, pixel_index].float()
+
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
         """Targets of one feature size for a batch.
@@ -405,99 +327,44 @@ class DeepMarkHead(BaseDenseHead):
         Returns:
             DeepMarkTargets: See :func:`build_deepmark_targets`.
         """
-        device = self.category_keypoint_mask.device
-        fields = dict(bboxes=[], labels=[], keypoints=[], keypoints_visible=[], batch_ids=[])
-        for batch_id, (gt, meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
-            bboxes = get_box_tensor(gt.bboxes).reshape(-1, 4)
-            num_gts = bboxes.shape[0]
-            missing = [key for key in ('labels', 'keypoints', 'keypoints_visible') if key not in gt]
-            if missing:
-                raise KeyError(f'DeepMarkHead: gt_instances of {_image_name(meta)} lack '
-                               f'{missing}; pack them with PackDeepMarkInputs')
-            keypoints = torch.as_tensor(gt.keypoints, device=device)
-            visible = torch.as_tensor(gt.keypoints_visible, device=device)
-            if keypoints.shape != (num_gts, self.num_keypoints, 2) \
-                    or visible.shape != (num_gts, self.num_keypoints) \
-                    or gt.labels.shape != (num_gts, ):
-                raise ValueError(
-                    f'DeepMarkHead: gt_instances of {_image_name(meta)} have bboxes '
-                    f'{tuple(bboxes.shape)}, labels {tuple(gt.labels.shape)}, keypoints '
-                    f'{tuple(keypoints.shape)}, keypoints_visible {tuple(visible.shape)}; '
-                    f'expected ({num_gts}, {self.num_keypoints}, 2) landmarks')
-            if num_gts and (int(gt.labels.min()) < 0 or int(gt.labels.max()) >= self.num_classes):
-                raise ValueError(f'DeepMarkHead: {_image_name(meta)} has labels '
-                                 f'{gt.labels.tolist()} outside [0, {self.num_classes})')
-            fields['bboxes'].append(bboxes.to(device).float())
-            fields['labels'].append(gt.labels.to(device))
-            fields['keypoints'].append(keypoints.float())
-            fields['keypoints_visible'].append(visible)
-            fields['batch_ids'].append(torch.full((num_gts, ), batch_id, device=device))
+        gt = stack_gt_instances(batch_gt_instances, batch_img_metas, self.num_classes,
+                                self.num_keypoints, self.category_keypoint_mask.device)
         return build_deepmark_targets(
-            **{key: torch.cat(value) for key, value in fields.items()},
-            batch_size=int(feat_shape[0]),
-            feat_size=(int(feat_shape[2]), int(feat_shape[3])),
-            input_size=_input_size(batch_img_metas[0]),
-            category_keypoint_mask=self.category_keypoint_mask,
-            min_overlap=self.min_overlap,
+            **gt, batch_size=int(feat_shape[0]), feat_size=(int(feat_shape[2]), int(feat_shape[3])),
+            input_size=network_input_size(batch_img_metas[0]),
+            category_keypoint_mask=self.category_keypoint_mask, min_overlap=self.min_overlap,
             regression_radius=self.regression_radius)
 
     # ------------------------------------------------------------------ inference
 
-    def predict_by_feat(self,
-                        center_heatmap_preds: List[Tensor],
-                        wh_preds: List[Tensor],
-                        offset_preds: List[Tensor],
-                        kpt_reg_preds: List[Tensor],
-                        kpt_heatmap_preds: List[Tensor],
-                        kpt_offset_preds: List[Tensor],
-                        batch_img_metas: Optional[List[dict]] = None,
-                        rescale: bool = False,
+    def predict_by_feat(self, center_heatmap_preds: List[Tensor], wh_preds: List[Tensor],
+                        offset_preds: List[Tensor], kpt_reg_preds: List[Tensor],
+                        kpt_heatmap_preds: List[Tensor], kpt_offset_preds: List[Tensor],
+                        batch_img_metas: Optional[List[dict]] = None, rescale: bool = False,
                         with_nms: Optional[bool] = None,
                         cfg: OptConfigType = None) -> InstanceList:
-        """Detections from :meth:`forward` outputs (last level; logits in, sigmoid applied).
+        """Detections from :meth:`forward` outputs (:func:`decode_inputs`: last level, heatmap
+        logits through a sigmoid).
 
         Takes the six lists of :meth:`forward`; see :meth:`predict_by_prob_maps` for the other
         arguments and the outputs.
         """
         return self.predict_by_prob_maps(
-            center_heatmap_preds[-1].sigmoid(),
-            wh_preds[-1],
-            offset_preds[-1],
-            kpt_reg_preds[-1],
-            kpt_heatmap_preds[-1].sigmoid(),
-            kpt_offset_preds[-1],
-            batch_img_metas=batch_img_metas,
-            rescale=rescale,
-            with_nms=with_nms,
-            cfg=cfg)
+            *decode_inputs((center_heatmap_preds, wh_preds, offset_preds, kpt_reg_preds,
+                            kpt_heatmap_preds, kpt_offset_preds)),
+            batch_img_metas=batch_img_metas, rescale=rescale, with_nms=with_nms, cfg=cfg)
 
-    def predict_by_prob_maps(self,
-                             center_heatmap_probs: Tensor,
-                             wh: Tensor,
-                             offset: Tensor,
-                             kpt_reg: Tensor,
-                             kpt_heatmap_probs: Tensor,
-                             kpt_offset: Tensor,
-                             batch_img_metas: List[dict],
-                             rescale: bool = False,
+    def predict_by_prob_maps(self, center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor,
+                             kpt_reg: Tensor, kpt_heatmap_probs: Tensor, kpt_offset: Tensor,
+                             batch_img_metas: List[dict], rescale: bool = False,
                              with_nms: Optional[bool] = None,
                              cfg: OptConfigType = None) -> InstanceList:
-        """Decode single-level maps whose heatmaps are already probabilities (e.g. after TTA).
-
-        CenterNet ``multi_pose_decode``: max-pool NMS and top-K on the centre heatmap, boxes from
-        wh/offset, coarse landmarks from kpt_reg (own slots), per-slot heatmap peaks refined by
-        kpt_offset, then the grouping rule. ``keypoint_scores`` are the taken peak's score where a
-        landmark snapped; where it did not, the landmark heatmap probability at the feature cell
-        holding the coarse landmark (0 off the map) -- the model's own confidence that the slot is
-        there, on the same scale as a peak score; 0 on slots outside the category.
+        """Decode single-level maps whose heatmaps are already probabilities (e.g. after TTA):
+        :func:`decode_detections` with this head's slots, grouping and ``test_cfg``.
 
         Args:
-            center_heatmap_probs (Tensor): (B, num_classes, H, W) probabilities.
-            wh (Tensor): (B, 2, H, W).
-            offset (Tensor): (B, 2, H, W).
-            kpt_reg (Tensor): (B, 2 * num_keypoints, H, W).
-            kpt_heatmap_probs (Tensor): (B, num_keypoints, H, W) probabilities.
-            kpt_offset (Tensor): (B, 2, H, W).
+            center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset (Tensor):
+                :func:`decode_inputs`' maps, (B, C | 2 | 2 | 2J | J | 2, H, W).
             batch_img_metas (list[dict]): ``batch_input_shape`` (or ``img_shape``); with
                 ``rescale`` also ``homography_matrix`` (or ``scale_factor``).
             rescale (bool): Original image pixels when True, network-input pixels when False.
@@ -507,125 +374,18 @@ class DeepMarkHead(BaseDenseHead):
                 is the head's).
 
         Returns:
-            list[:obj:`InstanceData`]: Per image ``bboxes`` (N, 4) xyxy, ``scores`` (N,),
-            ``labels`` (N,), ``keypoints`` (N, num_keypoints, 2), ``keypoint_scores``
-            (N, num_keypoints), sorted by descending score.
+            list[:obj:`InstanceData`]: See :func:`decode_detections`.
         """
         cfg = self.test_cfg if cfg is None else cfg
-        settings = DecodeSettings.from_test_cfg(cfg)
         nms_cfg = cfg.get('nms', None)
         if with_nms is None:
             with_nms = nms_cfg is not None
         if with_nms and nms_cfg is None:
             nms_cfg = DEFAULT_NMS
-        batch_size, _, feat_h, feat_w = center_heatmap_probs.shape
-        if len(batch_img_metas) != batch_size:
-            raise ValueError(f'DeepMarkHead: {len(batch_img_metas)} img metas for a batch of '
-                             f'{batch_size}')
-
-        garments, peaks = decode_prob_maps(center_heatmap_probs, wh, offset, kpt_reg,
-                                           kpt_heatmap_probs, kpt_offset,
-                                           self.category_keypoint_mask, settings)
-        keep_order = self._select_detections(garments, nms_cfg if with_nms else None,
-                                             settings.max_per_img)
-        detection_mask = torch.zeros_like(garments.scores, dtype=torch.bool)
-        for batch_id, order in enumerate(keep_order):
-            detection_mask[batch_id, order] = True
-        scored = score_detections(garments, peaks, kpt_heatmap_probs, self.grouping,
-                                  detection_mask, settings.landmark_score_weight)
-
-        results = []
-        for batch_id, (meta, order) in enumerate(zip(batch_img_metas, keep_order)):
-            order = rank_detections(scored.scores[batch_id:batch_id + 1], order.unsqueeze(0))[0]
-            input_h, input_w = _input_size(meta)
-            stride = scored.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
-            bboxes = scored.bboxes[batch_id, order] * stride.repeat(2)
-            image_keypoints = scored.keypoints[batch_id, order] * stride
-            image_own = scored.keypoint_mask[batch_id, order]
-            if rescale:
-                bboxes, image_keypoints = to_original_image(bboxes, image_keypoints, meta)
-                image_keypoints = image_keypoints * image_own.unsqueeze(-1)
-            instances = InstanceData()
-            instances.bboxes = bboxes
-            instances.scores = scored.scores[batch_id, order]
-            instances.labels = scored.labels[batch_id, order]
-            instances.keypoints = image_keypoints
-            instances.keypoint_scores = scored.keypoint_scores[batch_id, order]
-            results.append(instances)
-        return results
-
-    @staticmethod
-    def _select_detections(garments: GarmentDetections, nms_cfg: Optional[dict],
-                           max_per_img: int) -> List[Tensor]:
-        """Per image, indices into the K detections that survive, by descending score."""
-        keep_order = []
-        for bboxes, scores, labels in zip(garments.bboxes, garments.scores, garments.labels):
-            if nms_cfg is not None and scores.numel() > 0:
-                _, keep = batched_nms(bboxes, scores.contiguous(), labels, nms_cfg)
-            else:
-                keep = torch.arange(scores.numel(), device=scores.device)
-            keep_order.append(keep[:max_per_img])
-        return keep_order
-
-
-def _heatmap_loss_input(loss: nn.Module, logits: Tensor) -> Tensor:
-    """Logits for a loss that ``takes_logits``, else CenterNet's clamped sigmoid of them."""
-    return logits if getattr(loss, 'takes_logits', False) else clamped_sigmoid(logits)
-
-
-def _rows_at(pred: RegressionMap, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
-    """Float32 channel vectors of ``pred`` at (image, flat pixel) pairs: read from the copy-free
-    :func:`pixel_major` view of a map, or computed there by a :class:`BranchAtPixels`.
-
-    Args:
-        pred (Tensor | BranchAtPixels): (B, C, H, W) map.
-        batch_ids (Tensor): (M,) image index of each row.
-        pixel_index (Tensor): (M,) ``y * W + x`` of each row.
-
-    Returns:
-        Tensor: (M, C) float32.
-    """
-    if isinstance(pred, BranchAtPixels):
-        return pred.rows(batch_ids, pixel_index)  # float32 by construction
-    return pixel_major(pred)[batch_ids, pixel_index].float()
-
-
-def _image_name(meta: dict) -> str:
-    """How errors name an image."""
-    return str(meta.get('img_path', meta.get('img_id', '<unnamed image>')))
-
-
-def _input_size(meta: dict) -> Tuple[int, int]:
-    """(h, w) of the network input the feature map covers."""
-    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
-        if key in meta:
-            return int(meta[key][0]), int(meta[key][1])
-    raise KeyError(f'DeepMarkHead: img meta of {_image_name(meta)} has none of '
-                   "'batch_input_shape', 'pad_shape', 'img_shape'")
-
-
-def to_original_image(bboxes: Tensor, keypoints: Tensor,
-                       meta: dict) -> Tuple[Tensor, Tensor]:
-    """Map network-input pixels back to the original image (inverse homography or scale).
-
-    Args:
-        bboxes (Tensor): (N, 4) xyxy in network-input pixels.
-        keypoints (Tensor): (N, J, 2) in network-input pixels.
-        meta (dict): Img meta with ``homography_matrix`` (or ``scale_factor``).
-
-    Returns:
-        tuple[Tensor, Tensor]: Boxes (projected corners' bounding boxes) and keypoints in
-        original image pixels.
-    """
-    if meta.get('homography_matrix', None) is not None:
-        homography = torch.as_tensor(np.asarray(meta['homography_matrix'], dtype=np.float64))
-        inverse = torch.linalg.inv(homography).to(bboxes)
-        return project_bboxes(bboxes, inverse), project_points(keypoints, inverse)
-    if meta.get('scale_factor', None) is not None:
-        scale = bboxes.new_tensor(np.asarray(meta['scale_factor'], dtype=np.float64)[:2])
-        return bboxes / scale.repeat(2), keypoints / scale
-    raise KeyError(f'DeepMarkHead: rescale=True needs homography_matrix or scale_factor in the '
-                   f'img meta of {_image_name(meta)}')
+        maps = (center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset)
+        return decode_detections(maps, batch_img_metas, self.category_keypoint_mask,
+                                 self.grouping, DecodeSettings.from_test_cfg(cfg),
+                                 nms_cfg=nms_cfg if with_nms else None, rescale=rescale)
 
 
 def _avg_factor(weight: Tensor) -> float:

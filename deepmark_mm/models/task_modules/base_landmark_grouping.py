@@ -1,8 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Interface of the landmark-grouping rules the DeepMark head builds from ``test_cfg.grouping``."""
+import copy
 from abc import ABCMeta, abstractmethod
-from typing import Optional
+from typing import Optional, Union
 
+from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
 from ..utils.landmark_grouping import GroupedLandmarks
@@ -54,3 +56,19 @@ class BaseLandmarkGrouping(metaclass=ABCMeta):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(score_thr={self.score_thr}, '
                 f'distance_ratio={self.distance_ratio})')
+
+
+def build_grouping(grouping: Union[None, dict, BaseLandmarkGrouping]) -> BaseLandmarkGrouping:
+    """A grouping rule from its config (``TASK_UTILS``), an instance, or None (the default
+    ``CenterNetLandmarkGrouping``).
+
+    Raises:
+        TypeError: If the result is not callable.
+    """
+    if grouping is None:
+        grouping = dict(type='CenterNetLandmarkGrouping')
+    if not isinstance(grouping, BaseLandmarkGrouping):
+        grouping = TASK_UTILS.build(copy.deepcopy(grouping))
+    if not callable(grouping):
+        raise TypeError(f'DeepMarkHead: grouping must be callable, got {grouping!r}')
+    return grouping

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
+from ..utils import decode_inputs
 from .flip_fusion import check_flip_indices, fuse_flip_outputs
 from .merge_detections import DEFAULT_SOFT_NMS, merge_view_detections
 
@@ -113,9 +114,8 @@ class DeepMarkTTAModel(BaseTTAModel):
         batch = batch_inputs.shape[0]
         network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
             if self.flip else batch_inputs
-        outputs = head(self.module.extract_feat(network_inputs))
-        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (level[-1] for level in outputs)
-        maps = (center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap.sigmoid(), kpt_offset)
+        maps = decode_inputs(head(self.module.extract_feat(network_inputs)))
+        center = maps[0]
         if self.flip:
             input_width, feat_width = batch_inputs.shape[3], center.shape[3]
             if input_width % feat_width:

@@ -1,11 +1,14 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Training targets of the DeepMark head (CenterNet ``multi_pose`` semantics), fully vectorized."""
-from typing import NamedTuple, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import torch
+from mmdet.structures.bbox import get_box_tensor
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .centernet_gaussian import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
+from .img_meta import image_name
 
 
 class DeepMarkTargets(NamedTuple):
@@ -191,3 +194,55 @@ def build_deepmark_targets(bboxes: Tensor,
         kpt_offset=landmarks[landmark] - kpt_pixels.float(),
         num_objects=int(labels.numel()),
         num_landmarks=int(inst_index.numel()))
+
+
+def stack_gt_instances(batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
+                       num_classes: int, num_keypoints: int,
+                       device: torch.device) -> Dict[str, Tensor]:
+    """Check a batch's ground truth and concatenate it, the input of
+    :func:`build_deepmark_targets`.
+
+    Args:
+        batch_gt_instances (Sequence[:obj:`InstanceData`]): Per image ``bboxes`` (N, 4) xyxy,
+            ``labels`` (N,), ``keypoints`` (N, J, 2), ``keypoints_visible`` (N, J).
+        batch_img_metas (list[dict]): Per image meta (errors name the image).
+        num_classes (int): Labels must lie in ``[0, num_classes)``.
+        num_keypoints (int): J.
+        device (torch.device): Where the outputs go.
+
+    Returns:
+        dict[str, Tensor]: ``bboxes`` (G, 4) float32, ``labels`` (G,), ``keypoints`` (G, J, 2)
+        float32, ``keypoints_visible`` (G, J), ``batch_ids`` (G,) over all G garments.
+
+    Raises:
+        KeyError: If an image's instances lack a field (packer not used).
+        ValueError: If shapes disagree with J or a label is out of range.
+    """
+    fields: Dict[str, list] = dict(
+        bboxes=[], labels=[], keypoints=[], keypoints_visible=[], batch_ids=[])
+    for batch_id, (gt, meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
+        bboxes = get_box_tensor(gt.bboxes).reshape(-1, 4)
+        num_gts = bboxes.shape[0]
+        missing = [key for key in ('labels', 'keypoints', 'keypoints_visible') if key not in gt]
+        if missing:
+            raise KeyError(f'DeepMarkHead: gt_instances of {image_name(meta)} lack '
+                           f'{missing}; pack them with PackDeepMarkInputs')
+        keypoints = torch.as_tensor(gt.keypoints, device=device)
+        visible = torch.as_tensor(gt.keypoints_visible, device=device)
+        if keypoints.shape != (num_gts, num_keypoints, 2) \
+                or visible.shape != (num_gts, num_keypoints) \
+                or gt.labels.shape != (num_gts, ):
+            raise ValueError(
+                f'DeepMarkHead: gt_instances of {image_name(meta)} have bboxes '
+                f'{tuple(bboxes.shape)}, labels {tuple(gt.labels.shape)}, keypoints '
+                f'{tuple(keypoints.shape)}, keypoints_visible {tuple(visible.shape)}; '
+                f'expected ({num_gts}, {num_keypoints}, 2) landmarks')
+        if num_gts and (int(gt.labels.min()) < 0 or int(gt.labels.max()) >= num_classes):
+            raise ValueError(f'DeepMarkHead: {image_name(meta)} has labels '
+                             f'{gt.labels.tolist()} outside [0, {num_classes})')
+        fields['bboxes'].append(bboxes.to(device).float())
+        fields['labels'].append(gt.labels.to(device))
+        fields['keypoints'].append(keypoints.float())
+        fields['keypoints_visible'].append(visible)
+        fields['batch_ids'].append(torch.full((num_gts, ), batch_id, device=device))
+    return {key: torch.cat(value) for key, value in fields.items()}

@@ -9,7 +9,6 @@ import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.models.dense_heads import DeepMarkHead
 from deepmark_mm.models.task_modules import ExclusiveLandmarkGrouping
-from deepmark_mm.models.utils import BranchAtPixels
 
 LOSS_NAMES = ('loss_center_heatmap', 'loss_wh', 'loss_offset', 'loss_kpt_reg', 'loss_kpt_heatmap',
               'loss_kpt_offset')
@@ -316,37 +315,6 @@ def test_bad_ground_truth_names_the_image(two_images):
     broken.labels = broken.labels + 5
     with pytest.raises(ValueError, match='img_1.jpg'):
         head.get_targets([gts[0], broken], metas, (2, 13, 32, 32))
-
-
-@pytest.mark.parametrize('regression_radius', [0, 1])
-def test_sparse_training_regression_equals_the_dense_losses_and_gradients(
-        two_images, regression_radius):
-    """``loss`` evaluates the regression branches only where read: same losses and gradients."""
-    gts, metas = two_images
-    head = _head(regression_radius=regression_radius, num_feat_levels=2,
-                 loss_bbox=dict(type='GIoULoss', loss_weight=1.0))
-    for branch in (head.wh_head, head.offset_head, head.kpt_reg_head, head.kpt_offset_head):
-        for module in branch.modules():
-            if isinstance(module, torch.nn.Conv2d):  # larger than init's 0.001: visible grads
-                torch.nn.init.normal_(module.weight, std=0.3)
-    torch.manual_seed(0)
-    feats = [torch.randn(2, 8, 32, 32) for _ in range(2)]
-    samples = [DetDataSample(gt_instances=gt, metainfo=meta) for gt, meta in zip(gts, metas)]
-    results = []
-    for sparse in (False, True):
-        head.sparse_train_regression = sparse
-        head.zero_grad()
-        x = tuple(f.clone().contiguous(memory_format=torch.channels_last).requires_grad_()
-                  for f in feats)
-        outs = head.forward_for_loss(x)
-        assert isinstance(outs[1][0], BranchAtPixels) == sparse
-        losses = head.loss(x, samples)
-        sum(losses.values()).backward()
-        results.append(([losses[name] for name in sorted(losses)], [f.grad for f in x],
-                        [p.grad.clone() for p in head.parameters()]))
-    assert len(results[0][0]) == 7 and min(results[0][0]) > 0
-    for dense, sparse in zip(results[0], results[1]):
-        torch.testing.assert_close(sparse, dense)
 
 
 def test_landmark_score_weight_rescores_and_reorders(two_images, perfect_outputs_of):

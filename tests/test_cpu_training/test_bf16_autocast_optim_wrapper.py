@@ -6,6 +6,7 @@ from mmdet.registry import OPTIM_WRAPPERS
 from mmengine.optim import OptimWrapper
 
 import deepmark_mm  # noqa: F401
+import deepmark_mm.cpu_training  # noqa: F401
 
 
 def _model_and_wrapper(wrapper_type):

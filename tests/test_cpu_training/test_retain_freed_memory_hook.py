@@ -9,8 +9,9 @@ import pytest
 from mmdet.registry import HOOKS
 
 import deepmark_mm  # noqa: F401
-from deepmark_mm.utils import malloc_tuning
-from deepmark_mm.utils.malloc_tuning import retain_freed_memory
+import deepmark_mm.cpu_training  # noqa: F401
+from deepmark_mm.cpu_training import malloc_tuning
+from deepmark_mm.cpu_training.malloc_tuning import retain_freed_memory
 
 # allocate, touch and free an 8 MiB tensor 40 times; print the minor page faults of the loop.
 # 'unmapped': glibc's initial 128 KiB mmap threshold, fixed, so every block gets a fresh mapping
@@ -18,7 +19,7 @@ from deepmark_mm.utils.malloc_tuning import retain_freed_memory
 # 'retained': retain_freed_memory().
 _FAULTS = '''
 import ctypes, resource, sys, torch
-from deepmark_mm.utils.malloc_tuning import M_MMAP_THRESHOLD, _glibc, retain_freed_memory
+from deepmark_mm.cpu_training.malloc_tuning import M_MMAP_THRESHOLD, _glibc, retain_freed_memory
 if sys.argv[1] == 'retained':
     assert retain_freed_memory()
 else:
@@ -59,7 +60,7 @@ def test_thresholds_outside_what_mallopt_takes_are_refused(kwargs):
 def test_hook_applies_the_setting_and_reports_a_non_glibc_library(monkeypatch):
     calls = []
     monkeypatch.setattr(
-        'deepmark_mm.engine.hooks.retain_freed_memory_hook.retain_freed_memory',
+        'deepmark_mm.cpu_training.retain_freed_memory_hook.retain_freed_memory',
         lambda mmap_threshold, trim_threshold: calls.append((mmap_threshold, trim_threshold))
         or True)
     hook = HOOKS.build(dict(type='RetainFreedMemoryHook', mmap_threshold=1 << 20))
@@ -68,10 +69,10 @@ def test_hook_applies_the_setting_and_reports_a_non_glibc_library(monkeypatch):
 
     monkeypatch.setattr(malloc_tuning, '_glibc', lambda: None)
     assert retain_freed_memory() is False
-    monkeypatch.setattr('deepmark_mm.engine.hooks.retain_freed_memory_hook.retain_freed_memory',
+    monkeypatch.setattr('deepmark_mm.cpu_training.retain_freed_memory_hook.retain_freed_memory',
                         retain_freed_memory)
     messages = []
-    monkeypatch.setattr('deepmark_mm.engine.hooks.retain_freed_memory_hook.print_log',
+    monkeypatch.setattr('deepmark_mm.cpu_training.retain_freed_memory_hook.print_log',
                         lambda msg, **kwargs: messages.append((msg, kwargs.get('level'))))
     hook.before_run(SimpleNamespace())
     assert messages == [('RetainFreedMemoryHook: the C library is not glibc (or refused '

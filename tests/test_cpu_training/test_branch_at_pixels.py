@@ -3,8 +3,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from deepmark_mm.models.utils import (BranchAtPixels, NeighbourhoodCache,
-                                      conv3x3_relu_conv1x1_at_pixels, is_conv3x3_relu_conv1x1)
+from deepmark_mm.cpu_training.branch_at_pixels import (BranchAtPixels, NeighbourhoodCache,
+                                                                                             conv3x3_relu_conv1x1_at_pixels,
+                                                       is_conv3x3_relu_conv1x1)
 
 
 def _branch(in_channels=5, hidden=7, out_channels=3, seed=0):

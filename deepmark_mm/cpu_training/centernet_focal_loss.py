@@ -8,20 +8,7 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 from torch import Tensor
 
-#: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
-PROB_EPS = 1e-4
-
-
-def clamped_sigmoid(logits: Tensor) -> Tensor:
-    """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)`` in float32.
-
-    Args:
-        logits (Tensor): Any shape.
-
-    Returns:
-        Tensor: Probabilities, same shape, float32.
-    """
-    return logits.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
+from deepmark_mm.models.utils.head_outputs import PROB_EPS
 
 
 def _memory_order(tensor: Tensor) -> Tensor:
@@ -121,21 +108,21 @@ def centernet_focal_loss(logits: Tensor,
 
 @MODELS.register_module()
 class CenterNetFocalLoss(nn.Module):
-    """CenterNet's heatmap focal loss, taking **logits** (``takes_logits = True``).
+    """CenterNet's heatmap focal loss, taking **logits**.
 
     Same value and gradient as ``GaussianFocalLoss`` applied to ``clamped_sigmoid(logits)``,
     computed in one pass that weighs the target only where it is non-zero (see
     :class:`_FocalLoss`; ``tools/analysis_tools/benchmark_focal_loss.py`` compares the two).
-    :class:`DeepMarkHead` hands logits to losses with ``takes_logits`` and clamped probabilities
-    to any other loss (e.g. mmdet's ``GaussianFocalLoss``).
+    mmdet's ``GaussianFocalLoss`` keeps autograd's heatmap-sized intermediates, which is what
+    makes it the slow part of a CPU training step. :class:`SparseRegressionDeepMarkHead` hands its
+    heatmap losses logits, so it needs this loss (the paper head's ``GaussianFocalLoss`` takes
+    probabilities).
 
     Args:
         alpha (float): Focusing exponent. Defaults to 2.
         gamma (float): Penalty-reduction exponent. Defaults to 4.
         loss_weight (float): Weight of the loss. Defaults to 1.
     """
-
-    takes_logits = True
 
     def __init__(self, alpha: float = 2.0, gamma: float = 4.0, loss_weight: float = 1.0) -> None:
         super().__init__()

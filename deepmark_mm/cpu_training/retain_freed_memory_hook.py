@@ -4,13 +4,12 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from deepmark_mm.utils.malloc_tuning import (MAX_MMAP_THRESHOLD, MAX_TRIM_THRESHOLD,
-                                             retain_freed_memory)
+from .malloc_tuning import MAX_MMAP_THRESHOLD, MAX_TRIM_THRESHOLD, retain_freed_memory
 
 
 @HOOKS.register_module()
 class RetainFreedMemoryHook(Hook):
-    """Call :func:`~deepmark_mm.utils.malloc_tuning.retain_freed_memory` before the run.
+    """Call :func:`~deepmark_mm.cpu_training.malloc_tuning.retain_freed_memory` before the run.
 
     PyTorch's CPU allocator hands every tensor straight to ``malloc``, and glibc returns large
     freed blocks to the OS, so each training step page-faults its activations in again. With the
