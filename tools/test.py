@@ -9,11 +9,13 @@ Examples:
         test_evaluator.outfile_prefix=results/deepmark   # official result files
 """
 import argparse
+import logging
 import os
 import os.path as osp
 
 import deepmark_mm  # noqa: F401  (first: registers components; lets mmcv-lite import mmcv.ops)
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -80,6 +82,10 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         enable_tta(cfg)
+    elif any(key in cfg for key in ('tta_model', 'tta_scales', 'tta_pipeline')):
+        print_log(f'{args.config} configures test-time augmentation (tta_model / tta_scales); '
+                  'it runs only with --tta: testing the plain detector', logger='current',
+                  level=logging.WARNING)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl file, got {args.out}')
     return cfg

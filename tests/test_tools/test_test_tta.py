@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from mmdet.registry import DATASETS, MODELS
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
@@ -20,7 +20,6 @@ from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / 'configs' / 'deepmark'
-TTA_BASE = CONFIG_DIR / 'deepmark_tta.py'
 SYNTHETIC_DLA = CONFIG_DIR / 'deepmark_dla34_1xb8-12e_synthetic-128.py'
 COLUMNS = {  # paper column -> (flip, nms, scales)
     'nms': (False, True, [1.0]),
@@ -54,54 +53,78 @@ def view_sizes(pipeline):
     return [step['input_size'] for step in tta['transforms'][0]]
 
 
-def tta_ready_config(tmp_path: Path) -> Path:
-    """The synthetic DLA config with ``tta_model`` / ``tta_pipeline`` (for ``--tta``).
+#: The soft-NMS and packer the old test-only column configs held, written out.
+SOFT_NMS = dict(type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian')
+PACK = dict(type='PackDeepMarkInputs',
+            meta_keys=['img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor',
+                       'homography_matrix', 'flip', 'flip_direction', 'instances'])
 
-    Uses the config itself once it includes deepmark_tta.py; until then a child config doing what
-    deepmark_tta.py documents for a non-512 input.
-    """
-    if 'tta_model' in Config.fromfile(str(SYNTHETIC_DLA)):
-        return SYNTHETIC_DLA
-    path = tmp_path / 'synthetic_with_tta.py'
-    path.write_text(f"""
-_base_ = [{str(SYNTHETIC_DLA)!r}, {str(TTA_BASE)!r}]
-tta_pipeline = _base_.tta_pipeline
-tta_pipeline[-1]['transforms'][0] = [
-    dict(type='CenterAffine', input_size=round(_base_.input_size * scale))
-    for scale in _base_.tta_scales]
-""")
-    return path
+
+def resolved_with_tta_flag(path: Path, *cfg_options: str) -> Config:
+    """``tools/test.py PATH CKPT --tta [--cfg-options ...]``'s config."""
+    cfg = Config.fromfile(str(path))
+    if cfg_options:
+        cfg.merge_from_dict({key: DictAction._parse_iterable(value)  # as --cfg-options parses
+                             for key, value in (option.split('=', 1) for option in cfg_options)})
+    load_test_tool().enable_tta(cfg)
+    return cfg
+
+
+def plain(value):
+    """Config values as plain dicts / lists; a square ``input_size`` pair as one int."""
+    if isinstance(value, dict):
+        return {key: (item[0] if key == 'input_size' and isinstance(item, (list, tuple))
+                      and len(item) == 2 and item[0] == item[1] else plain(item))
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
 
 
 @pytest.mark.parametrize('key', list(TTA_CONFIGS), ids=['_'.join(k) for k in TTA_CONFIGS])
-def test_tta_config_wraps_the_detector(key):
+def test_tta_column_config_with_tta_flag_wraps_the_detector(key):
     base, column = key
-    cfg = Config.fromfile(str(TTA_CONFIGS[key]))
-    plain = Config.fromfile(str(CONFIG_DIR / f'{base}.py'))
+    path = TTA_CONFIGS[key]
+    assert len([line for line in path.read_text().splitlines()
+                if line and not line.startswith('#')]) <= 5
+    cfg = resolved_with_tta_flag(path)
+    plain_cfg = Config.fromfile(str(CONFIG_DIR / f'{base}.py'))
     flip, nms, scales = COLUMNS[column]
     assert cfg.model.type == 'DeepMarkTTAModel'
-    assert cfg.model.module.to_dict() == plain.model.to_dict()
-    assert (cfg.model.flip, cfg.model.nms, cfg.model.average_offsets) == (flip, nms, False)
-    assert cfg.model.nms_cfg == dict(
-        type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian')
-    assert view_sizes(
-        cfg.test_dataloader.dataset.pipeline) == [round(plain.input_size * s) for s in scales]
-    assert cfg.test_dataloader.dataset.ann_file == plain.test_dataloader.dataset.ann_file
+    assert cfg.model.module.to_dict() == plain_cfg.model.to_dict()
+    # the pipeline the old test-only config held
+    assert plain(cfg.test_dataloader.dataset.pipeline) == [
+        dict(type='LoadImageFromFile', backend_args=None),
+        dict(type='LoadDeepFashion2Annotations'),
+        dict(type='TestTimeAug', transforms=[
+            [dict(type='CenterAffine', input_size=round(plain_cfg.input_size * scale))
+             for scale in scales], [PACK]])
+    ]
+    assert cfg.test_dataloader.dataset.ann_file == plain_cfg.test_dataloader.dataset.ann_file
     init_default_scope('mmdet')
     with torch.device('meta'):
         model = MODELS.build(cfg.model)
     assert isinstance(model, DeepMarkTTAModel)
-    assert model.max_per_img == plain.model.test_cfg.max_per_img
+    # the model the old config held: defaults defined once, in DeepMarkTTAModel
+    assert (model.flip, model.nms, model.average_offsets) == (flip, nms, False)
+    assert model.nms_cfg == SOFT_NMS
+    assert model.max_per_img == plain_cfg.model.test_cfg.max_per_img
 
 
-def test_tta_flag_equals_the_flip_ms_config(tmp_path):
-    """``--tta`` on the plain config builds what the *_flip-ms.py config holds."""
-    cfg = Config.fromfile(str(tta_ready_config(tmp_path)))
-    assert view_sizes(cfg.tta_pipeline) == [128, 96]
-    load_test_tool().enable_tta(cfg)
-    ready = Config.fromfile(str(TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')]))
-    assert cfg.model.to_dict() == ready.model.to_dict()
-    assert cfg.test_dataloader.dataset.pipeline == ready.test_dataloader.dataset.pipeline
+def test_tta_flag_with_scales_option_equals_the_flip_ms_config():
+    """``--tta --cfg-options tta_scales=[1.0,0.75]`` on the plain config = the *_flip-ms.py one."""
+    by_option = resolved_with_tta_flag(SYNTHETIC_DLA, 'tta_scales=[1.0,0.75]')
+    assert plain(view_sizes(by_option.test_dataloader.dataset.pipeline)) == [[128, 128], [96, 96]]
+    ready = resolved_with_tta_flag(
+        TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')])
+    assert by_option.model.to_dict() == ready.model.to_dict()
+    assert by_option.test_dataloader.dataset.pipeline == ready.test_dataloader.dataset.pipeline
+
+
+def test_tta_flag_twice_is_refused():
+    cfg = resolved_with_tta_flag(SYNTHETIC_DLA)
+    with pytest.raises(RuntimeError, match='drop --tta'):
+        load_test_tool().enable_tta(cfg)
 
 
 @pytest.fixture(scope='module')
@@ -121,8 +144,9 @@ def data_options(root: Path):
 
 def test_tta_pipeline_views_of_a_synthetic_image(tiny_synthetic_set):
     """Two views per image (128 and 96 px) with matching homographies, one batch per view."""
-    cfg = Config.fromfile(str(TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')]))
-    cfg.merge_from_dict(dict(arg.split('=', 1) for arg in data_options(tiny_synthetic_set)[:1]))
+    cfg = resolved_with_tta_flag(
+        TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')],
+        *data_options(tiny_synthetic_set)[:1])
     init_default_scope('mmdet')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     batch = pseudo_collate([dataset[0], dataset[1]])
@@ -141,7 +165,7 @@ def test_tools_test_with_tta_reports_all_metrics(tmp_path, tiny_synthetic_set):
     checkpoint = tmp_path / 'random.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 0}}, checkpoint)
     work_dir = tmp_path / 'work'
-    config = tta_ready_config(tmp_path)
+    config = TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip-ms')]
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     result = subprocess.run([
         sys.executable,
@@ -164,7 +188,7 @@ def test_tools_test_with_tta_reports_all_metrics(tmp_path, tiny_synthetic_set):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
     dumped = Config.fromfile(str(work_dir / config.name))
     assert dumped.model.type == 'DeepMarkTTAModel'
-    assert view_sizes(dumped.test_dataloader.dataset.pipeline) == [128, 96]
+    assert plain(view_sizes(dumped.test_dataloader.dataset.pipeline)) == [[128, 128], [96, 96]]
 
 
 def test_benchmark_tta_reports_every_column(tmp_path, monkeypatch):

@@ -68,8 +68,8 @@ class DeepMarkTTAModel(BaseTTAModel):
                  data_preprocessor: Union[dict, nn.Module, None] = None) -> None:
         super().__init__(module=module, data_preprocessor=data_preprocessor)
         if isinstance(self.module, BaseTTAModel):
-            raise TypeError('DeepMarkTTAModel: the module is already a TTA model; use either a '
-                            'TTA config (*_nms/_flip/_flip-ms.py) or --tta, not both')
+            raise TypeError('DeepMarkTTAModel: the module is already a TTA model (--tta wraps '
+                            'the detector once)')
         missing = [
             name for name in ('extract_feat', 'bbox_head', 'data_preprocessor')
             if not hasattr(self.module, name)

@@ -1,10 +1,14 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Config-level defaults for test-time augmentation (``--tta`` on any DeepMark config).
+"""The one way test-time augmentation is configured: ``--tta`` on any DeepMark config.
 
-A config may carry its own ``tta_model`` / ``tta_pipeline`` (see ``configs/deepmark/
-deepmark_tta.py``). When it does not, ``--tta`` means flip fusion with one view per scale of
-``tta_scales`` (default ``[1.0]``: flip only), each view the config's own test pipeline with its
-``CenterAffine`` warp resized by the scale.
+``--tta`` (``tools/test.py``, ``mim test``) wraps the detector in the config's ``tta_model``
+(default: ``DeepMarkTTAModel`` with flip fusion; its argument defaults hold the soft-NMS merge)
+and feeds it one view per scale of ``tta_scales`` (default ``[1.0]``), each view the config's own
+test pipeline with its ``CenterAffine`` warp resized by the scale. The paper's Table 4 columns are
+configs that set only these two keys (``configs/deepmark/*_nms.py``, ``*_flip.py``,
+``*_flip-ms.py``), or the same from the command line:
+``--tta --cfg-options "tta_scales=[1.0,0.75]"``. A config may give a whole ``tta_pipeline``
+instead, for a test pipeline this module cannot rewrite.
 """
 import copy
 from typing import List, Sequence, Tuple

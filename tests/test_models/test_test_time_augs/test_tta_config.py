@@ -22,7 +22,6 @@ CONFIG_DIR = REPO / 'configs' / 'deepmark'
 DEMO_CONFIG = CONFIG_DIR / 'deepmark_dla46c_1xb8-4000it_synthetic-128.py'
 SYNTHETIC_DLA = CONFIG_DIR / 'deepmark_dla34_1xb8-12e_synthetic-128.py'
 FLIP_CONFIG = CONFIG_DIR / 'deepmark_dla34_1xb8-12e_synthetic-128_flip.py'
-TTA_PIECES = CONFIG_DIR / 'deepmark_tta.py'
 
 
 def _plain(value):
@@ -170,21 +169,11 @@ def test_resolve_finds_the_pipeline_inside_dataset_wrappers(demo_cfg):
 
 
 def test_resolve_keeps_a_config_s_own_tta_model_and_pipeline():
-    cfg = Config.fromfile(str(SYNTHETIC_DLA))
-    pieces = Config.fromfile(str(TTA_PIECES))
-    cfg.merge_from_dict(dict(tta_model=pieces.tta_model, tta_pipeline=pieces.tta_pipeline))
-    tta_model, tta_pipeline = resolve_tta_config(cfg)
-    assert _plain(tta_model) == _plain(pieces.tta_model)
-    assert tta_model['average_offsets'] is False and tta_model['nms_cfg']['sigma'] == 0.5
-    # deepmark_tta.py's 512-px views, not views made from the 128-px test pipeline
-    assert _plain(tta_pipeline) == _plain(pieces.tta_pipeline)
-    assert [view['input_size'] for view in tta_pipeline[-1]['transforms'][0]] == [512, 384]
-
     flip_cfg = Config.fromfile(str(FLIP_CONFIG))
     tta_model, tta_pipeline = resolve_tta_config(flip_cfg)
-    assert _plain(tta_model) == _plain(flip_cfg.tta_model)
-    assert tta_model['nms'] is None and tta_model['average_offsets'] is False
-    assert _plain(tta_pipeline) == _plain(flip_cfg.tta_pipeline)
+    assert _plain(tta_model) == dict(type='DeepMarkTTAModel', flip=True)
+    assert 'tta_pipeline' not in flip_cfg  # made from the test pipeline
+    assert [view['input_size'] for view in tta_pipeline[-1]['transforms'][0]] == [(128, 128)]
 
     hand_made = Config(
         dict(
@@ -259,19 +248,25 @@ def test_enable_tta_wraps_the_model_and_switches_the_test_pipeline(demo_cfg):
 def test_enable_tta_uses_the_config_s_own_pieces():
     enable_tta = _load_test_tool().enable_tta
     cfg = Config.fromfile(str(SYNTHETIC_DLA))
-    pieces = Config.fromfile(str(TTA_PIECES))
-    cfg.merge_from_dict(dict(tta_model=pieces.tta_model, tta_pipeline=pieces.tta_pipeline))
+    own_model = dict(type='DeepMarkTTAModel', flip=False, nms=True, max_per_img=7)
+    own_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='TestTimeAug', transforms=[[dict(type='CenterAffine', input_size=64)],
+                                             [dict(type='PackDeepMarkInputs')]])
+    ]
+    cfg.merge_from_dict(dict(tta_model=own_model, tta_pipeline=own_pipeline))
     original_model = _plain(cfg.model)
 
     enable_tta(cfg)
 
-    assert _plain(cfg.model) == dict(_plain(pieces.tta_model), module=original_model)
-    assert _plain(cfg.test_dataloader.dataset.pipeline) == _plain(pieces.tta_pipeline)
+    assert _plain(cfg.model) == dict(own_model, module=original_model)
+    assert _plain(cfg.test_dataloader.dataset.pipeline) == _plain(own_pipeline)
 
 
 def test_enable_tta_refuses_a_model_that_already_runs_tta():
     enable_tta = _load_test_tool().enable_tta
     cfg = Config.fromfile(str(FLIP_CONFIG))
+    enable_tta(cfg)
     assert cfg.model.type == 'DeepMarkTTAModel'
     model_before = _plain(cfg.model)
     with pytest.raises(RuntimeError, match='already runs test-time augmentation'):
