@@ -1,6 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .base_landmark_grouping import BaseLandmarkGrouping, build_grouping
-from .centernet_landmark_grouping import CenterNetLandmarkGrouping
-from .exclusive_landmark_grouping import ExclusiveLandmarkGrouping
+from .landmark_grouping import (BaseLandmarkGrouping, CenterNetLandmarkGrouping,
+                                ExclusiveLandmarkGrouping, GroupedLandmarks, build_grouping,
+                                group_landmarks_exclusive, group_landmarks_nearest)
 
-__all__ = ['BaseLandmarkGrouping', 'build_grouping', 'CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping']
+__all__ = [
+    'BaseLandmarkGrouping', 'CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping',
+    'GroupedLandmarks', 'build_grouping', 'group_landmarks_exclusive', 'group_landmarks_nearest'
+]

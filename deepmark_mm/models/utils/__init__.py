@@ -6,7 +6,6 @@ from .deepmark_decode import (GarmentDetections, LandmarkPeaks, PeakWindows, dec
                               window_votes)
 from .deepmark_targets import DeepMarkTargets, build_deepmark_targets, stack_gt_instances
 from .ground_truth_maps import BRANCHES, substitute_ground_truth
-from .landmark_grouping import GroupedLandmarks, group_landmarks_exclusive, group_landmarks_nearest
 from .point_projection import project_bboxes, project_points
 from .detection_decoding import (DecodeSettings, ScoredDetections, decode_detections,
                                  decode_prob_maps, gather_detections, rank_detections,
@@ -21,8 +20,7 @@ __all__ = [
     'peak_windows', 'pixel_major',
     'sample_heatmap_at', 'weighted_vote', 'window_votes',
     'DeepMarkTargets', 'build_deepmark_targets', 'stack_gt_instances', 'BRANCHES', 'substitute_ground_truth',
-    'GroupedLandmarks', 'group_landmarks_exclusive',
-    'group_landmarks_nearest', 'project_bboxes', 'project_points', 'DecodeSettings',
+    'project_bboxes', 'project_points', 'DecodeSettings',
     'ScoredDetections', 'decode_prob_maps', 'gather_detections', 'rank_detections',
     'score_detections', 'decode_detections', 'select_detections', 'clamped_sigmoid',
     'decode_inputs', 'image_name', 'network_input_size', 'to_original_image'

@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from deepmark_mm.models.utils import group_landmarks_exclusive, group_landmarks_nearest
+from deepmark_mm.models.task_modules import group_landmarks_exclusive, group_landmarks_nearest
 
 RULES = [group_landmarks_nearest, group_landmarks_exclusive]
 
@@ -99,9 +99,10 @@ def test_shared_peak():
     assert out.snapped.all()
     torch.testing.assert_close(out.keypoints[0, :, 0], torch.tensor([[1.8, 5.], [5.6, 5.]]))
     torch.testing.assert_close(out.peak_scores[0, :, 0], torch.tensor([0.3, 0.8]))
-    # a detection masked out (e.g. removed by NMS) does not compete
-    out = group_landmarks_exclusive(
-        **_scene(boxes, coarse, peaks, scores), detection_mask=torch.tensor([[True, False]]))
+    # a detection whose slots are masked out (e.g. removed by NMS) does not compete
+    scene = _scene(boxes, coarse, peaks, scores)
+    scene['keypoint_mask'] = scene['keypoint_mask'] & torch.tensor([[True, False]]).unsqueeze(-1)
+    out = group_landmarks_exclusive(**scene)
     assert out.snapped.tolist() == [[[True], [False]]]
 
 
