@@ -8,7 +8,7 @@
 # regression branches evaluated only at the pixels their losses read and focal losses on logits
 # (SparseRegressionDeepMarkHead: the same losses and gradients as DeepMarkHead), channels-last
 # convolutions (ChannelsLastHook), bfloat16 autocast (BF16AutocastOptimWrapper; the up-path's
-# depthwise upsampling stays float32), PyTorch's fused CPU Adam and glibc keeping freed memory
+# depthwise upsampling stays float32: Float32DepthwiseUpsample), PyTorch's fused CPU Adam and glibc keeping freed memory
 # (RetainFreedMemoryHook). Dense regression around each centre and landmark (regression_radius),
 # see below.
 # What each setting measured, and the settings tried and not kept: docs/experiments.md.
@@ -27,7 +27,10 @@ custom_imports = dict(
 
 model = dict(
     backbone=dict(arch='dla46_c'),
-    neck=dict(in_channels=(16, 32, 64, 64, 128, 256), use_dcn=False),
+    neck=dict(
+        in_channels=(16, 32, 64, 64, 128, 256),
+        use_dcn=False,
+        upsample_cfg=dict(type='Float32DepthwiseUpsample')),
     # regression_radius=1: wh, offset and the landmark regressions are also supervised on the
     # 3x3 pixels around each centre / landmark (TTFNet-style), so a peak one pixel off still
     # reads the right box (CenterNet regresses at the single centre pixel).

@@ -195,18 +195,3 @@ def test_depthwise_upsample_is_a_grouped_transposed_conv():
     assert ours(x).shape == (2, 6, 20, 20)
     with pytest.raises(ValueError, match='factor'):
         DepthwiseUpsample(6, 0)
-
-
-def test_depthwise_upsample_runs_in_float32_under_cpu_autocast():
-    """bfloat16 has no fast CPU kernel for it: under autocast it computes in float32, with grads."""
-    torch.manual_seed(0)
-    upsample = DepthwiseUpsample(4, 2)
-    x = torch.randn(1, 4, 6, 6, dtype=torch.bfloat16, requires_grad=True)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        out = upsample(x)
-    assert out.dtype == torch.float32
-    torch.testing.assert_close(out, upsample(x.float()))
-    out.sum().backward()
-    assert x.grad.dtype == torch.bfloat16 and upsample.weight.grad.dtype == torch.float32
-    # outside autocast the input dtype is kept
-    assert upsample.double()(x.detach().double()).dtype == torch.float64

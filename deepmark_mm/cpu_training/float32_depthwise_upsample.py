@@ -1,0 +1,25 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""The DLA up-path's depthwise upsampling kept in float32 under CPU autocast."""
+import torch
+from mmdet.registry import MODELS
+from torch import Tensor
+
+from deepmark_mm.models.necks import DepthwiseUpsample
+
+
+@MODELS.register_module()
+class Float32DepthwiseUpsample(DepthwiseUpsample):
+    """:class:`DepthwiseUpsample` that runs in float32 when CPU autocast is on.
+
+    PyTorch has no fast bfloat16 CPU kernel for grouped transposed convolutions, so under CPU
+    autocast the layer computes in float32 and returns float32 (the next conv casts back);
+    elsewhere it is the plain layer. Same parameters and state-dict keys. Select it with
+    ``neck=dict(upsample_cfg=dict(type='Float32DepthwiseUpsample'))``.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        """Upsample (B, C, H, W) to (B, C, factor * H, factor * W)."""
+        if x.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
+            with torch.autocast('cpu', enabled=False):
+                return super().forward(x.float())
+        return super().forward(x)
