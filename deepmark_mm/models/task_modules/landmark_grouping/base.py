@@ -89,6 +89,16 @@ def _check_shapes(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tenso
                              f'{tuple(coarse_keypoints.shape)}, got {tuple(tensor.shape)}')
 
 
+def ungrouped(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
+              peak_keypoints: Tensor, peak_scores: Tensor) -> GroupedLandmarks:
+    """Check the shapes of a grouping call and return its starting point: every landmark its
+    coarse position, nothing snapped, scores 0 (fresh tensors the rules fill in)."""
+    _check_shapes(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores)
+    return GroupedLandmarks(coarse_keypoints.clone(),
+                            torch.zeros_like(keypoint_mask, dtype=torch.bool),
+                            coarse_keypoints.new_zeros(keypoint_mask.shape))
+
+
 class BaseLandmarkGrouping(metaclass=ABCMeta):
     """Decides which heatmap peak, if any, replaces each regressed (coarse) landmark.
 

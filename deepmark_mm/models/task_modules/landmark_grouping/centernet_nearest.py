@@ -4,8 +4,8 @@ import torch
 from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
-from .base import (BaseLandmarkGrouping, GroupedLandmarks, _check_shapes, _inside_boxes,
-                   _max_snap_distance, _slot_candidates)
+from .base import (BaseLandmarkGrouping, GroupedLandmarks, _inside_boxes, _max_snap_distance,
+                   _slot_candidates, ungrouped)
 
 
 def group_landmarks_nearest(coarse_keypoints: Tensor,
@@ -35,10 +35,8 @@ def group_landmarks_nearest(coarse_keypoints: Tensor,
     Returns:
         GroupedLandmarks: (B, K, J) results.
     """
-    _check_shapes(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores)
-    snapped = torch.zeros_like(keypoint_mask, dtype=torch.bool)
-    keypoints = coarse_keypoints.clone()
-    scores = coarse_keypoints.new_zeros(keypoint_mask.shape)
+    keypoints, snapped, scores = ungrouped(coarse_keypoints, keypoint_mask, bboxes,
+                                           peak_keypoints, peak_scores)
     if peak_scores.shape[-1] == 0:
         return GroupedLandmarks(keypoints, snapped, scores)
     cand = _slot_candidates(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints,

@@ -4,8 +4,8 @@ import torch
 from mmdet.registry import TASK_UTILS
 from torch import Tensor
 
-from .base import (BaseLandmarkGrouping, GroupedLandmarks, _check_shapes, _inside_boxes,
-                   _max_snap_distance, _slot_candidates)
+from .base import (BaseLandmarkGrouping, GroupedLandmarks, _inside_boxes, _max_snap_distance,
+                   _slot_candidates, ungrouped)
 
 
 def group_landmarks_exclusive(coarse_keypoints: Tensor,
@@ -28,25 +28,13 @@ def group_landmarks_exclusive(coarse_keypoints: Tensor,
     those the sequential greedy would take next, so the result is the greedy matching; the
     globally best live pair always qualifies, so the rounds end.
 
-    Args:
-        coarse_keypoints (Tensor): (B, K, J, 2) regressed landmarks.
-        keypoint_mask (Tensor): (B, K, J) bool, slots to group.
-        bboxes (Tensor): (B, K, 4) xyxy detection boxes.
-        peak_keypoints (Tensor): (B, J, P, 2) heatmap peaks.
-        peak_scores (Tensor): (B, J, P) their scores.
-        score_thr (float): Minimum peak score. Defaults to 0.1.
-        distance_ratio (float): Maximum snap distance relative to the box's longer side.
-            Defaults to 0.3.
-
-    Returns:
-        GroupedLandmarks: (B, K, J) results.
+    Args and returns: as :func:`.centernet_nearest.group_landmarks_nearest` (B images, K
+    detections, J slots, P peaks per slot).
     """
-    _check_shapes(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores)
+    keypoints, snapped, scores = ungrouped(coarse_keypoints, keypoint_mask, bboxes,
+                                           peak_keypoints, peak_scores)
     batch_size, _, num_keypoints, _ = coarse_keypoints.shape
     num_peaks = peak_scores.shape[-1]
-    snapped = torch.zeros_like(keypoint_mask, dtype=torch.bool)
-    keypoints = coarse_keypoints.clone()
-    scores = coarse_keypoints.new_zeros(keypoint_mask.shape)
     if num_peaks == 0:
         return GroupedLandmarks(keypoints, snapped, scores)
     cand = _slot_candidates(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints,
