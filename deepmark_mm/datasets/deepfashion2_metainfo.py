@@ -217,7 +217,8 @@ def get_deepfashion2_metainfo() -> Dict:
         dict: ``classes``, ``category_names``, ``palette``, ``num_keypoints``, ``keypoint_names``,
         ``keypoint_slices`` ([start, end) per class), ``keypoint_category`` (294,),
         ``flip_indices`` (294,), ``sigmas`` (294,), ``skeleton_links`` (global pairs) and
-        ``category_skeletons`` (per class).
+        ``skeletons`` (per class): the landmark metainfo schema of
+        :func:`.landmark_metainfo.check_landmark_metainfo` plus DeepFashion2's extra keys.
     """
     return dict(
         classes=CLASSES,
@@ -231,4 +232,4 @@ def get_deepfashion2_metainfo() -> Dict:
         sigmas=np.asarray(OKS_SIGMAS, dtype=np.float32),
         skeleton_links=[tuple(map(int, link))
                         for link in mmpose_deepfashion2_metainfo()['skeleton_links']],
-        category_skeletons=category_skeletons())
+        skeletons=category_skeletons())
