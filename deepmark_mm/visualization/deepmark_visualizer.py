@@ -34,8 +34,8 @@ class DeepMarkVisualizer(DetLocalVisualizer):
     Boxes and names are :class:`~mmdet.visualization.DetLocalVisualizer`'s; landmarks and skeleton
     links are drawn over them with mmpose's :class:`~mmpose.visualization.FastVisualizer`, one
     garment at a time, only on the garment's own slots (``keypoint_slices`` of the dataset
-    metainfo) and with its category's links (``category_skeletons``). Colours (RGB, the image is
-    RGB): the garment's palette colour for visible (ground truth v = 2) or confident (prediction
+    metainfo) and with its category's links (``skeletons``; DeepFashion2's by default). Colours
+    (RGB, the image is RGB): the garment's palette colour for visible (ground truth v = 2) or confident (prediction
     ``keypoint_scores >= kpt_score_thr``) landmarks, ``low_color`` for occluded (v = 1) or
     low-score ones; unlabelled ground truth slots (v = 0) are not drawn.
 
@@ -101,8 +101,12 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         return (self.dataset_meta or {}).get('keypoint_slices', None) or KEYPOINT_SLICES
 
     def _category_skeletons(self) -> Sequence[Sequence[Sequence[int]]]:
-        skeletons = (self.dataset_meta or {}).get('category_skeletons', None)
-        return skeletons if skeletons is not None else category_skeletons()
+        """``dataset_meta['skeletons']``; DeepFashion2's for its slices, else no links."""
+        skeletons = (self.dataset_meta or {}).get('skeletons', None)
+        if skeletons is not None:
+            return skeletons
+        slices = [tuple(s) for s in self._keypoint_slices()]
+        return category_skeletons() if slices == list(KEYPOINT_SLICES) else [[] for _ in slices]
 
     def _landmark_sizes(self, image_shape: Sequence[int]) -> Tuple[int, int]:
         radius = self.kpt_radius
