@@ -13,7 +13,7 @@ from mmdet.visualization.palette import get_palette
 from mmengine.structures import InstanceData
 from mmpose.visualization import FastVisualizer
 
-from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
+from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES,
                                                         PALETTE, category_skeletons)
 from deepmark_mm.models.utils import project_bboxes, project_points
 from .landmark_style import garment_landmark_style
@@ -173,7 +173,7 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         color_source = self.bbox_color if self.bbox_color is not None else palette
         colors = get_palette(
             color_source if color_source is not None else list(PALETTE),
-            max(len(slices), NUM_CLASSES))
+            len(slices))
         skeletons = self._category_skeletons()
         radius, width = self._landmark_sizes(image.shape)
         for index, label in enumerate(labels.tolist()):
