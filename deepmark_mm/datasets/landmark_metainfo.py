@@ -112,7 +112,7 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
     if (covered != 1).any():
         raise ValueError(
             f'{source}: keypoint_slices {slices} must cover slots 0..{num_keypoints - 1} once '
-            f'each; slots covered {{0 or 2+}} times: {np.flatnonzero(covered != 1).tolist()[:10]}')
+            f'each; slots covered 0 or 2+ times: {np.flatnonzero(covered != 1).tolist()[:10]}')
     owner = keypoint_owner(slices)
     flip = np.asarray(meta['flip_indices'], dtype=np.int64).reshape(-1)
     if flip.shape != (num_keypoints, ) or not np.array_equal(np.sort(flip),
