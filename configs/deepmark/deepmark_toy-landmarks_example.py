@@ -94,7 +94,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # ground truth from the samples' instances; classes, slices and sigmas from the dataset metainfo
-val_evaluator = dict(type='DeepFashion2Metric', prefix='toy')
+val_evaluator = dict(type='DeepFashion2Metric')
 test_evaluator = val_evaluator
 
 # --tta: flip fusion with the toy set's flip pairs
@@ -109,6 +109,6 @@ optim_wrapper = dict(optimizer=dict(type='Adam', lr=2e-3), clip_grad=dict(max_no
 param_scheduler = []
 default_hooks = dict(
     logger=dict(interval=10),
-    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1, save_best=None))
+    checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
