@@ -17,6 +17,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from .landmark_metainfo import category_keypoint_mask as landmark_category_keypoint_mask
+from .landmark_metainfo import keypoint_owner
 
 #: COCO category names in category-id order (label = category_id - 1).
 CLASSES: Tuple[str, ...] = (
@@ -121,10 +122,7 @@ def keypoint_category_index() -> np.ndarray:
     Returns:
         np.ndarray: (294,) int64.
     """
-    owner = np.empty(NUM_KEYPOINTS, dtype=np.int64)
-    for label, (start, end) in enumerate(KEYPOINT_SLICES):
-        owner[start:end] = label
-    return owner
+    return keypoint_owner(KEYPOINT_SLICES)
 
 
 def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,

@@ -49,6 +49,8 @@ class LandmarkCocoDataset(BaseDetDataset):
         coco = load(self.ann_file, backend_args=self.backend_args)
         if not isinstance(coco, dict) or 'images' not in coco:
             raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')
+        self._own_slots = category_keypoint_mask(self.metainfo['num_keypoints'],
+                                                 self.metainfo['keypoint_slices'])
         by_image: Dict[int, List[dict]] = {image['id']: [] for image in coco['images']}
         for annotation in coco.get('annotations', []):
             if annotation['image_id'] not in by_image:
@@ -74,7 +76,7 @@ class LandmarkCocoDataset(BaseDetDataset):
             raise ValueError(f'{where}: {keypoints.size} keypoint numbers, expected '
                              f'{3 * num_keypoints} (x, y, v per slot)')
         keypoints = keypoints.reshape(num_keypoints, 3)
-        own = category_keypoint_mask(num_keypoints, self.metainfo['keypoint_slices'])[label]
+        own = self._own_slots[label]
         if (keypoints[~own, 2] > 0).any():
             raise ValueError(f'{where}: {classes[label]} labels slots outside its slice '
                              f'{self.metainfo["keypoint_slices"][label]}')

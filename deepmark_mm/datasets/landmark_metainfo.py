@@ -2,8 +2,10 @@
 """The landmark-set description every DeepMark component reads, whatever the landmark set.
 
 A landmark set has ``num_classes`` categories and ``num_keypoints`` slots; category ``c`` owns the
-contiguous slots ``keypoint_slices[c] = [start, end)``. DeepFashion2 (13 categories, 294 slots,
-:mod:`.deepfashion2_metainfo`) is the default.
+contiguous slots ``keypoint_slices[c] = [start, end)``. Its metainfo (``classes``,
+``keypoint_slices``, ``flip_indices``, ``sigmas``, ``skeletons``) is checked by
+:func:`check_landmark_metainfo`; DeepFashion2 (13 categories, 294 slots,
+:mod:`.deepfashion2_metainfo`) is the default (:func:`resolve_landmark_metainfo`).
 """
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 

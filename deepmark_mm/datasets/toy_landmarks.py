@@ -62,15 +62,11 @@ def toy_landmark_metainfo() -> Dict:
 
 
 def _toy_image(rng: np.random.Generator, size: int, max_shapes: int,
-               num_keypoints: int) -> tuple:
+               keypoint_slices: List[List[int]]) -> tuple:
     """One image (H, W, 3) uint8 and its COCO annotations (without ids)."""
     image = np.full((size, size, 3), 235, dtype=np.uint8)
     annotations = []
-    start = 0
-    starts = []
-    for _, vertices, _ in TOY_SHAPES:
-        starts.append(start)
-        start += len(vertices)
+    num_keypoints = keypoint_slices[-1][1]
     for _ in range(int(rng.integers(1, max_shapes + 1))):
         label = int(rng.integers(len(TOY_SHAPES)))
         _, vertices, color = TOY_SHAPES[label]
@@ -79,7 +75,8 @@ def _toy_image(rng: np.random.Generator, size: int, max_shapes: int,
         points = np.round(centre + radius * np.asarray(vertices, dtype=np.float64))
         cv2.fillPoly(image, [points.astype(np.int32)], color)
         keypoints = np.zeros((num_keypoints, 3), dtype=np.float64)
-        keypoints[starts[label]:starts[label] + len(vertices)] = np.concatenate(
+        start, end = keypoint_slices[label]
+        keypoints[start:end] = np.concatenate(
             [points, np.full((len(vertices), 1), 2.0)], axis=1)
         x1, y1 = points.min(axis=0)
         x2, y2 = points.max(axis=0) + 1
@@ -124,7 +121,7 @@ def make_toy_landmark_set(out_dir: str,
         images: List[Dict] = []
         annotations: List[Dict] = []
         for index in range(count):
-            image, anns = _toy_image(rng, size, max_shapes, num_keypoints)
+            image, anns = _toy_image(rng, size, max_shapes, meta['keypoint_slices'])
             file_name = f'{index + 1:06d}.png'
             cv2.imwrite(osp.join(out_dir, split, 'image', file_name), image)
             images.append(dict(id=index + 1, file_name=file_name, width=size, height=size))

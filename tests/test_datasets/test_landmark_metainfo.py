@@ -68,3 +68,19 @@ def test_onnx_metadata_round_trip_and_deepfashion2_for_older_files():
     deepfashion2 = read_landmark_metadata(
         landmark_metadata_props(resolve_landmark_metainfo(None)), 'df2.onnx')
     assert deepfashion2['keypoint_names'][0] == get_deepfashion2_metainfo()['keypoint_names'][0]
+
+
+def test_datasets_check_their_metainfo_override(tmp_path):
+    from deepmark_mm.datasets import DeepFashion2Dataset, LandmarkCocoDataset
+    custom = DeepFashion2Dataset._load_metainfo(dict(sigmas=[0.07] * 294))
+    assert custom['sigmas'].tolist() == pytest.approx([0.07] * 294)
+    with pytest.raises(ValueError, match='DeepFashion2Dataset metainfo: sigmas must be 294'):
+        DeepFashion2Dataset._load_metainfo(dict(sigmas=[0.07] * 15))
+    annotation = dict(id=7, image_id=1, category_id=1, bbox=[0, 0, 4, 4], keypoints=[1] * 45)
+    ann_file = tmp_path / 'toy.json'
+    ann_file.write_text(json.dumps(dict(
+        images=[dict(id=1, file_name='a.png', width=8, height=8)], annotations=[annotation])))
+    with pytest.raises(ValueError, match=r'toy\.json: annotation 7: square labels slots '
+                       r'outside its slice \(0, 4\)'):
+        LandmarkCocoDataset(ann_file=str(ann_file), metainfo=toy_landmark_metainfo(),
+                            pipeline=[])
