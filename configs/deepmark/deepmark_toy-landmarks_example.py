@@ -8,7 +8,7 @@
 #       --landmark-set toy --num-train 64 --num-val 16 --size 64
 #   python tools/train.py configs/deepmark/deepmark_toy-landmarks_example.py
 #   python tools/test.py configs/deepmark/deepmark_toy-landmarks_example.py CKPT --tta
-_base_ = ['../_base_/default_runtime.py']
+_base_ = ['../_base_/models/deepmark_dla34.py', '../_base_/default_runtime.py']
 custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
 
 landmark_meta = dict(
@@ -24,34 +24,14 @@ input_size = 64
 data_root = 'data/toy_landmarks/'
 
 model = dict(
-    type='CenterNet',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[104.01, 114.03, 119.92],
-        std=[73.60, 69.89, 70.91],
-        bgr_to_rgb=False,
-        pad_size_divisor=32),
-    backbone=dict(type='TimmDLA', arch='dla46_c', out_indices=(0, 1, 2, 3, 4, 5)),
-    neck=dict(
-        type='DLAUpNeck',
-        in_channels=(16, 32, 64, 64, 128, 256),
-        first_level=2,
-        last_level=5,
-        use_dcn=False),
+    backbone=dict(arch='dla46_c'),
+    neck=dict(in_channels=(16, 32, 64, 64, 128, 256), use_dcn=False),
     bbox_head=dict(
-        type='DeepMarkHead',
-        in_channels=64,
         feat_channels=32,
         num_classes=len(landmark_meta['classes']),
         num_keypoints=landmark_meta['keypoint_slices'][-1][1],
         keypoint_slices=landmark_meta['keypoint_slices']),
-    train_cfg=None,
-    test_cfg=dict(
-        topk=10,
-        local_maximum_kernel=3,
-        max_per_img=10,
-        nms=None,
-        grouping=dict(type='CenterNetLandmarkGrouping')))
+    test_cfg=dict(topk=10, max_per_img=10))
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'homography_matrix',
              'flip', 'flip_direction')
@@ -68,14 +48,13 @@ test_pipeline = [
     dict(type='CenterAffine', input_size=input_size),
     dict(type='PackDeepMarkInputs', meta_keys=meta_keys + ('instances', )),
 ]
+toy_dataset = dict(type='LandmarkCocoDataset', metainfo=landmark_meta, data_root=data_root)
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(
-        type='LandmarkCocoDataset',
-        metainfo=landmark_meta,
-        data_root=data_root,
+        toy_dataset,
         ann_file='train/toy_train.json',
         data_prefix=dict(img='train/image/'),
         pipeline=train_pipeline))
@@ -85,9 +64,7 @@ val_dataloader = dict(
     drop_last=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
-        type='LandmarkCocoDataset',
-        metainfo=landmark_meta,
-        data_root=data_root,
+        toy_dataset,
         ann_file='validation/toy_validation.json',
         data_prefix=dict(img='validation/image/'),
         test_mode=True,
