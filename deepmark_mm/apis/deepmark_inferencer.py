@@ -86,8 +86,8 @@ class DeepMarkInferencer(DetInferencer):
         """Load the checkpoint strictly (or initialise), then attach the landmark metainfo.
 
         The metainfo is the checkpoint's ``meta['dataset_meta']`` (which MMEngine's runner saves),
-        else the config's test dataset ``metainfo``, else DeepFashion2's; its class count must
-        match the head's.
+        else the config's test dataset ``metainfo``, else DeepFashion2's; its classes and slot
+        slices must match the head's.
         """
         dataset_meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') or None
         source = f'checkpoint {self._weights_path}'
@@ -101,6 +101,10 @@ class DeepMarkInferencer(DetInferencer):
             raise ValueError(f'{source} was trained on classes {classes}, but the model\'s head '
                              f'has {head.num_classes}')
         landmark_meta = resolve_landmark_metainfo(dataset_meta, f'{source} dataset_meta')
+        if head is not None and landmark_meta['keypoint_slices'] != [
+                tuple(int(v) for v in s) for s in head.keypoint_slices]:
+            raise ValueError(f'{source}: landmark slices {landmark_meta["keypoint_slices"]} differ '
+                             f'from the model head\'s {list(head.keypoint_slices)}')
         if checkpoint is not None:
             # a test-time augmentation config (*_flip.py) builds the detector inside the wrapper
             load_weights_strictly(target, checkpoint, self._weights_path, 'the config')

@@ -174,6 +174,14 @@ def test_inferencer_predicts_15_slots_and_draws_the_toy_skeleton(trained):
     assert not changed[25:36, 25:36].any()
 
 
+def test_inferencer_without_checkpoint_takes_the_config_metainfo():
+    from deepmark_mm.apis import DeepMarkInferencer
+    with pytest.warns(UserWarning, match='weights=None'):
+        inferencer = DeepMarkInferencer(str(CONFIG), device='cpu', show_progress=False)
+    assert inferencer.model.dataset_meta['classes'] == TOY['classes']
+    assert inferencer.visualizer.dataset_meta['skeletons'] == TOY['skeletons']
+
+
 def test_onnx_export_stores_the_toy_metadata_and_runs_15_slots(trained):
     import onnxruntime
     from deepmark_mm.deployment import OnnxDeepMark, export_onnx
