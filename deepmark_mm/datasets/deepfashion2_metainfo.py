@@ -227,7 +227,7 @@ def get_deepfashion2_metainfo() -> Dict:
         keypoint_slices=[list(s) for s in KEYPOINT_SLICES],
         keypoint_category=keypoint_category_index(),
         flip_indices=flip_indices(),
-        sigmas=np.asarray(OKS_SIGMAS, dtype=np.float32),
+        sigmas=np.asarray(OKS_SIGMAS, dtype=np.float64),
         skeleton_links=[tuple(map(int, link))
                         for link in mmpose_deepfashion2_metainfo()['skeleton_links']],
         skeletons=category_skeletons())

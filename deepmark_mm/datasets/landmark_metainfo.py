@@ -85,7 +85,7 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
 
     Returns:
         dict: A copy with ``classes`` a tuple, ``keypoint_slices`` a list of ``(start, end)``,
-        ``num_keypoints`` K, ``flip_indices`` (K,) int64, ``sigmas`` (K,) float32 and
+        ``num_keypoints`` K, ``flip_indices`` (K,) int64, ``sigmas`` (K,) float64 and
         ``skeletons`` a list of C lists of ``(a, b)``.
 
     Raises:
@@ -129,7 +129,7 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
         slot = int(crossing[0])
         raise ValueError(f'{source}: flip pair ({slot}, {int(flip[slot])}) crosses categories '
                          f'{classes[owner[slot]]} and {classes[owner[flip[slot]]]}')
-    sigmas = np.asarray(meta['sigmas'], dtype=np.float32).reshape(-1)
+    sigmas = np.asarray(meta['sigmas'], dtype=np.float64).reshape(-1)
     if sigmas.shape != (num_keypoints, ) or not (np.isfinite(sigmas) & (sigmas > 0)).all():
         raise ValueError(f'{source}: sigmas must be {num_keypoints} positive OKS sigmas (one per '
                          f'slot), got {sigmas.size}')
