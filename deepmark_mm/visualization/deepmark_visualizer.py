@@ -35,9 +35,9 @@ class DeepMarkVisualizer(DetLocalVisualizer):
     links are drawn over them with mmpose's :class:`~mmpose.visualization.FastVisualizer`, one
     garment at a time, only on the garment's own slots (``keypoint_slices`` of the dataset
     metainfo) and with its category's links (``skeletons``; DeepFashion2's by default). Colours
-    (RGB, the image is RGB): the garment's palette colour for visible (ground truth v = 2) or confident (prediction
-    ``keypoint_scores >= kpt_score_thr``) landmarks, ``low_color`` for occluded (v = 1) or
-    low-score ones; unlabelled ground truth slots (v = 0) are not drawn.
+    (RGB, the image is RGB): the garment's palette colour for visible (ground truth v = 2) or
+    confident (prediction ``keypoint_scores >= kpt_score_thr``) landmarks, ``low_color`` for
+    occluded (v = 1) or low-score ones; unlabelled ground truth slots (v = 0) are not drawn.
 
     Ground truth packed by the test pipeline lives in network-input pixels
     (``docs/architecture.md``); when the image drawn has the sample's ``ori_shape`` (what
