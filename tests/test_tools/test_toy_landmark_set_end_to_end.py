@@ -105,7 +105,8 @@ def test_tools_test_with_tta_gives_finite_toy_metrics(trained):
              '--cfg-options', *data_options(tmp / 'data'))
     metrics = json.loads(next(work_dir.glob('*/*.json')).read_text())
     for key in ('bbox_mAP', 'bbox_mAP_50', 'kpt_mAP', 'kpt_mAP_50', 'kpt_vis_mAP'):
-        assert math.isfinite(metrics[f'deepfashion2/{key}']) and 0 <= metrics[f'deepfashion2/{key}'] <= 1
+        value = metrics[f'deepfashion2/{key}']
+        assert math.isfinite(value) and 0 <= value <= 1, (key, value)
     dumped = Config.fromfile(str(work_dir / CONFIG.name))
     assert dumped.model.type == 'DeepMarkTTAModel'
     assert dumped.model.flip_indices == TOY['flip_indices'].tolist()

@@ -381,8 +381,8 @@ def keypoint_results(img_ids: np.ndarray,
         keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
 
     Returns:
-        list[dict]: ``image_id``, ``category_id``, ``keypoints`` (3K, 882 numbers: ``x, y, 1`` on the
-        category's slots, ``0, 0, 0`` elsewhere), ``score``.
+        list[dict]: ``image_id``, ``category_id``, ``keypoints`` (3K numbers, 882 for
+        DeepFashion2: ``x, y, 1`` on the category's slots, ``0, 0, 0`` elsewhere), ``score``.
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     rows = expand_own_keypoints(own_keypoints, labels,
