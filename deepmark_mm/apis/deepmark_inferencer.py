@@ -174,9 +174,10 @@ class DeepMarkInferencer(DetInferencer):
             out_dir (str): When set: ``out_dir/vis/<image name>`` (drawings),
                 ``out_dir/preds/<image stem>.json`` (readable per-item JSON) and
                 ``out_dir/results.{bbox,keypoints}.json`` (official result format).
-            tta (bool): Test-time augmentation: the config's ``tta_model`` / ``tta_pipeline``,
-                or flip fusion when it has none (see :meth:`_tta_components`). Configs that
-                are TTA configs already (``*_flip.py``) run it with ``tta=False``.
+            tta (bool): Test-time augmentation as ``tools/test.py --tta``: the config's
+                ``tta_model`` over its ``tta_scales`` views (the paper's column configs,
+                ``*_flip.py`` ...), flip fusion at one scale when it has none (see
+                :meth:`_tta_components`).
             score_thr (float): Keep detections with ``score >= score_thr`` (returned, drawn and
                 written).
             kpt_score_thr (float, optional): Score of a confidently drawn landmark; the
