@@ -17,7 +17,7 @@ Tables are stored as json: ``{"num_channels": G, "slot_to_channel": [...], "chan
 """
 import json
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -190,3 +190,50 @@ def table_from_slot_names(slot_names: Sequence[str], source: str) -> LandmarkCha
         channels.append(index[name])
     return LandmarkChannelTable(np.asarray(channels, dtype=np.int64), len(names), tuple(names),
                                 source)
+
+
+#: Names ``build_channel_table`` accepts for the semantic DeepFashion2 table.
+SEMANTIC_TABLE_NAMES = ('semantic', 'deepfashion2_semantic')
+
+
+def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
+                        keypoint_slices: Sequence[Sequence[int]],
+                        flip_indices: Optional[Sequence[int]] = None) -> LandmarkChannelTable:
+    """A checked table from what a config gives.
+
+    Args:
+        spec (LandmarkChannelTable | str | dict): A table; ``'semantic'`` (the DeepFashion2
+            semantic table); a path to a json written by :func:`save_channel_table` (e.g. by
+            ``tools/analysis_tools/auto_landmark_groups.py``); or a dict with its fields
+            (``slot_to_channel``, ``num_channels``, optional ``channel_names``, ``source``).
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        flip_indices (Sequence[int], optional): (J,) slot flip permutation to check flip
+            consistency against.
+
+    Returns:
+        LandmarkChannelTable: Checked by :func:`check_channel_table`.
+
+    Raises:
+        ValueError: Naming the spec when it is not a usable table.
+    """
+    if isinstance(spec, LandmarkChannelTable):
+        table = spec
+    elif isinstance(spec, str) and spec in SEMANTIC_TABLE_NAMES:
+        from .deepfashion2_semantic_channels import deepfashion2_semantic_channel_table
+        table = deepfashion2_semantic_channel_table()
+    elif isinstance(spec, str):
+        table = load_channel_table(spec)
+    elif isinstance(spec, dict):
+        try:
+            table = LandmarkChannelTable(
+                slot_to_channel=np.asarray(spec['slot_to_channel'], dtype=np.int64),
+                num_channels=int(spec['num_channels']),
+                channel_names=tuple(spec.get('channel_names', ())),
+                source=str(spec.get('source') or 'channel table dict'))
+        except (KeyError, TypeError) as error:
+            raise ValueError(f'channel table dict: missing or malformed field {error}') from error
+    else:
+        raise ValueError(f'channel table: expected a LandmarkChannelTable, "semantic", a json '
+                         f'path or a dict, got {type(spec).__name__}')
+    check_channel_table(table, keypoint_slices, flip_indices)
+    return table

@@ -6,6 +6,8 @@ sends each of the J landmark slots to one of G channels. These functions take th
 (J,) int64 tensor ``slot_to_channel`` and, for flips, the (G,) channel permutation from
 :func:`deepmark_mm.datasets.landmark_channel_groups.channel_flip_indices`.
 """
+from typing import Optional, Sequence, Tuple
+
 import torch
 from torch import Tensor
 
@@ -91,3 +93,33 @@ def mirror_channel_maps(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
         Tensor: (B, G, H, W); applying it twice returns ``channel_maps``.
     """
     return swap_flipped_channels(torch.flip(channel_maps, dims=(-1, )), channel_flip)
+
+
+def head_channel_table(spec: object, num_keypoints: int,
+                       keypoint_slices: Sequence[Sequence[int]]) -> Tuple[Optional[Tensor], int]:
+    """The landmark heatmap channels of a DeepMark head from its ``kpt_heatmap_channels``.
+
+    Args:
+        spec (object): None (one channel per slot) or what
+            :func:`deepmark_mm.datasets.landmark_channel_groups.build_channel_table` takes (a
+            table, ``'semantic'``, a json path, a dict).
+        num_keypoints (int): J.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category. When they are
+            DeepFashion2's, the table is also checked for flip consistency against
+            DeepFashion2's slot flip pairs.
+
+    Returns:
+        tuple[Tensor | None, int]: The (J,) int64 slot -> channel table (None for ``spec``
+        None) and the number of heatmap channels (J for None, else G).
+    """
+    if spec is None:
+        return None, num_keypoints
+    from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
+    from deepmark_mm.datasets.landmark_channel_groups import build_channel_table
+    is_deepfashion2 = [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]
+    table = build_channel_table(spec, keypoint_slices,
+                                flip_indices() if is_deepfashion2 else None)
+    if table.num_slots != num_keypoints:
+        raise ValueError(f'{table.source}: maps {table.num_slots} slots, the head has '
+                         f'{num_keypoints}')
+    return torch.from_numpy(table.slot_to_channel.copy()), table.num_channels
