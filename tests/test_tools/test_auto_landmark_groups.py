@@ -8,7 +8,8 @@ import pytest
 
 from deepmark_mm.datasets.deepfashion2_format import coco_annotation_to_raw_item
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
-from deepmark_mm.datasets.landmark_channel_groups import (channel_flip_indices,
+from deepmark_mm.datasets.landmark_channel_groups import (build_channel_table,
+                                                          channel_flip_indices,
                                                           check_channel_table,
                                                           load_channel_table)
 from deepmark_mm.datasets.landmark_position_grouping import (greedy_position_grouping,
@@ -97,8 +98,11 @@ def test_tool_merges_the_slots_at_the_same_place(tmp_path, load_tool):
         table.slot_to_channel.tolist()
     namespace = {}
     exec((tmp_path / 'table.py').read_text(), namespace)
-    assert namespace['num_channels'] == 279
-    assert namespace['slot_to_channel'] == table.slot_to_channel.tolist()
+    assert namespace['kpt_heatmap_channels']['num_channels'] == 279
+    assert namespace['kpt_heatmap_channels']['slot_to_channel'] == table.slot_to_channel.tolist()
+    fragment = build_channel_table(namespace['kpt_heatmap_channels'], KEYPOINT_SLICES,
+                                   flip_indices())
+    assert fragment.slot_to_channel.tolist() == table.slot_to_channel.tolist()
 
 
 def test_tool_reads_the_per_image_layout_the_same(tmp_path, load_tool):

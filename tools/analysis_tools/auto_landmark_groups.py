@@ -7,19 +7,20 @@
 
 ANNOTATIONS is a COCO-layout json (what ``deepfashion2_to_coco.py`` or
 ``tools/dataset_converters`` write), a per-image annotation folder (``annos/``, one json per
-image) or one per-image json. Every annotation is read and checked by the project's DeepFashion2 readers. The grouping
+image) or one per-image json. Every annotation is read and checked by the project's DeepFashion2
+readers. The grouping
 (:mod:`deepmark_mm.datasets.landmark_position_grouping`): per-slot mean position normalised by the
 garment box, pooled with the flip partner's mirrored mean, then greedy merging of the closest
 groups below ``--threshold`` (box-normalised distance), never two slots of one category in one
 group, mirror groups merged together. Prints G and the groups; writes the table as json
-(``load_channel_table``) and, with ``--out-py``, as a python module (``num_channels``,
-``slot_to_channel``) a config can read.
+(``load_channel_table``) and, with ``--out-py``, as a config fragment defining
+``kpt_heatmap_channels`` (see ``configs/_base_/channel_tables/``).
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
+import textwrap
 from typing import Iterator, List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -76,11 +77,24 @@ def group_lines(table, keypoint_names: Sequence[str]) -> List[str]:
 
 
 def write_python(table, path: str) -> None:
-    """Write ``num_channels`` and ``slot_to_channel`` as a python module."""
+    """Write the table as a config fragment: ``kpt_heatmap_channels = dict(...)`` (the fields of
+    the json form), which a config lists in ``_base_`` and passes to
+    ``model.bbox_head.kpt_heatmap_channels``."""
+    def wrapped(values) -> str:
+        return textwrap.fill(', '.join(values), width=96, initial_indent=' ' * 8,
+                             subsequent_indent=' ' * 8)
+
+    data = table.to_dict()
     with open(path, 'w', encoding='utf-8') as file:
-        file.write(f'# {table.source}\n')
-        file.write(f'num_channels = {table.num_channels}\n')
-        file.write(f'slot_to_channel = {json.dumps([int(g) for g in table.slot_to_channel])}\n')
+        file.write('# Copyright (c) deepmark_mm contributors. All rights reserved.\n'
+                   '# Written by tools/analysis_tools/auto_landmark_groups.py.\n'
+                   'kpt_heatmap_channels = dict(\n'
+                   f'    source={data["source"]!r},\n'
+                   f'    num_channels={data["num_channels"]},\n'
+                   '    slot_to_channel=[\n'
+                   f'{wrapped(str(g) for g in data["slot_to_channel"])}\n    ],\n'
+                   '    channel_names=[\n'
+                   f'{wrapped(repr(n) for n in data["channel_names"])}\n    ])\n')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
