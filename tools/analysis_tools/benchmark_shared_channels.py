@@ -103,7 +103,8 @@ def main() -> None:
         cpu=cpu_name(), kpt_heatmap_channels=head.num_kpt_heatmap_channels,
         params=sum(p.numel() for p in detector.parameters()),
         kpt_heatmap_branch_params=sum(p.numel() for p in head.kpt_heatmap_head.parameters()),
-        train_step_ms=round(step_ms, 1), peak_rss_mb=round(peak_mb), decode_ms=round(decode_ms, 2))))
+        train_step_ms=round(step_ms, 1), peak_rss_mb=round(peak_mb),
+        decode_ms=round(decode_ms, 2))))
 
 
 if __name__ == '__main__':
