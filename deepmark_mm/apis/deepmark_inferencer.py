@@ -19,7 +19,7 @@ from mmengine.model import BaseTTAModel
 from mmengine.visualization import Visualizer
 from tqdm import tqdm
 
-from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, get_deepfashion2_metainfo
+from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
 from deepmark_mm.models.test_time_augs import resolve_tta_config
 from deepmark_mm.utils import load_weights_strictly
 from .config_resolution import load_deepmark_config
@@ -37,7 +37,9 @@ class DeepMarkInferencer(DetInferencer):
 
     The config's test pipeline is used as configured (CenterNet's deterministic centre warp),
     fed by paths or BGR arrays; predictions come back in original image pixels. The model's
-    ``dataset_meta`` is DeepFashion2's metainfo, and drawings use
+    ``dataset_meta`` is the landmark metainfo of the checkpoint (``meta['dataset_meta']``), else of
+    the config's test dataset, else DeepFashion2's; predictions, result files and drawings use
+    its classes, slot slices and skeletons. Drawings use
     :class:`~deepmark_mm.visualization.DeepMarkVisualizer` (the config's ``visualizer`` when it
     already is one, with its settings otherwise).
 
@@ -81,20 +83,36 @@ class DeepMarkInferencer(DetInferencer):
     # ------------------------------------------------------------------ construction
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
-        """Load the checkpoint strictly (or initialise), then attach DeepFashion2's metainfo."""
+        """Load the checkpoint strictly (or initialise), then attach the landmark metainfo.
+
+        The metainfo is the checkpoint's ``meta['dataset_meta']`` (which MMEngine's runner saves),
+        else the config's test dataset ``metainfo``, else DeepFashion2's; its classes and slot
+        slices must match the head's.
+        """
+        dataset_meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') or None
+        source = f'checkpoint {self._weights_path}'
+        if dataset_meta is None and cfg is not None:
+            dataset_meta = cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo')
+            source = 'the config\'s test_dataloader.dataset.metainfo'
+        target = model.module if isinstance(model, BaseTTAModel) else model
+        head = getattr(target, 'bbox_head', None)
+        classes = tuple((dataset_meta or {}).get('classes') or ())
+        if head is not None and classes and len(classes) != head.num_classes:
+            raise ValueError(f'{source} was trained on classes {classes}, but the model\'s head '
+                             f'has {head.num_classes}')
+        landmark_meta = resolve_landmark_metainfo(dataset_meta, f'{source} dataset_meta')
+        if head is not None and landmark_meta['keypoint_slices'] != [
+                tuple(int(v) for v in s) for s in head.keypoint_slices]:
+            raise ValueError(f'{source}: landmark slices {landmark_meta["keypoint_slices"]} differ '
+                             f'from the model head\'s {list(head.keypoint_slices)}')
         if checkpoint is not None:
-            meta_classes = checkpoint.get('meta', {}).get('dataset_meta', {}).get('classes')
-            if meta_classes is not None and tuple(meta_classes) != CLASSES:
-                raise ValueError(f'checkpoint {self._weights_path} was trained on classes '
-                                 f'{tuple(meta_classes)}, not DeepFashion2\'s {CLASSES}')
             # a test-time augmentation config (*_flip.py) builds the detector inside the wrapper
-            target = model.module if isinstance(model, BaseTTAModel) else model
             load_weights_strictly(target, checkpoint, self._weights_path, 'the config')
         else:
             warnings.warn('DeepMarkInferencer: weights=None, the model keeps its random '
                           'initialisation; its predictions are meaningless')
             model.init_weights()
-        model.dataset_meta = get_deepfashion2_metainfo()
+        model.dataset_meta = landmark_meta
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The config's test pipeline reading paths or arrays."""
@@ -156,9 +174,10 @@ class DeepMarkInferencer(DetInferencer):
             out_dir (str): When set: ``out_dir/vis/<image name>`` (drawings),
                 ``out_dir/preds/<image stem>.json`` (readable per-item JSON) and
                 ``out_dir/results.{bbox,keypoints}.json`` (official result format).
-            tta (bool): Test-time augmentation: the config's ``tta_model`` / ``tta_pipeline``,
-                or flip fusion when it has none (see :meth:`_tta_components`). Configs that
-                are TTA configs already (``*_flip.py``) run it with ``tta=False``.
+            tta (bool): Test-time augmentation as ``tools/test.py --tta``: the config's
+                ``tta_model`` over its ``tta_scales`` views (the paper's column configs,
+                ``*_flip.py`` ...), flip fusion at one scale when it has none (see
+                :meth:`_tta_components`).
             score_thr (float): Keep detections with ``score >= score_thr`` (returned, drawn and
                 written).
             kpt_score_thr (float, optional): Score of a confidently drawn landmark; the
@@ -190,7 +209,8 @@ class DeepMarkInferencer(DetInferencer):
         if kpt_score_thr is not None and self.visualizer is not None:
             self.visualizer.kpt_score_thr = kpt_score_thr
         save_vis = bool(out_dir) and not no_save_vis
-        writer = PredictionWriter(out_dir) if out_dir and not no_save_pred else None
+        writer = PredictionWriter(out_dir, self.model.dataset_meta) \
+            if out_dir and not no_save_pred else None
         results: Dict = dict(predictions=[], visualization=[], files={}, skipped=[])
         vis_files: List[str] = []
         progress = tqdm(
@@ -206,7 +226,8 @@ class DeepMarkInferencer(DetInferencer):
                 item = images[index]
                 prediction = instances_to_prediction(sample.pred_instances, img_ids[index],
                                                      item if isinstance(item, str) else None,
-                                                     sample.metainfo['ori_shape'], score_thr)
+                                                     sample.metainfo['ori_shape'], score_thr,
+                                                     self.model.dataset_meta)
                 name = image_name(item, img_ids[index])
                 if save_vis or show or return_vis:
                     out_file = osp.join(out_dir, 'vis', name) if save_vis else None
@@ -219,7 +240,8 @@ class DeepMarkInferencer(DetInferencer):
                 if writer is not None:
                     writer.add(prediction, osp.splitext(name)[0])
                 if print_result:
-                    print(prediction_to_readable(prediction))
+                    print(prediction_to_readable(prediction,
+                                                 landmark_meta=self.model.dataset_meta))
                 if return_datasamples:
                     kept = DetDataSample(metainfo=dict(sample.metainfo, img_id=img_ids[index]))
                     kept.pred_instances = prediction_to_instances(prediction)

@@ -2,7 +2,9 @@
 """What the DeepMark inferencers return and write.
 
 A *prediction* is one image's result, a plain dict (arrays in original image pixels, detections
-sorted by descending score)::
+sorted by descending score), here with DeepFashion2's numbers; any landmark set's metainfo
+(``landmark_meta``: ``classes``, ``keypoint_slices``, optional ``keypoint_names``) may be given,
+DeepFashion2's is the default::
 
     img_id           int, the id used in the official result files
     img_path         str | None (None for array inputs)
@@ -26,15 +28,14 @@ Files written for ``out_dir`` (see :class:`PredictionWriter`):
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 from mmengine.structures import InstanceData
 
-from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
-                                                        NUM_KEYPOINTS, category_keypoint_mask,
-                                                        keypoint_names)
+from deepmark_mm.datasets.landmark_metainfo import (category_keypoint_mask,
+                                                    resolve_landmark_metainfo)
 from deepmark_mm.evaluation import DeepFashion2Metric
 
 #: Keys of a prediction dict, in order.
@@ -55,7 +56,8 @@ def instances_to_prediction(pred_instances: InstanceData,
                             img_id: int,
                             img_path: Optional[str],
                             ori_shape: Sequence[int],
-                            score_thr: float = 0.0) -> Dict:
+                            score_thr: float = 0.0,
+                            landmark_meta: Optional[Mapping] = None) -> Dict:
     """One image's ``pred_instances`` (original pixels) as a prediction dict (module docstring).
 
     Args:
@@ -65,6 +67,7 @@ def instances_to_prediction(pred_instances: InstanceData,
         img_path (str, optional): Image path (None for arrays).
         ori_shape (Sequence[int]): (h, w) of the original image.
         score_thr (float): Detections with ``score >= score_thr`` are kept.
+        landmark_meta (Mapping, optional): The landmark set's metainfo; DeepFashion2's when None.
 
     Returns:
         dict: The prediction, detections by descending score; landmarks and landmark scores are
@@ -74,6 +77,8 @@ def instances_to_prediction(pred_instances: InstanceData,
         ValueError: On missing fields, wrong shapes or labels outside 0..12 (names the image).
     """
     where = img_path or f'image {img_id}'
+    meta = resolve_landmark_metainfo(landmark_meta)
+    classes, num_keypoints = meta['classes'], meta['num_keypoints']
     missing = [
         key for key in ('bboxes', 'scores', 'labels', 'keypoints', 'keypoint_scores')
         if key not in pred_instances
@@ -86,24 +91,24 @@ def instances_to_prediction(pred_instances: InstanceData,
     label_ids = _numpy(pred_instances.labels, np.int64).reshape(num)
     keypoints = _numpy(pred_instances.keypoints, np.float32)
     keypoint_scores = _numpy(pred_instances.keypoint_scores, np.float32)
-    if keypoints.shape != (num, NUM_KEYPOINTS, 2) or keypoint_scores.shape != (num, NUM_KEYPOINTS):
+    if keypoints.shape != (num, num_keypoints, 2) or keypoint_scores.shape != (num, num_keypoints):
         raise ValueError(f'{where}: keypoints {keypoints.shape} / keypoint_scores '
-                         f'{keypoint_scores.shape}, expected ({num}, {NUM_KEYPOINTS}, 2) / '
-                         f'({num}, {NUM_KEYPOINTS})')
-    if num and (label_ids.min() < 0 or label_ids.max() >= NUM_CLASSES):
+                         f'{keypoint_scores.shape}, expected ({num}, {num_keypoints}, 2) / '
+                         f'({num}, {num_keypoints})')
+    if num and (label_ids.min() < 0 or label_ids.max() >= len(classes)):
         raise ValueError(f'{where}: labels {np.unique(label_ids).tolist()} outside '
-                         f'0..{NUM_CLASSES - 1}')
+                         f'0..{len(classes) - 1}')
     keep = np.flatnonzero(scores >= score_thr)
     keep = keep[np.argsort(-scores[keep], kind='stable')]
     label_ids = label_ids[keep]
-    own = category_keypoint_mask()[label_ids]  # (M, 294)
+    own = category_keypoint_mask(num_keypoints, meta['keypoint_slices'])[label_ids]  # (M, K)
     return dict(
         img_id=int(img_id),
         img_path=img_path,
         ori_shape=(int(ori_shape[0]), int(ori_shape[1])),
         bboxes=bboxes[keep],
         scores=scores[keep],
-        labels=[CLASSES[label] for label in label_ids.tolist()],
+        labels=[classes[label] for label in label_ids.tolist()],
         label_ids=label_ids,
         keypoints=np.where(own[..., None], keypoints[keep], 0).astype(np.float32),
         keypoint_scores=np.where(own, keypoint_scores[keep], 0).astype(np.float32))
@@ -121,13 +126,17 @@ def prediction_to_instances(prediction: Dict) -> InstanceData:
     return instances
 
 
-def prediction_to_readable(prediction: Dict, slot_names: Optional[Sequence[str]] = None) -> Dict:
+def prediction_to_readable(prediction: Dict,
+                           slot_names: Optional[Sequence[str]] = None,
+                           landmark_meta: Optional[Mapping] = None) -> Dict:
     """The readable per-item format of one image.
 
     Args:
         prediction (dict): See the module docstring.
-        slot_names (Sequence[str], optional): The 294 landmark names; mmpose's DeepFashion2 names
-            (``'sss_kpt1'`` ...) when None.
+        slot_names (Sequence[str], optional): The K landmark names; the metainfo's
+            ``keypoint_names`` (DeepFashion2: mmpose's ``'sss_kpt1'`` ...) or the slot numbers
+            when None.
+        landmark_meta (Mapping, optional): The landmark set's metainfo; DeepFashion2's when None.
 
     Returns:
         dict: ``img_id``, ``img_path``, ``height``, ``width`` and ``items``: per garment
@@ -135,16 +144,19 @@ def prediction_to_readable(prediction: Dict, slot_names: Optional[Sequence[str]]
         ``landmarks``, the category's own slots in order, each ``name``, ``slot`` (0..293),
         ``x``, ``y``, ``score``.
     """
-    names = list(slot_names) if slot_names is not None else keypoint_names()
+    meta = resolve_landmark_metainfo(landmark_meta)
+    if slot_names is None:
+        slot_names = meta.get('keypoint_names') or [str(i) for i in range(meta['num_keypoints'])]
+    names = list(slot_names)
     items: List[Dict] = []
     for index, label in enumerate(np.asarray(prediction['label_ids']).tolist()):
-        start, end = KEYPOINT_SLICES[label]
+        start, end = meta['keypoint_slices'][label]
         coords = np.asarray(prediction['keypoints'][index][start:end], np.float64).tolist()
         slot_scores = np.asarray(prediction['keypoint_scores'][index][start:end],
                                  np.float64).tolist()
         items.append(
             dict(
-                category=CLASSES[label],
+                category=meta['classes'][label],
                 category_id=label + 1,
                 bbox=np.asarray(prediction['bboxes'][index], np.float64).tolist(),
                 score=float(prediction['scores'][index]),
@@ -166,14 +178,17 @@ class PredictionWriter:
 
     Args:
         out_dir (str): Output folder (created).
+        landmark_meta (Mapping, optional): The landmark set's metainfo; DeepFashion2's when None.
     """
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: str, landmark_meta: Optional[Mapping] = None) -> None:
         self.out_dir = out_dir
         self.pred_dir = osp.join(out_dir, 'preds')
         os.makedirs(self.pred_dir, exist_ok=True)
         self._metric = DeepFashion2Metric(
             format_only=True, outfile_prefix=osp.join(out_dir, RESULT_FILE_PREFIX))
+        self._metric.dataset_meta = landmark_meta
+        self.landmark_meta = self._metric.landmark_meta
         self.readable_files: List[str] = []
 
     def add(self, prediction: Dict, file_stem: str) -> str:
@@ -188,7 +203,8 @@ class PredictionWriter:
         """
         path = osp.join(self.pred_dir, file_stem + '.json')
         with open(path, 'w', encoding='utf-8') as file:
-            json.dump(prediction_to_readable(prediction), file, indent=1)
+            json.dump(prediction_to_readable(prediction, landmark_meta=self.landmark_meta), file,
+                      indent=1)
         self.readable_files.append(path)
         self._metric.process({}, [
             dict(

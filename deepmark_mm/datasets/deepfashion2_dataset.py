@@ -14,6 +14,7 @@ from .deepfashion2_converter import load_json_file, read_per_image_layout
 from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
 from .deepfashion2_json_stream import load_coco_json_streaming
 from .deepfashion2_metainfo import CLASSES, get_deepfashion2_metainfo
+from .landmark_metainfo import check_landmark_metainfo
 
 LAYOUTS = ('coco', 'per_image')
 
@@ -78,14 +79,15 @@ class DeepFashion2Dataset(BaseDetDataset):
 
     @classmethod
     def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
-        """DeepFashion2's metainfo (``get_deepfashion2_metainfo``), updated by ``metainfo``."""
+        """DeepFashion2's metainfo (``get_deepfashion2_metainfo``), updated by ``metainfo`` and
+        checked (:func:`~.landmark_metainfo.check_landmark_metainfo`)."""
         merged = get_deepfashion2_metainfo()
         if metainfo is not None:
             if 'classes' in metainfo and tuple(metainfo['classes']) != CLASSES:
                 raise ValueError('DeepFashion2Dataset always has the 13 DeepFashion2 classes '
                                  f'{CLASSES}; got classes={metainfo["classes"]}')
             merged.update(metainfo)
-        return merged
+        return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
 
     @property
     def resolved_layout(self) -> str:

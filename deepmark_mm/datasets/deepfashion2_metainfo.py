@@ -17,6 +17,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from .landmark_metainfo import category_keypoint_mask as landmark_category_keypoint_mask
+from .landmark_metainfo import keypoint_owner
 
 #: COCO category names in category-id order (label = category_id - 1).
 CLASSES: Tuple[str, ...] = (
@@ -121,10 +122,7 @@ def keypoint_category_index() -> np.ndarray:
     Returns:
         np.ndarray: (294,) int64.
     """
-    owner = np.empty(NUM_KEYPOINTS, dtype=np.int64)
-    for label, (start, end) in enumerate(KEYPOINT_SLICES):
-        owner[start:end] = label
-    return owner
+    return keypoint_owner(KEYPOINT_SLICES)
 
 
 def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,
@@ -217,7 +215,8 @@ def get_deepfashion2_metainfo() -> Dict:
         dict: ``classes``, ``category_names``, ``palette``, ``num_keypoints``, ``keypoint_names``,
         ``keypoint_slices`` ([start, end) per class), ``keypoint_category`` (294,),
         ``flip_indices`` (294,), ``sigmas`` (294,), ``skeleton_links`` (global pairs) and
-        ``category_skeletons`` (per class).
+        ``skeletons`` (per class): the landmark metainfo schema of
+        :func:`.landmark_metainfo.check_landmark_metainfo` plus DeepFashion2's extra keys.
     """
     return dict(
         classes=CLASSES,
@@ -228,7 +227,7 @@ def get_deepfashion2_metainfo() -> Dict:
         keypoint_slices=[list(s) for s in KEYPOINT_SLICES],
         keypoint_category=keypoint_category_index(),
         flip_indices=flip_indices(),
-        sigmas=np.asarray(OKS_SIGMAS, dtype=np.float32),
+        sigmas=np.asarray(OKS_SIGMAS, dtype=np.float64),
         skeleton_links=[tuple(map(int, link))
                         for link in mmpose_deepfashion2_metainfo()['skeleton_links']],
-        category_skeletons=category_skeletons())
+        skeletons=category_skeletons())

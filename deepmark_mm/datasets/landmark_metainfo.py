@@ -2,10 +2,12 @@
 """The landmark-set description every DeepMark component reads, whatever the landmark set.
 
 A landmark set has ``num_classes`` categories and ``num_keypoints`` slots; category ``c`` owns the
-contiguous slots ``keypoint_slices[c] = [start, end)``. DeepFashion2 (13 categories, 294 slots,
-:mod:`.deepfashion2_metainfo`) is the default.
+contiguous slots ``keypoint_slices[c] = [start, end)``. Its metainfo (``classes``,
+``keypoint_slices``, ``flip_indices``, ``sigmas``, ``skeletons``) is checked by
+:func:`check_landmark_metainfo`; DeepFashion2 (13 categories, 294 slots,
+:mod:`.deepfashion2_metainfo`) is the default (:func:`resolve_landmark_metainfo`).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -61,3 +63,125 @@ def category_keypoint_mask(num_keypoints: int,
     for label, (start, end) in enumerate(keypoint_slices):
         mask[label, start:end] = True
     return mask
+
+
+#: Keys every landmark metainfo holds once checked (:func:`check_landmark_metainfo`).
+LANDMARK_METAINFO_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
+
+
+def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo') -> Dict:
+    """Check a landmark metainfo and return it with normalised values.
+
+    The schema (docs/architecture.md): ``classes`` (C names, label order), ``keypoint_slices``
+    (one ``[start, end)`` per class, together tiling ``0..K`` without overlap),
+    ``flip_indices`` (K, the slot each slot becomes under a horizontal flip: a permutation that
+    is its own inverse and never leaves a category), ``sigmas`` (K positive OKS sigmas) and
+    ``skeletons`` (per class, links as pairs of global slot ids inside the class; optional,
+    empty lists when absent). Other keys (palette, names, ...) are kept as they are.
+
+    Args:
+        metainfo (Mapping): The metainfo to check.
+        source (str): What it comes from, for the error message.
+
+    Returns:
+        dict: A copy with ``classes`` a tuple, ``keypoint_slices`` a list of ``(start, end)``,
+        ``num_keypoints`` K, ``flip_indices`` (K,) int64, ``sigmas`` (K,) float64 and
+        ``skeletons`` a list of C lists of ``(a, b)``.
+
+    Raises:
+        ValueError: Naming ``source`` and the broken rule.
+    """
+    meta = dict(metainfo)
+    missing = [key for key in LANDMARK_METAINFO_KEYS[:4] if meta.get(key) is None]
+    if missing:
+        raise ValueError(f'{source}: missing {missing} (a landmark metainfo needs '
+                         f'{list(LANDMARK_METAINFO_KEYS)})')
+    classes = tuple(str(name) for name in meta['classes'])
+    try:
+        slices = [tuple(int(v) for v in s) for s in meta['keypoint_slices']]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f'{source}: keypoint_slices must be [start, end) integer pairs '
+                         f'({error})') from error
+    if len(slices) != len(classes) or any(len(s) != 2 or s[0] >= s[1] for s in slices):
+        raise ValueError(f'{source}: keypoint_slices must hold one [start, end) pair with '
+                         f'start < end per class ({len(classes)}), got {slices}')
+    num_keypoints = max(end for _, end in slices)
+    covered = np.zeros(num_keypoints, dtype=np.int64)
+    for start, end in slices:
+        if start < 0:
+            raise ValueError(f'{source}: keypoint slice {(start, end)} starts below 0')
+        covered[start:end] += 1
+    if (covered != 1).any():
+        raise ValueError(
+            f'{source}: keypoint_slices {slices} must cover slots 0..{num_keypoints - 1} once '
+            f'each; slots covered 0 or 2+ times: {np.flatnonzero(covered != 1).tolist()[:10]}')
+    owner = keypoint_owner(slices)
+    flip = np.asarray(meta['flip_indices'], dtype=np.int64).reshape(-1)
+    if flip.shape != (num_keypoints, ) or not np.array_equal(np.sort(flip),
+                                                             np.arange(num_keypoints)):
+        raise ValueError(f'{source}: flip_indices must be a permutation of the {num_keypoints} '
+                         f'slots, got {flip.tolist()}')
+    if not np.array_equal(flip[flip], np.arange(num_keypoints)):
+        raise ValueError(f'{source}: flip_indices must be its own inverse (flip pairs), got '
+                         f'{flip.tolist()}')
+    crossing = np.flatnonzero(owner[flip] != owner)
+    if len(crossing):
+        slot = int(crossing[0])
+        raise ValueError(f'{source}: flip pair ({slot}, {int(flip[slot])}) crosses categories '
+                         f'{classes[owner[slot]]} and {classes[owner[flip[slot]]]}')
+    sigmas = np.asarray(meta['sigmas'], dtype=np.float64).reshape(-1)
+    if sigmas.shape != (num_keypoints, ) or not (np.isfinite(sigmas) & (sigmas > 0)).all():
+        raise ValueError(f'{source}: sigmas must be {num_keypoints} positive OKS sigmas (one per '
+                         f'slot), got {sigmas.size}')
+    skeletons = meta.get('skeletons')
+    skeletons = [[] for _ in classes] if skeletons is None else [
+        [tuple(int(v) for v in link) for link in links] for links in skeletons]
+    if len(skeletons) != len(classes):
+        raise ValueError(f'{source}: skeletons must hold one link list per class '
+                         f'({len(classes)}), got {len(skeletons)}')
+    for label, links in enumerate(skeletons):
+        start, end = slices[label]
+        outside = [link for link in links
+                   if len(link) != 2 or not all(start <= v < end for v in link)]
+        if outside:
+            raise ValueError(f'{source}: skeleton links {outside} of {classes[label]} leave its '
+                             f'slots [{start}, {end})')
+    meta.update(classes=classes, keypoint_slices=slices, num_keypoints=num_keypoints,
+                flip_indices=flip, sigmas=sigmas, skeletons=skeletons)
+    return meta
+
+
+def resolve_landmark_metainfo(metainfo: Optional[Mapping] = None,
+                              source: str = 'landmark metainfo') -> Dict:
+    """The checked landmark metainfo of ``metainfo``, DeepFashion2's where it names no slices.
+
+    Args:
+        metainfo (Mapping, optional): A dataset's metainfo / ``dataset_meta`` / config
+            ``landmark_meta``. None, or one without ``keypoint_slices``, means DeepFashion2's
+            (:func:`~.deepfashion2_metainfo.get_deepfashion2_metainfo`), updated by its keys.
+        source (str): What it comes from, for the error message.
+
+    Returns:
+        dict: See :func:`check_landmark_metainfo`.
+    """
+    if metainfo is None or metainfo.get('keypoint_slices') is None:
+        from .deepfashion2_metainfo import get_deepfashion2_metainfo
+        merged = get_deepfashion2_metainfo()
+        merged.update({k: v for k, v in (metainfo or {}).items() if v is not None})
+        metainfo = merged
+    return check_landmark_metainfo(metainfo, source)
+
+
+def keypoint_owner(keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
+    """Category (label) owning each slot.
+
+    Args:
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category, tiling 0..K.
+
+    Returns:
+        np.ndarray: (K,) int64.
+    """
+    owner = np.zeros(max(end for _, end in keypoint_slices), dtype=np.int64)
+    for label, (start, end) in enumerate(keypoint_slices):
+        owner[start:end] = label
+    return owner

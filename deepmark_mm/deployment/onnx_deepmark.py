@@ -18,6 +18,7 @@ from deepmark_mm.apis.inference_inputs import build_inference_pipeline
 from deepmark_mm.models.utils import to_original_image
 from deepmark_mm.models.utils import DecodeSettings
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
+from .landmark_metadata import read_landmark_metadata
 from .onnx_export import create_session
 from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES
 
@@ -195,9 +196,9 @@ class OnnxDeepMark(DeepMarkInferencer):
 
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
-        """Attach DeepFashion2's metainfo (the weights are in the graph)."""
-        from deepmark_mm.datasets.deepfashion2_metainfo import get_deepfashion2_metainfo
-        model.dataset_meta = get_deepfashion2_metainfo()
+        """Attach the landmark metainfo stored in the graph (DeepFashion2's for older files)."""
+        model.dataset_meta = read_landmark_metadata(
+            model.session.get_modelmeta().custom_metadata_map, model.onnx_file)
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The test pipeline with ``CenterAffine`` producing the graph's input size."""

@@ -27,6 +27,7 @@ from deepmark_mm.utils import load_weights_strictly
 from deepmark_mm.ops import ModulatedDeformConv2d
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
+from .landmark_metadata import landmark_metadata_props, model_landmark_metainfo
 from .postprocess_export import (NETWORK_PREFIX, POSTPROCESS_PREFIX, FlipFusedPostprocess,
                                  attach_postprocess)
 from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess
@@ -151,7 +152,10 @@ def export_onnx(config: Union[str, Config],
 
     Graph: input :data:`INPUT_NAME` ``(B, 3, H, W)`` float32 (BGR, normalised by the config's
     data preprocessor), outputs :data:`OUTPUT_NAMES` (heatmaps as sigmoid probabilities). ``H``,
-    ``W`` are fixed; the config, input size and conventions are stored in the model's metadata.
+    ``W`` are fixed; the config, input size, conventions and the landmark set (``classes``,
+    ``keypoint_slices``, ``flip_indices``, ``sigmas``, ``skeletons``: the config's test dataset
+    metainfo, checked against the head, see :mod:`.landmark_metadata`) are stored in the model's
+    metadata.
     With ``postprocess`` the outputs are :data:`POSTPROCESS_OUTPUT_NAMES` instead: the head's
     decoding and default landmark grouping (``test_cfg``) inside the graph, ``max_per_img`` rows
     per image in network-input pixels (see :class:`DeepMarkPostprocess`).
@@ -226,6 +230,7 @@ def export_onnx(config: Union[str, Config],
         graph = nn.Sequential(wrapper, _Unpack(decoder)).eval()
     output_names = list(POSTPROCESS_OUTPUT_NAMES if postprocess else OUTPUT_NAMES)
     extra = _postprocess_metadata(decoder, flip) if decoder is not None else {}
+    extra.update(landmark_metadata_props(model_landmark_metainfo(model.bbox_head, cfg, where)))
     _write_metadata(out_file, cfg, where, (height, width), output_names, extra)
     info: Dict = dict(
         onnx_file=out_file,

@@ -13,7 +13,7 @@ from mmdet.visualization.palette import get_palette
 from mmengine.structures import InstanceData
 from mmpose.visualization import FastVisualizer
 
-from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
+from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES,
                                                         PALETTE, category_skeletons)
 from deepmark_mm.models.utils import project_bboxes, project_points
 from .landmark_style import garment_landmark_style
@@ -34,10 +34,10 @@ class DeepMarkVisualizer(DetLocalVisualizer):
     Boxes and names are :class:`~mmdet.visualization.DetLocalVisualizer`'s; landmarks and skeleton
     links are drawn over them with mmpose's :class:`~mmpose.visualization.FastVisualizer`, one
     garment at a time, only on the garment's own slots (``keypoint_slices`` of the dataset
-    metainfo) and with its category's links (``category_skeletons``). Colours (RGB, the image is
-    RGB): the garment's palette colour for visible (ground truth v = 2) or confident (prediction
-    ``keypoint_scores >= kpt_score_thr``) landmarks, ``low_color`` for occluded (v = 1) or
-    low-score ones; unlabelled ground truth slots (v = 0) are not drawn.
+    metainfo) and with its category's links (``skeletons``; DeepFashion2's by default). Colours
+    (RGB, the image is RGB): the garment's palette colour for visible (ground truth v = 2) or
+    confident (prediction ``keypoint_scores >= kpt_score_thr``) landmarks, ``low_color`` for
+    occluded (v = 1) or low-score ones; unlabelled ground truth slots (v = 0) are not drawn.
 
     Ground truth packed by the test pipeline lives in network-input pixels
     (``docs/architecture.md``); when the image drawn has the sample's ``ori_shape`` (what
@@ -101,8 +101,12 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         return (self.dataset_meta or {}).get('keypoint_slices', None) or KEYPOINT_SLICES
 
     def _category_skeletons(self) -> Sequence[Sequence[Sequence[int]]]:
-        skeletons = (self.dataset_meta or {}).get('category_skeletons', None)
-        return skeletons if skeletons is not None else category_skeletons()
+        """``dataset_meta['skeletons']``; DeepFashion2's for its slices, else no links."""
+        skeletons = (self.dataset_meta or {}).get('skeletons', None)
+        if skeletons is not None:
+            return skeletons
+        slices = [tuple(s) for s in self._keypoint_slices()]
+        return category_skeletons() if slices == list(KEYPOINT_SLICES) else [[] for _ in slices]
 
     def _landmark_sizes(self, image_shape: Sequence[int]) -> Tuple[int, int]:
         radius = self.kpt_radius
@@ -169,7 +173,7 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         color_source = self.bbox_color if self.bbox_color is not None else palette
         colors = get_palette(
             color_source if color_source is not None else list(PALETTE),
-            max(len(slices), NUM_CLASSES))
+            len(slices))
         skeletons = self._category_skeletons()
         radius, width = self._landmark_sizes(image.shape)
         for index, label in enumerate(labels.tolist()):

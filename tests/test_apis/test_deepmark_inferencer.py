@@ -13,6 +13,9 @@ from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, NUM_KEYPOINTS,
                                                         category_keypoint_mask)
 from deepmark_mm.visualization import DeepMarkVisualizer
 
+#: The decoding size of conftest's ``inferencer`` fixture.
+SMALL_DECODE = {'model.test_cfg.topk': 8, 'model.test_cfg.max_per_img': 8}
+
 
 def _check_prediction(prediction, image_shape):
     assert tuple(prediction) == PREDICTION_KEYS
@@ -141,26 +144,34 @@ def test_checkpoint_of_other_classes_is_refused(tmp_path, inferencer):
             show_progress=False)
 
 
-def test_tta_config_loads_plain_weights_and_matches_tta_call(tmp_path, inferencer,
-                                                             synthetic_image_dir):
-    """A *_flip.py config wraps the detector: its checkpoint goes into the wrapped module, and it
-    gives what tta=True gives on the plain config (flip fusion)."""
+def test_tta_column_config_drives_tta_call(tmp_path, inferencer, synthetic_image_dir):
+    """A *_flip-ms.py column config (tta_model + tta_scales) is the plain detector until called
+    with tta=True, which runs its views; the plain config's tta=True with the same scales as a
+    cfg-option gives the same predictions (one TTA mechanism)."""
     path = tmp_path / 'plain.pth'
     torch.save(dict(state_dict=inferencer.model.state_dict()), path)
-    flip = DeepMarkInferencer(
-        'deepmark_dla34_1xb8-12e_synthetic-128_flip',
+    column = DeepMarkInferencer(
+        'deepmark_dla34_1xb8-12e_synthetic-128_flip-ms',
         weights=str(path),
         device='cpu',
         show_progress=False,
-        cfg_options={
-            'model.module.test_cfg.topk': 8,
-            'model.module.test_cfg.max_per_img': 8
-        })
+        cfg_options=SMALL_DECODE)
+    option = DeepMarkInferencer(
+        'deepmark_dla34_1xb8-12e_synthetic-128',
+        weights=str(path),
+        device='cpu',
+        show_progress=False,
+        cfg_options=dict(SMALL_DECODE, tta_scales=[1.0, 0.75]))
     image = synthetic_image_dir['files'][0]
-    ours = flip(image, score_thr=0.0)['predictions'][0]
-    theirs = inferencer(image, score_thr=0.0, tta=True)['predictions'][0]
-    assert ours['labels'] == theirs['labels']
+    plain = column(image, score_thr=0.0)['predictions'][0]
+    reference = inferencer(image, score_thr=0.0)['predictions'][0]
+    assert plain['labels'] == reference['labels']
+    np.testing.assert_array_equal(plain['bboxes'], reference['bboxes'])
+    ours = column(image, score_thr=0.0, tta=True)['predictions'][0]
+    theirs = option(image, score_thr=0.0, tta=True)['predictions'][0]
+    assert ours['labels'] == theirs['labels'] and len(ours['labels']) > 0
     np.testing.assert_allclose(ours['bboxes'], theirs['bboxes'], atol=1e-4)
     np.testing.assert_allclose(ours['keypoints'], theirs['keypoints'], atol=1e-4)
-    with pytest.raises(RuntimeError, match='already a test-time augmentation config'):
-        flip(image, tta=True)
+    views = column._tta_components()[1]
+    assert len(views(np.zeros((40, 60, 3), dtype=np.uint8))['inputs']) == 2
+

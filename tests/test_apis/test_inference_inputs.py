@@ -4,6 +4,7 @@ import pytest
 
 from deepmark_mm.apis import (assign_image_ids, build_inference_pipeline, image_name,
                               list_image_inputs, load_deepmark_config)
+from deepmark_mm.models.test_time_augs import resolve_tta_config
 
 
 def test_folder_lists_images_sorted_and_skips_other_files(synthetic_image_dir):
@@ -57,10 +58,11 @@ def test_pipeline_reads_arrays_keeps_the_centre_warp_and_drops_dataset_keys():
 
 def test_tta_pipeline_is_adapted_recursively():
     cfg = load_deepmark_config('deepmark_dla34_1xb8-12e_synthetic-128_flip')
-    pipeline = build_inference_pipeline(cfg.test_dataloader.dataset.pipeline, input_size=(64, 64))
+    _, tta_pipeline = resolve_tta_config(cfg)
+    pipeline = build_inference_pipeline(tta_pipeline, input_size=(64, 64))
     packed = pipeline(np.zeros((40, 60, 3), dtype=np.uint8))
     # TestTimeAug: one list entry per view
     assert [tuple(x.shape) for x in packed['inputs']] == [(3, 64, 64)]
     assert 'img_id' not in packed['data_samples'][0].metainfo
     with pytest.raises(ValueError, match='no LoadImageFromFile'):
-        build_inference_pipeline(cfg.test_dataloader.dataset.pipeline[1:])
+        build_inference_pipeline(tta_pipeline[1:])

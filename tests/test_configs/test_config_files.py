@@ -15,6 +15,7 @@ from mmengine.structures import InstanceData
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
+from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
 CONFIGS = sorted(p for p in CONFIG_ROOT.rglob('*.py') if '_base_' not in p.parts)
@@ -74,7 +75,10 @@ def test_config_parses_and_builds_its_model(path):
         tta_model = MODELS.build(dict(cfg.model, module=detector))
         assert tta_model.module is detector
     head = detector.bbox_head
-    assert head.num_classes == 13 and head.num_keypoints == NUM_KEYPOINTS
+    # DeepFashion2's 13 classes / 294 slots unless the config describes another landmark set
+    meta = resolve_landmark_metainfo(cfg.get('landmark_meta', None))
+    assert (head.num_classes, head.num_keypoints) == (len(meta['classes']), meta['num_keypoints'])
+    assert [tuple(s) for s in head.keypoint_slices] == meta['keypoint_slices']
     assert head.num_feat_levels == detector_cfg.backbone.get('num_stacks', 1)
 
 

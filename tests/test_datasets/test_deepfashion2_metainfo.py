@@ -32,7 +32,7 @@ def test_slices_names_and_sigmas_match_the_spec(category_spec, samples_dir):
 def test_dataset_metainfo_contents():
     meta = get_deepfashion2_metainfo()
     assert len(meta['keypoint_names']) == 294 and len(meta['sigmas']) == 294
-    assert len(meta['category_skeletons']) == 13
+    assert len(meta['skeletons']) == 13
     owner = meta['keypoint_category']
-    for label, links in enumerate(meta['category_skeletons']):
+    for label, links in enumerate(meta['skeletons']):
         assert links and all(owner[a] == label and owner[b] == label for a, b in links)

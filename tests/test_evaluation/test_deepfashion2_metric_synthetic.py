@@ -345,6 +345,10 @@ def test_bad_ground_truth_and_setup_raise(helpers, tmp_path):
     (tmp_path / 'bad.json').write_text(json.dumps(bad_categories))
     with pytest.raises(ValueError, match='category ids'):
         DeepFashion2Metric(ann_file=str(tmp_path / 'bad.json'))
+    metric = DeepFashion2Metric(ann_file=_json_ground_truth(tmp_path, [skirt_instance()]))
+    with pytest.raises(ValueError, match='keypoint_slices'):
+        metric.dataset_meta = dict(classes=('a', 'b'), keypoint_slices=[[0, 2], [1, 3]],
+                                   flip_indices=[0, 1, 2], sigmas=[0.1] * 3)
     with pytest.raises(ValueError, match='outfile_prefix'):
         DeepFashion2Metric(format_only=True)
     with pytest.raises(KeyError, match='metric'):

@@ -25,14 +25,23 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
-                                                        NUM_KEYPOINTS, category_keypoint_mask)
+from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, NUM_KEYPOINTS
+from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask
+
+#: (start, end) slot slices per category; the functions below default to DeepFashion2's and take
+#: any landmark set's (its metainfo ``keypoint_slices``).
+Slices = Sequence[Sequence[int]]
 
 #: DeepFashion2 visibility codes.
 UNLABELLED, OCCLUDED, VISIBLE = 0, 1, 2
 
-#: Most landmark slots any category owns (long sleeve outwear: 39).
+#: Most landmark slots any DeepFashion2 category owns (long sleeve outwear: 39).
 MAX_CATEGORY_SLOTS: int = max(end - start for start, end in KEYPOINT_SLICES)
+
+
+def _num_slots(keypoint_slices: Slices) -> int:
+    """K, the slots the slices tile."""
+    return max(int(end) for _, end in keypoint_slices)
 
 
 def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
@@ -48,17 +57,19 @@ def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
     return np.concatenate([bboxes[:, :2], bboxes[:, 2:] - bboxes[:, :2]], axis=1)
 
 
-def deepfashion2_categories(classes: Sequence[str] = CLASSES) -> List[Dict]:
+def deepfashion2_categories(classes: Sequence[str] = CLASSES,
+                            num_keypoints: int = NUM_KEYPOINTS) -> List[Dict]:
     """The COCO ``categories`` list of DeepFashion2 (ids 1..13, 294 keypoint names each).
 
     Args:
         classes (Sequence[str]): Category names in label order.
+        num_keypoints (int): Landmark slots K.
 
     Returns:
-        list[dict]: ``id``, ``name``, ``supercategory``, ``keypoints`` (slot names ``'1'..'294'``,
+        list[dict]: ``id``, ``name``, ``supercategory``, ``keypoints`` (slot names ``'1'..'K'``,
         as written by the official converter) and ``skeleton`` per category.
     """
-    keypoint_names = [str(i + 1) for i in range(NUM_KEYPOINTS)]
+    keypoint_names = [str(i + 1) for i in range(num_keypoints)]
     return [
         dict(
             id=label + 1, name=name, supercategory='clothes', keypoints=keypoint_names, skeleton=[])
@@ -79,7 +90,9 @@ def _as_array(value, dtype, shape, what: str, img_id) -> np.ndarray:
 
 def instances_to_coco_annotations(instances: Sequence[Dict],
                                   img_id: int,
-                                  first_ann_id: int = 1) -> List[Dict]:
+                                  first_ann_id: int = 1,
+                                  keypoint_slices: Slices = KEYPOINT_SLICES,
+                                  classes: Sequence[str] = CLASSES) -> List[Dict]:
     """Turn one image's dataset instances into COCO keypoint annotations.
 
     Args:
@@ -89,6 +102,8 @@ def instances_to_coco_annotations(instances: Sequence[Dict],
             as ``iscrowd``).
         img_id (int): The image id.
         first_ann_id (int): Id of the first annotation (COCO ids must be >= 1).
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        classes (Sequence[str]): Category names (for messages).
 
     Returns:
         list[dict]: COCO annotations with ``area = w * h`` of the box, ``num_keypoints = #(v > 0)``
@@ -99,7 +114,8 @@ def instances_to_coco_annotations(instances: Sequence[Dict],
             {0, 1, 2}, a labelled slot outside the category's slice or a non-finite number; the
             message names the image and the instance.
     """
-    own_slots = category_keypoint_mask()
+    num_keypoints, num_classes = _num_slots(keypoint_slices), len(keypoint_slices)
+    own_slots = category_keypoint_mask(num_keypoints, keypoint_slices)
     annotations = []
     for index, instance in enumerate(instances):
         what = f'instance {index}'
@@ -108,20 +124,20 @@ def instances_to_coco_annotations(instances: Sequence[Dict],
                 raise ValueError(
                     f'image {img_id}: {what} has no {key!r} (keys: {sorted(instance)})')
         bbox = _as_array(instance['bbox'], np.float64, (4, ), f'{what} bbox', img_id)
-        keypoints = _as_array(instance['keypoints'], np.float64, (NUM_KEYPOINTS, 2),
+        keypoints = _as_array(instance['keypoints'], np.float64, (num_keypoints, 2),
                               f'{what} keypoints', img_id)
-        visible = _as_array(instance['keypoints_visible'], np.float64, (NUM_KEYPOINTS, ),
+        visible = _as_array(instance['keypoints_visible'], np.float64, (num_keypoints, ),
                             f'{what} keypoints_visible', img_id)
         label = int(instance['bbox_label'])
-        if not 0 <= label < NUM_CLASSES:
+        if not 0 <= label < num_classes:
             raise ValueError(
-                f'image {img_id}: {what} bbox_label {label} is outside 0..{NUM_CLASSES - 1}')
+                f'image {img_id}: {what} bbox_label {label} is outside 0..{num_classes - 1}')
         if not np.isin(visible, (UNLABELLED, OCCLUDED, VISIBLE)).all():
             raise ValueError(f'image {img_id}: {what} keypoints_visible holds '
                              f'{np.unique(visible).tolist()}, expected values in {{0, 1, 2}}')
         if (visible[~own_slots[label]] > 0).any():
-            raise ValueError(f'image {img_id}: {what} ({CLASSES[label]}) labels slots outside its '
-                             f'category slice {KEYPOINT_SLICES[label]}')
+            raise ValueError(f'image {img_id}: {what} ({classes[label]}) labels slots outside its '
+                             f'category slice {tuple(keypoint_slices[label])}')
         if not (np.isfinite(bbox).all() and np.isfinite(keypoints[visible > 0]).all()):
             raise ValueError(f'image {img_id}: {what} has non-finite box or landmark coordinates')
         keypoints = np.where(visible[:, None] > 0, keypoints, 0.0)
@@ -139,13 +155,16 @@ def instances_to_coco_annotations(instances: Sequence[Dict],
     return annotations
 
 
-def build_coco_ground_truth(gt_dicts: Sequence[Dict], classes: Sequence[str] = CLASSES) -> Dict:
+def build_coco_ground_truth(gt_dicts: Sequence[Dict],
+                            classes: Sequence[str] = CLASSES,
+                            keypoint_slices: Slices = KEYPOINT_SLICES) -> Dict:
     """Build an in-memory COCO dataset dict (official converter layout) from per-image ground truth.
 
     Args:
         gt_dicts (Sequence[dict]): One dict per image with ``img_id``, ``width``, ``height`` and
             ``anns`` (the dataset instances, see :func:`instances_to_coco_annotations`).
         classes (Sequence[str]): Category names in label order.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
 
     Returns:
         dict: ``images``, ``annotations`` (ids 1..A in order), ``categories``. Keypoints are numpy
@@ -162,13 +181,17 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict], classes: Sequence[str] = C
         seen.add(img_id)
         images.append(
             dict(id=img_id, width=int(gt['width']), height=int(gt['height']), file_name=''))
-        annotations += instances_to_coco_annotations(gt['anns'], img_id, len(annotations) + 1)
-    return dict(images=images, annotations=annotations, categories=deepfashion2_categories(classes))
+        annotations += instances_to_coco_annotations(gt['anns'], img_id, len(annotations) + 1,
+                                                     keypoint_slices, classes)
+    return dict(images=images, annotations=annotations,
+                categories=deepfashion2_categories(classes, _num_slots(keypoint_slices)))
 
 
 def category_landmark_annotations(annotations: Sequence[Dict],
                                   label: int,
-                                  visible_only: bool = False) -> List[Dict]:
+                                  visible_only: bool = False,
+                                  keypoint_slices: Slices = KEYPOINT_SLICES,
+                                  classes: Sequence[str] = CLASSES) -> List[Dict]:
     """One category's ground truth with keypoints cut down to the category's own slots.
 
     The official OKS of a ground truth with labelled slots only involves slots with v > 0, which
@@ -183,6 +206,8 @@ def category_landmark_annotations(annotations: Sequence[Dict],
             unlabelled and ``num_keypoints`` is recounted, so ground truth left without a labelled
             slot is ignored, as in the paper's "visible" landmark mAP. Otherwise the annotation's
             own ``num_keypoints`` is kept (what the official evaluation reads).
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        classes (Sequence[str]): Category names (for messages).
 
     Returns:
         list[dict]: New annotation dicts (other fields shared) whose ``keypoints`` is a
@@ -192,20 +217,21 @@ def category_landmark_annotations(annotations: Sequence[Dict],
         ValueError: When an annotation labels a slot outside its category's slice or has the wrong
             number of keypoint values; the message names the annotation and image.
     """
-    start, end = KEYPOINT_SLICES[label]
+    start, end = keypoint_slices[label]
+    num_slots = _num_slots(keypoint_slices)
     sliced = []
     for ann in annotations:
         keypoints = np.array(ann['keypoints'], dtype=np.float64)
-        if keypoints.shape != (3 * NUM_KEYPOINTS, ):
+        if keypoints.shape != (3 * num_slots, ):
             raise ValueError(f'annotation {ann.get("id")} (image {ann.get("image_id")}) has '
-                             f'{keypoints.size} keypoint values, expected {3 * NUM_KEYPOINTS}')
-        keypoints = keypoints.reshape(NUM_KEYPOINTS, 3)
-        outside = np.ones(NUM_KEYPOINTS, dtype=bool)
+                             f'{keypoints.size} keypoint values, expected {3 * num_slots}')
+        keypoints = keypoints.reshape(num_slots, 3)
+        outside = np.ones(num_slots, dtype=bool)
         outside[start:end] = False
         if (keypoints[outside, 2] > 0).any():
             raise ValueError(f'annotation {ann.get("id")} (image {ann.get("image_id")}, '
-                             f'{CLASSES[label]}) labels slots outside its category slice '
-                             f'{KEYPOINT_SLICES[label]}')
+                             f'{classes[label]}) labels slots outside its category slice '
+                             f'{tuple(keypoint_slices[label])}')
         own = keypoints[start:end].copy()
         num_keypoints = ann['num_keypoints']
         if visible_only:
@@ -262,49 +288,60 @@ def top_k_per_category(scores: np.ndarray, labels: np.ndarray, k: int) -> np.nda
     return np.sort(order[rank < k]).astype(np.int64)
 
 
-def _own_slot_table() -> np.ndarray:
-    """(13, MAX_CATEGORY_SLOTS) slot ids of each category, padded with its last slot."""
-    starts = np.array([start for start, _ in KEYPOINT_SLICES])
-    ends = np.array([end for _, end in KEYPOINT_SLICES])
-    return np.minimum(starts[:, None] + np.arange(MAX_CATEGORY_SLOTS), ends[:, None] - 1)
+def _own_slot_table(keypoint_slices: Slices) -> np.ndarray:
+    """(C, S) slot ids of each category, padded with its last slot (S: the longest slice)."""
+    starts = np.array([start for start, _ in keypoint_slices])
+    ends = np.array([end for _, end in keypoint_slices])
+    width = int((ends - starts).max())
+    return np.minimum(starts[:, None] + np.arange(width), ends[:, None] - 1)
 
 
-def gather_own_keypoints(keypoints: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def gather_own_keypoints(keypoints: np.ndarray,
+                         labels: np.ndarray,
+                         keypoint_slices: Slices = KEYPOINT_SLICES) -> np.ndarray:
     """Keep only each detection's own-category slots.
 
     Args:
         keypoints (np.ndarray): (N, 294, 2) landmarks.
-        labels (np.ndarray): (N,) labels 0..12.
+        labels (np.ndarray): (N,) labels 0..C-1.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
 
     Returns:
-        np.ndarray: (N, MAX_CATEGORY_SLOTS, 2) float32; row ``i`` holds the slots
-        ``KEYPOINT_SLICES[labels[i]]`` first, then padding.
+        np.ndarray: (N, S, 2) float32 (S: the longest slice, ``MAX_CATEGORY_SLOTS`` for
+        DeepFashion2); row ``i`` holds the slots ``keypoint_slices[labels[i]]`` first, then
+        padding.
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    keypoints = np.asarray(keypoints, dtype=np.float32).reshape(len(labels), NUM_KEYPOINTS, 2)
-    return keypoints[np.arange(len(labels))[:, None], _own_slot_table()[labels]]
+    keypoints = np.asarray(keypoints, dtype=np.float32).reshape(
+        len(labels), _num_slots(keypoint_slices), 2)
+    return keypoints[np.arange(len(labels))[:, None], _own_slot_table(keypoint_slices)[labels]]
 
 
-def expand_own_keypoints(own_keypoints: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def expand_own_keypoints(own_keypoints: np.ndarray,
+                         labels: np.ndarray,
+                         keypoint_slices: Slices = KEYPOINT_SLICES) -> np.ndarray:
     """Official 882-number keypoint rows from compact own-category landmarks.
 
     Args:
         own_keypoints (np.ndarray): (N, MAX_CATEGORY_SLOTS, 2) from :func:`gather_own_keypoints`.
-        labels (np.ndarray): (N,) labels 0..12.
+        labels (np.ndarray): (N,) labels 0..C-1.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
 
     Returns:
-        np.ndarray: (N, 882) float32, ``x, y, 1`` on each detection's category slots, zeros
-        elsewhere.
+        np.ndarray: (N, 3K) float32 (882 for DeepFashion2), ``x, y, 1`` on each detection's
+        category slots, zeros elsewhere.
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    slots = _own_slot_table()[labels]  # (N, S)
-    lengths = np.array([end - start for start, end in KEYPOINT_SLICES])[labels]
-    used = np.arange(MAX_CATEGORY_SLOTS)[None] < lengths[:, None]  # (N, S)
+    table = _own_slot_table(keypoint_slices)
+    num_keypoints = _num_slots(keypoint_slices)
+    slots = table[labels]  # (N, S)
+    lengths = np.array([end - start for start, end in keypoint_slices])[labels]
+    used = np.arange(table.shape[1])[None] < lengths[:, None]  # (N, S)
     detection = np.broadcast_to(np.arange(len(labels))[:, None], slots.shape)
-    rows = np.zeros((len(labels), NUM_KEYPOINTS, 3), dtype=np.float32)
+    rows = np.zeros((len(labels), num_keypoints, 3), dtype=np.float32)
     rows[detection[used], slots[used], :2] = np.asarray(own_keypoints)[used]
     rows[detection[used], slots[used], 2] = 1.0
-    return rows.reshape(len(labels), 3 * NUM_KEYPOINTS)
+    return rows.reshape(len(labels), 3 * num_keypoints)
 
 
 def bbox_results(img_ids: np.ndarray, bboxes: np.ndarray, scores: np.ndarray,
@@ -329,22 +366,27 @@ def bbox_results(img_ids: np.ndarray, bboxes: np.ndarray, scores: np.ndarray,
     ]
 
 
-def keypoint_results(img_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray,
-                     own_keypoints: np.ndarray) -> List[Dict]:
+def keypoint_results(img_ids: np.ndarray,
+                     scores: np.ndarray,
+                     labels: np.ndarray,
+                     own_keypoints: np.ndarray,
+                     keypoint_slices: Slices = KEYPOINT_SLICES) -> List[Dict]:
     """Official keypoint result entries (882 numbers each, Python lists, for the result file).
 
     Args:
         img_ids (np.ndarray): (N,) image id of each detection.
         scores (np.ndarray): (N,) detection scores (used as the keypoint score, as CenterNet does).
         labels (np.ndarray): (N,) labels 0..12 (``category_id`` = label + 1).
-        own_keypoints (np.ndarray): (N, MAX_CATEGORY_SLOTS, 2) from :func:`gather_own_keypoints`.
+        own_keypoints (np.ndarray): (N, S, 2) from :func:`gather_own_keypoints`.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
 
     Returns:
-        list[dict]: ``image_id``, ``category_id``, ``keypoints`` (882 numbers: ``x, y, 1`` on the
-        category's slots, ``0, 0, 0`` elsewhere), ``score``.
+        list[dict]: ``image_id``, ``category_id``, ``keypoints`` (3K numbers, 882 for
+        DeepFashion2: ``x, y, 1`` on the category's slots, ``0, 0, 0`` elsewhere), ``score``.
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    rows = expand_own_keypoints(own_keypoints, labels).astype(np.float64).tolist()
+    rows = expand_own_keypoints(own_keypoints, labels,
+                                keypoint_slices).astype(np.float64).tolist()
     return [
         dict(image_id=img_id, category_id=category, keypoints=row, score=score)
         for img_id, category, row, score in zip(
@@ -353,21 +395,25 @@ def keypoint_results(img_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray
     ]
 
 
-def category_keypoint_results(img_ids: np.ndarray, scores: np.ndarray, label: int,
-                              own_keypoints: np.ndarray) -> List[Dict]:
+def category_keypoint_results(img_ids: np.ndarray,
+                              scores: np.ndarray,
+                              label: int,
+                              own_keypoints: np.ndarray,
+                              keypoint_slices: Slices = KEYPOINT_SLICES) -> List[Dict]:
     """Keypoint result entries of one category, on its own slots only (for the evaluation).
 
     Args:
         img_ids (np.ndarray): (N,) image id of each detection.
         scores (np.ndarray): (N,) detection scores.
         label (int): The detections' label.
-        own_keypoints (np.ndarray): (N, MAX_CATEGORY_SLOTS, 2) from :func:`gather_own_keypoints`.
+        own_keypoints (np.ndarray): (N, S, 2) from :func:`gather_own_keypoints`.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
 
     Returns:
         list[dict]: ``image_id``, ``category_id``, ``keypoints`` ((3 * n_slots,) float32 array,
         ``x, y, 1`` per slot of the category), ``score``.
     """
-    start, end = KEYPOINT_SLICES[label]
+    start, end = keypoint_slices[label]
     own = np.asarray(own_keypoints, dtype=np.float32)[:, :end - start]
     rows = np.concatenate([own, np.ones_like(own[..., :1])],
                           axis=-1).reshape(len(own), 3 * (end - start))
@@ -401,23 +447,28 @@ def dump_json_list(entries: Iterable[Dict], path: str) -> int:
 
 def check_category_ids(categories: Sequence[Dict],
                        source: str,
-                       classes: Optional[Sequence[str]] = CLASSES) -> None:
+                       classes: Optional[Sequence[str]] = CLASSES,
+                       num_classes: Optional[int] = None) -> None:
     """Check a COCO ``categories`` list is DeepFashion2's: ids 1..13 (label = id - 1).
 
     Args:
         categories (Sequence[dict]): The ``categories`` entries.
         source (str): What they come from (named in the error).
         classes (Sequence[str], optional): Expected names in label order; not checked when None.
+        num_classes (int, optional): Expected categories; defaults to ``len(classes)`` (13 when
+            ``classes`` is None).
 
     Raises:
         ValueError: When ids or names differ.
     """
+    if num_classes is None:
+        num_classes = len(CLASSES if classes is None else classes)
     ids = sorted(int(cat['id']) for cat in categories)
-    if ids != list(range(1, NUM_CLASSES + 1)):
-        raise ValueError(f'{source}: category ids {ids} are not DeepFashion2\'s 1..{NUM_CLASSES}')
+    if ids != list(range(1, num_classes + 1)):
+        raise ValueError(f'{source}: category ids {ids} are not the expected 1..{num_classes}')
     if classes is not None:
         names = {int(cat['id']): cat.get('name') for cat in categories}
         wrong = [(i, names[i], classes[i - 1]) for i in ids if names[i] != classes[i - 1]]
         if wrong:
-            raise ValueError(f'{source}: category names differ from DeepFashion2\'s '
+            raise ValueError(f'{source}: category names differ from the expected ones '
                              f'(id, found, expected): {wrong}')

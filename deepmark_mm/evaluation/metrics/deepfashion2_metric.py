@@ -1,5 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The official DeepFashion2 box and landmark mAP, the landmark mAP in both visibility modes."""
+"""The official DeepFashion2 box and landmark mAP, the landmark mAP in both visibility modes.
+
+The landmark set (classes, slot slices, OKS sigmas) is the metric's ``dataset_meta``, which the
+runner sets from the dataset's metainfo; DeepFashion2's when none is set.
+"""
 import logging
 import math
 import os
@@ -16,8 +20,7 @@ from mmengine.structures import BaseDataElement
 from pycocotools.coco import COCO
 
 from mmdet.registry import METRICS
-from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
-                                                        NUM_KEYPOINTS, OKS_SIGMAS)
+from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
 from ..functional import (BBOX_STAT_INDEX, KEYPOINT_STAT_INDEX, bbox_results,
                           build_coco_ground_truth, category_keypoint_results,
                           category_landmark_annotations, check_backend, check_category_ids,
@@ -51,6 +54,11 @@ class DeepFashion2Metric(BaseMetric):
     visible + occluded slots (v in {1, 2}) and visible slots only (v = 2: occluded slots are removed
     from the ground truth and ``num_keypoints`` recounted). Matching, accumulation and summaries are
     pycocotools' ``COCOeval``.
+
+    The landmark set is ``dataset_meta`` (``classes``, ``keypoint_slices``, ``sigmas``, checked by
+    :func:`~deepmark_mm.datasets.landmark_metainfo.resolve_landmark_metainfo`); DeepFashion2's
+    (13 classes, 294 slots, the official sigmas) when the metric has none. The numbers below are
+    DeepFashion2's.
 
     Predictions (``data_sample['pred_instances']``, original image pixels): ``bboxes`` (N, 4) xyxy,
     ``scores`` (N,), ``labels`` (N,) 0..12 and, for landmarks, ``keypoints`` (N, 294, 2). A keypoint
@@ -132,9 +140,30 @@ class DeepFashion2Metric(BaseMetric):
             dataset = load(ann_file, backend_args=backend_args)
             if not isinstance(dataset, dict) or 'images' not in dataset:
                 raise ValueError(f'{ann_file} is not a COCO-layout annotation file')
-            check_category_ids(dataset.get('categories', []), ann_file)
             dataset.setdefault('annotations', [])
             self._coco_gt = coco_from_dataset(dataset)
+        self._landmark_meta: Optional[Dict] = None
+        self.dataset_meta = None
+
+    @property
+    def dataset_meta(self) -> Optional[dict]:
+        """The dataset's metainfo (None: DeepFashion2's landmark set)."""
+        return self._dataset_meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
+        """Set the metainfo; check it and ``ann_file``'s categories against it."""
+        self._dataset_meta = dataset_meta
+        self._landmark_meta = resolve_landmark_metainfo(
+            dataset_meta, f'{type(self).__name__} dataset_meta')
+        if self._coco_gt is not None:
+            check_category_ids(self._coco_gt.dataset.get('categories', []), self.ann_file,
+                               self._landmark_meta['classes'])
+
+    @property
+    def landmark_meta(self) -> Dict:
+        """The checked landmark metainfo: ``classes``, ``keypoint_slices``, ``sigmas``, ..."""
+        return self._landmark_meta
 
     @property
     def with_keypoints(self) -> bool:
@@ -185,17 +214,20 @@ class DeepFashion2Metric(BaseMetric):
         if not len(bboxes) == len(scores) == len(labels):
             raise ValueError(f'image {img_id}: {len(bboxes)} boxes, {len(scores)} scores and '
                              f'{len(labels)} labels')
-        if len(labels) and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        num_classes = len(self.landmark_meta['classes'])
+        num_keypoints = self.landmark_meta['num_keypoints']
+        if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(f'image {img_id}: labels {np.unique(labels).tolist()} outside '
-                             f'0..{NUM_CLASSES - 1}')
+                             f'0..{num_classes - 1}')
         check_finite_predictions(img_id, bboxes=bboxes, scores=scores)
         result = dict(img_id=img_id, bboxes=bboxes, scores=scores, labels=labels)
         if self.with_keypoints:
             keypoints = _to_numpy(pred['keypoints'], np.float32)
-            if keypoints.shape != (len(labels), NUM_KEYPOINTS, 2):
+            if keypoints.shape != (len(labels), num_keypoints, 2):
                 raise ValueError(f'image {img_id}: pred_instances.keypoints has shape '
-                                 f'{keypoints.shape}, expected ({len(labels)}, {NUM_KEYPOINTS}, 2)')
-            own_keypoints = gather_own_keypoints(keypoints, labels)
+                                 f'{keypoints.shape}, expected ({len(labels)}, {num_keypoints}, 2)')
+            own_keypoints = gather_own_keypoints(keypoints, labels,
+                                                 self.landmark_meta['keypoint_slices'])
             check_finite_predictions(img_id, keypoints=own_keypoints)
             kept = top_k_per_category(scores, labels, KEYPOINT_MAX_DETS)
             result.update(keypoint_index=kept, own_keypoints=own_keypoints[kept])
@@ -230,7 +262,9 @@ class DeepFashion2Metric(BaseMetric):
             return {}
 
         if self._coco_gt is None:
-            coco_gt = coco_from_dataset(build_coco_ground_truth(gts))
+            coco_gt = coco_from_dataset(
+                build_coco_ground_truth(gts, self.landmark_meta['classes'],
+                                        self.landmark_meta['keypoint_slices']))
         else:
             coco_gt = self._coco_gt
             unknown = [i for i in img_ids if i not in coco_gt.imgs]
@@ -275,11 +309,10 @@ class DeepFashion2Metric(BaseMetric):
             print_log('\n' + self._classwise_table(classwise), logger=logger)
             for kind, aps in classwise.items():
                 for cat_id, ap in aps.items():
-                    eval_results[f'{kind}_AP_{CLASSES[cat_id - 1]}'] = ap
+                    eval_results[f'{kind}_AP_{self.landmark_meta["classes"][cat_id - 1]}'] = ap
         return eval_results
 
-    @staticmethod
-    def _category_runs(coco_gt: COCO, detections: Dict[str, np.ndarray], img_ids: Sequence,
+    def _category_runs(self, coco_gt: COCO, detections: Dict[str, np.ndarray], img_ids: Sequence,
                        visible_only: bool) -> Iterator[Tuple[int, COCO, List[Dict], np.ndarray]]:
         """One category at a time: its ground truth, detections and sigmas on its own slots.
 
@@ -291,13 +324,14 @@ class DeepFashion2Metric(BaseMetric):
         0, 0, 0 padding of other categories' slots in the result file.
         """
         images, categories = coco_gt.dataset['images'], coco_gt.dataset['categories']
-        sigmas = np.asarray(OKS_SIGMAS, dtype=np.float64)
+        sigmas = np.asarray(self.landmark_meta['sigmas'], dtype=np.float64)
+        slices, classes = self.landmark_meta['keypoint_slices'], self.landmark_meta['classes']
         for cat_id in sorted(coco_gt.getCatIds()):
             label = cat_id - 1
-            start, end = KEYPOINT_SLICES[label]
+            start, end = slices[label]
             annotations = category_landmark_annotations(
                 coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img_ids, catIds=[cat_id])), label,
-                visible_only)
+                visible_only, slices, classes)
             gt = coco_from_dataset(
                 dict(
                     images=images,
@@ -306,7 +340,7 @@ class DeepFashion2Metric(BaseMetric):
             mine = detections['labels'] == label
             results = category_keypoint_results(detections['img_ids'][mine],
                                                 detections['scores'][mine], label,
-                                                detections['own_keypoints'][mine])
+                                                detections['own_keypoints'][mine], slices)
             yield cat_id, gt, results, sigmas[start:end]
 
     @staticmethod
@@ -394,17 +428,15 @@ class DeepFashion2Metric(BaseMetric):
             dump_json_list(self._iter_keypoint_json(preds), files['keypoints'])
         return files
 
-    @staticmethod
-    def _iter_keypoint_json(preds: Sequence[Dict]) -> Iterator[Dict]:
+    def _iter_keypoint_json(self, preds: Sequence[Dict]) -> Iterator[Dict]:
         """Keypoint result entries image by image, keypoints as lists (for JSON)."""
         for pred in preds:
             kept = pred['keypoint_index']
             yield from keypoint_results(
                 np.full(len(kept), pred['img_id']), pred['scores'][kept], pred['labels'][kept],
-                pred['own_keypoints'])
+                pred['own_keypoints'], self.landmark_meta['keypoint_slices'])
 
-    @staticmethod
-    def _classwise_table(classwise: Dict[str, Dict[int, float]]) -> str:
+    def _classwise_table(self, classwise: Dict[str, Dict[int, float]]) -> str:
         """Per-category AP table (one column per evaluation kind)."""
         titles = dict(bbox='box AP', kpt='landmark AP', kpt_vis='visible landmark AP')
         kinds = list(classwise)
@@ -412,7 +444,7 @@ class DeepFashion2Metric(BaseMetric):
         rows = [[name] + [
             'nan' if math.isnan(classwise[kind][label + 1]) else f'{classwise[kind][label + 1]:.3f}'
             for kind in kinds
-        ] for label, name in enumerate(CLASSES)]
+        ] for label, name in enumerate(self.landmark_meta['classes'])]
         widths = [max(len(row[i]) for row in [header] + rows) for i in range(len(header))]
         lines = [
             ' | '.join(cell.ljust(width) for cell, width in zip(row, widths))

@@ -11,7 +11,7 @@ from mmengine.model import BaseTTAModel
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from deepmark_mm.datasets.deepfashion2_metainfo import NUM_KEYPOINTS
+from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
 from ..utils import decode_inputs
 from .flip_fusion import check_flip_indices, fuse_flip_outputs
@@ -54,8 +54,8 @@ class DeepMarkTTAModel(BaseTTAModel):
         max_per_img (int, optional): Detections kept per image after the merge; None: the head's
             ``test_cfg.max_per_img`` (else 100).
         flip_indices (Sequence[int], optional): (J,) slot each landmark slot becomes under a
-            horizontal flip (its own inverse). None: DeepFashion2's (``deepfashion2_metainfo``)
-            when the head has 294 slots.
+            horizontal flip (its own inverse), the landmark metainfo's ``flip_indices`` (configs
+            give it). None: DeepFashion2's, only for a head with 13 classes and 294 slots.
         data_preprocessor (dict | nn.Module, optional): Replaces the module's preprocessor.
     """
 
@@ -89,10 +89,11 @@ class DeepMarkTTAModel(BaseTTAModel):
             max_per_img = head.test_cfg.get('max_per_img', head.test_cfg.get('topk', 100))
         self.max_per_img = int(max_per_img)
         if flip_indices is None:
-            if head.num_keypoints != NUM_KEYPOINTS:
+            if (head.num_classes, head.num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
                 raise ValueError(
-                    f'DeepMarkTTAModel: the head has {head.num_keypoints} landmark slots, not '
-                    f"DeepFashion2's {NUM_KEYPOINTS}; pass flip_indices")
+                    f'DeepMarkTTAModel: the head has {head.num_classes} classes and '
+                    f'{head.num_keypoints} landmark slots, not DeepFashion2\'s {NUM_CLASSES} and '
+                    f'{NUM_KEYPOINTS}; pass flip_indices (the landmark metainfo\'s)')
             flip_indices = deepfashion2_flip_indices()
         self.register_buffer(
             'flip_indices', check_flip_indices(flip_indices, head.num_keypoints), persistent=False)

@@ -1,0 +1,87 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Any landmark set in the COCO keypoint layout, described by its ``metainfo``."""
+import os.path as osp
+from typing import Dict, List, Mapping, Optional
+
+import numpy as np
+from mmdet.datasets import BaseDetDataset
+from mmdet.registry import DATASETS
+from mmengine.fileio import load
+
+from .landmark_metainfo import category_keypoint_mask, resolve_landmark_metainfo
+
+
+@DATASETS.register_module()
+class LandmarkCocoDataset(BaseDetDataset):
+    """Boxes + landmarks of a COCO keypoint json whose categories own slices of one slot list.
+
+    The landmark set is the ``metainfo`` argument (``classes``, ``keypoint_slices``,
+    ``flip_indices``, ``sigmas``, ``skeletons``; checked by
+    :func:`~.landmark_metainfo.check_landmark_metainfo`), DeepFashion2's when it names no
+    ``keypoint_slices``. Category ids are ``label + 1``; each annotation holds ``3 * K`` keypoint
+    numbers (``x, y, v``), labelled (v > 0) only on its category's slots. ``data_info`` follows
+    docs/architecture.md: ``bbox`` xyxy, ``bbox_label``, ``keypoints`` (K, 2) float32,
+    ``keypoints_visible`` (K,) uint8, ``ignore_flag`` (``iscrowd``).
+
+    Args:
+        ann_file (str): The COCO json.
+        data_prefix (dict): ``img``: the image folder. Defaults to ``dict(img='image/')``.
+        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments (``metainfo`` among them).
+    """
+
+    METAINFO: dict = dict()
+
+    def __init__(self, *args, data_prefix: dict = dict(img='image/'), **kwargs) -> None:
+        super().__init__(*args, data_prefix=data_prefix, **kwargs)
+
+    @classmethod
+    def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
+        """The checked landmark metainfo (``resolve_landmark_metainfo``)."""
+        return resolve_landmark_metainfo(metainfo, f'{cls.__name__} metainfo')
+
+    def load_data_list(self) -> List[dict]:
+        """One ``data_info`` per image of ``ann_file``.
+
+        Raises:
+            ValueError: Naming the file and annotation when a category id, keypoint count or a
+                labelled slot does not fit the metainfo.
+        """
+        coco = load(self.ann_file, backend_args=self.backend_args)
+        if not isinstance(coco, dict) or 'images' not in coco:
+            raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')
+        self._own_slots = category_keypoint_mask(self.metainfo['num_keypoints'],
+                                                 self.metainfo['keypoint_slices'])
+        by_image: Dict[int, List[dict]] = {image['id']: [] for image in coco['images']}
+        for annotation in coco.get('annotations', []):
+            if annotation['image_id'] not in by_image:
+                raise ValueError(f'{self.ann_file}: annotation {annotation.get("id")} refers to '
+                                 f'unknown image {annotation["image_id"]}')
+            by_image[annotation['image_id']].append(self._instance(annotation))
+        return [
+            dict(img_path=osp.join(self.data_prefix.get('img', ''), image['file_name']),
+                 img_id=image['id'], height=image['height'], width=image['width'],
+                 instances=by_image[image['id']]) for image in coco['images']
+        ]
+
+    def _instance(self, annotation: dict) -> dict:
+        """One ``data_info`` instance from a COCO annotation."""
+        classes = self.metainfo['classes']
+        num_keypoints = self.metainfo['num_keypoints']
+        where = f'{self.ann_file}: annotation {annotation.get("id")}'
+        label = int(annotation['category_id']) - 1
+        if not 0 <= label < len(classes):
+            raise ValueError(f'{where}: category_id {label + 1} is outside 1..{len(classes)}')
+        keypoints = np.asarray(annotation.get('keypoints', []), dtype=np.float32)
+        if keypoints.shape != (3 * num_keypoints, ):
+            raise ValueError(f'{where}: {keypoints.size} keypoint numbers, expected '
+                             f'{3 * num_keypoints} (x, y, v per slot)')
+        keypoints = keypoints.reshape(num_keypoints, 3)
+        own = self._own_slots[label]
+        if (keypoints[~own, 2] > 0).any():
+            raise ValueError(f'{where}: {classes[label]} labels slots outside its slice '
+                             f'{self.metainfo["keypoint_slices"][label]}')
+        x, y, w, h = (float(v) for v in annotation['bbox'])
+        return dict(bbox=[x, y, x + w, y + h], bbox_label=label,
+                    ignore_flag=int(annotation.get('iscrowd', 0)), area=w * h,
+                    keypoints=keypoints[:, :2].copy(),
+                    keypoints_visible=keypoints[:, 2].astype(np.uint8))
