@@ -18,7 +18,7 @@ OUTPUT_NAMES: Tuple[str, ...] = (
     'wh',  # (B, 2, Hf, Wf) box width, height in feature pixels
     'offset',  # (B, 2, Hf, Wf) sub-pixel centre offset
     'kpt_reg',  # (B, 588, Hf, Wf) landmark j at channels (2j, 2j + 1) from the integer centre
-    'kpt_heatmap',  # (B, 294, Hf, Wf) sigmoid probabilities
+    'kpt_heatmap',  # (B, 294, Hf, Wf) sigmoid probabilities, per slot (also for shared channels)
     'kpt_offset',  # (B, 2, Hf, Wf) sub-pixel landmark offset
 )
 
@@ -58,4 +58,6 @@ class DeepMarkExportWrapper(nn.Module):
         """
         if self.flip:
             inputs = torch.cat([inputs, inputs.flip(dims=[3])])
-        return decode_inputs(self.detector.bbox_head(self.detector.extract_feat(inputs)))
+        head = self.detector.bbox_head
+        return decode_inputs(head(self.detector.extract_feat(inputs)),
+                             getattr(head, 'kpt_slot_to_channel', None))

@@ -16,8 +16,8 @@ from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINT
 from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, resolve_keypoint_slices
 from ..task_modules import BaseLandmarkGrouping, build_grouping
 from ..utils import (DecodeSettings, DeepMarkTargets, build_deepmark_targets, clamped_sigmoid,
-                     decode_detections, decode_inputs, network_input_size, pixel_major,
-                     stack_gt_instances)
+                     decode_detections, decode_inputs, head_channel_table, network_input_size,
+                     pixel_major, slot_maps_to_channel_maps, stack_gt_instances)
 
 #: Per-class NMS of ``with_nms=True`` when ``test_cfg`` has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
@@ -37,7 +37,8 @@ class DeepMarkHead(BaseDenseHead):
     offset_head      2                 sub-pixel centre offset
     kpt_reg_head     2 * num_keypoints landmark j = (dx, dy) from the integer centre,
                                        channels (2j, 2j + 1)
-    kpt_heatmap_head num_keypoints     one heatmap per landmark slot (logits)
+    kpt_heatmap_head num_keypoints     one heatmap per landmark slot (logits), or G
+                                       shared channels (``kpt_heatmap_channels``)
     kpt_offset_head  2                 sub-pixel landmark offset, shared by all slots
     ================ ================= ================================================
 
@@ -58,6 +59,9 @@ class DeepMarkHead(BaseDenseHead):
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
             DeepFashion2's when None (only valid with 13 classes and 294 slots).
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
+        kpt_heatmap_channels (optional): None: a heatmap per slot. Else a slot -> channel table
+            (``build_channel_table``'s spec, e.g. ``'semantic'``): G shared channels, slot ``j``
+            drawn into and read from channel ``kpt_slot_to_channel[j]``.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
         regression_radius (int): 0 (the default) regresses wh, offset and kpt_reg at each
@@ -95,6 +99,7 @@ class DeepMarkHead(BaseDenseHead):
                  num_keypoints: int = NUM_KEYPOINTS,
                  keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                  num_feat_levels: int = 1,
+                 kpt_heatmap_channels: object = None,
                  heatmap_bias_init: float = -2.19,
                  min_overlap: float = 0.7,
                  regression_radius: int = 0,
@@ -133,12 +138,15 @@ class DeepMarkHead(BaseDenseHead):
             'category_keypoint_mask',
             torch.from_numpy(category_keypoint_mask(num_keypoints, keypoint_slices)),
             persistent=False)
+        slot_to_channel, self.num_kpt_heatmap_channels = head_channel_table(
+            kpt_heatmap_channels, num_keypoints, keypoint_slices)
+        self.register_buffer('kpt_slot_to_channel', slot_to_channel, persistent=False)
 
         self.heatmap_head = self._build_branch('heatmap', num_classes)
         self.wh_head = self._build_branch('wh', 2)
         self.offset_head = self._build_branch('offset', 2)
         self.kpt_reg_head = self._build_branch('kpt_reg', 2 * num_keypoints)
-        self.kpt_heatmap_head = self._build_branch('kpt_heatmap', num_keypoints)
+        self.kpt_heatmap_head = self._build_branch('kpt_heatmap', self.num_kpt_heatmap_channels)
         self.kpt_offset_head = self._build_branch('kpt_offset', 2)
 
         self.loss_center_heatmap = MODELS.build(loss_center_heatmap)
@@ -188,8 +196,8 @@ class DeepMarkHead(BaseDenseHead):
         Returns:
             tuple[list[Tensor]]: Per level: center_heatmap_preds (B, num_classes, H, W) logits,
             wh_preds (B, 2, H, W), offset_preds (B, 2, H, W), kpt_reg_preds
-            (B, 2 * num_keypoints, H, W), kpt_heatmap_preds (B, num_keypoints, H, W) logits,
-            kpt_offset_preds (B, 2, H, W).
+            (B, 2 * num_keypoints, H, W), kpt_heatmap_preds (B, num_keypoints or G, H, W)
+            logits, kpt_offset_preds (B, 2, H, W).
         """
         self._check_num_levels(feats)
         return multi_apply(self.forward_single, feats, list(range(len(feats))))
@@ -229,7 +237,7 @@ class DeepMarkHead(BaseDenseHead):
             wh_preds (list[Tensor]): Per level (B, 2, H, W).
             offset_preds (list[Tensor]): Per level (B, 2, H, W).
             kpt_reg_preds (list[Tensor]): Per level (B, 2 * num_keypoints, H, W).
-            kpt_heatmap_preds (list[Tensor]): Per level (B, num_keypoints, H, W) logits.
+            kpt_heatmap_preds (list[Tensor]): Per level (B, num_keypoints or G, H, W) logits.
             kpt_offset_preds (list[Tensor]): Per level (B, 2, H, W).
             batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` (N, 4) xyxy, ``labels``
                 (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K), network-input
@@ -317,23 +325,20 @@ class DeepMarkHead(BaseDenseHead):
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets of one feature size for a batch.
-
-        Args:
-            batch_gt_instances (list[:obj:`InstanceData`]): See :meth:`loss_by_feat`.
-            batch_img_metas (list[dict]): See :meth:`loss_by_feat`.
-            feat_shape (Sequence[int]): (B, C, H, W) of the level.
-
-        Returns:
-            DeepMarkTargets: See :func:`build_deepmark_targets`.
-        """
+        """Targets of one feature size ``feat_shape`` (B, C, H, W) for a batch (the other
+        arguments as :meth:`loss_by_feat`): :func:`build_deepmark_targets`'s; with shared
+        channels ``kpt_heatmap`` (B, G, H, W) holds the max over each channel's slots."""
         gt = stack_gt_instances(batch_gt_instances, batch_img_metas, self.num_classes,
                                 self.num_keypoints, self.category_keypoint_mask.device)
-        return build_deepmark_targets(
+        targets = build_deepmark_targets(
             **gt, batch_size=int(feat_shape[0]), feat_size=(int(feat_shape[2]), int(feat_shape[3])),
             input_size=network_input_size(batch_img_metas[0]),
             category_keypoint_mask=self.category_keypoint_mask, min_overlap=self.min_overlap,
             regression_radius=self.regression_radius)
+        if self.kpt_slot_to_channel is None:
+            return targets
+        return targets._replace(kpt_heatmap=slot_maps_to_channel_maps(
+            targets.kpt_heatmap, self.kpt_slot_to_channel, self.num_kpt_heatmap_channels))
 
     # ------------------------------------------------------------------ inference
 
@@ -343,15 +348,12 @@ class DeepMarkHead(BaseDenseHead):
                         batch_img_metas: Optional[List[dict]] = None, rescale: bool = False,
                         with_nms: Optional[bool] = None,
                         cfg: OptConfigType = None) -> InstanceList:
-        """Detections from :meth:`forward` outputs (:func:`decode_inputs`: last level, heatmap
-        logits through a sigmoid).
-
-        Takes the six lists of :meth:`forward`; see :meth:`predict_by_prob_maps` for the other
-        arguments and the outputs.
-        """
+        """Detections from :meth:`forward`'s six lists (:func:`decode_inputs`: last level,
+        heatmap logits through a sigmoid, shared landmark channels seen per slot); the other
+        arguments and the outputs as :meth:`predict_by_prob_maps`."""
         return self.predict_by_prob_maps(
             *decode_inputs((center_heatmap_preds, wh_preds, offset_preds, kpt_reg_preds,
-                            kpt_heatmap_preds, kpt_offset_preds)),
+                            kpt_heatmap_preds, kpt_offset_preds), self.kpt_slot_to_channel),
             batch_img_metas=batch_img_metas, rescale=rescale, with_nms=with_nms, cfg=cfg)
 
     def predict_by_prob_maps(self, center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor,

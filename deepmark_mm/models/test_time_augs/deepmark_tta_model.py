@@ -29,7 +29,9 @@ class DeepMarkTTAModel(BaseTTAModel):
     2. with ``flip``, the network runs ONCE on ``[x, x.flip(3)]`` (2B images), the outputs of the
        mirrored half are un-mirrored and averaged with those of ``x``
        (:func:`fuse_flip_outputs`: heatmaps after the sigmoid, landmark slots swapped by
-       ``flip_indices``); without, it runs on ``x``;
+       ``flip_indices``; a head with shared landmark channels is fused on its per-slot view,
+       the same as swapping its channels by the induced channel permutation); without, it runs
+       on ``x``;
     3. ``bbox_head.predict_by_prob_maps(..., rescale=True)`` decodes and groups once, in
        original-image pixels.
 
@@ -115,7 +117,8 @@ class DeepMarkTTAModel(BaseTTAModel):
         batch = batch_inputs.shape[0]
         network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
             if self.flip else batch_inputs
-        maps = decode_inputs(head(self.module.extract_feat(network_inputs)))
+        maps = decode_inputs(head(self.module.extract_feat(network_inputs)),
+                             head.kpt_slot_to_channel)
         center = maps[0]
         if self.flip:
             input_width, feat_width = batch_inputs.shape[3], center.shape[3]

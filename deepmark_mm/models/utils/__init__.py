@@ -12,6 +12,8 @@ from .detection_decoding import (DecodeSettings, ScoredDetections, decode_detect
                                  score_detections, select_detections)
 from .head_outputs import clamped_sigmoid, decode_inputs
 from .img_meta import image_name, network_input_size, to_original_image
+from .shared_channels import (channel_maps_to_slot_maps, head_channel_table, mirror_channel_maps,
+                              slot_maps_to_channel_maps, swap_flipped_channels)
 
 __all__ = [
     'centernet_gaussian_radius', 'draw_gaussians', 'gaussian_window_pixels', 'GarmentDetections',
@@ -23,5 +25,7 @@ __all__ = [
     'project_bboxes', 'project_points', 'DecodeSettings',
     'ScoredDetections', 'decode_prob_maps', 'gather_detections', 'rank_detections',
     'score_detections', 'decode_detections', 'select_detections', 'clamped_sigmoid',
-    'decode_inputs', 'image_name', 'network_input_size', 'to_original_image'
+    'decode_inputs', 'image_name', 'network_input_size', 'to_original_image',
+    'channel_maps_to_slot_maps', 'head_channel_table', 'mirror_channel_maps',
+    'slot_maps_to_channel_maps', 'swap_flipped_channels'
 ]

@@ -1,0 +1,239 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file.
+
+A table maps each of the J landmark slots onto one of G shared heatmap channels
+(``slot_to_channel[j] in [0, G)``). A table is usable by a DeepMark head when:
+
+* every channel in ``[0, G)`` is used by at least one slot (no dead output channel);
+* the slots of one category use distinct channels, so a detection of category ``c`` reads each of
+  its slots from its own channel;
+* it is flip-consistent: under a horizontal flip slot ``j`` becomes ``flip_indices[j]``; the
+  induced channel map ``channel(j) -> channel(flip_indices[j])`` is a function (all slots of one
+  channel flip into one channel) and therefore, since ``flip_indices`` is an involution, an
+  involution of the channels. This is what lets a flipped view swap whole channels.
+
+Tables are stored as json: ``{"num_channels": G, "slot_to_channel": [...], "channel_names":
+[...], "source": "..."}``.
+"""
+import json
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LandmarkChannelTable:
+    """Which shared heatmap channel each landmark slot is drawn into and read from.
+
+    Attributes:
+        slot_to_channel (np.ndarray): (J,) int64, the channel of each slot.
+        num_channels (int): G.
+        channel_names (tuple[str, ...]): G names (``'channel_<g>'`` when not given).
+        source (str): How the table was made (for files and reports).
+    """
+    slot_to_channel: np.ndarray
+    num_channels: int
+    channel_names: Tuple[str, ...] = ()
+    source: str = ''
+
+    def __post_init__(self) -> None:
+        table = np.asarray(self.slot_to_channel)
+        if table.ndim != 1 or not np.issubdtype(table.dtype, np.integer):
+            raise ValueError(f'{self.source or "channel table"}: slot_to_channel must be a 1-D '
+                             f'integer array, got {table.dtype} of shape {table.shape}')
+        table = table.astype(np.int64)
+        table.setflags(write=False)
+        object.__setattr__(self, 'slot_to_channel', table)
+        names = tuple(self.channel_names) or tuple(f'channel_{g}' for g in range(self.num_channels))
+        if len(names) != self.num_channels:
+            raise ValueError(f'{self.source or "channel table"}: {len(names)} channel names for '
+                             f'{self.num_channels} channels')
+        object.__setattr__(self, 'channel_names', names)
+
+    @property
+    def num_slots(self) -> int:
+        """J."""
+        return int(self.slot_to_channel.shape[0])
+
+    def slots_of_channel(self, channel: int) -> np.ndarray:
+        """The slots drawn into ``channel``, ascending: (n,) int64."""
+        return np.flatnonzero(self.slot_to_channel == channel)
+
+    def to_dict(self) -> Dict:
+        """The json form (see the module docstring)."""
+        return dict(num_channels=int(self.num_channels),
+                    slot_to_channel=[int(g) for g in self.slot_to_channel],
+                    channel_names=list(self.channel_names), source=self.source)
+
+
+def check_channel_table(table: LandmarkChannelTable,
+                        keypoint_slices: Sequence[Sequence[int]],
+                        flip_indices: Optional[Sequence[int]] = None) -> None:
+    """Raise when ``table`` cannot serve a head (see the module docstring for the rules).
+
+    Args:
+        table (LandmarkChannelTable): The table.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category, covering J slots.
+        flip_indices (Sequence[int], optional): (J,) slot flip permutation; checks flip
+            consistency when given.
+
+    Raises:
+        ValueError: Naming the table's ``source`` and the offending slots / channels.
+    """
+    where = table.source or 'channel table'
+    num_slots = max(int(end) for _, end in keypoint_slices)
+    channels = table.slot_to_channel
+    if table.num_slots != num_slots:
+        raise ValueError(f'{where}: maps {table.num_slots} slots, the landmark set has '
+                         f'{num_slots}')
+    bad = np.flatnonzero((channels < 0) | (channels >= table.num_channels))
+    if bad.size:
+        raise ValueError(f'{where}: slots {bad.tolist()[:10]} map to channels '
+                         f'{channels[bad].tolist()[:10]} outside [0, {table.num_channels})')
+    unused = np.setdiff1d(np.arange(table.num_channels), channels)
+    if unused.size:
+        raise ValueError(f'{where}: channels {unused.tolist()[:10]} are used by no slot')
+    for label, (start, end) in enumerate(keypoint_slices):
+        own = channels[start:end]
+        values, counts = np.unique(own, return_counts=True)
+        if (counts > 1).any():
+            shared = int(values[counts > 1][0])
+            slots = (start + np.flatnonzero(own == shared)).tolist()
+            raise ValueError(f'{where}: slots {slots} of category {label} share channel '
+                             f'{shared} ({table.channel_names[shared]}); a detection must read '
+                             'each of its slots from a distinct channel')
+    if flip_indices is not None:
+        channel_flip_indices(table, flip_indices)
+
+
+def channel_flip_indices(table: LandmarkChannelTable, flip_indices: Sequence[int]) -> np.ndarray:
+    """The channel permutation a horizontal flip induces through the slot flip pairs.
+
+    Args:
+        table (LandmarkChannelTable): The table.
+        flip_indices (Sequence[int]): (J,) slot flip permutation (an involution).
+
+    Returns:
+        np.ndarray: (G,) int64 involution ``p`` with ``p[table[j]] == table[flip_indices[j]]`` for
+        every slot ``j``.
+
+    Raises:
+        ValueError: If ``flip_indices`` is not a (J,) involution, or two slots of one channel flip
+            into different channels (the message names both slots and their partners).
+    """
+    where = table.source or 'channel table'
+    flip = np.asarray(flip_indices, dtype=np.int64)
+    num_slots = table.num_slots
+    if flip.shape != (num_slots,) or (np.sort(flip) != np.arange(num_slots)).any() or (
+            flip[flip] != np.arange(num_slots)).any():
+        raise ValueError(f'{where}: flip_indices must be a permutation of {num_slots} slots '
+                         'that is its own inverse')
+    channels = table.slot_to_channel
+    permutation = np.full(table.num_channels, -1, dtype=np.int64)
+    first_slot = np.full(table.num_channels, -1, dtype=np.int64)
+    for slot in range(num_slots):
+        channel, mirrored = int(channels[slot]), int(channels[flip[slot]])
+        if permutation[channel] < 0:
+            permutation[channel], first_slot[channel] = mirrored, slot
+        elif permutation[channel] != mirrored:
+            other = int(first_slot[channel])
+            raise ValueError(
+                f'{where}: not flip-consistent: slots {other} and {slot} share channel {channel} '
+                f'({table.channel_names[channel]}) but flip into slots {int(flip[other])} '
+                f'(channel {int(permutation[channel])}) and {int(flip[slot])} '
+                f'(channel {mirrored})')
+    return permutation
+
+
+def save_channel_table(table: LandmarkChannelTable, path: str) -> None:
+    """Write ``table`` as json (see the module docstring)."""
+    with open(path, 'w', encoding='utf-8') as file:
+        json.dump(table.to_dict(), file, indent=1)
+
+
+def load_channel_table(path: str) -> LandmarkChannelTable:
+    """Read a table written by :func:`save_channel_table`.
+
+    Raises:
+        ValueError: Naming ``path`` when a field is missing or malformed.
+    """
+    with open(path, 'r', encoding='utf-8') as file:
+        data = json.load(file)
+    try:
+        return LandmarkChannelTable(
+            slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
+            num_channels=int(data['num_channels']),
+            channel_names=tuple(data.get('channel_names', ())),
+            source=str(data.get('source') or path))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'{path}: not a landmark channel table: {error}') from error
+
+
+def table_from_slot_names(slot_names: Sequence[str], source: str) -> LandmarkChannelTable:
+    """A table whose channels are the distinct names, numbered in order of first appearance.
+
+    Args:
+        slot_names (Sequence[str]): (J,) the shared-channel name of each slot.
+        source (str): Recorded in the table.
+
+    Returns:
+        LandmarkChannelTable: Slots with equal names share a channel.
+    """
+    names: List[str] = []
+    index: Dict[str, int] = {}
+    channels = []
+    for name in slot_names:
+        if name not in index:
+            index[name] = len(names)
+            names.append(name)
+        channels.append(index[name])
+    return LandmarkChannelTable(np.asarray(channels, dtype=np.int64), len(names), tuple(names),
+                                source)
+
+
+#: Names ``build_channel_table`` accepts for the semantic DeepFashion2 table.
+SEMANTIC_TABLE_NAMES = ('semantic', 'deepfashion2_semantic')
+
+
+def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
+                        keypoint_slices: Sequence[Sequence[int]],
+                        flip_indices: Optional[Sequence[int]] = None) -> LandmarkChannelTable:
+    """A checked table from what a config gives.
+
+    Args:
+        spec (LandmarkChannelTable | str | dict): A table; ``'semantic'`` (the DeepFashion2
+            semantic table); a path to a json written by :func:`save_channel_table` (e.g. by
+            ``tools/analysis_tools/auto_landmark_groups.py``); or a dict with its fields
+            (``slot_to_channel``, ``num_channels``, optional ``channel_names``, ``source``).
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        flip_indices (Sequence[int], optional): (J,) slot flip permutation to check flip
+            consistency against.
+
+    Returns:
+        LandmarkChannelTable: Checked by :func:`check_channel_table`.
+
+    Raises:
+        ValueError: Naming the spec when it is not a usable table.
+    """
+    if isinstance(spec, LandmarkChannelTable):
+        table = spec
+    elif isinstance(spec, str) and spec in SEMANTIC_TABLE_NAMES:
+        from .deepfashion2_semantic_channels import deepfashion2_semantic_channel_table
+        table = deepfashion2_semantic_channel_table()
+    elif isinstance(spec, str):
+        table = load_channel_table(spec)
+    elif isinstance(spec, dict):
+        try:
+            table = LandmarkChannelTable(
+                slot_to_channel=np.asarray(spec['slot_to_channel'], dtype=np.int64),
+                num_channels=int(spec['num_channels']),
+                channel_names=tuple(spec.get('channel_names', ())),
+                source=str(spec.get('source') or 'channel table dict'))
+        except (KeyError, TypeError) as error:
+            raise ValueError(f'channel table dict: missing or malformed field {error}') from error
+    else:
+        raise ValueError(f'channel table: expected a LandmarkChannelTable, "semantic", a json '
+                         f'path or a dict, got {type(spec).__name__}')
+    check_channel_table(table, keypoint_slices, flip_indices)
+    return table

@@ -1,0 +1,153 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Automatic slot -> channel grouping from where landmarks sit inside their garment boxes.
+
+"Efficient grouping for keypoint detection" (arXiv 2010.12390) merges keypoints of different
+categories that occupy the same place of the object. Here:
+
+1. statistics: for every labelled landmark of every training garment, its position normalised
+   by the garment box, ``((x - x1) / w, (y - y1) / h)`` in [0, 1]^2; per slot the mean and the
+   count (:func:`landmark_position_statistics`);
+2. mirror symmetry: each slot's mean is pooled with the mirrored mean ``(1 - x, y)`` of its flip
+   partner (a centred slot with its own mirror, so its x is 0.5), making the statistics of a
+   left point and of its right partner exact mirrors (:func:`mirror_pooled_statistics`);
+3. greedy merging (:func:`greedy_position_grouping`): start from one group per slot; repeatedly
+   merge the two groups whose mean positions (over all their landmarks) are closest, as long as
+   that distance is below ``threshold`` and the merge is allowed:
+
+   * the two groups hold no category in common (a detection reads each of its slots from a
+     distinct channel);
+   * either both groups are their own mirror image, or neither is and they are not each other's
+     mirror; the mirror images of the two groups are merged in the same step, so the result is
+     flip-consistent by construction.
+
+   Slots labelled fewer than ``min_count`` times are never merged.
+
+``threshold`` is a distance in box-normalised units (0.1 = a tenth of the box side); larger gives
+fewer channels. The result is numbered by each group's smallest slot.
+"""
+from typing import Iterable, Sequence, Tuple
+
+import numpy as np
+
+from .landmark_channel_groups import LandmarkChannelTable, check_channel_table
+
+
+def landmark_position_statistics(instances: Iterable[dict], num_keypoints: int,
+                                 visible_only: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Box-normalised landmark positions summed over garments.
+
+    Args:
+        instances (Iterable[dict]): Dataset instances (``bbox`` [x1, y1, x2, y2], ``keypoints``
+            (J, 2), ``keypoints_visible`` (J,) 0/1/2), as
+            :func:`.deepfashion2_format.coco_annotation_to_instance` returns them.
+        num_keypoints (int): J.
+        visible_only (bool): Count only v = 2 (else v in {1, 2}).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: (J, 2) float64 mean normalised (x, y) (0 where never
+        labelled) and (J,) int64 counts.
+    """
+    sums = np.zeros((num_keypoints, 2), dtype=np.float64)
+    counts = np.zeros(num_keypoints, dtype=np.int64)
+    for instance in instances:
+        x1, y1, x2, y2 = (float(v) for v in instance['bbox'])
+        visible = np.asarray(instance['keypoints_visible'])
+        labelled = visible == 2 if visible_only else visible > 0
+        points = np.asarray(instance['keypoints'], dtype=np.float64)
+        normalised = (points - [x1, y1]) / [x2 - x1, y2 - y1]
+        sums[labelled] += normalised[labelled]
+        counts += labelled
+    means = sums / np.maximum(counts, 1)[:, None]
+    return means, counts
+
+
+def mirror_pooled_statistics(means: np.ndarray, counts: np.ndarray,
+                             flip_indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """Pool each slot's statistics with its flip partner's, mirrored (``x -> 1 - x``).
+
+    Args:
+        means (np.ndarray): (J, 2) mean normalised positions.
+        counts (np.ndarray): (J,) counts.
+        flip_indices (Sequence[int]): (J,) slot flip permutation.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: (J, 2) pooled means with ``pooled[flip[j]] ==
+        (1 - pooled[j, 0], pooled[j, 1])`` and (J,) pooled counts ``counts[j] + counts[flip[j]]``.
+    """
+    flip = np.asarray(flip_indices, dtype=np.int64)
+    mirrored = means[flip].copy()
+    mirrored[:, 0] = 1.0 - mirrored[:, 0]
+    total = counts + counts[flip]
+    pooled = (means * counts[:, None] + mirrored * counts[flip][:, None]) / np.maximum(
+        total, 1)[:, None]
+    return pooled, total
+
+
+def greedy_position_grouping(means: np.ndarray,
+                             counts: np.ndarray,
+                             keypoint_slices: Sequence[Sequence[int]],
+                             flip_indices: Sequence[int],
+                             threshold: float,
+                             min_count: int = 1,
+                             source: str = 'automatic channel table') -> LandmarkChannelTable:
+    """Greedy closest-pair merging of slots into shared channels (see the module docstring).
+
+    Args:
+        means (np.ndarray): (J, 2) mirror-pooled mean normalised positions.
+        counts (np.ndarray): (J,) mirror-pooled counts.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        flip_indices (Sequence[int]): (J,) slot flip permutation.
+        threshold (float): Largest merge distance, box-normalised units.
+        min_count (int): Slots with fewer labelled landmarks stay alone.
+        source (str): Recorded in the table.
+
+    Returns:
+        LandmarkChannelTable: Checked (distinct channels per category, flip-consistent).
+    """
+    flip = np.asarray(flip_indices, dtype=np.int64)
+    num_slots = len(flip)
+    owner = np.empty(num_slots, dtype=np.int64)
+    for label, (start, end) in enumerate(keypoint_slices):
+        owner[start:end] = label
+    # group state, indexed by the group's id (its first slot); inactive groups are masked out
+    group_of = np.arange(num_slots)
+    categories = np.zeros((num_slots, len(keypoint_slices)), dtype=bool)
+    categories[np.arange(num_slots), owner] = True
+    weight = counts.astype(np.float64)
+    position_sum = means * weight[:, None]
+    mergeable = counts >= min_count
+
+    def merge(keep: int, gone: int) -> None:
+        group_of[group_of == gone] = keep
+        categories[keep] |= categories[gone]
+        position_sum[keep] += position_sum[gone]
+        weight[keep] += weight[gone]
+        mergeable[gone] = False
+
+    while True:
+        ids = np.flatnonzero(mergeable)
+        if ids.size < 2:
+            break
+        centre = position_sum[ids] / weight[ids, None]
+        distance = np.linalg.norm(centre[:, None] - centre[None], axis=-1)
+        mirror = group_of[flip[ids]]
+        self_mirror = mirror == ids
+        allowed = ~(categories[ids].astype(np.int64) @ categories[ids].T.astype(np.int64)
+                    ).astype(bool)
+        allowed &= self_mirror[:, None] == self_mirror[None, :]
+        allowed &= mirror[:, None] != ids[None, :]
+        allowed &= np.triu(np.ones_like(allowed), k=1)
+        allowed &= distance < threshold
+        if not allowed.any():
+            break
+        flat = int(np.argmin(np.where(allowed, distance, np.inf)))
+        a, b = (int(ids[i]) for i in np.unravel_index(flat, allowed.shape))
+        mirror_a, mirror_b = int(group_of[flip[a]]), int(group_of[flip[b]])
+        merge(min(a, b), max(a, b))
+        if mirror_a != a:
+            merge(min(mirror_a, mirror_b), max(mirror_a, mirror_b))
+    roots, slot_to_channel = np.unique(group_of, return_inverse=True)
+    table = LandmarkChannelTable(slot_to_channel.astype(np.int64), int(roots.size),
+                                 tuple(f'group_of_slot_{int(r)}' for r in roots), source)
+    check_channel_table(table, keypoint_slices, flip)
+    return table

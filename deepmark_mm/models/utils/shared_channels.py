@@ -1,0 +1,125 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Pure tensor maps between per-slot landmark maps and shared-channel maps.
+
+A slot -> channel table (:class:`deepmark_mm.datasets.landmark_channel_groups.LandmarkChannelTable`)
+sends each of the J landmark slots to one of G channels. These functions take the table as a
+(J,) int64 tensor ``slot_to_channel`` and, for flips, the (G,) channel permutation from
+:func:`deepmark_mm.datasets.landmark_channel_groups.channel_flip_indices`.
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+
+def _check_table(maps: Tensor, slot_to_channel: Tensor, dim_size: int, what: str) -> None:
+    if maps.dim() != 4:
+        raise ValueError(f'{what}: maps must be (B, C, H, W), got shape {tuple(maps.shape)}')
+    if slot_to_channel.dim() != 1 or slot_to_channel.dtype != torch.long:
+        raise ValueError(f'{what}: slot_to_channel must be a 1-D int64 tensor, got '
+                         f'{slot_to_channel.dtype} of shape {tuple(slot_to_channel.shape)}')
+    if maps.shape[1] != dim_size:
+        raise ValueError(f'{what}: maps have {maps.shape[1]} channels, expected {dim_size}')
+
+
+def slot_maps_to_channel_maps(slot_maps: Tensor, slot_to_channel: Tensor,
+                              num_channels: int) -> Tensor:
+    """Merge per-slot maps into shared channels by the maximum over each channel's slots.
+
+    This is how targets move onto shared channels: a Gaussian drawn for slot ``j`` lands in
+    channel ``slot_to_channel[j]``, overlapping Gaussians keep their maximum (as CenterNet's
+    drawing does within one channel).
+
+    Args:
+        slot_maps (Tensor): (B, J, H, W).
+        slot_to_channel (Tensor): (J,) int64 in ``[0, G)``.
+        num_channels (int): G.
+
+    Returns:
+        Tensor: (B, G, H, W), channel ``g`` = max of ``slot_maps[:, j]`` over slots ``j`` of ``g``;
+        zeros on a channel no slot uses.
+    """
+    _check_table(slot_maps, slot_to_channel, slot_to_channel.numel(), 'slot_maps_to_channel_maps')
+    batch, _, height, width = slot_maps.shape
+    out = slot_maps.new_zeros(batch, num_channels, height, width)
+    index = slot_to_channel.to(slot_maps.device).view(1, -1, 1, 1).expand_as(slot_maps)
+    return out.scatter_reduce_(1, index, slot_maps, 'amax', include_self=False)
+
+
+def channel_maps_to_slot_maps(channel_maps: Tensor, slot_to_channel: Tensor) -> Tensor:
+    """The per-slot view of shared-channel maps: slot ``j`` reads channel ``slot_to_channel[j]``.
+
+    Decoding a detection of category ``c`` reads its slots ``[start_c, end_c)`` from this view,
+    so the per-slot decoding runs unchanged on shared maps.
+
+    Args:
+        channel_maps (Tensor): (B, G, H, W).
+        slot_to_channel (Tensor): (J,) int64 in ``[0, G)``.
+
+    Returns:
+        Tensor: (B, J, H, W), ``out[:, j] = channel_maps[:, slot_to_channel[j]]``.
+    """
+    if channel_maps.dim() != 4:
+        raise ValueError('channel_maps_to_slot_maps: maps must be (B, G, H, W), got shape '
+                         f'{tuple(channel_maps.shape)}')
+    if slot_to_channel.numel() and int(slot_to_channel.max()) >= channel_maps.shape[1]:
+        raise ValueError(f'channel_maps_to_slot_maps: table reads channel '
+                         f'{int(slot_to_channel.max())} of {channel_maps.shape[1]}')
+    return channel_maps.index_select(1, slot_to_channel.to(channel_maps.device))
+
+
+def swap_flipped_channels(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
+    """Reorder channels as a horizontal flip renames them (no spatial flip).
+
+    Args:
+        channel_maps (Tensor): (B, G, H, W).
+        channel_flip (Tensor): (G,) int64 involution of the channels.
+
+    Returns:
+        Tensor: (B, G, H, W), ``out[:, g] = channel_maps[:, channel_flip[g]]``.
+    """
+    _check_table(channel_maps, channel_flip, channel_flip.numel(), 'swap_flipped_channels')
+    return channel_maps.index_select(1, channel_flip.to(channel_maps.device))
+
+
+def mirror_channel_maps(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
+    """The maps of the horizontally mirrored image: flip the width axis, swap the channels.
+
+    Args:
+        channel_maps (Tensor): (B, G, H, W).
+        channel_flip (Tensor): (G,) int64 involution of the channels.
+
+    Returns:
+        Tensor: (B, G, H, W); applying it twice returns ``channel_maps``.
+    """
+    return swap_flipped_channels(torch.flip(channel_maps, dims=(-1, )), channel_flip)
+
+
+def head_channel_table(spec: object, num_keypoints: int,
+                       keypoint_slices: Sequence[Sequence[int]]) -> Tuple[Optional[Tensor], int]:
+    """The landmark heatmap channels of a DeepMark head from its ``kpt_heatmap_channels``.
+
+    Args:
+        spec (object): None (one channel per slot) or what
+            :func:`deepmark_mm.datasets.landmark_channel_groups.build_channel_table` takes (a
+            table, ``'semantic'``, a json path, a dict).
+        num_keypoints (int): J.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category. When they are
+            DeepFashion2's, the table is also checked for flip consistency against
+            DeepFashion2's slot flip pairs.
+
+    Returns:
+        tuple[Tensor | None, int]: The (J,) int64 slot -> channel table (None for ``spec``
+        None) and the number of heatmap channels (J for None, else G).
+    """
+    if spec is None:
+        return None, num_keypoints
+    from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
+    from deepmark_mm.datasets.landmark_channel_groups import build_channel_table
+    is_deepfashion2 = [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]
+    table = build_channel_table(spec, keypoint_slices,
+                                flip_indices() if is_deepfashion2 else None)
+    if table.num_slots != num_keypoints:
+        raise ValueError(f'{table.source}: maps {table.num_slots} slots, the head has '
+                         f'{num_keypoints}')
+    return torch.from_numpy(table.slot_to_channel.copy()), table.num_channels

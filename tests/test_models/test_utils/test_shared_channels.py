@@ -1,0 +1,84 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Per-slot maps <-> shared-channel maps, and the channel flip, on the semantic DeepFashion2 table."""
+import pytest
+import torch
+
+from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
+from deepmark_mm.datasets.deepfashion2_semantic_channels import \
+    deepfashion2_semantic_channel_table
+from deepmark_mm.datasets.landmark_channel_groups import channel_flip_indices
+from deepmark_mm.models.utils.shared_channels import (channel_maps_to_slot_maps,
+                                                      mirror_channel_maps,
+                                                      slot_maps_to_channel_maps,
+                                                      swap_flipped_channels)
+
+TABLE = deepfashion2_semantic_channel_table()
+SLOT_TO_CHANNEL = torch.tensor(TABLE.slot_to_channel)
+CHANNEL_FLIP = torch.tensor(channel_flip_indices(TABLE, flip_indices()))
+SLOT_FLIP = torch.tensor(flip_indices())
+
+
+def test_merge_takes_the_maximum_per_channel():
+    slot_maps = torch.tensor([0.2, 0.9, 0.5, 0.1]).view(1, 4, 1, 1).repeat(2, 1, 1, 3)
+    merged = slot_maps_to_channel_maps(slot_maps, torch.tensor([1, 0, 1, 2]), 4)
+    assert merged.shape == (2, 4, 1, 3)
+    assert merged[0, :, 0, 0].tolist() == pytest.approx([0.9, 0.5, 0.1, 0.0])
+
+
+def test_gather_reproduces_the_slot_maps_of_one_category():
+    torch.manual_seed(0)
+    for label, (start, end) in enumerate(KEYPOINT_SLICES):
+        slot_maps = torch.zeros(2, 294, 5, 6)
+        slot_maps[:, start:end] = torch.rand(2, end - start, 5, 6)
+        channel_maps = slot_maps_to_channel_maps(slot_maps, SLOT_TO_CHANNEL, TABLE.num_channels)
+        assert channel_maps.shape == (2, 69, 5, 6)
+        view = channel_maps_to_slot_maps(channel_maps, SLOT_TO_CHANNEL)
+        assert torch.equal(view[:, start:end], slot_maps[:, start:end]), label
+
+
+def test_two_categories_overlap_only_on_shared_channels():
+    torch.manual_seed(1)
+    top, skirt = KEYPOINT_SLICES[0], KEYPOINT_SLICES[8]
+    slot_maps = torch.zeros(1, 294, 8, 8)
+    slot_maps[:, top[0]:top[1], :, :4] = torch.rand(1, top[1] - top[0], 8, 4)  # left half
+    slot_maps[:, skirt[0]:skirt[1], :, 4:] = torch.rand(1, skirt[1] - skirt[0], 8, 4)
+    view = channel_maps_to_slot_maps(
+        slot_maps_to_channel_maps(slot_maps, SLOT_TO_CHANNEL, TABLE.num_channels),
+        SLOT_TO_CHANNEL)
+    # inside each garment's half, its own slots read back exactly
+    assert torch.equal(view[:, top[0]:top[1], :, :4], slot_maps[:, top[0]:top[1], :, :4])
+    assert torch.equal(view[:, skirt[0]:skirt[1], :, 4:], slot_maps[:, skirt[0]:skirt[1], :, 4:])
+    # the top's hem corner (shared with the skirt's) also sees the skirt on the right half
+    hem_corner = top[0] + 14
+    skirt_hem_corner = skirt[0] + 4
+    assert TABLE.slot_to_channel[hem_corner] == TABLE.slot_to_channel[skirt_hem_corner]
+    assert torch.equal(view[0, hem_corner, :, 4:], slot_maps[0, skirt_hem_corner, :, 4:])
+    # the top's cuff is not shared with the skirt: zero on the right half
+    assert view[0, top[0] + 8, :, 4:].abs().sum() == 0
+
+
+def test_mirror_twice_is_identity_and_commutes_with_merging():
+    torch.manual_seed(2)
+    slot_maps = torch.rand(2, 294, 4, 7)
+    channel_maps = slot_maps_to_channel_maps(slot_maps, SLOT_TO_CHANNEL, TABLE.num_channels)
+    assert torch.equal(mirror_channel_maps(mirror_channel_maps(channel_maps, CHANNEL_FLIP),
+                                           CHANNEL_FLIP), channel_maps)
+    assert torch.equal(swap_flipped_channels(swap_flipped_channels(channel_maps, CHANNEL_FLIP),
+                                             CHANNEL_FLIP), channel_maps)
+    mirrored_slots = torch.flip(slot_maps, dims=(-1, ))[:, SLOT_FLIP]
+    assert torch.equal(
+        slot_maps_to_channel_maps(mirrored_slots, SLOT_TO_CHANNEL, TABLE.num_channels),
+        mirror_channel_maps(channel_maps, CHANNEL_FLIP))
+    # flip fusion of a view and its mirror view gives back the view
+    fused = (channel_maps + mirror_channel_maps(mirror_channel_maps(channel_maps, CHANNEL_FLIP),
+                                                CHANNEL_FLIP)) / 2
+    assert torch.equal(fused, channel_maps)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match='slot_maps_to_channel_maps: maps have 3 channels'):
+        slot_maps_to_channel_maps(torch.zeros(1, 3, 2, 2), SLOT_TO_CHANNEL, 69)
+    with pytest.raises(ValueError, match='table reads channel 68 of 10'):
+        channel_maps_to_slot_maps(torch.zeros(1, 10, 2, 2), SLOT_TO_CHANNEL)
+    with pytest.raises(ValueError, match='1-D int64'):
+        swap_flipped_channels(torch.zeros(1, 69, 2, 2), CHANNEL_FLIP.float())

@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Compute the automatic slot -> shared channel table from DeepFashion2 training annotations.
+
+    python tools/analysis_tools/auto_landmark_groups.py ANNOTATIONS --out table.json
+        [--threshold 0.1] [--min-count 1] [--visible-only] [--out-py table.py]
+
+ANNOTATIONS is a COCO-layout json (what ``deepfashion2_to_coco.py`` or
+``tools/dataset_converters`` write), a per-image annotation folder (``annos/``, one json per
+image) or one per-image json. Every annotation is read and checked by the project's DeepFashion2
+readers. The grouping
+(:mod:`deepmark_mm.datasets.landmark_position_grouping`): per-slot mean position normalised by the
+garment box, pooled with the flip partner's mirrored mean, then greedy merging of the closest
+groups below ``--threshold`` (box-normalised distance), never two slots of one category in one
+group, mirror groups merged together. Prints G and the groups; writes the table as json
+(``load_channel_table``) and, with ``--out-py``, as a config fragment defining
+``kpt_heatmap_channels`` (see ``configs/_base_/channel_tables/``).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import textwrap
+from typing import Iterator, List, Optional, Sequence
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def read_instances(path: str) -> Iterator[dict]:
+    """Yield the checked dataset instance of every garment of a COCO json or per-image folder.
+
+    Args:
+        path (str): COCO-layout json file, one per-image json file, or a folder of per-image
+            ``NNNNNN.json`` files.
+
+    Yields:
+        dict: :func:`coco_annotation_to_instance` output.
+
+    Raises:
+        DeepFashion2FormatError: Naming the file and item of a bad annotation.
+        FileNotFoundError: When ``path`` does not exist.
+    """
+    from deepmark_mm.datasets.deepfashion2_converter import list_annotation_files, load_json_file
+    from deepmark_mm.datasets.deepfashion2_format import (DeepFashion2FormatError,
+                                                          coco_annotation_to_instance,
+                                                          raw_item_to_coco_annotation,
+                                                          sorted_item_keys)
+    def per_image_items(anno_path: str, anno: object) -> Iterator[dict]:
+        if not isinstance(anno, dict):
+            raise DeepFashion2FormatError(f'{anno_path}: top level is not an object')
+        for key in sorted_item_keys(anno, anno_path):
+            where = f'{anno_path}: {key}'
+            yield coco_annotation_to_instance(
+                raw_item_to_coco_annotation(anno[key], where, 0, 0), where)
+
+    if osp.isdir(path):
+        for anno_path in list_annotation_files(path):
+            yield from per_image_items(anno_path, load_json_file(anno_path))
+        return
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: no such annotation file or folder')
+    data = load_json_file(path)
+    if not (isinstance(data, dict) and 'annotations' in data):
+        yield from per_image_items(path, data)
+        return
+    if not isinstance(data['annotations'], list):
+        raise DeepFashion2FormatError(f'{path}: "annotations" is not a list')
+    for index, annotation in enumerate(data['annotations']):
+        annotation_id = annotation.get('id', index) if isinstance(annotation, dict) else index
+        yield coco_annotation_to_instance(annotation, f'{path}: annotation {annotation_id}')
+
+
+def group_lines(table, keypoint_names: Sequence[str]) -> List[str]:
+    """One line per channel: its id and the names of its slots."""
+    return [f'{g:3d}: ' + ' '.join(keypoint_names[s] for s in table.slots_of_channel(g))
+            for g in range(table.num_channels)]
+
+
+def write_python(table, path: str) -> None:
+    """Write the table as a config fragment: ``kpt_heatmap_channels = dict(...)`` (the fields of
+    the json form), which a config lists in ``_base_`` and passes to
+    ``model.bbox_head.kpt_heatmap_channels``."""
+    def wrapped(values) -> str:
+        return textwrap.fill(', '.join(values), width=96, initial_indent=' ' * 8,
+                             subsequent_indent=' ' * 8)
+
+    data = table.to_dict()
+    with open(path, 'w', encoding='utf-8') as file:
+        file.write('# Copyright (c) deepmark_mm contributors. All rights reserved.\n'
+                   '# Written by tools/analysis_tools/auto_landmark_groups.py.\n'
+                   'kpt_heatmap_channels = dict(\n'
+                   f'    source={data["source"]!r},\n'
+                   f'    num_channels={data["num_channels"]},\n'
+                   '    slot_to_channel=[\n'
+                   f'{wrapped(str(g) for g in data["slot_to_channel"])}\n    ],\n'
+                   '    channel_names=[\n'
+                   f'{wrapped(repr(n) for n in data["channel_names"])}\n    ])\n')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('annotations', help='COCO-layout json or per-image annos/ folder')
+    parser.add_argument('--out', required=True, help='table json to write')
+    parser.add_argument('--out-py', help='also write the table as a python module')
+    parser.add_argument('--threshold', type=float, default=0.1,
+                        help='largest merge distance, in box-normalised units (default 0.1)')
+    parser.add_argument('--min-count', type=int, default=1,
+                        help='slots labelled fewer times (with their mirror) stay alone')
+    parser.add_argument('--visible-only', action='store_true',
+                        help='use only visible (v = 2) landmarks for the statistics')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None):
+    """Run the tool; returns the table."""
+    args = parse_args(argv)
+    from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_KEYPOINTS,
+                                                            flip_indices, keypoint_names)
+    from deepmark_mm.datasets.landmark_channel_groups import save_channel_table
+    from deepmark_mm.datasets.landmark_position_grouping import (greedy_position_grouping,
+                                                                 landmark_position_statistics,
+                                                                 mirror_pooled_statistics)
+    means, counts = landmark_position_statistics(
+        read_instances(args.annotations), NUM_KEYPOINTS, visible_only=args.visible_only)
+    if not counts.any():
+        raise ValueError(f'{args.annotations}: no labelled landmark to group')
+    pooled, pooled_counts = mirror_pooled_statistics(means, counts, flip_indices())
+    source = (f'automatic grouping of {osp.basename(osp.normpath(args.annotations))} '
+              f'(threshold {args.threshold}, min_count {args.min_count}'
+              f'{", visible only" if args.visible_only else ""})')
+    table = greedy_position_grouping(pooled, pooled_counts, KEYPOINT_SLICES, flip_indices(),
+                                     args.threshold, args.min_count, source)
+    print(f'{source}: {NUM_KEYPOINTS} slots -> G = {table.num_channels} channels '
+          f'({int((counts > 0).sum())} slots labelled)')
+    print('\n'.join(group_lines(table, keypoint_names())))
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    save_channel_table(table, args.out)
+    if args.out_py:
+        write_python(table, args.out_py)
+    return table
+
+
+if __name__ == '__main__':
+    main()
