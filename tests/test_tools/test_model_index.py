@@ -42,7 +42,7 @@ def mim_search(tmp_path, monkeypatch):
 def test_mim_search_lists_every_model_config_with_its_path(mim_search):
     table = mim_search.get_model_info('deepmark_mm', local=True)
     configs = model_configs()
-    assert len(configs) == 19  # configs/deepmark/ minus deepmark_tta.py (TTA pieces only)
+    assert len(configs) == 25  # every config in configs/deepmark/
     assert set(table.index) == set(configs)
     for stem, input_size in configs.items():
         config = table.loc[stem, 'config']
