@@ -30,7 +30,8 @@ model = dict(
         feat_channels=32,
         num_classes=len(landmark_meta['classes']),
         num_keypoints=landmark_meta['keypoint_slices'][-1][1],
-        keypoint_slices=landmark_meta['keypoint_slices']),
+        keypoint_slices=landmark_meta['keypoint_slices'],
+        flip_indices=landmark_meta['flip_indices']),
     test_cfg=dict(topk=10, max_per_img=10))
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'homography_matrix',

@@ -62,6 +62,10 @@ class DeepMarkHead(BaseDenseHead):
         kpt_heatmap_channels (optional): None: a heatmap per slot. Else a slot -> channel table
             (``build_channel_table``'s spec, e.g. ``'semantic'``): G shared channels, slot ``j``
             drawn into and read from channel ``kpt_slot_to_channel[j]``.
+        flip_indices (Sequence[int], optional): (J,) slot each slot becomes under a horizontal
+            flip (the landmark metainfo's ``flip_indices``); a shared channel table is checked
+            to swap consistently with it. None: DeepFashion2's pairs when the slices are
+            DeepFashion2's.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
         regression_radius (int): 0 (the default) regresses wh, offset and kpt_reg at each
@@ -100,6 +104,7 @@ class DeepMarkHead(BaseDenseHead):
                  keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                  num_feat_levels: int = 1,
                  kpt_heatmap_channels: object = None,
+                 flip_indices: Optional[Sequence[int]] = None,
                  heatmap_bias_init: float = -2.19,
                  min_overlap: float = 0.7,
                  regression_radius: int = 0,
@@ -139,7 +144,7 @@ class DeepMarkHead(BaseDenseHead):
             torch.from_numpy(category_keypoint_mask(num_keypoints, keypoint_slices)),
             persistent=False)
         slot_to_channel, self.num_kpt_heatmap_channels = head_channel_table(
-            kpt_heatmap_channels, num_keypoints, keypoint_slices)
+            kpt_heatmap_channels, num_keypoints, keypoint_slices, flip_indices)
         self.register_buffer('kpt_slot_to_channel', slot_to_channel, persistent=False)
 
         self.heatmap_head = self._build_branch('heatmap', num_classes)

@@ -96,7 +96,9 @@ def mirror_channel_maps(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
 
 
 def head_channel_table(spec: object, num_keypoints: int,
-                       keypoint_slices: Sequence[Sequence[int]]) -> Tuple[Optional[Tensor], int]:
+                       keypoint_slices: Sequence[Sequence[int]],
+                       flip_indices: Optional[Sequence[int]] = None
+                       ) -> Tuple[Optional[Tensor], int]:
     """The landmark heatmap channels of a DeepMark head from its ``kpt_heatmap_channels``.
 
     Args:
@@ -104,9 +106,10 @@ def head_channel_table(spec: object, num_keypoints: int,
             :func:`deepmark_mm.datasets.landmark_channel_groups.build_channel_table` takes (a
             table, ``'semantic'``, a json path, a dict).
         num_keypoints (int): J.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category. When they are
-            DeepFashion2's, the table is also checked for flip consistency against
-            DeepFashion2's slot flip pairs.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        flip_indices (Sequence[int], optional): (J,) slot flip permutation of the landmark set;
+            the table is checked for flip consistency against it. None: DeepFashion2's when the
+            slices are DeepFashion2's, else no flip check.
 
     Returns:
         tuple[Tensor | None, int]: The (J,) int64 slot -> channel table (None for ``spec``
@@ -114,11 +117,13 @@ def head_channel_table(spec: object, num_keypoints: int,
     """
     if spec is None:
         return None, num_keypoints
-    from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
+    from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
+    from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
     from deepmark_mm.datasets.landmark_channel_groups import build_channel_table
-    is_deepfashion2 = [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]
-    table = build_channel_table(spec, keypoint_slices,
-                                flip_indices() if is_deepfashion2 else None)
+    if flip_indices is None and \
+            [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]:
+        flip_indices = deepfashion2_flip()
+    table = build_channel_table(spec, keypoint_slices, flip_indices)
     if table.num_slots != num_keypoints:
         raise ValueError(f'{table.source}: maps {table.num_slots} slots, the head has '
                          f'{num_keypoints}')

@@ -160,3 +160,23 @@ def test_cpu_training_head_takes_the_option(two_images):
     losses = [head.loss(feats, samples) for head in (dense, sparse)]
     for key in losses[0]:
         torch.testing.assert_close(losses[1][key], losses[0][key], rtol=1e-5, atol=1e-6)
+
+
+def test_table_flip_check_uses_the_heads_flip_indices():
+    """A table for another landmark set is checked against the head's ``flip_indices``: in the
+    toy set (4 / 6 / 5 slots; square 0 <-> 1, hexagon 6 <-> 9) square slot 0 and hexagon slot 6
+    on one channel is refused once the head knows the flip pairs (their mirrors 1 and 9 are on
+    two channels) and accepted without them; sharing the mirrors too is accepted."""
+    slices = [[0, 4], [4, 10], [10, 15]]
+    flip = [1, 0, 3, 2, 5, 4, 9, 8, 7, 6, 10, 14, 13, 12, 11]
+    toy = dict(num_classes=3, num_keypoints=15, keypoint_slices=slices)
+    channels = [0, 1, 2, 3, 4, 5, 0, 6, 7, 8, 9, 10, 11, 12, 13]
+    table = dict(slot_to_channel=channels, num_channels=14, source='toy table')
+    assert _head(kpt_heatmap_channels=table, **toy).num_kpt_heatmap_channels == 14
+    with pytest.raises(ValueError, match='toy table: not flip-consistent: slots 0 and 6 share '
+                                         'channel 0'):
+        _head(kpt_heatmap_channels=table, flip_indices=flip, **toy)
+    channels = [0, 1, 2, 3, 4, 5, 0, 6, 7, 1, 8, 9, 10, 11, 12]
+    table = dict(slot_to_channel=channels, num_channels=13, source='toy table')
+    head = _head(kpt_heatmap_channels=table, flip_indices=flip, **toy)
+    assert head.kpt_slot_to_channel.tolist() == channels
