@@ -76,6 +76,10 @@ class DeepMarkPostprocess(nn.Module):
         self.grouping = head.grouping
         self.register_buffer('category_keypoint_mask', head.category_keypoint_mask.clone(),
                              persistent=False)
+        slot_to_channel = getattr(head, 'kpt_slot_to_channel', None)
+        self.register_buffer('kpt_slot_to_channel',
+                             None if slot_to_channel is None else slot_to_channel.clone(),
+                             persistent=False)
         self.input_hw = tuple(int(v) for v in input_hw)
 
     def forward(self, center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, kpt_reg: Tensor,
@@ -97,7 +101,8 @@ class DeepMarkPostprocess(nn.Module):
         feat_h, feat_w = center_heatmap_probs.shape[2:]
         garments, peaks = decode_prob_maps(center_heatmap_probs, wh, offset, kpt_reg,
                                            kpt_heatmap_probs, kpt_offset,
-                                           self.category_keypoint_mask, settings)
+                                           self.category_keypoint_mask, settings,
+                                           self.kpt_slot_to_channel)
         num_decoded = garments.scores.shape[1]
         num_kept = min(settings.max_per_img, num_decoded)
         keep = torch.arange(num_kept, device=wh.device).unsqueeze(0).expand(

@@ -191,3 +191,18 @@ def test_output_names_are_the_documented_ones(demo_postprocess):
     graph = onnx.load(demo_postprocess['onnx_file']).graph
     assert [o.name for o in graph.output] == list(POSTPROCESS_OUTPUT_NAMES)
     assert {n.name.split('/')[0] for n in graph.node} == {'network', 'postprocess'}
+
+
+def test_shared_channel_head_graph_matches_the_head(tmp_path):
+    """A head with the semantic 69-channel table: the graph decodes the per-slot view with the
+    table (peaks once per channel, votes owned among channels), as the head does."""
+    model = perturbed_demo_model({'model.bbox_head.kpt_heatmap_channels': 'semantic'})
+    assert model.bbox_head.num_kpt_heatmap_channels == 69
+    onnx_file = str(tmp_path / 'semantic.onnx')
+    export_onnx(DEMO_CONFIG, None, onnx_file, input_shape=SIZE, model=model, postprocess=True)
+    inputs = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(7))
+    outputs = run_without_deepmark(onnx_file, inputs.numpy(), tmp_path)
+    with torch.no_grad():
+        reference = [s.pred_instances for s in model.predict(inputs, samples(2), rescale=False)]
+    assert_matches(outputs, reference)
+    assert (outputs['keypoint_scores'] > model.bbox_head.grouping.score_thr).sum() > 10

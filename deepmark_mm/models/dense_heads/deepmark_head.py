@@ -392,7 +392,8 @@ class DeepMarkHead(BaseDenseHead):
         maps = (center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset)
         return decode_detections(maps, batch_img_metas, self.category_keypoint_mask,
                                  self.grouping, DecodeSettings.from_test_cfg(cfg),
-                                 nms_cfg=nms_cfg if with_nms else None, rescale=rescale)
+                                 nms_cfg=nms_cfg if with_nms else None, rescale=rescale,
+                                 slot_to_channel=self.kpt_slot_to_channel)
 
 
 def _avg_factor(weight: Tensor) -> float:

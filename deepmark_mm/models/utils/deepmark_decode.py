@@ -1,12 +1,13 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Decoding of DeepMark head outputs (CenterNet ``multi_pose_decode``), all in feature pixels."""
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from torch import Tensor
 
 from .peak_topk import topk_local_maxima
+from .shared_channels import channel_representative_slots
 
 
 class GarmentDetections(NamedTuple):
@@ -225,7 +226,8 @@ def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
                           kpt_offset: Tensor,
                           k: int = 100,
                           kernel: int = 3,
-                          vote_radius: int = 0) -> LandmarkPeaks:
+                          vote_radius: int = 0,
+                          slot_to_channel: Optional[Tensor] = None) -> LandmarkPeaks:
     """Per-slot heatmap peaks refined by the shared landmark offset.
 
     With ``vote_radius = v > 0`` (for models whose ``kpt_offset`` is supervised around each
@@ -242,10 +244,21 @@ def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
         kernel (int): Max-pool NMS kernel. Defaults to 3.
         vote_radius (int): Window half-size of the heatmap-weighted vote; 0 (the default)
             reads the peak pixel alone, as CenterNet.
+        slot_to_channel (Tensor, optional): (J,) int64 table of a head with shared landmark
+            channels, ``kpt_heatmap_probs`` being their per-slot view. The peaks are then found
+            once per channel, a pixel's owner is the one strictly largest of the G channels
+            (slots of one channel do not compete), and each slot takes its channel's peaks.
 
     Returns:
         LandmarkPeaks: P = ``min(k, H * W)`` peaks per slot.
     """
+    if slot_to_channel is not None:
+        slot_to_channel = slot_to_channel.to(kpt_heatmap_probs.device)
+        channels = kpt_heatmap_probs.index_select(
+            1, channel_representative_slots(slot_to_channel))
+        peaks = decode_landmark_peaks(channels, kpt_offset, k, kernel, vote_radius)
+        return LandmarkPeaks(peaks.scores.index_select(1, slot_to_channel),
+                             peaks.keypoints.index_select(1, slot_to_channel))
     batch_size, num_keypoints, height, width = kpt_heatmap_probs.shape
     k = min(k, height * width)
     scores, pixel_index = topk_local_maxima(kpt_heatmap_probs, k, kernel, per_channel=True)

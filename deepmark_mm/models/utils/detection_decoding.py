@@ -89,7 +89,8 @@ def decode_detections(maps: Sequence[Tensor],
                       grouping: Callable,
                       settings: DecodeSettings,
                       nms_cfg: Optional[dict] = None,
-                      rescale: bool = False) -> List[InstanceData]:
+                      rescale: bool = False,
+                      slot_to_channel: Optional[Tensor] = None) -> List[InstanceData]:
     """Detections of single-level maps whose heatmaps are probabilities.
 
     CenterNet ``multi_pose_decode``: local maxima and top-K on the centre heatmap, boxes from
@@ -108,6 +109,8 @@ def decode_detections(maps: Sequence[Tensor],
         settings (DecodeSettings): Decoding options.
         nms_cfg (dict, optional): Per-class NMS (``batched_nms`` config); None: off.
         rescale (bool): Original image pixels when True, network-input pixels when False.
+        slot_to_channel (Tensor, optional): (J,) table of a head with shared landmark channels
+            (see :func:`decode_landmark_peaks`); the kpt heatmap is their per-slot view.
 
     Returns:
         list[:obj:`InstanceData`]: Per image ``bboxes`` (N, 4) xyxy, ``scores`` (N,),
@@ -121,7 +124,7 @@ def decode_detections(maps: Sequence[Tensor],
     if len(batch_img_metas) != batch_size:
         raise ValueError(f'DeepMarkHead: {len(batch_img_metas)} img metas for a batch of '
                          f'{batch_size}')
-    garments, peaks = decode_prob_maps(*maps, category_keypoint_mask, settings)
+    garments, peaks = decode_prob_maps(*maps, category_keypoint_mask, settings, slot_to_channel)
     keep_order = select_detections(garments, nms_cfg, settings.max_per_img)
     detection_mask = torch.zeros_like(garments.scores, dtype=torch.bool)
     for batch_id, order in enumerate(keep_order):
@@ -153,7 +156,9 @@ def decode_detections(maps: Sequence[Tensor],
 def decode_prob_maps(center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, kpt_reg: Tensor,
                      kpt_heatmap_probs: Tensor, kpt_offset: Tensor,
                      category_keypoint_mask: Tensor,
-                     settings: DecodeSettings) -> Tuple[GarmentDetections, LandmarkPeaks]:
+                     settings: DecodeSettings,
+                     slot_to_channel: Optional[Tensor] = None
+                     ) -> Tuple[GarmentDetections, LandmarkPeaks]:
     """Garment detections and landmark peaks of single-level maps.
 
     Args:
@@ -165,6 +170,8 @@ def decode_prob_maps(center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, k
         kpt_offset (Tensor): (B, 2, H, W).
         category_keypoint_mask (Tensor): (C, J) bool, slots owned by each category.
         settings (DecodeSettings): Decoding options.
+        slot_to_channel (Tensor, optional): (J,) shared-channel table (per-slot view
+            ``kpt_heatmap_probs``), see :func:`decode_landmark_peaks`.
 
     Returns:
         tuple[GarmentDetections, LandmarkPeaks]: See :func:`decode_garments` and
@@ -173,7 +180,7 @@ def decode_prob_maps(center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, k
     garments = decode_garments(center_heatmap_probs, wh, offset, kpt_reg, category_keypoint_mask,
                                settings.topk, settings.kernel, settings.vote_radius)
     peaks = decode_landmark_peaks(kpt_heatmap_probs, kpt_offset, settings.kpt_topk,
-                                  settings.kernel, settings.kpt_vote_radius)
+                                  settings.kernel, settings.kpt_vote_radius, slot_to_channel)
     return garments, peaks
 
 

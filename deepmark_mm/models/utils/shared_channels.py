@@ -68,6 +68,23 @@ def channel_maps_to_slot_maps(channel_maps: Tensor, slot_to_channel: Tensor) -> 
     return channel_maps.index_select(1, slot_to_channel.to(channel_maps.device))
 
 
+def channel_representative_slots(slot_to_channel: Tensor) -> Tensor:
+    """The first slot of each channel: reading them from the per-slot view gives the G channels.
+
+    Args:
+        slot_to_channel (Tensor): (J,) int64 in ``[0, G)``, every channel used.
+
+    Returns:
+        Tensor: (G,) int64, ``out[g]`` = the smallest ``j`` with ``slot_to_channel[j] == g``;
+        ``channel_maps_to_slot_maps(maps, t).index_select(1, out) == maps``.
+    """
+    slots = torch.arange(slot_to_channel.numel(), device=slot_to_channel.device)
+    num_channels = int(slot_to_channel.max()) + 1 if slot_to_channel.numel() else 0
+    first = torch.full((num_channels, ), slot_to_channel.numel(), dtype=torch.long,
+                       device=slot_to_channel.device)
+    return first.scatter_reduce(0, slot_to_channel, slots, 'amin')
+
+
 def swap_flipped_channels(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
     """Reorder channels as a horizontal flip renames them (no spatial flip).
 

@@ -7,7 +7,9 @@ from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_ind
 from deepmark_mm.datasets.deepfashion2_semantic_channels import \
     deepfashion2_semantic_channel_table
 from deepmark_mm.datasets.landmark_channel_groups import channel_flip_indices
+from deepmark_mm.models.utils.deepmark_decode import decode_landmark_peaks
 from deepmark_mm.models.utils.shared_channels import (channel_maps_to_slot_maps,
+                                                      channel_representative_slots,
                                                       mirror_channel_maps,
                                                       slot_maps_to_channel_maps,
                                                       swap_flipped_channels)
@@ -82,3 +84,42 @@ def test_bad_inputs_are_named():
         channel_maps_to_slot_maps(torch.zeros(1, 10, 2, 2), SLOT_TO_CHANNEL)
     with pytest.raises(ValueError, match='1-D int64'):
         swap_flipped_channels(torch.zeros(1, 69, 2, 2), CHANNEL_FLIP.float())
+
+
+def test_representative_slots_read_back_the_channels():
+    table = torch.tensor([2, 0, 2, 1, 0, 3])
+    first = channel_representative_slots(table)
+    assert first.tolist() == [1, 3, 0, 5]
+    maps = torch.rand(2, 4, 3, 5)
+    view = channel_maps_to_slot_maps(maps, table)
+    assert torch.equal(view.index_select(1, first), maps)
+
+
+def test_shared_channel_peaks_vote_over_the_channels_not_the_slots():
+    """Slots 0 and 1 share channel 0, slot 2 has channel 1. With window votes (radius 1) a pixel
+    votes for a peak when the peak's channel is the one strictly largest: with the table the two
+    slots of channel 0 do not compete, so all 9 pixels of the blob vote; on the bare per-slot
+    view they tie everywhere and only the peak pixel reads (the vote is lost)."""
+    table = torch.tensor([0, 0, 1])
+    channels = torch.full((1, 2, 9, 9), 0.01)
+    channels[0, 0, 3:6, 3:6] = 0.5
+    channels[0, 0, 4, 4] = 0.9
+    xs = torch.arange(9.).view(1, 9).expand(9, 9)
+    kpt_offset = torch.stack([0.1 * xs, 0.05 * xs.t()]).unsqueeze(0)  # (1, 2, 9, 9)
+    view = channel_maps_to_slot_maps(channels, table)
+    shared = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1, slot_to_channel=table)
+    # the blob's 9 pixels vote with their heat: 8 x 0.5 around, 0.9 in the middle
+    weights = channels[0, 0, 3:6, 3:6]
+    pixels_x, pixels_y = xs[3:6, 3:6], xs.t()[3:6, 3:6]
+    expected = torch.stack([((pixels_x + 0.1 * pixels_x) * weights).sum(),
+                            ((pixels_y + 0.05 * pixels_y) * weights).sum()]) / weights.sum()
+    for slot in (0, 1):
+        assert shared.scores[0, slot, 0] == pytest.approx(0.9)
+        torch.testing.assert_close(shared.keypoints[0, slot, 0], expected)
+    # each slot takes its channel's peaks: the G-channel decoding, indexed by the table
+    per_channel = decode_landmark_peaks(channels, kpt_offset, k=1, vote_radius=1)
+    assert torch.equal(shared.keypoints, per_channel.keypoints.index_select(1, table))
+    assert torch.equal(shared.scores, per_channel.scores.index_select(1, table))
+    # the bare view: the two copies of channel 0 tie, only the peak pixel reads
+    bare = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1)
+    torch.testing.assert_close(bare.keypoints[0, 0, 0], torch.tensor([4.4, 4.2]))
