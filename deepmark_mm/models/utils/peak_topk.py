@@ -1,20 +1,20 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Top-K local maxima of heatmaps, equal to ``local_maximum`` followed by ``torch.topk``.
 
-The decoding takes the K best local maxima of every landmark heatmap (294 maps of 128 x 128 at
-512 input). Local maxima are sparse (a few percent of the pixels), so instead of a top-K over
-every pixel of the masked map, the peaks are compacted (``nonzero``) and the top-K runs on a
-small padded array of candidates per row. That answer is provably the one ``torch.topk`` gives
-on the full masked map whenever the K best candidates are positive and strictly decreasing and
-the (K+1)-th is strictly smaller (then the K largest values of the row, zeros of the non-maxima
-included, are unique and in a unique order). Rows where this cannot be shown (ties, fewer than K
-positive maxima, non-finite values) are recomputed with the full ``topk`` on the masked map, so
-the result is always identical, index order of ties included. PyTorch has no sparse or
-segmented top-K, hence the padding.
+The decoding takes the K best local maxima of every landmark heatmap (294 maps of 128 x 128 at 512
+input). Local maxima are sparse (a few percent of the pixels), so instead of a top-K over every
+pixel of the masked map, the peaks are compacted (``nonzero``, on blocks of whole maps that stay in
+the CPU's cache) and the top-K runs on a small padded array of candidates per row. That answer is
+provably the one ``torch.topk`` gives on the full masked map whenever the K best candidates are
+positive and strictly decreasing and the (K+1)-th is strictly smaller (then the K largest values of
+the row, zeros of the non-maxima included, are unique and in a unique order). Rows where this
+cannot be shown (ties, fewer than K positive maxima, non-finite values) are recomputed with the
+full ``topk`` on the masked map, so the result is always identical, index order of ties included.
+PyTorch has no sparse or segmented top-K, hence the padding.
 
 Under tracing / ONNX export the reference computation runs (no data-dependent branch).
 """
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import torch
 from torch import Tensor
@@ -49,6 +49,20 @@ def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], d
     out_view.select(dim, length - 1).copy_(pairs_view.select(dim, length - 2))
 
 
+def _window_max_into(flat: Tensor, planes_shape: Tuple[int, int, int], pairs: Tensor,
+                     window_max: Tensor) -> None:
+    """3 x 3 window maxima (clipped at the border) of contiguous (P, H, W) planes.
+
+    Args:
+        flat (Tensor): (N,) values of the planes, N = P * H * W.
+        planes_shape (tuple[int]): (P, H, W), H and W >= 2.
+        pairs (Tensor): (N,) scratch buffer.
+        window_max (Tensor): (N,) receives the window maxima.
+    """
+    _max3_along(flat, 1, planes_shape, 2, pairs, window_max)  # along W
+    _max3_along(window_max, planes_shape[2], planes_shape, 1, pairs, window_max)  # then H
+
+
 def local_maximum_mask(heat: Tensor) -> Tensor:
     """Where a pixel equals the maximum of its 3 x 3 window (clipped at the border).
 
@@ -64,12 +78,67 @@ def local_maximum_mask(heat: Tensor) -> Tensor:
     if height < 2 or width < 2:
         raise ValueError(f'local_maximum_mask needs maps of at least 2 x 2, got {height} x {width}')
     flat = heat.detach().contiguous().view(-1)
-    planes = (batch_size * channels, height, width)
     pairs, window_max = torch.empty_like(flat), torch.empty_like(flat)
-    _max3_along(flat, 1, planes, 2, pairs, window_max)  # along W
-    _max3_along(window_max, width, planes, 1, pairs, window_max)  # then along H, in place
+    _window_max_into(flat, (batch_size * channels, height, width), pairs, window_max)
     # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False), and cheaper
     return torch.ge(flat, window_max).view(heat.shape)
+
+
+# elements per block of planes in :func:`local_maxima_candidates`: the block's values, two scratch
+# buffers and its mask (about 1.6 MB) stay in the CPU's L2 caches across the passes over it
+_BLOCK_ELEMENTS = 1 << 17
+
+
+class LocalMaxima(NamedTuple):
+    """The 3 x 3 local maxima of (B, C, H, W) planes, M of them.
+
+    Attributes:
+        index (Tensor): (M,) int64 ascending indices into ``heat.contiguous().view(-1)``.
+        values (Tensor): (M,) the heatmap there (the gradient flows to the heatmap).
+        plane_finite (Tensor): (B * C,) bool, the plane holds no NaN or infinity.
+    """
+    index: Tensor
+    values: Tensor
+    plane_finite: Tensor
+
+
+def local_maxima_candidates(heat: Tensor) -> LocalMaxima:
+    """The nonzero entries of :func:`local_maximum_mask`, their values, the planes' finiteness.
+
+    On the CPU the planes are processed in blocks of whole planes small enough to stay in the
+    cache: every pass over a block (window maxima, comparison, nonzero, value gather,
+    finiteness) reads it from the cache instead of memory; each pass still uses the intra-op
+    threads. On a GPU the map is one block (each block's ``nonzero`` waits for the device).
+
+    Args:
+        heat (Tensor): (B, C, H, W) map, H and W >= 2.
+
+    Returns:
+        LocalMaxima: Indices, values and per-plane finiteness.
+    """
+    batch_size, channels, height, width = heat.shape
+    if height < 2 or width < 2:
+        raise ValueError(f'local_maximum_mask needs maps of at least 2 x 2, got {height} x {width}')
+    num_planes, plane_size = batch_size * channels, height * width
+    planes = heat.contiguous().view(num_planes, plane_size)
+    detached = planes.detach()
+    block_elements = _BLOCK_ELEMENTS if heat.device.type == 'cpu' else heat.numel()
+    block = max(1, min(num_planes, block_elements // plane_size))
+    pairs, window_max = (detached.new_empty(block * plane_size) for _ in range(2))
+    indices, values, finite = [], [], []
+    for first in range(0, num_planes, block):
+        flat = detached[first:first + block].reshape(-1)
+        size = flat.numel()
+        _window_max_into(flat, (size // plane_size, height, width), pairs[:size], window_max[:size])
+        # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False)
+        index = torch.ge(flat, window_max[:size]).nonzero().squeeze(1)
+        values.append(flat[index])
+        indices.append(index + first * plane_size)
+        finite.append(torch.isfinite(flat.view(-1, plane_size).sum(-1)))
+    result = LocalMaxima(torch.cat(indices), torch.cat(values), torch.cat(finite))
+    if planes.requires_grad:  # values that carry the gradient to the heatmap
+        result = result._replace(values=planes.reshape(-1)[result.index])
+    return result
 
 
 def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
@@ -91,25 +160,29 @@ def _candidate_topk(heat: Tensor, k: int, num_rows: int) -> Tuple[Tensor, Tensor
     Returns:
         tuple[Tensor]: (R, k) scores, (R, k) int64 index in the row, (R,) bool exact.
     """
-    flat = heat.contiguous().view(-1)
-    row_length = flat.numel() // num_rows
-    candidates = local_maximum_mask(heat).view(-1).nonzero().squeeze(1)  # (M,) ascending
-    values = flat[candidates]
+    row_length = heat.numel() // num_rows
+    candidates, values, plane_finite = local_maxima_candidates(heat)  # (M,) ascending
     rows = torch.div(candidates, row_length, rounding_mode='floor')
     counts = torch.bincount(rows, minlength=num_rows)
-    slots = torch.arange(candidates.numel(), device=flat.device) - (counts.cumsum(0) - counts)[rows]
+    starts = counts.cumsum(0) - counts  # (R,) first candidate of each row
     width = max(int(counts.max()) if candidates.numel() else 0, k + 1)
-    padded = values.new_full((num_rows, width), float('-inf'))
-    padded[rows, slots] = values
-    padded_index = torch.zeros((num_rows, width), dtype=torch.long, device=flat.device)
-    padded_index[rows, slots] = candidates - rows * row_length
-    top_values, top_columns = padded.detach().topk(k + 1, dim=-1)
+    # candidate i goes to column i - starts[row] of its row in a (R, width) -inf padded array
+    padded_at = torch.arange(candidates.numel(), device=heat.device) + (rows * width - starts[rows])
+    padded = values.new_full((num_rows * width, ), float('-inf'))
+    padded[padded_at] = values
+    top_values, top_columns = padded.view(num_rows, width).detach().topk(k + 1, dim=-1)
     # exact: the K best are positive (above every non-maximum's 0), strictly decreasing and
     # strictly above the next candidate; the row is finite (NaN and -inf read as 0 * x)
     exact = (top_values[:, k - 1] > 0) & (top_values[:, :k] > top_values[:, 1:]).all(-1) \
-        & torch.isfinite(flat.detach().view(num_rows, -1).sum(-1))
+        & plane_finite.view(num_rows, -1).all(-1)
     columns = top_columns[:, :k]
-    return padded.gather(1, columns), padded_index.gather(1, columns), exact
+    # column c of row r holds candidate starts[r] + c (past the row's end: padding of a row
+    # that is not exact, clamped onto any candidate; its result is replaced)
+    if candidates.numel() == 0:
+        return top_values[:, :k], torch.zeros_like(columns), exact
+    taken = (starts.unsqueeze(1) + columns).clamp(max=candidates.numel() - 1)
+    row_offsets = torch.arange(num_rows, device=heat.device).unsqueeze(1) * row_length
+    return padded.view(num_rows, width).gather(1, columns), candidates[taken] - row_offsets, exact
 
 
 def topk_local_maxima(heat: Tensor,

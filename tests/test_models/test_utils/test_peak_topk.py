@@ -9,7 +9,8 @@ import deepmark_mm  # noqa: F401  (before mmdet: the mmcv._ext stand-in)
 from mmdet.models.utils import get_local_maximum  # noqa: E402
 from deepmark_mm.models.utils import peak_topk
 from deepmark_mm.models.utils.peak_topk import (_candidate_topk, dense_topk_local_maxima,
-                                                local_maximum_mask, topk_local_maxima)
+                                                local_maxima_candidates, local_maximum_mask,
+                                                topk_local_maxima)
 
 
 def _max_pool_topk(heat, k, per_channel):
@@ -69,6 +70,28 @@ def test_mask_is_max_pool_equality():
                            F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
     with pytest.raises(ValueError, match='2 x 2'):
         local_maximum_mask(torch.rand(1, 1, 1, 5))
+
+
+@pytest.mark.parametrize('block_elements', [1, 500, 1000, 1 << 17])
+def test_candidates_of_plane_blocks_are_the_mask(monkeypatch, block_elements):
+    """Blocks of 1, 1 (rounded down from 500 / 480 pixels), 2 and all 10 planes give the
+    mask's nonzero indices and each plane's finiteness; the top-K from them is the dense one."""
+    monkeypatch.setattr(peak_topk, '_BLOCK_ELEMENTS', block_elements)
+    for name, heat in _heatmaps(4):
+        candidates, values, finite = local_maxima_candidates(heat)
+        expected = local_maximum_mask(heat).view(-1).nonzero().squeeze(1)
+        assert torch.equal(candidates, expected), name
+        assert torch.equal(values, heat.reshape(-1)[expected]), name
+        assert torch.equal(finite, torch.isfinite(heat).flatten(2).all(-1).view(-1)), name
+        for per_channel in (True, False):
+            scores, index = topk_local_maxima(heat, 7, per_channel=per_channel)
+            expected_scores, expected_index = _max_pool_topk(heat, 7, per_channel)
+            torch.testing.assert_close(scores, expected_scores, rtol=0, atol=0, equal_nan=True)
+            assert torch.equal(index, expected_index), (name, per_channel)
+    channels_last = torch.rand(2, 3, 6, 5).contiguous(memory_format=torch.channels_last)
+    candidates, values, _ = local_maxima_candidates(channels_last)
+    assert torch.equal(candidates, local_maximum_mask(channels_last).view(-1).nonzero().squeeze(1))
+    assert torch.equal(values, channels_last.contiguous().view(-1)[candidates])
 
 
 def test_fast_path_proves_distinct_rows_and_refuses_ties():
