@@ -7,20 +7,25 @@ random images with random garments (each with its category's landmarks inside it
 
 * parameters of the whole detector and of the landmark heatmap branch;
 * training step: ``detector.loss`` + ``backward`` of one batch, median over ``--repeat`` runs;
-* peak memory: the process's maximum resident set size after the steps (run one config per
-  process to compare configs);
+* peak memory: the process's maximum resident set size after the steps (given with one config
+  only: run one config per process to compare memory);
 * decoding: ``bbox_head.predict_by_feat`` of one image's head outputs, median.
 
-    python tools/analysis_tools/benchmark_shared_channels.py CONFIG --shape 512 --batch 2 \
-        [--repeat 5] [--threads 2] [--cfg-options model.neck.use_dcn=False]
+With several configs the models are built in one process and timed interleaved, round by round
+(each round runs every model once, in a rotating order), so a load change slows all alike.
 
-Prints one JSON line.
+    python tools/analysis_tools/benchmark_shared_channels.py CONFIG [CONFIG ...] --shape 512 \
+        --batch 2 [--repeat 5] [--threads 2] [--cfg-options model.neck.use_dcn=False]
+
+Prints one JSON line per config.
 """
 import argparse
 import json
 import resource
 import statistics
 import time
+from functools import partial
+from typing import Callable, List, Sequence
 
 import torch
 
@@ -57,54 +62,68 @@ def random_samples(batch: int, size: int, garments: int, seed: int = 0) -> list:
     return samples
 
 
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def interleaved_median_ms(fns: Sequence[Callable[[], object]], repeat: int) -> List[float]:
+    """Median ms of each function, run once per round in a rotating order after a warm-up."""
+    for fn in fns:
         fn()
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+    times: List[List[float]] = [[] for _ in fns]
+    for round_id in range(repeat):
+        for offset in range(len(fns)):
+            index = (round_id + offset) % len(fns)
+            start = time.perf_counter()
+            fns[index]()
+            times[index].append(1000 * (time.perf_counter() - start))
+    return [statistics.median(values) for values in times]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
+    parser.add_argument('configs', nargs='+', help='one or more configs (timed interleaved)')
     parser.add_argument('--shape', type=int, default=512, help='square input side')
     parser.add_argument('--batch', type=int, default=2, help='training batch size')
     parser.add_argument('--garments', type=int, default=3, help='garments per image')
-    parser.add_argument('--repeat', type=int, default=5, help='timed runs')
+    parser.add_argument('--repeat', type=int, default=5, help='timed rounds')
     parser.add_argument('--threads', type=int, default=2, help='torch intra-op threads')
     parser.add_argument('--cfg-options', nargs='+', default=None, help='key=value overrides')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    detector = build_benchmark_detector(args.config, None, 'cpu', args.cfg_options)
-    head = detector.bbox_head
-    detector.train()
-    inputs = torch.randn(args.batch, 3, args.shape, args.shape)
+    inputs = torch.randn(args.batch, 3, args.shape, args.shape,
+                         generator=torch.Generator().manual_seed(0))
     samples = random_samples(args.batch, args.shape, args.garments)
+    detectors = []
+    for config in args.configs:
+        torch.manual_seed(0)
+        detectors.append(build_benchmark_detector(config, None, 'cpu', args.cfg_options).train())
 
-    def step() -> None:
-        detector.zero_grad(set_to_none=True)
-        losses = detector.loss(inputs, samples)
-        sum(losses.values()).backward()
+    def step(detector: torch.nn.Module) -> Callable[[], None]:
+        def run() -> None:
+            detector.zero_grad(set_to_none=True)
+            losses = detector.loss(inputs, samples)
+            sum(losses.values()).backward()
+        return run
 
-    step_ms = median_ms(step, args.repeat)
+    step_ms = interleaved_median_ms([step(detector) for detector in detectors], args.repeat)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    detector.eval()
+    decoders = []
     with torch.no_grad():
-        outputs = head(detector.extract_feat(inputs[:1]))
-        metas = [samples[0].metainfo]
-        decode_ms = median_ms(lambda: head.predict_by_feat(*outputs, batch_img_metas=metas),
-                              args.repeat)
-    print(json.dumps(dict(
-        config=args.config, shape=args.shape, batch=args.batch, threads=args.threads,
-        cpu=cpu_name(), kpt_heatmap_channels=head.num_kpt_heatmap_channels,
-        params=sum(p.numel() for p in detector.parameters()),
-        kpt_heatmap_branch_params=sum(p.numel() for p in head.kpt_heatmap_head.parameters()),
-        train_step_ms=round(step_ms, 1), peak_rss_mb=round(peak_mb),
-        decode_ms=round(decode_ms, 2))))
+        for detector in detectors:
+            detector.zero_grad(set_to_none=True)
+            detector.eval()
+            outputs = detector.bbox_head(detector.extract_feat(inputs[:1]))
+            decoders.append(partial(detector.bbox_head.predict_by_feat, *outputs,
+                                    batch_img_metas=[samples[0].metainfo]))
+        decode_ms = interleaved_median_ms(decoders, args.repeat)
+    for config, detector, step_time, decode_time in zip(args.configs, detectors, step_ms,
+                                                        decode_ms):
+        head = detector.bbox_head
+        print(json.dumps(dict(
+            config=config, shape=args.shape, batch=args.batch, threads=args.threads,
+            cpu=cpu_name(), kpt_heatmap_channels=head.num_kpt_heatmap_channels,
+            params=sum(p.numel() for p in detector.parameters()),
+            kpt_heatmap_branch_params=sum(p.numel() for p in head.kpt_heatmap_head.parameters()),
+            train_step_ms=round(step_time, 1),
+            peak_rss_mb=round(peak_mb) if len(detectors) == 1 else None,
+            decode_ms=round(decode_time, 2), interleaved_with=len(detectors) - 1)))
 
 
 if __name__ == '__main__':

@@ -62,10 +62,9 @@ class DeepMarkHead(BaseDenseHead):
         kpt_heatmap_channels (optional): None: a heatmap per slot. Else a slot -> channel table
             (``build_channel_table``'s spec, e.g. ``'semantic'``): G shared channels, slot ``j``
             drawn into and read from channel ``kpt_slot_to_channel[j]``.
-        flip_indices (Sequence[int], optional): (J,) slot each slot becomes under a horizontal
-            flip (the landmark metainfo's ``flip_indices``); a shared channel table is checked
-            to swap consistently with it. None: DeepFashion2's pairs when the slices are
-            DeepFashion2's.
+        flip_indices (Sequence[int], optional): (J,) the landmark metainfo's slot flip pairs,
+            which a shared channel table must swap consistently with; None: DeepFashion2's pairs
+            when the slices are DeepFashion2's.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
         regression_radius (int): 0 (the default) regresses wh, offset and kpt_reg at each
