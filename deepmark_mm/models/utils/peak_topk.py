@@ -118,7 +118,8 @@ def local_maxima_candidates(heat: Tensor) -> LocalMaxima:
     """
     batch_size, channels, height, width = heat.shape
     if height < 2 or width < 2:
-        raise ValueError(f'local_maximum_mask needs maps of at least 2 x 2, got {height} x {width}')
+        raise ValueError(
+            f'local_maxima_candidates needs maps of at least 2 x 2, got {height} x {width}')
     num_planes, plane_size = batch_size * channels, height * width
     planes = heat.contiguous().view(num_planes, plane_size)
     detached = planes.detach()
