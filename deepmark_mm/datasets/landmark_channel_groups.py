@@ -21,6 +21,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .landmark_metainfo import slot_count
+
 
 @dataclass(frozen=True)
 class LandmarkChannelTable:
@@ -82,7 +84,7 @@ def check_channel_table(table: LandmarkChannelTable,
         ValueError: Naming the table's ``source`` and the offending slots / channels.
     """
     where = table.source or 'channel table'
-    num_slots = max(int(end) for _, end in keypoint_slices)
+    num_slots = slot_count(keypoint_slices)
     channels = table.slot_to_channel
     if table.num_slots != num_slots:
         raise ValueError(f'{where}: maps {table.num_slots} slots, the landmark set has '

@@ -48,6 +48,11 @@ def resolve_keypoint_slices(num_classes: int,
     return slices  # type: ignore[return-value]
 
 
+def slot_count(keypoint_slices: Sequence[Sequence[int]]) -> int:
+    """K, the number of landmark slots the ``[start, end)`` slices tile (the largest end)."""
+    return max(int(end) for _, end in keypoint_slices)
+
+
 def category_keypoint_mask(num_keypoints: int,
                            keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
     """Boolean table of which slots belong to which category.
@@ -105,7 +110,7 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
     if len(slices) != len(classes) or any(len(s) != 2 or s[0] >= s[1] for s in slices):
         raise ValueError(f'{source}: keypoint_slices must hold one [start, end) pair with '
                          f'start < end per class ({len(classes)}), got {slices}')
-    num_keypoints = max(end for _, end in slices)
+    num_keypoints = slot_count(slices)
     covered = np.zeros(num_keypoints, dtype=np.int64)
     for start, end in slices:
         if start < 0:
@@ -181,7 +186,7 @@ def keypoint_owner(keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
     Returns:
         np.ndarray: (K,) int64.
     """
-    owner = np.zeros(max(end for _, end in keypoint_slices), dtype=np.int64)
+    owner = np.zeros(slot_count(keypoint_slices), dtype=np.int64)
     for label, (start, end) in enumerate(keypoint_slices):
         owner[start:end] = label
     return owner

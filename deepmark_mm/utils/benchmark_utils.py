@@ -2,7 +2,8 @@
 """Helpers shared by the benchmark tools: the timed detector, the timer and the device's name.
 
 Used by ``tools/analysis_tools/benchmark.py`` (size and speed), ``benchmark_tta.py`` (test-time
-augmentation columns) and :func:`deepmark_mm.deployment.benchmark_onnx`. This module is imported
+augmentation columns), ``benchmark_shared_channels.py``, ``tools/deployment/benchmark_int8.py``
+and :func:`deepmark_mm.deployment.benchmark_onnx`. This module is imported
 with the package, so MMEngine / MMDetection are imported inside the functions that need them.
 """
 import json
@@ -10,7 +11,7 @@ import os
 import os.path as osp
 import platform
 import time
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -93,6 +94,27 @@ def time_call(fn: Callable[[], object], device: str, warmup: int, repeat: int) -
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return times[len(times) // 2]
+
+
+def interleaved_median_ms(fns: Sequence[Callable[[], object]], repeat: int,
+                          warmup: int = 1) -> List[float]:
+    """Median milliseconds of each of ``fns``, timed interleaved (CPU).
+
+    After ``warmup`` untimed rounds, each of ``repeat`` rounds runs every function once, in an
+    order rotated by one per round, so a change of the machine's load slows all of them alike
+    (the only fair side-by-side on a shared machine).
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: List[List[float]] = [[] for _ in fns]
+    for round_id in range(repeat):
+        for offset in range(len(fns)):
+            index = (round_id + offset) % len(fns)
+            start = time.perf_counter()
+            fns[index]()
+            times[index].append((time.perf_counter() - start) * 1000)
+    return [sorted(values)[len(values) // 2] for values in times]
 
 
 def cpu_name() -> str:

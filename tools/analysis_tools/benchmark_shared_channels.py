@@ -22,16 +22,14 @@ Prints one JSON line per config.
 import argparse
 import json
 import resource
-import statistics
-import time
 from functools import partial
-from typing import Callable, List, Sequence
+from typing import Callable
 
 import torch
 
 import deepmark_mm  # noqa: F401  (before mmdet: deepmark_mm provides mmcv's missing ops)
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
-from deepmark_mm.utils import build_benchmark_detector, cpu_name
+from deepmark_mm.utils import build_benchmark_detector, cpu_name, interleaved_median_ms
 from mmdet.structures import DetDataSample  # isort: skip
 from mmdet.structures.bbox import HorizontalBoxes  # isort: skip
 from mmengine.structures import InstanceData  # isort: skip
@@ -60,20 +58,6 @@ def random_samples(batch: int, size: int, garments: int, seed: int = 0) -> list:
             metainfo=dict(img_shape=(size, size), pad_shape=(size, size),
                           batch_input_shape=(size, size), scale_factor=(1., 1.))))
     return samples
-
-
-def interleaved_median_ms(fns: Sequence[Callable[[], object]], repeat: int) -> List[float]:
-    """Median ms of each function, run once per round in a rotating order after a warm-up."""
-    for fn in fns:
-        fn()
-    times: List[List[float]] = [[] for _ in fns]
-    for round_id in range(repeat):
-        for offset in range(len(fns)):
-            index = (round_id + offset) % len(fns)
-            start = time.perf_counter()
-            fns[index]()
-            times[index].append(1000 * (time.perf_counter() - start))
-    return [statistics.median(values) for values in times]
 
 
 def main() -> None:

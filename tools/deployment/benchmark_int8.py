@@ -13,10 +13,9 @@ load average.
 import argparse
 import os
 import os.path as osp
-import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -38,6 +37,7 @@ def main() -> None:
     from deepmark_mm.deployment import (INPUT_NAME, build_detector, cpu_name, create_session,
                                         export_onnx, list_images, preprocessed_batches,
                                         quantize_onnx)
+    from deepmark_mm.utils import interleaved_median_ms
     cfg_options = dict(option.split('=', 1) for option in args.cfg_options) or None
     checkpoint = None if args.checkpoint.lower() == 'none' else args.checkpoint
     model = build_detector(args.config, checkpoint, cfg_options=cfg_options)
@@ -55,14 +55,8 @@ def main() -> None:
             quantize_onnx(float_file, int8_file, batches)
         sessions = [create_session(f, num_threads=args.threads) for f in (float_file, int8_file)]
         feed = {INPUT_NAME: batches[0]}
-        times = [[], []]
-        for repeat in range(args.repeats + 2):
-            for index, session in enumerate(sessions):
-                start = time.perf_counter()
-                session.run(None, feed)
-                if repeat >= 2:
-                    times[index].append((time.perf_counter() - start) * 1000)
-        fp32, int8 = (statistics.median(t) for t in times)
+        fp32, int8 = interleaved_median_ms(
+            [partial(session.run, None, feed) for session in sessions], args.repeats, warmup=2)
         print(f'| {size} | {"postprocess" if args.postprocess else "network"} | '
               f'{osp.getsize(float_file) / 1e6:.1f} | {osp.getsize(int8_file) / 1e6:.1f} | '
               f'{fp32:.1f} | {int8:.1f} | {fp32 / int8:.2f}x |', flush=True)

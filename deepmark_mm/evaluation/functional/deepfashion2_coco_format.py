@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, NUM_KEYPOINTS
-from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask
+from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, slot_count
 
 #: (start, end) slot slices per category; the functions below default to DeepFashion2's and take
 #: any landmark set's (its metainfo ``keypoint_slices``).
@@ -37,11 +37,6 @@ UNLABELLED, OCCLUDED, VISIBLE = 0, 1, 2
 
 #: Most landmark slots any DeepFashion2 category owns (long sleeve outwear: 39).
 MAX_CATEGORY_SLOTS: int = max(end - start for start, end in KEYPOINT_SLICES)
-
-
-def _num_slots(keypoint_slices: Slices) -> int:
-    """K, the slots the slices tile."""
-    return max(int(end) for _, end in keypoint_slices)
 
 
 def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
@@ -114,7 +109,7 @@ def instances_to_coco_annotations(instances: Sequence[Dict],
             {0, 1, 2}, a labelled slot outside the category's slice or a non-finite number; the
             message names the image and the instance.
     """
-    num_keypoints, num_classes = _num_slots(keypoint_slices), len(keypoint_slices)
+    num_keypoints, num_classes = slot_count(keypoint_slices), len(keypoint_slices)
     own_slots = category_keypoint_mask(num_keypoints, keypoint_slices)
     annotations = []
     for index, instance in enumerate(instances):
@@ -184,7 +179,7 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
         annotations += instances_to_coco_annotations(gt['anns'], img_id, len(annotations) + 1,
                                                      keypoint_slices, classes)
     return dict(images=images, annotations=annotations,
-                categories=deepfashion2_categories(classes, _num_slots(keypoint_slices)))
+                categories=deepfashion2_categories(classes, slot_count(keypoint_slices)))
 
 
 def category_landmark_annotations(annotations: Sequence[Dict],
@@ -218,7 +213,7 @@ def category_landmark_annotations(annotations: Sequence[Dict],
             number of keypoint values; the message names the annotation and image.
     """
     start, end = keypoint_slices[label]
-    num_slots = _num_slots(keypoint_slices)
+    num_slots = slot_count(keypoint_slices)
     sliced = []
     for ann in annotations:
         keypoints = np.array(ann['keypoints'], dtype=np.float64)
@@ -313,7 +308,7 @@ def gather_own_keypoints(keypoints: np.ndarray,
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     keypoints = np.asarray(keypoints, dtype=np.float32).reshape(
-        len(labels), _num_slots(keypoint_slices), 2)
+        len(labels), slot_count(keypoint_slices), 2)
     return keypoints[np.arange(len(labels))[:, None], _own_slot_table(keypoint_slices)[labels]]
 
 
@@ -333,7 +328,7 @@ def expand_own_keypoints(own_keypoints: np.ndarray,
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     table = _own_slot_table(keypoint_slices)
-    num_keypoints = _num_slots(keypoint_slices)
+    num_keypoints = slot_count(keypoint_slices)
     slots = table[labels]  # (N, S)
     lengths = np.array([end - start for start, end in keypoint_slices])[labels]
     used = np.arange(table.shape[1])[None] < lengths[:, None]  # (N, S)
