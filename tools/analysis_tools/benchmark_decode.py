@@ -10,7 +10,8 @@ alike), their predictions checked equal:
 - "old": the same dense top-K after the separable max filter
   (:func:`~deepmark_mm.models.utils.peak_topk.dense_topk_local_maxima`);
 - "new": the code as it is (:func:`~deepmark_mm.models.utils.peak_topk.topk_local_maxima`:
-  top-K of the compacted local maxima).
+  top-K of the compacted local maxima; landmark peaks only down to the grouping's
+  ``score_thr``, :func:`~deepmark_mm.models.utils.peak_topk.topk_local_maxima_above`).
 
 Random weights; the new cost grows with the number of local maxima and of tied rows.
 
@@ -52,14 +53,19 @@ def reference_decoding(kind: str):
 
     from deepmark_mm.models.utils import deepmark_decode, peak_topk
     from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
-    new, filtered = deepmark_decode.topk_local_maxima, peak_topk.local_maximum
+    new = (deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above,
+           peak_topk.local_maximum)
     deepmark_decode.topk_local_maxima = dense_topk_local_maxima
+    # every landmark peak, also those below the grouping's score_thr
+    deepmark_decode.topk_local_maxima_above = \
+        lambda heat, k, min_score, kernel=3: dense_topk_local_maxima(heat, k, kernel)
     if kind == 'max-pool':
         peak_topk.local_maximum = get_local_maximum
     try:
         yield
     finally:
-        deepmark_decode.topk_local_maxima, peak_topk.local_maximum = new, filtered
+        (deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above,
+         peak_topk.local_maximum) = new
 
 
 def _ms(fn: Callable[[], object]) -> float:

@@ -6,7 +6,7 @@ import torch
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from torch import Tensor
 
-from .peak_topk import topk_local_maxima
+from .peak_topk import topk_local_maxima, topk_local_maxima_above
 from .shared_channels import channel_representative_slots
 
 
@@ -136,12 +136,13 @@ def window_votes(probs: Tensor, channels: Tensor, windows: PeakWindows,
     return votes
 
 
-def weighted_vote(values: Tensor, votes: Tensor) -> Tensor:
+def weighted_vote(values: Tensor, votes: Optional[Tensor]) -> Tensor:
     """Vote-weighted mean over each window, the peak's own reading where no pixel votes.
 
     Args:
         values (Tensor): (B, N, S, C) readings of the window pixels (the peak in the middle).
-        votes (Tensor): (B, N, S) non-negative weights.
+        votes (Tensor, optional): (B, N, S) non-negative weights; unused (may be None) for
+            one-pixel windows (S = 1), which return the peak's reading.
 
     Returns:
         Tensor: (B, N, C).
@@ -206,7 +207,7 @@ def decode_garments(center_heatmap_probs: Tensor,
     # heatmap of the detection's own category there
     windows = peak_windows(xs, ys, vote_radius, height, width)
     num_window = windows.pixels.shape[2]
-    votes = window_votes(center_heatmap_probs, labels, windows)
+    votes = window_votes(center_heatmap_probs, labels, windows) if vote_radius else None
 
     def read(feat: Tensor) -> Tensor:  # (B, C, H, W) -> (B, K, S, C)
         return gather_at_pixels(feat, windows.pixel_index.reshape(batch_size, -1)).reshape(
@@ -227,7 +228,8 @@ def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
                           k: int = 100,
                           kernel: int = 3,
                           vote_radius: int = 0,
-                          slot_to_channel: Optional[Tensor] = None) -> LandmarkPeaks:
+                          slot_to_channel: Optional[Tensor] = None,
+                          min_score: Optional[float] = None) -> LandmarkPeaks:
     """Per-slot heatmap peaks refined by the shared landmark offset.
 
     With ``vote_radius = v > 0`` (for models whose ``kpt_offset`` is supervised around each
@@ -248,27 +250,36 @@ def decode_landmark_peaks(kpt_heatmap_probs: Tensor,
             channels, ``kpt_heatmap_probs`` being their per-slot view. The peaks are then found
             once per channel, a pixel's owner is the one strictly largest of the G channels
             (slots of one channel do not compete), and each slot takes its channel's peaks.
+        min_score (float, optional): For consumers that ignore peaks scoring below it (> 0, a
+            grouping's ``score_thr``): only the peaks scoring at least it are found, and P is
+            the most any slot has (:func:`topk_local_maxima_above`); the other entries score
+            below it. None: the top ``k`` of every slot.
 
     Returns:
-        LandmarkPeaks: P = ``min(k, H * W)`` peaks per slot.
+        LandmarkPeaks: P = ``min(k, H * W)`` peaks per slot (at most that with ``min_score``).
     """
     if slot_to_channel is not None:
         slot_to_channel = slot_to_channel.to(kpt_heatmap_probs.device)
         channels = kpt_heatmap_probs.index_select(
             1, channel_representative_slots(slot_to_channel))
-        peaks = decode_landmark_peaks(channels, kpt_offset, k, kernel, vote_radius)
+        peaks = decode_landmark_peaks(channels, kpt_offset, k, kernel, vote_radius,
+                                      min_score=min_score)
         return LandmarkPeaks(peaks.scores.index_select(1, slot_to_channel),
                              peaks.keypoints.index_select(1, slot_to_channel))
     batch_size, num_keypoints, height, width = kpt_heatmap_probs.shape
     k = min(k, height * width)
-    scores, pixel_index = topk_local_maxima(kpt_heatmap_probs, k, kernel, per_channel=True)
+    if min_score is None:
+        scores, pixel_index = topk_local_maxima(kpt_heatmap_probs, k, kernel, per_channel=True)
+    else:
+        scores, pixel_index = topk_local_maxima_above(kpt_heatmap_probs, k, min_score, kernel)
+        k = scores.shape[-1]
     pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
     windows = peak_windows(pixel_index % width,
                            torch.div(pixel_index, width, rounding_mode='floor'), vote_radius,
                            height, width)
     slots = torch.arange(num_keypoints, device=pixel_index.device).repeat_interleave(k)
     votes = window_votes(kpt_heatmap_probs, slots.expand(batch_size, -1), windows,
-                         exclusive=True)
+                         exclusive=True) if vote_radius else None
     refine = gather_at_pixels(kpt_offset, windows.pixel_index.reshape(batch_size, -1))
     keypoints = weighted_vote(windows.pixels + refine.reshape(windows.pixels.shape), votes)
     return LandmarkPeaks(scores, keypoints.reshape(batch_size, num_keypoints, k, 2))

@@ -124,7 +124,8 @@ def decode_detections(maps: Sequence[Tensor],
     if len(batch_img_metas) != batch_size:
         raise ValueError(f'DeepMarkHead: {len(batch_img_metas)} img metas for a batch of '
                          f'{batch_size}')
-    garments, peaks = decode_prob_maps(*maps, category_keypoint_mask, settings, slot_to_channel)
+    garments, peaks = decode_prob_maps(*maps, category_keypoint_mask, settings, slot_to_channel,
+                                       getattr(grouping, 'min_peak_score', None))
     keep_order = select_detections(garments, nms_cfg, settings.max_per_img)
     detection_mask = torch.zeros_like(garments.scores, dtype=torch.bool)
     for batch_id, order in enumerate(keep_order):
@@ -157,7 +158,8 @@ def decode_prob_maps(center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, k
                      kpt_heatmap_probs: Tensor, kpt_offset: Tensor,
                      category_keypoint_mask: Tensor,
                      settings: DecodeSettings,
-                     slot_to_channel: Optional[Tensor] = None
+                     slot_to_channel: Optional[Tensor] = None,
+                     min_peak_score: Optional[float] = None
                      ) -> Tuple[GarmentDetections, LandmarkPeaks]:
     """Garment detections and landmark peaks of single-level maps.
 
@@ -172,6 +174,9 @@ def decode_prob_maps(center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, k
         settings (DecodeSettings): Decoding options.
         slot_to_channel (Tensor, optional): (J,) shared-channel table (per-slot view
             ``kpt_heatmap_probs``), see :func:`decode_landmark_peaks`.
+        min_peak_score (float, optional): Landmark peaks scoring below it are not needed (the
+            grouping's :attr:`~BaseLandmarkGrouping.min_peak_score`), see
+            :func:`decode_landmark_peaks`.
 
     Returns:
         tuple[GarmentDetections, LandmarkPeaks]: See :func:`decode_garments` and
@@ -180,7 +185,8 @@ def decode_prob_maps(center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, k
     garments = decode_garments(center_heatmap_probs, wh, offset, kpt_reg, category_keypoint_mask,
                                settings.topk, settings.kernel, settings.vote_radius)
     peaks = decode_landmark_peaks(kpt_heatmap_probs, kpt_offset, settings.kpt_topk,
-                                  settings.kernel, settings.kpt_vote_radius, slot_to_channel)
+                                  settings.kernel, settings.kpt_vote_radius, slot_to_channel,
+                                  min_peak_score)
     return garments, peaks
 
 

@@ -3,18 +3,21 @@
 
 The decoding takes the K best local maxima of every landmark heatmap (294 maps of 128 x 128 at 512
 input). Local maxima are sparse (a few percent of the pixels), so instead of a top-K over every
-pixel of the masked map, the peaks are compacted (``nonzero``, on blocks of whole maps that stay in
-the CPU's cache) and the top-K runs on a small padded array of candidates per row. That answer is
+pixel of the masked map, the peaks are compacted (the mask is computed on blocks of whole maps that
+stay in the CPU's cache, then compacted word by word) and the top-K runs on a small padded array of
+candidates per row. That answer is
 provably the one ``torch.topk`` gives on the full masked map whenever the K best candidates are
 positive and strictly decreasing and the (K+1)-th is strictly smaller (then the K largest values of
 the row, zeros of the non-maxima included, are unique and in a unique order). Rows where this
 cannot be shown (ties, fewer than K positive maxima, non-finite values) are recomputed with the
 full ``topk`` on the masked map, so the result is always identical, index order of ties included.
-PyTorch has no sparse or segmented top-K, hence the padding.
+PyTorch has no sparse or segmented top-K, hence the padding. A consumer that ignores peaks below a
+score (the landmark grouping's ``score_thr``) asks :func:`topk_local_maxima_above`, which never
+compacts the maxima below it: on a trained model's maps, almost all of them.
 
 Under tracing / ONNX export the reference computation runs (no data-dependent branch).
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -43,10 +46,12 @@ def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], d
     # pairs[i] = max(values[i], values[i + step]); out[i] = max(pairs[i - step], pairs[i])
     torch.maximum(values[:size - step], values[step:], out=pairs[:size - step])
     torch.maximum(pairs[:size - 2 * step], pairs[step:size - step], out=out[step:size - step])
+    # out[0] = pairs[0] and out[L - 1] = pairs[L - 2] along the axis, as one strided copy
     length = planes_shape[dim]
-    pairs_view, out_view = pairs.view(planes_shape), out.view(planes_shape)
-    out_view.select(dim, 0).copy_(pairs_view.select(dim, 0))
-    out_view.select(dim, length - 1).copy_(pairs_view.select(dim, length - 2))
+    ends, pair_ends = [slice(None)] * 3, [slice(None)] * 3
+    ends[dim] = slice(None, None, length - 1)
+    pair_ends[dim] = slice(0, length - 1, max(length - 2, 1))  # both ends when length is 2
+    out.view(planes_shape)[tuple(ends)].copy_(pairs.view(planes_shape)[tuple(pair_ends)])
 
 
 def _window_max_into(flat: Tensor, planes_shape: Tuple[int, int, int], pairs: Tensor,
@@ -102,16 +107,38 @@ class LocalMaxima(NamedTuple):
     plane_finite: Tensor
 
 
-def local_maxima_candidates(heat: Tensor) -> LocalMaxima:
+def bool_nonzero(mask: Tensor) -> Tensor:
+    """``mask.nonzero()`` of a flat bool tensor, compacting 8-byte words first.
+
+    ``nonzero`` costs about a nanosecond per element on the CPU whatever the density; read as
+    int64 words (8 flags each), the mask has 8 times fewer elements, and only the words holding a
+    flag are expanded back to bytes (PyTorch has no bit-packed ``nonzero``).
+
+    Args:
+        mask (Tensor): (N,) contiguous bool.
+
+    Returns:
+        Tensor: (M,) int64 ascending indices of the True entries.
+    """
+    if mask.numel() % 8 or mask.device.type != 'cpu':
+        return mask.nonzero().squeeze(1)
+    packed = mask.view(torch.int64)
+    words = packed.nonzero().squeeze(1)  # (W,) words holding a flag
+    in_words = packed.index_select(0, words).view(torch.bool).nonzero().squeeze(1)  # into W * 8
+    return words.index_select(0, in_words >> 3) * 8 + (in_words & 7)
+
+
+def local_maxima_candidates(heat: Tensor, min_score: Optional[float] = None) -> LocalMaxima:
     """The nonzero entries of :func:`local_maximum_mask`, their values, the planes' finiteness.
 
-    On the CPU the planes are processed in blocks of whole planes small enough to stay in the
-    cache: every pass over a block (window maxima, comparison, nonzero, value gather,
-    finiteness) reads it from the cache instead of memory; each pass still uses the intra-op
-    threads. On a GPU the map is one block (each block's ``nonzero`` waits for the device).
+    On the CPU the mask is computed in blocks of whole planes small enough to stay in the cache:
+    every pass over a block (window maxima, comparison, finiteness) reads it from the cache
+    instead of memory; each pass still uses the intra-op threads. The whole mask is then
+    compacted at once (:func:`bool_nonzero`). On a GPU the map is one block.
 
     Args:
         heat (Tensor): (B, C, H, W) map, H and W >= 2.
+        min_score (float, optional): Only the maxima scoring at least this.
 
     Returns:
         LocalMaxima: Indices, values and per-plane finiteness.
@@ -126,20 +153,22 @@ def local_maxima_candidates(heat: Tensor) -> LocalMaxima:
     block_elements = _BLOCK_ELEMENTS if heat.device.type == 'cpu' else heat.numel()
     block = max(1, min(num_planes, block_elements // plane_size))
     pairs, window_max = (detached.new_empty(block * plane_size) for _ in range(2))
-    indices, values, finite = [], [], []
+    mask = torch.empty(num_planes * plane_size, dtype=torch.bool, device=heat.device)
+    plane_sums = detached.new_empty(num_planes)
     for first in range(0, num_planes, block):
         flat = detached[first:first + block].reshape(-1)
         size = flat.numel()
         _window_max_into(flat, (size // plane_size, height, width), pairs[:size], window_max[:size])
-        # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False)
-        index = torch.ge(flat, window_max[:size]).nonzero().squeeze(1)
-        values.append(flat[index])
-        indices.append(index + first * plane_size)
-        finite.append(torch.isfinite(flat.view(-1, plane_size).sum(-1)))
-    result = LocalMaxima(torch.cat(indices), torch.cat(values), torch.cat(finite))
-    if planes.requires_grad:  # values that carry the gradient to the heatmap
-        result = result._replace(values=planes.reshape(-1)[result.index])
-    return result
+        if min_score is not None:  # x >= max(window max, t): a maximum scoring at least t
+            window_max[:size].clamp_(min=min_score)
+        # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False); written
+        # as 0 / 1 floats then cast (a comparison straight into bool is twice slower on the CPU)
+        torch.ge(flat, window_max[:size], out=pairs[:size])
+        mask[first * plane_size:first * plane_size + size].copy_(pairs[:size])
+        torch.sum(flat.view(-1, plane_size), -1, out=plane_sums[first:first + size // plane_size])
+    index = bool_nonzero(mask)
+    values = (planes if planes.requires_grad else detached).reshape(-1).index_select(0, index)
+    return LocalMaxima(index, values, torch.isfinite(plane_sums))
 
 
 def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
@@ -155,35 +184,45 @@ def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
     return rows.topk(k, dim=-1)
 
 
-def _candidate_topk(heat: Tensor, k: int, num_rows: int) -> Tuple[Tensor, Tensor, Tensor]:
+def _candidate_topk(heat: Tensor, k: int, num_rows: int,
+                    min_score: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """Top-K of the compacted 3 x 3 local maxima of each row, and whether it is provably exact.
+
+    With ``min_score`` only maxima scoring at least it are candidates, padding scores -inf, and
+    exact means exact on the entries scoring at least ``min_score`` (> 0).
 
     Returns:
         tuple[Tensor]: (R, k) scores, (R, k) int64 index in the row, (R,) bool exact.
     """
     row_length = heat.numel() // num_rows
-    candidates, values, plane_finite = local_maxima_candidates(heat)  # (M,) ascending
-    rows = torch.div(candidates, row_length, rounding_mode='floor')
-    counts = torch.bincount(rows, minlength=num_rows)
-    starts = counts.cumsum(0) - counts  # (R,) first candidate of each row
-    width = max(int(counts.max()) if candidates.numel() else 0, k + 1)
-    # candidate i goes to column i - starts[row] of its row in a (R, width) -inf padded array
-    padded_at = torch.arange(candidates.numel(), device=heat.device) + (rows * width - starts[rows])
-    padded = values.new_full((num_rows * width, ), float('-inf'))
-    padded[padded_at] = values
+    candidates, values, plane_finite = local_maxima_candidates(heat, min_score)  # ascending
+    num_candidates = candidates.numel()
+    row_offsets = torch.arange(num_rows, device=heat.device) * row_length  # (R,)
+    starts = torch.searchsorted(candidates, row_offsets)  # (R,) first candidate of each row
+    counts = torch.diff(starts, append=starts.new_full((1, ), num_candidates))
+    width = max(int(counts.max()) if num_candidates else 0, k + 1)
+    # candidate i of row r goes to column i - starts[r] of row r in a (R, width) -inf padded array
+    row_shift = torch.arange(num_rows, device=heat.device) * width - starts
+    padded_at = torch.arange(num_candidates, device=heat.device) + row_shift.repeat_interleave(
+        counts, output_size=num_candidates)
+    padded = values.new_full((num_rows * width, ), float('-inf')).index_copy(0, padded_at, values)
     top_values, top_columns = padded.view(num_rows, width).detach().topk(k + 1, dim=-1)
     # exact: the K best are positive (above every non-maximum's 0), strictly decreasing and
     # strictly above the next candidate; the row is finite (NaN and -inf read as 0 * x)
-    exact = (top_values[:, k - 1] > 0) & (top_values[:, :k] > top_values[:, 1:]).all(-1) \
-        & plane_finite.view(num_rows, -1).all(-1)
+    decreasing = top_values[:, :k] > top_values[:, 1:]
+    if min_score is None:
+        exact = (top_values[:, k - 1] > 0) & decreasing.all(-1)
+    else:  # only the candidates (>= min_score > 0 = every non-maximum) must be in order
+        exact = (decreasing | (top_values[:, 1:] == float('-inf'))).all(-1)
+    exact &= plane_finite.view(num_rows, -1).all(-1)
     columns = top_columns[:, :k]
     # column c of row r holds candidate starts[r] + c (past the row's end: padding of a row
     # that is not exact, clamped onto any candidate; its result is replaced)
-    if candidates.numel() == 0:
+    if num_candidates == 0:
         return top_values[:, :k], torch.zeros_like(columns), exact
-    taken = (starts.unsqueeze(1) + columns).clamp(max=candidates.numel() - 1)
-    row_offsets = torch.arange(num_rows, device=heat.device).unsqueeze(1) * row_length
-    return padded.view(num_rows, width).gather(1, columns), candidates[taken] - row_offsets, exact
+    taken = (starts.unsqueeze(1) + columns).clamp(max=num_candidates - 1)
+    return (padded.view(num_rows, width).gather(1, columns),
+            candidates.take(taken) - row_offsets.unsqueeze(1), exact)
 
 
 def topk_local_maxima(heat: Tensor,
@@ -221,3 +260,45 @@ def topk_local_maxima(heat: Tensor,
     if per_channel:
         return scores.view(batch_size, channels, k), index.view(batch_size, channels, k)
     return scores, index
+
+
+def topk_local_maxima_above(heat: Tensor, k: int, min_score: float,
+                            kernel: int = 3) -> Tuple[Tensor, Tensor]:
+    """The entries of :func:`topk_local_maxima` (per channel) that score at least ``min_score``.
+
+    For consumers that ignore peaks scoring below ``min_score`` (a landmark grouping's
+    ``score_thr``): the maxima below it are never compacted, and the result keeps only as many
+    columns as the row with most entries at least ``min_score`` needs. Every entry of
+    ``torch.topk(local_maximum(heat), k)`` scoring at least ``min_score`` (or NaN) is at the
+    same row and column with the same value and index; the other positions hold anything
+    scoring below ``min_score`` (padding: score 0, index 0).
+
+    Args:
+        heat (Tensor): (B, C, H, W) heatmap.
+        k (int): At most this many entries per map, at most H * W.
+        min_score (float): Threshold, > 0 (0 would keep every non-maximum's 0).
+        kernel (int): Max-pool NMS kernel. Defaults to 3.
+
+    Returns:
+        tuple[Tensor]: Scores and int64 ``y * W + x`` indices, (B, C, k') with k' <= k.
+    """
+    if not min_score > 0:
+        raise ValueError(f'topk_local_maxima_above needs min_score > 0, got {min_score}')
+    batch_size, channels, height, width = heat.shape
+    num_rows = batch_size * channels
+    if (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0 or is_tracing()
+            or not heat.is_floating_point()):
+        return dense_topk_local_maxima(heat, k, kernel, True)
+    scores, index, exact = _candidate_topk(heat, k, num_rows, min_score)
+    padding = scores == float('-inf')
+    scores, index = scores.masked_fill(padding, 0), index.masked_fill(padding, 0)
+    inexact = (~exact).nonzero().squeeze(1)
+    if inexact.numel():
+        planes = heat.reshape(num_rows, 1, height, width)[inexact]
+        redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
+        scores[inexact], index[inexact] = redo_scores, redo_index
+    # columns up to the last entry that is kept (>= min_score, or NaN) in any row
+    kept = ~(scores < min_score)
+    width_kept = int(kept.any(0).nonzero().max()) + 1 if bool(kept.any()) else 0
+    return (scores[:, :width_kept].reshape(batch_size, channels, width_kept),
+            index[:, :width_kept].reshape(batch_size, channels, width_kept))

@@ -40,6 +40,9 @@ def test_centernet_rule_shares_exclusive_rule_does_not():
 def test_rules_parameters_are_used(cls):
     scene = _two_detections_one_peak()
     assert not cls(score_thr=0.9)(**scene).snapped.any()  # peak scores 0.8
+    # the threshold is the least peak score decoding must find; 0: every peak
+    assert cls(score_thr=0.8)(**scene).snapped.any() and cls(score_thr=0.8).min_peak_score == 0.8
+    assert cls(score_thr=0.).min_peak_score is None
     # 0.4 away from detection 1 (box side 10): refused when the limit is 0.03 * 10 = 0.3
     assert not cls(distance_ratio=0.03)(**scene).snapped.any()
     assert cls(distance_ratio=0.05)(**scene).snapped[0, 1, 0]

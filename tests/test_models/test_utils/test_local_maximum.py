@@ -89,13 +89,16 @@ def max_pool_topk(heat, k, kernel=3, per_channel=True):
 def _predict(head, maps, cfg, old: bool):
     metas = [dict(batch_input_shape=(4 * maps[0].shape[2], 4 * maps[0].shape[3]))] * \
         maps[0].shape[0]
-    if old:
-        new, deepmark_decode.topk_local_maxima = deepmark_decode.topk_local_maxima, max_pool_topk
+    if old:  # and every landmark peak found, not only those the grouping may take
+        new = deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above
+        deepmark_decode.topk_local_maxima = max_pool_topk
+        deepmark_decode.topk_local_maxima_above = \
+            lambda heat, k, min_score, kernel=3: max_pool_topk(heat, k, kernel)
     try:
         return head.predict_by_prob_maps(*maps, batch_img_metas=metas, cfg=cfg)
     finally:
         if old:
-            deepmark_decode.topk_local_maxima = new
+            deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above = new
 
 
 TEST_CFGS = [
@@ -110,10 +113,14 @@ TEST_CFGS = [
 
 
 @pytest.mark.parametrize('grouping', ['CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'])
-def test_predictions_equal_the_committed_decoding(grouping):
+@pytest.mark.parametrize('score_thr', [0.1, 0.6])
+def test_predictions_equal_the_committed_decoding(grouping, score_thr):
+    """Including the landmark peaks the grouping ignores: the committed decoding finds all
+    ``kpt_topk`` of every slot, the new one only those scoring at least ``score_thr``."""
     head = MODELS.build(
         dict(type='DeepMarkHead', in_channels=4, feat_channels=4,
-             test_cfg=dict(grouping=dict(type=grouping, score_thr=0.1))))
+             test_cfg=dict(grouping=dict(type=grouping, score_thr=score_thr))))
+    assert head.grouping.min_peak_score == score_thr
     for (kind, seed, size), cfg in itertools.product(
             [('random', 0, 12), ('crafted', 0, 12), ('random', 1, 40)], TEST_CFGS):
         maps = _maps(kind, seed=seed, size=size)

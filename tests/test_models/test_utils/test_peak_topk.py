@@ -8,9 +8,10 @@ import torch.nn.functional as F
 import deepmark_mm  # noqa: F401  (before mmdet: the mmcv._ext stand-in)
 from mmdet.models.utils import get_local_maximum  # noqa: E402
 from deepmark_mm.models.utils import peak_topk
-from deepmark_mm.models.utils.peak_topk import (_candidate_topk, dense_topk_local_maxima,
-                                                local_maxima_candidates, local_maximum_mask,
-                                                topk_local_maxima)
+from deepmark_mm.models.utils.peak_topk import (_candidate_topk, bool_nonzero,
+                                                dense_topk_local_maxima, local_maxima_candidates,
+                                                local_maximum_mask, topk_local_maxima,
+                                                topk_local_maxima_above)
 
 
 def _max_pool_topk(heat, k, per_channel):
@@ -92,6 +93,42 @@ def test_candidates_of_plane_blocks_are_the_mask(monkeypatch, block_elements):
     candidates, values, _ = local_maxima_candidates(channels_last)
     assert torch.equal(candidates, local_maximum_mask(channels_last).view(-1).nonzero().squeeze(1))
     assert torch.equal(values, channels_last.contiguous().view(-1)[candidates])
+
+
+@pytest.mark.parametrize('min_score', [0.05, 0.3, 0.9, 5.0])
+def test_topk_above_keeps_every_dense_entry_at_least_min_score(min_score):
+    """Each entry of the dense top-K scoring >= min_score (or NaN) is found at its place, every
+    other place scores below min_score, and no column past the last such entry is kept."""
+    for name, heat in _heatmaps(7):
+        for k in (1, 3, 40):
+            expected_scores, expected_index = _max_pool_topk(heat, k, per_channel=True)
+            scores, index = topk_local_maxima_above(heat, k, min_score)
+            width = scores.shape[-1]
+            kept = ~(expected_scores < min_score)  # NaN kept
+            assert width == (int(kept.any((0, 1)).nonzero().max()) + 1 if kept.any() else 0)
+            assert not kept[..., width:].any(), (name, k)
+            kept = kept[..., :width]
+            torch.testing.assert_close(scores[kept], expected_scores[..., :width][kept],
+                                       rtol=0, atol=0, equal_nan=True, msg=f'{name} k={k}')
+            assert torch.equal(index[kept], expected_index[..., :width][kept]), (name, k)
+            assert (scores[~kept] < min_score).all(), (name, k)
+    with pytest.raises(ValueError, match='min_score > 0'):
+        topk_local_maxima_above(torch.rand(1, 1, 4, 4), 2, 0.)
+
+
+def test_word_packed_nonzero_is_nonzero():
+    """Sizes with and without whole 8-byte words, empty to full masks, flags at both ends."""
+    generator = torch.Generator().manual_seed(6)
+    for size in (0, 1, 7, 8, 9, 64, 1001, 4096):
+        for density in (0., 0.01, 0.3, 1.):
+            mask = torch.rand(size, generator=generator) < density
+            assert torch.equal(bool_nonzero(mask), mask.nonzero().squeeze(1)), (size, density)
+    ends = torch.zeros(40, dtype=torch.bool)
+    ends[[0, 7, 8, 39]] = True
+    assert bool_nonzero(ends).tolist() == [0, 7, 8, 39]
+    odd = torch.rand(1, 3, 5, 5, generator=generator)  # 75 pixels: no whole words
+    assert torch.equal(local_maxima_candidates(odd).index,
+                       local_maximum_mask(odd).view(-1).nonzero().squeeze(1))
 
 
 def test_fast_path_proves_distinct_rows_and_refuses_ties():

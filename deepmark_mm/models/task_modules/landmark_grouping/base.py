@@ -48,7 +48,9 @@ def _slot_candidates(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Te
     batch_ids, det_ids, slot_ids = keypoint_mask.nonzero(as_tuple=True)
     coarse = coarse_keypoints[batch_ids, det_ids, slot_ids]  # (N, 2)
     peaks = peak_keypoints[batch_ids, slot_ids]  # (N, P, 2)
-    dist = (coarse.unsqueeze(1) - peaks).pow(2).sum(-1).sqrt()
+    # per axis: a reduction over the size-2 point axis is slow on the CPU (same values)
+    dx, dy = coarse[:, :1] - peaks[..., 0], coarse[:, 1:] - peaks[..., 1]
+    dist = (dx * dx).add_(dy * dy).sqrt_()
     return _SlotCandidates(batch_ids, det_ids, slot_ids, peaks, peak_scores[batch_ids, slot_ids],
                            dist, bboxes[batch_ids, det_ids])
 
@@ -144,6 +146,12 @@ class BaseLandmarkGrouping(metaclass=ABCMeta):
         if detection_mask is not None:
             keypoint_mask = keypoint_mask & detection_mask.unsqueeze(-1)
         return self.group(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores)
+
+    @property
+    def min_peak_score(self) -> Optional[float]:
+        """Peaks scoring below it are never taken, so decoding need not find them (None: every
+        peak may be taken). Every rule honours ``score_thr`` (NaN scores are kept)."""
+        return self.score_thr if self.score_thr > 0 else None
 
     @abstractmethod
     def group(self, coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
