@@ -65,13 +65,25 @@ def preprocessed_batches(images: Sequence[str], cfg: Config, input_hw: Sequence[
         yield inputs.numpy().astype(np.float32)
 
 
-def float_nodes(onnx_file: str) -> List[str]:
+def float_nodes(onnx_file: str, int8_maps: Sequence[str] = ()) -> List[str]:
     """Names of the nodes kept in float: the decoding part and the layers making the six maps.
 
     The six maps keep float precision: the last convolution of each branch and the heatmap
     sigmoids after them (uint8 would round probabilities to steps of 1/255 and tie the
     neighbouring pixels of a peak, and sizes and offsets to 1/255 of their range).
+
+    Args:
+        onnx_file (str): Exported graph.
+        int8_maps (Sequence[str]): Maps (of :data:`OUTPUT_NAMES`) whose last convolution is
+            quantized all the same (its output in 256 steps of the calibrated range); their
+            sigmoids stay float.
+
+    Raises:
+        ValueError: For a name that is not a map.
     """
+    unknown = sorted(set(int8_maps) - set(OUTPUT_NAMES))
+    if unknown:
+        raise ValueError(f'int8_maps: {unknown} are not maps; the maps are {list(OUTPUT_NAMES)}')
     import onnx
     graph = onnx.load(onnx_file, load_external_data=False).graph
     produced_by = {output: node for node in graph.node for output in node.output}
@@ -79,7 +91,8 @@ def float_nodes(onnx_file: str) -> List[str]:
     for name in OUTPUT_NAMES:
         node = produced_by.get(name)
         while node is not None and node.op_type in ('Sigmoid', 'Identity', 'Conv'):
-            kept.append(node.name)
+            if name not in int8_maps or node.op_type != 'Conv':
+                kept.append(node.name)
             node = produced_by.get(node.input[0]) if node.op_type != 'Conv' else None
     return kept
 
@@ -88,7 +101,8 @@ def quantize_onnx(in_file: str,
                   out_file: str,
                   calibration_inputs: Sequence[np.ndarray],
                   per_channel: bool = True,
-                  calibrate_method: str = 'MinMax') -> Dict:
+                  calibrate_method: str = 'MinMax',
+                  int8_maps: Sequence[str] = ()) -> Dict:
     """Write an int8 (QDQ) copy of an exported graph, calibrated on ``calibration_inputs``.
 
     Args:
@@ -98,6 +112,8 @@ def quantize_onnx(in_file: str,
         per_channel (bool): One weight scale per output channel.
         calibrate_method (str): onnxruntime ``CalibrationMethod`` name (``MinMax``,
             ``Entropy``, ``Percentile``).
+        int8_maps (Sequence[str]): Maps whose last convolution is quantized too (faster,
+            coarser maps, see :func:`float_nodes`); none by default.
 
     Returns:
         dict: ``onnx_file``, ``num_calibration_images``, ``float_nodes`` (count), sizes in bytes.
@@ -128,7 +144,7 @@ def quantize_onnx(in_file: str,
         # already folded BatchNorm into the convolutions; node names are kept)
         quant_pre_process(in_file, prepared, skip_optimization=True, skip_symbolic_shape=True)
         _inline_identity_initializers(prepared)
-        excluded = float_nodes(prepared)
+        excluded = float_nodes(prepared, int8_maps)
         quantize_static(
             prepared,
             out_file,
@@ -144,7 +160,8 @@ def quantize_onnx(in_file: str,
         os.remove(prepared)
     _copy_metadata(in_file, out_file, dict(
         quantization=f'int8 QDQ static, per_channel={per_channel}, {calibrate_method}, '
-        f'{sum(len(batch) for batch in calibration_inputs)} calibration images'))
+        f'{sum(len(batch) for batch in calibration_inputs)} calibration images, '
+        f'int8 map convolutions: {",".join(int8_maps) or "none"}'))
     onnx.checker.check_model(out_file)
     return dict(
         onnx_file=out_file,

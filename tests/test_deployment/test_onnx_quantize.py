@@ -4,8 +4,9 @@ import numpy as np
 import onnx
 import pytest
 
-from deepmark_mm.deployment import (INPUT_NAME, OnnxDeepMark, create_session, export_onnx,
-                                    list_images, preprocessed_batches, quantize_onnx)
+from deepmark_mm.deployment import (INPUT_NAME, OUTPUT_NAMES, OnnxDeepMark, create_session,
+                                    export_onnx, list_images, preprocessed_batches,
+                                    quantize_onnx)
 from deepmark_mm.deployment.postprocess_export import POSTPROCESS_PREFIX
 
 #: Same model as the ``exported`` fixture (tests/test_deployment/conftest.py).
@@ -44,6 +45,42 @@ def test_int8_network_stays_close_to_float(exported, deploy_images, tmp_path):
         spread = theirs.max() - theirs.min()
         assert np.abs(ours - theirs).max() < 0.1 * spread + 1e-6
         assert np.abs(ours - theirs).max() > 0  # it is quantized
+
+
+def _map_outputs_quantized(onnx_file):
+    """Per map: whether its last convolution writes uint8 (a ``Q -> DQ`` pair before the map or
+    its sigmoid) rather than float."""
+    graph = onnx.load(onnx_file).graph
+    produced_by = {output: node for node in graph.node for output in node.output}
+    quantized = []
+    for name in OUTPUT_NAMES:
+        node = produced_by[name]
+        while node.op_type in ('Sigmoid', 'Identity'):
+            node = produced_by[node.input[0]]
+        assert node.op_type in ('Conv', 'DequantizeLinear'), (name, node.op_type)
+        quantized.append(node.op_type == 'DequantizeLinear')
+    return quantized
+
+
+def test_map_convs_float_by_default_int8_on_request(exported, deploy_images, tmp_path):
+    batches = calibration(exported, deploy_images)
+    default_file, some_file = str(tmp_path / 'default.onnx'), str(tmp_path / 'int8_maps.onnx')
+    default = quantize_onnx(exported['onnx_file'], default_file, batches)
+    some = quantize_onnx(exported['onnx_file'], some_file, batches,
+                         int8_maps=('kpt_reg', 'kpt_heatmap'))
+    assert _map_outputs_quantized(default_file) == [False] * 6
+    assert _map_outputs_quantized(some_file) == [name in ('kpt_reg', 'kpt_heatmap')
+                                                 for name in OUTPUT_NAMES]
+    # two convolutions left the float list; the heatmap sigmoid after one stays float
+    assert default['float_nodes'] - some['float_nodes'] == 2
+    metadata = {p.key: p.value for p in onnx.load(some_file).metadata_props}
+    assert metadata['quantization'].endswith('int8 map convolutions: kpt_reg,kpt_heatmap')
+    feed = {INPUT_NAME: batches[0]}
+    float_maps = create_session(exported['onnx_file'], num_threads=1).run(None, feed)
+    for ours, theirs in zip(create_session(some_file, num_threads=1).run(None, feed), float_maps):
+        assert np.abs(ours - theirs).max() < 0.1 * (theirs.max() - theirs.min()) + 1e-6
+    with pytest.raises(ValueError, match='not maps'):
+        quantize_onnx(exported['onnx_file'], some_file, batches, int8_maps=('heatmap', ))
 
 
 def test_int8_postprocess_keeps_decoding_in_float(exported, deploy_images, postprocess_file,

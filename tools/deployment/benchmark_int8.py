@@ -3,11 +3,13 @@
 """fp32 vs int8 onnxruntime latency of a DeepMark config, interleaved in one process.
 
     python tools/deployment/benchmark_int8.py CONFIG [CKPT|none] --calib-dir DIR \
-        --shapes 128 256 512 [--threads 2] [--repeats 10] [--postprocess]
+        --shapes 128 256 512 [--threads 2] [--repeats 10] [--postprocess] \
+        [--int8-maps kpt_reg kpt_heatmap]
 
 For each input size: export (random weights with ``none``), quantize with
-``quantize_onnx`` (``--num`` calibration images of ``--calib-dir``), then time batch-1 runs of
-both files alternately (median ms). Prints a Markdown table with file sizes, the CPU and the
+``quantize_onnx`` (``--num`` calibration images of ``--calib-dir``; each ``--int8-maps`` adds a
+file whose last convolutions of those maps are int8 too), then time batch-1 runs of the files
+alternately (median ms). Prints a Markdown table with file sizes, the CPU and the
 load average.
 """
 import argparse
@@ -30,6 +32,9 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--postprocess', action='store_true')
+    parser.add_argument('--int8-maps', nargs='+', action='append', default=[], metavar='MAP',
+                        help='also time a file whose last convolutions of these maps are int8 '
+                        '(repeatable: one file per use)')
     parser.add_argument('--cfg-options', nargs='+', default=[])
     args = parser.parse_args()
     import contextlib
@@ -43,23 +48,27 @@ def main() -> None:
     model = build_detector(args.config, checkpoint, cfg_options=cfg_options)
     images = list_images(args.calib_dir, args.num)
     folder = tempfile.mkdtemp()
-    print(f'| input | graph | fp32 MB | int8 MB | fp32 ms | int8 ms | speed-up |')
-    print('|---|---|---|---|---|---|---|')
+    variants = [('int8', ())] + [('int8 + ' + ' '.join(maps), tuple(maps))
+                                 for maps in args.int8_maps]
+    print('| input | graph | int8 file | fp32 MB | int8 MB | fp32 ms | int8 ms | speed-up |')
+    print('|---|---|---|---|---|---|---|---|')
     for size in args.shapes:
         float_file = osp.join(folder, f'{size}.onnx')
-        int8_file = osp.join(folder, f'{size}_int8.onnx')
         export_onnx(args.config, checkpoint, float_file, input_shape=size, model=model,
                     cfg_options=cfg_options, verify=False, postprocess=args.postprocess)
         batches = list(preprocessed_batches(images, model.cfg, (size, size)))
-        with contextlib.redirect_stderr(io.StringIO()):
-            quantize_onnx(float_file, int8_file, batches)
-        sessions = [create_session(f, num_threads=args.threads) for f in (float_file, int8_file)]
+        int8_files = [osp.join(folder, f'{size}_int8_{i}.onnx') for i in range(len(variants))]
+        for int8_file, (_, int8_maps) in zip(int8_files, variants):
+            with contextlib.redirect_stderr(io.StringIO()):
+                quantize_onnx(float_file, int8_file, batches, int8_maps=int8_maps)
+        sessions = [create_session(f, num_threads=args.threads) for f in [float_file] + int8_files]
         feed = {INPUT_NAME: batches[0]}
-        fp32, int8 = interleaved_median_ms(
+        fp32, *int8 = interleaved_median_ms(
             [partial(session.run, None, feed) for session in sessions], args.repeats, warmup=2)
-        print(f'| {size} | {"postprocess" if args.postprocess else "network"} | '
-              f'{osp.getsize(float_file) / 1e6:.1f} | {osp.getsize(int8_file) / 1e6:.1f} | '
-              f'{fp32:.1f} | {int8:.1f} | {fp32 / int8:.2f}x |', flush=True)
+        for (name, _), int8_file, int8_ms in zip(variants, int8_files, int8):
+            print(f'| {size} | {"postprocess" if args.postprocess else "network"} | {name} | '
+                  f'{osp.getsize(float_file) / 1e6:.1f} | {osp.getsize(int8_file) / 1e6:.1f} | '
+                  f'{fp32:.1f} | {int8_ms:.1f} | {fp32 / int8_ms:.2f}x |', flush=True)
     print(f'\n{cpu_name()}, {args.threads} onnxruntime threads, batch 1, median of '
           f'{args.repeats}; load average {os.getloadavg()}')
 

@@ -7,7 +7,8 @@
 Calibration: the first ``--num`` images of ``--calib-dir`` (e.g. the training images) through
 the config's test pipeline and data preprocessor at the graph's input size. QDQ format, int8
 weights per output channel, uint8 activations; the decoding part of a ``--postprocess`` graph and
-the layers that output the six maps stay float. Runs with plain onnxruntime like the float file.
+the layers that output the six maps stay float (``--int8-maps`` quantizes the last convolution of
+the named maps too). Runs with plain onnxruntime like the float file.
 """
 import argparse
 import json
@@ -28,6 +29,9 @@ def parse_args() -> argparse.Namespace:
                         help='activation range calibration (default MinMax)')
     parser.add_argument('--per-tensor', action='store_true',
                         help='one weight scale per tensor instead of per output channel')
+    parser.add_argument('--int8-maps', nargs='+', default=[], metavar='MAP',
+                        help='maps whose last convolution is quantized too (faster, coarser: '
+                        '256 steps of the calibrated range), e.g. kpt_reg kpt_heatmap')
     return parser.parse_args()
 
 
@@ -46,7 +50,8 @@ def main() -> None:
         raise SystemExit(str(error))
     batches = list(preprocessed_batches(images, cfg, input_hw))
     info = quantize_onnx(args.onnx_in, args.onnx_out, batches, per_channel=not args.per_tensor,
-                         calibrate_method=args.method)
+                         calibrate_method=args.method,
+                         int8_maps=args.int8_maps)
     print(json.dumps(info, indent=1))
 
 

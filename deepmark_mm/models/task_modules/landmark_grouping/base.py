@@ -150,7 +150,8 @@ class BaseLandmarkGrouping(metaclass=ABCMeta):
     @property
     def min_peak_score(self) -> Optional[float]:
         """Peaks scoring below it are never taken, so decoding need not find them (None: every
-        peak may be taken). Every rule honours ``score_thr`` (NaN scores are kept)."""
+        peak may be taken). The built-in rules ignore peaks below ``score_thr``; a rule that
+        reads them must override this to return None."""
         return self.score_thr if self.score_thr > 0 else None
 
     @abstractmethod
