@@ -197,12 +197,13 @@ def _candidate_topk(heat: Tensor, k: int, num_rows: int,
     row_length = heat.numel() // num_rows
     candidates, values, plane_finite = local_maxima_candidates(heat, min_score)  # ascending
     num_candidates = candidates.numel()
-    row_offsets = torch.arange(num_rows, device=heat.device) * row_length  # (R,)
+    row_ids = torch.arange(num_rows, device=heat.device)
+    row_offsets = row_ids * row_length  # (R,)
     starts = torch.searchsorted(candidates, row_offsets)  # (R,) first candidate of each row
     counts = torch.diff(starts, append=starts.new_full((1, ), num_candidates))
     width = max(int(counts.max()) if num_candidates else 0, k + 1)
     # candidate i of row r goes to column i - starts[r] of row r in a (R, width) -inf padded array
-    row_shift = torch.arange(num_rows, device=heat.device) * width - starts
+    row_shift = row_ids * width - starts
     padded_at = torch.arange(num_candidates, device=heat.device) + row_shift.repeat_interleave(
         counts, output_size=num_candidates)
     padded = values.new_full((num_rows * width, ), float('-inf')).index_copy(0, padded_at, values)
@@ -225,6 +226,29 @@ def _candidate_topk(heat: Tensor, k: int, num_rows: int,
             candidates.take(taken) - row_offsets.unsqueeze(1), exact)
 
 
+def _needs_dense_topk(heat: Tensor, k: int, kernel: int) -> bool:
+    """Whether the sparse path does not apply (another kernel, nothing to take, tiny or integer
+    maps, tracing), so the dense top-K runs."""
+    height, width = heat.shape[2:]
+    return (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0
+            or is_tracing() or not heat.is_floating_point())
+
+
+def _redo_inexact_rows(heat: Tensor, k: int, kernel: int, per_channel: bool, scores: Tensor,
+                       index: Tensor, exact: Tensor) -> Tuple[Tensor, Tensor]:
+    """``scores`` / ``index`` (R, k) with the rows that are not ``exact`` replaced by the dense
+    top-K of their plane (per channel) or image."""
+    inexact = (~exact).nonzero().squeeze(1)
+    if inexact.numel() == 0:
+        return scores, index
+    height, width = heat.shape[2:]
+    planes = heat.reshape(-1, 1, height, width)[inexact] if per_channel else heat[inexact]
+    redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
+    scores, index = scores.clone(), index.clone()
+    scores[inexact], index[inexact] = redo_scores, redo_index
+    return scores, index
+
+
 def topk_local_maxima(heat: Tensor,
                       k: int,
                       kernel: int = 3,
@@ -242,21 +266,12 @@ def topk_local_maxima(heat: Tensor,
         tuple[Tensor]: Scores and int64 indices, (B, C, k) of ``y * W + x`` per channel, or
         (B, k) of ``c * H * W + y * W + x``; exactly ``torch.topk``'s values and order.
     """
-    batch_size, channels, height, width = heat.shape
+    batch_size, channels = heat.shape[:2]
     num_rows = batch_size * channels if per_channel else batch_size
-    if (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0 or is_tracing()
-            or not heat.is_floating_point()):
+    if _needs_dense_topk(heat, k, kernel):
         return dense_topk_local_maxima(heat, k, kernel, per_channel)
-    scores, index, exact = _candidate_topk(heat, k, num_rows)
-    inexact = (~exact).nonzero().squeeze(1)
-    if inexact.numel():
-        if per_channel:
-            planes = heat.reshape(num_rows, 1, height, width)[inexact]
-        else:
-            planes = heat[inexact]
-        redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
-        scores, index = scores.clone(), index.clone()
-        scores[inexact], index[inexact] = redo_scores, redo_index
+    scores, index = _redo_inexact_rows(heat, k, kernel, per_channel,
+                                       *_candidate_topk(heat, k, num_rows))
     if per_channel:
         return scores.view(batch_size, channels, k), index.view(batch_size, channels, k)
     return scores, index
@@ -284,19 +299,13 @@ def topk_local_maxima_above(heat: Tensor, k: int, min_score: float,
     """
     if not min_score > 0:
         raise ValueError(f'topk_local_maxima_above needs min_score > 0, got {min_score}')
-    batch_size, channels, height, width = heat.shape
-    num_rows = batch_size * channels
-    if (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0 or is_tracing()
-            or not heat.is_floating_point()):
+    batch_size, channels = heat.shape[:2]
+    if _needs_dense_topk(heat, k, kernel):
         return dense_topk_local_maxima(heat, k, kernel, True)
-    scores, index, exact = _candidate_topk(heat, k, num_rows, min_score)
+    scores, index, exact = _candidate_topk(heat, k, batch_size * channels, min_score)
     padding = scores == float('-inf')
-    scores, index = scores.masked_fill(padding, 0), index.masked_fill(padding, 0)
-    inexact = (~exact).nonzero().squeeze(1)
-    if inexact.numel():
-        planes = heat.reshape(num_rows, 1, height, width)[inexact]
-        redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
-        scores[inexact], index[inexact] = redo_scores, redo_index
+    scores, index = _redo_inexact_rows(heat, k, kernel, True, scores.masked_fill(padding, 0),
+                                       index.masked_fill(padding, 0), exact)
     # columns up to the last entry that is kept (>= min_score, or NaN) in any row
     kept = ~(scores < min_score)
     width_kept = int(kept.any(0).nonzero().max()) + 1 if bool(kept.any()) else 0
