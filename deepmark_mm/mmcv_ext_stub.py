@@ -1,56 +1,307 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Let ``mmcv.ops`` (and so ``mmdet.models``) import on mmcv-lite, which has no compiled ops.
+"""A stand-in ``mmcv._ext`` for mmcv-lite: mmcv's common kernels on torchvision / torch.
 
-``mmcv/ops/__init__.py`` loads the compiled extension ``mmcv._ext`` at import time, and mmdet
-imports ``mmcv.ops`` everywhere, so on mmcv-lite ``import mmdet.models`` fails although most of
-mmdet never calls a compiled op. When no ``mmcv._ext`` exists, :func:`install_mmcv_ext_stub`
-registers a stand-in module under that name whose every attribute is a function raising
-:class:`MissingMmcvOpError` (naming the op and how to get full mmcv) when called. With full mmcv
-installed it does nothing. mmengine's ``mmcv_full_available()`` and mmcv's
-``check_ops_exist()`` still answer False, so nothing else in mmengine / mmdet changes behaviour;
-only code that calls a compiled op gets the error, at call time instead of at import. deepmark_mm itself calls no mmcv op: NMS, soft-NMS and DCNv2 come from
-:mod:`deepmark_mm.ops` (torchvision kernels and torch code).
+``mmcv.ops`` loads the compiled ``mmcv._ext`` at import and mmdet imports ``mmcv.ops``
+everywhere. Without full mmcv, :func:`install_mmcv_ext_stub` registers a stand-in providing the
+kernels of :data:`KERNELS` with mmcv's argument order and in-place outputs, so ``mmcv.ops``' own
+Python ops and stock mmdet models run; any other kernel raises :class:`MissingMmcvOpError` when
+called. mmengine's ``mmcv_full_available()`` and mmcv's ``check_ops_exist()`` still answer False.
 """
+import contextlib
+import importlib
 import importlib.machinery
 import importlib.util
 import sys
 import types
-from typing import Callable, NoReturn
+from typing import Callable, Dict, Iterator, NoReturn, Optional
+
+import torch
+from torch import Tensor
 
 STUB_NAME = 'mmcv._ext'
 
 INSTALL_HINT = (
     'Install full mmcv (compiled ops) for it: `DEEPMARK_MMCV=full bash tools/setup_env.sh` '
     'builds mmcv 2.1.0 from source into the venv, or `mim install "mmcv==2.1.0"` where a wheel '
-    'exists for your torch. deepmark_mm itself runs NMS, soft-NMS and DCNv2 without it '
-    '(deepmark_mm.ops).')
+    'exists for your torch.')
 
 
 class MissingMmcvOpError(RuntimeError):
-    """An mmcv op was called that needs mmcv's compiled extension, absent on mmcv-lite."""
+    """An mmcv kernel was called that only mmcv's compiled extension has."""
 
 
-class _MissingOpsModule(types.ModuleType):
-    """Stand-in for ``mmcv._ext``: any attribute is an op that raises when called."""
+def _missing(kernel: str, why: str) -> MissingMmcvOpError:
+    return MissingMmcvOpError(f'mmcv kernel `{kernel}` needs full mmcv: {why}. {INSTALL_HINT}')
+
+
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0) -> Tensor:
+    """Indices (K,) of the boxes (N, 4) kept by greedy NMS, by descending score (N,). ``offset``
+    1 (mmcv's legacy ``+1`` box size) is torchvision's NMS on boxes with far corners moved by 1."""
+    if offset:
+        boxes = torch.cat([boxes[:, :2], boxes[:, 2:] + offset], dim=1)
+    return torch.ops.torchvision.nms(boxes, scores.to(boxes.dtype), float(iou_threshold))
+
+
+def softnms(boxes: Tensor, scores: Tensor, dets: Tensor, iou_threshold: float, sigma: float,
+            min_score: float, method: int, offset: int) -> Tensor:
+    """Soft-NMS of ``boxes`` (N, 4), ``scores`` (N,) in mmcv's kernel order: returns the (K,)
+    kept indices and fills the first K rows of ``dets`` (N, 5) with their boxes and scores.
+
+    Each step selects the first highest remaining box and decays the others' scores by their IoU
+    with it: method 0 (naive) ``IoU < t``, 1 (linear) ``1 - IoU`` where ``IoU >= t``, 2
+    (gaussian) ``exp(-IoU^2 / sigma)``. A box falling below ``min_score`` is replaced by the last
+    remaining one, as in mmcv, so ties break alike. float64 in float64, else float32.
+    """
+    dtype = torch.float64 if boxes.dtype == torch.float64 else torch.float32
+    rows, current = boxes.to(dtype), scores.to(dtype).clone()
+    order, num_left, position, kept = list(range(len(rows))), len(rows), 0, []
+    while position < num_left:
+        best = position + int(current[torch.tensor(order[position:num_left])].argmax())
+        order[position], order[best] = order[best], order[position]
+        chosen = order[position]
+        dets[position, :4], dets[position, 4] = rows[chosen], current[chosen]
+        kept.append(chosen)
+        others = torch.tensor(order[position + 1:num_left], dtype=torch.long)
+        if len(others):
+            box, other_boxes = rows[chosen], rows[others]
+            inter = (torch.minimum(box[2:], other_boxes[:, 2:]) -
+                     torch.maximum(box[:2], other_boxes[:, :2]) + offset).clamp(min=0).prod(1)
+            union = (box[2:] - box[:2] + offset).prod() + (
+                other_boxes[:, 2:] - other_boxes[:, :2] + offset).prod(1) - inter
+            iou = inter / union
+            if method == 2:
+                weight = torch.exp(-(iou * iou) / sigma)
+            elif method == 1:
+                weight = torch.where(iou >= iou_threshold, 1 - iou, torch.ones_like(iou))
+            else:
+                weight = (iou < iou_threshold).to(dtype)
+            current[others] *= weight
+            low = dict(zip(order[position + 1:num_left], (current[others] < min_score).tolist()))
+            slot = position + 1
+            while slot < num_left:  # replay mmcv's swap-with-last removals
+                if low[order[slot]]:
+                    order[slot] = order[num_left - 1]
+                    num_left -= 1
+                else:
+                    slot += 1
+        position += 1
+    return torch.tensor(kept, dtype=torch.long)
+
+
+def _refuse_max_pool(kernel: str, pool_mode: int) -> None:
+    if pool_mode == 0:
+        raise _missing(kernel, "RoIAlign pool_mode='max' has no torchvision kernel (the "
+                       "stand-in provides pool_mode='avg', mmdet's default)")
+
+
+def roi_align_forward(input: Tensor, rois: Tensor, output: Tensor, argmax_y: Tensor,
+                      argmax_x: Tensor, aligned_height: int, aligned_width: int,
+                      spatial_scale: float, sampling_ratio: int, pool_mode: int,
+                      aligned: bool) -> None:
+    """RoIAlign (avg): ``output`` (R, C, ph, pw) from ``input`` (B, C, H, W) and ``rois`` (R, 5)
+    ``(batch, x1, y1, x2, y2)``; ``sampling_ratio`` 0 is adaptive, ``aligned`` shifts by -0.5."""
+    _refuse_max_pool('roi_align_forward', pool_mode)
+    output.copy_(torch.ops.torchvision.roi_align(input, rois.to(input.dtype), spatial_scale,
+                                                 aligned_height, aligned_width, sampling_ratio,
+                                                 aligned))
+
+
+def roi_align_backward(grad_output: Tensor, rois: Tensor, argmax_y: Tensor, argmax_x: Tensor,
+                       grad_input: Tensor, aligned_height: int, aligned_width: int,
+                       spatial_scale: float, sampling_ratio: int, pool_mode: int,
+                       aligned: bool) -> None:
+    """Adds the RoIAlign gradient for ``grad_output`` (R, C, ph, pw) to ``grad_input``
+    (B, C, H, W) (avg pooling is linear in the input, so the input itself is not needed)."""
+    _refuse_max_pool('roi_align_backward', pool_mode)
+    grad_input += torch.ops.torchvision._roi_align_backward(
+        grad_output, rois.to(grad_output.dtype), spatial_scale, aligned_height, aligned_width,
+        *grad_input.shape, sampling_ratio, aligned)
+
+
+def roi_pool_forward(input: Tensor, rois: Tensor, output: Tensor, argmax: Tensor,
+                     pooled_height: int, pooled_width: int, spatial_scale: float) -> None:
+    """RoIPool: fills ``output`` (R, C, ph, pw) with bin maxima of ``input`` (B, C, H, W) and
+    ``argmax`` (R, C, ph, pw) with their ``y * W + x`` (-1 for an empty bin). Roi corners are
+    rounded to the feature grid (torchvision, Fast R-CNN)."""
+    out, arg = torch.ops.torchvision.roi_pool(input, rois.to(input.dtype), spatial_scale,
+                                              pooled_height, pooled_width)
+    output.copy_(out)
+    argmax.copy_(arg)
+
+
+def roi_pool_backward(grad_output: Tensor, rois: Tensor, argmax: Tensor, grad_input: Tensor,
+                      pooled_height: int, pooled_width: int, spatial_scale: float) -> None:
+    """Adds ``grad_output`` (R, C, ph, pw) to ``grad_input`` (B, C, H, W) at ``argmax``."""
+    grad_input += torch.ops.torchvision._roi_pool_backward(
+        grad_output, rois.to(grad_output.dtype), argmax.int(), spatial_scale, pooled_height,
+        pooled_width, *grad_input.shape)
+
+
+def _dcn_args(input: Tensor, weight: Tensor, offset: Tensor, mask: Optional[Tensor],
+              bias: Optional[Tensor], stride, padding, dilation, groups: int,
+              deform_groups: int) -> tuple:
+    """torchvision's ``deform_conv2d`` arguments; offsets (B, 2 * G * kh * kw, Ho, Wo) are
+    (dy, dx) pairs per tap in both libraries."""
+    use_mask = mask is not None and mask.numel() > 0
+    if not use_mask:
+        mask = input.new_zeros(input.shape[0], 1)
+    if bias is None or bias.numel() == 0:
+        bias = input.new_zeros(weight.shape[0])
+    return (input, weight, offset, mask, bias, *stride, *padding, *dilation, groups,
+            deform_groups, use_mask)
+
+
+def _on_output_grid(field: Tensor, size: torch.Size) -> Tensor:
+    """Offsets or mask (B, C, h, w) as (B, C, Ho, Wo): mmcv's DCNv2 kernel reads each sample's
+    field as a flat (C, Ho, Wo) array whatever its own (h, w), and mmdet's DyHead relies on it
+    (a level's offsets drive the coarser level's convolution): the leading values are used."""
+    if field.shape[-2:] == size:
+        return field
+    if field[0].numel() < field.shape[1] * size.numel():
+        raise ValueError(f'DCNv2 offsets / mask {tuple(field.shape)} are smaller than the '
+                         f'output {tuple(size)}')
+    return field.reshape(len(field), -1)[:, :field.shape[1] * size.numel()].reshape(
+        *field.shape[:2], *size)
+
+
+def _fill(target: Tensor, value: Tensor) -> None:
+    """``target.copy_(value)``, into the leading values of each sample (see _on_output_grid)."""
+    target.view(len(target), -1)[:, :value[0].numel()].copy_(value.flatten(1))
+
+
+def _dcn_backward(grad_output: Tensor, args: tuple) -> tuple:
+    """(grad input, grad weight, grad offset, grad mask, grad bias) by torchvision's kernel."""
+    return torch.ops.torchvision._deform_conv2d_backward(grad_output.contiguous(), *args)
+
+
+def deform_conv_forward(input: Tensor, weight: Tensor, offset: Tensor, output: Tensor,
+                        columns: Tensor, ones: Tensor, kW: int, kH: int, dW: int, dH: int,
+                        padW: int, padH: int, dilationW: int, dilationH: int, group: int,
+                        deformable_group: int, im2col_step: int) -> None:
+    """DCN (v1): ``output`` (B, C_out, Ho, Wo) from ``input`` (B, C_in, H, W), ``weight``
+    (C_out, C_in / group, kH, kW) and ``offset`` (B, 2 * deformable_group * kH * kW, Ho, Wo)."""
+    output.copy_(torch.ops.torchvision.deform_conv2d(*_dcn_args(
+        input, weight, offset, None, None, (dH, dW), (padH, padW), (dilationH, dilationW),
+        group, deformable_group)))
+
+
+def deform_conv_backward_input(input: Tensor, offset: Tensor, gradOutput: Tensor,
+                               gradInput: Tensor, gradOffset: Tensor, weight: Tensor,
+                               columns: Tensor, kW: int, kH: int, dW: int, dH: int, padW: int,
+                               padH: int, dilationW: int, dilationH: int, group: int,
+                               deformable_group: int, im2col_step: int) -> None:
+    """Fills ``gradInput`` and ``gradOffset``. torchvision computes the weight gradient in the
+    same pass: it is kept in ``columns`` (mmcv's scratch buffer of this call) for
+    :func:`deform_conv_backward_parameters`, which mmcv calls next."""
+    grads = _dcn_backward(gradOutput, _dcn_args(
+        input, weight, offset, None, None, (dH, dW), (padH, padW), (dilationH, dilationW),
+        group, deformable_group))
+    gradInput.copy_(grads[0])
+    gradOffset.copy_(grads[2])
+    columns.resize_(grads[1].numel()).copy_(grads[1].flatten())
+
+
+def deform_conv_backward_parameters(input: Tensor, offset: Tensor, gradOutput: Tensor,
+                                    gradWeight: Tensor, columns: Tensor, ones: Tensor, kW: int,
+                                    kH: int, dW: int, dH: int, padW: int, padH: int,
+                                    dilationW: int, dilationH: int, group: int,
+                                    deformable_group: int, scale: float,
+                                    im2col_step: int) -> None:
+    """Adds ``scale`` times the weight gradient to ``gradWeight`` (C_out, C_in / group, kH, kW)."""
+    if columns.numel() == gradWeight.numel():  # computed by deform_conv_backward_input
+        grad_weight = columns.view_as(gradWeight)
+    else:  # the weight gradient does not depend on the weight: any one of its shape will do
+        grad_weight = _dcn_backward(gradOutput, _dcn_args(
+            input, gradWeight, offset, None, None, (dH, dW), (padH, padW),
+            (dilationH, dilationW), group, deformable_group))[1]
+    gradWeight.add_(grad_weight, alpha=scale)
+
+
+def modulated_deform_conv_forward(input: Tensor, weight: Tensor, bias: Tensor, ones: Tensor,
+                                  offset: Tensor, mask: Tensor, output: Tensor, columns: Tensor,
+                                  kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
+                                  pad_h: int, pad_w: int, dilation_h: int, dilation_w: int,
+                                  group: int, deformable_group: int, with_bias: bool) -> None:
+    """DCNv2: as :func:`deform_conv_forward` with ``mask`` (B, deformable_group * kh * kw, Ho,
+    Wo) modulating each tap and ``bias`` (C_out,) when ``with_bias``."""
+    size = output.shape[-2:]
+    output.copy_(torch.ops.torchvision.deform_conv2d(*_dcn_args(
+        input, weight, _on_output_grid(offset, size), _on_output_grid(mask, size),
+        bias if with_bias else None, (stride_h, stride_w),
+        (pad_h, pad_w), (dilation_h, dilation_w), group, deformable_group)))
+
+
+def modulated_deform_conv_backward(input: Tensor, weight: Tensor, bias: Tensor, ones: Tensor,
+                                   offset: Tensor, mask: Tensor, columns: Tensor,
+                                   grad_input: Tensor, grad_weight: Tensor, grad_bias: Tensor,
+                                   grad_offset: Tensor, grad_mask: Tensor, grad_output: Tensor,
+                                   kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
+                                   pad_h: int, pad_w: int, dilation_h: int, dilation_w: int,
+                                   group: int, deformable_group: int, with_bias: bool) -> None:
+    """Fills the gradients of input, weight, bias (when ``with_bias``), offset and mask."""
+    size = grad_output.shape[-2:]
+    grads = _dcn_backward(grad_output, _dcn_args(
+        input, weight, _on_output_grid(offset, size), _on_output_grid(mask, size),
+        bias if with_bias else None, (stride_h, stride_w), (pad_h, pad_w),
+        (dilation_h, dilation_w), group, deformable_group))
+    for target, value in zip((grad_input, grad_weight, grad_offset, grad_mask), grads):
+        _fill(target, value)
+    if with_bias:
+        grad_bias.copy_(grads[4])
+
+
+#: The kernels the stand-in provides, by mmcv's name: the one list of what runs on mmcv-lite.
+KERNELS: Dict[str, Callable] = {f.__name__: f for f in (
+    nms, softnms, roi_align_forward, roi_align_backward, roi_pool_forward, roi_pool_backward,
+    deform_conv_forward, deform_conv_backward_input, deform_conv_backward_parameters,
+    modulated_deform_conv_forward, modulated_deform_conv_backward)}
+
+
+class _StandInExtModule(types.ModuleType):
+    """Stand-in ``mmcv._ext``: :data:`KERNELS` as attributes; any other name a raising function."""
+
+    def __init__(self, name: str = STUB_NAME) -> None:
+        super().__init__(name, 'deepmark_mm stand-in for mmcv._ext (torchvision kernels)')
+        for kernel_name, kernel in KERNELS.items():
+            setattr(self, kernel_name, kernel)
 
     def __getattr__(self, op_name: str) -> Callable[..., NoReturn]:
         if op_name.startswith('__'):
             raise AttributeError(op_name)
 
         def missing_op(*args, **kwargs) -> NoReturn:
-            raise MissingMmcvOpError(
-                f'mmcv op `{op_name}` is not available: this mmcv is mmcv-lite, without '
-                f'compiled ops. {INSTALL_HINT}')
+            raise _missing(op_name, 'this mmcv is mmcv-lite, without compiled ops, and the '
+                           f'stand-in mmcv._ext provides only {", ".join(KERNELS)}')
 
         missing_op.__name__ = op_name
         return missing_op
+
+
+#: mmcv.ops modules whose ``ext_module`` calls the kernels of :data:`KERNELS`.
+_MMCV_OP_MODULES = ('nms', 'roi_align', 'roi_pool', 'deform_conv', 'modulated_deform_conv')
+
+
+@contextlib.contextmanager
+def use_stand_in_kernels() -> Iterator[types.ModuleType]:
+    """Route ``mmcv.ops``' NMS / RoI / DCN ops to the stand-in kernels within the block, also
+    with full mmcv installed (parity tests and benchmarks compare both in one process)."""
+    stand_in = _StandInExtModule()
+    modules = [importlib.import_module(f'mmcv.ops.{name}') for name in _MMCV_OP_MODULES]
+    saved = [module.ext_module for module in modules]
+    try:
+        for module in modules:
+            module.ext_module = stand_in
+        yield stand_in
+    finally:
+        for module, ext_module in zip(modules, saved):
+            module.ext_module = ext_module
 
 
 def mmcv_has_compiled_ops() -> bool:
     """Whether the installed mmcv is full mmcv (a real ``mmcv._ext``), not mmcv-lite."""
     module = sys.modules.get(STUB_NAME)
     if module is not None:
-        return not isinstance(module, _MissingOpsModule)
+        return not isinstance(module, _StandInExtModule)
     try:
         return importlib.util.find_spec(STUB_NAME) is not None
     except ImportError:  # no mmcv at all
@@ -67,10 +318,9 @@ def install_mmcv_ext_stub() -> bool:
         return False
     if STUB_NAME not in sys.modules:
         import mmcv  # the parent package must exist before its submodule is registered
-        stub = _MissingOpsModule(STUB_NAME, 'deepmark_mm stand-in for mmcv-lite: ops raise')
-        # A spec without loader: importlib / pkgutil see the module, and mmengine's
-        # ``mmcv_full_available()`` and mmcv's ``check_ops_exist()`` (loader is None) still
-        # report mmcv-lite.
+        stub = _StandInExtModule()
+        # No loader: mmengine's ``mmcv_full_available()`` and mmcv's ``check_ops_exist()``
+        # still report mmcv-lite.
         stub.__spec__ = importlib.machinery.ModuleSpec(STUB_NAME, loader=None)
         sys.modules[STUB_NAME] = stub
         mmcv._ext = stub

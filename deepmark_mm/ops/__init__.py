@@ -1,10 +1,117 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The compiled ops deepmark_mm uses, on torchvision kernels and torch code (no mmcv ``_ext``)."""
-from .modulated_deform_conv import (ModulatedDeformConv2d, ModulatedDeformConv2dPack,
-                                    modulated_deform_conv2d)
-from .nms import NMS_OPS, SOFT_NMS_METHODS, batched_nms, get_nms_op, nms, soft_nms
+"""The mmcv ops deepmark_mm uses: ``mmcv.ops``' own, which on mmcv-lite run on the stand-in
+kernels of :mod:`deepmark_mm.mmcv_ext_stub` (torchvision). Added here: class-wise NMS by grouping,
+and DCNv2 layers (mmcv's parameters, init and checkpoint layout) whose forward calls torchvision
+directly, so that they export to ONNX ``DeformConv`` at opset 19
+(:mod:`deepmark_mm.deployment.deform_conv_symbolic`)."""
+from typing import Callable, Dict, Optional, Tuple, Union
+
+import torch
+from mmcv import ops as mmcv_ops
+from mmcv.ops import nms, soft_nms
+from torch import Tensor
+from torch.nn.modules.utils import _pair
+from torchvision.ops import deform_conv2d
 
 __all__ = [
     'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'modulated_deform_conv2d', 'NMS_OPS',
-    'SOFT_NMS_METHODS', 'batched_nms', 'get_nms_op', 'nms', 'soft_nms'
+    'batched_nms', 'get_nms_op', 'nms', 'soft_nms'
 ]
+IntPair = Union[int, Tuple[int, int]]
+
+#: The suppression ops a config may name in ``nms_cfg['type']``.
+NMS_OPS: Dict[str, Callable[..., Tuple[Tensor, Tensor]]] = {'nms': nms, 'soft_nms': soft_nms}
+
+
+def get_nms_op(op: object) -> Callable[..., Tuple[Tensor, Tensor]]:
+    """The op named by ``nms_cfg['type']`` (a name of :data:`NMS_OPS`, or a callable)."""
+    if callable(op):
+        return op
+    if isinstance(op, str) and op in NMS_OPS:
+        return NMS_OPS[op]
+    raise ValueError(f'nms_cfg type {op!r} is not an op of deepmark_mm.ops '
+                     f'(one of {sorted(NMS_OPS)} or a callable)')
+
+
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
+                class_agnostic: bool = False) -> Tuple[Tensor, Tensor]:
+    """Suppression within each class (``mmcv.ops.batched_nms`` without its coordinate shift).
+
+    Classes are separated by grouping, not by shifting each class's boxes apart (mmcv's trick),
+    which assumes non-negative boxes and loses float precision on large shifts.
+
+    Args:
+        boxes (Tensor): (N, 4) xyxy.
+        scores (Tensor): (N,).
+        idxs (Tensor): (N,) class of each box.
+        nms_cfg (dict): ``type`` (``'nms'`` default, ``'soft_nms'``, a callable) and the op's
+            arguments; ``max_num`` caps the result.
+        class_agnostic (bool): Ignore ``idxs``.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``dets`` (K, 5) boxes and (possibly decayed) scores, ``keep``
+        (K,) input indices, by descending score.
+    """
+    cfg = dict(nms_cfg)
+    op = get_nms_op(cfg.pop('type', 'nms'))
+    max_num = cfg.pop('max_num', -1)
+    cfg.pop('split_thr', None)
+    if class_agnostic:
+        idxs = torch.zeros_like(idxs)
+    if len(boxes) == 0:
+        return boxes.new_zeros((0, 5)), torch.zeros(0, dtype=torch.long, device=boxes.device)
+    kept, kept_scores = [], []
+    for label in idxs.unique():
+        members = (idxs == label).nonzero().flatten()
+        dets, keep = op(boxes[members], scores[members].contiguous(), **cfg)
+        kept.append(members[keep.to(members.device)])
+        kept_scores.append(dets[:, -1].to(device=scores.device, dtype=scores.dtype))
+    keep, new_scores = torch.cat(kept), torch.cat(kept_scores)
+    order = new_scores.argsort(descending=True, stable=True)
+    keep, new_scores = keep[order], new_scores[order]
+    if max_num > 0:
+        keep, new_scores = keep[:max_num], new_scores[:max_num]
+    return torch.cat([boxes[keep], new_scores[:, None]], dim=1), keep
+
+
+def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor,
+                            bias: Optional[Tensor], stride: IntPair = 1, padding: IntPair = 0,
+                            dilation: IntPair = 1) -> Tensor:
+    """DCNv2; ``groups`` and ``deform_groups`` follow from the shapes of ``weight``, ``offset``.
+
+    Args:
+        x (Tensor): (B, C_in, H, W).
+        offset (Tensor): (B, 2 * deform_groups * kh * kw, H_out, W_out), (dy, dx) per tap.
+        mask (Tensor): (B, deform_groups * kh * kw, H_out, W_out) modulation in [0, 1].
+        weight (Tensor): (C_out, C_in / groups, kh, kw).
+        bias (Tensor, optional): (C_out,).
+
+    Returns:
+        Tensor: (B, C_out, H_out, W_out).
+    """
+    return deform_conv2d(x, offset, weight, bias, stride=_pair(stride), padding=_pair(padding),
+                         dilation=_pair(dilation), mask=mask)
+
+
+class ModulatedDeformConv2d(mmcv_ops.ModulatedDeformConv2d):
+    """``mmcv.ops.ModulatedDeformConv2d`` on torchvision: (B, C_in, H, W), offset, mask ->
+    (B, C_out, H_out, W_out)."""
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        return modulated_deform_conv2d(x.type_as(offset), offset, mask.type_as(offset),
+                                       self.weight.type_as(offset), self.bias, self.stride,
+                                       self.padding, self.dilation)
+
+
+class ModulatedDeformConv2dPack(mmcv_ops.ModulatedDeformConv2dPack, ModulatedDeformConv2d):
+    """``mmcv.ops.ModulatedDeformConv2dPack`` on torchvision: ``conv_offset`` (zero-initialised:
+    a fresh layer is half a plain convolution) predicts dy, dx thirds then mask logits."""
+
+    def offsets_and_mask(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """(B, C_in, H, W) -> offsets (B, 2 * G * kh * kw, H_out, W_out), mask (B, G * kh * kw,
+        H_out, W_out)."""
+        offset_y, offset_x, mask_logits = self.conv_offset(x).chunk(3, dim=1)
+        return torch.cat((offset_y, offset_x), dim=1), mask_logits.sigmoid()
+
+    def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
+        return ModulatedDeformConv2d.forward(self, x, *self.offsets_and_mask(x))

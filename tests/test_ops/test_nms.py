@@ -1,16 +1,24 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""NMS / soft-NMS of deepmark_mm.ops against scalar references of mmcv's kernels, and against
-mmcv itself where full mmcv (compiled ops) is installed."""
+"""NMS / soft-NMS (mmcv.ops on the stand-in kernels on mmcv-lite) and deepmark_mm.ops.batched_nms
+against scalar references of mmcv's kernels, and the stand-in against mmcv's compiled kernels
+where full mmcv is installed."""
 import math
 
 import pytest
 import torch
 
-from deepmark_mm.mmcv_ext_stub import mmcv_has_compiled_ops
+from deepmark_mm.mmcv_ext_stub import mmcv_has_compiled_ops, use_stand_in_kernels
 from deepmark_mm.ops import batched_nms, get_nms_op, nms, soft_nms
 
 needs_full_mmcv = pytest.mark.skipif(not mmcv_has_compiled_ops(),
                                      reason='full mmcv (compiled ops) is not installed')
+
+
+@pytest.fixture
+def stand_in():
+    """The stand-in kernels (also with full mmcv, whose compiled soft-NMS is float32 only)."""
+    with use_stand_in_kernels():
+        yield
 
 
 def random_boxes(num, seed, size=100.):
@@ -60,16 +68,17 @@ def reference_soft_nms(boxes, scores, iou_threshold, sigma, min_score, method):
     return inds[:n], sc[:n]
 
 
-def reference_nms(boxes, scores, iou_threshold):
+def reference_nms(boxes, scores, iou_threshold, offset=0):
     order = sorted(range(len(boxes)), key=lambda k: -float(scores[k]))
     kept = []
     for k in order:
-        if all(scalar_iou(boxes[k].tolist(), boxes[j].tolist()) <= iou_threshold for j in kept):
+        if all(scalar_iou(boxes[k].tolist(), boxes[j].tolist(), offset) <= iou_threshold
+               for j in kept):
             kept.append(k)
     return kept
 
 
-def test_gaussian_decay_of_two_boxes_is_exact():
+def test_gaussian_decay_of_two_boxes_is_exact(stand_in):
     boxes = torch.tensor([[0., 0., 10., 10.], [5., 0., 15., 10.]], dtype=torch.float64)
     dets, keep = soft_nms(boxes, torch.tensor([0.9, 0.8], dtype=torch.float64), sigma=0.5,
                           method='gaussian')
@@ -81,7 +90,7 @@ def test_gaussian_decay_of_two_boxes_is_exact():
 
 @pytest.mark.parametrize('method', ['gaussian', 'linear', 'naive'])
 @pytest.mark.parametrize('seed', [0, 1])
-def test_soft_nms_matches_the_kernel_reference(method, seed):
+def test_soft_nms_matches_the_kernel_reference(method, seed, stand_in):
     boxes, scores = random_boxes(120, seed)
     boxes, scores = boxes.double(), scores.double()
     dets, keep = soft_nms(boxes, scores, iou_threshold=0.3, sigma=0.5, min_score=0.05,
@@ -94,14 +103,14 @@ def test_soft_nms_matches_the_kernel_reference(method, seed):
     assert (dets[:-1, 4] >= dets[1:, 4]).all()
 
 
-def test_soft_nms_breaks_ties_in_the_kernel_order():
+def test_soft_nms_breaks_ties_in_the_kernel_order(stand_in):
     boxes = torch.tensor([[0., 0., 10., 10.]] * 3 + [[50., 50., 60., 60.]] * 3)
     scores = torch.tensor([0.5, 0.5, 0.004, 0.5, 0.5, 0.5])
     keep = soft_nms(boxes, scores, min_score=0.1, method='gaussian')[1]
     assert keep.tolist() == reference_soft_nms(boxes, scores, 0.3, 0.5, 0.1, 'gaussian')[0]
 
 
-def test_nms_matches_greedy_reference_and_caps():
+def test_nms_matches_greedy_reference_and_caps(stand_in):
     boxes, scores = random_boxes(150, 3)
     dets, keep = nms(boxes, scores, 0.4)
     assert keep.tolist() == reference_nms(boxes, scores, 0.4)
@@ -110,12 +119,13 @@ def test_nms_matches_greedy_reference_and_caps():
     above = nms(boxes, scores, 0.4, score_threshold=0.5)[1]
     assert (scores[above] > 0.5).all() and set(above.tolist()) <= set(keep.tolist()) | set(
         reference_nms(boxes[scores > 0.5], scores[scores > 0.5], 0.4))
-    with pytest.raises(ValueError, match='offset=1 is not supported'):
-        nms(boxes, scores, 0.4, offset=1)
+    small = boxes / 10  # mmcv's legacy +1 box size matters for small boxes
+    with_offset = nms(small, scores, 0.4, offset=1)[1].tolist()
+    assert with_offset == reference_nms(small, scores, 0.4, offset=1) != keep.tolist()
 
 
 @pytest.mark.parametrize('op', ['nms', 'soft_nms'])
-def test_batched_nms_never_suppresses_across_classes(op):
+def test_batched_nms_never_suppresses_across_classes(op, stand_in):
     boxes, scores = random_boxes(80, 4)
     labels = torch.arange(80) % 3
     cfg = dict(type=op, iou_threshold=0.3)
@@ -140,7 +150,8 @@ def test_soft_nms_equals_mmcv(method):
     import mmcv.ops
     for seed in range(5):
         boxes, scores = random_boxes(300, seed)
-        ours = soft_nms(boxes, scores, 0.3, 0.5, 0.001, method)
+        with use_stand_in_kernels():
+            ours = soft_nms(boxes, scores, 0.3, 0.5, 0.001, method)
         theirs = mmcv.ops.soft_nms(boxes, scores, 0.3, 0.5, 0.001, method)
         assert ours[1].tolist() == theirs[1].tolist()
         torch.testing.assert_close(ours[0], theirs[0], rtol=1e-5, atol=1e-6)
@@ -152,8 +163,10 @@ def test_nms_and_batched_nms_equal_mmcv():
     for seed in range(5):
         boxes, scores = random_boxes(300, seed)
         labels = torch.arange(300) % 4
-        assert nms(boxes, scores, 0.5)[1].tolist() == mmcv.ops.nms(boxes, scores, 0.5)[1].tolist()
-        ours = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
+        with use_stand_in_kernels():
+            keep = nms(boxes, scores, 0.5)[1].tolist()
+            ours = batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
+        assert keep == mmcv.ops.nms(boxes, scores, 0.5)[1].tolist()
         theirs = mmcv.ops.batched_nms(boxes, scores, labels, dict(type='nms', iou_threshold=0.5))
         assert ours[1].tolist() == theirs[1].tolist()
         torch.testing.assert_close(ours[0], theirs[0])
