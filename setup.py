@@ -5,21 +5,19 @@
 ``configs/``, ``tools/`` and ``model-index.yml`` are exposed as
 ``deepmark_mm/.mim/{configs,tools,model-index.yml}`` so that ``mim train deepmark_mm CONFIG`` /
 ``mim test`` find the configs and tools and ``mim search deepmark_mm`` lists the models: symbolic
-links for editable installs (``setup.py develop`` and PEP 660 ``editable_wheel``), copies for every
-other build.
+links into the checkout (a wheel gets copies of the files they lead to; the checkout keeps its
+links), see :func:`add_mim_extension`.
 """
+import glob
 import os
 import os.path as osp
 import shutil
-import sys
 from typing import List
 
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
 MIM_FILES = ('configs', 'tools', 'model-index.yml')
-EDITABLE_COMMANDS = ('develop', 'editable_wheel')
-COPY_COMMANDS = ('install', 'sdist', 'bdist_wheel', 'build', 'build_py', 'egg_info', 'bdist_egg')
 
 
 def readme() -> str:
@@ -42,33 +40,39 @@ def parse_requirements(name: str) -> List[str]:
         return [line for line in lines if line]
 
 
-def add_mim_extension() -> None:
-    """Link or copy ``configs``, ``tools`` and ``model-index.yml`` into ``deepmark_mm/.mim``."""
-    if any(cmd in sys.argv for cmd in EDITABLE_COMMANDS):
-        mode = 'symlink'
-    elif any(cmd in sys.argv for cmd in COPY_COMMANDS):
-        mode = 'copy'
-    else:
+def add_mim_extension(root: str = HERE) -> None:
+    """Link ``configs``, ``tools``, ``model-index.yml`` and config ids into ``deepmark_mm/.mim``.
+
+    ``.mim/ids/<config id>`` (a config file name without ``.py``, as ``mim search`` prints it)
+    leads to its config, so that ``mim train deepmark_mm <config id>`` finds it. Links for every
+    command: a build copies the files they lead to into its build folder (``package_data``), so
+    the checkout keeps its links. Copies only where links cannot be made (Windows without symlink
+    rights); an unpacked sdist (``.mim`` without ``configs/``) is left as it is.
+    """
+    mim_path = osp.join(root, 'deepmark_mm', '.mim')
+    if not osp.isdir(osp.join(root, 'configs')):
         return
-    mim_path = osp.join(HERE, 'deepmark_mm', '.mim')
-    os.makedirs(mim_path, exist_ok=True)
-    for name in MIM_FILES:
-        src = osp.join(HERE, name)
+    configs = glob.glob(osp.join(root, 'configs', '**', '*.py'), recursive=True)
+    links = {name: osp.join(root, name) for name in MIM_FILES}
+    links.update({osp.join('ids', osp.basename(path)[:-3]): path for path in configs
+                  if '_base_' not in osp.relpath(path, root).split(osp.sep)})
+    shutil.rmtree(osp.join(mim_path, 'ids'), ignore_errors=True)  # drops ids of renamed configs
+    os.makedirs(osp.join(mim_path, 'ids'))
+    for name, src in links.items():
         dst = osp.join(mim_path, name)
+        if osp.islink(dst) and osp.realpath(dst) == osp.realpath(src):
+            continue
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):
             shutil.rmtree(dst)
-        if mode == 'symlink':
-            try:
-                os.symlink(osp.relpath(src, mim_path), dst, target_is_directory=osp.isdir(src))
-                continue
-            except OSError:  # e.g. Windows without symlink rights: fall back to a copy
-                pass
-        if osp.isdir(src):
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
-        else:
-            shutil.copyfile(src, dst)
+        try:
+            os.symlink(osp.relpath(src, osp.dirname(dst)), dst, target_is_directory=osp.isdir(src))
+        except OSError:  # e.g. Windows without symlink rights: fall back to a copy
+            if osp.isdir(src):
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                shutil.copyfile(src, dst)
 
 
 if __name__ == '__main__':
@@ -85,7 +89,8 @@ if __name__ == '__main__':
         package_data={'deepmark_mm': ['.mim/configs/**/*.py', '.mim/tools/**/*.py',
                                       '.mim/tools/**/*.sh', '.mim/configs/*.py',
                                       '.mim/tools/*.py', '.mim/tools/*.sh',
-                                      '.mim/configs/**/*.yml', '.mim/model-index.yml']},
+                                      '.mim/configs/**/*.yml', '.mim/model-index.yml',
+                                      '.mim/ids/*']},
         python_requires='>=3.8',
         classifiers=[
             'License :: OSI Approved :: Apache Software License',

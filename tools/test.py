@@ -17,8 +17,9 @@ import deepmark_mm  # noqa: F401  (first: registers components; lets mmcv-lite i
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
+from deepmark_mm.apis.config_resolution import resolve_config_path
+from deepmark_mm.engine import DeepMarkRunner
 from deepmark_mm.utils import prepare_cpu_distributed
 
 
@@ -37,7 +38,8 @@ def parse_args() -> argparse.Namespace:
         '--trust-checkpoint', action='store_true',
         help='allow full (code-executing) unpickling when weights-only loading fails')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. data_root=data/deepfashion2/')
+                        help='override config settings, e.g. data_root=data/deepfashion2/ '
+                        '(load_partial=True: test a checkpoint that only partly fits)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -69,7 +71,7 @@ def build_config(args: argparse.Namespace) -> Config:
     """Merge the command line into the config."""
     from mmdet.engine.hooks.utils import trigger_visualization_hook
 
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(resolve_config_path(args.config))  # also a config id (mim)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -97,7 +99,8 @@ def main() -> None:
         os.environ['DEEPMARK_TRUST_CHECKPOINTS'] = '1'
     cfg = build_config(args)
     prepare_cpu_distributed(cfg)  # gloo + CPU DDP where MMEngine's init_dist needs CUDA
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    # DeepMarkRunner: the checkpoint must fit the model unless load_partial=True
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else DeepMarkRunner.from_cfg(cfg)
     if args.out is not None:
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))

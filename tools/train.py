@@ -14,8 +14,9 @@ import os.path as osp
 import deepmark_mm  # noqa: F401  (first: registers components; lets mmcv-lite import mmcv.ops)
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
+from deepmark_mm.apis.config_resolution import resolve_config_path
+from deepmark_mm.engine import DeepMarkRunner
 from deepmark_mm.utils import prepare_cpu_distributed
 
 
@@ -38,7 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, e.g. train_dataloader.batch_size=4 '
-        'data_root=data/deepfashion2/')
+        'data_root=data/deepfashion2/; load_from=CKPT load_partial=True fine-tunes from a '
+        'checkpoint of another model (loads the tensors that fit)')
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
         help='job launcher (multi-GPU/multi-node: PyTorch DDP through MMEngine)')
@@ -51,7 +53,7 @@ def parse_args() -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Merge the command line into the config."""
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(resolve_config_path(args.config))  # also a config id (mim)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -84,7 +86,8 @@ def main() -> None:
     if args.trust_checkpoint:
         os.environ['DEEPMARK_TRUST_CHECKPOINTS'] = '1'
     prepare_cpu_distributed(cfg)  # gloo + CPU DDP where MMEngine's init_dist needs CUDA
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    # DeepMarkRunner: the checkpoint must fit the model unless load_partial=True
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else DeepMarkRunner.from_cfg(cfg)
     runner.train()
 
 

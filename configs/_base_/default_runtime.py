@@ -21,7 +21,11 @@ default_hooks = dict(
         save_best='deepfashion2/kpt_mAP',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    visualization=dict(type='DetVisualizationHook'),
+    # refuses a run whose model.bbox_head and datasets' metainfo describe different landmark
+    # sets (classes, keypoint_slices, TTA flip_indices); a default hook, so configs that set
+    # custom_hooks keep it
+    landmark_set_check=dict(type='LandmarkSetCheckHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -38,5 +42,10 @@ visualizer = dict(type='DeepMarkVisualizer', vis_backends=vis_backends, name='vi
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
 log_level = 'INFO'
+# DeepMarkRunner (deepmark_mm.engine): a load_from / resume / test checkpoint must fit the model
+# (else an error names the file and the first mismatching keys); load_partial=True loads only the
+# tensors that fit, on purpose (fine-tuning from another head, a converted CenterNet model).
+runner_type = 'DeepMarkRunner'
 load_from = None
+load_partial = False
 resume = False

@@ -13,8 +13,8 @@
 # error names the ways out). The paper starts from CenterNet's COCO model: convert it once with
 #   python tools/model_converters/centernet_to_deepmark.py ctdet_coco_dla_2x.pth \
 #       checkpoints/deepmark_dla34_from_ctdet_coco.pth --arch dla34
-# and pass --cfg-options load_from=checkpoints/deepmark_dla34_from_ctdet_coco.pth (the ImageNet
-# weights are then not fetched). From random weights: --cfg-options model.backbone.pretrained=False.
+# and pass --cfg-options load_from=checkpoints/deepmark_dla34_from_ctdet_coco.pth load_partial=True
+# (it has no DeepMark output layers; the ImageNet weights are then not fetched). From random weights: --cfg-options model.backbone.pretrained=False.
 # Without DCN kernels (or for ONNX export): --cfg-options model.neck.use_dcn=False.
 _base_ = [
     '../_base_/models/deepmark_dla34.py',

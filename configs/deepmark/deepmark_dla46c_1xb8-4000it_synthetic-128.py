@@ -70,6 +70,9 @@ train_dataloader = dict(
     dataset=dict(pipeline=train_pipeline))
 
 # Adam 3e-3 with a 100-iteration warm-up and a cosine decay to 3e-5, validation at the end only.
+# The cosine has no `end`: MMEngine's runner ends it at train_cfg.max_iters, so a run shortened
+# with --cfg-options train_cfg.max_iters=N still decays to 3e-5 by iteration N (also when N is
+# within the warm-up: RunLengthCosineAnnealingLR).
 max_iters = 4000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
@@ -80,7 +83,7 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=35, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=3e-5),
+    dict(type='RunLengthCosineAnnealingLR', by_epoch=False, begin=100, eta_min=3e-5),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 

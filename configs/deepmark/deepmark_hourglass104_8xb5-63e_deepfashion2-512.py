@@ -12,7 +12,8 @@
 # The paper starts from CenterNet's COCO model: convert it once with
 #   python tools/model_converters/centernet_to_deepmark.py ctdet_coco_hg.pth \
 #       checkpoints/deepmark_hg104_from_ctdet_coco.pth --arch hourglass104
-# and pass --cfg-options load_from=checkpoints/deepmark_hg104_from_ctdet_coco.pth. Without it the
+# and pass --cfg-options load_from=checkpoints/deepmark_hg104_from_ctdet_coco.pth load_partial=True
+# (it has no DeepMark output layers). Without it the
 # run starts from random weights, and InitialWeightsCheckHook says so as a WARNING.
 _base_ = [
     '../_base_/models/deepmark_hourglass104.py',

@@ -37,7 +37,8 @@ def resolve_config_path(config: str) -> str:
     Accepted forms: an existing file path; a path relative to a ``configs`` folder
     (``'deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py'``, with or without a leading
     ``configs/``); a bare file name with or without ``.py`` (``'deepmark_dla34_512'``), searched
-    recursively, ``_base_`` folders excluded.
+    recursively, ``_base_`` folders excluded; a file without extension is taken as the config name
+    it is called (the config ids of an installed package, ``deepmark_mm/.mim/ids/``).
 
     Args:
         config (str): The path or name.
@@ -49,8 +50,10 @@ def resolve_config_path(config: str) -> str:
         FileNotFoundError: When nothing matches (the message names the folders searched).
         ValueError: When a bare name matches several files (they are listed).
     """
-    if osp.isfile(config):
+    if osp.isfile(config) and osp.splitext(config)[1]:
         return osp.abspath(config)
+    if osp.isfile(config):  # deepmark_mm/.mim/ids/<config id>: what `mim train PKG <id>` passes
+        config = osp.basename(config)
     name = config if config.endswith('.py') else config + '.py'
     search_dirs = config_search_dirs()
     relative = name[len('configs/'):] if name.startswith('configs/') else name

@@ -20,8 +20,9 @@ from mmengine.visualization import Visualizer
 from tqdm import tqdm
 
 from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+from deepmark_mm.engine.hooks import landmark_set_difference
 from deepmark_mm.models.test_time_augs import resolve_tta_config
-from deepmark_mm.utils import load_weights_strictly
+from deepmark_mm.utils import load_model_checkpoint
 from .config_resolution import load_deepmark_config
 from .inference_inputs import (ImageInput, assign_image_ids, build_inference_pipeline, image_name,
                                list_image_inputs)
@@ -83,7 +84,10 @@ class DeepMarkInferencer(DetInferencer):
     # ------------------------------------------------------------------ construction
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
-        """Load the checkpoint strictly (or initialise), then attach the landmark metainfo.
+        """Load the checkpoint by the fit rule (or initialise), then attach the landmark metainfo.
+
+        The checkpoint must fit the model (:func:`deepmark_mm.utils.load_model_checkpoint`)
+        unless the config sets ``load_partial=True`` (``cfg_options=dict(load_partial=True)``).
 
         The metainfo is the checkpoint's ``meta['dataset_meta']`` (which MMEngine's runner saves),
         else the config's test dataset ``metainfo``, else DeepFashion2's; its classes and slot
@@ -101,13 +105,14 @@ class DeepMarkInferencer(DetInferencer):
             raise ValueError(f'{source} was trained on classes {classes}, but the model\'s head '
                              f'has {head.num_classes}')
         landmark_meta = resolve_landmark_metainfo(dataset_meta, f'{source} dataset_meta')
-        if head is not None and landmark_meta['keypoint_slices'] != [
-                tuple(int(v) for v in s) for s in head.keypoint_slices]:
-            raise ValueError(f'{source}: landmark slices {landmark_meta["keypoint_slices"]} differ '
-                             f'from the model head\'s {list(head.keypoint_slices)}')
+        difference = head is not None and landmark_set_difference(head, landmark_meta)
+        if difference:
+            raise ValueError(f'{source}: its landmark set is not the model head\'s: {difference}')
         if checkpoint is not None:
             # a test-time augmentation config (*_flip.py) builds the detector inside the wrapper
-            load_weights_strictly(target, checkpoint, self._weights_path, 'the config')
+            load_model_checkpoint(target, checkpoint, self._weights_path,
+                                  getattr(cfg, 'filename', None) or 'the config',
+                                  load_partial=bool((cfg or {}).get('load_partial', False)))
         else:
             warnings.warn('DeepMarkInferencer: weights=None, the model keeps its random '
                           'initialisation; its predictions are meaningless')
@@ -164,7 +169,8 @@ class DeepMarkInferencer(DetInferencer):
                  no_save_vis: bool = False,
                  no_save_pred: bool = False,
                  return_datasamples: bool = False,
-                 print_result: bool = False) -> Dict:
+                 print_result: bool = False,
+                 max_draw_size: Optional[int] = None) -> Dict:
         """Predict, draw and write.
 
         Args:
@@ -190,6 +196,8 @@ class DeepMarkInferencer(DetInferencer):
             return_datasamples (bool): Return ``DetDataSample`` objects (kept detections,
                 ``img_id`` in the metainfo) instead of prediction dicts.
             print_result (bool): Print the readable format of each image.
+            max_draw_size (int, optional): Draw an image larger than this (longer side, pixels)
+                on a copy downscaled to it (see :meth:`draw`); full size when None or 0.
 
         Returns:
             dict: ``predictions``: per image a prediction dict
@@ -232,7 +240,7 @@ class DeepMarkInferencer(DetInferencer):
                 if save_vis or show or return_vis:
                     out_file = osp.join(out_dir, 'vis', name) if save_vis else None
                     drawing = self.draw(item, prediction, sample.metainfo, out_file, show,
-                                        wait_time)
+                                        wait_time, max_draw_size)
                     if return_vis:
                         results['visualization'].append(drawing)
                     if out_file:
@@ -292,8 +300,13 @@ class DeepMarkInferencer(DetInferencer):
              metainfo: Optional[dict] = None,
              out_file: Optional[str] = None,
              show: bool = False,
-             wait_time: float = 0) -> np.ndarray:
+             wait_time: float = 0,
+             max_size: Optional[int] = None) -> np.ndarray:
         """Draw one prediction on its image.
+
+        Drawing is slow and memory-hungry for large photos (mmdet's visualiser renders through
+        matplotlib): with ``max_size``, an image whose longer side exceeds it is drawn on a copy
+        downscaled to that side, boxes and landmarks scaled alike.
 
         Args:
             item (str | np.ndarray): The image path or BGR array.
@@ -302,6 +315,7 @@ class DeepMarkInferencer(DetInferencer):
             out_file (str, optional): Where to save the drawing.
             show (bool): Show it in a window.
             wait_time (float): Show time (s).
+            max_size (int, optional): Longest side of the drawing; the image's when None or 0.
 
         Returns:
             np.ndarray: The RGB drawing.
@@ -310,6 +324,14 @@ class DeepMarkInferencer(DetInferencer):
             raise ValueError('drawing needs a visualizer, but none was built')
         image = mmcv.imread(item, channel_order='rgb') if isinstance(item, str) else \
             np.ascontiguousarray(item[..., ::-1])
+        height, width = image.shape[:2]
+        if max_size and max(height, width) > max_size:
+            scale = max_size / max(height, width)
+            image = mmcv.imresize(image, (round(width * scale), round(height * scale)),
+                                  interpolation='area')
+            fx, fy = image.shape[1] / width, image.shape[0] / height
+            prediction = dict(prediction, keypoints=np.asarray(prediction['keypoints']) * [fx, fy],
+                              bboxes=np.asarray(prediction['bboxes']) * [fx, fy, fx, fy])
         sample = DetDataSample(metainfo=dict(metainfo or {}))
         sample.pred_instances = prediction_to_instances(prediction)
         if out_file:

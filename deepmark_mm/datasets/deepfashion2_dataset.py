@@ -2,7 +2,7 @@
 """DeepFashion2 in either of its layouts: the official COCO json or per-image files."""
 import logging
 import os.path as osp
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from mmdet.datasets import BaseDetDataset
@@ -13,10 +13,168 @@ from .deepfashion2_compact import compact_instance, expand_instance, slim_coco_a
 from .deepfashion2_converter import load_json_file, read_per_image_layout
 from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
 from .deepfashion2_json_stream import load_coco_json_streaming
-from .deepfashion2_metainfo import CLASSES, get_deepfashion2_metainfo
+from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES,
+                                    get_deepfashion2_metainfo)
 from .landmark_metainfo import check_landmark_metainfo
 
 LAYOUTS = ('coco', 'per_image')
+#: ``on_invalid(error, whole_image)``: raises the error or records it (see :class:`SkipOrRaise`).
+OnInvalid = Callable[[DeepFashion2FormatError, bool], None]
+
+
+class SkipOrRaise:
+    """What to do with an invalid item or image: raise its error, or (``skip_invalid``) record it.
+
+    Args:
+        skip_invalid (bool): Record and skip instead of raising.
+
+    Attributes:
+        problems (list[str]): The recorded errors (``'file: image / item: problem'``).
+        skipped_images (int): How many of them dropped a whole image.
+    """
+
+    def __init__(self, skip_invalid: bool) -> None:
+        self.skip_invalid = skip_invalid
+        self.problems: List[str] = []
+        self.skipped_images = 0
+
+    def __call__(self, error: DeepFashion2FormatError, whole_image: bool = False) -> None:
+        if not self.skip_invalid:
+            raise DeepFashion2FormatError(f'{error} (set skip_invalid=True to skip such items)')
+        self.problems.append(str(error))
+        self.skipped_images += int(whole_image)
+
+    def warn(self, owner: str) -> None:
+        """One warning line counting what was skipped (nothing when nothing was)."""
+        if self.problems:
+            print_log(
+                f'{owner}: skipped {len(self.problems) - self.skipped_images} invalid items and '
+                f'{self.skipped_images} unusable images (skip_invalid=True); first: '
+                f'{self.problems[0]}',
+                logger='current',
+                level=logging.WARNING)
+
+
+def load_coco_json(path: str, transform: Callable[[object], object] = slim_coco_annotation
+                   ) -> object:
+    """A COCO json, each annotation passed through ``transform``; streamed, and ``json.load`` (its
+    errors name the file, :class:`DeepFashion2FormatError`) for files the stream does not take."""
+    try:
+        coco = load_coco_json_streaming(path, transform)
+    except OSError:
+        coco = None
+    if coco is None:
+        coco = load_json_file(path)
+        if isinstance(coco, dict) and isinstance(coco.get('annotations'), list):
+            coco['annotations'] = [transform(a) for a in coco['annotations']]
+    return coco
+
+
+def coco_layout_samples(coco: object, source: str, on_invalid: OnInvalid,
+                        image_folder: Optional[str] = None) -> List[dict]:
+    """Group a COCO json's annotations by image, checking the image records.
+
+    Args:
+        coco: The loaded json.
+        source (str): Its path, for messages.
+        on_invalid (Callable): Called with the error of an unusable image or annotation record
+            (``whole_image=True`` for an image); must raise or return (the record is dropped).
+        image_folder (str, optional): Check that ``image_folder / file_name`` exists.
+
+    Returns:
+        list[dict]: ``raw_img_info``, ``raw_ann_info`` (annotations, not validated yet, see
+        :func:`valid_annotations`) and ``source_file`` per usable image, in file order.
+    """
+    if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
+            not isinstance(coco.get('annotations'), list):
+        raise DeepFashion2FormatError(
+            f'{source}: not a COCO annotation file (needs "images" and "annotations" lists)')
+    by_image: Dict[int, List[dict]] = {}
+    raw_infos = []
+    for image in coco['images']:
+        where = f'{source}: image {image.get("id")} ({image.get("file_name")})' \
+            if isinstance(image, dict) else f'{source}: image record {image!r}'
+        try:
+            _check_coco_image(image, where, image_folder)
+        except DeepFashion2FormatError as error:
+            on_invalid(error, True)
+            continue
+        by_image[image['id']] = []
+        raw_infos.append(
+            dict(raw_img_info=image, raw_ann_info=by_image[image['id']], source_file=source))
+    known_ids = {image.get('id') for image in coco['images'] if isinstance(image, dict)}
+    for number, annotation in enumerate(coco['annotations']):
+        if not isinstance(annotation, dict):
+            on_invalid(DeepFashion2FormatError(
+                f'{source}: annotations[{number}] is a {type(annotation).__name__}, expected an '
+                'object'), False)
+        elif annotation.get('image_id') not in known_ids:
+            on_invalid(DeepFashion2FormatError(
+                f'{source}: annotation {annotation.get("id")} refers to unknown image '
+                f'{annotation.get("image_id")}'), False)
+        elif annotation['image_id'] in by_image:
+            by_image[annotation['image_id']].append(annotation)
+    return raw_infos
+
+
+def _check_coco_image(image: object, where: str, image_folder: Optional[str]) -> None:
+    if not isinstance(image, dict):
+        raise DeepFashion2FormatError(f'{where}: not an object')
+    for key in ('id', 'file_name', 'width', 'height'):
+        if key not in image:
+            raise DeepFashion2FormatError(f'{where}: missing field "{key}"')
+    if not (isinstance(image['width'], int) and isinstance(image['height'], int)
+            and image['width'] > 0 and image['height'] > 0):
+        raise DeepFashion2FormatError(
+            f'{where}: width/height {image["width"]}x{image["height"]} are not positive integers')
+    path = osp.join(image_folder or '', image['file_name'])
+    if image_folder is not None and not osp.isfile(path):
+        raise DeepFashion2FormatError(f'{where}: image file not found: {path}')
+
+
+def valid_annotations(raw_data_info: dict, on_invalid: OnInvalid,
+                      keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
+                      classes: Sequence[str] = CATEGORY_NAMES) -> List[Tuple[dict, dict]]:
+    """``(annotation, instance)`` of each of one image's annotations that passes
+    :func:`~.deepfashion2_format.coco_annotation_to_instance`; ``on_invalid`` gets the others'
+    errors, which name file, image (id and file name) and annotation id.
+
+    Args:
+        raw_data_info (dict): ``raw_img_info``, ``raw_ann_info`` and ``source_file``.
+        on_invalid (Callable): Raises or records (the annotation is then dropped).
+        keypoint_slices, classes: The landmark set (DeepFashion2's by default).
+    """
+    image = raw_data_info['raw_img_info']
+    kept = []
+    for annotation in raw_data_info['raw_ann_info']:
+        where = f'{raw_data_info.get("source_file")}: image {image["id"]} ' \
+                f'({image["file_name"]}) annotation {annotation.get("id")}'
+        try:
+            kept.append((annotation, coco_annotation_to_instance(annotation, where,
+                                                                 keypoint_slices, classes)))
+        except DeepFashion2FormatError as error:
+            on_invalid(error, False)
+    return kept
+
+
+def read_coco_ground_truth(coco: object, source: str, skip_invalid: bool = False,
+                           keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
+                           classes: Sequence[str] = CATEGORY_NAMES) -> Dict:
+    """A loaded COCO json cut down to what :class:`DeepFashion2Dataset` keeps from it (the images
+    with usable records, the valid annotations; image files are not looked at), with the dataset's
+    checks and errors; for the metric's ground truth.
+
+    Returns:
+        dict: ``images``, ``annotations`` (the file's own dicts), ``categories``.
+    """
+    invalid = SkipOrRaise(skip_invalid)
+    raw_infos = coco_layout_samples(coco, source, invalid)
+    annotations = [annotation for raw_info in raw_infos
+                   for annotation, _ in valid_annotations(raw_info, invalid, keypoint_slices,
+                                                          classes)]
+    invalid.warn(f'ground truth ({source})')
+    return dict(images=[raw_info['raw_img_info'] for raw_info in raw_infos],
+                annotations=annotations, categories=coco.get('categories', []))
 
 
 @DATASETS.register_module()
@@ -42,7 +200,10 @@ class DeepFashion2Dataset(BaseDetDataset):
     Bad input (missing image, unreadable json, category id outside 1..13, landmark count not
     fitting the category, visibility outside {0, 1, 2}, degenerate/inverted box) raises
     :class:`DeepFashion2FormatError` naming file and item; with ``skip_invalid=True`` such items
-    (or whole images, for file-level problems) are dropped and one warning line counts them.
+    (or whole images, for file-level problems) are dropped, one warning line counts them and
+    ``invalid.problems`` lists them. :class:`~deepmark_mm.evaluation.DeepFashion2Metric` checks its
+    ``ann_file`` with the same functions (:func:`read_coco_ground_truth`) and, given the same
+    ``skip_invalid``, scores exactly the items this dataset keeps.
 
     Args:
         ann_file (str): COCO json; ``''`` for the per-image layout.
@@ -56,6 +217,10 @@ class DeepFashion2Dataset(BaseDetDataset):
         filter_cfg (dict, optional): ``filter_empty_gt`` (drop images without instances) and
             ``min_size`` (drop images whose shorter side is smaller), training only.
         **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments.
+
+    Attributes:
+        invalid (SkipOrRaise): After loading, what ``skip_invalid`` skipped (``problems``,
+            ``skipped_images``).
     """
 
     METAINFO: dict = dict(classes=CLASSES)
@@ -106,87 +271,18 @@ class DeepFashion2Dataset(BaseDetDataset):
         Returns:
             list[dict]: One ``data_info`` per image.
         """
-        self._problems: List[str] = []
-        self._skipped_images = 0
+        self.invalid = SkipOrRaise(self.skip_invalid)
         if self.resolved_layout == 'coco':
-            raw_infos = self._read_coco_layout()
+            image_folder = self.data_prefix.get('img', '') if self.check_images else None
+            raw_infos = coco_layout_samples(load_coco_json(self.ann_file), self.ann_file,
+                                            self.invalid, image_folder)
             source = self.ann_file
         else:
             raw_infos = self._read_per_image_layout()
             source = self.data_prefix['ann']
         data_list = [self.parse_data_info(raw_info) for raw_info in raw_infos]
-        if self._problems:
-            skipped_items = len(self._problems) - self._skipped_images
-            print_log(
-                f'DeepFashion2Dataset ({source}): skipped {skipped_items} invalid items and '
-                f'{self._skipped_images} unusable images (skip_invalid=True); first: '
-                f'{self._problems[0]}',
-                logger='current',
-                level=logging.WARNING)
+        self.invalid.warn(f'DeepFashion2Dataset ({source})')
         return data_list
-
-    def _read_coco_layout(self) -> List[dict]:
-        """``raw_img_info`` + ``raw_ann_info`` per image of the COCO json."""
-        coco = self._load_coco_json()
-        if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
-                not isinstance(coco.get('annotations'), list):
-            raise DeepFashion2FormatError(
-                f'{self.ann_file}: not a COCO annotation file (needs "images" and "annotations" '
-                'lists)')
-        by_image: Dict[int, List[dict]] = {}
-        raw_infos = []
-        for image in coco['images']:
-            where = f'{self.ann_file}: image {image.get("id")} ({image.get("file_name")})'
-            try:
-                self._check_coco_image(image, where)
-            except DeepFashion2FormatError as error:
-                self._skip_or_raise(error, whole_image=True)
-                continue
-            by_image[image['id']] = []
-            raw_infos.append(dict(raw_img_info=image, raw_ann_info=by_image[image['id']]))
-        known_ids = {image.get('id') for image in coco['images']}
-        for number, annotation in enumerate(coco['annotations']):
-            if not isinstance(annotation, dict):
-                self._skip_or_raise(DeepFashion2FormatError(
-                    f'{self.ann_file}: annotations[{number}] is a {type(annotation).__name__}, '
-                    'expected an object'))
-                continue
-            image_id = annotation.get('image_id')
-            if image_id not in known_ids:
-                self._skip_or_raise(DeepFashion2FormatError(
-                    f'{self.ann_file}: annotation {annotation.get("id")} refers to unknown image '
-                    f'{image_id}'))
-            elif image_id in by_image:
-                by_image[image_id].append(annotation)
-        for raw_info in raw_infos:
-            raw_info['source_file'] = self.ann_file
-        return raw_infos
-
-    def _load_coco_json(self) -> object:
-        """The COCO json with slimmed annotations (:func:`slim_coco_annotation`), streamed;
-        ``json.load`` (and its error messages) for files the streaming reader does not take."""
-        try:
-            coco = load_coco_json_streaming(self.ann_file, slim_coco_annotation)
-        except OSError:
-            coco = None
-        if coco is None:
-            coco = load_json_file(self.ann_file)
-            if isinstance(coco, dict) and isinstance(coco.get('annotations'), list):
-                coco['annotations'] = [slim_coco_annotation(a) for a in coco['annotations']]
-        return coco
-
-    def _check_coco_image(self, image: dict, where: str) -> None:
-        for key in ('id', 'file_name', 'width', 'height'):
-            if key not in image:
-                raise DeepFashion2FormatError(f'{where}: missing field "{key}"')
-        if not (isinstance(image['width'], int) and isinstance(image['height'], int)
-                and image['width'] > 0 and image['height'] > 0):
-            raise DeepFashion2FormatError(
-                f'{where}: width/height {image["width"]}x{image["height"]} are not positive '
-                'integers')
-        path = osp.join(self.data_prefix.get('img', ''), image['file_name'])
-        if self.check_images and not osp.isfile(path):
-            raise DeepFashion2FormatError(f'{where}: image file not found: {path}')
 
     def _read_per_image_layout(self) -> List[dict]:
         """Per-image files converted to ``raw_img_info`` + COCO ``raw_ann_info``."""
@@ -200,9 +296,9 @@ class DeepFashion2Dataset(BaseDetDataset):
             annotation_transform=slim_coco_annotation)
         raw_infos = []
         for image, annotations, problems in samples:
-            self._problems.extend(problems)
+            self.invalid.problems.extend(problems)
             if image is None:
-                self._skipped_images += 1
+                self.invalid.skipped_images += 1
                 continue
             raw_infos.append(
                 dict(
@@ -211,12 +307,6 @@ class DeepFashion2Dataset(BaseDetDataset):
                     source_file=osp.join(self.data_prefix['ann'],
                                          osp.splitext(image['file_name'])[0] + '.json')))
         return raw_infos
-
-    def _skip_or_raise(self, error: DeepFashion2FormatError, whole_image: bool = False) -> None:
-        if not self.skip_invalid:
-            raise DeepFashion2FormatError(f'{error} (set skip_invalid=True to skip such items)')
-        self._problems.append(str(error))
-        self._skipped_images += int(whole_image)
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         """One image's ``data_info`` from its COCO image record and annotations.
@@ -230,15 +320,9 @@ class DeepFashion2Dataset(BaseDetDataset):
             :func:`compact_instance`).
         """
         image = raw_data_info['raw_img_info']
-        source = raw_data_info.get('source_file', self.ann_file)
-        instances = []
-        for annotation in raw_data_info['raw_ann_info']:
-            where = f'{source}: image {image["id"]} ({image["file_name"]}) annotation ' \
-                    f'{annotation.get("id")}'
-            try:
-                instances.append(compact_instance(coco_annotation_to_instance(annotation, where)))
-            except DeepFashion2FormatError as error:
-                self._skip_or_raise(error)
+        raw_data_info.setdefault('source_file', self.ann_file)
+        instances = [compact_instance(instance)
+                     for _, instance in valid_annotations(raw_data_info, self.invalid)]
         return dict(
             img_path=osp.join(self.data_prefix.get('img', ''), image['file_name']),
             img_id=image['id'],

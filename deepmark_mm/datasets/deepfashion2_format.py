@@ -40,19 +40,20 @@ def _to_number(value: float) -> float:
     return value
 
 
-def check_category_id(category_id: Any, where: str) -> int:
-    """Validate a DeepFashion2 category id.
+def check_category_id(category_id: Any, where: str, num_classes: int = NUM_CLASSES) -> int:
+    """Validate a category id.
 
     Args:
         category_id: Value read from the file.
         where (str): ``'file: item'`` for the error message.
+        num_classes (int): Number of categories (13 for DeepFashion2).
 
     Returns:
-        int: The id, 1..13.
+        int: The id, 1..num_classes.
     """
     if isinstance(category_id, bool) or not isinstance(category_id, numbers.Integral) or \
-            not 1 <= int(category_id) <= NUM_CLASSES:
-        _fail(where, f'category_id {category_id!r} is outside 1..{NUM_CLASSES}')
+            not 1 <= int(category_id) <= num_classes:
+        _fail(where, f'category_id {category_id!r} is outside 1..{num_classes}')
     return int(category_id)
 
 
@@ -156,29 +157,36 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
     return annotation
 
 
-def coco_annotation_to_instance(annotation: Dict, where: str) -> Dict:
+def coco_annotation_to_instance(annotation: Dict, where: str,
+                                keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
+                                classes: Sequence[str] = CATEGORY_NAMES) -> Dict:
     """Validate one COCO annotation and turn it into a dataset instance.
 
     Accepts the official 882-number ``keypoints`` (only the category's slice may be non-zero) or
-    the category's own ``3 * n`` numbers (a list or a 1-D array).
+    the category's own ``3 * n`` numbers (a list or a 1-D array). The dataset and the metric both
+    check their annotations with this function.
 
     Args:
         annotation (dict): COCO annotation.
-        where (str): ``'file: annotation id / image'`` for errors.
+        where (str): ``'file: image / annotation id'`` for errors.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` slots per category
+            (DeepFashion2's by default; any landmark set's metainfo ``keypoint_slices``).
+        classes (Sequence[str]): Category names, for messages.
 
     Returns:
         dict: ``bbox`` [x1, y1, x2, y2] floats, ``bbox_label`` (category_id - 1), ``ignore_flag``
-        (``iscrowd``), ``keypoints`` (294, 2) float32 array (zeros outside labelled slots),
-        ``keypoints_visible`` (294,) uint8 array (0/1/2), ``area`` (w * h), ``id``, ``pair_id``,
-        ``style``.
+        (``iscrowd``), ``keypoints`` (K, 2) float32 array (zeros outside labelled slots),
+        ``keypoints_visible`` (K,) uint8 array (0/1/2), ``area`` (w * h), ``id``, ``pair_id``,
+        ``style`` (K = 294 for DeepFashion2).
     """
     if not isinstance(annotation, dict):
         _fail(where, f'annotation is a {type(annotation).__name__}, expected an object')
     for key in ('category_id', 'bbox', 'keypoints'):
         if key not in annotation:
             _fail(where, f'missing field "{key}"')
-    category_id = check_category_id(annotation['category_id'], where)
-    start, end = KEYPOINT_SLICES[category_id - 1]
+    category_id = check_category_id(annotation['category_id'], where, len(keypoint_slices))
+    start, end = keypoint_slices[category_id - 1]
+    name, num_slots = classes[category_id - 1], max(stop for _, stop in keypoint_slices)
     box = annotation['bbox']
     try:
         x, y, w, h = (float(value) for value in box)
@@ -191,20 +199,19 @@ def coco_annotation_to_instance(annotation: Dict, where: str) -> Dict:
     if num_numbers == 3 * (end - start):
         triplets = check_landmark_triplets(raw, end - start, where, 'keypoints')
     else:
-        if num_numbers != 3 * NUM_KEYPOINTS:
-            _fail(where, f'keypoints has {num_numbers} numbers; category {category_id} '
-                  f'({CATEGORY_NAMES[category_id - 1]}) needs {3 * NUM_KEYPOINTS} '
-                  f'(294 slots x 3) or {3 * (end - start)}')
-        full = check_landmark_triplets(raw, NUM_KEYPOINTS, where, 'keypoints')
-        outside = np.ones(NUM_KEYPOINTS, dtype=bool)
+        if num_numbers != 3 * num_slots:
+            _fail(where, f'keypoints has {num_numbers} numbers; category {category_id} ({name}) '
+                  f'needs {3 * num_slots} ({num_slots} slots x 3) or {3 * (end - start)}')
+        full = check_landmark_triplets(raw, num_slots, where, 'keypoints')
+        outside = np.ones(num_slots, dtype=bool)
         outside[start:end] = False
         if (full[outside] != 0).any():
             slot = int(np.flatnonzero((full != 0).any(axis=1) & outside)[0])
-            _fail(where, f'keypoints slot {slot} is set but category {category_id} '
-                  f'({CATEGORY_NAMES[category_id - 1]}) owns slots {start}..{end - 1}')
+            _fail(where, f'keypoints slot {slot} is set but category {category_id} ({name}) '
+                  f'owns slots {start}..{end - 1}')
         triplets = full[start:end]
-    keypoints = np.zeros((NUM_KEYPOINTS, 2), dtype=np.float32)
-    visible = np.zeros(NUM_KEYPOINTS, dtype=np.uint8)
+    keypoints = np.zeros((num_slots, 2), dtype=np.float32)
+    visible = np.zeros(num_slots, dtype=np.uint8)
     labelled = triplets[:, 2] > 0
     keypoints[start:end] = triplets[:, :2] * labelled[:, None]
     visible[start:end] = triplets[:, 2]

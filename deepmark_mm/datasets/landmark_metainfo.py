@@ -2,9 +2,10 @@
 """The landmark-set description every DeepMark component reads, whatever the landmark set.
 
 A landmark set has ``num_classes`` categories and ``num_keypoints`` slots; category ``c`` owns the
-contiguous slots ``keypoint_slices[c] = [start, end)``. Its metainfo (``classes``,
-``keypoint_slices``, ``flip_indices``, ``sigmas``, ``skeletons``) is checked by
-:func:`check_landmark_metainfo`; DeepFashion2 (13 categories, 294 slots,
+contiguous slots ``keypoint_slices[c] = [start, end)``; the slices tile ``[0, num_keypoints)``
+exactly once (:func:`check_keypoint_slices`, wherever a landmark set is configured). Its
+metainfo (``classes``, ``keypoint_slices``, ``flip_indices``, ``sigmas``, ``skeletons``) is
+checked by :func:`check_landmark_metainfo`; DeepFashion2 (13 categories, 294 slots,
 :mod:`.deepfashion2_metainfo`) is the default (:func:`resolve_landmark_metainfo`).
 """
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -25,11 +26,11 @@ def resolve_keypoint_slices(num_classes: int,
         owner (str): Who asks, for the error message.
 
     Returns:
-        list[tuple[int, int]]: ``num_classes`` pairs with ``0 <= start < end <= num_keypoints``.
+        list[tuple[int, int]]: ``num_classes`` pairs tiling ``[0, num_keypoints)`` once.
 
     Raises:
         ValueError: If None is given for a set other than DeepFashion2's, or the slices are
-            malformed.
+            malformed or do not tile the slots (:func:`check_keypoint_slices`).
     """
     if keypoint_slices is None:
         from .deepfashion2_metainfo import KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS
@@ -45,11 +46,79 @@ def resolve_keypoint_slices(num_classes: int,
         raise ValueError(
             f'{owner}: keypoint_slices must hold {num_classes} [start, end) pairs with '
             f'0 <= start < end <= {num_keypoints}, got {slices}')
-    return slices  # type: ignore[return-value]
+    return check_keypoint_slices(slices, num_keypoints, owner)
+
+
+def check_keypoint_slices(keypoint_slices: Sequence[Sequence[int]],
+                          num_keypoints: int,
+                          owner: str = 'landmark metainfo',
+                          classes: Optional[Sequence[str]] = None,
+                          flip_indices: Optional[np.ndarray] = None) -> List[Tuple[int, int]]:
+    """The one check of a landmark set's slices: they tile the slots ``[0, K)`` exactly once.
+
+    Sorted by start, the first slice starts at 0, each next one where the previous one ends and
+    the last one ends at K, so every slot belongs to exactly one category (and
+    :func:`slot_count` is K). The head, :func:`check_landmark_metainfo` and the TTA model call it.
+
+    Args:
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        num_keypoints (int): K, the slots the owner has (the head's ``num_keypoints``, the length
+            of the metainfo's ``flip_indices``).
+        owner (str): Who asks, for the error message.
+        classes (Sequence[str], optional): Category names: one slice per name is required, and
+            errors name them.
+        flip_indices (np.ndarray, optional): (K,) a checked flip permutation whose pairs must stay
+            inside a category.
+
+    Returns:
+        list[tuple[int, int]]: The slices, label order.
+
+    Raises:
+        ValueError: Naming ``owner`` and the first gap, overlap or flip pair crossing categories.
+    """
+    try:
+        slices = [tuple(int(v) for v in s) for s in keypoint_slices]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f'{owner}: keypoint_slices must be [start, end) integer pairs '
+                         f'({error})') from error
+    names = [f'class {label}' for label in range(len(slices))] if classes is None else classes
+    if len(slices) != len(names) or any(len(s) != 2 or s[0] >= s[1] for s in slices):
+        raise ValueError(f'{owner}: keypoint_slices must hold one [start, end) pair with '
+                         f'start < end per class ({len(names)}), got {slices}')
+
+    def name(label: Optional[int]) -> str:
+        return 'the start' if label is None else f'{names[label]} {slices[label]}'
+
+    problem, previous, covered = '', None, 0
+    for label in sorted(range(len(slices)), key=slices.__getitem__):
+        start, end = slices[label]
+        if start != covered:
+            problem = (f'slots [{covered}, {start}) between {name(previous)} and {name(label)} '
+                       'belong to no category' if start > covered else
+                       f'slots [{start}, {min(covered, end)}) belong to both {name(previous)} '
+                       f'and {name(label)}')
+            break
+        previous, covered = label, end
+    else:
+        if covered != num_keypoints:
+            problem = (f'slots [{covered}, {num_keypoints}) after {name(previous)} belong to no '
+                       'category' if covered < num_keypoints else
+                       f'{name(previous)} ends past the last slot {num_keypoints - 1}')
+    if problem:
+        raise ValueError(f'{owner}: keypoint_slices must tile the {num_keypoints} slots '
+                         f'[0, {num_keypoints}) exactly once: {problem}')
+    if flip_indices is not None:
+        flip, owners = np.asarray(flip_indices, dtype=np.int64), keypoint_owner(slices)
+        crossing = np.flatnonzero(owners[flip] != owners)
+        if len(crossing):
+            slot = int(crossing[0])
+            raise ValueError(f'{owner}: flip pair ({slot}, {flip[slot]}) crosses categories '
+                             f'{names[owners[slot]]} and {names[owners[flip[slot]]]}')
+    return slices
 
 
 def slot_count(keypoint_slices: Sequence[Sequence[int]]) -> int:
-    """K, the number of landmark slots the ``[start, end)`` slices tile (the largest end)."""
+    """K, the number of slots that checked ``[start, end)`` slices tile (the largest end)."""
     return max(int(end) for _, end in keypoint_slices)
 
 
@@ -78,7 +147,8 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
     """Check a landmark metainfo and return it with normalised values.
 
     The schema (docs/architecture.md): ``classes`` (C names, label order), ``keypoint_slices``
-    (one ``[start, end)`` per class, together tiling ``0..K`` without overlap),
+    (one ``[start, end)`` per class, together tiling ``[0, K)`` once, K the length of
+    ``flip_indices``: :func:`check_keypoint_slices`),
     ``flip_indices`` (K, the slot each slot becomes under a horizontal flip: a permutation that
     is its own inverse and never leaves a category), ``sigmas`` (K positive OKS sigmas) and
     ``skeletons`` (per class, links as pairs of global slot ids inside the class; optional,
@@ -102,38 +172,15 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
         raise ValueError(f'{source}: missing {missing} (a landmark metainfo needs '
                          f'{list(LANDMARK_METAINFO_KEYS)})')
     classes = tuple(str(name) for name in meta['classes'])
-    try:
-        slices = [tuple(int(v) for v in s) for s in meta['keypoint_slices']]
-    except (TypeError, ValueError) as error:
-        raise ValueError(f'{source}: keypoint_slices must be [start, end) integer pairs '
-                         f'({error})') from error
-    if len(slices) != len(classes) or any(len(s) != 2 or s[0] >= s[1] for s in slices):
-        raise ValueError(f'{source}: keypoint_slices must hold one [start, end) pair with '
-                         f'start < end per class ({len(classes)}), got {slices}')
-    num_keypoints = slot_count(slices)
-    covered = np.zeros(num_keypoints, dtype=np.int64)
-    for start, end in slices:
-        if start < 0:
-            raise ValueError(f'{source}: keypoint slice {(start, end)} starts below 0')
-        covered[start:end] += 1
-    if (covered != 1).any():
-        raise ValueError(
-            f'{source}: keypoint_slices {slices} must cover slots 0..{num_keypoints - 1} once '
-            f'each; slots covered 0 or 2+ times: {np.flatnonzero(covered != 1).tolist()[:10]}')
-    owner = keypoint_owner(slices)
     flip = np.asarray(meta['flip_indices'], dtype=np.int64).reshape(-1)
-    if flip.shape != (num_keypoints, ) or not np.array_equal(np.sort(flip),
-                                                             np.arange(num_keypoints)):
+    num_keypoints = flip.size
+    if not np.array_equal(np.sort(flip), np.arange(num_keypoints)):
         raise ValueError(f'{source}: flip_indices must be a permutation of the {num_keypoints} '
                          f'slots, got {flip.tolist()}')
     if not np.array_equal(flip[flip], np.arange(num_keypoints)):
         raise ValueError(f'{source}: flip_indices must be its own inverse (flip pairs), got '
                          f'{flip.tolist()}')
-    crossing = np.flatnonzero(owner[flip] != owner)
-    if len(crossing):
-        slot = int(crossing[0])
-        raise ValueError(f'{source}: flip pair ({slot}, {int(flip[slot])}) crosses categories '
-                         f'{classes[owner[slot]]} and {classes[owner[flip[slot]]]}')
+    slices = check_keypoint_slices(meta['keypoint_slices'], num_keypoints, source, classes, flip)
     sigmas = np.asarray(meta['sigmas'], dtype=np.float64).reshape(-1)
     if sigmas.shape != (num_keypoints, ) or not (np.isfinite(sigmas) & (sigmas > 0)).all():
         raise ValueError(f'{source}: sigmas must be {num_keypoints} positive OKS sigmas (one per '

@@ -23,7 +23,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
-from deepmark_mm.utils import load_weights_strictly
+from deepmark_mm.utils import load_model_checkpoint
 from deepmark_mm.ops import ModulatedDeformConv2d
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
@@ -106,7 +106,10 @@ def build_detector(config: Union[str, Config],
                    checkpoint: Optional[str] = None,
                    device: str = 'cpu',
                    cfg_options: Optional[dict] = None) -> nn.Module:
-    """Build a detector in eval mode, strictly loading ``checkpoint`` (random init when None).
+    """Build a detector in eval mode, ``checkpoint`` loaded by the fit rule (random init if None).
+
+    The checkpoint must fit the model unless ``load_partial=True`` is in the config or
+    ``cfg_options`` (see :func:`deepmark_mm.utils.load_model_checkpoint`).
 
     Args:
         config (str | Config): Config path or name (see
@@ -122,8 +125,9 @@ def build_detector(config: Union[str, Config],
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(copy.deepcopy(cfg.model))
     if checkpoint is not None:
-        load_weights_strictly(model, _load_checkpoint(checkpoint, map_location='cpu'), checkpoint,
-                              getattr(cfg, 'filename', config))
+        load_model_checkpoint(model, _load_checkpoint(checkpoint, map_location='cpu'), checkpoint,
+                              getattr(cfg, 'filename', None) or str(config),
+                              load_partial=bool(cfg.get('load_partial', False)))
     else:
         model.init_weights()
     model.cfg = cfg

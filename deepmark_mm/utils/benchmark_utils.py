@@ -44,8 +44,8 @@ def build_benchmark_detector(config: str,
     """The detector of ``config`` in eval mode on ``device``, ready to be timed.
 
     A TTA config (``model=dict(type='DeepMarkTTAModel', module=detector)``) gives its inner
-    detector. The checkpoint is loaded with MMEngine's ``load_checkpoint`` (mismatched keys are
-    logged, not fatal); without one the weights are the model's random initialisation.
+    detector. The checkpoint is loaded by the fit rule (:func:`.load_model_checkpoint`: it must fit
+    unless the config sets ``load_partial=True``); without one the weights are random.
 
     Args:
         config (str): Config file.
@@ -60,7 +60,9 @@ def build_benchmark_detector(config: str,
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from .checkpoint_loading import load_model_checkpoint
 
     cfg = Config.fromfile(config)
     overrides = parse_cfg_options(cfg_options)
@@ -70,7 +72,8 @@ def build_benchmark_detector(config: str,
     model_cfg = cfg.model.module if 'module' in cfg.model else cfg.model
     model = MODELS.build(model_cfg)
     if checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        load_model_checkpoint(model, _load_checkpoint(checkpoint, map_location='cpu'), checkpoint,
+                              config, load_partial=bool(cfg.get('load_partial', False)))
     else:
         model.init_weights()
     return model.to(device).eval()

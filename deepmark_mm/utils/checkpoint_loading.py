@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Loading MMEngine checkpoints under torch >= 2.6 (``torch.load(weights_only=True)`` default).
+"""Loading checkpoints: torch >= 2.6's ``weights_only`` default, and whether they fit the model.
 
 MMEngine 0.10.7 calls ``torch.load`` without ``weights_only``. Since torch 2.6 that means the
 restricted unpickler, which rejects what the runner itself writes into every checkpoint
@@ -15,15 +15,22 @@ Trust model, applied to every local checkpoint MMEngine loads (``load_from``, ``
 2. Anything else needs full unpickling, which can run arbitrary code. It is done only for files the
    user trusts explicitly: ``DEEPMARK_TRUST_CHECKPOINTS=1`` in the environment (all files), or
    :func:`trust_checkpoint` (one path). Otherwise an error names the file and the rejected global.
+
+Fit rule, applied by every entry point (the runner of ``tools/train.py`` / ``tools/test.py`` and
+``mim``, the inferencer, the ONNX export, the benchmarks): :func:`load_model_checkpoint` refuses a
+checkpoint that does not fit the config's model, unless the config sets ``load_partial=True``.
 """
+import logging
 import os
 import os.path as osp
 import pickle
+import re
 from typing import Callable, List, Optional, Set
 
 import torch
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint_to_model
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV = 'DEEPMARK_TRUST_CHECKPOINTS'
 _TRUSTED_PATHS: Set[str] = set()
@@ -104,32 +111,67 @@ def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None)
         if not is_trusted(filename):
             raise pickle.UnpicklingError(
                 f'{filename} holds objects beyond tensors and plain data, and loading them can '
-                f'run code. If you trust this file, set {TRUST_ENV}=1 (or call '
-                f'deepmark_mm.utils.trust_checkpoint(path)) and load it again. '
+                f'run code. If you trust this file, pass --trust-checkpoint (tools), set '
+                f'{TRUST_ENV}=1 or call deepmark_mm.utils.trust_checkpoint(path), and load it '
+                'again. '
                 f'torch said: {error}') from error
         print_log(f'Fully unpickling trusted checkpoint {filename} ({TRUST_ENV}).',
                   logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
 
 
-def load_weights_strictly(model: torch.nn.Module, checkpoint: dict, checkpoint_name: str,
-                          config_name: str) -> None:
-    """Load a loaded checkpoint's weights into ``model``, every key required on both sides.
+def _first(keys: List[str], limit: Optional[int] = 5) -> str:
+    """``keys`` joined, the first ``limit`` only (None: all) and how many more."""
+    shown = keys if limit is None else keys[:limit]
+    more = len(keys) - len(shown)
+    return ', '.join(shown) + (f' and {more} more' if more else '')
+
+
+def load_model_checkpoint(model: torch.nn.Module, checkpoint: dict, checkpoint_name: str,
+                          config_name: str, load_partial: bool = False) -> None:
+    """The one rule by which every entry point loads a checkpoint into the config's model.
+
+    Every tensor of the model must come from the checkpoint with the same shape, and the
+    checkpoint must hold nothing else (BatchNorm's ``num_batches_tracked`` aside). Otherwise the
+    checkpoint is refused, unless ``load_partial`` (the config key of the same name, e.g.
+    ``--cfg-options load_partial=True``) asks on purpose to load the tensors that fit, e.g. to
+    fine-tune from another head or start from a converted CenterNet model; the others keep their
+    initialisation and a warning lists them.
 
     Args:
-        model (nn.Module): The model built from the config.
-        checkpoint (dict): The checkpoint (``state_dict`` inside, or the state dict itself).
-        checkpoint_name (str): How errors name the checkpoint (its path).
-        config_name (str): How errors name the config.
+        model (nn.Module): The model built from the config (wrappers and TTA models unwrapped).
+        checkpoint (dict): The loaded checkpoint (``state_dict`` inside, or the state dict).
+        checkpoint_name (str): How messages name the checkpoint (its path).
+        config_name (str): How messages name the config.
+        load_partial (bool): Load the fitting tensors and only warn about the rest.
 
     Raises:
-        RuntimeError: Naming both files when the weights do not fit the model.
+        RuntimeError: Naming the checkpoint, the config and the first mismatching keys.
     """
-    try:
-        _load_checkpoint_to_model(model, checkpoint, strict=True)
-    except RuntimeError as error:
-        raise RuntimeError(f'checkpoint {checkpoint_name} does not fit the model of '
-                           f'{config_name}: {error}') from error
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    state_dict = {re.sub(r'^module\.', '', key): value
+                  for key, value in checkpoint.get('state_dict', checkpoint).items()}
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict and not k.endswith('num_batches_tracked')]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f'{k} {tuple(v.shape)} vs {tuple(own[k].shape)}' for k, v in state_dict.items()
+              if k in own and v.shape != own[k].shape]
+    problems = [f'{len(found)} {what} ({_first(found, None if load_partial else 5)})'
+                for what, found in (('missing keys', missing), ('unexpected keys', unexpected),
+                                    ('shape mismatches, checkpoint vs model', shapes)) if found]
+    if problems and not load_partial:
+        raise RuntimeError(
+            f'checkpoint {checkpoint_name} does not fit the model of {config_name}: '
+            f'{"; ".join(problems)}. To load only the tensors that fit on purpose (fine-tuning '
+            'from another model), set load_partial=True (--cfg-options load_partial=True).')
+    fitting = {k: v for k, v in state_dict.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict(fitting, strict=False)
+    if problems:
+        print_log(f'load_partial: {len(fitting)} of {len(own)} tensors of the model of '
+                  f'{config_name} loaded from {checkpoint_name}, the others keep their '
+                  f'initialisation: {"; ".join(problems)}', logger='current',
+                  level=logging.WARNING)
 
 
 def register_checkpoint_loader() -> None:

@@ -175,3 +175,20 @@ def test_tta_column_config_drives_tta_call(tmp_path, inferencer, synthetic_image
     views = column._tta_components()[1]
     assert len(views(np.zeros((40, 60, 3), dtype=np.uint8))['inputs']) == 2
 
+
+
+def test_large_image_is_drawn_at_the_cap_with_scaled_boxes(inferencer, tmp_path, monkeypatch):
+    """``max_draw_size``: a 4000x3000 photo is drawn 512x384, its boxes and landmarks scaled."""
+    drawn = []
+    add = inferencer.visualizer.add_datasample
+    monkeypatch.setattr(inferencer.visualizer, 'add_datasample',
+                        lambda name, image, sample, **kw: drawn.append(sample.pred_instances) or
+                        add(name, image, sample, **kw))
+    result = inferencer(np.zeros((3000, 4000, 3), np.uint8), out_dir=str(tmp_path), score_thr=0,
+                        max_draw_size=512)
+    assert cv2.imread(result['files']['vis'][0]).shape == (384, 512, 3)
+    prediction = result['predictions'][0]
+    assert len(prediction['bboxes']) > 0
+    np.testing.assert_allclose(drawn[0].bboxes.numpy(), prediction['bboxes'] * 0.128, rtol=1e-5)
+    np.testing.assert_allclose(drawn[0].keypoints.numpy(), prediction['keypoints'] * 0.128,
+                               rtol=1e-5, atol=1e-4)

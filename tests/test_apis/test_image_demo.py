@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -87,3 +88,22 @@ def test_demo_skips_a_corrupt_image_and_writes_the_rest(inferencer, synthetic_im
     with pytest.warns(UserWarning, match='skipping'):
         assert image_demo.main() == 1
     assert 'no image could be processed' in capsys.readouterr().err
+
+
+def test_demo_caps_the_drawing_size_and_can_skip_drawing(inferencer, tmp_path, monkeypatch):
+    """A 4000x3000 photo is drawn 2048 pixels wide by default; ``--no-draw`` writes no drawing."""
+    checkpoint = tmp_path / 'random.pth'
+    torch.save(dict(state_dict=inferencer.model.state_dict()), checkpoint)
+    folder = tmp_path / 'large'
+    folder.mkdir()
+    cv2.imwrite(str(folder / '000001.jpg'), np.zeros((3000, 4000, 3), np.uint8))
+    image_demo = _demo_module()
+    argv = ['image_demo.py', str(folder), 'deepmark_dla34_1xb8-12e_synthetic-128',
+            str(checkpoint), '--score-thr', '0']
+    monkeypatch.setattr(sys, 'argv', argv + ['--out-dir', str(tmp_path / 'capped')])
+    assert image_demo.main() == 0
+    assert cv2.imread(str(tmp_path / 'capped' / 'vis' / '000001.jpg')).shape == (1536, 2048, 3)
+    monkeypatch.setattr(sys, 'argv', argv + ['--out-dir', str(tmp_path / 'plain'), '--no-draw'])
+    assert image_demo.main() == 0
+    assert not (tmp_path / 'plain' / 'vis').exists()
+    assert (tmp_path / 'plain' / 'preds' / '000001.json').is_file()

@@ -187,6 +187,7 @@ def test_per_image_bad_item_is_skipped_with_one_warning(tmp_path, monkeypatch, c
     assert len(warnings) == 1
     assert 'skipped 1 invalid items and 0 unusable images' in warnings[0]
     assert message in warnings[0]
+    assert len(dataset.invalid.problems) == 1 and message in dataset.invalid.problems[0]
 
 
 def test_per_image_missing_image(tmp_path, monkeypatch):
@@ -243,7 +244,8 @@ def test_coco_missing_image_and_corrupt_file(tmp_path, monkeypatch):
         load(tmp_path)
     warnings = []
     monkeypatch.setattr(dataset_module, 'print_log', lambda msg, **kw: warnings.append(msg))
-    assert len(load(tmp_path, skip_invalid=True)) == 0
+    dataset = load(tmp_path, skip_invalid=True)
+    assert len(dataset) == 0 and dataset.invalid.skipped_images == 1
     assert len(warnings) == 1 and '1 unusable images' in warnings[0]
     ann_file.write_text('{"images": [')
     with pytest.raises(DeepFashion2FormatError, match=r'deepfashion2_train.json: unreadable or '

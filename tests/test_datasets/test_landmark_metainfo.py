@@ -39,13 +39,18 @@ def _toy(**changes):
 
 
 @pytest.mark.parametrize('changes, message', [
-    (dict(keypoint_slices=[[0, 4], [3, 10], [10, 15]]), r'cover slots 0\.\.14 once each.*\[3\]'),
-    (dict(keypoint_slices=[[0, 4], [5, 10], [10, 15]]), r'cover .*\[4\]'),
+    (dict(keypoint_slices=[[0, 4], [3, 10], [10, 15]]), r'tile the 15 slots \[0, 15\) exactly '
+     r'once: slots \[3, 4\) belong to both square \(0, 4\) and hexagon \(3, 10\)'),
+    (dict(keypoint_slices=[[0, 4], [5, 10], [10, 15]]), r'slots \[4, 5\) between square '
+     r'\(0, 4\) and hexagon \(5, 10\) belong to no category'),
+    (dict(keypoint_slices=[[0, 4], [4, 10], [10, 14]]), r'slots \[14, 15\) after pentagon '
+     r'\(10, 14\) belong to no category'),
     (dict(keypoint_slices=[[0, 4], [4, 10]]), 'one \\[start, end\\) pair .* per class \\(3\\)'),
     (dict(flip_indices=[4, 1, 2, 3, 0] + list(range(5, 15))), r'flip pair \(0, 4\) crosses .*'
      r'square and hexagon'),
     (dict(flip_indices=[1, 2, 0] + list(range(3, 15))), 'its own inverse'),
-    (dict(flip_indices=list(range(14))), 'permutation of the 15 slots'),
+    (dict(flip_indices=[0] * 15), 'permutation of the 15 slots'),
+    (dict(flip_indices=list(range(14))), r'tile the 14 slots .*pentagon \(10, 15\) ends past'),
     (dict(sigmas=[0.05] * 14), '15 positive OKS sigmas .* got 14'),
     (dict(sigmas=[0.0] * 15), 'positive OKS sigmas'),
     (dict(skeletons=[[(0, 1)], [(4, 10)], []]), r'links \[\(4, 10\)\] of hexagon leave'),
@@ -54,6 +59,39 @@ def _toy(**changes):
 def test_validator_names_the_broken_rule(changes, message):
     with pytest.raises(ValueError, match='my set: .*' + message):
         check_landmark_metainfo(_toy(**changes), 'my set')
+
+
+def _deepfashion2(**changes):
+    return dict(get_deepfashion2_metainfo(), **changes)
+
+
+@pytest.mark.parametrize('slices, message', [
+    # the last slice stops at 290 of 294 slots: 290..293 belong to no category
+    (list(KEYPOINT_SLICES[:-1]) + [(275, 290)], r'slots \[290, 294\) after sling_dress '
+     r'\(275, 290\) belong to no category'),
+    (list(KEYPOINT_SLICES[:-1]) + [(276, 294)], r'slots \[275, 276\) between vest_dress '
+     r'\(256, 275\) and sling_dress \(276, 294\) belong to no category'),
+    # an overlap that a gap elsewhere balances: the slot count stays 294
+    ([(0, 30), (25, 58)] + list(KEYPOINT_SLICES[2:-1]) + [(275, 289)],
+     r'slots \[25, 30\) belong to both short_sleeved_shirt \(0, 30\) and long_sleeved_shirt '
+     r'\(25, 58\)'),
+])
+def test_deepfashion2_slices_that_do_not_tile_the_slots_are_refused(slices, message):
+    """Gaps and overlaps name the categories and slots (before: a gap at the end was reported as
+    wrong flip_indices, a balanced overlap as slots covered 0 or 2+ times)."""
+    with pytest.raises(ValueError, match='DeepFashion2: keypoint_slices must tile the 294 slots '
+                       r'\[0, 294\) exactly once: ' + message):
+        check_landmark_metainfo(_deepfashion2(keypoint_slices=slices), 'DeepFashion2')
+
+
+def test_datasets_refuse_slices_that_do_not_tile(tmp_path):
+    from deepmark_mm.datasets import DeepFashion2Dataset, LandmarkCocoDataset
+    gap = list(KEYPOINT_SLICES[:-1]) + [(275, 290)]
+    with pytest.raises(ValueError, match=r'DeepFashion2Dataset metainfo: .*slots \[290, 294\)'):
+        DeepFashion2Dataset._load_metainfo(dict(keypoint_slices=gap))
+    with pytest.raises(ValueError, match=r'LandmarkCocoDataset metainfo: .*slots \[3, 4\) '
+                       'belong to both square'):
+        LandmarkCocoDataset._load_metainfo(_toy(keypoint_slices=[[0, 4], [3, 10], [10, 15]]))
 
 
 def test_onnx_metadata_round_trip_and_deepfashion2_for_older_files():

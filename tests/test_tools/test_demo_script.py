@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """A shortened run of the README's demo command: generate, train, test, TTA, draw, report."""
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -37,3 +38,17 @@ def test_shortened_demo_runs_end_to_end_and_reuses_its_work(tmp_path):
     assert 'reusing the synthetic set' in second.stdout
     assert 'reusing the trained checkpoint' in second.stdout
     assert 'mim train' not in second.stdout.split('reusing the trained checkpoint')[0]
+
+
+def test_readme_inferencer_snippet_names_the_demo_config_and_its_checkpoint():
+    """README "Use a trained model" loads what tools/run_demo.sh trains: config and final.pth."""
+    readme = (REPO / 'README.md').read_text()
+    snippet = readme.split('## Use a trained model')[1].split('```')[1]
+    found = re.search(r"DeepMarkInferencer\('([^']+)',\s*weights='([^']+)'", snippet)
+    assert found, snippet
+    script = (REPO / 'tools' / 'run_demo.sh').read_text()
+    config = re.search(r'CONFIG=\$\{DEMO_CONFIG:-([^}]+)\}', script).group(1)
+    work = re.search(r'WORK=\$\{DEMO_WORK:-([^}]+)\}', script).group(1)
+    assert 'CKPT=$WORK/final.pth' in script
+    assert found.groups() == (config, f'{work}/final.pth')
+    assert (REPO / config).is_file()

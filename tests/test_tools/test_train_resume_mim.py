@@ -93,6 +93,37 @@ def test_mim_resolves_tools_and_configs_by_name(monkeypatch):
     assert osp.islink(osp.join(root, '.mim', 'configs'))  # editable: links, never stale copies
 
 
+def test_mim_train_finds_the_config_ids_mim_search_prints(tmp_path, monkeypatch):
+    """`mim train deepmark_mm <config id>` (an id as `mim search` prints it, no ``.py``) runs
+    tools/train.py on that config, with deepmark_mm/.mim laid out by setup.py."""
+    import mim.commands.train  # noqa: F401
+    import yaml
+    mim_train = sys.modules['mim.commands.train']
+    for name in ('configs', 'tools', 'model-index.yml'):
+        (tmp_path / name).symlink_to(REPO / name)
+    (tmp_path / 'deepmark_mm').mkdir()
+    sys.path.insert(0, str(REPO))
+    try:
+        from setup import add_mim_extension
+    finally:
+        sys.path.pop(0)
+    add_mim_extension(str(tmp_path))
+    monkeypatch.setattr(mim_train, 'get_installed_path', lambda _: str(tmp_path / 'deepmark_mm'))
+    calls = []
+    monkeypatch.setattr(mim_train.subprocess, 'check_call',
+                        lambda cmd, *a, **k: calls.append(cmd) or 0)
+    models = yaml.safe_load((REPO / 'configs' / 'deepmark' / 'metafile.yml').read_text())['Models']
+    for model in models:
+        assert mim_train.train('deepmark_mm', model['Name'], gpus=0, other_args=())[0]
+        assert osp.realpath(calls[-1][2]) == str(REPO / model['Config'])
+    # a regular install holds copies: tools/train.py takes the copy's name as the config id
+    from deepmark_mm.apis import resolve_config_path
+    copy = tmp_path / 'copy' / models[0]['Name']
+    copy.parent.mkdir()
+    shutil.copyfile(REPO / models[0]['Config'], copy)
+    assert osp.samefile(resolve_config_path(str(copy)), REPO / models[0]['Config'])
+
+
 def test_regular_install_ships_tools_and_configs(tmp_path):
     """A non-editable build copies configs/, tools/ and the model index into deepmark_mm/.mim."""
     src = tmp_path / 'src'
@@ -101,13 +132,19 @@ def test_regular_install_ships_tools_and_configs(tmp_path):
         if (REPO / rel).is_file():
             (src / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, src / rel)
+    mim = src / 'deepmark_mm' / '.mim'
+    mim.mkdir()
+    for name in ('configs', 'tools', 'model-index.yml'):  # as an editable install leaves them
+        (mim / name).symlink_to(Path('..', '..', name))
     run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation',
          '-w', str(tmp_path / 'wheel'), str(src)], cwd=src)
+    assert all((mim / name).is_symlink() for name in ('configs', 'tools', 'model-index.yml'))
     wheel = next((tmp_path / 'wheel').glob('deepmark_mm-*.whl'))
     names = set(zipfile.ZipFile(wheel).namelist())
     for rel in ('tools/train.py', 'tools/test.py', 'configs/deepmark_dla34_512.py',
                 'configs/_base_/default_runtime.py', 'configs/deepmark/' + synthetic_config_name(),
-                'model-index.yml', 'configs/deepmark/metafile.yml'):
+                'model-index.yml', 'configs/deepmark/metafile.yml',
+                'ids/' + synthetic_config_name()[:-3]):
         assert f'deepmark_mm/.mim/{rel}' in names, rel
     target = tmp_path / 'site'
     run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(target),

@@ -1,15 +1,18 @@
 #!/usr/bin/env python
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Decode every image of a dataset once and list the files that cannot be read.
+"""Decode every image of a dataset once and list the files and items that cannot be used.
 
     python tools/analysis_tools/check_dataset.py CONFIG [--split train] [--out bad_images.txt]
         [--workers 8] [--cfg-options ...]
     python tools/analysis_tools/check_dataset.py --images DIR [--out bad_images.txt]
 
 Images are read as training reads them (``mmengine.fileio.get`` + ``mmcv.imfrombytes``), with a
-progress bar. The bad files (one ``path<TAB>reason`` line each) go to ``--out``; the exit status
-is 1 when there is any. Training skips such files anyway (``LoadImageFromFileOrSkip``), but a
-list made once saves a run from stopping at ``max_bad_share``.
+progress bar. In config mode the annotations are checked by the dataset itself, which keeps going
+past bad items (``skip_invalid=True``, see ``dataset_image_paths``). Every missing or unreadable
+image and every invalid annotation item or file (one ``path<TAB>reason`` line each) is printed and
+written to ``--out``; the check always finishes, and the exit status is 1 when anything is bad.
+Training skips bad images anyway (``LoadImageFromFileOrSkip``), but a list made once saves a run
+from stopping at ``max_bad_share``.
 """
 import argparse
 import os
@@ -65,9 +68,21 @@ def check_images(paths: Sequence[str], workers: int = 0) -> List[Tuple[str, str]
     return [(path, problem) for path, problem in results if problem is not None]
 
 
-def dataset_image_paths(config: str, split: str, cfg_options: Optional[dict] = None) -> List[str]:
-    """The ``img_path`` of every sample of a config's ``split`` dataset (pipeline not run)."""
+def dataset_image_paths(config: str, split: str, cfg_options: Optional[dict] = None
+                        ) -> Tuple[List[str], List[Tuple[str, str]], int]:
+    """Every image of a config's ``split`` dataset and every problem its annotations have.
+
+    A ``DeepFashion2Dataset`` is read with ``skip_invalid=True``, ``check_images=False`` and no
+    ``filter_cfg`` (pipeline not run), so that one bad file or item does not end the check and
+    every image, also a missing one, is decoded afterwards. A dataset that cannot be read at all
+    (e.g. a truncated annotation file) gives one problem and no images.
+
+    Returns:
+        tuple: Image paths, ``(file, reason)`` of each invalid annotation item or image record,
+        and the number of images those problems dropped (missing from the paths).
+    """
     import deepmark_mm  # noqa: F401  (registers the dataset)
+    from deepmark_mm.datasets import DeepFashion2Dataset
     from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -76,10 +91,26 @@ def dataset_image_paths(config: str, split: str, cfg_options: Optional[dict] = N
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     dataset_cfg = cfg[SPLIT_DATALOADERS[split]].dataset
-    dataset_cfg.pipeline = []
-    dataset_cfg['serialize_data'] = False
-    dataset = DATASETS.build(dataset_cfg)
-    return [dataset.get_data_info(index)['img_path'] for index in range(len(dataset))]
+    dataset_cfg.update(pipeline=[], serialize_data=False, filter_cfg=None)
+    dataset_type = DATASETS.get(dataset_cfg.type) if isinstance(dataset_cfg.type, str) \
+        else dataset_cfg.type
+    if isinstance(dataset_type, type) and issubclass(dataset_type, DeepFashion2Dataset):
+        dataset_cfg.update(skip_invalid=True, check_images=False)
+    try:
+        dataset = DATASETS.build(dataset_cfg)
+    except (OSError, ValueError) as error:  # an unreadable annotation file, or another dataset
+        return [], [_file_and_reason(str(error), dataset_cfg.get('ann_file', config))], 0
+    invalid = getattr(dataset, 'invalid', None)
+    problems = [_file_and_reason(problem, dataset.ann_file) for problem in invalid.problems] \
+        if invalid else []
+    paths = [dataset.get_data_info(index)['img_path'] for index in range(len(dataset))]
+    return paths, problems, invalid.skipped_images if invalid else 0
+
+
+def _file_and_reason(message: str, default_file: str) -> Tuple[str, str]:
+    """``'file.json: image 1 ...: problem'`` -> ``('file.json', 'image 1 ...: problem')``."""
+    head, separator, rest = message.partition(': ')
+    return (head, rest) if separator and osp.splitext(head)[1] else (default_file, message)
 
 
 def folder_image_paths(folder: str) -> List[str]:
@@ -106,13 +137,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    paths = folder_image_paths(args.images) if args.images else \
-        dataset_image_paths(args.config, args.split, args.cfg_options)
-    bad = check_images(paths, args.workers)
+    if args.images:
+        is_folder, dropped = osp.isdir(args.images), 0
+        paths = folder_image_paths(args.images) if is_folder else []
+        problems = [] if is_folder else [(args.images, 'not a folder')]
+    else:
+        paths, problems, dropped = dataset_image_paths(args.config, args.split, args.cfg_options)
+    bad_images = check_images(paths, args.workers)
+    bad = bad_images + problems
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    lines = [f'{path}\t{problem}\n' for path, problem in bad]
     with open(args.out, 'w') as file:
-        file.writelines(f'{path}\t{problem}\n' for path, problem in bad)
-    print(f'\n{len(paths)} images decoded, {len(bad)} unreadable; list written to {args.out}')
+        file.writelines(lines)
+    print(''.join(lines), end='')
+    print(f'\n{len(paths) + dropped} images: {len(paths) - len(bad_images)} decoded, '
+          f'{len(bad_images) + dropped} missing, unreadable or unusable; '
+          f'{len(problems) - dropped} other problems (invalid annotations, unreadable files); '
+          f'list written to {args.out}')
     return 1 if bad else 0
 
 

@@ -19,11 +19,14 @@ Steps, each timed and recorded (a failing step is reported, the others still run
    flip / flip + multiscale, fp32 and fp16 autocast (``benchmark_tta.py``);
 6. ``ddp``: with 2 or more GPUs, 50 iterations of 2-process DDP through ``torchrun``.
 
+Each step's record reads ``ok``, ``skipped`` (with why: the DDP step on fewer than 2 GPUs) or
+``failed``; the exit status is 1 when any step failed, and the report's ``summary`` lists each.
 ``--quick`` runs the same steps tiny on whatever device there is (2 iterations, 128 px, one
 repeat, fp32 only, a tiny Hourglass), so the script is exercised by the test suite and cannot rot.
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import subprocess
@@ -95,7 +98,10 @@ def step_device_tests(ctx: dict) -> dict:
     run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
          'tests/test_ops/test_device_parity.py'], log, env=dict(DEEPMARK_TEST_DEVICE=ctx['device']))
     with open(log, encoding='utf-8') as file:
-        return dict(summary=file.read().strip().splitlines()[-1], log=log)
+        summary = file.read().strip().splitlines()[-1]
+    if 'skipped' in summary or 'passed' not in summary:  # a test not run checked nothing
+        return dict(skipped=f'not every device test ran: {summary}', summary=summary, log=log)
+    return dict(summary=summary, log=log)
 
 
 def synthetic_data(ctx: dict) -> str:
@@ -127,6 +133,14 @@ def last_logged(work_dir: str, key: str) -> float:
     return found
 
 
+def last_loss(work_dir: str) -> float:
+    """The last logged training loss; raises when there is none or it is not finite."""
+    loss = last_logged(work_dir, 'loss')
+    if not math.isfinite(loss):
+        raise RuntimeError(f'training logged no finite loss under {work_dir} (last: {loss})')
+    return loss
+
+
 def step_train_amp(ctx: dict) -> dict:
     iters = 2 if ctx['quick'] else 200
     work_dir = osp.join(ctx['work_dir'], 'train_amp')
@@ -135,7 +149,7 @@ def step_train_amp(ctx: dict) -> dict:
     run([sys.executable, *train_command(ctx, work_dir, iters), *amp],
         osp.join(ctx['work_dir'], 'train_amp.log'))
     return dict(iterations=iters, amp=bool(amp), seconds=round(time.time() - started, 1),
-                last_loss=last_logged(work_dir, 'loss'),
+                last_loss=last_loss(work_dir),
                 bbox_mAP=last_logged(work_dir, 'deepfashion2/bbox_mAP'))
 
 
@@ -178,12 +192,29 @@ def step_ddp(ctx: dict) -> dict:
          *train_command(ctx, work_dir, 50), '--launcher', 'pytorch'],
         osp.join(ctx['work_dir'], 'ddp.log'))
     return dict(processes=2, iterations=50, seconds=round(time.time() - started, 1),
-                last_loss=last_logged(work_dir, 'loss'))
+                last_loss=last_loss(work_dir))
 
 
+#: A step's record: ``ok``, ``skipped`` (could not run here, e.g. DDP with one GPU; not a failure of
+#: the exit status, counted apart in the report's ``summary``) or ``failed``.
+STATUSES = ('ok', 'skipped', 'failed')
 STEPS: Dict[str, Callable[[dict], dict]] = dict(
     environment=step_environment, device_tests=step_device_tests, train_amp=step_train_amp,
     timing=step_timing, ddp=step_ddp)
+
+
+def run_step(step: Callable[[dict], dict], ctx: dict) -> dict:
+    """Run one step; its record gets ``status``: ``'skipped'`` when it returned ``skipped`` (why),
+    ``'failed'`` when it raised (with the error), else ``'ok'``, and ``step_s``."""
+    started = time.time()
+    try:
+        result = step(ctx)
+        result = dict(status='skipped' if 'skipped' in result else 'ok', **result)
+    except Exception as error:  # record and go on: one report with every step
+        result = dict(status='failed', error=f'{type(error).__name__}: {error}',
+                      traceback=traceback.format_exc()[-2000:])
+    result['step_s'] = round(time.time() - started, 1)
+    return result
 
 
 def main() -> int:
@@ -196,20 +227,16 @@ def main() -> int:
                device=args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     report: Dict[str, object] = dict(quick=args.quick, device=ctx['device'], steps={})
     for name, step in STEPS.items():
-        started = time.time()
-        try:
-            result = dict(status='ok', **step(ctx))
-        except Exception as error:  # record and go on: one report with every step
-            result = dict(status='failed', error=f'{type(error).__name__}: {error}',
-                          traceback=traceback.format_exc()[-2000:])
-        result['step_s'] = round(time.time() - started, 1)
-        report['steps'][name] = result
+        result = report['steps'][name] = run_step(step, ctx)
         print(f'[gpu_check] {name}: {result["status"]} ({result["step_s"]} s)', flush=True)
+    report['summary'] = {status: [name for name, r in report['steps'].items()
+                                  if r['status'] == status] for status in STATUSES}
     out = args.out or osp.join(ctx['work_dir'], 'report.json')
     with open(out, 'w', encoding='utf-8') as file:
         json.dump(report, file, indent=2)
-    print(f'[gpu_check] wrote {out}')
-    return 0 if all(r['status'] == 'ok' for r in report['steps'].values()) else 1
+    print(f'[gpu_check] {", ".join(f"{len(v)} {k}" for k, v in report["summary"].items())}; '
+          f'wrote {out}')
+    return 1 if report['summary']['failed'] else 0
 
 
 if __name__ == '__main__':

@@ -18,7 +18,9 @@ from typing import Dict, List, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
+
+from deepmark_mm.utils import load_checkpoint_file, load_model_checkpoint
 
 #: Rows of the report: name -> branches replaced by their ground truth.
 VARIANTS: Dict[str, Tuple[str, ...]] = {
@@ -62,7 +64,8 @@ def build_runner(args: argparse.Namespace) -> Runner:
     if args.max_images is not None:
         cfg.test_dataloader.dataset.indices = args.max_images
     runner = Runner.from_cfg(cfg)
-    load_checkpoint(runner.model, args.checkpoint, map_location='cpu')
+    load_model_checkpoint(runner.model, load_checkpoint_file(args.checkpoint, map_location='cpu'),
+                          args.checkpoint, args.config, cfg.get('load_partial', False))
     return runner
 
 

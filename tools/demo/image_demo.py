@@ -3,11 +3,12 @@
 """Detect garments and their landmarks on an image or a folder of images.
 
     python tools/demo/image_demo.py IMG_OR_DIR CONFIG CKPT [--tta] [--score-thr 0.3] \
-        [--out-dir outputs] [--device cpu]
+        [--out-dir outputs] [--device cpu] [--no-draw] [--max-draw-size 2048]
 
 Writes, under ``--out-dir``: ``vis/<image>`` (boxes, category names, landmarks coloured by score,
-skeletons), ``preds/<image stem>.json`` (readable: category, box, score and the category's own
-landmarks with names) and ``results.{bbox,keypoints}.json`` (official DeepFashion2 result format).
+skeletons; at most ``--max-draw-size`` pixels on the longer side, none with ``--no-draw``),
+``preds/<image stem>.json`` (readable: category, box, score and the category's own landmarks with
+names) and ``results.{bbox,keypoints}.json`` (official DeepFashion2 result format).
 ``CKPT`` may also be an ``.onnx`` file from ``tools/deployment/export_onnx.py`` (raw maps or
 ``--postprocess``) or its int8 copy from ``tools/deployment/quantize_onnx.py`` (run with
 onnxruntime; no ``--tta``).
@@ -43,6 +44,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
     parser.add_argument('--batch-size', type=int, default=1, help='images per forward pass')
     parser.add_argument('--show', action='store_true', help='show each drawing in a window')
+    parser.add_argument('--no-draw', action='store_true', help='write no drawings (vis/)')
+    parser.add_argument(
+        '--max-draw-size', type=int, default=2048,
+        help='draw larger images downscaled to this longer side (drawing an 8000x6000 photo at '
+        'full size takes tens of seconds and GBs); 0: full size')
     parser.add_argument(
         '--strict', action='store_true', help='exit with status 1 when any input was skipped')
     return parser.parse_args()
@@ -65,12 +71,14 @@ def main() -> int:
         tta=args.tta,
         score_thr=args.score_thr,
         kpt_score_thr=args.kpt_score_thr,
-        show=args.show)
+        show=args.show,
+        no_save_vis=args.no_draw,
+        max_draw_size=args.max_draw_size)
     num_garments = sum(len(p['labels']) for p in result['predictions'])
     skipped = result.get('skipped', [])
     print(f'{len(result["predictions"])} image(s), {num_garments} garment(s) with score >= '
-          f'{args.score_thr}; drawings in {osp.join(args.out_dir, "vis")}, readable JSON in '
-          f'{osp.join(args.out_dir, "preds")}, official results '
+          f'{args.score_thr}; drawings in {"-" if args.no_draw else osp.join(args.out_dir, "vis")}'
+          f', readable JSON in {osp.join(args.out_dir, "preds")}, official results '
           f'{result["files"].get("bbox")} and {result["files"].get("keypoints")}')
     if skipped:
         print(f'{len(skipped)} unreadable image(s) skipped:')

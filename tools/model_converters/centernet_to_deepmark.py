@@ -50,11 +50,11 @@ Usage::
     python tools/model_converters/centernet_to_deepmark.py ctdet_coco_hg.pth \
         checkpoints/deepmark_hg104_from_ctdet_coco.pth --arch hourglass104
 
-then train from it with ``load_from`` (the runner loads non-strictly, so the new output layers
-keep their initialisation)::
+then train from it with ``load_from`` and ``load_partial=True`` (the checkpoint holds no DeepMark
+output layers: they keep their initialisation; without the flag the runner refuses it)::
 
     python tools/train.py configs/deepmark_dla34_512.py \
-        --cfg-options load_from=checkpoints/deepmark_dla34_from_ctdet_coco.pth
+        --cfg-options load_from=checkpoints/deepmark_dla34_from_ctdet_coco.pth load_partial=True
 
 Shapes are checked against the model of ``--config`` (default: the arch's
 ``configs/_base_/models`` file), built on the ``meta`` device, so no memory is spent on it.
@@ -289,15 +289,17 @@ def mapping_source(mapping: Dict[str, str], target: str) -> str:
 
 
 def load_centernet_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Read the ``state_dict`` of a CenterNet checkpoint (plain data: weights-only loading).
+    """Read the ``state_dict`` of a CenterNet checkpoint (weights-only unless trusted).
 
     Raises:
         FileNotFoundError: Missing file.
+        pickle.UnpicklingError: Beyond plain data and not trusted (names the file and the switch).
         KeyError: The file holds no tensors.
     """
+    from deepmark_mm.utils import load_checkpoint_file
     if not osp.isfile(path):
         raise FileNotFoundError(f'CenterNet checkpoint {path} does not exist')
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(path, map_location='cpu')
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict) or not any(
             isinstance(v, torch.Tensor) for v in state_dict.values()):
@@ -346,6 +348,11 @@ def parse_args() -> argparse.Namespace:
         action='store_true',
         help='the target DLA neck has plain convs (use_dcn=False): drop the DCN offsets')
     parser.add_argument(
+        '--trust-checkpoint',
+        action='store_true',
+        help='allow full (code-executing) unpickling of SRC when weights-only loading fails; '
+        'only for files you trust')
+    parser.add_argument(
         '--no-shape-check',
         action='store_true',
         help='do not build the target model; keep every mapped tensor whatever its shape')
@@ -354,6 +361,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if args.trust_checkpoint:
+        from deepmark_mm.utils import trust_checkpoint
+        trust_checkpoint(args.src)
     state_dict = load_centernet_state_dict(args.src)
     target_shapes = None
     use_dcn = not args.no_dcn
@@ -383,7 +393,8 @@ def main() -> None:
                 converted_from=osp.basename(args.src),
                 arch=args.arch,
                 skipped=[f'{k}: {r}' for k, r in result.skipped])), args.dst)
-    print(f'saved {args.dst}')
+    print(f'saved {args.dst}; train from it with --cfg-options load_from={args.dst} '
+          'load_partial=True (it holds no DeepMark output layers)')
 
 
 if __name__ == '__main__':

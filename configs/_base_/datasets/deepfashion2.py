@@ -27,6 +27,10 @@ val_batch_size = 1
 train_num_workers = 4
 val_num_workers = 2
 backend_args = None
+# Invalid annotation items of the evaluated split: False stops with an error naming file, image and
+# item; True skips them (one warning). The metric re-reads ann_file and gets the same setting, so
+# that it scores exactly the items the dataset keeps.
+val_skip_invalid = False
 
 # Training skips an undecodable image (one WARNING naming it; another sample is drawn) and stops
 # with a clear error once more than max_bad_share of the loads failed. List the bad files ahead
@@ -91,10 +95,13 @@ val_dataloader = dict(
         ann_file='validation/deepfashion2_validation.json',
         data_prefix=dict(img='validation/image/'),
         test_mode=True,
+        skip_invalid=val_skip_invalid,
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='DeepFashion2Metric', ann_file=data_root + 'validation/deepfashion2_validation.json')
+    type='DeepFashion2Metric',
+    ann_file=data_root + 'validation/deepfashion2_validation.json',
+    skip_invalid=val_skip_invalid)
 test_evaluator = val_evaluator

@@ -13,6 +13,10 @@ val_batch_size = 8
 train_num_workers = 2
 val_num_workers = 1
 backend_args = None
+# Invalid annotation items of the evaluated split: False stops with an error naming file, image and
+# item; True skips them (one warning). The metric re-reads ann_file and gets the same setting, so
+# that it scores exactly the items the dataset keeps.
+val_skip_invalid = False
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
@@ -60,10 +64,13 @@ val_dataloader = dict(
         ann_file='validation/deepfashion2_validation.json',
         data_prefix=dict(img='validation/image/'),
         test_mode=True,
+        skip_invalid=val_skip_invalid,
         pipeline=test_pipeline,
         backend_args=backend_args))
 test_dataloader = val_dataloader
 
 val_evaluator = dict(
-    type='DeepFashion2Metric', ann_file=data_root + 'validation/deepfashion2_validation.json')
+    type='DeepFashion2Metric',
+    ann_file=data_root + 'validation/deepfashion2_validation.json',
+    skip_invalid=val_skip_invalid)
 test_evaluator = val_evaluator

@@ -14,12 +14,13 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
-from mmengine.fileio import load
+from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
 from pycocotools.coco import COCO
 
 from mmdet.registry import METRICS
+from deepmark_mm.datasets.deepfashion2_dataset import load_coco_json, read_coco_ground_truth
 from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
 from ..functional import (BBOX_STAT_INDEX, KEYPOINT_STAT_INDEX, bbox_results,
                           build_coco_ground_truth, category_keypoint_results,
@@ -80,7 +81,12 @@ class DeepFashion2Metric(BaseMetric):
 
     Ground truth comes from ``ann_file`` (the official converter's COCO json) or, without it, from
     ``data_sample['instances']`` (the dataset's raw instances) with ``ori_shape`` and ``img_id``;
-    both give the same numbers. Only the processed images are evaluated.
+    both give the same numbers. Only the processed images are evaluated. ``ann_file`` is checked
+    by the dataset's own functions
+    (:func:`~deepmark_mm.datasets.deepfashion2_dataset.read_coco_ground_truth`): an unreadable file,
+    a bad image record or annotation (box, category, keypoint count, visibility) raises
+    ``DeepFashion2FormatError`` naming file, image and annotation, or with ``skip_invalid=True`` is
+    left out exactly as ``DeepFashion2Dataset(skip_invalid=True)`` leaves it out.
 
     Edge cases: no detections at all -> every mAP is 0.0 (when there is ground truth); an mAP
     without any ground truth to score (e.g. no non-ignored landmark ground truth) is NaN and logged
@@ -103,6 +109,8 @@ class DeepFashion2Metric(BaseMetric):
         eval_backend (str): Matching / accumulation: ``'pycocotools'`` (default) or
             ``'faster_coco_eval'`` (the faster-coco-eval package, same numbers, see
             docs/scale_and_robustness.md). Summaries are pycocotools' in both cases.
+        skip_invalid (bool): Leave invalid ground truth out (one warning) instead of raising; set
+            it as the evaluated dataset's ``skip_invalid``. Defaults to False.
         collect_device (str): ``'cpu'`` or ``'gpu'``, for collecting results across ranks.
         prefix (str, optional): Metric name prefix; defaults to ``'deepfashion2'``.
     """
@@ -117,6 +125,7 @@ class DeepFashion2Metric(BaseMetric):
                  outfile_prefix: Optional[str] = None,
                  backend_args: Optional[dict] = None,
                  eval_backend: str = 'pycocotools',
+                 skip_invalid: bool = False,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
@@ -134,14 +143,13 @@ class DeepFashion2Metric(BaseMetric):
         self.backend_args = backend_args
         check_backend(eval_backend)
         self.eval_backend = eval_backend
-        self.ann_file = ann_file
-        self._coco_gt: Optional[COCO] = None
+        self.ann_file, self.skip_invalid = ann_file, skip_invalid
+        self._gt_file, self._coco_gt, self._gt_landmark_set = None, None, None
         if ann_file is not None:
-            dataset = load(ann_file, backend_args=backend_args)
-            if not isinstance(dataset, dict) or 'images' not in dataset:
-                raise ValueError(f'{ann_file} is not a COCO-layout annotation file')
-            dataset.setdefault('annotations', [])
-            self._coco_gt = coco_from_dataset(dataset)
+            with get_local_path(ann_file, backend_args=backend_args) as local_path:
+                self._gt_file = load_coco_json(local_path, lambda annotation: annotation)
+            if isinstance(self._gt_file, dict):  # image lists (test split): no annotations
+                self._gt_file.setdefault('annotations', [])
         self._landmark_meta: Optional[Dict] = None
         self.dataset_meta = None
 
@@ -152,13 +160,18 @@ class DeepFashion2Metric(BaseMetric):
 
     @dataset_meta.setter
     def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
-        """Set the metainfo; check it and ``ann_file``'s categories against it."""
+        """Set the metainfo; check ``ann_file`` (categories, annotations) against it."""
         self._dataset_meta = dataset_meta
-        self._landmark_meta = resolve_landmark_metainfo(
+        meta = self._landmark_meta = resolve_landmark_metainfo(
             dataset_meta, f'{type(self).__name__} dataset_meta')
-        if self._coco_gt is not None:
-            check_category_ids(self._coco_gt.dataset.get('categories', []), self.ann_file,
-                               self._landmark_meta['classes'])
+        landmark_set = (tuple(meta['classes']), tuple(map(tuple, meta['keypoint_slices'])))
+        if self._gt_file is not None and landmark_set != self._gt_landmark_set:
+            self._coco_gt = coco_from_dataset(
+                read_coco_ground_truth(self._gt_file, self.ann_file, self.skip_invalid,
+                                       meta['keypoint_slices'], meta['classes']))
+            check_category_ids(self._coco_gt.dataset['categories'], self.ann_file,
+                               meta['classes'])
+            self._gt_landmark_set = landmark_set
 
     @property
     def landmark_meta(self) -> Dict:
@@ -348,17 +361,10 @@ class DeepFashion2Metric(BaseMetric):
                                      logger: MMLogger) -> None:
         """Say how many evaluated garments the landmark evaluation ignores for lack of labels."""
         wanted = set(img_ids)
-        if visible_only:
-            unlabelled = [
-                not (np.asarray(ann['keypoints'])[2::3] == 2).any()
-                for ann in coco_gt.dataset['annotations'] if ann['image_id'] in wanted
-            ]
-        else:
-            unlabelled = [
-                ann['num_keypoints'] == 0 for ann in coco_gt.dataset['annotations']
-                if ann['image_id'] in wanted
-            ]
-        count = int(np.sum(unlabelled))
+        count = sum(
+            not (np.asarray(ann['keypoints'])[2::3] == 2).any() if visible_only else
+            ann['num_keypoints'] == 0
+            for ann in coco_gt.dataset['annotations'] if ann['image_id'] in wanted)
         if count:
             mode = 'visible' if visible_only else 'labelled'
             print_log(
@@ -369,30 +375,20 @@ class DeepFashion2Metric(BaseMetric):
 
     # ------------------------------------------------------------------ results
     @staticmethod
-    def _bbox_category_runs(coco_gt: COCO, preds: Sequence[Dict]) -> Iterator[Tuple]:
+    def _bbox_arrays(preds: Sequence[Dict]) -> List[np.ndarray]:
+        """Image ids, boxes, scores and labels of every image's detections, in image order."""
+        return [np.concatenate([np.full(len(p['labels']), p['img_id']) for p in preds]
+                               or [np.zeros(0, np.int64)]),
+                np.concatenate([p['bboxes'] for p in preds] or [np.zeros((0, 4), np.float32)]),
+                np.concatenate([p['scores'] for p in preds] or [np.zeros(0, np.float32)]),
+                np.concatenate([p['labels'] for p in preds] or [np.zeros(0, np.int64)])]
+
+    def _bbox_category_runs(self, coco_gt: COCO, preds: Sequence[Dict]) -> Iterator[Tuple]:
         """``(category_id, coco_gt, box result entries of the category)`` per category."""
-        if not preds:
-            arrays = [np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
-                      np.zeros(0, np.float32), np.zeros(0, np.int64)]
-        else:
-            arrays = [np.concatenate([np.full(len(p['labels']), p['img_id']) for p in preds]),
-                      np.concatenate([p['bboxes'] for p in preds]),
-                      np.concatenate([p['scores'] for p in preds]),
-                      np.concatenate([p['labels'] for p in preds])]
+        arrays = self._bbox_arrays(preds)
         for cat_id in sorted(coco_gt.getCatIds()):
             mine = arrays[3] == cat_id - 1
             yield cat_id, coco_gt, bbox_results(*(array[mine] for array in arrays))
-
-    @staticmethod
-    def _bbox_entries(preds: Sequence[Dict]) -> List[Dict]:
-        """Box result entries of every image, in image order."""
-        if not preds:
-            return []
-        return bbox_results(
-            np.concatenate([np.full(len(p['labels']), p['img_id']) for p in preds]),
-            np.concatenate([p['bboxes'] for p in preds]),
-            np.concatenate([p['scores'] for p in preds]),
-            np.concatenate([p['labels'] for p in preds]))
 
     @staticmethod
     def _keypoint_arrays(preds: Sequence[Dict]) -> Dict[str, np.ndarray]:
@@ -422,7 +418,7 @@ class DeepFashion2Metric(BaseMetric):
         folder = osp.dirname(osp.abspath(outfile_prefix))
         os.makedirs(folder, exist_ok=True)
         files = dict(bbox=f'{outfile_prefix}.bbox.json')
-        dump_json_list(self._bbox_entries(preds), files['bbox'])
+        dump_json_list(bbox_results(*self._bbox_arrays(preds)), files['bbox'])
         if self.with_keypoints:
             files['keypoints'] = f'{outfile_prefix}.keypoints.json'
             dump_json_list(self._iter_keypoint_json(preds), files['keypoints'])

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
+from deepmark_mm.datasets.landmark_metainfo import check_keypoint_slices
 from ..utils import decode_inputs
 from .flip_fusion import check_flip_indices, fuse_flip_outputs
 from .merge_detections import DEFAULT_SOFT_NMS, merge_view_detections
@@ -55,7 +56,8 @@ class DeepMarkTTAModel(BaseTTAModel):
             ``test_cfg.max_per_img`` (else 100).
         flip_indices (Sequence[int], optional): (J,) slot each landmark slot becomes under a
             horizontal flip (its own inverse), the landmark metainfo's ``flip_indices`` (configs
-            give it). None: DeepFashion2's, only for a head with 13 classes and 294 slots.
+            give it). None: DeepFashion2's, only for a head with 13 classes and 294 slots. The
+            head's slices must tile its slots and keep each flip pair inside a category.
         data_preprocessor (dict | nn.Module, optional): Replaces the module's preprocessor.
     """
 
@@ -95,8 +97,10 @@ class DeepMarkTTAModel(BaseTTAModel):
                     f'{head.num_keypoints} landmark slots, not DeepFashion2\'s {NUM_CLASSES} and '
                     f'{NUM_KEYPOINTS}; pass flip_indices (the landmark metainfo\'s)')
             flip_indices = deepfashion2_flip_indices()
-        self.register_buffer(
-            'flip_indices', check_flip_indices(flip_indices, head.num_keypoints), persistent=False)
+        flip_indices = check_flip_indices(flip_indices, head.num_keypoints)
+        check_keypoint_slices(head.keypoint_slices, head.num_keypoints,
+                              "DeepMarkTTAModel (the head's slices)", flip_indices=flip_indices)
+        self.register_buffer('flip_indices', flip_indices, persistent=False)
 
     # ------------------------------------------------------------------ one view
 

@@ -1,0 +1,94 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Refuse a run whose model and datasets describe different landmark sets."""
+from itertools import zip_longest
+from typing import Mapping, Optional
+
+import numpy as np
+from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.runner import BaseLoop
+
+
+def landmark_set_difference(head, metainfo: Mapping,
+                            flip_indices: Optional[np.ndarray] = None) -> Optional[str]:
+    """The first difference between a head's landmark set and a dataset's metainfo.
+
+    Compares what both sides define: the number of ``classes`` with ``num_classes``,
+    ``keypoint_slices`` (and so K, the slots they tile) and ``flip_indices`` (the model's, e.g. a
+    TTA model's, when given).
+
+    Args:
+        head: The model's head, with ``num_classes``, ``num_keypoints`` and ``keypoint_slices``.
+        metainfo (Mapping): The dataset's metainfo.
+        flip_indices (np.ndarray, optional): (K,) the model's flip pairs.
+
+    Returns:
+        str | None: What differs, None when nothing does.
+    """
+    classes = tuple(metainfo.get('classes') or ())
+    if classes and len(classes) != head.num_classes:
+        return f'{len(classes)} classes {classes} vs num_classes={head.num_classes}'
+    slices = metainfo.get('keypoint_slices')
+    if slices is not None:
+        ours = [tuple(int(v) for v in s) for s in head.keypoint_slices]
+        theirs = [tuple(int(v) for v in s) for s in slices]
+        if theirs != ours:
+            label, (a, b) = next((c, pair) for c, pair in enumerate(zip_longest(theirs, ours))
+                                 if pair[0] != pair[1])
+            name = classes[label] if label < len(classes) else f'class {label}'
+            return (f'{name} owns slots {a} in the dataset and {b} in the head '
+                    f'(num_keypoints={head.num_keypoints})')
+    theirs = metainfo.get('flip_indices')
+    if flip_indices is not None and theirs is not None:
+        theirs, ours = np.asarray(theirs).reshape(-1), np.asarray(flip_indices).reshape(-1)
+        if theirs.shape != ours.shape:
+            return f'{theirs.size} flip_indices in the dataset and {ours.size} in the model'
+        slots = np.flatnonzero(theirs != ours)
+        if len(slots):
+            slot = int(slots[0])
+            return (f'slot {slot} flips to {int(theirs[slot])} in the dataset and to '
+                    f'{int(ours[slot])} in the model')
+    return None
+
+
+@HOOKS.register_module()
+class LandmarkSetCheckHook(Hook):
+    """Before a run: the model's landmark set must be the datasets'.
+
+    MMEngine builds the model (``model=``) and the datasets (``*_dataloader.dataset``) apart, so
+    a head with other slices than the dataset's metainfo would train and evaluate wrong numbers
+    without a word. Before the run starts, this compares the head's ``num_classes`` and
+    ``keypoint_slices`` (and a TTA model's ``flip_indices``) with the metainfo of every dataset
+    the run has built (its train / val / test loops; loops not built are not built here) and
+    raises a ``ValueError`` naming the config element and the first difference. A model without a
+    landmark head, or a dataset without a landmark metainfo, is not checked.
+    ``configs/_base_/default_runtime.py`` registers it in ``default_hooks``.
+
+    Example:
+        >>> default_hooks = dict(landmark_set_check=dict(type='LandmarkSetCheckHook'))
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_run(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        flip_indices = getattr(model, 'flip_indices', None)
+        if isinstance(model, BaseTTAModel):
+            model = model.module
+        head = getattr(model, 'bbox_head', None)
+        if getattr(head, 'keypoint_slices', None) is None:
+            return
+        for split in ('train', 'val', 'test'):
+            loop = getattr(runner, f'_{split}_loop', None)
+            dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
+            metainfo = getattr(dataset, 'metainfo', None)
+            if not isinstance(loop, BaseLoop) or not isinstance(metainfo, Mapping):
+                continue
+            difference = landmark_set_difference(head, metainfo, flip_indices)
+            if difference:
+                raise ValueError(
+                    f'LandmarkSetCheckHook: the model and {split}_dataloader.dataset '
+                    f'({type(dataset).__name__} metainfo) describe different landmark sets: '
+                    f'{difference}. Give both the same landmark metainfo (e.g. one landmark_meta '
+                    'dict, as configs/deepmark/deepmark_toy-landmarks_example.py)')
