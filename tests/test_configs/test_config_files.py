@@ -104,6 +104,9 @@ def test_paper_configs(path):
     if 'dla34' in path.name:
         assert cfg.model.neck.use_dcn is True
         assert cfg.model.data_preprocessor.pad_size_divisor == 32
+    elif 'lite' in path.name:  # EfficientNet-Lite0 from its ImageNet weights, its normalisation
+        assert cfg.model.backbone.arch == 'tf_efficientnet_lite0'
+        assert cfg.model.backbone.pretrained is True and cfg.model.neck.use_dcn is False
     else:
         assert cfg.model.backbone.stage_channels == [256, 256, 384, 384, 384, 512]
         assert cfg.model.backbone.stage_blocks == [2, 2, 2, 2, 2, 4]
@@ -120,6 +123,10 @@ def test_paper_configs(path):
     assert type(head.loss_center_heatmap).__name__ == 'GaussianFocalLoss'
     assert type(head.loss_kpt_heatmap).__name__ == 'GaussianFocalLoss'
     preprocessor = cfg.model.data_preprocessor
+    if 'lite' in path.name:  # TensorFlow's EfficientNet-Lite: (x - 127.5) / 127.5 on RGB
+        assert (preprocessor.mean, preprocessor.std) == ([127.5] * 3, [127.5] * 3)
+        assert preprocessor.bgr_to_rgb is True
+        return
     assert preprocessor.mean == [104.01, 114.03, 119.92]
     assert preprocessor.std == [73.60, 69.89, 70.91]
     assert preprocessor.bgr_to_rgb is False

@@ -9,14 +9,14 @@ from deepmark_mm.utils import check_version
 from deepmark_mm.version import MMCV_RANGE, MMDET_RANGE, MMENGINE_RANGE, __version__
 
 COMPONENTS = {
-    'MODELS': ('DeepMarkHead', 'TimmDLA', 'DLAUpNeck', 'DeepMarkTTAModel'),
+    'MODELS': ('DeepMarkHead', 'TimmBackbone', 'DLAUpNeck', 'DeepMarkTTAModel'),
     'DATASETS': ('DeepFashion2Dataset', ),
     'TRANSFORMS': ('LoadDeepFashion2Annotations', 'RandomCenterAffine', 'CenterAffine',
                    'CenterNetColorJitter', 'PackDeepMarkInputs'),
     'METRICS': ('DeepFashion2Metric', ),
     'TASK_UTILS': ('CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'),
     'VISUALIZERS': ('DeepMarkVisualizer', ),
-    'HOOKS': ('InitialWeightsCheckHook', ),
+    'HOOKS': ('InitialWeightsCheckHook', 'LandmarkSetCheckHook'),
 }
 #: Opt-in CPU-training components: registered by ``import deepmark_mm.cpu_training`` only.
 CPU_TRAINING_COMPONENTS = {

@@ -10,7 +10,7 @@ model = dict(
         std=[73.60, 69.89, 70.91],
         bgr_to_rgb=False,
         pad_size_divisor=32),
-    backbone=dict(type='TimmDLA', arch='dla34', out_indices=(0, 1, 2, 3, 4, 5)),
+    backbone=dict(type='TimmBackbone', arch='dla34', out_indices=(0, 1, 2, 3, 4, 5)),
     neck=dict(
         type='DLAUpNeck',
         in_channels=(16, 32, 64, 128, 256, 512),

