@@ -24,7 +24,7 @@ if sys.argv[1] == 'retained':
     assert retain_freed_memory()
 else:
     assert _glibc().mallopt(M_MMAP_THRESHOLD, 128 * 1024) == 1
-for _ in range(3):
+for _ in range(10):  # warm-up: torch's lazy start-up allocations (thread pools) settle
     torch.empty(2 * 1024 * 1024).fill_(1.0)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(40):

