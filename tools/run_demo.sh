@@ -10,7 +10,7 @@
 # Environment variables (defaults in brackets):
 #   DEMO_DATA [data/synthetic_deepfashion2]   DEMO_WORK [work_dirs/demo]
 #   DEMO_NUM_TRAIN [6000] DEMO_NUM_VAL [100] DEMO_SIZE [128]
-#   DEMO_CONFIG [configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py]
+#   DEMO_CONFIG [configs/deepmark/deepmark_lite_1xb8-4000it_synthetic-128.py]
 #   DEMO_CFG_OPTIONS  extra --cfg-options for training, e.g. "train_cfg.max_iters=100"
 #   DEMO_CHECK_BAR=1  exit non-zero when the learning bar is missed (default: report it only)
 #   DEMO_LAUNCHER=torchrun  train and test with `torchrun --nproc_per_node DEMO_NPROC [2]
@@ -26,7 +26,7 @@ cd "$REPO"
 
 DATA=${DEMO_DATA:-data/synthetic_deepfashion2}
 WORK=${DEMO_WORK:-work_dirs/demo}
-CONFIG=${DEMO_CONFIG:-configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py}
+CONFIG=${DEMO_CONFIG:-configs/deepmark/deepmark_lite_1xb8-4000it_synthetic-128.py}
 DATA=${DATA%/}
 data_opts="data_root=$DATA/ train_dataloader.dataset.data_root=$DATA/ \
 val_dataloader.dataset.data_root=$DATA/ test_dataloader.dataset.data_root=$DATA/ \

@@ -56,15 +56,14 @@ def enable_tta(cfg: Config) -> None:
     ``tta_scales`` (default ``[1.0]``; ``--cfg-options "tta_scales=[1.0,0.75]"`` adds the
     paper's 0.75 view), see ``deepmark_mm.models.test_time_augs.resolve_tta_config``.
     """
+    from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
     from deepmark_mm.models.test_time_augs import resolve_tta_config
     tta_model, tta_pipeline = resolve_tta_config(cfg)
     if cfg.model.get('type') == tta_model['type']:
         raise RuntimeError('this config already runs test-time augmentation: drop --tta')
     cfg.model = ConfigDict(**tta_model, module=cfg.model)
-    dataset_cfg = cfg.test_dataloader.dataset
-    while 'dataset' in dataset_cfg:
-        dataset_cfg = dataset_cfg['dataset']
-    dataset_cfg.pipeline = tta_pipeline
+    for dataset_cfg in leaf_dataset_configs(cfg.test_dataloader.dataset):
+        dataset_cfg.pipeline = tta_pipeline
 
 
 def build_config(args: argparse.Namespace) -> Config:

@@ -19,7 +19,8 @@ from mmengine.model import BaseTTAModel
 from mmengine.visualization import Visualizer
 from tqdm import tqdm
 
-from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo, leaf_dataset_configs,
+                                                    resolve_landmark_metainfo)
 from deepmark_mm.engine.hooks import landmark_set_difference
 from deepmark_mm.models.test_time_augs import resolve_tta_config
 from deepmark_mm.utils import load_model_checkpoint
@@ -96,8 +97,8 @@ class DeepMarkInferencer(DetInferencer):
         dataset_meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') or None
         source = f'checkpoint {self._weights_path}'
         if dataset_meta is None and cfg is not None:
-            dataset_meta = cfg.get('test_dataloader', {}).get('dataset', {}).get('metainfo')
-            source = 'the config\'s test_dataloader.dataset.metainfo'
+            dataset_meta = config_dataset_metainfo(cfg)
+            source = 'the config\'s test dataset metainfo'
         target = model.module if isinstance(model, BaseTTAModel) else model
         head = getattr(target, 'bbox_head', None)
         classes = tuple((dataset_meta or {}).get('classes') or ())
@@ -121,7 +122,8 @@ class DeepMarkInferencer(DetInferencer):
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The config's test pipeline reading paths or arrays."""
-        return build_inference_pipeline(cfg.test_dataloader.dataset.pipeline)
+        test_dataset = leaf_dataset_configs(cfg.test_dataloader.dataset)[0]
+        return build_inference_pipeline(test_dataset.pipeline)
 
     def _init_visualizer(self, cfg: Config) -> Optional[Visualizer]:
         """The config's visualiser, upgraded to ``DeepMarkVisualizer`` when it is mmdet's."""

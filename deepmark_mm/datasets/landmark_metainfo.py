@@ -237,3 +237,28 @@ def keypoint_owner(keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
     for label, (start, end) in enumerate(keypoint_slices):
         owner[start:end] = label
     return owner
+
+
+def leaf_dataset_configs(dataset: dict) -> List[dict]:
+    """The dataset configs that hold pipelines, through wrappers (``dataset``) and concatenations
+    (``datasets``), in order; the objects themselves, to read or set their ``pipeline``."""
+    if 'dataset' in dataset:
+        return leaf_dataset_configs(dataset['dataset'])
+    if 'datasets' in dataset:
+        return [leaf for part in dataset['datasets'] for leaf in leaf_dataset_configs(part)]
+    return [dataset]
+
+
+def config_dataset_metainfo(cfg: Mapping) -> Optional[dict]:
+    """The metainfo of the config's (first) test dataset, through wrappers and concatenations:
+    its ``metainfo`` completed by its dataset class (e.g. ``FLDDataset``'s own landmark set);
+    None when neither gives one."""
+    from mmdet.registry import DATASETS
+    leaves = leaf_dataset_configs(cfg.get('test_dataloader', {}).get('dataset', {}))
+    leaf = leaves[0] if leaves else {}
+    metainfo = leaf.get('metainfo', None)
+    metainfo = None if metainfo is None else dict(metainfo)
+    dataset_class = DATASETS.get(leaf['type']) if isinstance(leaf.get('type'), str) else None
+    if dataset_class is not None and hasattr(dataset_class, '_load_metainfo'):
+        return dict(dataset_class._load_metainfo(metainfo))
+    return metainfo

@@ -6,24 +6,16 @@ Keys (JSON values): ``classes`` (C names), ``keypoint_slices`` (C ``[start, end)
 ids). A file without them (exported before they were written) is read as DeepFashion2's.
 """
 import json
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping
 
 import torch.nn as nn
 from mmengine.config import Config
 
-from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo,
+                                                    resolve_landmark_metainfo)
 
 #: The metadata keys holding the landmark set.
 LANDMARK_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
-
-
-def config_dataset_metainfo(cfg: Config) -> Optional[dict]:
-    """The ``metainfo`` of the config's test dataset (through dataset wrappers), if it sets one."""
-    dataset = cfg.get('test_dataloader', {}).get('dataset', {})
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    metainfo = dataset.get('metainfo', None)
-    return None if metainfo is None else dict(metainfo)
 
 
 def model_landmark_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:

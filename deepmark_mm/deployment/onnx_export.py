@@ -22,6 +22,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
 from deepmark_mm.apis.config_resolution import load_deepmark_config
 from deepmark_mm.utils import load_model_checkpoint
 from deepmark_mm.ops import ModulatedDeformConv2d
@@ -93,7 +94,7 @@ def config_input_size(cfg: Config) -> Tuple[int, int]:
     Raises:
         ValueError: When the test pipeline has no ``CenterAffine``.
     """
-    for transform in cfg.test_dataloader.dataset.pipeline:
+    for transform in leaf_dataset_configs(cfg.test_dataloader.dataset)[0].pipeline:
         if str(transform.get('type', '')).split('.')[-1] == 'CenterAffine':
             size = transform.get('input_size', 512)
             width, height = (size, size) if isinstance(size, int) else size
@@ -151,7 +152,8 @@ def export_onnx(config: Union[str, Config],
                 verify: bool = True,
                 model: Optional[nn.Module] = None,
                 postprocess: bool = False,
-                flip: bool = False) -> Dict:
+                flip: bool = False,
+                batch_size: Optional[int] = None) -> Dict:
     """Export backbone + neck + head maps (and decoding) to ONNX with a dynamic batch axis.
 
     Graph: input :data:`INPUT_NAME` ``(B, 3, H, W)`` float32 (BGR, normalised by the config's
@@ -180,10 +182,14 @@ def export_onnx(config: Union[str, Config],
         postprocess (bool): Decoding and landmark grouping inside the graph.
         flip (bool): Flip fusion inside the graph (CenterNet's flip test: the network runs on
             each image and its mirror, see :func:`fuse_flip_outputs`); needs ``postprocess``.
+        batch_size (int, optional): A fixed batch size instead of the dynamic axis (onnxruntime's
+            ``make_dim_param_fixed``): onnxruntime then folds the graph's shape arithmetic, which
+            makes the self-contained graph faster on small devices (docs/deployment.md).
 
     Returns:
-        dict: ``onnx_file``, ``input_shape`` (B, 3, H, W with B = 'batch'), ``output_names``,
-        ``opset``, ``postprocess``, ``flip`` and, with ``verify``, ``max_abs_diff`` per output.
+        dict: ``onnx_file``, ``input_shape`` (B, 3, H, W with B = 'batch' or ``batch_size``),
+        ``output_names``, ``opset``, ``postprocess``, ``flip`` and, with ``verify``,
+        ``max_abs_diff`` per output.
 
     Raises:
         ValueError: For convolutions ONNX cannot express at ``opset`` (see
@@ -226,7 +232,7 @@ def export_onnx(config: Union[str, Config],
             do_constant_folding=True,
             dynamo=False)
     generator = torch.Generator().manual_seed(0)
-    batch = torch.randn(2, 3, height, width, generator=generator)
+    batch = torch.randn(batch_size or 2, 3, height, width, generator=generator)
     graph: nn.Module = wrapper
     if decoder is not None:
         with torch.no_grad():
@@ -236,9 +242,11 @@ def export_onnx(config: Union[str, Config],
     extra = _postprocess_metadata(decoder, flip) if decoder is not None else {}
     extra.update(landmark_metadata_props(model_landmark_metainfo(model.bbox_head, cfg, where)))
     _write_metadata(out_file, cfg, where, (height, width), output_names, extra)
+    if batch_size is not None:
+        _fix_batch_size(out_file, int(batch_size))
     info: Dict = dict(
         onnx_file=out_file,
-        input_shape=('batch', 3, height, width),
+        input_shape=(batch_size or 'batch', 3, height, width),
         output_names=output_names,
         opset=opset,
         postprocess=bool(postprocess),
@@ -248,6 +256,18 @@ def export_onnx(config: Union[str, Config],
         onnx.checker.check_model(out_file)
         info['max_abs_diff'] = compare_with_pytorch(graph, out_file, batch, output_names)
     return info
+
+
+def _fix_batch_size(onnx_file: str, batch_size: int) -> None:
+    """Replace the dynamic ``batch`` axis of every input and output by ``batch_size``."""
+    import onnx
+    from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_dim_param_fixed
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    model = onnx.load(onnx_file)
+    make_dim_param_fixed(model.graph, 'batch', batch_size)
+    fix_output_shapes(model)
+    onnx.save(model, onnx_file)
 
 
 class _Unpack(nn.Module):

@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from . import functional, metrics  # noqa: F401
-from .metrics import DeepFashion2Metric
+from .metrics import DeepFashion2Metric, MatchedKeypointMetric
 
-__all__ = ['DeepFashion2Metric', 'functional', 'metrics']
+__all__ = ['DeepFashion2Metric', 'MatchedKeypointMetric', 'functional', 'metrics']

@@ -15,6 +15,7 @@ from mmengine.structures import InstanceData
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
+from deepmark_mm.datasets.fld_metainfo import get_fld_metainfo
 from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
@@ -54,7 +55,10 @@ def test_config_parses_and_builds_its_model(path):
     assert cfg.custom_imports.allow_failed_imports is False
     for module in cfg.custom_imports.imports:
         importlib.import_module(module)
-    assert cfg.default_hooks.checkpoint.save_best == 'deepfashion2/kpt_mAP'
+    evaluators = cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else [cfg.val_evaluator]
+    prefix = [e.get('prefix', 'deepfashion2') for e in evaluators
+              if e.type == 'DeepFashion2Metric'][0]
+    assert cfg.default_hooks.checkpoint.save_best in (f'{prefix}/kpt_mAP', None)
     assert cfg.default_hooks.checkpoint.rule == 'greater'
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'val_evaluator',
                 'test_evaluator', 'optim_wrapper', 'param_scheduler', 'train_cfg'):
@@ -77,6 +81,14 @@ def test_config_parses_and_builds_its_model(path):
     head = detector.bbox_head
     # DeepFashion2's 13 classes / 294 slots unless the config describes another landmark set
     meta = resolve_landmark_metainfo(cfg.get('landmark_meta', None))
+    dataset = cfg.train_dataloader.dataset
+    if str(dataset.get('type')).endswith('ConcatDataset'):
+        types = {part.type for part in dataset.datasets}
+        assert len(types) == 1, types
+        if types == {'FLDDataset'}:
+            meta = get_fld_metainfo()
+            assert cfg.tta_model.flip_indices == meta['flip_indices']
+            meta = resolve_landmark_metainfo(meta)
     assert (head.num_classes, head.num_keypoints) == (len(meta['classes']), meta['num_keypoints'])
     assert [tuple(s) for s in head.keypoint_slices] == meta['keypoint_slices']
     assert head.num_feat_levels == detector_cfg.backbone.get('num_stacks', 1)

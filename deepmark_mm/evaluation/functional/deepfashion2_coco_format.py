@@ -444,7 +444,9 @@ def check_category_ids(categories: Sequence[Dict],
                        source: str,
                        classes: Optional[Sequence[str]] = CLASSES,
                        num_classes: Optional[int] = None) -> None:
-    """Check a COCO ``categories`` list is DeepFashion2's: ids 1..13 (label = id - 1).
+    """Check a COCO ``categories`` list names DeepFashion2's categories: ids in 1..13, each once,
+    with its name (label = id - 1). A file may list only the categories it uses (mmpose's
+    DeepFashion2 files do), as the dataset reads it.
 
     Args:
         categories (Sequence[dict]): The ``categories`` entries.
@@ -459,8 +461,9 @@ def check_category_ids(categories: Sequence[Dict],
     if num_classes is None:
         num_classes = len(CLASSES if classes is None else classes)
     ids = sorted(int(cat['id']) for cat in categories)
-    if ids != list(range(1, num_classes + 1)):
-        raise ValueError(f'{source}: category ids {ids} are not the expected 1..{num_classes}')
+    if not ids or len(set(ids)) != len(ids) or not 1 <= ids[0] <= ids[-1] <= num_classes:
+        raise ValueError(f'{source}: category ids {ids} are not distinct ids in the expected '
+                         f'1..{num_classes}')
     if classes is not None:
         names = {int(cat['id']): cat.get('name') for cat in categories}
         wrong = [(i, names[i], classes[i - 1]) for i in ids if names[i] != classes[i - 1]]

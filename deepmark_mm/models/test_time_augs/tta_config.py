@@ -15,6 +15,8 @@ from typing import List, Sequence, Tuple
 
 from mmengine.config import Config
 
+from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
+
 #: What ``--tta`` wraps the detector in when the config says nothing.
 DEFAULT_TTA_MODEL = dict(type='DeepMarkTTAModel', flip=True)
 
@@ -62,7 +64,8 @@ def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
     """The ``tta_model`` and ``tta_pipeline`` of ``cfg``, or the defaults described above.
 
     Args:
-        cfg (Config): A DeepMark config with ``test_dataloader.dataset.pipeline``.
+        cfg (Config): A DeepMark config whose test datasets (wrapped or concatenated) share one
+            ``pipeline``.
 
     Returns:
         tuple[dict, list[dict]]: TTA model config (without ``module``) and pipeline.
@@ -70,9 +73,10 @@ def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
     tta_model = _as_dict(cfg.get('tta_model', None) or DEFAULT_TTA_MODEL)
     tta_pipeline = cfg.get('tta_pipeline', None)
     if tta_pipeline is None:
-        dataset = cfg.test_dataloader.dataset
-        while 'dataset' in dataset:
-            dataset = dataset['dataset']
-        tta_pipeline = tta_pipeline_from_test_pipeline(dataset.pipeline,
-                                                       cfg.get('tta_scales', [1.0]))
+        leaves = leaf_dataset_configs(cfg.test_dataloader.dataset)
+        pipelines = [leaf['pipeline'] for leaf in leaves]
+        if any(pipeline != pipelines[0] for pipeline in pipelines):
+            raise ValueError('the test datasets have different pipelines: give the config a '
+                             'tta_pipeline')
+        tta_pipeline = tta_pipeline_from_test_pipeline(pipelines[0], cfg.get('tta_scales', [1.0]))
     return tta_model, [_as_dict(step) for step in tta_pipeline]

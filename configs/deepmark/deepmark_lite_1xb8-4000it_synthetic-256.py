@@ -1,12 +1,12 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-# The DeepMark-Lite demo recipe (deepmark_lite_1xb8-3200it_synthetic-128.py) at 512x512, on a
+# The DeepMark-Lite demo recipe (deepmark_lite_1xb8-4000it_synthetic-128.py) at 256x256, on a
 # synthetic set generated at that size:
-#   python tools/dataset_converters/make_synthetic_deepfashion2.py data/synthetic_deepfashion2_512 \
-#       --num-train 6000 --num-val 100 --size 512 --seed 0
-_base_ = './deepmark_lite_1xb8-3200it_synthetic-128.py'
+#   python tools/dataset_converters/make_synthetic_deepfashion2.py data/synthetic_deepfashion2_256 \
+#       --num-train 6000 --num-val 100 --size 256 --seed 0
+_base_ = './deepmark_lite_1xb8-4000it_synthetic-128.py'
 
-input_size = 512
-data_root = 'data/synthetic_deepfashion2_512/'
+input_size = 256
+data_root = 'data/synthetic_deepfashion2_256/'
 train_pipeline = [
     dict(step, input_size=input_size) if 'input_size' in step else step
     for step in _base_.train_pipeline

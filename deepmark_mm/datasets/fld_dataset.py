@@ -1,0 +1,116 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""mmpose's DeepFashion (1) fashion landmark (FLD) json as DeepMark's three-type landmark set."""
+import os.path as osp
+from typing import List, Mapping, Optional
+
+import numpy as np
+from mmdet.registry import DATASETS
+from mmengine.fileio import load
+
+from .fld_metainfo import FLD_TYPES, get_fld_metainfo
+from .landmark_coco_dataset import LandmarkCocoDataset
+from .landmark_metainfo import check_landmark_metainfo
+
+_TYPE_NAMES = tuple(type_name for type_name, _ in FLD_TYPES)
+
+
+@DATASETS.register_module()
+class FLDDataset(LandmarkCocoDataset):
+    """FLD boxes + landmarks from mmpose's COCO-layout json, each garment type a category.
+
+    mmpose's files (``fld_{upper,lower,full}_{train,val,test}.json``, and the lab photos'
+    converter ``tools/dataset_converters/fld_lab_photos_to_coco.py``) hold one category
+    (``fashion``) whose ``keypoints`` list names the type's landmarks; each annotation has 3 numbers
+    (``x, y, v``) per landmark of its type. The type of an annotation is ``clothing_type`` when
+    given, else the one whose landmark names the category lists, else the one with as many
+    landmarks as the annotation (6 upper, 4 lower, 8 full). Its landmarks go to the type's slots
+    of :func:`~.fld_metainfo.get_fld_metainfo` (the dataset's metainfo); v is kept (0 unlabelled,
+    1 occluded, 2 visible). Each ``data_info`` also carries the set's ``flip_indices``, which
+    ``LoadDeepFashion2Annotations`` uses when it is given none. Several files (types or splits)
+    combine with ``ConcatDataset``.
+
+    Args:
+        ann_file (str): mmpose's FLD json.
+        clothing_type (str, optional): ``'upper_body'``, ``'lower_body'`` or ``'full_body'`` for
+            every annotation of the file. Defaults to None (from the file, see above).
+        data_prefix (dict): ``img``: the image folder. Defaults to ``dict(img='')``.
+        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments.
+
+    Raises:
+        ValueError: Naming the file and annotation whose landmarks fit no type.
+    """
+
+    METAINFO: dict = get_fld_metainfo()
+
+    def __init__(self,
+                 *args,
+                 clothing_type: Optional[str] = None,
+                 data_prefix: dict = dict(img=''),
+                 **kwargs) -> None:
+        if clothing_type is not None and clothing_type not in _TYPE_NAMES:
+            raise ValueError(f'FLDDataset: clothing_type must be one of {_TYPE_NAMES}, got '
+                             f'{clothing_type!r}')
+        self.clothing_type = clothing_type
+        super().__init__(*args, data_prefix=data_prefix, **kwargs)
+
+    @classmethod
+    def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
+        """FLD's metainfo updated by ``metainfo`` (e.g. another palette), checked."""
+        merged = get_fld_metainfo()
+        merged.update(metainfo or {})
+        return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
+
+    def load_data_list(self) -> List[dict]:
+        """One ``data_info`` per image of ``ann_file`` (images without garments included)."""
+        coco = load(self.ann_file, backend_args=self.backend_args)
+        if not isinstance(coco, dict) or 'images' not in coco:
+            raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')
+        names = {c['id']: tuple(c.get('keypoints') or ()) for c in coco.get('categories', [])}
+        meta = self.metainfo  # a deep copy per access: read once, not per annotation
+        by_image = {image['id']: [] for image in coco['images']}
+        for annotation in coco.get('annotations', []):
+            if annotation['image_id'] not in by_image:
+                raise ValueError(f'{self.ann_file}: annotation {annotation.get("id")} refers to '
+                                 f'unknown image {annotation["image_id"]}')
+            by_image[annotation['image_id']].append(
+                self._instance(annotation, names.get(annotation.get('category_id'), ()),
+                               meta['keypoint_slices'], meta['num_keypoints']))
+        flip = meta['flip_indices']
+        return [
+            dict(img_path=osp.join(self.data_prefix.get('img', ''), image['file_name']),
+                 img_id=image['id'], height=image['height'], width=image['width'],
+                 instances=by_image[image['id']], flip_indices=flip)
+            for image in coco['images']
+        ]
+
+    def _instance(self, annotation: dict, category_landmarks: tuple, keypoint_slices: list,
+                  num_keypoints: int) -> dict:
+        """One ``data_info`` instance: the annotation's landmarks placed in its type's slots."""
+        where = f'{self.ann_file}: annotation {annotation.get("id")}'
+        values = np.asarray(annotation.get('keypoints', []), dtype=np.float32)
+        label = self._type_label(values.size, category_landmarks, where)
+        start, end = keypoint_slices[label]
+        keypoints = np.zeros((num_keypoints, 3), dtype=np.float32)
+        keypoints[start:end] = values.reshape(end - start, 3)
+        x, y, w, h = (float(v) for v in annotation['bbox'])
+        if w <= 0 or h <= 0:
+            raise ValueError(f'{where}: box {annotation["bbox"]} has no area')
+        return dict(bbox=[x, y, x + w, y + h], bbox_label=label,
+                    ignore_flag=int(annotation.get('iscrowd', 0)), area=w * h,
+                    keypoints=keypoints[:, :2].copy(),
+                    keypoints_visible=keypoints[:, 2].astype(np.uint8))
+
+    def _type_label(self, num_values: int, category_landmarks: tuple, where: str) -> int:
+        """The type (label) of an annotation with ``num_values`` keypoint numbers."""
+        if self.clothing_type is not None:
+            label = _TYPE_NAMES.index(self.clothing_type)
+        else:
+            by_names = [i for i, (_, names) in enumerate(FLD_TYPES) if names == category_landmarks]
+            by_count = [i for i, (_, names) in enumerate(FLD_TYPES) if 3 * len(names) == num_values]
+            label = (by_names or by_count or [-1])[0]
+        if label < 0 or 3 * len(FLD_TYPES[label][1]) != num_values:
+            expected = ', '.join(f'{3 * len(names)} ({type_name})'
+                                 for type_name, names in FLD_TYPES)
+            raise ValueError(f'{where}: {num_values} keypoint numbers fit no FLD type '
+                             f'(x, y, v per landmark: {expected})')
+        return label
