@@ -92,7 +92,8 @@ def float_nodes(onnx_file: str, int8_maps: Sequence[str] = ()) -> List[str]:
     kept = [node.name for node in graph.node if node.name.startswith(POSTPROCESS_PREFIX)]
     for name in OUTPUT_NAMES:
         node = produced_by.get(name)
-        while node is not None and node.op_type in ('Sigmoid', 'Identity', 'Conv'):
+        # a shared-channel head's per-slot view Gathers its channels (data = the first input)
+        while node is not None and node.op_type in ('Sigmoid', 'Identity', 'Gather', 'Conv'):
             if name not in int8_maps or node.op_type != 'Conv':
                 kept.append(node.name)
             node = produced_by.get(node.input[0]) if node.op_type != 'Conv' else None

@@ -55,7 +55,7 @@ def _map_outputs_quantized(onnx_file):
     quantized = []
     for name in OUTPUT_NAMES:
         node = produced_by[name]
-        while node.op_type in ('Sigmoid', 'Identity'):
+        while node.op_type in ('Sigmoid', 'Identity', 'Gather'):
             node = produced_by[node.input[0]]
         assert node.op_type in ('Conv', 'DequantizeLinear'), (name, node.op_type)
         quantized.append(node.op_type == 'DequantizeLinear')
@@ -81,6 +81,24 @@ def test_map_convs_float_by_default_int8_on_request(exported, deploy_images, tmp
         assert np.abs(ours - theirs).max() < 0.1 * (theirs.max() - theirs.min()) + 1e-6
     with pytest.raises(ValueError, match='not maps'):
         quantize_onnx(exported['onnx_file'], some_file, batches, int8_maps=('heatmap', ))
+
+
+def test_shared_channel_maps_stay_float(deploy_images, tmp_path):
+    """A shared-channel head's landmark heatmaps reach the output through a ``Gather`` (the
+    per-slot view of its 69 channels); the convolution and sigmoid behind it stay float too."""
+    from deepmark_mm.deployment import build_detector
+    config = 'deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128_semantic-channels.py'
+    model = build_detector(config, None)
+    float_file, int8_file = str(tmp_path / 'semantic.onnx'), str(tmp_path / 'semantic_int8.onnx')
+    export_onnx(config, None, float_file, input_shape=64, model=model, verify=False)
+    producer = {out: node for node in onnx.load(float_file).graph.node for out in node.output}
+    assert producer['kpt_heatmap'].op_type == 'Gather'
+    images = list_images(str(deploy_images['folder']), 2)
+    batches = list(preprocessed_batches(images, model.cfg, (64, 64)))
+    quantize_onnx(float_file, int8_file, batches)
+    assert _map_outputs_quantized(int8_file) == [False] * 6
+    quantize_onnx(float_file, int8_file, batches, int8_maps=('kpt_heatmap', ))
+    assert _map_outputs_quantized(int8_file) == [name == 'kpt_heatmap' for name in OUTPUT_NAMES]
 
 
 def test_int8_postprocess_keeps_decoding_in_float(exported, deploy_images, postprocess_file,
