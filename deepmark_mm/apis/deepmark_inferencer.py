@@ -19,7 +19,7 @@ from mmengine.model import BaseTTAModel
 from mmengine.visualization import Visualizer
 from tqdm import tqdm
 
-from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo, leaf_dataset_configs,
+from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo, config_test_pipeline,
                                                     resolve_landmark_metainfo)
 from deepmark_mm.engine.hooks import landmark_set_difference
 from deepmark_mm.models.test_time_augs import resolve_tta_config
@@ -122,8 +122,7 @@ class DeepMarkInferencer(DetInferencer):
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The config's test pipeline reading paths or arrays."""
-        test_dataset = leaf_dataset_configs(cfg.test_dataloader.dataset)[0]
-        return build_inference_pipeline(test_dataset.pipeline)
+        return build_inference_pipeline(config_test_pipeline(cfg))
 
     def _init_visualizer(self, cfg: Config) -> Optional[Visualizer]:
         """The config's visualiser, upgraded to ``DeepMarkVisualizer`` when it is mmdet's."""

@@ -1,14 +1,12 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """mmpose's DeepFashion (1) fashion landmark (FLD) json as DeepMark's three-type landmark set."""
-import os.path as osp
 from typing import List, Mapping, Optional
 
 import numpy as np
 from mmdet.registry import DATASETS
-from mmengine.fileio import load
 
 from .fld_metainfo import FLD_TYPES, get_fld_metainfo
-from .landmark_coco_dataset import LandmarkCocoDataset
+from .landmark_coco_dataset import LandmarkCocoDataset, coco_instance
 from .landmark_metainfo import check_landmark_metainfo
 
 _TYPE_NAMES = tuple(type_name for type_name, _ in FLD_TYPES)
@@ -61,44 +59,24 @@ class FLDDataset(LandmarkCocoDataset):
         return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
 
     def load_data_list(self) -> List[dict]:
-        """One ``data_info`` per image of ``ann_file`` (images without garments included)."""
-        coco = load(self.ann_file, backend_args=self.backend_args)
-        if not isinstance(coco, dict) or 'images' not in coco:
-            raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')
-        names = {c['id']: tuple(c.get('keypoints') or ()) for c in coco.get('categories', [])}
-        meta = self.metainfo  # a deep copy per access: read once, not per annotation
-        by_image = {image['id']: [] for image in coco['images']}
-        for annotation in coco.get('annotations', []):
-            if annotation['image_id'] not in by_image:
-                raise ValueError(f'{self.ann_file}: annotation {annotation.get("id")} refers to '
-                                 f'unknown image {annotation["image_id"]}')
-            by_image[annotation['image_id']].append(
-                self._instance(annotation, names.get(annotation.get('category_id'), ()),
-                               meta['keypoint_slices'], meta['num_keypoints']))
-        flip = meta['flip_indices']
-        return [
-            dict(img_path=osp.join(self.data_prefix.get('img', ''), image['file_name']),
-                 img_id=image['id'], height=image['height'], width=image['width'],
-                 instances=by_image[image['id']], flip_indices=flip)
-            for image in coco['images']
-        ]
+        """The ``data_info`` per image, each with the set's ``flip_indices``."""
+        data_list = super().load_data_list()
+        for data_info in data_list:
+            data_info['flip_indices'] = self._meta['flip_indices']
+        return data_list
 
-    def _instance(self, annotation: dict, category_landmarks: tuple, keypoint_slices: list,
-                  num_keypoints: int) -> dict:
+    def _instance(self, annotation: dict) -> dict:
         """One ``data_info`` instance: the annotation's landmarks placed in its type's slots."""
         where = f'{self.ann_file}: annotation {annotation.get("id")}'
         values = np.asarray(annotation.get('keypoints', []), dtype=np.float32)
-        label = self._type_label(values.size, category_landmarks, where)
-        start, end = keypoint_slices[label]
-        keypoints = np.zeros((num_keypoints, 3), dtype=np.float32)
+        category = self._categories.get(annotation.get('category_id'), {})
+        label = self._type_label(values.size, tuple(category.get('keypoints') or ()), where)
+        start, end = self._meta['keypoint_slices'][label]
+        keypoints = np.zeros((self._meta['num_keypoints'], 3), dtype=np.float32)
         keypoints[start:end] = values.reshape(end - start, 3)
-        x, y, w, h = (float(v) for v in annotation['bbox'])
-        if w <= 0 or h <= 0:
+        if min(float(size) for size in annotation['bbox'][2:]) <= 0:
             raise ValueError(f'{where}: box {annotation["bbox"]} has no area')
-        return dict(bbox=[x, y, x + w, y + h], bbox_label=label,
-                    ignore_flag=int(annotation.get('iscrowd', 0)), area=w * h,
-                    keypoints=keypoints[:, :2].copy(),
-                    keypoints_visible=keypoints[:, 2].astype(np.uint8))
+        return coco_instance(annotation, label, keypoints)
 
     def _type_label(self, num_values: int, category_landmarks: tuple, where: str) -> int:
         """The type (label) of an annotation with ``num_values`` keypoint numbers."""

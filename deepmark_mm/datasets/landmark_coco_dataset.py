@@ -49,8 +49,10 @@ class LandmarkCocoDataset(BaseDetDataset):
         coco = load(self.ann_file, backend_args=self.backend_args)
         if not isinstance(coco, dict) or 'images' not in coco:
             raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')
-        self._own_slots = category_keypoint_mask(self.metainfo['num_keypoints'],
-                                                 self.metainfo['keypoint_slices'])
+        self._meta = self.metainfo  # a deep copy per access: read once, not per annotation
+        self._own_slots = category_keypoint_mask(self._meta['num_keypoints'],
+                                                 self._meta['keypoint_slices'])
+        self._categories = {category['id']: category for category in coco.get('categories', [])}
         by_image: Dict[int, List[dict]] = {image['id']: [] for image in coco['images']}
         for annotation in coco.get('annotations', []):
             if annotation['image_id'] not in by_image:
@@ -65,8 +67,8 @@ class LandmarkCocoDataset(BaseDetDataset):
 
     def _instance(self, annotation: dict) -> dict:
         """One ``data_info`` instance from a COCO annotation."""
-        classes = self.metainfo['classes']
-        num_keypoints = self.metainfo['num_keypoints']
+        classes = self._meta['classes']
+        num_keypoints = self._meta['num_keypoints']
         where = f'{self.ann_file}: annotation {annotation.get("id")}'
         label = int(annotation['category_id']) - 1
         if not 0 <= label < len(classes):
@@ -79,9 +81,15 @@ class LandmarkCocoDataset(BaseDetDataset):
         own = self._own_slots[label]
         if (keypoints[~own, 2] > 0).any():
             raise ValueError(f'{where}: {classes[label]} labels slots outside its slice '
-                             f'{self.metainfo["keypoint_slices"][label]}')
-        x, y, w, h = (float(v) for v in annotation['bbox'])
-        return dict(bbox=[x, y, x + w, y + h], bbox_label=label,
-                    ignore_flag=int(annotation.get('iscrowd', 0)), area=w * h,
-                    keypoints=keypoints[:, :2].copy(),
-                    keypoints_visible=keypoints[:, 2].astype(np.uint8))
+                             f'{self._meta["keypoint_slices"][label]}')
+        return coco_instance(annotation, label, keypoints)
+
+
+def coco_instance(annotation: dict, label: int, keypoints: np.ndarray) -> dict:
+    """A ``data_info`` instance: the COCO ``bbox`` (x, y, w, h) as xyxy, ``label``, and
+    ``keypoints`` (K, 3) x, y, v split into ``keypoints`` (K, 2) and ``keypoints_visible`` (K,)."""
+    x, y, w, h = (float(v) for v in annotation['bbox'])
+    return dict(bbox=[x, y, x + w, y + h], bbox_label=label,
+                ignore_flag=int(annotation.get('iscrowd', 0)), area=w * h,
+                keypoints=keypoints[:, :2].copy(),
+                keypoints_visible=keypoints[:, 2].astype(np.uint8))

@@ -249,6 +249,11 @@ def leaf_dataset_configs(dataset: dict) -> List[dict]:
     return [dataset]
 
 
+def config_test_pipeline(cfg: Mapping) -> List[dict]:
+    """The pipeline of the config's (first) test dataset, through wrappers and concatenations."""
+    return leaf_dataset_configs(cfg['test_dataloader']['dataset'])[0]['pipeline']
+
+
 def config_dataset_metainfo(cfg: Mapping) -> Optional[dict]:
     """The metainfo of the config's (first) test dataset, through wrappers and concatenations:
     its ``metainfo`` completed by its dataset class (e.g. ``FLDDataset``'s own landmark set);

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.structures import InstanceData
 
-from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
+from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
 from deepmark_mm.models.utils import to_original_image
@@ -204,8 +204,7 @@ class OnnxDeepMark(DeepMarkInferencer):
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The test pipeline with ``CenterAffine`` producing the graph's input size."""
         height, width = self.model.input_hw
-        test_dataset = leaf_dataset_configs(cfg.test_dataloader.dataset)[0]
-        return build_inference_pipeline(test_dataset.pipeline, input_size=(width, height))
+        return build_inference_pipeline(config_test_pipeline(cfg), input_size=(width, height))
 
     def _tta_components(self):
         raise NotImplementedError('OnnxDeepMark runs the exported single-pass network; '

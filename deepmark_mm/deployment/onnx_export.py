@@ -22,7 +22,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
+from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
 from deepmark_mm.apis.config_resolution import load_deepmark_config
 from deepmark_mm.utils import load_model_checkpoint
 from deepmark_mm.ops import ModulatedDeformConv2d
@@ -94,7 +94,7 @@ def config_input_size(cfg: Config) -> Tuple[int, int]:
     Raises:
         ValueError: When the test pipeline has no ``CenterAffine``.
     """
-    for transform in leaf_dataset_configs(cfg.test_dataloader.dataset)[0].pipeline:
+    for transform in config_test_pipeline(cfg):
         if str(transform.get('type', '')).split('.')[-1] == 'CenterAffine':
             size = transform.get('input_size', 512)
             width, height = (size, size) if isinstance(size, int) else size

@@ -18,7 +18,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
+from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .postprocess_export import POSTPROCESS_PREFIX
@@ -56,8 +56,7 @@ def preprocessed_batches(images: Sequence[str], cfg: Config, input_hw: Sequence[
         np.ndarray: (b, 3, H, W) float32 inputs.
     """
     from mmengine.dataset import pseudo_collate
-    test_dataset = leaf_dataset_configs(cfg.test_dataloader.dataset)[0]
-    pipeline = build_inference_pipeline(test_dataset.pipeline,
+    pipeline = build_inference_pipeline(config_test_pipeline(cfg),
                                         input_size=(int(input_hw[1]), int(input_hw[0])))
     preprocessor = MODELS.build(copy.deepcopy(cfg.model.data_preprocessor))
     for start in range(0, len(images), batch_size):
