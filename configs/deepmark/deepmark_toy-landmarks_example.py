@@ -1,6 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 # DeepMark on a landmark set other than DeepFashion2: the generated toy set of 3 shapes with
-# 4 / 6 / 5 landmarks (15 slots, deepmark_mm.datasets.toy_landmarks), 64x64 images, a tiny
+# 4 / 6 / 5 landmarks (15 slots, deepmark_mm.testing.toy_landmarks), 64x64 images, a tiny
 # DLA-46-C model. `landmark_meta` is the one description of the landmark set; it feeds the
 # dataset metainfo (and from there the metric, visualiser, inferencer and checkpoint), the
 # head, the annotation loader's flip pairs and the TTA model.

@@ -13,10 +13,6 @@ from .fld_metainfo import get_fld_metainfo
 from .landmark_coco_dataset import LandmarkCocoDataset
 from .landmark_metainfo import (check_landmark_metainfo, keypoint_owner, resolve_keypoint_slices,
                                 resolve_landmark_metainfo)
-from .synthetic import (data_root_cfg_options, make_synthetic_deepfashion2, synthesize_sample,
-                        write_synthetic_split)
-from .synthetic_garments import GarmentTemplate, garment_template
-from .toy_landmarks import make_toy_landmark_set, toy_landmark_metainfo
 
 __all__ = [
     'CATEGORY_NAMES', 'CLASSES', 'KEYPOINT_SLICES', 'NUM_CLASSES', 'NUM_KEYPOINTS', 'OKS_SIGMAS',
@@ -24,10 +20,7 @@ __all__ = [
     'keypoint_category_index', 'DeepFashion2Dataset', 'DeepFashion2FormatError',
     'coco_annotation_to_instance', 'coco_annotation_to_raw_item', 'raw_item_to_coco_annotation',
     'coco_to_per_image', 'per_image_to_coco', 'read_per_image_layout', 'read_per_image_sample',
-    'data_root_cfg_options', 'make_synthetic_deepfashion2', 'synthesize_sample',
-    'write_synthetic_split',
-    'GarmentTemplate', 'garment_template', 'FLDDataset', 'get_fld_metainfo',
+    'FLDDataset', 'get_fld_metainfo',
     'LandmarkCocoDataset', 'check_landmark_metainfo',
-    'keypoint_owner', 'resolve_keypoint_slices', 'resolve_landmark_metainfo',
-    'make_toy_landmark_set', 'toy_landmark_metainfo'
+    'keypoint_owner', 'resolve_keypoint_slices', 'resolve_landmark_metainfo'
 ]

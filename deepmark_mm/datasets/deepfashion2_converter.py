@@ -26,11 +26,12 @@ IMAGE_SUFFIX = '.jpg'
 PerImageSample = Tuple[Optional[Dict], List[Dict], List[str]]
 
 
-def load_json_file(path: str) -> object:
-    """Read a JSON file; unreadable or corrupt files raise :class:`DeepFashion2FormatError`."""
+def load_json_file(path: str, object_hook: Optional[Callable[[dict], object]] = None) -> object:
+    """Read a JSON file (``json.load`` with ``object_hook``); unreadable or corrupt files raise
+    :class:`DeepFashion2FormatError` naming the file."""
     try:
         with open(path, 'r', encoding='utf-8') as file:
-            return json.load(file)
+            return json.load(file, object_hook=object_hook)
     except FileNotFoundError:
         raise DeepFashion2FormatError(f'{path}: annotation file not found') from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -9,10 +9,8 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .deepfashion2_compact import compact_instance, expand_instance, slim_coco_annotation
 from .deepfashion2_converter import load_json_file, read_per_image_layout
 from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
-from .deepfashion2_json_stream import load_coco_json_streaming
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES,
                                     get_deepfashion2_metainfo)
 from .landmark_metainfo import check_landmark_metainfo
@@ -55,19 +53,24 @@ class SkipOrRaise:
                 level=logging.WARNING)
 
 
-def load_coco_json(path: str, transform: Callable[[object], object] = slim_coco_annotation
-                   ) -> object:
-    """A COCO json, each annotation passed through ``transform``; streamed, and ``json.load`` (its
-    errors name the file, :class:`DeepFashion2FormatError`) for files the stream does not take."""
-    try:
-        coco = load_coco_json_streaming(path, transform)
-    except OSError:
-        coco = None
-    if coco is None:
-        coco = load_json_file(path)
-        if isinstance(coco, dict) and isinstance(coco.get('annotations'), list):
-            coco['annotations'] = [transform(a) for a in coco['annotations']]
-    return coco
+def lean_annotation(record: dict) -> dict:
+    """``json.load`` object hook: an annotation's (``image_id``) ``keypoints`` list becomes one
+    float64 array and its ``segmentation`` goes, so that DeepFashion2's 882 boxed floats per
+    garment never all exist at once (the values, checks and errors stay those of the list)."""
+    if 'image_id' in record:
+        record.pop('segmentation', None)
+        if isinstance(record.get('keypoints'), list):
+            try:
+                record['keypoints'] = np.asarray(record['keypoints'], dtype=np.float64)
+            except (TypeError, ValueError):
+                pass
+    return record
+
+
+def load_coco_json(path: str, object_hook: Optional[Callable[[dict], object]] = None) -> object:
+    """A COCO json read with ``json.load(object_hook=...)``; unreadable or corrupt files raise
+    :class:`DeepFashion2FormatError` naming the file."""
+    return load_json_file(path, object_hook)
 
 
 def coco_layout_samples(coco: object, source: str, on_invalid: OnInvalid,
@@ -191,11 +194,8 @@ class DeepFashion2Dataset(BaseDetDataset):
 
     ``data_info`` follows docs/architecture.md (boxes xyxy in original pixels, ``bbox_label`` =
     category_id - 1, ``keypoints`` (294, 2) float32 and ``keypoints_visible`` (294,) uint8 arrays,
-    ``area`` = w * h). Items whose landmarks are all unlabelled are kept. In memory (``data_list``
-    and the serialized buffer the dataloader workers share) an instance keeps only its category's
-    own slots (``own_keypoints`` (n, 2), ``own_keypoints_visible`` (n,), see
-    ``deepfashion2_compact``); :meth:`get_data_info` returns the full arrays. The COCO json is
-    streamed (``deepfashion2_json_stream``): its 882-number keypoint lists never all exist at once.
+    ``area`` = w * h). Items whose landmarks are all unlabelled are kept. The COCO json is read
+    with :func:`lean_annotation` as ``json.load`` hook (docs/scale_and_robustness.md).
 
     Bad input (missing image, unreadable json, category id outside 1..13, landmark count not
     fitting the category, visibility outside {0, 1, 2}, degenerate/inverted box) raises
@@ -274,8 +274,8 @@ class DeepFashion2Dataset(BaseDetDataset):
         self.invalid = SkipOrRaise(self.skip_invalid)
         if self.resolved_layout == 'coco':
             image_folder = self.data_prefix.get('img', '') if self.check_images else None
-            raw_infos = coco_layout_samples(load_coco_json(self.ann_file), self.ann_file,
-                                            self.invalid, image_folder)
+            raw_infos = coco_layout_samples(load_coco_json(self.ann_file, lean_annotation),
+                                            self.ann_file, self.invalid, image_folder)
             source = self.ann_file
         else:
             raw_infos = self._read_per_image_layout()
@@ -292,8 +292,7 @@ class DeepFashion2Dataset(BaseDetDataset):
             skip_invalid=self.skip_invalid,
             image_prefix=self.data_prefix.get('img', ''),
             anno_prefix=self.data_prefix['ann'],
-            own_slots_only=True,
-            annotation_transform=slim_coco_annotation)
+            own_slots_only=True)
         raw_infos = []
         for image, annotations, problems in samples:
             self.invalid.problems.extend(problems)
@@ -316,25 +315,17 @@ class DeepFashion2Dataset(BaseDetDataset):
                 annotations) and ``source_file`` (for messages).
 
         Returns:
-            dict: ``img_path``, ``img_id``, ``height``, ``width``, ``instances`` (compact, see
-            :func:`compact_instance`).
+            dict: ``img_path``, ``img_id``, ``height``, ``width``, ``instances``.
         """
         image = raw_data_info['raw_img_info']
         raw_data_info.setdefault('source_file', self.ann_file)
-        instances = [compact_instance(instance)
-                     for _, instance in valid_annotations(raw_data_info, self.invalid)]
+        instances = [instance for _, instance in valid_annotations(raw_data_info, self.invalid)]
         return dict(
             img_path=osp.join(self.data_prefix.get('img', ''), image['file_name']),
             img_id=image['id'],
             height=image['height'],
             width=image['width'],
             instances=instances)
-
-    def get_data_info(self, idx: int) -> dict:
-        """The ``data_info`` of sample ``idx``, instances with full (294, ...) keypoint arrays."""
-        data_info = super().get_data_info(idx)
-        data_info['instances'] = [expand_instance(instance) for instance in data_info['instances']]
-        return data_info
 
     def filter_data(self) -> List[dict]:
         """Training-time filtering by ``filter_cfg`` (``filter_empty_gt``, ``min_size``)."""

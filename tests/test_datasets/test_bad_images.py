@@ -8,7 +8,7 @@ from mmengine.registry import init_default_scope
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets import DeepFashion2Dataset
-from deepmark_mm.datasets.synthetic import make_synthetic_deepfashion2
+from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
 from deepmark_mm.datasets.transforms import LoadImageFromFileOrSkip, TooManyBadImagesError
 from deepmark_mm.datasets.transforms import tolerant_loading
 

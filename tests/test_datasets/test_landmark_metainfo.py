@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets import (check_landmark_metainfo, get_deepfashion2_metainfo,
-                                  resolve_landmark_metainfo, toy_landmark_metainfo)
+                                  resolve_landmark_metainfo)
+from deepmark_mm.testing import toy_landmark_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, OKS_SIGMAS, flip_indices
 from deepmark_mm.deployment.landmark_metadata import (landmark_metadata_props,
                                                       read_landmark_metadata)

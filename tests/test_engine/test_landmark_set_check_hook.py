@@ -10,7 +10,8 @@ from mmengine.config import Config
 from mmengine.runner import BaseLoop
 
 import deepmark_mm  # noqa: F401
-from deepmark_mm.datasets import LandmarkCocoDataset, toy_landmark_metainfo
+from deepmark_mm.datasets import LandmarkCocoDataset
+from deepmark_mm.testing import toy_landmark_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
 from deepmark_mm.engine.hooks import LandmarkSetCheckHook
 from deepmark_mm.models.test_time_augs import DeepMarkTTAModel

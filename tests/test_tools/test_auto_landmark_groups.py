@@ -14,7 +14,7 @@ from deepmark_mm.datasets.landmark_channel_groups import (build_channel_table,
                                                           load_channel_table)
 from deepmark_mm.datasets.landmark_position_grouping import (greedy_position_grouping,
                                                              mirror_pooled_statistics)
-from deepmark_mm.datasets.synthetic_garments import garment_template
+from deepmark_mm.testing.synthetic_garments import garment_template
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_COCO = (REPO / '..' / 'shared' / 'deepfashion2-samples' / 'kgdet_demo_dataset' /

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepmark_mm.datasets import data_root_cfg_options
+from deepmark_mm.testing import data_root_cfg_options
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ import torch
 from mmengine.config import Config
 
 import deepmark_mm  # noqa: F401
-from deepmark_mm.datasets import (LandmarkCocoDataset, make_toy_landmark_set,
-                                  resolve_landmark_metainfo, toy_landmark_metainfo)
+from deepmark_mm.datasets import LandmarkCocoDataset, resolve_landmark_metainfo
+from deepmark_mm.testing import make_toy_landmark_set, toy_landmark_metainfo
 from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask
 from deepmark_mm.evaluation import DeepFashion2Metric
 

@@ -49,7 +49,7 @@ def synthetic_samples(num_images: int, size: int, seed: int) -> List[dict]:
     from deepmark_mm.datasets.deepfashion2_format import (coco_annotation_to_instance,
                                                           raw_item_to_coco_annotation,
                                                           sorted_item_keys)
-    from deepmark_mm.datasets.synthetic import synthesize_sample
+    from deepmark_mm.testing.synthetic import synthesize_sample
     samples = []
     for index in range(num_images):
         img, anno = synthesize_sample(np.random.default_rng([seed, index]), size)

@@ -116,7 +116,7 @@ def synthetic_data(ctx: dict) -> str:
 
 
 def train_command(ctx: dict, work_dir: str, iters: int) -> List[str]:
-    from deepmark_mm.datasets import data_root_cfg_options
+    from deepmark_mm.testing import data_root_cfg_options
     return ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--cfg-options',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', *data_root_cfg_options(synthetic_data(ctx))]

@@ -7,15 +7,15 @@
 Layout: OUT_DIR/{train,validation}/{image,annos}/ and OUT_DIR/SPLIT/deepfashion2_SPLIT.json.
 
 With ``--landmark-set toy``: the toy landmark set instead (3 shapes, 4 / 6 / 5 landmarks,
-:mod:`deepmark_mm.datasets.toy_landmarks`, for configs/deepmark/deepmark_toy-landmarks_example.py),
+:mod:`deepmark_mm.testing.toy_landmarks`, for configs/deepmark/deepmark_toy-landmarks_example.py),
 OUT_DIR/SPLIT/image/ and OUT_DIR/SPLIT/toy_SPLIT.json.
 """
 import argparse
 import os
 import time
 
-from deepmark_mm.datasets.synthetic import coco_file_name, make_synthetic_deepfashion2
-from deepmark_mm.datasets.toy_landmarks import make_toy_landmark_set
+from deepmark_mm.testing.synthetic import coco_file_name, make_synthetic_deepfashion2
+from deepmark_mm.testing.toy_landmarks import make_toy_landmark_set
 
 
 def parse_args() -> argparse.Namespace:

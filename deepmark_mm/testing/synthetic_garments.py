@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .deepfashion2_metainfo import KEYPOINT_SLICES
+from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
 
 Point = Tuple[float, float]
 NECK_SLOTS = ['back_neck', 'neck_side.L', 'collar.L', 'front_neck', 'collar.R', 'neck_side.R']
@@ -42,10 +42,6 @@ class GarmentTemplate:
         """(n, 2) landmark coordinates in slot order."""
         return np.stack([self.points[name] for name in self.slots])
 
-    def polygon(self, names: Sequence[str]) -> np.ndarray:
-        """(m, 2) vertices of a named polygon."""
-        return np.stack([self.points[name] for name in names])
-
 
 class _Params:
     """Draws template parameters: ``rng=None`` gives the canonical (mean) garment."""
@@ -54,9 +50,7 @@ class _Params:
         self.rng = rng
 
     def __call__(self, mean: float, spread: float) -> float:
-        if self.rng is None:
-            return mean
-        return float(mean + self.rng.uniform(-spread, spread))
+        return mean if self.rng is None else float(mean + self.rng.uniform(-spread, spread))
 
 
 def _mirror(points: Dict[str, Point]) -> Dict[str, np.ndarray]:

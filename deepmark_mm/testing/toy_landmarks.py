@@ -35,7 +35,7 @@ TOY_SHAPES = (
 
 
 def toy_landmark_metainfo() -> Dict:
-    """The toy set's landmark metainfo (see :func:`.landmark_metainfo.check_landmark_metainfo`).
+    """The toy set's landmark metainfo (see :func:`deepmark_mm.datasets.check_landmark_metainfo`).
 
     Returns:
         dict: ``classes`` (3), ``keypoint_slices`` ``[[0, 4], [4, 10], [10, 15]]``,

@@ -2,7 +2,7 @@
 """A synthetic DeepFashion2-format data set that a detector can learn in minutes.
 
 Each image shows 1-3 garments drawn from the category templates of
-:mod:`deepmark_mm.datasets.synthetic_garments` (all 13 categories, landmarks on the outline) at
+:mod:`.synthetic_garments` (all 13 categories, landmarks on the outline) at
 random size (35-80 % of the image side), position, small rotation, proportions, colour and texture
 over a textured background. Later garments occlude earlier ones (at most ``max_occlusion`` of a
 garment's area); landmarks covered by a later garment get visibility 1, the others 2, and a few
@@ -28,10 +28,11 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from .deepfashion2_converter import ANNO_DIR, IMAGE_DIR
-from .deepfashion2_format import (coco_categories, coco_image_record, raw_item_to_coco_annotation,
-                                  sorted_item_keys)
-from .deepfashion2_metainfo import CATEGORY_NAMES, NUM_CLASSES
+from deepmark_mm.datasets.deepfashion2_converter import ANNO_DIR, IMAGE_DIR
+from deepmark_mm.datasets.deepfashion2_format import (coco_categories, coco_image_record,
+                                                      raw_item_to_coco_annotation,
+                                                      sorted_item_keys)
+from deepmark_mm.datasets.deepfashion2_metainfo import CATEGORY_NAMES, NUM_CLASSES
 from .synthetic_garments import GarmentTemplate, garment_template
 
 SPLITS = ('train', 'validation')
@@ -277,52 +278,6 @@ def _write_sample(job: Tuple[str, int, int, int, int, Dict]) -> Tuple[Dict, Dict
     return anno, coco_image_record(index + 1, stem + '.jpg', size, size)
 
 
-def write_synthetic_split(out_dir: str,
-                          split: str,
-                          num_images: int,
-                          size: int = 128,
-                          seed: int = 0,
-                          num_workers: int = 0,
-                          **sample_kwargs) -> Dict:
-    """Generate one split in both layouts.
-
-    Args:
-        out_dir (str): Data root; the split goes to ``out_dir/split``.
-        split (str): ``'train'`` or ``'validation'`` (any name works; it seeds the generator).
-        num_images (int): Number of images.
-        size (int): Image side.
-        seed (int): Base seed.
-        num_workers (int): Worker processes drawing images; 0 draws in this process. The output
-            does not depend on it (every image has its own seed).
-        **sample_kwargs: :func:`synthesize_sample` options.
-
-    Returns:
-        dict: The split's COCO annotation dict (also written to ``coco_file_name(split)``).
-    """
-    split_dir = osp.join(out_dir, split)
-    os.makedirs(osp.join(split_dir, IMAGE_DIR), exist_ok=True)
-    os.makedirs(osp.join(split_dir, ANNO_DIR), exist_ok=True)
-    split_key = sum((i + 1) * ord(c) for i, c in enumerate(split))
-    jobs = [(split_dir, split_key, index, size, seed, sample_kwargs) for index in range(num_images)]
-    if num_workers > 0 and num_images > 1:
-        with multiprocessing.Pool(num_workers) as pool:
-            samples = pool.map(_write_sample, jobs, chunksize=max(1, num_images // (8 * num_workers)))
-    else:
-        samples = [_write_sample(job) for job in jobs]
-    coco = dict(info={}, licenses=[], images=[], annotations=[], categories=coco_categories())
-    for anno, image_record in samples:
-        coco['images'].append(image_record)
-        image_id, file_name = image_record['id'], image_record['file_name']
-        anno_name = file_name.replace('.jpg', '.json')
-        for key in sorted_item_keys(anno, anno_name):
-            coco['annotations'].append(
-                raw_item_to_coco_annotation(anno[key], f'{anno_name}: {key}', image_id,
-                                            len(coco['annotations']) + 1, anno['pair_id']))
-    with open(osp.join(out_dir, coco_file_name(split)), 'w', encoding='utf-8') as file:
-        json.dump(coco, file)
-    return coco
-
-
 def make_synthetic_deepfashion2(out_dir: str,
                                 num_train: int = 500,
                                 num_val: int = 100,
@@ -338,15 +293,36 @@ def make_synthetic_deepfashion2(out_dir: str,
         num_val (int): Validation images.
         size (int): Image side.
         seed (int): Base seed.
-        num_workers (int): Worker processes, see :func:`write_synthetic_split`.
+        num_workers (int): Worker processes drawing images; 0 draws in this process. The output
+            does not depend on it (every image has its own seed).
         **sample_kwargs: :func:`synthesize_sample` options.
 
     Returns:
-        dict[str, dict]: COCO dict per split name.
+        dict[str, dict]: COCO dict per split name (also written to ``coco_file_name(split)``).
     """
-    counts = dict(train=num_train, validation=num_val)
-    return {
-        split: write_synthetic_split(out_dir, split, counts[split], size, seed, num_workers,
-                                     **sample_kwargs)
-        for split in SPLITS
-    }
+    splits = {}
+    for split, num_images in zip(SPLITS, (num_train, num_val)):
+        split_dir = osp.join(out_dir, split)
+        for folder in (IMAGE_DIR, ANNO_DIR):
+            os.makedirs(osp.join(split_dir, folder), exist_ok=True)
+        split_key = sum((i + 1) * ord(c) for i, c in enumerate(split))
+        jobs = [(split_dir, split_key, index, size, seed, sample_kwargs)
+                for index in range(num_images)]
+        if num_workers > 0 and num_images > 1:
+            with multiprocessing.Pool(num_workers) as pool:
+                samples = pool.map(_write_sample, jobs,
+                                   chunksize=max(1, num_images // (8 * num_workers)))
+        else:
+            samples = [_write_sample(job) for job in jobs]
+        coco = dict(info={}, licenses=[], images=[], annotations=[], categories=coco_categories())
+        for anno, image_record in samples:
+            coco['images'].append(image_record)
+            anno_name = image_record['file_name'].replace('.jpg', '.json')
+            for key in sorted_item_keys(anno, anno_name):
+                coco['annotations'].append(raw_item_to_coco_annotation(
+                    anno[key], f'{anno_name}: {key}', image_record['id'],
+                    len(coco['annotations']) + 1, anno['pair_id']))
+        with open(osp.join(out_dir, coco_file_name(split)), 'w', encoding='utf-8') as file:
+            json.dump(coco, file)
+        splits[split] = coco
+    return splits

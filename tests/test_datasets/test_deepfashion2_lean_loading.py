@@ -1,5 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The streamed, compact dataset loading gives exactly the data_info of the plain path.
+"""The dataset's loading (``lean_annotation`` hook, own-slot per-image keypoints) gives exactly
+the data_info of the plain path.
 
 Reference ("old path"): ``json.load`` of the whole file (or the per-image files with 882-number
 keypoint lists), every annotation through ``coco_annotation_to_instance``.
@@ -12,11 +13,9 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets import DeepFashion2Dataset, DeepFashion2FormatError
-from deepmark_mm.datasets.deepfashion2_compact import (compact_instance, expand_instance,
-                                                      slim_coco_annotation)
 from deepmark_mm.datasets.deepfashion2_converter import read_per_image_layout
+from deepmark_mm.datasets.deepfashion2_dataset import lean_annotation, load_coco_json
 from deepmark_mm.datasets.deepfashion2_format import coco_annotation_to_instance
-from deepmark_mm.datasets.deepfashion2_json_stream import load_coco_json_streaming
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 
 
@@ -77,20 +76,6 @@ def test_per_image_layout_equals_the_full_keypoint_path(synthetic_root):
         assert_same_info(dataset.get_data_info(index), old)
 
 
-def test_stored_instances_keep_only_the_own_slots(synthetic_root):
-    dataset = DeepFashion2Dataset(
-        data_root=str(synthetic_root), ann_file='train/deepfashion2_train.json',
-        data_prefix=dict(img='train/image/'), serialize_data=False)
-    stored = [i for info in dataset.data_list for i in info['instances']]
-    for instance in stored:
-        start, end = KEYPOINT_SLICES[instance['bbox_label']]
-        assert 'keypoints' not in instance
-        assert instance['own_keypoints'].shape == (end - start, 2)
-        assert instance['own_keypoints_visible'].shape == (end - start, )
-        assert expand_instance(instance)['keypoints'].shape == (NUM_KEYPOINTS, 2)
-        assert compact_instance(expand_instance(instance)).keys() == instance.keys()
-
-
 def test_real_sample_annotations_load_equal(samples_dir, tmp_path):
     ann_file = samples_dir / 'kgdet_demo_dataset' / 'demo_dataset-32.json'
     dataset = DeepFashion2Dataset(data_root=str(tmp_path), ann_file=str(ann_file),
@@ -101,49 +86,27 @@ def test_real_sample_annotations_load_equal(samples_dir, tmp_path):
         assert_same_info(dataset.get_data_info(index), old)
 
 
-def test_streaming_reader_equals_json_load_across_chunk_borders(tmp_path):
-    coco = dict(info=dict(year=2019, note='a "quoted" \\ text é'), licenses=[],
-                images=[dict(id=i, file_name=f'{i:06d}.jpg', width=640 + i, height=480)
-                        for i in range(1, 6)],
-                annotations=[dict(id=k, image_id=1 + k % 5, keypoints=[0.5 * k] * 7,
-                                  bbox=[1.25, 2, 3e2, 12345678901])
-                             for k in range(1, 12)],
-                categories=[dict(id=1, name='x')], trailing_number=123456789)
-    path = tmp_path / 'c.json'
-    path.write_text(json.dumps(coco, indent=1, ensure_ascii=False), encoding='utf-8')
-    for chunk_chars in (1, 3, 7, 64, 1 << 20):
-        assert load_coco_json_streaming(str(path), lambda a: a, chunk_chars) == coco
-    seen = load_coco_json_streaming(str(path), lambda a: a['id'], chunk_chars=5)
-    assert seen['annotations'] == list(range(1, 12)) and seen['images'] == coco['images']
-    for text in ('{"images": [1, 2,]}', '{"a": 1} x', '[1]', '{"images": [1 2]}', '{"a": 1',
-                 '\ufeff{"a": 1}', ''):
-        path.write_text(text, encoding='utf-8')
-        assert load_coco_json_streaming(str(path), lambda a: a, chunk_chars=2) is None
-    path.write_bytes(b'{"a": "\xff"}')
-    assert load_coco_json_streaming(str(path), lambda a: a) is None
-    path.write_text(' {"images" : [ ] , "annotations":[]}\n ', encoding='utf-8')
-    assert load_coco_json_streaming(str(path), lambda a: a) == dict(images=[], annotations=[])
-
-
-def test_slim_annotation_compacts_only_valid_keypoints():
+def test_lean_annotation_keeps_values_and_leaves_the_rest(tmp_path):
     start, end = KEYPOINT_SLICES[8]  # skirt, category 9
     full = [0.0] * (3 * NUM_KEYPOINTS)
     full[3 * start:3 * start + 3] = [10.5, 20, 2]
     annotation = dict(id=3, image_id=1, category_id=9, bbox=[1, 2, 3, 4], keypoints=full,
                       segmentation=[[1, 2, 3]], area=12, iscrowd=0, num_keypoints=1)
-    slim = slim_coco_annotation(annotation)
-    assert sorted(slim) == ['bbox', 'category_id', 'id', 'image_id', 'iscrowd', 'keypoints']
-    assert slim['keypoints'].tolist() == full[3 * start:3 * end]
-    for bad in (dict(annotation, category_id=True), dict(annotation, category_id=14),
-                dict(annotation, keypoints=full[:-3])):
-        assert slim_coco_annotation(bad)['keypoints'] is bad['keypoints']
-    outside = list(full)
-    outside[0] = 1.0  # slot 0 belongs to category 1
-    wrong_visibility = list(full)
-    wrong_visibility[3 * start + 2] = 3
-    for keypoints in (outside, wrong_visibility, full[:-1] + [float('nan')]):
-        assert slim_coco_annotation(dict(annotation, keypoints=keypoints))['keypoints'] is keypoints
-    assert slim_coco_annotation([1, 2]) == [1, 2]
+    coco = dict(images=[dict(id=1, file_name='000001.jpg', width=8, height=8)],
+                annotations=[annotation, dict(annotation, id=4, keypoints=[[1, 2], 3]),
+                             dict(annotation, id=5, keypoints='x')],
+                categories=[dict(id=9, name='skirt', keypoints=['1'])])
+    path = tmp_path / 'c.json'
+    path.write_text(json.dumps(coco))
+    lean = load_coco_json(str(path), lean_annotation)
+    assert lean['images'] == coco['images'] and lean['categories'] == coco['categories']
+    first, ragged, text = lean['annotations']
+    assert sorted(first) == sorted(set(annotation) - {'segmentation'})
+    assert first['keypoints'].dtype == np.float64 and first['keypoints'].tolist() == full
+    assert ragged['keypoints'] == [[1, 2], 3] and text['keypoints'] == 'x'
+    assert load_coco_json(str(path)) == coco
+    assert coco_annotation_to_instance(first, 'a')['keypoints'].tobytes() == \
+        coco_annotation_to_instance(annotation, 'a')['keypoints'].tobytes()
 
 
 def test_invalid_keypoints_keep_the_full_list_error_message(synthetic_root, tmp_path):
