@@ -81,9 +81,7 @@ def read_per_image_sample(anno_path: str,
                           image_dir: str,
                           skip_invalid: bool = False,
                           image_suffix: str = IMAGE_SUFFIX,
-                          own_slots_only: bool = False,
-                          annotation_transform: Optional[Callable[[Dict], Dict]] = None
-                          ) -> PerImageSample:
+                          own_slots_only: bool = False) -> PerImageSample:
     """Read one ``annos/NNNNNN.json`` and the size of ``image/NNNNNN.jpg``.
 
     Args:
@@ -93,7 +91,6 @@ def read_per_image_sample(anno_path: str,
         image_suffix (str): Image file suffix.
         own_slots_only (bool): Keypoints as the category's own triplets (see
             :func:`raw_item_to_coco_annotation`).
-        annotation_transform (Callable, optional): Applied to each COCO annotation.
 
     Returns:
         tuple: (image record | None when the whole file is unusable, COCO annotations (``id`` 0,
@@ -117,11 +114,9 @@ def read_per_image_sample(anno_path: str,
     annotations = []
     for key in item_keys:
         try:
-            annotation = raw_item_to_coco_annotation(
+            annotations.append(raw_item_to_coco_annotation(
                 anno[key], f'{anno_path}: {key}', image_id, 0, pair_id=anno.get('pair_id'),
-                own_slots_only=own_slots_only)
-            annotations.append(
-                annotation_transform(annotation) if annotation_transform else annotation)
+                own_slots_only=own_slots_only))
         except DeepFashion2FormatError as error:
             if not skip_invalid:
                 raise
@@ -135,9 +130,7 @@ def read_per_image_layout(src_dir: str,
                           progress: bool = False,
                           image_prefix: Optional[str] = None,
                           anno_prefix: Optional[str] = None,
-                          own_slots_only: bool = False,
-                          annotation_transform: Optional[Callable[[Dict], Dict]] = None
-                          ) -> List[PerImageSample]:
+                          own_slots_only: bool = False) -> List[PerImageSample]:
     """Read every sample of a per-image layout, numbering annotations 1, 2, ... in order.
 
     Args:
@@ -149,8 +142,6 @@ def read_per_image_layout(src_dir: str,
         anno_prefix (str, optional): Annotation folder (default ``src_dir/annos``).
         own_slots_only (bool): Keypoints as the category's own triplets (see
             :func:`raw_item_to_coco_annotation`).
-        annotation_transform (Callable, optional): Applied to each COCO annotation in the reading
-            process (a picklable function when ``workers > 0``).
 
     Returns:
         list[PerImageSample]: In numeric file order.
@@ -158,7 +149,7 @@ def read_per_image_layout(src_dir: str,
     image_dir = image_prefix or osp.join(src_dir, IMAGE_DIR)
     anno_paths = list_annotation_files(anno_prefix or osp.join(src_dir, ANNO_DIR))
     read = partial(read_per_image_sample, image_dir=image_dir, skip_invalid=skip_invalid,
-                   own_slots_only=own_slots_only, annotation_transform=annotation_transform)
+                   own_slots_only=own_slots_only)
     if workers > 0:
         with get_context('fork').Pool(workers) as pool:
             iterator = pool.imap(read, anno_paths, chunksize=64)

@@ -209,8 +209,8 @@ class DeepFashion2Dataset(BaseDetDataset):
         ann_file (str): COCO json; ``''`` for the per-image layout.
         data_prefix (dict): ``img`` (image folder) and, per-image layout, ``ann`` (annotation
             folder). Defaults to ``dict(img='image/', ann='annos/')``.
-        layout (str, optional): ``'coco'`` or ``'per_image'``; ``None`` -> ``'coco'`` when
-            ``ann_file`` is set, else ``'per_image'``.
+        layout (str, optional): ``'coco'`` or ``'per_image'``; ``None``: ``'coco'`` when
+            ``ann_file`` is set.
         skip_invalid (bool): Skip bad items with one warning instead of raising. Defaults to False.
         check_images (bool): COCO layout: check that every image file exists. Defaults to True.
         num_workers (int): Processes that read per-image files. Defaults to 0.
@@ -254,58 +254,36 @@ class DeepFashion2Dataset(BaseDetDataset):
             merged.update(metainfo)
         return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
 
-    @property
-    def resolved_layout(self) -> str:
-        """The layout in use (``layout`` or the one implied by ``ann_file``)."""
-        layout = self.layout or ('coco' if self.ann_file else 'per_image')
-        if layout == 'coco' and not self.ann_file:
-            raise ValueError('DeepFashion2Dataset: layout="coco" needs ann_file')
-        if layout == 'per_image' and 'ann' not in self.data_prefix:
-            raise ValueError('DeepFashion2Dataset: the per-image layout needs data_prefix["ann"] '
-                             '(the annos/ folder)')
-        return layout
-
     def load_data_list(self) -> List[dict]:
-        """Read the annotations of the configured layout.
-
-        Returns:
-            list[dict]: One ``data_info`` per image.
-        """
+        """One ``data_info`` per image, read in ``layout`` (or the one ``ann_file`` implies)."""
         self.invalid = SkipOrRaise(self.skip_invalid)
-        if self.resolved_layout == 'coco':
+        layout = self.layout or ('coco' if self.ann_file else 'per_image')
+        if layout == 'coco':
+            if not self.ann_file:
+                raise ValueError('DeepFashion2Dataset: layout="coco" needs ann_file')
             image_folder = self.data_prefix.get('img', '') if self.check_images else None
             raw_infos = coco_layout_samples(load_coco_json(self.ann_file, lean_annotation),
                                             self.ann_file, self.invalid, image_folder)
             source = self.ann_file
         else:
-            raw_infos = self._read_per_image_layout()
+            if 'ann' not in self.data_prefix:
+                raise ValueError('DeepFashion2Dataset: the per-image layout needs '
+                                 'data_prefix["ann"] (the annos/ folder)')
             source = self.data_prefix['ann']
+            raw_infos = []
+            for image, annotations, problems in read_per_image_layout(
+                    self.data_root, self.num_workers, self.skip_invalid,
+                    image_prefix=self.data_prefix.get('img', ''), anno_prefix=source,
+                    own_slots_only=True):
+                self.invalid.problems.extend(problems)
+                self.invalid.skipped_images += image is None
+                if image is not None:
+                    stem = osp.splitext(image['file_name'])[0]
+                    raw_infos.append(dict(raw_img_info=image, raw_ann_info=annotations,
+                                          source_file=osp.join(source, stem + '.json')))
         data_list = [self.parse_data_info(raw_info) for raw_info in raw_infos]
         self.invalid.warn(f'DeepFashion2Dataset ({source})')
         return data_list
-
-    def _read_per_image_layout(self) -> List[dict]:
-        """Per-image files converted to ``raw_img_info`` + COCO ``raw_ann_info``."""
-        samples = read_per_image_layout(
-            self.data_root,
-            workers=self.num_workers,
-            skip_invalid=self.skip_invalid,
-            image_prefix=self.data_prefix.get('img', ''),
-            anno_prefix=self.data_prefix['ann'],
-            own_slots_only=True)
-        raw_infos = []
-        for image, annotations, problems in samples:
-            self.invalid.problems.extend(problems)
-            if image is None:
-                self.invalid.skipped_images += 1
-                continue
-            raw_infos.append(
-                dict(
-                    raw_img_info=image,
-                    raw_ann_info=annotations,
-                    source_file=osp.join(self.data_prefix['ann'],
-                                         osp.splitext(image['file_name'])[0] + '.json')))
-        return raw_infos
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         """One image's ``data_info`` from its COCO image record and annotations.

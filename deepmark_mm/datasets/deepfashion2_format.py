@@ -21,9 +21,6 @@ import numpy as np
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
                                     NUM_KEYPOINTS)
 
-#: Visibility codes: 0 unlabelled, 1 occluded, 2 visible.
-VISIBILITY_VALUES = (0, 1, 2)
-
 
 class DeepFashion2FormatError(ValueError):
     """A DeepFashion2 file or item that cannot be used; the message names file and item."""
@@ -41,16 +38,7 @@ def _to_number(value: float) -> float:
 
 
 def check_category_id(category_id: Any, where: str, num_classes: int = NUM_CLASSES) -> int:
-    """Validate a category id.
-
-    Args:
-        category_id: Value read from the file.
-        where (str): ``'file: item'`` for the error message.
-        num_classes (int): Number of categories (13 for DeepFashion2).
-
-    Returns:
-        int: The id, 1..num_classes.
-    """
+    """The integer category id, 1..num_classes; an error naming ``where`` otherwise."""
     if isinstance(category_id, bool) or not isinstance(category_id, numbers.Integral) or \
             not 1 <= int(category_id) <= num_classes:
         _fail(where, f'category_id {category_id!r} is outside 1..{num_classes}')
@@ -58,11 +46,7 @@ def check_category_id(category_id: Any, where: str, num_classes: int = NUM_CLASS
 
 
 def check_box_xyxy(box: Any, where: str) -> np.ndarray:
-    """Validate an [x1, y1, x2, y2] box (finite, x2 > x1 and y2 > y1).
-
-    Returns:
-        np.ndarray: (4,) float64.
-    """
+    """An [x1, y1, x2, y2] box as (4,) float64, checked finite with x2 > x1 and y2 > y1."""
     try:
         array = np.asarray(box, dtype=np.float64)
     except (TypeError, ValueError):
@@ -76,17 +60,8 @@ def check_box_xyxy(box: Any, where: str) -> np.ndarray:
 
 def check_landmark_triplets(values: Any, num_expected: int, where: str,
                             what: str = 'landmarks') -> np.ndarray:
-    """Validate a flat [x, y, v] * n list.
-
-    Args:
-        values: The flat list.
-        num_expected (int): n.
-        where (str): ``'file: item'``.
-        what (str): Field name for the message.
-
-    Returns:
-        np.ndarray: (n, 3) float64.
-    """
+    """A flat [x, y, v] * n list (n = ``num_expected``) as (n, 3) float64, checked finite with
+    v in {0, 1, 2}; errors name ``where`` and the field ``what``."""
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -98,7 +73,7 @@ def check_landmark_triplets(values: Any, num_expected: int, where: str,
     if not np.isfinite(triplets).all():
         _fail(where, f'{what} holds non-finite numbers')
     visibility = triplets[:, 2]
-    bad = ~((visibility == 0) | (visibility == 1) | (visibility == 2))  # VISIBILITY_VALUES
+    bad = ~((visibility == 0) | (visibility == 1) | (visibility == 2))
     if bad.any():
         slot = int(np.flatnonzero(bad)[0])
         _fail(where, f'{what} visibility {triplets[slot, 2]:g} at landmark {slot + 1} is not one '
@@ -259,15 +234,7 @@ def coco_annotation_to_raw_item(annotation: Dict, where: str = 'annotation') -> 
 
 
 def sorted_item_keys(anno: Dict, where: str) -> List[str]:
-    """``item1, item2, ...`` of a per-image annotation in numeric order.
-
-    Args:
-        anno (dict): The per-image annotation object.
-        where (str): File name, for errors.
-
-    Returns:
-        list[str]: Item keys.
-    """
+    """``item1, item2, ...`` of a per-image annotation (file ``where``) in numeric order."""
     keys = [key for key in anno if key.startswith('item')]
     numbers_ = []
     for key in keys:

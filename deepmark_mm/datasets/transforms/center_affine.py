@@ -4,6 +4,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmdet.registry import TRANSFORMS
@@ -14,11 +15,6 @@ from .center_affine_matrix import (center_scale_affine_matrix, centernet_border,
                                    resize_paste_warp)
 from .image_layout import contiguous_image
 
-#: CenterNet's random scale factors, ``np.arange(0.6, 1.4, 0.1)``: 0.6, 0.7, ..., 1.3.
-CENTERNET_SCALE_CHOICES = (0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
-INTERPOLATIONS = dict(
-    nearest=cv2.INTER_NEAREST, bilinear=cv2.INTER_LINEAR, bicubic=cv2.INTER_CUBIC,
-    area=cv2.INTER_AREA)
 
 
 def _as_size(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
@@ -53,7 +49,7 @@ class CenterAffine(BaseTransform):
     Args:
         input_size (int | tuple[int, int]): Output (w, h). Defaults to 512.
         border_value (float | tuple): Fill of the area outside the source. Defaults to 0.
-        interpolation (str): ``nearest``, ``bilinear``, ``bicubic`` or ``area``.
+        interpolation (str): A key of mmcv's ``cv2_interp_codes`` (``bilinear``, ...).
         min_box_size (float): Boxes narrower or lower than this after clipping are dropped.
             Defaults to 1.
         clip_object_border (bool): Clip boxes to the input. Landmarks outside the input become
@@ -66,8 +62,8 @@ class CenterAffine(BaseTransform):
                  interpolation: str = 'bilinear',
                  min_box_size: float = 1.0,
                  clip_object_border: bool = True) -> None:
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f'interpolation must be one of {list(INTERPOLATIONS)}')
+        if interpolation not in cv2_interp_codes:
+            raise ValueError(f'interpolation must be one of {list(cv2_interp_codes)}')
         self.input_size = _as_size(input_size)
         self.border_value = border_value
         self.interpolation = interpolation
@@ -95,7 +91,7 @@ class CenterAffine(BaseTransform):
                 img,
                 pixel_index_matrix(matrix)[:2],
                 self.input_size,
-                flags=INTERPOLATIONS[self.interpolation],
+                flags=cv2_interp_codes[self.interpolation],
                 borderMode=cv2.BORDER_CONSTANT,
                 borderValue=border_value)
         out_w, out_h = self.input_size
@@ -137,9 +133,8 @@ class RandomCenterAffine(CenterAffine):
     ``scale = max(h, w) * s`` and the centre is drawn uniformly (integer pixels, as CenterNet)
     from ``[b_w, w - b_w) x [b_h, h - b_h)`` with CenterNet's border rule (``border`` halved
     until it fits the image side). ``s`` is drawn from ``scale_choices`` when given (CenterNet:
-    ``np.random.choice(np.arange(0.6, 1.4, 0.1))``, i.e. ``CENTERNET_SCALE_CHOICES``, the
-    DeepFashion2 paper configs), else uniformly from ``scale_range`` (this project's first
-    variant, kept for the synthetic configs).
+    ``np.random.choice(np.arange(0.6, 1.4, 0.1))``, the DeepFashion2 paper configs), else
+    uniformly from ``scale_range`` (this project's first variant, the synthetic configs).
 
     Args:
         input_size (int | tuple[int, int]): Output (w, h). Defaults to 512.

@@ -13,14 +13,10 @@ from .image_layout import contiguous_image
 
 #: Weights of OpenCV's BGR -> gray conversion, in BGR order.
 BGR_GRAY_WEIGHTS = np.array([0.114, 0.587, 0.299])
-#: ImageNet RGB-PCA eigenvalues of CenterNet's lighting noise (``coco_hp.py``, unit [0, 1]).
-CENTERNET_PCA_EIGENVALUES = (0.2141788, 0.01817699, 0.00341571)
-#: This project's first eigenvalues (third one differs from CenterNet's); the default, kept for
-#: the synthetic configs and the results obtained with them.
-DEEPMARK_V1_PCA_EIGENVALUES = (0.2141788, 0.01817699, 0.00752097)
-PCA_EIGENVALUE_SETS = dict(
-    centernet=CENTERNET_PCA_EIGENVALUES, deepmark_v1=DEEPMARK_V1_PCA_EIGENVALUES)
-PCA_EIGENVALUES = np.array(DEEPMARK_V1_PCA_EIGENVALUES)
+#: PCA eigenvalues of the lighting noise: CenterNet's (``coco_hp.py``) and this project's first
+#: ones (third value differs; the default, used by the synthetic configs).
+PCA_EIGENVALUE_SETS = dict(centernet=(0.2141788, 0.01817699, 0.00341571),
+                           deepmark_v1=(0.2141788, 0.01817699, 0.00752097))
 #: CenterNet's PCA eigenvectors (columns), applied to BGR pixels as CenterNet does.
 PCA_EIGENVECTORS = np.array([[-0.58752847, -0.69563484, 0.4134035],
                              [-0.5832747, 0.00994535, -0.81221408],
@@ -32,7 +28,8 @@ GRAY_REFERENCES = ('original', 'current')
 
 
 def pca_lighting_shift(alpha: np.ndarray,
-                       eigenvalues: Sequence[float] = DEEPMARK_V1_PCA_EIGENVALUES) -> np.ndarray:
+                       eigenvalues: Sequence[float] = PCA_EIGENVALUE_SETS['deepmark_v1']
+                       ) -> np.ndarray:
     """CenterNet's lighting offset ``eigvec @ (eigval * alpha)``, in 0..255 pixel units.
 
     Args:
@@ -117,7 +114,7 @@ class CenterNetColorJitter(BaseTransform):
     saturation blend against the grey of the input image, the third eigenvalue is 0.00341571 and
     the result is float32, not clipped (CenterNet normalises it unclipped). The defaults are this
     project's first variant, kept for the synthetic configs: blends against the grey of the image
-    at that step, eigenvalues ``DEEPMARK_V1_PCA_EIGENVALUES`` (third 0.00752097), uint8 output
+    at that step, eigenvalues ``'deepmark_v1'`` (third 0.00752097), uint8 output
     saturated to [0, 255].
 
     Required keys: ``img`` (uint8, BGR). Modified keys: ``img``.
