@@ -41,18 +41,14 @@ class LoadDeepFashion2Annotations(BaseTransform):
             flip_indices = np.asarray(results.get('flip_indices', _DEEPFASHION2_FLIP),
                                       dtype=np.int64)
         num_keypoints = len(flip_indices)
-        if instances:
-            boxes = np.asarray([instance['bbox'] for instance in instances], dtype=np.float32)
-            keypoints = np.stack(
-                [np.asarray(instance['keypoints'], dtype=np.float32) for instance in instances])
-            visible = np.stack([
-                np.asarray(instance['keypoints_visible'], dtype=np.int64)
-                for instance in instances
-            ])
-        else:
-            boxes = np.zeros((0, 4), dtype=np.float32)
-            keypoints = np.zeros((0, num_keypoints, 2), dtype=np.float32)
-            visible = np.zeros((0, num_keypoints), dtype=np.int64)
+
+        def stack(key: str, dtype: type, shape: tuple) -> np.ndarray:
+            values = [instance[key] for instance in instances]
+            return np.asarray(values, dtype=dtype) if values else np.zeros((0, ) + shape, dtype)
+
+        boxes = stack('bbox', np.float32, (4, ))
+        keypoints = stack('keypoints', np.float32, (num_keypoints, 2))
+        visible = stack('keypoints_visible', np.int64, (num_keypoints, ))
         if keypoints.shape[1:] != (num_keypoints, 2):
             raise ValueError(f'{results.get("img_path")}: instances carry keypoints of shape '
                              f'{keypoints.shape[1:]}, expected ({num_keypoints}, 2)')
