@@ -16,7 +16,6 @@ from .center_affine_matrix import (center_scale_affine_matrix, centernet_border,
 from .image_layout import contiguous_image
 
 
-
 def _as_size(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
     """int or (w, h) -> (w, h)."""
     if isinstance(size, int):
