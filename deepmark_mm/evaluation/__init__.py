@@ -1,5 +1,4 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from . import functional, metrics  # noqa: F401
 from .metrics import DeepFashion2Metric, MatchedKeypointMetric
 
-__all__ = ['DeepFashion2Metric', 'MatchedKeypointMetric', 'functional', 'metrics']
+__all__ = ['DeepFashion2Metric', 'MatchedKeypointMetric']

@@ -57,9 +57,9 @@ def test_landmark_noise_lowers_landmark_map_monotonically(helpers, demo_gt_predi
 def test_ann_file_and_instances_give_identical_results(helpers, demo_gt_predictions, demo_samples):
     predictions = demo_gt_predictions(noise_px=6, seed=1)
     from_file = helpers.evaluate(
-        DeepFashion2Metric(ann_file=str(helpers.DEMO_ANN_FILE), classwise=True),
+        DeepFashion2Metric(ann_file=str(helpers.DEMO_ANN_FILE)),
         demo_samples(predictions, with_instances=False))
-    from_instances = helpers.evaluate(DeepFashion2Metric(classwise=True), demo_samples(predictions))
+    from_instances = helpers.evaluate(DeepFashion2Metric(), demo_samples(predictions))
     assert from_file.keys() == from_instances.keys()
     np.testing.assert_array_equal(list(from_file.values()), list(from_instances.values()))
     assert 0.2 < from_file['kpt_mAP'] < 0.95

@@ -13,7 +13,7 @@ from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS, OKS_SIGMAS
 from deepmark_mm.evaluation import DeepFashion2Metric
-from deepmark_mm.evaluation.functional import build_coco_ground_truth, deepfashion2_categories
+from deepmark_mm.evaluation.metrics.deepfashion2_coco import build_coco_ground_truth
 
 SKIRT = 8
 SKIRT_START, SKIRT_END = KEYPOINT_SLICES[SKIRT]
@@ -268,16 +268,6 @@ def test_detdatasample_through_mmengine_evaluator_equals_dict_input(helpers):
     np.testing.assert_equal(from_samples, from_dicts)  # NaN == NaN here
 
 
-def test_classwise_reports_every_category(helpers):
-    results = helpers.evaluate(
-        DeepFashion2Metric(classwise=True),
-        [one_skirt_sample(helpers, skirt_keypoints(offset=(3.0, 4.0)))])
-    assert results['bbox_AP_skirt'] == results['bbox_mAP']
-    assert results['kpt_AP_skirt'] == results['kpt_mAP']
-    assert results['kpt_vis_AP_skirt'] == results['kpt_vis_mAP']
-    assert math.isnan(results['kpt_AP_trousers'])  # no trousers in the ground truth
-
-
 def _json_ground_truth(tmp_path, instances) -> str:
     gt = build_coco_ground_truth([dict(img_id=1, width=WIDTH, height=HEIGHT, anns=instances)])
     for ann in gt['annotations']:
@@ -341,8 +331,8 @@ def test_bad_ground_truth_and_setup_raise(helpers, tmp_path):
     with pytest.raises(ValueError, match=r'not in .*gt\.json.*999'):
         metric.evaluate(1)
 
-    bad_categories = dict(images=[], annotations=[],
-                          categories=deepfashion2_categories()[:5] + [dict(id=14, name='hat')])
+    categories = build_coco_ground_truth([])['categories'][:5] + [dict(id=14, name='hat')]
+    bad_categories = dict(images=[], annotations=[], categories=categories)
     (tmp_path / 'bad.json').write_text(json.dumps(bad_categories))
     with pytest.raises(ValueError, match='category ids'):
         DeepFashion2Metric(ann_file=str(tmp_path / 'bad.json'))

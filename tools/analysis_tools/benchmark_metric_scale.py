@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""DeepFashion2Metric time and peak RSS on the validation split's size, per evaluation backend.
+"""DeepFashion2Metric time and peak RSS on the validation split's size (pycocotools).
 
     python tools/analysis_tools/benchmark_metric_scale.py [--fraction 1] [--dets 100]
-        [--backends pycocotools faster_coco_eval] [--work-dir /tmp/deepmark_scale]
+        [--work-dir /tmp/deepmark_scale]
         [--out docs/benchmarks/metric_scale.json]
 
 Ground truth: the generated validation split of ``benchmark_dataset_scale.py`` (32,153 images /
@@ -85,7 +85,7 @@ def measure(ann_file: str, backend: str, split: str, num_images: int, num_items:
 
     load_before = os.getloadavg()[0]
     start, cpu_start = time.perf_counter(), cpu()
-    metric = DeepFashion2Metric(ann_file=ann_file, eval_backend=backend)
+    metric = DeepFashion2Metric(ann_file=ann_file)
     gt_s = time.perf_counter() - start
     start = time.perf_counter()
     for batch in predictions(split, num_images, num_items, dets):
@@ -106,7 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--fraction', type=float, default=1.0)
     parser.add_argument('--dets', type=int, default=100, help='detections per image')
-    parser.add_argument('--backends', nargs='+', default=['faster_coco_eval', 'pycocotools'])
+    parser.add_argument('--backends', nargs='+', default=['pycocotools'], choices=['pycocotools'])
     parser.add_argument('--work-dir', default='/tmp/deepmark_scale')
     parser.add_argument('--out', default=None, help='JSON result file')
     parser.add_argument('--measure', nargs=6, default=None, help=argparse.SUPPRESS)

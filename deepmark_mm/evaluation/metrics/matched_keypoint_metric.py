@@ -5,25 +5,18 @@ import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.registry import DefaultScope
 from mmpose.registry import METRICS as POSE_METRICS
 
 from mmdet.evaluation.functional import bbox_overlaps
 from mmdet.registry import METRICS
+from .deepfashion2_metric import _to_numpy
 
 #: mmpose's top-down FLD evaluation (``configs/fashion_2d_keypoint/.../deepfashion_*.py``).
 DEFAULT_POSE_METRICS = (dict(type='PCKAccuracy', thr=0.2), dict(type='AUC'), dict(type='EPE'))
 #: Result keys of ``PCKAccuracy`` per ``norm_item`` (the other metrics report their class name).
 _PCK_KEYS = dict(bbox='PCK', head='PCKh', torso='tPCK')
-
-
-def _to_numpy(value, dtype) -> np.ndarray:
-    """A tensor, array or list as a numpy array of ``dtype`` (on the CPU)."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
 
 
 @METRICS.register_module()
@@ -115,16 +108,7 @@ class MatchedKeypointMetric(BaseMetric):
 
     @staticmethod
     def _pose_sample(keypoints: np.ndarray, gt: dict) -> Dict[str, dict]:
-        """One matched pair as an mmpose top-down data sample.
-
-        Args:
-            keypoints (np.ndarray): The detection's landmarks, shape (K, 2).
-            gt (dict): The matched raw ground truth instance.
-
-        Returns:
-            dict: ``pred_instances.keypoints`` (1, K, 2); ``gt_instances.keypoints`` (1, K, 2),
-            ``keypoints_visible`` (1, K) bool, ``bboxes`` (1, 4).
-        """
+        """A detection's (K, 2) landmarks and its matched raw ground truth as an mmpose sample."""
         gt_keypoints = _to_numpy(gt['keypoints'], np.float64).reshape(1, -1, 2)
         if gt_keypoints.shape[1:] != keypoints.shape:
             raise ValueError(f'predicted keypoints {keypoints.shape} do not fit the ground '

@@ -1,0 +1,216 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""deepmark_mm's instances and predictions in the layout of the official DeepFashion2 evaluation.
+
+Ground truth follows the official ``deepfashion2_to_coco.py`` converter: ``bbox`` =
+``[x, y, w, h]``, ``area`` = ``w * h`` (the OKS area of the official keypoint evaluation), K * 3
+keypoint numbers (``x, y, v`` per slot, v in 0 unlabelled / 1 occluded / 2 visible; K = 294 for
+DeepFashion2), ``num_keypoints`` = labelled slots, ``category_id`` = label + 1.
+
+Results follow the official examples (``evaluation/example/`` of switchablenorms/DeepFashion2):
+boxes as ``[x, y, w, h]`` with ``score``; keypoints as K * 3 numbers with the detection score as
+``score``, ``x, y, 1`` on the detection's own category slots and ``0, 0, 0`` elsewhere (a detection
+only meets ground truth of its own category, and only labelled slots are compared).
+
+Between ``process`` and ``compute_metrics`` a detection keeps only its own slots
+(:func:`own_keypoints`). The functions never modify their input.
+"""
+import json
+from typing import Dict, Iterable, Iterator, List, Sequence
+
+import numpy as np
+
+from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES
+
+#: ``[start, end)`` slots per category (a landmark set's metainfo ``keypoint_slices``).
+Slices = Sequence[Sequence[int]]
+VISIBLE = 2
+
+
+def build_coco_ground_truth(gt_dicts: Sequence[Dict],
+                            classes: Sequence[str] = CLASSES,
+                            keypoint_slices: Slices = KEYPOINT_SLICES) -> Dict:
+    """An in-memory COCO dataset (official converter layout) from the dataset's raw instances.
+
+    Args:
+        gt_dicts (Sequence[dict]): Per image ``img_id``, ``width``, ``height`` and ``anns``: raw
+            instances with ``bbox`` [x1, y1, x2, y2], ``bbox_label``, ``keypoints`` (K, 2),
+            ``keypoints_visible`` (K,) in {0, 1, 2} and optional ``ignore_flag`` (``iscrowd``).
+        classes (Sequence[str]): Category names in label order.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+
+    Returns:
+        dict: ``images``, ``annotations`` (ids 1..A; ``keypoints`` a (3K,) float64 array, zeros
+        where v = 0) and ``categories``; for pycocotools, not for ``json.dump``.
+
+    Raises:
+        ValueError: On a missing field, a wrong shape, a label outside 0..C-1, a visibility outside
+            {0, 1, 2}, a labelled slot outside the category's slice or a non-finite number,
+            naming the image and the instance.
+    """
+    num_keypoints = max(end for _, end in keypoint_slices)
+    images, annotations = [], []
+    for gt in gt_dicts:
+        img_id = gt['img_id']
+        images.append(dict(id=img_id, width=int(gt['width']), height=int(gt['height']),
+                           file_name=''))
+        for index, instance in enumerate(gt['anns']):
+            what = f'image {img_id}: instance {index}'
+            missing = [key for key in ('bbox', 'bbox_label', 'keypoints', 'keypoints_visible')
+                       if key not in instance]
+            if missing:
+                raise ValueError(f'{what} has no {missing[0]!r} (keys: {sorted(instance)})')
+            arrays = {}
+            for key, shape in (('bbox', (4, )), ('keypoints', (num_keypoints, 2)),
+                               ('keypoints_visible', (num_keypoints, ))):
+                try:
+                    arrays[key] = np.asarray(instance[key], dtype=np.float64)
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f'{what} {key} cannot be read as numbers ({error})') from error
+                if arrays[key].shape != shape:
+                    raise ValueError(
+                        f'{what} {key} has shape {arrays[key].shape}, expected {shape}')
+            bbox, keypoints, visible = (arrays[key] for key in arrays)
+            label = int(instance['bbox_label'])
+            if not 0 <= label < len(keypoint_slices):
+                raise ValueError(f'{what} bbox_label {label} is outside '
+                                 f'0..{len(keypoint_slices) - 1}')
+            start, end = keypoint_slices[label]
+            if not np.isin(visible, (0, 1, VISIBLE)).all():
+                raise ValueError(f'{what} keypoints_visible holds {np.unique(visible).tolist()}, '
+                                 'expected values in {0, 1, 2}')
+            if (visible[:start] > 0).any() or (visible[end:] > 0).any():
+                raise ValueError(f'{what} ({classes[label]}) labels slots outside its category '
+                                 f'slice {tuple(keypoint_slices[label])}')
+            if not (np.isfinite(bbox).all() and np.isfinite(keypoints[visible > 0]).all()):
+                raise ValueError(f'{what} has non-finite box or landmark coordinates')
+            xywh = np.concatenate([bbox[:2], bbox[2:] - bbox[:2]])
+            keypoints = np.where(visible[:, None] > 0, keypoints, 0.0)
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=img_id, category_id=label + 1,
+                bbox=xywh.tolist(), area=float(xywh[2] * xywh[3]),
+                iscrowd=int(instance.get('ignore_flag', 0)), num_keypoints=int((visible > 0).sum()),
+                keypoints=np.concatenate([keypoints, visible[:, None]], axis=1).ravel()))
+    categories = [dict(id=label + 1, name=name, supercategory='clothes')
+                  for label, name in enumerate(classes)]
+    return dict(images=images, annotations=annotations, categories=categories)
+
+
+def category_landmark_annotations(annotations: Sequence[Dict], label: int,
+                                  visible_only: bool = False,
+                                  keypoint_slices: Slices = KEYPOINT_SLICES,
+                                  classes: Sequence[str] = CLASSES) -> List[Dict]:
+    """One category's ground truth with keypoints cut down to the category's own slots.
+
+    The official OKS of a ground truth with labelled slots only involves slots with v > 0, which
+    all lie in its category's slice: the slice with the sliced sigmas gives the same OKS.
+
+    Args:
+        annotations (Sequence[dict]): COCO keypoint annotations of category ``label + 1``.
+        label (int): The category's label.
+        visible_only (bool): Keep only visible slots (v = 2) and recount ``num_keypoints`` (ground
+            truth left without a labelled slot is then ignored: the paper's visible-only mAP).
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+        classes (Sequence[str]): Category names (for messages).
+
+    Returns:
+        list[dict]: New annotations whose ``keypoints`` is a (3 * n_slots,) float64 array.
+
+    Raises:
+        ValueError: When an annotation has the wrong number of keypoint values or labels a slot
+            outside its category's slice, naming the annotation and image.
+    """
+    start, end = keypoint_slices[label]
+    num_keypoints = max(e for _, e in keypoint_slices)
+    sliced = []
+    for ann in annotations:
+        where = f'annotation {ann.get("id")} (image {ann.get("image_id")}'
+        keypoints = np.array(ann['keypoints'], dtype=np.float64)
+        if keypoints.shape != (3 * num_keypoints, ):
+            raise ValueError(f'{where}) has {keypoints.size} keypoint values, expected '
+                             f'{3 * num_keypoints}')
+        keypoints = keypoints.reshape(num_keypoints, 3)
+        if (keypoints[:start, 2] > 0).any() or (keypoints[end:, 2] > 0).any():
+            raise ValueError(f'{where}, {classes[label]}) labels slots outside its category '
+                             f'slice {tuple(keypoint_slices[label])}')
+        own, num_labelled = keypoints[start:end].copy(), ann['num_keypoints']
+        if visible_only:
+            own[own[:, 2] != VISIBLE] = 0.0
+            num_labelled = int((own[:, 2] > 0).sum())
+        sliced.append({**ann, 'keypoints': own.ravel(), 'num_keypoints': num_labelled})
+    return sliced
+
+
+def own_keypoints(keypoints: np.ndarray, labels: np.ndarray, keypoint_slices: Slices) -> np.ndarray:
+    """Each detection's own-category slots: (N, K, 2) -> (N, S, 2), S the longest slice.
+
+    Row ``i`` holds the slots ``keypoint_slices[labels[i]]`` first, then copies of its last one.
+    """
+    starts, ends = np.asarray(keypoint_slices, dtype=np.int64).T.reshape(2, -1, 1)
+    slots = np.minimum(starts + np.arange((ends - starts).max()), ends - 1)  # (C, S)
+    return keypoints[np.arange(len(labels))[:, None], slots[labels]]
+
+
+def top_k_per_category(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Increasing indices of the ``k`` best-scored detections of each label.
+
+    Ties are broken as pycocotools breaks them (stable order on ``-score``), so its keypoint
+    evaluation (the first ``maxDets`` per image and category) sees the same detections.
+    """
+    order = np.lexsort((-scores.astype(np.float64), labels))  # stable
+    sorted_labels = labels[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_labels, sorted_labels, side='left')
+    return np.sort(order[rank < k]).astype(np.int64)
+
+
+def bbox_entries(img_ids: np.ndarray, bboxes: np.ndarray, scores: np.ndarray,
+                 labels: np.ndarray) -> List[Dict]:
+    """Official box results from (N,) image ids, (N, 4) xyxy boxes, (N,) scores and labels."""
+    bboxes = bboxes.astype(np.float64)
+    xywh = np.concatenate([bboxes[:, :2], bboxes[:, 2:] - bboxes[:, :2]], axis=1)
+    return [dict(image_id=i, category_id=c, bbox=b, score=s) for i, c, b, s in zip(
+        img_ids.tolist(), (labels + 1).tolist(), xywh.tolist(), scores.astype(np.float64).tolist())]
+
+
+def category_keypoint_entries(img_ids: np.ndarray, scores: np.ndarray, label: int,
+                              own: np.ndarray, keypoint_slices: Slices) -> List[Dict]:
+    """Keypoint results of one category on its own slots (``x, y, 1`` each), for the evaluation.
+
+    Args:
+        img_ids (np.ndarray): (N,) image ids.
+        scores (np.ndarray): (N,) detection scores.
+        label (int): The detections' label.
+        own (np.ndarray): (N, S, 2) float32 from :func:`own_keypoints`.
+        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
+    """
+    start, end = keypoint_slices[label]
+    own = own[:, :end - start]
+    rows = np.concatenate([own, np.ones_like(own[..., :1])], -1).reshape(
+        len(own), 3 * (end - start))
+    return [dict(image_id=i, category_id=label + 1, keypoints=row, score=s)
+            for i, row, s in zip(img_ids.tolist(), rows, scores.astype(np.float64).tolist())]
+
+
+def keypoint_entries(img_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray,
+                     own: np.ndarray, keypoint_slices: Slices) -> Iterator[Dict]:
+    """Official keypoint results (K * 3 numbers as lists, for the result file), one at a time.
+
+    Args: as :func:`category_keypoint_entries`, with (N,) ``labels``.
+    """
+    num_keypoints = max(end for _, end in keypoint_slices)
+    for img_id, score, label, points in zip(img_ids.tolist(), scores.astype(np.float64).tolist(),
+                                            labels.tolist(), own):
+        start, end = keypoint_slices[label]
+        row = np.zeros((num_keypoints, 3))
+        row[start:end, :2], row[start:end, 2] = points[:end - start], 1.0
+        yield dict(image_id=img_id, category_id=label + 1, keypoints=row.ravel().tolist(),
+                   score=score)
+
+
+def dump_json_list(entries: Iterable[Dict], path: str) -> None:
+    """Write a JSON list entry by entry (``json.dump``'s bytes; a result file can outgrow
+    memory as Python objects)."""
+    with open(path, 'w') as file:
+        file.write('[')
+        for index, entry in enumerate(entries):
+            file.write((', ' if index else '') + json.dumps(entry))
+        file.write(']')
