@@ -39,18 +39,14 @@ class DeepMarkHead(BaseDenseHead):
     heatmap_head     num_classes       garment centre per category (logits)
     wh_head          2                 box width, height (feature pixels)
     offset_head      2                 sub-pixel centre offset
-    kpt_reg_head     2 * num_keypoints landmark j = (dx, dy) from the integer centre,
-                                       channels (2j, 2j + 1)
-    kpt_heatmap_head num_keypoints     one heatmap per landmark slot (logits), or G
-                                       shared channels (``kpt_heatmap_channels``)
+    kpt_reg_head     2 * num_keypoints landmark j at (2j, 2j + 1): (dx, dy) from the centre
+    kpt_heatmap_head num_keypoints / G one heatmap per slot (logits), or G shared channels
     kpt_offset_head  2                 sub-pixel landmark offset, shared by all slots
     ================ ================= ================================================
 
-    Every branch is an ``nn.ModuleList`` with one entry per feature level (an Hourglass has one
-    per stack); all levels are supervised and their losses averaged, as CenterNet does;
-    predictions come from the last level. Each category owns the ``[start, end)`` slice
-    ``keypoint_slices[label]`` of the landmark slots; other slots are never supervised or output
-    for it.
+    Every branch has one entry per feature level (stack); all levels are supervised, losses
+    averaged (CenterNet); predictions come from the last level. Each category owns the slots
+    ``keypoint_slices[label]``. Targets and decoding are the :class:`DeepMarkCodec`'s.
 
     Args:
         in_channels (int): Channels of each input feature map (stride 4).
@@ -63,29 +59,15 @@ class DeepMarkHead(BaseDenseHead):
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
             DeepFashion2's when None (only valid with 13 classes and 294 slots).
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
-        kpt_heatmap_channels (optional): None: a heatmap per slot. Else a slot -> channel table
-            (``build_channel_table``'s spec, e.g. ``'semantic'``): G shared channels, slot ``j``
-            drawn into and read from channel ``kpt_slot_to_channel[j]``.
-        flip_indices (Sequence[int], optional): (J,) the landmark metainfo's slot flip pairs,
-            which a shared channel table must swap consistently with; None: DeepFashion2's pairs
-            when the slices are DeepFashion2's.
+        kpt_heatmap_channels, flip_indices, min_overlap, regression_radius: Shared landmark
+            heatmap channels and target options of :class:`DeepMarkCodec`.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
-        min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
-        regression_radius (int): Dense regression window half-size, see
-            :class:`DeepMarkCodec` (0: CenterNet).
-        loss_center_heatmap (dict): Focal loss of the centre heatmap, on CenterNet's clamped
-            sigmoid of the logits (:func:`clamped_sigmoid`). Defaults to mmdet's
-            ``GaussianFocalLoss`` (alpha 2, gamma 4).
-        loss_wh (dict): L1 loss of wh (weight 0.1).
-        loss_offset (dict): L1 loss of the centre offset.
-        loss_kpt_reg (dict): L1 loss of the centre-relative landmarks.
-        loss_kpt_heatmap (dict): Focal loss of the landmark heatmaps, as
-            ``loss_center_heatmap``.
-        loss_kpt_offset (dict): L1 loss of the landmark offset.
-        loss_bbox (dict, optional): An extra IoU-type box loss (e.g. mmdet's ``GIoULoss``) on the
-            box that ``wh`` and ``offset`` predict at each garment centre, next to their L1
-            losses; it weighs a size error relative to the box, as box mAP does. Defaults to
-            None (CenterNet: L1 only).
+        loss_center_heatmap, loss_kpt_heatmap (dict): Focal losses of the heatmaps, on
+            :func:`clamped_sigmoid` of the logits (mmdet's ``GaussianFocalLoss``, alpha 2,
+            gamma 4).
+        loss_wh, loss_offset, loss_kpt_reg, loss_kpt_offset (dict): L1 losses (wh: weight 0.1).
+        loss_bbox (dict, optional): An extra IoU-type loss (e.g. ``GIoULoss``) on the box that
+            ``wh`` and ``offset`` predict at each centre. Defaults to None (CenterNet: L1 only).
         grouping (str | dict, optional): Landmark grouping rule; None: ``test_cfg.grouping``,
             else ``'nearest'`` (CenterNet).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
@@ -245,16 +227,10 @@ class DeepMarkHead(BaseDenseHead):
         and regression losses are exactly 0.
 
         Args:
-            center_heatmap_preds (list[Tensor]): Per level (B, num_classes, H, W) logits.
-            wh_preds (list[Tensor]): Per level (B, 2, H, W).
-            offset_preds (list[Tensor]): Per level (B, 2, H, W).
-            kpt_reg_preds (list[Tensor]): Per level (B, 2 * num_keypoints, H, W).
-            kpt_heatmap_preds (list[Tensor]): Per level (B, num_keypoints or G, H, W) logits.
-            kpt_offset_preds (list[Tensor]): Per level (B, 2, H, W).
+            center_heatmap_preds ... kpt_offset_preds (list[Tensor]): :meth:`forward`'s lists.
             batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` (N, 4) xyxy, ``labels``
-                (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K), network-input
-                pixels.
-            batch_img_metas (list[dict]): Need ``batch_input_shape`` (or ``pad_shape`` /
+                (N,), ``keypoints`` (N, K, 2), ``keypoints_visible`` (N, K), input pixels.
+            batch_img_metas (list[dict]): With ``batch_input_shape`` (or ``pad_shape``,
                 ``img_shape``).
             batch_gt_instances_ignore: Unused.
 
@@ -337,7 +313,7 @@ class DeepMarkHead(BaseDenseHead):
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets of one feature size ``feat_shape`` (B, C, H, W): :meth:`DeepMarkCodec.encode`."""
+        """Targets for a (B, C, H, W) ``feat_shape``: :meth:`DeepMarkCodec.encode`."""
         return self.codec.encode(batch_gt_instances, batch_img_metas, feat_shape)
 
     # ------------------------------------------------------------------ inference

@@ -377,7 +377,7 @@ class DeepMarkCodec(nn.Module):
         labels = flat_index // (height * width)
         pixel_index = flat_index % (height * width)
         windows = peak_windows(pixel_index % width, pixel_index // width, self.vote_radius,
-                                height, width)
+                               height, width)
         num_window = windows[1].shape[2]
         votes = window_votes(center, labels, windows) if self.vote_radius else None
 
@@ -387,7 +387,7 @@ class DeepMarkCodec(nn.Module):
 
         centers = windows[1] + read(offset)
         bboxes = weighted_vote(bbox_cxcywh_to_xyxy(torch.cat([centers, read(wh)], dim=-1)),
-                                votes)
+                               votes)
         own = mask.to(labels.device)[labels.long()]  # (B, K, J)
         coarse = read(kpt_reg).reshape(batch_size, k, num_window, num_keypoints, 2)
         coarse = weighted_vote((coarse + windows[1].unsqueeze(3)).flatten(3), votes)
@@ -413,8 +413,8 @@ class DeepMarkCodec(nn.Module):
             scores, pixel_index = topk_local_maxima(probs, k, self.kernel, per_channel=True)
         pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
         windows = peak_windows(pixel_index % width,
-                                torch.div(pixel_index, width, rounding_mode='floor'),
-                                self.kpt_vote_radius, height, width)
+                               torch.div(pixel_index, width, rounding_mode='floor'),
+                               self.kpt_vote_radius, height, width)
         slots = torch.arange(num_maps, device=pixel_index.device).repeat_interleave(k)
         votes = window_votes(probs, slots.expand(batch_size, -1), windows, exclusive=True) \
             if self.kpt_vote_radius else None

@@ -329,7 +329,7 @@ def gather_at_pixels(feat: Tensor, pixel_index: Tensor) -> Tensor:
 
 
 def peak_windows(xs: Tensor, ys: Tensor, radius: int, height: int,
-                  width: int) -> Tuple[Tensor, Tensor, Tensor]:
+                 width: int) -> Tuple[Tensor, Tensor, Tensor]:
     """The S = ``(2 radius + 1)^2`` pixels around (B, N) integer peaks, row-major (the peak in
     the middle): (B, N, S) ``y * W + x`` clamped onto the map, (B, N, S, 2) float (x, y)
     unclamped, (B, N, S) bool on the map."""
@@ -342,7 +342,7 @@ def peak_windows(xs: Tensor, ys: Tensor, radius: int, height: int,
 
 
 def window_votes(probs: Tensor, channels: Tensor, windows: Tuple[Tensor, Tensor, Tensor],
-                  exclusive: bool = False) -> Tensor:
+                 exclusive: bool = False) -> Tensor:
     """(B, N, S) votes: each window pixel's value of the peak's channel (B, N) of ``probs``
     (B, C, H, W), 0 off the map. ``exclusive``: 0 also where that channel is not the one
     strictly largest (dense targets give a pixel to the nearest landmark); the peak always

@@ -30,6 +30,7 @@ def decode_landmark_peaks(heat, kpt_offset, k, vote_radius=0):
     scores, keypoints = codec._landmark_peaks(heat, kpt_offset)
     return SimpleNamespace(scores=scores, keypoints=keypoints)
 
+
 # one category owning both landmark slots
 MASK = torch.ones(1, 2, dtype=torch.bool)
 
