@@ -8,7 +8,7 @@ import torch.nn as nn
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from deepmark_mm.models.utils.head_outputs import PROB_EPS
+from deepmark_mm.models.dense_heads.deepmark_head import PROB_EPS
 
 
 def _memory_order(tensor: Tensor) -> Tensor:

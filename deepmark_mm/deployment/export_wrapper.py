@@ -6,7 +6,6 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from deepmark_mm.models.utils import decode_inputs
 
 #: Graph input name: (B, 3, H, W) float32, BGR, ``(pixel - mean) / std`` of the config's
 #: data preprocessor, padded like it (H, W multiples of its ``pad_size_divisor``).
@@ -26,9 +25,9 @@ OUTPUT_NAMES: Tuple[str, ...] = (
 class DeepMarkExportWrapper(nn.Module):
     """Backbone + neck + head of a DeepMark detector, last feature level, heatmaps as probabilities.
 
-    The outputs are :func:`decode_inputs` of the head's outputs, exactly what
-    ``DeepMarkHead.predict_by_prob_maps`` takes, so decoding and grouping outside the graph run
-    the same code as ``DeepMarkHead.predict_by_feat``.
+    The outputs are the head codec's ``prob_maps`` of the head's outputs, exactly what
+    ``DeepMarkCodec.decode`` takes, so decoding and grouping outside the graph run the same code
+    as ``DeepMarkHead.predict_by_feat``.
 
     Args:
         detector (nn.Module): An mmdet single-stage detector (``extract_feat`` + ``bbox_head``)
@@ -59,5 +58,4 @@ class DeepMarkExportWrapper(nn.Module):
         if self.flip:
             inputs = torch.cat([inputs, inputs.flip(dims=[3])])
         head = self.detector.bbox_head
-        return decode_inputs(head(self.detector.extract_feat(inputs)),
-                             getattr(head, 'kpt_slot_to_channel', None))
+        return head.codec.prob_maps(head(self.detector.extract_feat(inputs)))

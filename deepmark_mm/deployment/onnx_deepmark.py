@@ -16,8 +16,7 @@ from mmengine.structures import InstanceData
 from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
-from deepmark_mm.models.utils import to_original_image
-from deepmark_mm.models.utils import DecodeSettings
+from deepmark_mm.models.task_modules import to_original_image
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .landmark_metadata import read_landmark_metadata
 from .onnx_export import create_session
@@ -29,8 +28,8 @@ class OnnxDeepMarkModel(nn.Module):
 
     ``test_step`` does what mmdet's ``SingleStageDetector.test_step`` does with the PyTorch
     model: the config's data preprocessor (normalisation, padding, ``batch_input_shape``), the
-    network (here onnxruntime), then ``DeepMarkHead.predict_by_prob_maps`` with ``rescale=True``
-    (the code ``predict_by_feat`` runs after its sigmoid; the graph outputs probabilities). The
+    network (here onnxruntime), then the head's ``codec.decode`` with ``rescale=True`` (the code
+    ``predict_by_feat`` runs after its sigmoid; the graph outputs probabilities). The
     head is built from the config only for its decoding settings (``test_cfg``, grouping); its
     weights are unused.
 
@@ -83,8 +82,8 @@ class OnnxDeepMarkModel(nn.Module):
     def _check_decode_settings(self, cfg: Config) -> None:
         """Refuse a config whose ``test_cfg`` differs from the one the graph decodes with."""
         stored = self.session.get_modelmeta().custom_metadata_map.get('decode_settings')
-        wanted = ','.join(f'{key}={value}' for key, value in DecodeSettings.from_test_cfg(
-            self.bbox_head.test_cfg)._asdict().items())
+        wanted = ','.join(f'{key}={value}'
+                          for key, value in self.bbox_head.codec.decode_settings().items())
         if stored is not None and stored != wanted:
             raise ValueError(f'{self.onnx_file} decodes with {stored}, the config '
                              f'{getattr(cfg, "filename", "")} asks for {wanted}; export the graph '
@@ -114,8 +113,7 @@ class OnnxDeepMarkModel(nn.Module):
         if self.postprocess:
             results = self._rescaled_detections(outputs, metas)
         else:
-            results = self.bbox_head.predict_by_prob_maps(
-                *outputs, batch_img_metas=metas, rescale=True)
+            results = self.bbox_head.codec.decode(outputs, metas, rescale=True)
         for sample, instances in zip(samples, results):
             sample.pred_instances = instances
         return samples

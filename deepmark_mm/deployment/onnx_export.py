@@ -301,12 +301,12 @@ def _build_postprocess(model: nn.Module, cfg: Config, input_hw: Tuple[int, int],
 def _postprocess_metadata(decoder: nn.Module, flip: bool) -> Dict[str, str]:
     """How to read a ``postprocess`` graph."""
     inner = decoder.postprocess if isinstance(decoder, FlipFusedPostprocess) else decoder
-    settings = inner.settings._asdict()
+    settings = inner.codec.decode_settings()
     return dict(
         postprocess='1',
         flip_fusion=str(int(flip)),
         decode_settings=','.join(f'{key}={value}' for key, value in settings.items()),
-        grouping=repr(inner.grouping),
+        grouping=inner.codec.grouping_repr(),
         coordinates='network-input pixels (x, y)',
         padding_rows='score 0, label -1, zero bboxes, keypoints and keypoint_scores',
         network_node_prefix=NETWORK_PREFIX,

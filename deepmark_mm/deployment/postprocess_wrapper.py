@@ -1,19 +1,15 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """The decoding graph: the six probability maps in, fixed-size detections out.
 
-It runs the steps of ``DeepMarkHead.predict_by_prob_maps`` (``rescale=False``, no NMS) through
-the same functions (:mod:`deepmark_mm.models.utils.detection_decoding`), batched, and pads every
-image to ``max_per_img`` rows.
+It runs the head codec's decoding (:meth:`DeepMarkCodec.decode_rows`, what
+:meth:`DeepMarkCodec.decode` runs before splitting the batch; ``rescale=False``, no NMS),
+batched, and pads every image to ``max_per_img`` rows.
 """
 from typing import Tuple
 
 import torch
 import torch.nn as nn
 from torch import Tensor
-
-from deepmark_mm.models.task_modules import CenterNetLandmarkGrouping
-from deepmark_mm.models.utils import (DecodeSettings, decode_prob_maps, gather_detections,
-                                      rank_detections, score_detections)
 
 #: Outputs of a ``--postprocess`` graph, in order (network-input pixels; K = ``max_per_img``).
 POSTPROCESS_OUTPUT_NAMES: Tuple[str, ...] = (
@@ -24,36 +20,26 @@ POSTPROCESS_OUTPUT_NAMES: Tuple[str, ...] = (
     'keypoint_scores',  # (B, K, J) float32; 0 outside the category and on padding rows
 )
 
-#: ``test_cfg`` keys the graph cannot express (value must be None / absent).
-UNSUPPORTED_TEST_CFG = ('nms', )
 
-
-def check_postprocess_test_cfg(test_cfg: dict, grouping: object, where: str) -> DecodeSettings:
-    """The decoding settings of ``test_cfg``, refusing what the graph cannot run.
+def check_postprocess_codec(codec: nn.Module, where: str) -> None:
+    """Refuse the decoding options the graph cannot run.
 
     Args:
-        test_cfg (dict): The head's ``test_cfg``.
-        grouping (object): The head's grouping rule.
+        codec (DeepMarkCodec): The head's codec.
         where (str): Config name for messages.
 
-    Returns:
-        DecodeSettings: The settings.
-
     Raises:
-        ValueError: For ``test_cfg.nms`` (per-image variable-length suppression) or a grouping
-            rule other than ``CenterNetLandmarkGrouping`` (the exclusive rule iterates a
-            data-dependent number of rounds).
+        ValueError: For ``nms`` (per-image variable-length suppression) or the ``'exclusive'``
+            grouping (it iterates a data-dependent number of rounds).
     """
-    for key in UNSUPPORTED_TEST_CFG:
-        if test_cfg.get(key, None) is not None:
-            raise ValueError(
-                f'{where}: test_cfg.{key}={test_cfg[key]!r} cannot run inside the ONNX graph; '
-                f'export without --postprocess (decode with OnnxDeepMark) or set '
-                f'model.test_cfg.{key}=None')
-    if type(grouping) is not CenterNetLandmarkGrouping:
-        raise ValueError(f'{where}: only the default CenterNetLandmarkGrouping runs inside the '
-                         f'ONNX graph, the config uses {grouping!r}; export without --postprocess')
-    return DecodeSettings.from_test_cfg(test_cfg)
+    if codec.nms is not None:
+        raise ValueError(
+            f'{where}: test_cfg.nms={codec.nms!r} cannot run inside the ONNX graph; export '
+            'without --postprocess (decode with OnnxDeepMark) or set model.test_cfg.nms=None')
+    if codec.grouping != 'nearest':
+        raise ValueError(f'{where}: only the default nearest (CenterNetLandmarkGrouping) rule '
+                         f'runs inside the ONNX graph, the config uses '
+                         f'{codec.grouping_repr()}; export without --postprocess')
 
 
 class DeepMarkPostprocess(nn.Module):
@@ -62,24 +48,18 @@ class DeepMarkPostprocess(nn.Module):
     Rows are ranked by descending score. Padding rows -- beyond the ``topk`` decoded detections,
     or decoded at a centre-heatmap score of 0 (fewer local maxima than ``topk``) -- get score 0,
     label -1 and zero boxes, landmarks and landmark scores. Real rows equal the head's
-    ``predict_by_prob_maps(..., rescale=False)`` rows.
+    ``predict_by_feat(..., rescale=False)`` rows.
 
     Args:
-        head (nn.Module): A ``DeepMarkHead`` (its ``test_cfg``, grouping and category slots).
+        head (nn.Module): A ``DeepMarkHead`` (its codec).
         input_hw (tuple[int, int]): Network input ``(H, W)``; maps are ``(H / s, W / s)``.
         where (str): Config name for messages.
     """
 
     def __init__(self, head: nn.Module, input_hw: Tuple[int, int], where: str = 'the model'):
         super().__init__()
-        self.settings = check_postprocess_test_cfg(head.test_cfg, head.grouping, where)
-        self.grouping = head.grouping
-        self.register_buffer('category_keypoint_mask', head.category_keypoint_mask.clone(),
-                             persistent=False)
-        slot_to_channel = getattr(head, 'kpt_slot_to_channel', None)
-        self.register_buffer('kpt_slot_to_channel',
-                             None if slot_to_channel is None else slot_to_channel.clone(),
-                             persistent=False)
+        check_postprocess_codec(head.codec, where)
+        self.codec = head.codec
         self.input_hw = tuple(int(v) for v in input_hw)
 
     def forward(self, center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor, kpt_reg: Tensor,
@@ -97,25 +77,13 @@ class DeepMarkPostprocess(nn.Module):
         Returns:
             tuple[Tensor]: :data:`POSTPROCESS_OUTPUT_NAMES`.
         """
-        settings = self.settings
         feat_h, feat_w = center_heatmap_probs.shape[2:]
-        garments, peaks = decode_prob_maps(center_heatmap_probs, wh, offset, kpt_reg,
-                                           kpt_heatmap_probs, kpt_offset,
-                                           self.category_keypoint_mask, settings,
-                                           self.kpt_slot_to_channel)
-        num_decoded = garments.scores.shape[1]
-        num_kept = min(settings.max_per_img, num_decoded)
-        keep = torch.arange(num_kept, device=wh.device).unsqueeze(0).expand(
-            garments.scores.shape[0], -1)
-        detection_mask = torch.arange(num_decoded, device=wh.device) < num_kept
-        scored = score_detections(garments, peaks, kpt_heatmap_probs, self.grouping,
-                                  detection_mask.unsqueeze(0).expand_as(garments.scores),
-                                  settings.landmark_score_weight)
-        order = rank_detections(scored.scores, keep)
-        ranked = gather_detections(scored, order)
+        scored, order, _ = self.codec.decode_rows(
+            (center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset))
+        ranked = type(scored)(*(_rows(field, order) for field in scored))
         input_h, input_w = self.input_hw
         stride = ranked.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
-        real = garments.scores.gather(1, order) > 0  # (B, M)
+        real = ranked.center_scores > 0  # (B, M)
         real_float = real.to(ranked.scores.dtype)
         outputs = (
             ranked.bboxes * stride.repeat(2) * real_float.unsqueeze(-1),
@@ -124,11 +92,17 @@ class DeepMarkPostprocess(nn.Module):
             ranked.keypoints * stride * real_float[..., None, None],
             ranked.keypoint_scores * real_float.unsqueeze(-1),
         )
-        missing = settings.max_per_img - num_kept
+        missing = self.codec.max_per_img - order.shape[1]
         if missing > 0:
             outputs = tuple(_pad_rows(value, missing, -1 if index == 2 else 0)
                             for index, value in enumerate(outputs))
         return outputs
+
+
+def _rows(field: Tensor, order: Tensor) -> Tensor:
+    """Rows ``order`` (B, M) of a (B, K, ...) field."""
+    index = order.reshape(order.shape + (1, ) * (field.dim() - 2))
+    return field.gather(1, index.expand(order.shape + field.shape[2:]))
 
 
 def _pad_rows(value: Tensor, missing: int, fill: float) -> Tensor:

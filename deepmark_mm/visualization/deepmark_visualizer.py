@@ -15,7 +15,7 @@ from mmpose.visualization import FastVisualizer
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES,
                                                         PALETTE, category_skeletons)
-from deepmark_mm.models.utils import project_bboxes, project_points
+from deepmark_mm.models.task_modules import project_bboxes, project_points
 from .landmark_style import garment_landmark_style
 
 Color = Tuple[int, int, int]

@@ -11,7 +11,7 @@ from mmdet.registry import MODELS
 import deepmark_mm  # noqa: F401
 import deepmark_mm.cpu_training  # noqa: F401
 from deepmark_mm.cpu_training import CenterNetFocalLoss, centernet_focal_loss
-from deepmark_mm.models.utils import clamped_sigmoid
+from deepmark_mm.models.dense_heads.deepmark_head import clamped_sigmoid
 
 
 def _heatmap_case(seed: int, shape=(2, 5, 9, 11)):

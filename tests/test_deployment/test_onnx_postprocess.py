@@ -106,7 +106,7 @@ def test_onnxruntime_alone_matches_the_head(demo_postprocess, tmp_path):
     assert_matches(outputs, reference)
     # non-trivial: several categories and landmarks that snapped to heatmap peaks
     assert len(np.unique(outputs['labels'])) > 3
-    assert (outputs['keypoint_scores'] > model.bbox_head.grouping.score_thr).sum() > 10
+    assert (outputs['keypoint_scores'] > model.bbox_head.codec.score_thr).sum() > 10
     metadata = {p.key: p.value for p in onnx.load(demo_postprocess['onnx_file']).metadata_props}
     assert 'landmark_score_weight=0.35' in metadata['decode_settings']
     assert max(demo_postprocess['info']['max_abs_diff'].values()) < 1e-3
@@ -147,7 +147,7 @@ def test_rows_decoded_at_score_zero_are_padding():
     bboxes, scores, labels, keypoints, keypoint_scores = decode(*maps)
     assert (scores == 0).all() and (labels == -1).all()
     assert (bboxes == 0).all() and (keypoints == 0).all() and (keypoint_scores == 0).all()
-    reference = head.predict_by_prob_maps(*maps, batch_img_metas=[samples(1)[0].metainfo])[0]
+    reference = head.codec.decode(maps, [samples(1)[0].metainfo])[0]
     assert (reference.scores == 0).all() and (reference.bboxes != 0).any()
 
 
@@ -166,20 +166,18 @@ def test_flip_fused_graph_matches_the_tta_fusion(tmp_path):
         fused = fuse_flip_outputs(center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap.sigmoid(),
                                   kpt_offset,
                                   DeepMarkTTAModel(module=model).flip_indices)
-        reference = head.predict_by_prob_maps(
-            *fused, batch_img_metas=[s.metainfo for s in samples(2)], rescale=False)
+        reference = head.codec.decode(fused, [s.metainfo for s in samples(2)], rescale=False)
     assert_matches(outputs, reference)
 
 
 def test_options_the_graph_cannot_run_are_refused(tmp_path):
-    from deepmark_mm.models.task_modules import ExclusiveLandmarkGrouping
     model = perturbed_demo_model()
-    model.bbox_head.test_cfg = dict(model.bbox_head.test_cfg, nms=dict(type='nms'))
+    model.bbox_head.codec.nms = dict(type='nms')
     with pytest.raises(ValueError, match='test_cfg.nms'):
         export_onnx(DEMO_CONFIG, None, str(tmp_path / 'nms.onnx'), input_shape=SIZE, model=model,
                     postprocess=True)
-    model.bbox_head.test_cfg['nms'] = None
-    model.bbox_head.grouping = ExclusiveLandmarkGrouping()
+    model.bbox_head.codec.nms = None
+    model.bbox_head.codec.grouping = 'exclusive'
     with pytest.raises(ValueError, match='CenterNetLandmarkGrouping'):
         export_onnx(DEMO_CONFIG, None, str(tmp_path / 'exclusive.onnx'), input_shape=SIZE,
                     model=model, postprocess=True)
@@ -206,7 +204,7 @@ def test_shared_channel_head_graph_matches_the_head(tmp_path):
     with torch.no_grad():
         reference = [s.pred_instances for s in model.predict(inputs, samples(2), rescale=False)]
     assert_matches(outputs, reference)
-    assert (outputs['keypoint_scores'] > model.bbox_head.grouping.score_thr).sum() > 10
+    assert (outputs['keypoint_scores'] > model.bbox_head.codec.score_thr).sum() > 10
 
 
 def test_fixed_batch_graph_matches_the_head_and_takes_only_its_batch(demo_postprocess, tmp_path):

@@ -14,7 +14,7 @@ COMPONENTS = {
     'TRANSFORMS': ('LoadDeepFashion2Annotations', 'RandomCenterAffine', 'CenterAffine',
                    'CenterNetColorJitter', 'PackDeepMarkInputs'),
     'METRICS': ('DeepFashion2Metric', ),
-    'TASK_UTILS': ('CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'),
+    'TASK_UTILS': ('DeepMarkCodec', ),
     'VISUALIZERS': ('DeepMarkVisualizer', ),
     'HOOKS': ('InitialWeightsCheckHook', 'LandmarkSetCheckHook'),
 }

@@ -12,8 +12,9 @@ DEMO = REPO / 'configs' / 'deepmark' / 'deepmark_dla46c_1xb8-4000it_synthetic-12
 
 def test_cli_times_three_decodings_and_restores_the_code(tmp_path, monkeypatch, load_tool):
     tool = load_tool('tools/analysis_tools/benchmark_decode.py')
-    from deepmark_mm.models.utils import deepmark_decode, peak_topk
-    before = (deepmark_decode.topk_local_maxima, peak_topk.local_maximum)
+    from deepmark_mm.models.task_modules import deepmark_codec
+    from deepmark_mm.models.utils import peak_topk
+    before = (deepmark_codec.topk_local_maxima, peak_topk.local_maximum)
     out = tmp_path / 'decode.json'
     monkeypatch.setattr(sys, 'argv', [
         'benchmark_decode.py', str(DEMO), '--shape', '64', '--batch', '1', '2', '--repeat', '1',
@@ -24,7 +25,7 @@ def test_cli_times_three_decodings_and_restores_the_code(tmp_path, monkeypatch, 
     for row in rows:
         assert row['identical'] is True
         assert all(row[f'{key}_ms'] > 0 for key in ('forward', 'max-pool', 'old', 'new'))
-    assert (deepmark_decode.topk_local_maxima, peak_topk.local_maximum) == before
+    assert (deepmark_codec.topk_local_maxima, peak_topk.local_maximum) == before
     with tool.reference_decoding('max-pool'):
         assert peak_topk.local_maximum is not before[1]
-        assert deepmark_decode.topk_local_maxima is peak_topk.dense_topk_local_maxima
+        assert deepmark_codec.topk_local_maxima is peak_topk.dense_topk_local_maxima

@@ -51,7 +51,8 @@ def reference_decoding(kind: str):
     """Run the decoding with a dense top-K over every pixel: ``'old'`` or ``'max-pool'``."""
     from mmdet.models.utils import get_local_maximum
 
-    from deepmark_mm.models.utils import deepmark_decode, peak_topk
+    from deepmark_mm.models.task_modules import deepmark_codec as deepmark_decode
+    from deepmark_mm.models.utils import peak_topk
     from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
     new = (deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above,
            peak_topk.local_maximum)
@@ -86,7 +87,7 @@ def measure(model, maps, forward: Callable[[], object], metas: List[dict],
     head = model.bbox_head
 
     def decode():
-        return head.predict_by_prob_maps(*maps, batch_img_metas=metas, rescale=False)
+        return head.codec.decode(maps, metas, rescale=False)
 
     new = decode()
     same = True

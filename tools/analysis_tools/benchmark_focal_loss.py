@@ -19,7 +19,7 @@ from mmdet.models.losses import GaussianFocalLoss
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.cpu_training import CenterNetFocalLoss, retain_freed_memory
-from deepmark_mm.models.utils import clamped_sigmoid
+from deepmark_mm.models.dense_heads.deepmark_head import clamped_sigmoid
 from deepmark_mm.models.utils.centernet_gaussian import draw_gaussians
 from deepmark_mm.utils import device_name, time_call, write_benchmark_report
 

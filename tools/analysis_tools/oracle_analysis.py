@@ -95,16 +95,13 @@ def oracle_analysis(runner: Runner,
         data = model.data_preprocessor(data, False)
         samples = data['data_samples']
         metas: List[dict] = [sample.metainfo for sample in samples]  # with batch_input_shape
-        outputs = [level_maps[-1] for level_maps in head(model.extract_feat(data['inputs']))]
-        predicted = dict(zip(BRANCHES, outputs))
-        for name in ('center_heatmap', 'kpt_heatmap'):
-            predicted[name] = predicted[name].sigmoid()
+        predicted = dict(zip(BRANCHES, head.codec.prob_maps(head(model.extract_feat(
+            data['inputs'])))))
         targets = head.get_targets([sample.gt_instances for sample in samples], metas,
-                                   outputs[0].shape)
+                                   predicted['center_heatmap'].shape)
         for name, branches in variants.items():
             maps = substitute_ground_truth(predicted, targets, branches)
-            results = head.predict_by_prob_maps(
-                *(maps[branch] for branch in BRANCHES), batch_img_metas=metas, rescale=True)
+            results = head.codec.decode([maps[branch] for branch in BRANCHES], metas, rescale=True)
             scored = []
             for sample, instances in zip(samples, results):
                 sample = sample.clone()

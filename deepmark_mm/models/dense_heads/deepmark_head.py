@@ -6,21 +6,25 @@ import torch
 import torch.nn as nn
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.utils import multi_apply
-from mmdet.registry import MODELS
+from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, OptMultiConfig
 from mmengine.model import normal_init
 from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
-from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, resolve_keypoint_slices
-from ..task_modules import BaseLandmarkGrouping, build_grouping
-from ..utils import (DecodeSettings, DeepMarkTargets, build_deepmark_targets, clamped_sigmoid,
-                     decode_detections, decode_inputs, head_channel_table, network_input_size,
-                     pixel_major, slot_maps_to_channel_maps, stack_gt_instances)
+from deepmark_mm.datasets.landmark_metainfo import resolve_keypoint_slices
+from ..task_modules import DeepMarkCodec, DeepMarkTargets
+from ..utils.peak_topk import pixel_major
 
-#: Per-class NMS of ``with_nms=True`` when ``test_cfg`` has none.
-DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
+#: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
+PROB_EPS = 1e-4
+
+
+def clamped_sigmoid(logits: Tensor) -> Tensor:
+    """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)`` in float32, any shape (the
+    heatmap losses' input)."""
+    return logits.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
 
 
 @MODELS.register_module()
@@ -35,18 +39,14 @@ class DeepMarkHead(BaseDenseHead):
     heatmap_head     num_classes       garment centre per category (logits)
     wh_head          2                 box width, height (feature pixels)
     offset_head      2                 sub-pixel centre offset
-    kpt_reg_head     2 * num_keypoints landmark j = (dx, dy) from the integer centre,
-                                       channels (2j, 2j + 1)
-    kpt_heatmap_head num_keypoints     one heatmap per landmark slot (logits), or G
-                                       shared channels (``kpt_heatmap_channels``)
+    kpt_reg_head     2 * num_keypoints landmark j at (2j, 2j + 1): (dx, dy) from the centre
+    kpt_heatmap_head num_keypoints / G one heatmap per slot (logits), or G shared channels
     kpt_offset_head  2                 sub-pixel landmark offset, shared by all slots
     ================ ================= ================================================
 
-    Every branch is an ``nn.ModuleList`` with one entry per feature level (an Hourglass has one
-    per stack); all levels are supervised and their losses averaged, as CenterNet does;
-    predictions come from the last level. Each category owns the ``[start, end)`` slice
-    ``keypoint_slices[label]`` of the landmark slots; other slots are never supervised or output
-    for it.
+    Every branch has one entry per feature level (stack); all levels are supervised, losses
+    averaged (CenterNet); predictions come from the last level. Each category owns the slots
+    ``keypoint_slices[label]``. Targets and decoding are the :class:`DeepMarkCodec`'s.
 
     Args:
         in_channels (int): Channels of each input feature map (stride 4).
@@ -59,39 +59,22 @@ class DeepMarkHead(BaseDenseHead):
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
             DeepFashion2's when None (only valid with 13 classes and 294 slots).
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
-        kpt_heatmap_channels (optional): None: a heatmap per slot. Else a slot -> channel table
-            (``build_channel_table``'s spec, e.g. ``'semantic'``): G shared channels, slot ``j``
-            drawn into and read from channel ``kpt_slot_to_channel[j]``.
-        flip_indices (Sequence[int], optional): (J,) the landmark metainfo's slot flip pairs,
-            which a shared channel table must swap consistently with; None: DeepFashion2's pairs
-            when the slices are DeepFashion2's.
+        kpt_heatmap_channels, flip_indices, min_overlap, regression_radius: Shared landmark
+            heatmap channels and target options of :class:`DeepMarkCodec`.
         heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
-        min_overlap (float): ``min_overlap`` of CenterNet's Gaussian radius. Defaults to 0.7.
-        regression_radius (int): 0 (the default) regresses wh, offset and kpt_reg at each
-            garment's integer centre and kpt_offset at each landmark's integer position, as
-            CenterNet. ``w > 0`` also regresses them at the pixels of the ``(2w+1) x (2w+1)``
-            window around, weighted by the heatmap Gaussian (TTFNet-style dense regression, see
-            :func:`build_deepmark_targets`); decoding is the same.
-        loss_center_heatmap (dict): Focal loss of the centre heatmap, on CenterNet's clamped
-            sigmoid of the logits (:func:`clamped_sigmoid`). Defaults to mmdet's
-            ``GaussianFocalLoss`` (alpha 2, gamma 4).
-        loss_wh (dict): L1 loss of wh (weight 0.1).
-        loss_offset (dict): L1 loss of the centre offset.
-        loss_kpt_reg (dict): L1 loss of the centre-relative landmarks.
-        loss_kpt_heatmap (dict): Focal loss of the landmark heatmaps, as
-            ``loss_center_heatmap``.
-        loss_kpt_offset (dict): L1 loss of the landmark offset.
-        loss_bbox (dict, optional): An extra IoU-type box loss (e.g. mmdet's ``GIoULoss``) on the
-            box that ``wh`` and ``offset`` predict at each garment centre, next to their L1
-            losses; it weighs a size error relative to the box, as box mAP does. Defaults to
-            None (CenterNet: L1 only).
-        grouping (dict | BaseLandmarkGrouping, optional): Landmark grouping rule; when None,
-            ``test_cfg.grouping``, else ``CenterNetLandmarkGrouping``.
+        loss_center_heatmap, loss_kpt_heatmap (dict): Focal losses of the heatmaps, on
+            :func:`clamped_sigmoid` of the logits (mmdet's ``GaussianFocalLoss``, alpha 2,
+            gamma 4).
+        loss_wh, loss_offset, loss_kpt_reg, loss_kpt_offset (dict): L1 losses (wh: weight 0.1).
+        loss_bbox (dict, optional): An extra IoU-type loss (e.g. ``GIoULoss``) on the box that
+            ``wh`` and ``offset`` predict at each centre. Defaults to None (CenterNet: L1 only).
+        grouping (str | dict, optional): Landmark grouping rule; None: ``test_cfg.grouping``,
+            else ``'nearest'`` (CenterNet).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
-        test_cfg (dict, optional): Decoding options (``topk``, ``local_maximum_kernel``,
-            ``kpt_topk``, ``max_per_img``, ``vote_radius``, ``kpt_vote_radius``,
-            ``landmark_score_weight``: see :class:`DecodeSettings`), ``nms`` (None: off; e.g.
-            ``dict(type='nms', iou_threshold=0.5)``, per class) and ``grouping``.
+        test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
+            ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``vote_radius``,
+            ``kpt_vote_radius``, ``landmark_score_weight``, ``nms``, ``grouping``).
+        codec (dict, optional): :class:`DeepMarkCodec` options overriding the above.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -116,9 +99,10 @@ class DeepMarkHead(BaseDenseHead):
                      type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
                  loss_bbox: OptConfigType = None,
-                 grouping: Union[OptConfigType, BaseLandmarkGrouping] = None,
+                 grouping: Union[None, str, dict] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
+                 codec: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         keypoint_slices = resolve_keypoint_slices(num_classes, num_keypoints, keypoint_slices,
@@ -133,18 +117,18 @@ class DeepMarkHead(BaseDenseHead):
         self.keypoint_slices = keypoint_slices
         self.num_feat_levels = num_feat_levels
         self.heatmap_bias_init = heatmap_bias_init
-        self.min_overlap = min_overlap
-        if regression_radius < 0:
-            raise ValueError(
-                f'DeepMarkHead: regression_radius must be >= 0, got {regression_radius}')
-        self.regression_radius = regression_radius
-        self.register_buffer(
-            'category_keypoint_mask',
-            torch.from_numpy(category_keypoint_mask(num_keypoints, keypoint_slices)),
-            persistent=False)
-        slot_to_channel, self.num_kpt_heatmap_channels = head_channel_table(
-            kpt_heatmap_channels, num_keypoints, keypoint_slices, flip_indices)
-        self.register_buffer('kpt_slot_to_channel', slot_to_channel, persistent=False)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg if test_cfg is not None else dict()
+        codec_cfg = dict(
+            type='DeepMarkCodec', num_classes=num_classes, num_keypoints=num_keypoints,
+            keypoint_slices=keypoint_slices, kpt_heatmap_channels=kpt_heatmap_channels,
+            flip_indices=flip_indices, min_overlap=min_overlap,
+            regression_radius=regression_radius, **self.test_cfg)
+        if grouping is not None:
+            codec_cfg['grouping'] = grouping
+        codec_cfg.update(codec or {})
+        self.codec: DeepMarkCodec = TASK_UTILS.build(codec_cfg)
+        self.num_kpt_heatmap_channels = self.codec.num_kpt_channels
 
         self.heatmap_head = self._build_branch('heatmap', num_classes)
         self.wh_head = self._build_branch('wh', 2)
@@ -161,9 +145,15 @@ class DeepMarkHead(BaseDenseHead):
         self.loss_kpt_offset = MODELS.build(loss_kpt_offset)
         self.loss_bbox = MODELS.build(loss_bbox) if loss_bbox is not None else None
 
-        self.train_cfg = train_cfg
-        self.test_cfg = test_cfg if test_cfg is not None else dict()
-        self.grouping = build_grouping(grouping or self.test_cfg.get('grouping', None))
+    @property
+    def category_keypoint_mask(self) -> Tensor:
+        """(C, J) bool, the slots each category owns (the codec's)."""
+        return self.codec.category_keypoint_mask
+
+    @property
+    def kpt_slot_to_channel(self) -> Optional[Tensor]:
+        """(J,) int64 slot -> shared heatmap channel, None with one channel per slot."""
+        return self.codec.kpt_slot_to_channel
 
     def _build_branch(self, name: str, out_channels: int) -> nn.ModuleList:
         """One ``conv3x3 + ReLU + conv1x1`` branch per feature level."""
@@ -237,16 +227,10 @@ class DeepMarkHead(BaseDenseHead):
         and regression losses are exactly 0.
 
         Args:
-            center_heatmap_preds (list[Tensor]): Per level (B, num_classes, H, W) logits.
-            wh_preds (list[Tensor]): Per level (B, 2, H, W).
-            offset_preds (list[Tensor]): Per level (B, 2, H, W).
-            kpt_reg_preds (list[Tensor]): Per level (B, 2 * num_keypoints, H, W).
-            kpt_heatmap_preds (list[Tensor]): Per level (B, num_keypoints or G, H, W) logits.
-            kpt_offset_preds (list[Tensor]): Per level (B, 2, H, W).
+            center_heatmap_preds ... kpt_offset_preds (list[Tensor]): :meth:`forward`'s lists.
             batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` (N, 4) xyxy, ``labels``
-                (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K), network-input
-                pixels.
-            batch_img_metas (list[dict]): Need ``batch_input_shape`` (or ``pad_shape`` /
+                (N,), ``keypoints`` (N, K, 2), ``keypoints_visible`` (N, K), input pixels.
+            batch_img_metas (list[dict]): With ``batch_input_shape`` (or ``pad_shape``,
                 ``img_shape``).
             batch_gt_instances_ignore: Unused.
 
@@ -329,20 +313,8 @@ class DeepMarkHead(BaseDenseHead):
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets of one feature size ``feat_shape`` (B, C, H, W) for a batch (the other
-        arguments as :meth:`loss_by_feat`): :func:`build_deepmark_targets`'s; with shared
-        channels ``kpt_heatmap`` (B, G, H, W) holds the max over each channel's slots."""
-        gt = stack_gt_instances(batch_gt_instances, batch_img_metas, self.num_classes,
-                                self.num_keypoints, self.category_keypoint_mask.device)
-        targets = build_deepmark_targets(
-            **gt, batch_size=int(feat_shape[0]), feat_size=(int(feat_shape[2]), int(feat_shape[3])),
-            input_size=network_input_size(batch_img_metas[0]),
-            category_keypoint_mask=self.category_keypoint_mask, min_overlap=self.min_overlap,
-            regression_radius=self.regression_radius)
-        if self.kpt_slot_to_channel is None:
-            return targets
-        return targets._replace(kpt_heatmap=slot_maps_to_channel_maps(
-            targets.kpt_heatmap, self.kpt_slot_to_channel, self.num_kpt_heatmap_channels))
+        """Targets for a (B, C, H, W) ``feat_shape``: :meth:`DeepMarkCodec.encode`."""
+        return self.codec.encode(batch_gt_instances, batch_img_metas, feat_shape)
 
     # ------------------------------------------------------------------ inference
 
@@ -350,49 +322,13 @@ class DeepMarkHead(BaseDenseHead):
                         offset_preds: List[Tensor], kpt_reg_preds: List[Tensor],
                         kpt_heatmap_preds: List[Tensor], kpt_offset_preds: List[Tensor],
                         batch_img_metas: Optional[List[dict]] = None, rescale: bool = False,
-                        with_nms: Optional[bool] = None,
-                        cfg: OptConfigType = None) -> InstanceList:
-        """Detections from :meth:`forward`'s six lists (:func:`decode_inputs`: last level,
-        heatmap logits through a sigmoid, shared landmark channels seen per slot); the other
-        arguments and the outputs as :meth:`predict_by_prob_maps`."""
-        return self.predict_by_prob_maps(
-            *decode_inputs((center_heatmap_preds, wh_preds, offset_preds, kpt_reg_preds,
-                            kpt_heatmap_preds, kpt_offset_preds), self.kpt_slot_to_channel),
-            batch_img_metas=batch_img_metas, rescale=rescale, with_nms=with_nms, cfg=cfg)
-
-    def predict_by_prob_maps(self, center_heatmap_probs: Tensor, wh: Tensor, offset: Tensor,
-                             kpt_reg: Tensor, kpt_heatmap_probs: Tensor, kpt_offset: Tensor,
-                             batch_img_metas: List[dict], rescale: bool = False,
-                             with_nms: Optional[bool] = None,
-                             cfg: OptConfigType = None) -> InstanceList:
-        """Decode single-level maps whose heatmaps are already probabilities (e.g. after TTA):
-        :func:`decode_detections` with this head's slots, grouping and ``test_cfg``.
-
-        Args:
-            center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset (Tensor):
-                :func:`decode_inputs`' maps, (B, C | 2 | 2 | 2J | J | 2, H, W).
-            batch_img_metas (list[dict]): ``batch_input_shape`` (or ``img_shape``); with
-                ``rescale`` also ``homography_matrix`` (or ``scale_factor``).
-            rescale (bool): Original image pixels when True, network-input pixels when False.
-            with_nms (bool, optional): Per-class NMS; None follows ``test_cfg.nms``. True
-                without ``test_cfg.nms`` uses IoU 0.5.
-            cfg (dict, optional): Test config used instead of ``self.test_cfg`` (its grouping
-                is the head's).
-
-        Returns:
-            list[:obj:`InstanceData`]: See :func:`decode_detections`.
-        """
-        cfg = self.test_cfg if cfg is None else cfg
-        nms_cfg = cfg.get('nms', None)
-        if with_nms is None:
-            with_nms = nms_cfg is not None
-        if with_nms and nms_cfg is None:
-            nms_cfg = DEFAULT_NMS
-        maps = (center_heatmap_probs, wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset)
-        return decode_detections(maps, batch_img_metas, self.category_keypoint_mask,
-                                 self.grouping, DecodeSettings.from_test_cfg(cfg),
-                                 nms_cfg=nms_cfg if with_nms else None, rescale=rescale,
-                                 slot_to_channel=self.kpt_slot_to_channel)
+                        with_nms: Optional[bool] = None) -> InstanceList:
+        """Detections from :meth:`forward`'s six lists: :meth:`DeepMarkCodec.decode` of their
+        :meth:`DeepMarkCodec.prob_maps` (``rescale``: original-image pixels; ``with_nms``: None
+        follows the codec's ``nms``)."""
+        maps = self.codec.prob_maps((center_heatmap_preds, wh_preds, offset_preds, kpt_reg_preds,
+                                     kpt_heatmap_preds, kpt_offset_preds))
+        return self.codec.decode(maps, batch_img_metas, rescale=rescale, with_nms=with_nms)
 
 
 def _avg_factor(weight: Tensor) -> float:

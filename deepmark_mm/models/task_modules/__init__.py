@@ -1,9 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .landmark_grouping import (BaseLandmarkGrouping, CenterNetLandmarkGrouping,
-                                ExclusiveLandmarkGrouping, GroupedLandmarks, build_grouping,
-                                group_landmarks_exclusive, group_landmarks_nearest)
+from .deepmark_codec import (DeepMarkCodec, DeepMarkTargets, network_input_size,
+                             project_bboxes, project_points, to_original_image)
+from .landmark_grouping import group_landmarks_exclusive, group_landmarks_nearest
 
 __all__ = [
-    'BaseLandmarkGrouping', 'CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping',
-    'GroupedLandmarks', 'build_grouping', 'group_landmarks_exclusive', 'group_landmarks_nearest'
+    'DeepMarkCodec', 'DeepMarkTargets', 'network_input_size', 'project_bboxes',
+    'project_points', 'to_original_image', 'group_landmarks_exclusive', 'group_landmarks_nearest'
 ]

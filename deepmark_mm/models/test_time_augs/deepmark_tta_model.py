@@ -14,7 +14,6 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
 from deepmark_mm.datasets.landmark_metainfo import check_keypoint_slices
-from ..utils import decode_inputs
 from .flip_fusion import check_flip_indices, fuse_flip_outputs
 from .merge_detections import DEFAULT_SOFT_NMS, merge_view_detections
 
@@ -33,7 +32,7 @@ class DeepMarkTTAModel(BaseTTAModel):
        ``flip_indices``; a head with shared landmark channels is fused on its per-slot view,
        the same as swapping its channels by the induced channel permutation); without, it runs
        on ``x``;
-    3. ``bbox_head.predict_by_prob_maps(..., rescale=True)`` decodes and groups once, in
+    3. ``bbox_head.codec.decode(..., rescale=True)`` decodes and groups once, in
        original-image pixels.
 
     The views of each image are then concatenated and merged by per-class soft-NMS (Gaussian,
@@ -78,9 +77,9 @@ class DeepMarkTTAModel(BaseTTAModel):
             name for name in ('extract_feat', 'bbox_head', 'data_preprocessor')
             if not hasattr(self.module, name)
         ]
-        if missing or not hasattr(self.module.bbox_head, 'predict_by_prob_maps'):
+        if missing or not hasattr(self.module.bbox_head, 'codec'):
             raise TypeError(f'DeepMarkTTAModel needs a detector with extract_feat, bbox_head and '
-                            f'data_preprocessor whose head has predict_by_prob_maps (a '
+                            f'data_preprocessor whose head has a codec (a '
                             f'DeepMarkHead), got {type(self.module).__name__} missing {missing}')
         head = self.module.bbox_head
         self.flip = bool(flip)
@@ -88,7 +87,7 @@ class DeepMarkTTAModel(BaseTTAModel):
         self.nms = nms
         self.nms_cfg = dict(nms_cfg)
         if max_per_img is None:
-            max_per_img = head.test_cfg.get('max_per_img', head.test_cfg.get('topk', 100))
+            max_per_img = head.codec.max_per_img
         self.max_per_img = int(max_per_img)
         if flip_indices is None:
             if (head.num_classes, head.num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
@@ -121,8 +120,7 @@ class DeepMarkTTAModel(BaseTTAModel):
         batch = batch_inputs.shape[0]
         network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
             if self.flip else batch_inputs
-        maps = decode_inputs(head(self.module.extract_feat(network_inputs)),
-                             head.kpt_slot_to_channel)
+        maps = head.codec.prob_maps(head(self.module.extract_feat(network_inputs)))
         center = maps[0]
         if self.flip:
             input_width, feat_width = batch_inputs.shape[3], center.shape[3]
@@ -135,7 +133,7 @@ class DeepMarkTTAModel(BaseTTAModel):
         elif center.shape[0] != batch:
             raise RuntimeError(f'the network returned {center.shape[0]} maps for {batch} images')
         metas = [sample.metainfo for sample in batch_data_samples]
-        return head.predict_by_prob_maps(*maps, batch_img_metas=metas, rescale=True)
+        return head.codec.decode(maps, metas, rescale=True)
 
     # ------------------------------------------------------------------ all views
 

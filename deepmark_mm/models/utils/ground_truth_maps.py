@@ -1,12 +1,13 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Swap predicted DeepMark maps for their ground truth (error analysis: which branch limits mAP)."""
-from typing import Dict, Iterable
+from typing import TYPE_CHECKING, Dict, Iterable
 
 from torch import Tensor
 
-from .deepmark_targets import DeepMarkTargets
+if TYPE_CHECKING:
+    from ..task_modules import DeepMarkTargets
 
-#: Branch names, in the order of :meth:`DeepMarkHead.predict_by_prob_maps`'s map arguments.
+#: Branch names, in the order of :meth:`DeepMarkCodec.decode`'s maps.
 BRANCHES = ('center_heatmap', 'wh', 'offset', 'kpt_reg', 'kpt_heatmap', 'kpt_offset')
 
 
@@ -19,7 +20,7 @@ def _scatter_at_pixels(dense: Tensor, batch_ids: Tensor, pixel_index: Tensor,
     return out.view(batch_size, channels, height, width)
 
 
-def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: DeepMarkTargets,
+def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: 'DeepMarkTargets',
                             branches: Iterable[str]) -> Dict[str, Tensor]:
     """Replace the named branches' maps by the training targets.
 

@@ -8,7 +8,6 @@ from mmdet.structures import DetDataSample
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.models.dense_heads import DeepMarkHead
-from deepmark_mm.models.task_modules import ExclusiveLandmarkGrouping
 
 LOSS_NAMES = ('loss_center_heatmap', 'loss_wh', 'loss_offset', 'loss_kpt_reg', 'loss_kpt_heatmap',
               'loss_kpt_offset')
@@ -209,15 +208,15 @@ def test_rescale_with_homography_and_scale_factor(two_images, perfect_outputs_of
 def test_exclusive_grouping_from_test_cfg(two_images, perfect_outputs_of):
     gts, metas = two_images
     head = _head(test_cfg=dict(grouping=dict(type='ExclusiveLandmarkGrouping')))
-    assert isinstance(head.grouping, ExclusiveLandmarkGrouping)
+    assert head.codec.grouping == 'exclusive'
     outs = perfect_outputs_of(head, gts, metas, (32, 32))
     result = head.predict_by_feat(*outs, batch_img_metas=metas)[0]
     det = _match(result, gts[0].bboxes.tensor[1], 7)
     labelled = gts[0].keypoints_visible[1] > 0
     torch.testing.assert_close(result.keypoints[det][labelled], gts[0].keypoints[1][labelled],
                                atol=1e-3, rtol=0)
-    assert isinstance(_head(grouping=ExclusiveLandmarkGrouping()).grouping,
-                      ExclusiveLandmarkGrouping)
+    assert _head(grouping='exclusive').codec.grouping == 'exclusive'
+    assert _head(codec=dict(grouping='exclusive', topk=7)).codec.topk == 7
 
 
 def test_loss_normalisation_exact_values(two_images, perfect_outputs_of):
@@ -325,8 +324,7 @@ def test_landmark_score_weight_rescores_and_reorders(two_images, perfect_outputs
     start, end = KEYPOINT_SLICES[7]
     outs[4][0][0, start:end] = torch.logit(outs[4][0][0, start:end].sigmoid() * 0.04)
     plain = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=False)[0]
-    head.test_cfg = dict(landmark_score_weight=0.5)
-    weighted = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=False)[0]
+    weighted = _head(test_cfg=dict(landmark_score_weight=0.5)).predict_by_feat(*outs, batch_img_metas=metas, rescale=False)[0]
     assert len(weighted) == len(plain)
     assert torch.all(weighted.scores[:-1] >= weighted.scores[1:])
     # each score is the geometric mean of its centre score and mean own-slot landmark score

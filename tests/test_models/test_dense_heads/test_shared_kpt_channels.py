@@ -14,8 +14,16 @@ from deepmark_mm.datasets.deepfashion2_semantic_channels import \
     deepfashion2_semantic_channel_table
 from deepmark_mm.datasets.landmark_channel_groups import channel_flip_indices
 from deepmark_mm.models.test_time_augs import fuse_flip_outputs
-from deepmark_mm.models.utils import (decode_inputs, mirror_channel_maps,
-                                      slot_maps_to_channel_maps)
+from deepmark_mm.models.task_modules import DeepMarkCodec
+from deepmark_mm.models.utils import mirror_channel_maps, slot_maps_to_channel_maps
+
+
+def decode_inputs(outputs, table):
+    """The codec's ``prob_maps`` with the slot -> channel ``table``."""
+    codec = DeepMarkCodec()
+    codec.kpt_slot_to_channel = table
+    return codec.prob_maps(outputs)
+
 
 SEMANTIC = deepfashion2_semantic_channel_table()
 IDENTITY = dict(slot_to_channel=list(range(NUM_KEYPOINTS)), num_channels=NUM_KEYPOINTS,

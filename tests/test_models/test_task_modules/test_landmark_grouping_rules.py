@@ -1,11 +1,13 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
+"""The codec's grouping setting: rule names (older class names too), parameters, detections NMS
+removed."""
 import pytest
 import torch
 from mmdet.registry import TASK_UTILS
 
-import deepmark_mm  # noqa: F401  (registers the rules)
-from deepmark_mm.models.task_modules import (BaseLandmarkGrouping, CenterNetLandmarkGrouping,
-                                             ExclusiveLandmarkGrouping)
+import deepmark_mm  # noqa: F401  (registers the codec)
+from deepmark_mm.models.task_modules import DeepMarkCodec
+from deepmark_mm.models.task_modules.landmark_grouping import group_landmarks
 
 
 def _two_detections_one_peak():
@@ -18,41 +20,41 @@ def _two_detections_one_peak():
         peak_scores=torch.tensor([[[0.8]]]))
 
 
-@pytest.mark.parametrize('type_name, cls',
-                         [('CenterNetLandmarkGrouping', CenterNetLandmarkGrouping),
-                          ('ExclusiveLandmarkGrouping', ExclusiveLandmarkGrouping)])
-def test_rules_build_from_config(type_name, cls):
-    rule = TASK_UTILS.build(dict(type=type_name, score_thr=0.2, distance_ratio=0.5))
-    assert isinstance(rule, cls) and isinstance(rule, BaseLandmarkGrouping)
-    assert (rule.score_thr, rule.distance_ratio) == (0.2, 0.5)
-    assert type_name in repr(rule)
+@pytest.mark.parametrize('type_name, rule',
+                         [('CenterNetLandmarkGrouping', 'nearest'), ('nearest', 'nearest'),
+                          ('ExclusiveLandmarkGrouping', 'exclusive'), ('exclusive', 'exclusive')])
+def test_grouping_setting_from_config(type_name, rule):
+    codec = TASK_UTILS.build(dict(type='DeepMarkCodec', grouping=dict(
+        type=type_name, score_thr=0.2, distance_ratio=0.5)))
+    assert (codec.grouping, codec.score_thr, codec.distance_ratio) == (rule, 0.2, 0.5)
+    assert codec.grouping_repr() == f'{rule}(score_thr=0.2, distance_ratio=0.5)'
+    assert DeepMarkCodec(grouping=rule).grouping == rule
+    assert (DeepMarkCodec().grouping, DeepMarkCodec().score_thr) == ('nearest', 0.1)
 
 
-def test_centernet_rule_shares_exclusive_rule_does_not():
-    shared = CenterNetLandmarkGrouping()(**_two_detections_one_peak())
+def test_nearest_rule_shares_exclusive_rule_does_not():
+    shared = group_landmarks('nearest', **_two_detections_one_peak())
     assert shared.snapped.tolist() == [[[True], [True]]]
-    exclusive = ExclusiveLandmarkGrouping()(**_two_detections_one_peak())
+    exclusive = group_landmarks('exclusive', **_two_detections_one_peak())
     assert exclusive.snapped.tolist() == [[[False], [True]]]
     torch.testing.assert_close(exclusive.keypoints[0, :, 0], torch.tensor([[4., 5.], [5.6, 5.]]))
 
 
-@pytest.mark.parametrize('cls', [CenterNetLandmarkGrouping, ExclusiveLandmarkGrouping])
-def test_rules_parameters_are_used(cls):
+@pytest.mark.parametrize('rule', ['nearest', 'exclusive'])
+def test_rules_parameters_are_used(rule):
     scene = _two_detections_one_peak()
-    assert not cls(score_thr=0.9)(**scene).snapped.any()  # peak scores 0.8
-    # the threshold is the least peak score decoding must find; 0: every peak
-    assert cls(score_thr=0.8)(**scene).snapped.any() and cls(score_thr=0.8).min_peak_score == 0.8
-    assert cls(score_thr=0.).min_peak_score is None
+    assert not group_landmarks(rule, **scene, score_thr=0.9).snapped.any()  # peak scores 0.8
+    assert group_landmarks(rule, **scene, score_thr=0.8).snapped.any()
     # 0.4 away from detection 1 (box side 10): refused when the limit is 0.03 * 10 = 0.3
-    assert not cls(distance_ratio=0.03)(**scene).snapped.any()
-    assert cls(distance_ratio=0.05)(**scene).snapped[0, 1, 0]
-    # detections removed upstream (detection_mask) take nothing
-    out = cls()(**scene, detection_mask=torch.tensor([[True, False]]))
-    assert out.snapped.tolist() == [[[True], [False]]]
+    assert not group_landmarks(rule, **scene, distance_ratio=0.03).snapped.any()
+    assert group_landmarks(rule, **scene, distance_ratio=0.05).snapped[0, 1, 0]
+    # detections removed upstream (the codec masks their slots) take nothing
+    scene['keypoint_mask'] = torch.tensor([[[True], [False]]])
+    assert group_landmarks(rule, **scene).snapped.tolist() == [[[True], [False]]]
 
 
 def test_rule_rejects_bad_parameters():
     with pytest.raises(ValueError, match='score_thr'):
-        CenterNetLandmarkGrouping(score_thr=1.5)
+        DeepMarkCodec(grouping=dict(type='nearest', score_thr=1.5))
     with pytest.raises(ValueError, match='distance_ratio'):
-        ExclusiveLandmarkGrouping(distance_ratio=-1)
+        DeepMarkCodec(grouping=dict(type='ExclusiveLandmarkGrouping', distance_ratio=-1))

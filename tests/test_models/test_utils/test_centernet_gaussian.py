@@ -6,7 +6,8 @@ import torch
 from mmdet.models.utils import gaussian_radius as mmdet_gaussian_radius
 from mmdet.models.utils import gen_gaussian_target
 
-from deepmark_mm.models.utils import centernet_gaussian_radius, draw_gaussians, gaussian_window_pixels
+from deepmark_mm.models.utils.centernet_gaussian import (centernet_gaussian_radius,
+                                                         draw_gaussians, gaussian_window_pixels)
 
 
 def test_radius_is_centernet_formula_not_mmdet_corrected():

@@ -1,11 +1,35 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""decode_garments / decode_landmark_peaks: the peak's own reading, and the heatmap-weighted vote
-of its window."""
+"""DeepMarkCodec's garment and landmark-peak decoding: the peak's own reading, and the
+heatmap-weighted vote of its window."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
-from deepmark_mm.models.utils import (decode_garments, decode_landmark_peaks, gather_at_pixels,
-                                      landmark_weighted_scores, peak_windows)
+from deepmark_mm.models.task_modules import DeepMarkCodec
+from deepmark_mm.models.utils.peak_topk import gather_at_pixels, peak_windows
+
+
+def _codec(mask, **settings):
+    """A codec whose categories own the slots of ``mask`` (C, J)."""
+    codec = DeepMarkCodec(num_classes=1, num_keypoints=mask.shape[1],
+                          keypoint_slices=[(0, mask.shape[1])], **settings)
+    codec.category_keypoint_mask = mask
+    return codec
+
+
+def decode_garments(heat, wh, offset, kpt_reg, mask, k, vote_radius=0):
+    fields = _codec(mask, topk=k, vote_radius=vote_radius)._garments(heat, wh, offset, kpt_reg)
+    return SimpleNamespace(**dict(zip(('scores', 'labels', 'bboxes', 'coarse_keypoints',
+                                       'keypoint_mask'), fields)))
+
+
+def decode_landmark_peaks(heat, kpt_offset, k, vote_radius=0):
+    codec = _codec(torch.ones(1, heat.shape[1], dtype=torch.bool), kpt_topk=k,
+                   kpt_vote_radius=vote_radius, grouping=dict(type='nearest', score_thr=0.))
+    scores, keypoints = codec._landmark_peaks(heat, kpt_offset)
+    return SimpleNamespace(scores=scores, keypoints=keypoints)
+
 
 # one category owning both landmark slots
 MASK = torch.ones(1, 2, dtype=torch.bool)
@@ -85,15 +109,15 @@ def test_landmark_vote_is_the_slot_heatmap_weighted_mean_of_the_window_readings(
 
 
 def test_peak_windows_are_row_major_and_flag_pixels_off_the_map():
-    windows = peak_windows(torch.tensor([[0, 2]]), torch.tensor([[0, 1]]), 1, height=3, width=4)
-    assert windows.pixels.shape == (1, 2, 9, 2)
-    torch.testing.assert_close(windows.pixels[0, 1, :3],
-                               torch.tensor([[1., 0.], [2., 0.], [3., 0.]]))
-    torch.testing.assert_close(windows.pixels[0, 1, 4], torch.tensor([2., 1.]))  # the peak
-    assert windows.on_map[0, 1].all()
-    assert windows.pixel_index[0, 1].tolist() == [1, 2, 3, 5, 6, 7, 9, 10, 11]
+    pixel_index, pixels, on_map = peak_windows(torch.tensor([[0, 2]]), torch.tensor([[0, 1]]), 1,
+                                               height=3, width=4)
+    assert pixels.shape == (1, 2, 9, 2)
+    torch.testing.assert_close(pixels[0, 1, :3], torch.tensor([[1., 0.], [2., 0.], [3., 0.]]))
+    torch.testing.assert_close(pixels[0, 1, 4], torch.tensor([2., 1.]))  # the peak
+    assert on_map[0, 1].all()
+    assert pixel_index[0, 1].tolist() == [1, 2, 3, 5, 6, 7, 9, 10, 11]
     # the corner peak: only (0, 0), (1, 0), (0, 1), (1, 1) are on the map
-    assert windows.on_map[0, 0].tolist() == [False] * 4 + [True, True, False, True, True]
+    assert on_map[0, 0].tolist() == [False] * 4 + [True, True, False, True, True]
 
 
 def test_gather_at_pixels_reads_the_same_in_either_memory_format():
@@ -106,15 +130,13 @@ def test_gather_at_pixels_reads_the_same_in_either_memory_format():
             gather_at_pixels(feat.contiguous(memory_format=layout), pixel_index), expected)
 
 
-def test_landmark_weighted_scores_exact_values():
-    scores = torch.tensor([[0.64, 0.81, 0.5]])
-    keypoint_scores = torch.tensor([[[0.25, 0.25, 0.9], [1.0, 0.0, 0.7], [0.3, 0.3, 0.3]]])
-    own = torch.tensor([[[True, True, False], [True, True, False], [False, False, False]]])
-    rescored = landmark_weighted_scores(scores, keypoint_scores, own, 0.5)
-    # sqrt(0.64 * 0.25), sqrt(0.81 * 0.5); no own slot: mean 0
-    torch.testing.assert_close(rescored, torch.tensor([[0.4, 0.9 * 0.5**0.5, 0.0]]))
-    torch.testing.assert_close(landmark_weighted_scores(scores, keypoint_scores, own, 1.0),
-                               torch.tensor([[0.25, 0.5, 0.0]]))
-    assert landmark_weighted_scores(scores, keypoint_scores, own, 0.0) is scores
-    with pytest.raises(ValueError, match='landmark score weight'):
-        landmark_weighted_scores(scores, keypoint_scores, own, 1.5)
+def test_bad_landmark_score_weight_and_grouping_are_refused():
+    # the weighted scores' exact values: test_deepmark_head's landmark_score_weight test
+    with pytest.raises(ValueError, match='landmark_score_weight'):
+        DeepMarkCodec(landmark_score_weight=1.5)
+    with pytest.raises(ValueError, match='grouping'):
+        DeepMarkCodec(grouping='closest')
+    with pytest.raises(ValueError, match='grouping'):
+        DeepMarkCodec(grouping=dict(type='nearest', score_thr=1.5))
+    with pytest.raises(ValueError, match='grouping'):
+        DeepMarkCodec(grouping=dict(type='exclusive', radius=2))

@@ -50,8 +50,7 @@ def test_all_ground_truth_maps_decode_to_the_annotations():
     maps = _random_prob_maps()
     targets = head.get_targets([gt], [meta], maps['center_heatmap'].shape)
     oracle = substitute_ground_truth(maps, targets, BRANCHES)
-    result = head.predict_by_prob_maps(*(oracle[name] for name in BRANCHES),
-                                       batch_img_metas=[meta])[0]
+    result = head.codec.decode([oracle[name] for name in BRANCHES], [meta])[0]
     top = result.scores.argsort(descending=True)[:2]
     order = result.labels[top].argsort()
     assert result.labels[top][order].tolist() == [1, 9]

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 import deepmark_mm  # noqa: F401  (before mmdet: the mmcv._ext stand-in)
 from mmdet.models.utils import get_local_maximum  # noqa: E402
-from mmdet.registry import MODELS  # noqa: E402
-from deepmark_mm.models.utils import deepmark_decode
+from deepmark_mm.models.task_modules import DeepMarkCodec, deepmark_codec
 from deepmark_mm.models.utils.local_maximum import local_maximum, max_filter
 
 FIELDS = ('bboxes', 'scores', 'labels', 'keypoints', 'keypoint_scores')
@@ -86,19 +85,19 @@ def max_pool_topk(heat, k, kernel=3, per_channel=True):
     return rows.topk(k, dim=-1)
 
 
-def _predict(head, maps, cfg, old: bool):
+def _predict(grouping, maps, cfg, old: bool):
     metas = [dict(batch_input_shape=(4 * maps[0].shape[2], 4 * maps[0].shape[3]))] * \
         maps[0].shape[0]
     if old:  # and every landmark peak found, not only those the grouping may take
-        new = deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above
-        deepmark_decode.topk_local_maxima = max_pool_topk
-        deepmark_decode.topk_local_maxima_above = \
+        new = deepmark_codec.topk_local_maxima, deepmark_codec.topk_local_maxima_above
+        deepmark_codec.topk_local_maxima = max_pool_topk
+        deepmark_codec.topk_local_maxima_above = \
             lambda heat, k, min_score, kernel=3: max_pool_topk(heat, k, kernel)
     try:
-        return head.predict_by_prob_maps(*maps, batch_img_metas=metas, cfg=cfg)
+        return DeepMarkCodec(**cfg, grouping=grouping).decode(maps, metas)
     finally:
         if old:
-            deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above = new
+            deepmark_codec.topk_local_maxima, deepmark_codec.topk_local_maxima_above = new
 
 
 TEST_CFGS = [
@@ -117,10 +116,7 @@ TEST_CFGS = [
 def test_predictions_equal_the_committed_decoding(grouping, score_thr):
     """Including the landmark peaks the grouping ignores: the committed decoding finds all
     ``kpt_topk`` of every slot, the new one only those scoring at least ``score_thr``."""
-    head = MODELS.build(
-        dict(type='DeepMarkHead', in_channels=4, feat_channels=4,
-             test_cfg=dict(grouping=dict(type=grouping, score_thr=score_thr))))
-    assert head.grouping.min_peak_score == score_thr
+    head = dict(type=grouping, score_thr=score_thr)  # the codec's grouping setting
     for (kind, seed, size), cfg in itertools.product(
             [('random', 0, 12), ('crafted', 0, 12), ('random', 1, 40)], TEST_CFGS):
         maps = _maps(kind, seed=seed, size=size)

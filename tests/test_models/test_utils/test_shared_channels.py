@@ -1,5 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Per-slot maps <-> shared-channel maps, and the channel flip, on the semantic DeepFashion2 table."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -7,7 +9,7 @@ from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_ind
 from deepmark_mm.datasets.deepfashion2_semantic_channels import \
     deepfashion2_semantic_channel_table
 from deepmark_mm.datasets.landmark_channel_groups import channel_flip_indices
-from deepmark_mm.models.utils.deepmark_decode import decode_landmark_peaks
+from deepmark_mm.models.task_modules import DeepMarkCodec
 from deepmark_mm.models.utils.shared_channels import (channel_maps_to_slot_maps,
                                                       channel_representative_slots,
                                                       mirror_channel_maps,
@@ -18,6 +20,16 @@ TABLE = deepfashion2_semantic_channel_table()
 SLOT_TO_CHANNEL = torch.tensor(TABLE.slot_to_channel)
 CHANNEL_FLIP = torch.tensor(channel_flip_indices(TABLE, flip_indices()))
 SLOT_FLIP = torch.tensor(flip_indices())
+
+
+def decode_landmark_peaks(heat, kpt_offset, k, vote_radius, slot_to_channel=None):
+    """The codec's landmark peaks (every peak: score_thr 0), optionally with a slot table."""
+    codec = DeepMarkCodec(num_classes=1, num_keypoints=heat.shape[1],
+                          keypoint_slices=[(0, heat.shape[1])], kpt_topk=k,
+                          kpt_vote_radius=vote_radius, grouping=dict(type='nearest', score_thr=0.))
+    codec.kpt_slot_to_channel = slot_to_channel
+    scores, keypoints = codec._landmark_peaks(heat, kpt_offset)
+    return SimpleNamespace(scores=scores, keypoints=keypoints)
 
 
 def test_merge_takes_the_maximum_per_channel():
@@ -108,6 +120,7 @@ def test_shared_channel_peaks_vote_over_the_channels_not_the_slots():
     kpt_offset = torch.stack([0.1 * xs, 0.05 * xs.t()]).unsqueeze(0)  # (1, 2, 9, 9)
     view = channel_maps_to_slot_maps(channels, table)
     shared = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1, slot_to_channel=table)
+
     # the blob's 9 pixels vote with their heat: 8 x 0.5 around, 0.9 in the middle
     weights = channels[0, 0, 3:6, 3:6]
     pixels_x, pixels_y = xs[3:6, 3:6], xs.t()[3:6, 3:6]

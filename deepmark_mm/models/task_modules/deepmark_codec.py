@@ -1,0 +1,517 @@
+# Copyright (c) deepmark_mm contributors. All rights reserved.
+"""DeepMark codec: ground truth -> training targets (:meth:`DeepMarkCodec.encode`), the head's
+maps -> detections (:meth:`DeepMarkCodec.decode`), CenterNet ``multi_pose`` semantics.
+
+Decoding, top to bottom: top-K local maxima of the centre heatmap give garments (box, coarse
+landmarks); per-slot local maxima of the landmark heatmaps give peaks (the peak search is
+:mod:`deepmark_mm.models.utils.peak_topk`); optional per-class NMS; the grouping rule snaps
+coarse landmarks to peaks; optional landmark-weighted scores; ranking; network-input, then
+original-image pixels. Shapes: B images, C categories, J landmark slots, K decoded garments,
+M kept ones, P peaks per slot, (H, W) the feature map; feature pixels until the last step.
+"""
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, get_box_tensor
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
+from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, resolve_keypoint_slices
+from deepmark_mm.ops import batched_nms
+from ..utils.centernet_gaussian import (centernet_gaussian_radius, draw_gaussians,
+                                        gaussian_window_pixels)
+from ..utils.local_maximum import is_tracing
+from ..utils.peak_topk import (gather_at_pixels, peak_windows, topk_local_maxima,
+                               topk_local_maxima_above, weighted_vote, window_votes)
+from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
+                                     head_channel_table, slot_maps_to_channel_maps)
+from .landmark_grouping import GROUPING_RULES, group_landmarks
+
+#: Per-class NMS of ``with_nms=True`` when the codec has none.
+DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
+
+
+class DeepMarkTargets(NamedTuple):
+    """Targets of one feature size: dense heatmaps, sparse regression rows (CenterNet's
+    ``ind`` / ``mask`` layout: M garment rows, L landmark rows, more than garments / landmarks
+    with ``regression_radius > 0``). Fields: ``center_heatmap`` (B, C, H, W), ``kpt_heatmap``
+    (B, J or G, H, W); per garment row ``center_batch_ids``, ``center_pixel_index`` (``y * W +
+    x``), ``center_weight`` (1 at the integer centre, else the Gaussian there), ``wh`` (M, 2),
+    ``offset`` (M, 2) ``centre - pixel``, ``kpt_reg`` (M, 2J) ``landmark - pixel``,
+    ``kpt_reg_weight`` (M, 2J) 1 on supervised coordinates; per landmark row ``kpt_batch_ids``,
+    ``kpt_pixel_index``, ``kpt_weight``, ``kpt_offset`` (L, 2); ``num_objects`` and
+    ``num_landmarks`` count supervised garments and landmarks."""
+    center_heatmap: Tensor
+    kpt_heatmap: Tensor
+    center_batch_ids: Tensor
+    center_pixel_index: Tensor
+    center_weight: Tensor
+    wh: Tensor
+    offset: Tensor
+    kpt_reg: Tensor
+    kpt_reg_weight: Tensor
+    kpt_batch_ids: Tensor
+    kpt_pixel_index: Tensor
+    kpt_weight: Tensor
+    kpt_offset: Tensor
+    num_objects: int
+    num_landmarks: int
+
+
+class ScoredDetections(NamedTuple):
+    """All K decoded garments of a batch after grouping, in feature pixels: ``bboxes`` (B, K, 4)
+    xyxy, ``scores`` (B, K) final, ``labels`` (B, K), ``keypoints`` (B, K, J, 2) and
+    ``keypoint_scores`` (B, K, J) (0 outside the category), ``center_scores`` (B, K) the centre
+    heatmap's."""
+    bboxes: Tensor
+    scores: Tensor
+    labels: Tensor
+    keypoints: Tensor
+    keypoint_scores: Tensor
+    center_scores: Tensor
+
+
+@TASK_UTILS.register_module()
+class DeepMarkCodec(nn.Module):
+    """Encodes ground truth into DeepMark targets and decodes the head's maps into detections.
+
+    A module only so that its slot tables follow the head's device; it has no state dict.
+
+    Args:
+        num_classes (int): Categories C. Defaults to DeepFashion2's 13.
+        num_keypoints (int): Landmark slots J. Defaults to 294.
+        keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` slots per category;
+            DeepFashion2's when None.
+        kpt_heatmap_channels (optional): Shared landmark heatmap channels (``head_channel_table``
+            spec); None: one per slot.
+        flip_indices (Sequence[int], optional): Slot flip pairs a shared table must respect.
+        min_overlap (float): CenterNet's Gaussian radius parameter. Defaults to 0.7.
+        regression_radius (int): 0: regressions at integer centres / landmarks (CenterNet);
+            ``w > 0``: also in the ``(2w+1)^2`` window, weighted by the Gaussian (TTFNet).
+        topk (int): Garments decoded per image. Defaults to 100.
+        local_maximum_kernel (int): Max-pool NMS window of both heatmaps. Defaults to 3.
+        kpt_topk (int, optional): Peaks per landmark slot; ``topk`` when None.
+        max_per_img (int, optional): Detections kept per image; ``topk`` when None.
+        vote_radius (int): 0: each garment reads its peak pixel; ``v > 0``: the centre-heatmap
+            weighted mean of the readings of its ``(2v+1)^2`` window.
+        kpt_vote_radius (int): As ``vote_radius`` for landmark peaks; only pixels where the slot
+            is the one strictly largest channel vote.
+        landmark_score_weight (float): ``w`` in [0, 1]: score ``s^(1-w) * m^w`` with ``m`` the
+            mean landmark score of the detection's own slots. Defaults to 0 (CenterNet).
+        nms (dict, optional): Per-class NMS config (``batched_nms``); None: off.
+        grouping (str | dict, optional): ``'nearest'`` (CenterNet, the default) or
+            ``'exclusive'``, or ``dict(type=..., score_thr=0.1, distance_ratio=0.3)`` (types
+            also ``CenterNetLandmarkGrouping`` / ``ExclusiveLandmarkGrouping``).
+    """
+
+    def __init__(self,
+                 num_classes: int = NUM_CLASSES,
+                 num_keypoints: int = NUM_KEYPOINTS,
+                 keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
+                 kpt_heatmap_channels: object = None,
+                 flip_indices: Optional[Sequence[int]] = None,
+                 min_overlap: float = 0.7,
+                 regression_radius: int = 0,
+                 topk: int = 100,
+                 local_maximum_kernel: int = 3,
+                 kpt_topk: Optional[int] = None,
+                 max_per_img: Optional[int] = None,
+                 vote_radius: int = 0,
+                 kpt_vote_radius: int = 0,
+                 landmark_score_weight: float = 0.,
+                 nms: Optional[dict] = None,
+                 grouping: Union[None, str, dict] = None) -> None:
+        super().__init__()
+        slices = resolve_keypoint_slices(num_classes, num_keypoints, keypoint_slices,
+                                         owner='DeepMarkCodec')
+        self.register_buffer('category_keypoint_mask', torch.from_numpy(
+            category_keypoint_mask(num_keypoints, slices)), persistent=False)
+        slot_to_channel, self.num_kpt_channels = head_channel_table(
+            kpt_heatmap_channels, num_keypoints, slices, flip_indices)
+        self.register_buffer('kpt_slot_to_channel', slot_to_channel, persistent=False)
+        self.min_overlap, self.regression_radius = float(min_overlap), int(regression_radius)
+        self.topk, self.kernel = int(topk), int(local_maximum_kernel)
+        self.kpt_topk = self.topk if kpt_topk is None else int(kpt_topk)
+        self.max_per_img = self.topk if max_per_img is None else int(max_per_img)
+        self.vote_radius, self.kpt_vote_radius = int(vote_radius), int(kpt_vote_radius)
+        self.landmark_score_weight = float(landmark_score_weight)
+        self.nms = nms
+        grouping = dict(type=grouping or 'nearest') if not isinstance(grouping, dict) else grouping
+        grouping = dict(grouping)
+        self.grouping = GROUPING_RULES.get(grouping.pop('type', 'nearest'), 'unknown')
+        self.score_thr = float(grouping.pop('score_thr', 0.1))
+        self.distance_ratio = float(grouping.pop('distance_ratio', 0.3))
+        for name in ('regression_radius', 'vote_radius', 'kpt_vote_radius'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'DeepMarkCodec: {name} must be >= 0, got {getattr(self, name)}')
+        if not 0 <= self.landmark_score_weight <= 1:
+            raise ValueError(f'DeepMarkCodec: landmark_score_weight must lie in [0, 1], got '
+                             f'{self.landmark_score_weight}')
+        if self.grouping == 'unknown' or grouping or not 0 <= self.score_thr <= 1 \
+                or self.distance_ratio < 0:
+            raise ValueError(f'DeepMarkCodec: grouping must be one of {sorted(GROUPING_RULES)} '
+                             f'with score_thr in [0, 1] and distance_ratio >= 0 only, got '
+                             f'{self.grouping_repr()} and {grouping}')
+
+    def decode_settings(self) -> Dict[str, Union[int, float]]:
+        """The tensor-expressible decoding options (stored in ``--postprocess`` ONNX graphs)."""
+        return dict(topk=self.topk, kernel=self.kernel, kpt_topk=self.kpt_topk,
+                    max_per_img=self.max_per_img, vote_radius=self.vote_radius,
+                    kpt_vote_radius=self.kpt_vote_radius,
+                    landmark_score_weight=self.landmark_score_weight)
+
+    def grouping_repr(self) -> str:
+        return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
+
+    # ------------------------------------------------------------------ encode
+
+    def encode(self, batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
+               feat_shape: Sequence[int]) -> DeepMarkTargets:
+        """Targets of a batch for a (B, ., H, W) feature map, all garments at once.
+
+        Per garment (CenterNet ``MultiPoseDataset``): the box in feature pixels, clipped to
+        ``[0, W] x [0, H]`` (empty ones dropped); radius ``r = max(0, int(
+        centernet_gaussian_radius(ceil(h), ceil(w))))``; a Gaussian in channel ``label`` at the
+        integer centre, ``wh`` / ``offset`` regressed there. Each own, visible slot inside
+        ``[0, W) x [0, H)`` gets ``kpt_reg`` from the integer centre, a radius-``r`` Gaussian in
+        its channel and ``kpt_offset`` at its integer position. ``regression_radius`` adds the
+        window pixels each Gaussian owns (:func:`gaussian_window_pixels`). With shared channels
+        ``kpt_heatmap`` holds the max over each channel's slots.
+
+        Args:
+            batch_gt_instances (Sequence[InstanceData]): ``bboxes`` (N, 4) xyxy, ``labels``
+                (N,), ``keypoints`` (N, J, 2), ``keypoints_visible`` (N, J), network-input px.
+            batch_img_metas (list[dict]): ``batch_input_shape`` (or ``pad_shape``,
+                ``img_shape``); errors name the image.
+            feat_shape (Sequence[int]): (B, ., H, W).
+
+        Returns:
+            DeepMarkTargets: On the codec's device.
+        """
+        mask = self.category_keypoint_mask
+        (num_classes, num_keypoints), device = mask.shape, mask.device
+        batch_size, feat_h, feat_w = int(feat_shape[0]), int(feat_shape[2]), int(feat_shape[3])
+        bboxes, labels, keypoints, visible, batch_ids = _stack_gt_instances(
+            batch_gt_instances, batch_img_metas, num_classes, num_keypoints, device)
+        input_h, input_w = network_input_size(batch_img_metas[0])
+        ratio_xy = bboxes.new_tensor([feat_w / float(input_w), feat_h / float(input_h)])
+        boxes = bboxes.float() * ratio_xy.repeat(2)
+        boxes = torch.stack([
+            boxes[:, 0].clamp(0, feat_w), boxes[:, 1].clamp(0, feat_h),
+            boxes[:, 2].clamp(0, feat_w), boxes[:, 3].clamp(0, feat_h)
+        ], dim=1)
+        box_w, box_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        kept = (box_w > 0) & (box_h > 0)
+        boxes, box_w, box_h = boxes[kept], box_w[kept], box_h[kept]
+        labels, batch_ids = labels[kept].long(), batch_ids[kept].long()
+        keypoints, visible = keypoints[kept].float() * ratio_xy, visible[kept]
+
+        radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil(), self.min_overlap)
+        radii = radii.clamp(min=0).long()  # int() truncates toward 0, like CenterNet
+        centers = torch.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], dim=1) / 2
+        centers_int = centers.long()  # non-negative after clipping: truncation == floor
+        center_heatmap = boxes.new_zeros((batch_size, num_classes, feat_h, feat_w))
+        draw_gaussians(center_heatmap, batch_ids, labels, centers_int, radii)
+
+        inside = (keypoints[..., 0] >= 0) & (keypoints[..., 0] < feat_w) & \
+                 (keypoints[..., 1] >= 0) & (keypoints[..., 1] < feat_h)
+        supervised = mask[labels] & (visible > 0) & inside  # (M, J)
+        inst_index, slot_index = supervised.nonzero(as_tuple=True)  # (L,), (L,)
+        landmarks = keypoints[inst_index, slot_index]  # (L, 2)
+        landmarks_int = landmarks.long()
+        kpt_batch_ids = batch_ids[inst_index]
+        kpt_heatmap = boxes.new_zeros((batch_size, num_keypoints, feat_h, feat_w))
+        draw_gaussians(kpt_heatmap, kpt_batch_ids, slot_index, landmarks_int, radii[inst_index])
+        if self.kpt_slot_to_channel is not None:
+            kpt_heatmap = slot_maps_to_channel_maps(kpt_heatmap, self.kpt_slot_to_channel,
+                                                    self.num_kpt_channels)
+
+        feat_hw = (feat_h, feat_w)
+        garment, xs, ys, center_weight = gaussian_window_pixels(
+            batch_ids, centers_int, radii, self.regression_radius, batch_size, feat_hw)
+        pixels = torch.stack([xs, ys], dim=1).float()  # (M', 2)
+        supervised_xy = supervised[garment].unsqueeze(-1).expand(-1, -1, 2)  # (M', J, 2)
+        kpt_reg = (keypoints[garment] - pixels.unsqueeze(1)) * supervised_xy
+        landmark, kpt_xs, kpt_ys, kpt_weight = gaussian_window_pixels(
+            kpt_batch_ids, landmarks_int, radii[inst_index], self.regression_radius, batch_size,
+            feat_hw)
+        kpt_pixels = torch.stack([kpt_xs, kpt_ys], dim=1)  # (L', 2)
+        return DeepMarkTargets(
+            center_heatmap, kpt_heatmap, batch_ids[garment], ys * feat_w + xs, center_weight,
+            torch.stack([box_w, box_h], dim=1)[garment], centers[garment] - pixels,
+            kpt_reg.reshape(-1, 2 * num_keypoints),
+            supervised_xy.float().reshape(-1, 2 * num_keypoints), kpt_batch_ids[landmark],
+            kpt_ys * feat_w + kpt_xs, kpt_weight, landmarks[landmark] - kpt_pixels.float(),
+            int(labels.numel()), int(inst_index.numel()))
+
+    # ------------------------------------------------------------------ decode
+
+    def prob_maps(self, outputs: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, ...]:
+        """What :meth:`decode` reads from the head's six per-level output lists: the last level,
+        both heatmaps through a sigmoid, shared landmark channels as their per-slot view
+        (B, J, H, W) (slot ``j`` reads channel ``kpt_slot_to_channel[j]``)."""
+        if len(outputs) != 6:
+            raise ValueError(f'DeepMarkCodec expects the head\'s six output lists, got '
+                             f'{len(outputs)}')
+        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (level[-1] for level in outputs)
+        kpt_heatmap_probs = kpt_heatmap.sigmoid()
+        if self.kpt_slot_to_channel is not None:
+            kpt_heatmap_probs = channel_maps_to_slot_maps(kpt_heatmap_probs,
+                                                          self.kpt_slot_to_channel)
+        return center.sigmoid(), wh, offset, kpt_reg, kpt_heatmap_probs, kpt_offset
+
+    def decode(self, maps: Sequence[Tensor], batch_img_metas: List[dict], rescale: bool = False,
+               with_nms: Optional[bool] = None) -> List[InstanceData]:
+        """Detections of :meth:`prob_maps`' six maps (heatmaps as probabilities).
+
+        Args:
+            maps (Sequence[Tensor]): center heatmap (B, C, H, W), wh (B, 2, H, W), offset
+                (B, 2, H, W), kpt_reg (B, 2J, H, W), kpt heatmap (B, J, H, W), kpt_offset.
+            batch_img_metas (list[dict]): ``batch_input_shape`` (or ``pad_shape``,
+                ``img_shape``); with ``rescale`` ``homography_matrix`` (or ``scale_factor``).
+            rescale (bool): Original-image pixels when True, else network-input pixels.
+            with_nms (bool, optional): Per-class NMS; None follows ``nms`` (True without it:
+                IoU 0.5).
+
+        Returns:
+            list[InstanceData]: Per image ``bboxes`` (M, 4), ``scores`` (M,) descending,
+            ``labels``, ``keypoints`` (M, J, 2), ``keypoint_scores`` (M, J): the snapped peak's
+            score, else the landmark heatmap at the coarse landmark's cell; 0 outside the
+            category.
+        """
+        feat_h, feat_w = maps[0].shape[2:]
+        if len(batch_img_metas) != maps[0].shape[0]:
+            raise ValueError(f'DeepMarkCodec: {len(batch_img_metas)} img metas for a batch of '
+                             f'{maps[0].shape[0]}')
+        if with_nms is None:
+            with_nms = self.nms is not None
+        scored, order, counts = self.decode_rows(maps, (self.nms or DEFAULT_NMS)
+                                                 if with_nms else None)
+        results = []
+        for batch_id, (meta, count) in enumerate(zip(batch_img_metas, counts)):
+            rows = order[batch_id, :count]
+            input_h, input_w = network_input_size(meta)
+            stride = scored.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
+            bboxes = scored.bboxes[batch_id, rows] * stride.repeat(2)
+            keypoints = scored.keypoints[batch_id, rows] * stride
+            labels = scored.labels[batch_id, rows]
+            if rescale:
+                bboxes, keypoints = to_original_image(bboxes, keypoints, meta)
+                keypoints = keypoints * self.category_keypoint_mask[labels].unsqueeze(-1)
+            results.append(InstanceData(
+                bboxes=bboxes, scores=scored.scores[batch_id, rows], labels=labels,
+                keypoints=keypoints, keypoint_scores=scored.keypoint_scores[batch_id, rows]))
+        return results
+
+    def decode_rows(self, maps: Sequence[Tensor], nms_cfg: Optional[dict] = None
+                    ) -> Tuple[ScoredDetections, Tensor, List[int]]:
+        """:meth:`decode` before the per-image split (traceable without ``nms_cfg``).
+
+        Returns:
+            tuple: ScoredDetections (B, K) in feature pixels; (B, M) int64 kept rows by
+            descending score (padded past each image's count); per image, the rows kept.
+        """
+        center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = maps
+        garments = self._garments(center, wh, offset, kpt_reg)
+        peak_scores, peaks = self._landmark_peaks(kpt_heatmap, kpt_offset)
+        scores, labels, bboxes, coarse, own = garments
+        batch_size, num_decoded = scores.shape
+        if nms_cfg is None:  # the first max_per_img, the same for every image
+            counts = [min(self.max_per_img, num_decoded)] * batch_size
+            keep = torch.arange(counts[0], device=scores.device).expand(batch_size, -1)
+            alive = (torch.arange(num_decoded, device=scores.device) < counts[0]).expand(
+                batch_size, -1)
+        else:
+            kept = [batched_nms(b, s.contiguous(), c, nms_cfg)[1][:self.max_per_img]
+                    if s.numel() else s.new_zeros(0, dtype=torch.long)
+                    for b, s, c in zip(bboxes, scores, labels)]
+            counts = [rows.numel() for rows in kept]
+            keep = torch.zeros(batch_size, max(counts), dtype=torch.long, device=scores.device)
+            alive = torch.zeros_like(scores, dtype=torch.bool)
+            for batch_id, rows in enumerate(kept):
+                keep[batch_id, :rows.numel()] = rows
+                alive[batch_id, rows] = True
+
+        keypoints, snapped, snapped_scores = group_landmarks(
+            self.grouping, coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
+            self.score_thr, self.distance_ratio)
+        fallback = _sample_heatmap_at(kpt_heatmap, coarse)
+        keypoint_scores = torch.where(snapped, snapped_scores, fallback) * own
+        final = scores
+        if self.landmark_score_weight:  # weighted geometric mean with the own-slot mean
+            weight, own_float = self.landmark_score_weight, own.to(keypoint_scores.dtype)
+            mean_own = (keypoint_scores * own_float).sum(-1) / own_float.sum(-1).clamp(min=1)
+            final = scores.pow(1 - weight) * mean_own.pow(weight)
+
+        kept_scores = final.gather(1, keep)
+        if nms_cfg is not None:  # padding last
+            padding = torch.arange(keep.shape[1], device=keep.device) >= keep.new_tensor(
+                counts).unsqueeze(1)
+            kept_scores = kept_scores.masked_fill(padding, float('-inf'))
+        if torch.onnx.is_in_onnx_export():  # no stable argsort there; ONNX TopK is stable
+            ranks = kept_scores.topk(kept_scores.shape[1], dim=1, sorted=True).indices
+        else:
+            ranks = kept_scores.argsort(dim=1, descending=True, stable=True)
+        scored = ScoredDetections(bboxes, final, labels, keypoints * own.unsqueeze(-1),
+                                  keypoint_scores, scores)
+        return scored, keep.gather(1, ranks), counts
+
+    def _garments(self, center: Tensor, wh: Tensor, offset: Tensor,
+                  kpt_reg: Tensor) -> Tuple[Tensor, ...]:
+        """Top-K garments: scores (B, K) descending, labels (B, K), bboxes (B, K, 4), coarse
+        landmarks (B, K, J, 2) (integer centre + kpt_reg, 0 outside the category), own slots
+        (B, K, J); with ``vote_radius`` the heatmap-weighted means of the window's readings."""
+        batch_size, num_classes, height, width = center.shape
+        mask = self.category_keypoint_mask
+        num_keypoints = mask.shape[1]
+        if kpt_reg.shape[1] != 2 * num_keypoints or mask.shape[0] != num_classes:
+            raise ValueError(f'kpt_reg has {kpt_reg.shape[1]} channels and the centre heatmap '
+                             f'{num_classes}, but category_keypoint_mask is {tuple(mask.shape)}')
+        k = min(self.topk, num_classes * height * width)
+        # mmdet's get_topk_from_heatmap: top-K over (B, C*H*W) in NCHW order
+        scores, flat_index = topk_local_maxima(center, k, self.kernel, per_channel=False)
+        labels = flat_index // (height * width)
+        pixel_index = flat_index % (height * width)
+        windows = peak_windows(pixel_index % width, pixel_index // width, self.vote_radius,
+                               height, width)
+        num_window = windows[1].shape[2]
+        votes = window_votes(center, labels, windows) if self.vote_radius else None
+
+        def read(feat: Tensor) -> Tensor:  # (B, C', H, W) -> (B, K, S, C')
+            return gather_at_pixels(feat, windows[0].reshape(batch_size, -1)).reshape(
+                batch_size, k, num_window, -1)
+
+        centers = windows[1] + read(offset)
+        bboxes = weighted_vote(bbox_cxcywh_to_xyxy(torch.cat([centers, read(wh)], dim=-1)),
+                               votes)
+        own = mask.to(labels.device)[labels.long()]  # (B, K, J)
+        coarse = read(kpt_reg).reshape(batch_size, k, num_window, num_keypoints, 2)
+        coarse = weighted_vote((coarse + windows[1].unsqueeze(3)).flatten(3), votes)
+        coarse = coarse.reshape(batch_size, k, num_keypoints, 2) * own.unsqueeze(-1)
+        return scores, labels.long(), bboxes, coarse, own
+
+    def _landmark_peaks(self, probs: Tensor, kpt_offset: Tensor) -> Tuple[Tensor, Tensor]:
+        """Peak scores (B, J, P) descending and peaks (B, J, P, 2) = integer peak + kpt_offset
+        (``kpt_vote_radius``: the vote of the window pixels the slot owns). Only the peaks
+        scoring at least the grouping's ``score_thr`` are needed (> 0: the others are not
+        searched, P is the most any slot has). Shared channels: peaks once per channel, owned
+        among the channels, each slot takes its channel's."""
+        table = self.kpt_slot_to_channel
+        if table is not None:
+            table = table.to(probs.device)
+            probs = probs.index_select(1, channel_representative_slots(table))
+        batch_size, num_maps, height, width = probs.shape
+        k = min(self.kpt_topk, height * width)
+        if self.score_thr > 0 and not is_tracing():
+            scores, pixel_index = topk_local_maxima_above(probs, k, self.score_thr, self.kernel)
+            k = scores.shape[-1]
+        else:
+            scores, pixel_index = topk_local_maxima(probs, k, self.kernel, per_channel=True)
+        pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
+        windows = peak_windows(pixel_index % width,
+                               torch.div(pixel_index, width, rounding_mode='floor'),
+                               self.kpt_vote_radius, height, width)
+        slots = torch.arange(num_maps, device=pixel_index.device).repeat_interleave(k)
+        votes = window_votes(probs, slots.expand(batch_size, -1), windows, exclusive=True) \
+            if self.kpt_vote_radius else None
+        refine = gather_at_pixels(kpt_offset, windows[0].reshape(batch_size, -1))
+        peaks = weighted_vote(windows[1] + refine.reshape(windows[1].shape), votes)
+        peaks = peaks.reshape(batch_size, num_maps, k, 2)
+        if table is not None:
+            return scores.index_select(1, table), peaks.index_select(1, table)
+        return scores, peaks
+
+
+def _sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
+    """(B, N, J) value of heatmap (B, J, H, W) channel ``j`` at the cell holding point
+    (B, N, J, 2) ``(b, n, j)``; 0 off the map."""
+    batch_size, num_keypoints, height, width = heatmap.shape
+    cells = points.floor()
+    inside = (cells[..., 0] >= 0) & (cells[..., 0] < width) & \
+             (cells[..., 1] >= 0) & (cells[..., 1] < height)
+    xs = cells[..., 0].clamp(0, width - 1).long()
+    ys = cells[..., 1].clamp(0, height - 1).long()
+    slots = torch.arange(num_keypoints, device=heatmap.device).view(1, 1, -1)
+    index = (slots * height + ys) * width + xs  # (B, N, J)
+    values = heatmap.reshape(batch_size, -1).gather(1, index.reshape(batch_size, -1))
+    return values.reshape(index.shape) * inside
+
+
+def image_name(meta: dict) -> str:
+    """How errors name an image: its path, else its id."""
+    return str(meta.get('img_path', meta.get('img_id', '<unnamed image>')))
+
+
+def network_input_size(meta: dict) -> Tuple[int, int]:
+    """(h, w) of the network input: ``batch_input_shape``, else ``pad_shape``, ``img_shape``."""
+    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
+        if key in meta:
+            return int(meta[key][0]), int(meta[key][1])
+    raise KeyError(f'DeepMarkHead: img meta of {image_name(meta)} has none of '
+                   "'batch_input_shape', 'pad_shape', 'img_shape'")
+
+
+def project_points(points: Tensor, homography: Tensor) -> Tensor:
+    """(..., 2) points through a (3, 3) homography (mmdet's ``new = H @ old``)."""
+    matrix = homography.to(points)
+    projected = points @ matrix[:2, :2].T + matrix[:2, 2]
+    return projected / (points @ matrix[2, :2] + matrix[2, 2]).unsqueeze(-1)
+
+
+def project_bboxes(bboxes: Tensor, homography: Tensor) -> Tensor:
+    """(N, 4) xyxy boxes through a homography: the tight box of the projected corners."""
+    x1, y1, x2, y2 = bboxes.unbind(-1)
+    corners = torch.stack([torch.stack(xy, -1) for xy in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))],
+                          dim=-2)  # (N, 4, 2)
+    corners = project_points(corners, homography)
+    return torch.cat([corners.amin(dim=-2), corners.amax(dim=-2)], dim=-1)
+
+
+def to_original_image(bboxes: Tensor, keypoints: Tensor, meta: dict) -> Tuple[Tensor, Tensor]:
+    """(N, 4) boxes and (N, J, 2) keypoints from network-input to original-image pixels by the
+    meta's inverse ``homography_matrix``, else its ``scale_factor``."""
+    if meta.get('homography_matrix', None) is not None:
+        homography = torch.as_tensor(np.asarray(meta['homography_matrix'], dtype=np.float64))
+        inverse = torch.linalg.inv(homography).to(bboxes)
+        return project_bboxes(bboxes, inverse), project_points(keypoints, inverse)
+    if meta.get('scale_factor', None) is not None:
+        scale = bboxes.new_tensor(np.asarray(meta['scale_factor'], dtype=np.float64)[:2])
+        return bboxes / scale.repeat(2), keypoints / scale
+    raise KeyError(f'DeepMarkHead: rescale=True needs homography_matrix or scale_factor in the '
+                   f'img meta of {image_name(meta)}')
+
+
+def _stack_gt_instances(batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
+                        num_classes: int, num_keypoints: int,
+                        device: torch.device) -> Tuple[Tensor, ...]:
+    """Check a batch's ground truth and concatenate it over all G garments: bboxes (G, 4)
+    float32, labels (G,), keypoints (G, J, 2) float32, keypoints_visible (G, J), batch ids."""
+    fields: Tuple[list, ...] = ([], [], [], [], [])
+    for batch_id, (gt, meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
+        bboxes = get_box_tensor(gt.bboxes).reshape(-1, 4)
+        num_gts = bboxes.shape[0]
+        missing = [key for key in ('labels', 'keypoints', 'keypoints_visible') if key not in gt]
+        if missing:
+            raise KeyError(f'DeepMarkHead: gt_instances of {image_name(meta)} lack '
+                           f'{missing}; pack them with PackDeepMarkInputs')
+        keypoints = torch.as_tensor(gt.keypoints, device=device)
+        visible = torch.as_tensor(gt.keypoints_visible, device=device)
+        if keypoints.shape != (num_gts, num_keypoints, 2) \
+                or visible.shape != (num_gts, num_keypoints) or gt.labels.shape != (num_gts, ):
+            raise ValueError(
+                f'DeepMarkHead: gt_instances of {image_name(meta)} have bboxes '
+                f'{tuple(bboxes.shape)}, labels {tuple(gt.labels.shape)}, keypoints '
+                f'{tuple(keypoints.shape)}, keypoints_visible {tuple(visible.shape)}; '
+                f'expected ({num_gts}, {num_keypoints}, 2) landmarks')
+        if num_gts and (int(gt.labels.min()) < 0 or int(gt.labels.max()) >= num_classes):
+            raise ValueError(f'DeepMarkHead: {image_name(meta)} has labels '
+                             f'{gt.labels.tolist()} outside [0, {num_classes})')
+        for field, value in zip(fields, (bboxes.to(device).float(), gt.labels.to(device),
+                                         keypoints.float(), visible,
+                                         torch.full((num_gts, ), batch_id, device=device))):
+            field.append(value)
+    return tuple(torch.cat(field) for field in fields)
