@@ -290,12 +290,8 @@ def _build_postprocess(model: nn.Module, cfg: Config, input_hw: Tuple[int, int],
     from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
     tta_cfg = cfg.get('tta_model', None) or {}
     # the TTA model's own choice of flip_indices (the config's, else DeepFashion2's)
-    tta = DeepMarkTTAModel(
-        module=model,
-        flip=True,
-        average_offsets=bool(tta_cfg.get('average_offsets', False)),
-        flip_indices=tta_cfg.get('flip_indices', None))
-    return FlipFusedPostprocess(decoder, tta.flip_indices, tta.average_offsets).eval()
+    tta = DeepMarkTTAModel(module=model, flip=True, flip_indices=tta_cfg.get('flip_indices', None))
+    return FlipFusedPostprocess(decoder, tta.flip_indices).eval()
 
 
 def _postprocess_metadata(decoder: nn.Module, flip: bool) -> Dict[str, str]:

@@ -31,20 +31,17 @@ class FlipFusedPostprocess(nn.Module):
     Args:
         postprocess (DeepMarkPostprocess): The decoding.
         flip_indices (Tensor): (J,) slot permutation of a horizontal flip.
-        average_offsets (bool): Average the offsets of both halves too.
     """
 
-    def __init__(self, postprocess: DeepMarkPostprocess, flip_indices: Tensor,
-                 average_offsets: bool = False) -> None:
+    def __init__(self, postprocess: DeepMarkPostprocess, flip_indices: Tensor) -> None:
         super().__init__()
         self.postprocess = postprocess
         self.register_buffer('flip_indices', flip_indices.clone(), persistent=False)
-        self.average_offsets = bool(average_offsets)
 
     def forward(self, *maps: Tensor) -> Tuple[Tensor, ...]:
         """(2B, ...) maps -> the outputs of :class:`DeepMarkPostprocess` for B images."""
         from deepmark_mm.models.test_time_augs import fuse_flip_outputs
-        return self.postprocess(*fuse_flip_outputs(*maps, self.flip_indices, self.average_offsets))
+        return self.postprocess(*fuse_flip_outputs(*maps, self.flip_indices))
 
 
 def export_postprocess(postprocess: nn.Module, maps: Tuple[Tensor, ...], out_file: str,

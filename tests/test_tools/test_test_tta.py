@@ -106,7 +106,7 @@ def test_tta_column_config_with_tta_flag_wraps_the_detector(key):
         model = MODELS.build(cfg.model)
     assert isinstance(model, DeepMarkTTAModel)
     # the model the old config held: defaults defined once, in DeepMarkTTAModel
-    assert (model.flip, model.nms, model.average_offsets) == (flip, nms, False)
+    assert (model.flip, model.nms) == (flip, nms)
     assert model.nms_cfg == SOFT_NMS
     assert model.max_per_img == plain_cfg.model.test_cfg.max_per_img
 

@@ -2,12 +2,10 @@
 """DeepMark head: CenterNet's ``multi_pose`` head for multi-category landmark sets."""
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn as nn
 from mmdet.models.dense_heads.base_dense_head import BaseDenseHead
 from mmdet.models.utils import multi_apply
 from mmdet.registry import MODELS, TASK_UTILS
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptInstanceList, OptMultiConfig
 from mmengine.model import normal_init
 from torch import Tensor
@@ -66,14 +64,11 @@ class DeepMarkHead(BaseDenseHead):
             :func:`clamped_sigmoid` of the logits (mmdet's ``GaussianFocalLoss``, alpha 2,
             gamma 4).
         loss_wh, loss_offset, loss_kpt_reg, loss_kpt_offset (dict): L1 losses (wh: weight 0.1).
-        loss_bbox (dict, optional): An extra IoU-type loss (e.g. ``GIoULoss``) on the box that
-            ``wh`` and ``offset`` predict at each centre. Defaults to None (CenterNet: L1 only).
         grouping (str | dict, optional): Landmark grouping rule; None: ``test_cfg.grouping``,
             else ``'nearest'`` (CenterNet).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
-            ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``vote_radius``,
-            ``kpt_vote_radius``, ``landmark_score_weight``, ``nms``, ``grouping``).
+            ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``nms``, ``grouping``).
         codec (dict, optional): :class:`DeepMarkCodec` options overriding the above.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
@@ -98,7 +93,6 @@ class DeepMarkHead(BaseDenseHead):
                  loss_kpt_heatmap: ConfigType = dict(
                      type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
-                 loss_bbox: OptConfigType = None,
                  grouping: Union[None, str, dict] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -143,7 +137,6 @@ class DeepMarkHead(BaseDenseHead):
         self.loss_kpt_reg = MODELS.build(loss_kpt_reg)
         self.loss_kpt_heatmap = MODELS.build(loss_kpt_heatmap)
         self.loss_kpt_offset = MODELS.build(loss_kpt_offset)
-        self.loss_bbox = MODELS.build(loss_bbox) if loss_bbox is not None else None
 
     @property
     def category_keypoint_mask(self) -> Tensor:
@@ -236,8 +229,7 @@ class DeepMarkHead(BaseDenseHead):
 
         Returns:
             dict[str, Tensor]: ``loss_center_heatmap``, ``loss_wh``, ``loss_offset``,
-            ``loss_kpt_reg``, ``loss_kpt_heatmap``, ``loss_kpt_offset`` and, with ``loss_bbox``
-            set, ``loss_bbox``.
+            ``loss_kpt_reg``, ``loss_kpt_heatmap``, ``loss_kpt_offset``.
         """
         targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
         level_losses = []
@@ -269,19 +261,18 @@ class DeepMarkHead(BaseDenseHead):
                                      targets.kpt_pixel_index)
         # each regression row weighs its Gaussian (1 per garment / landmark with
         # regression_radius = 0); L1 losses average over supervised coordinates
-        wh_at, offset_at = at_centers(wh_pred), at_centers(offset_pred)  # (M, 2) each
         center_weight = targets.center_weight.unsqueeze(1)  # (M, 1)
         center_xy_weight = center_weight.expand(-1, 2)
         kpt_reg_weight = targets.kpt_reg_weight * center_weight
         kpt_xy_weight = targets.kpt_weight.unsqueeze(1).expand(-1, 2)
-        losses = dict(
+        return dict(
             loss_center_heatmap=self.loss_center_heatmap(
                 center_input, targets.center_heatmap, avg_factor=max(1, targets.num_objects)),
             loss_wh=self.loss_wh(
-                wh_at, targets.wh, weight=center_xy_weight,
+                at_centers(wh_pred), targets.wh, weight=center_xy_weight,
                 avg_factor=_avg_factor(center_xy_weight)),
             loss_offset=self.loss_offset(
-                offset_at, targets.offset, weight=center_xy_weight,
+                at_centers(offset_pred), targets.offset, weight=center_xy_weight,
                 avg_factor=_avg_factor(center_xy_weight)),
             loss_kpt_reg=self.loss_kpt_reg(
                 at_centers(kpt_reg_pred), targets.kpt_reg, weight=kpt_reg_weight,
@@ -291,14 +282,6 @@ class DeepMarkHead(BaseDenseHead):
             loss_kpt_offset=self.loss_kpt_offset(
                 kpt_offset_at, targets.kpt_offset, weight=kpt_xy_weight,
                 avg_factor=_avg_factor(kpt_xy_weight)))
-        if self.loss_bbox is not None:
-            # boxes relative to each row's pixel: IoU is translation invariant
-            losses['loss_bbox'] = self.loss_bbox(
-                bbox_cxcywh_to_xyxy(torch.cat([offset_at, wh_at.clamp(min=0)], dim=1)),
-                bbox_cxcywh_to_xyxy(torch.cat([targets.offset, targets.wh], dim=1)),
-                weight=targets.center_weight,
-                avg_factor=_avg_factor(targets.center_weight))
-        return losses
 
     def heatmap_loss_input(self, logits: Tensor) -> Tensor:
         """What the heatmap losses receive from (B, C, H, W) logits: CenterNet's clamped sigmoid,

@@ -45,8 +45,6 @@ class DeepMarkTTAModel(BaseTTAModel):
         module (dict | nn.Module): The detector (mmdet ``CenterNet`` with a ``DeepMarkHead``):
             needs ``data_preprocessor``, ``extract_feat`` and ``bbox_head``.
         flip (bool): Fuse each view with its horizontal mirror. Defaults to True.
-        average_offsets (bool): Average the centre and landmark offsets over the two halves too
-            (CenterNet takes them from the unflipped half). Defaults to False.
         nms (bool, optional): Merge by ``nms_cfg``. None: only when an image has more than one
             view (CenterNet applies soft-NMS with several scales or with ``--nms``).
         nms_cfg (dict): :func:`mmcv.ops.batched_nms` config. Defaults to Gaussian soft-NMS,
@@ -63,7 +61,6 @@ class DeepMarkTTAModel(BaseTTAModel):
     def __init__(self,
                  module: Union[dict, nn.Module],
                  flip: bool = True,
-                 average_offsets: bool = False,
                  nms: Optional[bool] = None,
                  nms_cfg: dict = DEFAULT_SOFT_NMS,
                  max_per_img: Optional[int] = None,
@@ -83,7 +80,6 @@ class DeepMarkTTAModel(BaseTTAModel):
                             f'DeepMarkHead), got {type(self.module).__name__} missing {missing}')
         head = self.module.bbox_head
         self.flip = bool(flip)
-        self.average_offsets = bool(average_offsets)
         self.nms = nms
         self.nms_cfg = dict(nms_cfg)
         if max_per_img is None:
@@ -129,7 +125,7 @@ class DeepMarkTTAModel(BaseTTAModel):
                     f'DeepMarkTTAModel: flip fusion needs the input width ({input_width}) to be '
                     f'a multiple of the feature width ({feat_width}), or mirrored cells do not '
                     'line up; pad inputs to a multiple of the stride (pad_size_divisor)')
-            maps = fuse_flip_outputs(*maps, self.flip_indices, self.average_offsets)
+            maps = fuse_flip_outputs(*maps, self.flip_indices)
         elif center.shape[0] != batch:
             raise RuntimeError(f'the network returned {center.shape[0]} maps for {batch} images')
         metas = [sample.metainfo for sample in batch_data_samples]

@@ -98,18 +98,6 @@ def _swap_slots(maps: Tensor, flip_indices: Tensor) -> Tensor:
     return per_slot.index_select(1, flip_indices.to(maps.device)).reshape(maps.shape)
 
 
-def unmirror_cell_offsets(offsets: Tensor) -> Tensor:
-    """Mirror (dx, dy) maps measured from an integer feature cell back: dx -> 1 - dx.
-
-    Args:
-        offsets (Tensor): (B, 2 * N, H, W), pairs ``(dx, dy)`` at channels ``2n, 2n + 1``.
-
-    Returns:
-        Tensor: (B, 2 * N, H, W).
-    """
-    return _reflect_cell_dx(unmirror_maps(offsets))
-
-
 def unmirror_slot_maps(maps: Tensor, flip_indices: Tensor) -> Tensor:
     """Mirror per-slot maps (landmark heatmaps) back and give every slot its partner's map.
 
@@ -144,8 +132,7 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
                       kpt_reg: Tensor,
                       kpt_heatmap_probs: Tensor,
                       kpt_offset: Tensor,
-                      flip_indices: Tensor,
-                      average_offsets: bool = False) -> FlipFusedMaps:
+                      flip_indices: Tensor) -> FlipFusedMaps:
     """Average the outputs of ``B`` images and of their mirrors (CenterNet's flip test).
 
     Inputs hold ``2B`` images: ``[:B]`` the originals, ``[B:]`` their horizontal mirrors in the
@@ -157,7 +144,7 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
     centre heatmap, wh        (a + unmirror(b)) / 2
     landmark heatmap          (a + unmirror(b) with slots swapped) / 2
     kpt_reg                   (a + unmirror(b) with slots swapped, dx -> 1 - dx) / 2
-    offset, kpt_offset        a; with ``average_offsets``: (a + unmirror(b), dx -> 1 - dx) / 2
+    offset, kpt_offset        a (the unflipped view's)
     ========================= ==========================================================
 
     Args:
@@ -168,8 +155,6 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
         kpt_heatmap_probs (Tensor): (2B, J, H, W).
         kpt_offset (Tensor): (2B, 2, H, W).
         flip_indices (Tensor): (J,) involutive slot permutation, see :func:`check_flip_indices`.
-        average_offsets (bool): Average the centre and landmark offsets too instead of taking
-            them from the unflipped view (CenterNet). Defaults to False.
 
     Returns:
         FlipFusedMaps: (B, ...) maps in the frame of the unflipped images.
@@ -192,18 +177,13 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
     def average(original: Tensor, unmirrored: Tensor) -> Tensor:
         return (original + unmirrored) / 2
 
-    def offsets(maps: Tensor) -> Tensor:
-        if not average_offsets:
-            return maps[:batch]
-        return average(maps[:batch], unmirror_cell_offsets(maps[batch:]))
-
     return FlipFusedMaps(
         center_heatmap_probs=average(center_heatmap_probs[:batch],
                                      unmirror_maps(center_heatmap_probs[batch:])),
         wh=average(wh[:batch], unmirror_maps(wh[batch:])),
-        offset=offsets(offset),
+        offset=offset[:batch],
         kpt_reg=average(kpt_reg[:batch], unmirror_landmark_regression(kpt_reg[batch:],
                                                                       flip_indices)),
         kpt_heatmap_probs=average(kpt_heatmap_probs[:batch],
                                   unmirror_slot_maps(kpt_heatmap_probs[batch:], flip_indices)),
-        kpt_offset=offsets(kpt_offset))
+        kpt_offset=kpt_offset[:batch])

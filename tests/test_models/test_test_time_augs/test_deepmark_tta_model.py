@@ -1,5 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """DeepMarkTTAModel on a small randomly initialised detector."""
+import copy
+
 import pytest
 import torch
 from mmdet.registry import MODELS
@@ -44,8 +46,15 @@ def assert_mirrored(pred, mirror_pred, width):
 
 @pytest.mark.parametrize('pool_factors', [(1, ), (1, 2)], ids=['one-scale', 'two-scales'])
 def test_flip_tta_of_mirrored_image_is_mirrored(small_detector, tta_batch_of, pool_factors):
-    """TTA(mirror(X)) == mirror(TTA(X)) with averaged offsets: the same two forwards swapped."""
-    tta = DeepMarkTTAModel(small_detector, flip=True, average_offsets=True).eval()
+    """TTA(mirror(X)) == mirror(TTA(X)): the same two forwards swapped. The offsets come from
+    the unflipped half (CenterNet), so they are made mirror-invariant here: dx = dy = 0.5."""
+    detector = copy.deepcopy(small_detector)  # a session fixture: not changed in place
+    head = detector.bbox_head
+    with torch.no_grad():
+        for branch in (*head.offset_head, *head.kpt_offset_head):
+            branch[-1].weight.zero_()
+            branch[-1].bias.fill_(0.5)
+    tta = DeepMarkTTAModel(detector, flip=True).eval()
     images = random_images(2)
     preds = predict(tta, tta_batch_of(images, pool_factors))
     mirror_preds = predict(tta, tta_batch_of([img.flip(-1) for img in images], pool_factors))

@@ -6,8 +6,7 @@ import torch
 
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
-from deepmark_mm.models.test_time_augs import (check_flip_indices, fuse_flip_outputs,
-                                               unmirror_cell_offsets)
+from deepmark_mm.models.test_time_augs import check_flip_indices, fuse_flip_outputs
 
 NUM_CLASSES = 13
 HEIGHT, WIDTH = 5, 8
@@ -54,21 +53,6 @@ def first_swapped_slot():
     return slot, int(flip[slot])
 
 
-def test_mirrored_point_maps_back_to_its_cell_and_offset():
-    """u = 2.25 (cell 2, dx 0.25) mirrors to 8 - 2.25 = 5.75 (cell 5, dx 0.75)."""
-    mirrored = torch.zeros(1, 2, 1, WIDTH)
-    mirrored[0, 0, 0, 5] = 0.75
-    mirrored[0, 1, 0, 5] = 0.4
-    back = unmirror_cell_offsets(mirrored)
-    assert back[0, 0, 0, 2] == pytest.approx(0.25)
-    assert back[0, 1, 0, 2] == pytest.approx(0.4)
-    assert 2 + back[0, 0, 0, 2] == pytest.approx(WIDTH - (5 + 0.75))
-    # every other cell held dx = 0 (a point on the cell's left edge), mirrored to dx = 1
-    others = torch.ones(WIDTH, dtype=torch.bool)
-    others[2] = False
-    assert torch.equal(back[0, 0, 0, others], torch.ones(WIDTH - 1))
-
-
 def test_landmark_slot_lands_on_its_mirror_partner():
     """A peak of slot s at column x in the mirrored view ends in slot flip[s] at W - 1 - x."""
     slot, partner = first_swapped_slot()
@@ -94,41 +78,38 @@ def test_landmark_slot_lands_on_its_mirror_partner():
     assert start <= partner < end
 
 
-@pytest.mark.parametrize('average_offsets', [False, True])
-def test_mirror_equivariant_outputs_fuse_to_the_original(average_offsets):
+def test_mirror_equivariant_outputs_fuse_to_the_original():
     """If the mirrored half is exactly the mirror of the first, fusion changes nothing."""
     flip = check_flip_indices(deepfashion2_flip(), NUM_KEYPOINTS)
     outputs = random_outputs(2, NUM_KEYPOINTS)
     fused = fuse_flip_outputs(
-        *stack(outputs, mirror_outputs(outputs, flip)), flip, average_offsets=average_offsets)
+        *stack(outputs, mirror_outputs(outputs, flip)), flip)
     for name, value, original in zip(fused._fields, fused, outputs):
         torch.testing.assert_close(value, original, msg=name)
 
 
 def test_symmetric_image_gives_symmetric_fused_maps():
-    """flip(x) == x: both halves are equal, the fused maps are their own mirror."""
+    """flip(x) == x: both halves are equal, the fused averaged maps are their own mirror (the
+    offsets are the unflipped half's)."""
     flip = torch.tensor([1, 0, 2, 4, 3])
     outputs = random_outputs(1, 5, seed=3)
-    fused = fuse_flip_outputs(*stack(outputs, outputs), flip, average_offsets=True)
+    fused = fuse_flip_outputs(*stack(outputs, outputs), flip)
     for name, value, mirrored in zip(fused._fields, fused, mirror_outputs(fused, flip)):
-        torch.testing.assert_close(value, mirrored, msg=name)
+        if name not in ('offset', 'kpt_offset'):
+            torch.testing.assert_close(value, mirrored, msg=name)
     # spelled out for the landmark heatmap: slot 0 at column x == slot 1 at column W - 1 - x
     torch.testing.assert_close(fused.kpt_heatmap_probs[:, 0], fused.kpt_heatmap_probs[:,
                                                                                       1].flip(-1))
     torch.testing.assert_close(fused.center_heatmap_probs, fused.center_heatmap_probs.flip(-1))
-    # and the centre offset: dx at x == 1 - dx at W - 1 - x
-    torch.testing.assert_close(fused.offset[:, 0], 1 - fused.offset[:, 0].flip(-1))
 
 
-def test_offsets_come_from_the_unflipped_half_by_default():
+def test_offsets_come_from_the_unflipped_half():
     flip = torch.tensor([1, 0, 2])
     original, other = random_outputs(1, 3, seed=1), random_outputs(1, 3, seed=2)
     fused = fuse_flip_outputs(*stack(original, other), flip)
     assert torch.equal(fused.offset, original[2])
     assert torch.equal(fused.kpt_offset, original[5])
-    averaged = fuse_flip_outputs(*stack(original, other), flip, average_offsets=True)
-    torch.testing.assert_close(averaged.offset, (original[2] + unmirror_cell_offsets(other[2])) / 2)
-    torch.testing.assert_close(averaged.center_heatmap_probs, (original[0] + other[0].flip(-1)) / 2)
+    torch.testing.assert_close(fused.center_heatmap_probs, (original[0] + other[0].flip(-1)) / 2)
 
 
 def test_bad_inputs_are_rejected():
