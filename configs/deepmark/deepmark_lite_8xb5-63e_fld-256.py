@@ -19,7 +19,6 @@ model = dict(
         num_classes=_base_.fld_num_classes,
         num_keypoints=_base_.fld_num_keypoints,
         keypoint_slices=_base_.fld_keypoint_slices))
-tta_model = dict(type='DeepMarkTTAModel', flip=True, flip_indices=_base_.fld_flip_indices)
 tta_scales = [1.0]
 
 train_dataloader = dict(batch_size=5, num_workers=4)

@@ -1,9 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 # DeepMark on a landmark set other than DeepFashion2: the generated toy set of 3 shapes with
 # 4 / 6 / 5 landmarks (15 slots, deepmark_mm.testing.toy_landmarks), 64x64 images, a tiny
-# DLA-46-C model. `landmark_meta` is the one description of the landmark set; it feeds the
-# dataset metainfo (and from there the metric, visualiser, inferencer and checkpoint), the
-# head, the annotation loader's flip pairs and the TTA model.
+# DLA-46-C model. `landmark_meta` is the one description of the landmark set: the dataset
+# metainfo. The metric, visualiser, inferencer, checkpoint, ONNX export, the annotation loader's
+# flip pairs (each sample carries them) and --tta's flip pairs read it from there; the head takes
+# its class and slot counts.
 #   python tools/dataset_converters/make_synthetic_deepfashion2.py data/toy_landmarks \
 #       --landmark-set toy --num-train 64 --num-val 16 --size 64
 #   python tools/train.py configs/deepmark/deepmark_toy-landmarks_example.py
@@ -30,22 +31,21 @@ model = dict(
         feat_channels=32,
         num_classes=len(landmark_meta['classes']),
         num_keypoints=landmark_meta['keypoint_slices'][-1][1],
-        keypoint_slices=landmark_meta['keypoint_slices'],
-        flip_indices=landmark_meta['flip_indices']),
+        keypoint_slices=landmark_meta['keypoint_slices']),
     test_cfg=dict(topk=10, max_per_img=10))
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'homography_matrix',
              'flip', 'flip_direction')
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadDeepFashion2Annotations', flip_indices=landmark_meta['flip_indices']),
+    dict(type='LoadDeepFashion2Annotations'),
     dict(type='CenterAffine', input_size=input_size),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackDeepMarkInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadDeepFashion2Annotations', flip_indices=landmark_meta['flip_indices']),
+    dict(type='LoadDeepFashion2Annotations'),
     dict(type='CenterAffine', input_size=input_size),
     dict(type='PackDeepMarkInputs', meta_keys=meta_keys + ('instances', )),
 ]
@@ -75,8 +75,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='DeepFashion2Metric')
 test_evaluator = val_evaluator
 
-# --tta: flip fusion with the toy set's flip pairs
-tta_model = dict(type='DeepMarkTTAModel', flip=True, flip_indices=landmark_meta['flip_indices'])
+# --tta: flip fusion (the toy set's flip pairs come from the dataset metainfo)
 tta_scales = [1.0]
 
 max_iters = 200

@@ -1,6 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """mmpose's DeepFashion (1) fashion landmark (FLD) json as DeepMark's three-type landmark set."""
-from typing import List, Mapping, Optional
+from typing import Mapping, Optional
 
 import numpy as np
 from mmdet.registry import DATASETS
@@ -57,13 +57,6 @@ class FLDDataset(LandmarkCocoDataset):
         merged = get_fld_metainfo()
         merged.update(metainfo or {})
         return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
-
-    def load_data_list(self) -> List[dict]:
-        """The ``data_info`` per image, each with the set's ``flip_indices``."""
-        data_list = super().load_data_list()
-        for data_info in data_list:
-            data_info['flip_indices'] = self._meta['flip_indices']
-        return data_list
 
     def _instance(self, annotation: dict) -> dict:
         """One ``data_info`` instance: the annotation's landmarks placed in its type's slots."""

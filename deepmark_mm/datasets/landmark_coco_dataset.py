@@ -40,7 +40,8 @@ class LandmarkCocoDataset(BaseDetDataset):
         return resolve_landmark_metainfo(metainfo, f'{cls.__name__} metainfo')
 
     def load_data_list(self) -> List[dict]:
-        """One ``data_info`` per image of ``ann_file``.
+        """One ``data_info`` per image of ``ann_file``, each with the set's ``flip_indices``
+        (``LoadDeepFashion2Annotations`` reads them from there).
 
         Raises:
             ValueError: Naming the file and annotation when a category id, keypoint count or a
@@ -62,7 +63,8 @@ class LandmarkCocoDataset(BaseDetDataset):
         return [
             dict(img_path=osp.join(self.data_prefix.get('img', ''), image['file_name']),
                  img_id=image['id'], height=image['height'], width=image['width'],
-                 instances=by_image[image['id']]) for image in coco['images']
+                 instances=by_image[image['id']], flip_indices=self._meta['flip_indices'])
+            for image in coco['images']
         ]
 
     def _instance(self, annotation: dict) -> dict:

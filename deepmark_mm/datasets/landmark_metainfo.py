@@ -254,6 +254,19 @@ def config_test_pipeline(cfg: Mapping) -> List[dict]:
     return leaf_dataset_configs(cfg['test_dataloader']['dataset'])[0]['pipeline']
 
 
+def config_flip_indices(cfg: Mapping) -> Optional[List[int]]:
+    """The flip pairs of a config: its ``tta_model``'s ``flip_indices``, else its test dataset's
+    metainfo's (the one description of a landmark set); None: DeepFashion2's (the default of
+    every consumer)."""
+    flip = (cfg.get('tta_model', None) or {}).get('flip_indices', None)
+    if flip is None:
+        flip = (config_dataset_metainfo(cfg) or {}).get('flip_indices', None)
+        from .deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
+        if flip is not None and np.array_equal(flip, deepfashion2_flip_indices()):
+            flip = None
+    return None if flip is None else [int(slot) for slot in flip]
+
+
 def config_dataset_metainfo(cfg: Mapping) -> Optional[dict]:
     """The metainfo of the config's (first) test dataset, through wrappers and concatenations:
     its ``metainfo`` completed by its dataset class (e.g. ``FLDDataset``'s own landmark set);

@@ -22,7 +22,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
+from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, config_test_pipeline
 from deepmark_mm.apis.config_resolution import load_deepmark_config
 from deepmark_mm.utils import load_model_checkpoint
 from deepmark_mm.ops import ModulatedDeformConv2d
@@ -288,9 +288,8 @@ def _build_postprocess(model: nn.Module, cfg: Config, input_hw: Tuple[int, int],
     if not flip:
         return decoder.eval()
     from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
-    tta_cfg = cfg.get('tta_model', None) or {}
-    # the TTA model's own choice of flip_indices (the config's, else DeepFashion2's)
-    tta = DeepMarkTTAModel(module=model, flip=True, flip_indices=tta_cfg.get('flip_indices', None))
+    # the TTA model's own check of the flip pairs (the config's landmark set, else DeepFashion2's)
+    tta = DeepMarkTTAModel(module=model, flip=True, flip_indices=config_flip_indices(cfg))
     return FlipFusedPostprocess(decoder, tta.flip_indices).eval()
 
 

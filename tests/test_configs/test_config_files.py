@@ -16,7 +16,7 @@ from mmengine.structures import InstanceData
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.datasets.fld_metainfo import get_fld_metainfo
-from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, resolve_landmark_metainfo
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
 CONFIGS = sorted(p for p in CONFIG_ROOT.rglob('*.py') if '_base_' not in p.parts)
@@ -87,7 +87,7 @@ def test_config_parses_and_builds_its_model(path):
         assert len(types) == 1, types
         if types == {'FLDDataset'}:
             meta = get_fld_metainfo()
-            assert cfg.tta_model.flip_indices == meta['flip_indices']
+            assert config_flip_indices(cfg) == meta['flip_indices']
             meta = resolve_landmark_metainfo(meta)
     assert (head.num_classes, head.num_keypoints) == (len(meta['classes']), meta['num_keypoints'])
     assert [tuple(s) for s in head.keypoint_slices] == meta['keypoint_slices']

@@ -19,7 +19,7 @@ from mmengine.config import Config
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets import LandmarkCocoDataset, resolve_landmark_metainfo
 from deepmark_mm.testing import make_toy_landmark_set, toy_landmark_metainfo
-from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask
+from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, config_flip_indices
 from deepmark_mm.evaluation import DeepFashion2Metric
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +65,10 @@ def test_config_landmark_meta_is_the_toy_set_and_feeds_the_head():
     flip = meta['flip_indices']
     np.testing.assert_array_equal(flip[flip], np.arange(15))  # flip twice = identity
     assert (cfg.model.bbox_head.num_classes, cfg.model.bbox_head.num_keypoints) == (3, 15)
-    assert cfg.tta_model.flip_indices == cfg.landmark_meta['flip_indices']
+    # the flip pairs are written once, in the dataset metainfo: --tta reads them from there
+    assert 'tta_model' not in cfg and 'flip_indices' not in cfg.model.bbox_head
+    assert all('flip_indices' not in step for step in cfg.train_pipeline + cfg.test_pipeline)
+    assert config_flip_indices(cfg) == TOY['flip_indices'].tolist()
 
 
 def test_dataset_reads_the_toy_set_with_its_metainfo(trained):

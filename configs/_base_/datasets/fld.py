@@ -17,7 +17,6 @@ custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
 fld_num_classes = 3
 fld_num_keypoints = 18
 fld_keypoint_slices = [[0, 6], [6, 10], [10, 18]]
-fld_flip_indices = [1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14, 17, 16]
 
 data_root = 'data/fld/'
 ann_dir = 'annotations/'

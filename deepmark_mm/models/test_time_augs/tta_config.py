@@ -15,7 +15,7 @@ from typing import List, Sequence, Tuple
 
 from mmengine.config import Config
 
-from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
+from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, leaf_dataset_configs
 
 #: What ``--tta`` wraps the detector in when the config says nothing.
 DEFAULT_TTA_MODEL = dict(type='DeepMarkTTAModel', flip=True)
@@ -68,9 +68,12 @@ def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
             ``pipeline``.
 
     Returns:
-        tuple[dict, list[dict]]: TTA model config (without ``module``) and pipeline.
+        tuple[dict, list[dict]]: TTA model config (without ``module``; ``flip_indices`` from the
+        test dataset's metainfo when it gives none) and pipeline.
     """
     tta_model = _as_dict(cfg.get('tta_model', None) or DEFAULT_TTA_MODEL)
+    if tta_model.get('flip_indices', None) is None and config_flip_indices(cfg) is not None:
+        tta_model['flip_indices'] = config_flip_indices(cfg)  # the test dataset's landmark set
     tta_pipeline = cfg.get('tta_pipeline', None)
     if tta_pipeline is None:
         leaves = leaf_dataset_configs(cfg.test_dataloader.dataset)
