@@ -8,11 +8,11 @@ import pytest
 
 from deepmark_mm.datasets.deepfashion2_format import coco_annotation_to_raw_item
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
-from deepmark_mm.datasets.landmark_channel_groups import (build_channel_table,
+from deepmark_mm.datasets.shared_channel_table import (build_channel_table,
                                                           channel_flip_indices,
                                                           check_channel_table,
                                                           load_channel_table)
-from deepmark_mm.datasets.landmark_position_grouping import (greedy_position_grouping,
+from deepmark_mm.datasets.shared_channels_by_position import (greedy_position_channels,
                                                              mirror_pooled_statistics)
 from deepmark_mm.testing.synthetic_garments import garment_template
 
@@ -62,7 +62,7 @@ def test_grouping_is_valid_for_any_threshold(threshold):
     rng = np.random.default_rng(1)
     pooled, counts = mirror_pooled_statistics(rng.random((294, 2)), rng.integers(1, 4, 294),
                                               flip_indices())
-    table = greedy_position_grouping(pooled, counts, KEYPOINT_SLICES, flip_indices(), threshold)
+    table = greedy_position_channels(pooled, counts, KEYPOINT_SLICES, flip_indices(), threshold)
     check_channel_table(table, KEYPOINT_SLICES, flip_indices())
     if threshold == 0.0:
         assert table.num_channels == 294
@@ -75,7 +75,7 @@ def test_grouping_is_valid_for_any_threshold(threshold):
 def test_unlabelled_slots_stay_alone():
     pooled = np.full((294, 2), 0.5)
     counts = np.zeros(294, dtype=np.int64)
-    table = greedy_position_grouping(pooled, counts, KEYPOINT_SLICES, flip_indices(), 1.0)
+    table = greedy_position_channels(pooled, counts, KEYPOINT_SLICES, flip_indices(), 1.0)
     assert table.num_channels == 294
 
 

@@ -9,7 +9,7 @@ ANNOTATIONS is a COCO-layout json (what ``deepfashion2_to_coco.py`` or
 ``tools/dataset_converters`` write), a per-image annotation folder (``annos/``, one json per
 image) or one per-image json. Every annotation is read and checked by the project's DeepFashion2
 readers. The grouping
-(:mod:`deepmark_mm.datasets.landmark_position_grouping`): per-slot mean position normalised by the
+(:mod:`deepmark_mm.datasets.shared_channels_by_position`): per-slot mean position normalised by the
 garment box, pooled with the flip partner's mirrored mean, then greedy merging of the closest
 groups below ``--threshold`` (box-normalised distance), never two slots of one category in one
 group, mirror groups merged together. Prints G and the groups; writes the table as json
@@ -116,8 +116,8 @@ def main(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
     from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_KEYPOINTS,
                                                             flip_indices, keypoint_names)
-    from deepmark_mm.datasets.landmark_channel_groups import save_channel_table
-    from deepmark_mm.datasets.landmark_position_grouping import (greedy_position_grouping,
+    from deepmark_mm.datasets.shared_channel_table import save_channel_table
+    from deepmark_mm.datasets.shared_channels_by_position import (greedy_position_channels,
                                                                  landmark_position_statistics,
                                                                  mirror_pooled_statistics)
     means, counts = landmark_position_statistics(
@@ -128,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None):
     source = (f'automatic grouping of {osp.basename(osp.normpath(args.annotations))} '
               f'(threshold {args.threshold}, min_count {args.min_count}'
               f'{", visible only" if args.visible_only else ""})')
-    table = greedy_position_grouping(pooled, pooled_counts, KEYPOINT_SLICES, flip_indices(),
+    table = greedy_position_channels(pooled, pooled_counts, KEYPOINT_SLICES, flip_indices(),
                                      args.threshold, args.min_count, source)
     print(f'{source}: {NUM_KEYPOINTS} slots -> G = {table.num_channels} channels '
           f'({int((counts > 0).sum())} slots labelled)')

@@ -1,10 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Pure tensor maps between per-slot landmark maps and shared-channel maps.
 
-A slot -> channel table (:class:`deepmark_mm.datasets.landmark_channel_groups.LandmarkChannelTable`)
+A slot -> channel table (:class:`deepmark_mm.datasets.shared_channel_table.LandmarkChannelTable`)
 sends each of the J landmark slots to one of G channels. These functions take the table as a
 (J,) int64 tensor ``slot_to_channel`` and, for flips, the (G,) channel permutation from
-:func:`deepmark_mm.datasets.landmark_channel_groups.channel_flip_indices`.
+:func:`deepmark_mm.datasets.shared_channel_table.channel_flip_indices`.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -120,7 +120,7 @@ def head_channel_table(spec: object, num_keypoints: int,
 
     Args:
         spec (object): None (one channel per slot) or what
-            :func:`deepmark_mm.datasets.landmark_channel_groups.build_channel_table` takes (a
+            :func:`deepmark_mm.datasets.shared_channel_table.build_channel_table` takes (a
             table, ``'semantic'``, a json path, a dict).
         num_keypoints (int): J.
         keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
@@ -136,7 +136,7 @@ def head_channel_table(spec: object, num_keypoints: int,
         return None, num_keypoints
     from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
     from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
-    from deepmark_mm.datasets.landmark_channel_groups import build_channel_table
+    from deepmark_mm.datasets.shared_channel_table import build_channel_table
     if flip_indices is None and \
             [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]:
         flip_indices = deepfashion2_flip()

@@ -12,7 +12,7 @@ from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYP
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
 from deepmark_mm.datasets.deepfashion2_semantic_channels import \
     deepfashion2_semantic_channel_table
-from deepmark_mm.datasets.landmark_channel_groups import channel_flip_indices
+from deepmark_mm.datasets.shared_channel_table import channel_flip_indices
 from deepmark_mm.models.test_time_augs import fuse_flip_outputs
 from deepmark_mm.models.task_modules import DeepMarkCodec
 from deepmark_mm.models.utils import mirror_channel_maps, slot_maps_to_channel_maps
@@ -140,7 +140,7 @@ def test_flip_fusion_on_the_slot_view_swaps_channels():
 
 
 def test_tables_from_a_json_file_and_bad_tables(tmp_path):
-    from deepmark_mm.datasets.landmark_channel_groups import save_channel_table
+    from deepmark_mm.datasets.shared_channel_table import save_channel_table
     path = tmp_path / 'table.json'
     save_channel_table(SEMANTIC, str(path))
     head = _head(kpt_heatmap_channels=str(path))

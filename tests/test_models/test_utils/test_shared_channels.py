@@ -8,7 +8,7 @@ import torch
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
 from deepmark_mm.datasets.deepfashion2_semantic_channels import \
     deepfashion2_semantic_channel_table
-from deepmark_mm.datasets.landmark_channel_groups import channel_flip_indices
+from deepmark_mm.datasets.shared_channel_table import channel_flip_indices
 from deepmark_mm.models.task_modules import DeepMarkCodec
 from deepmark_mm.models.utils.shared_channels import (channel_maps_to_slot_maps,
                                                       channel_representative_slots,

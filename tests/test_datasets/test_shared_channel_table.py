@@ -8,7 +8,7 @@ import pytest
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, flip_indices
 from deepmark_mm.datasets.deepfashion2_semantic_channels import (
     deepfashion2_semantic_channel_table, deepfashion2_slot_meanings)
-from deepmark_mm.datasets.landmark_channel_groups import (LandmarkChannelTable,
+from deepmark_mm.datasets.shared_channel_table import (LandmarkChannelTable,
                                                           channel_flip_indices,
                                                           check_channel_table,
                                                           load_channel_table, save_channel_table,

@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Automatic slot -> channel grouping from where landmarks sit inside their garment boxes.
+"""Shared landmark heatmap channels chosen from where landmarks sit inside their garment boxes.
 
 "Efficient grouping for keypoint detection" (arXiv 2010.12390) merges keypoints of different
 categories that occupy the same place of the object. Here:
@@ -10,7 +10,7 @@ categories that occupy the same place of the object. Here:
 2. mirror symmetry: each slot's mean is pooled with the mirrored mean ``(1 - x, y)`` of its flip
    partner (a centred slot with its own mirror, so its x is 0.5), making the statistics of a
    left point and of its right partner exact mirrors (:func:`mirror_pooled_statistics`);
-3. greedy merging (:func:`greedy_position_grouping`): start from one group per slot; repeatedly
+3. greedy merging (:func:`greedy_position_channels`): start from one group per slot; repeatedly
    merge the two groups whose mean positions (over all their landmarks) are closest, as long as
    that distance is below ``threshold`` and the merge is allowed:
 
@@ -29,7 +29,7 @@ from typing import Iterable, Sequence, Tuple
 
 import numpy as np
 
-from .landmark_channel_groups import LandmarkChannelTable, check_channel_table
+from .shared_channel_table import LandmarkChannelTable, check_channel_table
 
 
 def landmark_position_statistics(instances: Iterable[dict], num_keypoints: int,
@@ -83,7 +83,7 @@ def mirror_pooled_statistics(means: np.ndarray, counts: np.ndarray,
     return pooled, total
 
 
-def greedy_position_grouping(means: np.ndarray,
+def greedy_position_channels(means: np.ndarray,
                              counts: np.ndarray,
                              keypoint_slices: Sequence[Sequence[int]],
                              flip_indices: Sequence[int],
