@@ -21,15 +21,8 @@ ImageInput = Union[str, np.ndarray]
 
 
 def list_image_inputs(inputs: Union[ImageInput, Sequence[ImageInput]]) -> List[ImageInput]:
-    """Expand the inputs of an inferencer into a flat list of image paths / arrays.
-
-    Args:
-        inputs (str | np.ndarray | Sequence): An image path, a folder (its image files, sorted by
-            name, not recursive), a BGR ``(H, W, 3)`` uint8 array (OpenCV's channel order), or a
-            list of paths / arrays.
-
-    Returns:
-        list[str | np.ndarray]: One entry per image.
+    """Expand inferencer inputs (an image path, a folder's image files sorted by name, a BGR
+    (H, W, 3) uint8 array, or a list of paths / arrays) into one entry per image.
 
     Raises:
         FileNotFoundError: For a path that does not exist or a folder without images.
@@ -70,18 +63,8 @@ def list_image_inputs(inputs: Union[ImageInput, Sequence[ImageInput]]) -> List[I
 
 
 def assign_image_ids(inputs: Sequence[ImageInput]) -> List[int]:
-    """Integer image ids for the official result format.
-
-    DeepFashion2 names images by id (``000123.jpg`` -> 123). When every input is a file whose stem
-    is a number and these numbers are unique, they are the ids; otherwise every image gets its
-    1-based position in ``inputs``.
-
-    Args:
-        inputs (Sequence[str | np.ndarray]): From :func:`list_image_inputs`.
-
-    Returns:
-        list[int]: One id per input.
-    """
+    """Integer image ids: the file stems when all are unique numbers (DeepFashion2's
+    ``000123.jpg`` -> 123), else the 1-based positions in ``inputs``."""
     stems = [
         osp.splitext(osp.basename(item))[0] if isinstance(item, str) else None for item in inputs
     ]
@@ -119,11 +102,9 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
                              input_size: Optional[Tuple[int, int]] = None,
                              where: str = 'test pipeline',
                              scope: str = 'mmdet') -> Compose:
-    """The config's test (or TTA) pipeline, fed by image paths or arrays instead of datasets.
-
-    The first ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader`` (paths and BGR arrays),
-    ``img_id`` / ``instances`` leave the packed meta keys, everything else (the deterministic
-    ``CenterAffine`` warp, packing) stays as configured.
+    """The config's test (or TTA) pipeline fed by image paths or arrays: the first
+    ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader`` and ``img_id`` / ``instances``
+    leave the packed meta keys.
 
     Args:
         pipeline_cfg (Sequence[dict]): Transform configs.
