@@ -70,7 +70,8 @@ class _FocalLoss(torch.autograd.Function):
         return loss
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor) -> Tuple[Optional[Tensor], ...]:  # type: ignore[override]
+    def backward(ctx,  # type: ignore[override]
+                 grad_output: Tensor) -> Tuple[Optional[Tensor], ...]:
         grad, = ctx.saved_tensors
         return (grad * grad_output).to(ctx.logits_dtype), None, None, None
 

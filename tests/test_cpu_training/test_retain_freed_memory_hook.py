@@ -19,7 +19,8 @@ from deepmark_mm.cpu_training.retain_freed_memory_hook import retain_freed_memor
 # 'retained': retain_freed_memory().
 _FAULTS = '''
 import ctypes, resource, sys, torch
-from deepmark_mm.cpu_training.retain_freed_memory_hook import M_MMAP_THRESHOLD, _glibc, retain_freed_memory
+from deepmark_mm.cpu_training.retain_freed_memory_hook import (M_MMAP_THRESHOLD, _glibc,
+                                                         retain_freed_memory)
 if sys.argv[1] == 'retained':
     assert retain_freed_memory()
 else:
