@@ -6,11 +6,9 @@ import os.path as osp
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmdet.utils.misc import IMG_EXTENSIONS
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
-
-#: Image file endings read from a folder (mmdet's list).
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 #: Meta keys that only make sense for dataset samples; dropped for inference.
 DATASET_ONLY_META_KEYS = ('img_id', 'instances')
@@ -93,8 +91,8 @@ def _adapt_transforms(transforms: List[Any], input_size: Optional[Tuple[int, int
         if 'meta_keys' in transform:
             transform['meta_keys'] = tuple(key for key in transform['meta_keys']
                                            if key not in DATASET_ONLY_META_KEYS)
-        if input_size is not None and str(transform.get('type',
-                                                        '')).split('.')[-1] in ('CenterAffine', ):
+        if input_size is not None and str(transform.get('type', '')).split('.')[-1] == \
+                'CenterAffine':
             transform['input_size'] = tuple(input_size)
 
 
@@ -120,14 +118,11 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
         ValueError: When the pipeline has no ``LoadImageFromFile``.
     """
     pipeline_cfg = copy.deepcopy(list(pipeline_cfg))
-    loader_index = next(
-        (index
-         for index, transform in enumerate(pipeline_cfg) if transform.get('type') in LOADER_TYPES),
-        None)
+    loader_index = next((index for index, transform in enumerate(pipeline_cfg)
+                         if transform.get('type') in LOADER_TYPES), None)
     if loader_index is None:
         raise ValueError(f'the {where} has no LoadImageFromFile: {pipeline_cfg}')
-    loader = pipeline_cfg[loader_index]
-    pipeline_cfg[loader_index] = dict(loader, type='mmdet.InferencerLoader')
+    pipeline_cfg[loader_index] = dict(pipeline_cfg[loader_index], type='mmdet.InferencerLoader')
     _adapt_transforms(pipeline_cfg, input_size)
     with DefaultScope.overwrite_default_scope(scope):
         return Compose(pipeline_cfg)

@@ -78,7 +78,6 @@ class DLAConvBlock(BaseModule):
                                                   stride=1, padding=1, deform_groups=1, bias=True)
         else:
             self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=True)
-        self.use_dcn = use_dcn
         _, self.bn = build_norm_layer(norm_cfg, out_channels)
         self.relu = nn.ReLU(inplace=True)
 
@@ -240,7 +239,6 @@ class DLAUpNeck(BaseModule):
         self.first_level = first_level
         self.last_level = last_level
         self.out_channels = out_channels
-        self.use_dcn = use_dcn
         used_channels = in_channels[first_level:]
         layer_cfg = dict(use_dcn=use_dcn, norm_cfg=norm_cfg, upsample_cfg=upsample_cfg)
         self.dla_up = DLAUp(used_channels, [2**i for i in range(len(used_channels))], **layer_cfg)
