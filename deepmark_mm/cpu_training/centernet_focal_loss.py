@@ -39,7 +39,7 @@ class _FocalLoss(torch.autograd.Function):
             clamped = probs.le(PROB_EPS).logical_or_(probs.ge(1 - PROB_EPS))
             probs.clamp_(PROB_EPS, 1 - PROB_EPS)
             one_minus = 1 - probs
-            log_one_minus = one_minus.log()  # <= 0
+            log_one_minus = one_minus.log()  # as mmdet: log1p has no vectorised CPU kernel
             probs_alpha = probs.pow(alpha)
             loss = -torch.dot(_memory_order(probs_alpha), _memory_order(log_one_minus))
             grad = probs_alpha.mul_(

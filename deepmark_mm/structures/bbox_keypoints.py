@@ -189,26 +189,13 @@ class BBoxKeypoints(HorizontalBoxes):
     def detach(self: T) -> T:
         return self._new(self.tensor.detach(), self.keypoints.detach(), self.keypoints_visible)
 
-    def split(self: T, split_size_or_sections, dim: int = 0) -> list:
-        """Split along the box dimension (landmarks follow)."""
-        if dim != 0:
-            raise ValueError('BBoxKeypoints can only be split along the box dimension')
-        bounds = np.cumsum([0] + [len(p) for p in self.tensor.split(split_size_or_sections)])
-        return [self[int(start):int(end)] for start, end in zip(bounds[:-1], bounds[1:])]
-
-    def chunk(self: T, chunks: int, dim: int = 0) -> list:
-        """Chunk along the box dimension (landmarks follow)."""
-        if dim != 0:
-            raise ValueError('BBoxKeypoints can only be chunked along the box dimension')
-        return self.split([len(part) for part in self.tensor.chunk(chunks)])
-
     def _not_for_keypoints(self, *args, **kwargs):
         raise NotImplementedError(
-            'BBoxKeypoints is a flat (N, 4) box list tied to (N, K, 2) landmarks; reshaping and '
-            'stacking are not supported (use cat, or .tensor / HorizontalBoxes first).')
+            'BBoxKeypoints is a flat (N, 4) box list tied to (N, K, 2) landmarks; reshaping, '
+            'splitting and stacking are not supported (index or cat it, or use .tensor).')
 
     view = reshape = expand = repeat = transpose = permute = _not_for_keypoints
-    unbind = flatten = squeeze = unsqueeze = stack = _not_for_keypoints
+    unbind = flatten = squeeze = unsqueeze = stack = split = chunk = _not_for_keypoints
 
     @classmethod
     def cat(cls: Type[T], box_list: Sequence[T], dim: int = 0) -> T:
