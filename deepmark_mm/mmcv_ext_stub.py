@@ -1,11 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """A stand-in ``mmcv._ext`` for mmcv-lite: mmcv's common kernels on torchvision / torch.
 
-``mmcv.ops`` loads the compiled ``mmcv._ext`` at import and mmdet imports ``mmcv.ops``
-everywhere. Without full mmcv, :func:`install_mmcv_ext_stub` registers a stand-in providing the
-kernels of :data:`KERNELS` with mmcv's argument order and in-place outputs, so ``mmcv.ops``' own
-Python ops and stock mmdet models run; any other kernel raises :class:`MissingMmcvOpError` when
-called. mmengine's ``mmcv_full_available()`` and mmcv's ``check_ops_exist()`` still answer False.
+mmdet imports ``mmcv.ops``, which loads the compiled ``mmcv._ext``. Without full mmcv,
+:func:`install_mmcv_ext_stub` registers a stand-in with the kernels of :data:`KERNELS` (mmcv's
+argument order, in-place outputs); any other kernel raises :class:`MissingMmcvOpError` when called.
 """
 import contextlib
 import importlib
@@ -35,8 +33,8 @@ def _missing(kernel: str, why: str) -> MissingMmcvOpError:
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0) -> Tensor:
-    """Indices (K,) of the boxes (N, 4) kept by greedy NMS, by descending score (N,). ``offset``
-    1 (mmcv's legacy ``+1`` box size) is torchvision's NMS on boxes with far corners moved by 1."""
+    """Indices (K,) of the boxes (N, 4) kept by greedy NMS, by descending score (N,); ``offset``
+    1 (mmcv's legacy ``+1`` box size) moves the far corners by 1."""
     if offset:
         boxes = torch.cat([boxes[:, :2], boxes[:, 2:] + offset], dim=1)
     return torch.ops.torchvision.nms(boxes, scores.to(boxes.dtype), float(iou_threshold))
@@ -44,13 +42,12 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0) ->
 
 def softnms(boxes: Tensor, scores: Tensor, dets: Tensor, iou_threshold: float, sigma: float,
             min_score: float, method: int, offset: int) -> Tensor:
-    """Soft-NMS of ``boxes`` (N, 4), ``scores`` (N,) in mmcv's kernel order: returns the (K,)
-    kept indices and fills the first K rows of ``dets`` (N, 5) with their boxes and scores.
+    """Soft-NMS of ``boxes`` (N, 4), ``scores`` (N,): returns the (K,) kept indices and fills
+    the first K rows of ``dets`` (N, 5) with their boxes and scores.
 
-    Each step selects the first highest remaining box and decays the others' scores by their IoU
-    with it: method 0 (naive) ``IoU < t``, 1 (linear) ``1 - IoU`` where ``IoU >= t``, 2
-    (gaussian) ``exp(-IoU^2 / sigma)``. A box falling below ``min_score`` is replaced by the last
-    remaining one, as in mmcv, so ties break alike. float64 in float64, else float32.
+    Decay by the IoU with the chosen box: method 0 (naive) ``IoU < t``, 1 (linear) ``1 - IoU``
+    where ``IoU >= t``, 2 (gaussian) ``exp(-IoU^2 / sigma)``. A box below ``min_score`` is swapped
+    with the last remaining one, as in mmcv, so ties break alike.
     """
     dtype = torch.float64 if boxes.dtype == torch.float64 else torch.float32
     rows, current = boxes.to(dtype), scores.to(dtype).clone()
@@ -121,8 +118,7 @@ def roi_align_backward(grad_output: Tensor, rois: Tensor, argmax_y: Tensor, argm
 def roi_pool_forward(input: Tensor, rois: Tensor, output: Tensor, argmax: Tensor,
                      pooled_height: int, pooled_width: int, spatial_scale: float) -> None:
     """RoIPool: fills ``output`` (R, C, ph, pw) with bin maxima of ``input`` (B, C, H, W) and
-    ``argmax`` (R, C, ph, pw) with their ``y * W + x`` (-1 for an empty bin). Roi corners are
-    rounded to the feature grid (torchvision, Fast R-CNN)."""
+    ``argmax`` (R, C, ph, pw) with their ``y * W + x`` (-1 for an empty bin)."""
     out, arg = torch.ops.torchvision.roi_pool(input, rois.to(input.dtype), spatial_scale,
                                               pooled_height, pooled_width)
     output.copy_(out)
@@ -140,8 +136,7 @@ def roi_pool_backward(grad_output: Tensor, rois: Tensor, argmax: Tensor, grad_in
 def _dcn_args(input: Tensor, weight: Tensor, offset: Tensor, mask: Optional[Tensor],
               bias: Optional[Tensor], stride, padding, dilation, groups: int,
               deform_groups: int) -> tuple:
-    """torchvision's ``deform_conv2d`` arguments; offsets (B, 2 * G * kh * kw, Ho, Wo) are
-    (dy, dx) pairs per tap in both libraries."""
+    """torchvision's ``deform_conv2d`` arguments (offsets are (dy, dx) per tap in both)."""
     use_mask = mask is not None and mask.numel() > 0
     if not use_mask:
         mask = input.new_zeros(input.shape[0], 1)
@@ -153,8 +148,7 @@ def _dcn_args(input: Tensor, weight: Tensor, offset: Tensor, mask: Optional[Tens
 
 def _on_output_grid(field: Tensor, size: torch.Size) -> Tensor:
     """Offsets or mask (B, C, h, w) as (B, C, Ho, Wo): mmcv's DCNv2 kernel reads each sample's
-    field as a flat (C, Ho, Wo) array whatever its own (h, w), and mmdet's DyHead relies on it
-    (a level's offsets drive the coarser level's convolution): the leading values are used."""
+    leading values as a flat (C, Ho, Wo) array, and mmdet's DyHead relies on it."""
     if field.shape[-2:] == size:
         return field
     if field[0].numel() < field.shape[1] * size.numel():
@@ -190,9 +184,8 @@ def deform_conv_backward_input(input: Tensor, offset: Tensor, gradOutput: Tensor
                                columns: Tensor, kW: int, kH: int, dW: int, dH: int, padW: int,
                                padH: int, dilationW: int, dilationH: int, group: int,
                                deformable_group: int, im2col_step: int) -> None:
-    """Fills ``gradInput`` and ``gradOffset``. torchvision computes the weight gradient in the
-    same pass: it is kept in ``columns`` (mmcv's scratch buffer of this call) for
-    :func:`deform_conv_backward_parameters`, which mmcv calls next."""
+    """Fills ``gradInput`` and ``gradOffset``; the weight gradient of the same pass is kept in
+    ``columns`` (mmcv's scratch buffer) for :func:`deform_conv_backward_parameters`."""
     grads = _dcn_backward(gradOutput, _dcn_args(
         input, weight, offset, None, None, (dH, dW), (padH, padW), (dilationH, dilationW),
         group, deformable_group))
@@ -284,7 +277,7 @@ _MMCV_OP_MODULES = ('nms', 'roi_align', 'roi_pool', 'deform_conv', 'modulated_de
 @contextlib.contextmanager
 def use_stand_in_kernels() -> Iterator[types.ModuleType]:
     """Route ``mmcv.ops``' NMS / RoI / DCN ops to the stand-in kernels within the block, also
-    with full mmcv installed (parity tests and benchmarks compare both in one process)."""
+    with full mmcv installed (for parity tests)."""
     stand_in = _StandInExtModule()
     modules = [importlib.import_module(f'mmcv.ops.{name}') for name in _MMCV_OP_MODULES]
     saved = [module.ext_module for module in modules]
@@ -309,18 +302,13 @@ def mmcv_has_compiled_ops() -> bool:
 
 
 def install_mmcv_ext_stub() -> bool:
-    """Register the stand-in ``mmcv._ext`` when mmcv has no compiled extension.
-
-    Returns:
-        bool: True when the stand-in is (now or already) in place, False with full mmcv.
-    """
+    """Register the stand-in ``mmcv._ext`` without full mmcv; True when it is in place."""
     if mmcv_has_compiled_ops():
         return False
     if STUB_NAME not in sys.modules:
         import mmcv  # the parent package must exist before its submodule is registered
         stub = _StandInExtModule()
-        # No loader: mmengine's ``mmcv_full_available()`` and mmcv's ``check_ops_exist()``
-        # still report mmcv-lite.
+        # no loader: mmengine's mmcv_full_available() / mmcv's check_ops_exist() stay False
         stub.__spec__ = importlib.machinery.ModuleSpec(STUB_NAME, loader=None)
         sys.modules[STUB_NAME] = stub
         mmcv._ext = stub

@@ -9,17 +9,12 @@ from mmengine.config import Config
 
 import deepmark_mm
 
-#: Folders searched for config names, in order: the checkout's ``configs/`` and the installed
-#: package's ``.mim/configs`` (what ``mim`` uses).
 _PACKAGE_DIR = osp.dirname(osp.abspath(deepmark_mm.__file__))
 
 
 def config_search_dirs() -> List[str]:
-    """Existing folders that hold the package's configs.
-
-    Returns:
-        list[str]: Absolute paths, the checkout's ``configs/`` first.
-    """
+    """Existing config folders: the checkout's ``configs/``, then the package's
+    ``.mim/configs`` (what ``mim`` uses)."""
     candidates = [
         osp.join(osp.dirname(_PACKAGE_DIR), 'configs'),
         osp.join(_PACKAGE_DIR, '.mim', 'configs'),
@@ -32,19 +27,10 @@ def config_search_dirs() -> List[str]:
 
 
 def resolve_config_path(config: str) -> str:
-    """Path of a config given as a path or as a name found under the package's configs.
-
-    Accepted forms: an existing file path; a path relative to a ``configs`` folder
-    (``'deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py'``, with or without a leading
-    ``configs/``); a bare file name with or without ``.py`` (``'deepmark_dla34_512'``), searched
-    recursively, ``_base_`` folders excluded; a file without extension is taken as the config name
-    it is called (the config ids of an installed package, ``deepmark_mm/.mim/ids/``).
-
-    Args:
-        config (str): The path or name.
-
-    Returns:
-        str: Absolute path of the config file.
+    """Absolute path of a config given as an existing file, a path relative to a ``configs``
+    folder (with or without ``configs/``), or a bare file name with or without ``.py`` (searched
+    recursively, ``_base_`` excluded). A file without extension stands for its name (the config
+    ids ``mim`` passes, ``deepmark_mm/.mim/ids/``).
 
     Raises:
         FileNotFoundError: When nothing matches (the message names the folders searched).
@@ -80,16 +66,8 @@ def resolve_config_path(config: str) -> str:
 
 
 def load_deepmark_config(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Config:
-    """Load a config (see :func:`resolve_config_path`) and merge overrides.
-
-    Args:
-        config (str | Config): Path, config name or an already loaded config (copied).
-        cfg_options (dict, optional): ``Config.merge_from_dict`` overrides, e.g.
-            ``{'model.test_cfg.topk': 20}``.
-
-    Returns:
-        Config: A new config object.
-    """
+    """A new config from a path / name (:func:`resolve_config_path`) or a loaded config
+    (copied), with ``Config.merge_from_dict`` overrides ``cfg_options``."""
     if isinstance(config, Config):
         cfg = copy.deepcopy(config)
     else:

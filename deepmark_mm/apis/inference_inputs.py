@@ -6,11 +6,9 @@ import os.path as osp
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmdet.utils.misc import IMG_EXTENSIONS
 from mmengine.dataset import Compose
 from mmengine.registry import DefaultScope
-
-#: Image file endings read from a folder (mmdet's list).
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
 
 #: Meta keys that only make sense for dataset samples; dropped for inference.
 DATASET_ONLY_META_KEYS = ('img_id', 'instances')
@@ -21,15 +19,8 @@ ImageInput = Union[str, np.ndarray]
 
 
 def list_image_inputs(inputs: Union[ImageInput, Sequence[ImageInput]]) -> List[ImageInput]:
-    """Expand the inputs of an inferencer into a flat list of image paths / arrays.
-
-    Args:
-        inputs (str | np.ndarray | Sequence): An image path, a folder (its image files, sorted by
-            name, not recursive), a BGR ``(H, W, 3)`` uint8 array (OpenCV's channel order), or a
-            list of paths / arrays.
-
-    Returns:
-        list[str | np.ndarray]: One entry per image.
+    """Expand inferencer inputs (an image path, a folder's image files sorted by name, a BGR
+    (H, W, 3) uint8 array, or a list of paths / arrays) into one entry per image.
 
     Raises:
         FileNotFoundError: For a path that does not exist or a folder without images.
@@ -70,18 +61,8 @@ def list_image_inputs(inputs: Union[ImageInput, Sequence[ImageInput]]) -> List[I
 
 
 def assign_image_ids(inputs: Sequence[ImageInput]) -> List[int]:
-    """Integer image ids for the official result format.
-
-    DeepFashion2 names images by id (``000123.jpg`` -> 123). When every input is a file whose stem
-    is a number and these numbers are unique, they are the ids; otherwise every image gets its
-    1-based position in ``inputs``.
-
-    Args:
-        inputs (Sequence[str | np.ndarray]): From :func:`list_image_inputs`.
-
-    Returns:
-        list[int]: One id per input.
-    """
+    """Integer image ids: the file stems when all are unique numbers (DeepFashion2's
+    ``000123.jpg`` -> 123), else the 1-based positions in ``inputs``."""
     stems = [
         osp.splitext(osp.basename(item))[0] if isinstance(item, str) else None for item in inputs
     ]
@@ -110,8 +91,8 @@ def _adapt_transforms(transforms: List[Any], input_size: Optional[Tuple[int, int
         if 'meta_keys' in transform:
             transform['meta_keys'] = tuple(key for key in transform['meta_keys']
                                            if key not in DATASET_ONLY_META_KEYS)
-        if input_size is not None and str(transform.get('type',
-                                                        '')).split('.')[-1] in ('CenterAffine', ):
+        if input_size is not None and str(transform.get('type', '')).split('.')[-1] == \
+                'CenterAffine':
             transform['input_size'] = tuple(input_size)
 
 
@@ -119,11 +100,9 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
                              input_size: Optional[Tuple[int, int]] = None,
                              where: str = 'test pipeline',
                              scope: str = 'mmdet') -> Compose:
-    """The config's test (or TTA) pipeline, fed by image paths or arrays instead of datasets.
-
-    The first ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader`` (paths and BGR arrays),
-    ``img_id`` / ``instances`` leave the packed meta keys, everything else (the deterministic
-    ``CenterAffine`` warp, packing) stays as configured.
+    """The config's test (or TTA) pipeline fed by image paths or arrays: the first
+    ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader`` and ``img_id`` / ``instances``
+    leave the packed meta keys.
 
     Args:
         pipeline_cfg (Sequence[dict]): Transform configs.
@@ -139,14 +118,11 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
         ValueError: When the pipeline has no ``LoadImageFromFile``.
     """
     pipeline_cfg = copy.deepcopy(list(pipeline_cfg))
-    loader_index = next(
-        (index
-         for index, transform in enumerate(pipeline_cfg) if transform.get('type') in LOADER_TYPES),
-        None)
+    loader_index = next((index for index, transform in enumerate(pipeline_cfg)
+                         if transform.get('type') in LOADER_TYPES), None)
     if loader_index is None:
         raise ValueError(f'the {where} has no LoadImageFromFile: {pipeline_cfg}')
-    loader = pipeline_cfg[loader_index]
-    pipeline_cfg[loader_index] = dict(loader, type='mmdet.InferencerLoader')
+    pipeline_cfg[loader_index] = dict(pipeline_cfg[loader_index], type='mmdet.InferencerLoader')
     _adapt_transforms(pipeline_cfg, input_size)
     with DefaultScope.overwrite_default_scope(scope):
         return Compose(pipeline_cfg)

@@ -15,15 +15,6 @@ DeepFashion2's is the default::
     label_ids        (N,) int64, 0..12 (= category_id - 1)
     keypoints        (N, 294, 2) float32, filled on each garment's own slots, 0 elsewhere
     keypoint_scores  (N, 294) float32, filled on each garment's own slots, 0 elsewhere
-
-Files written for ``out_dir`` (see :class:`PredictionWriter`):
-
-* ``out_dir/preds/<image stem>.json``: the readable per-item format of
-  :func:`prediction_to_readable` (category, box, score, the category's own landmarks with their
-  mmpose names, x, y, score);
-* ``out_dir/results.bbox.json`` and ``out_dir/results.keypoints.json``: the official DeepFashion2
-  result format, written by :class:`~deepmark_mm.evaluation.DeepFashion2Metric` with
-  ``format_only=True`` (the same code and output as ``tools/test.py`` with ``format_only``).
 """
 import json
 import os
@@ -33,6 +24,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.structures import InstanceData
+from mmengine.visualization.utils import tensor2ndarray
 
 from deepmark_mm.datasets.landmark_metainfo import (category_keypoint_mask,
                                                     resolve_landmark_metainfo)
@@ -47,9 +39,7 @@ RESULT_FILE_PREFIX = 'results'
 
 
 def _numpy(value, dtype) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=dtype)
+    return np.asarray(tensor2ndarray(value), dtype=dtype)
 
 
 def instances_to_prediction(pred_instances: InstanceData,
@@ -116,14 +106,11 @@ def instances_to_prediction(pred_instances: InstanceData,
 
 def prediction_to_instances(prediction: Dict) -> InstanceData:
     """A prediction dict back as ``pred_instances`` (torch tensors), e.g. for drawing."""
-    instances = InstanceData()
-    instances.bboxes = torch.from_numpy(np.asarray(prediction['bboxes'], np.float32))
-    instances.scores = torch.from_numpy(np.asarray(prediction['scores'], np.float32))
-    instances.labels = torch.from_numpy(np.asarray(prediction['label_ids'], np.int64))
-    instances.keypoints = torch.from_numpy(np.asarray(prediction['keypoints'], np.float32))
-    instances.keypoint_scores = torch.from_numpy(
-        np.asarray(prediction['keypoint_scores'], np.float32))
-    return instances
+    fields = dict(bboxes=('bboxes', np.float32), scores=('scores', np.float32),
+                  labels=('label_ids', np.int64), keypoints=('keypoints', np.float32),
+                  keypoint_scores=('keypoint_scores', np.float32))
+    return InstanceData(**{name: torch.from_numpy(np.asarray(prediction[key], dtype))
+                           for name, (key, dtype) in fields.items()})
 
 
 def prediction_to_readable(prediction: Dict,
@@ -174,7 +161,9 @@ def prediction_to_readable(prediction: Dict,
 
 
 class PredictionWriter:
-    """Writes the files of a run (see the module docstring) for predictions added one by one.
+    """Writes a run's files for predictions added one by one: ``out_dir/preds/<stem>.json``
+    (:func:`prediction_to_readable`) and ``out_dir/results.{bbox,keypoints}.json``, the official
+    DeepFashion2 format, by :class:`~deepmark_mm.evaluation.DeepFashion2Metric` (``format_only``).
 
     Args:
         out_dir (str): Output folder (created).
@@ -192,15 +181,8 @@ class PredictionWriter:
         self.readable_files: List[str] = []
 
     def add(self, prediction: Dict, file_stem: str) -> str:
-        """Write the readable JSON of one image and keep it for the official files.
-
-        Args:
-            prediction (dict): See the module docstring.
-            file_stem (str): Output name without extension.
-
-        Returns:
-            str: Path of the readable JSON.
-        """
+        """Write the readable JSON ``<file_stem>.json`` of one image, keep the prediction for
+        the official files, and return the JSON's path."""
         path = osp.join(self.pred_dir, file_stem + '.json')
         with open(path, 'w', encoding='utf-8') as file:
             json.dump(prediction_to_readable(prediction, landmark_meta=self.landmark_meta), file,
@@ -219,11 +201,8 @@ class PredictionWriter:
         return path
 
     def close(self) -> Dict[str, str]:
-        """Write the official result files of every added image.
-
-        Returns:
-            dict[str, str]: ``'bbox'`` / ``'keypoints'`` -> path.
-        """
+        """Write the official result files of every added image: ``'bbox'`` / ``'keypoints'``
+        -> path."""
         self._metric.compute_metrics(self._metric.results)
         self._metric.results.clear()
         prefix = osp.join(self.out_dir, RESULT_FILE_PREFIX)

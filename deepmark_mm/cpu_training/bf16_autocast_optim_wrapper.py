@@ -11,13 +11,9 @@ from mmengine.optim import OptimWrapper
 
 @OPTIM_WRAPPERS.register_module()
 class BF16AutocastOptimWrapper(OptimWrapper):
-    """An :class:`OptimWrapper` whose forward pass runs under ``torch.autocast(bfloat16)``.
-
-    MMEngine's ``AmpOptimWrapper`` refuses a CPU and scales float16 losses; bfloat16 keeps
-    float32's exponent range, so it needs no loss scaling, and oneDNN runs its convolutions on
-    CPUs with AVX512-BF16 / AMX. Parameters, gradients and the optimizer state stay float32
-    (autocast only casts operator inputs); the DeepMark head computes its losses in float32.
-    The device type follows the model's parameters.
+    """An :class:`OptimWrapper` whose forward pass runs under ``torch.autocast(bfloat16)`` on
+    the model's device type (MMEngine's ``AmpOptimWrapper`` refuses a CPU). bfloat16 needs no
+    loss scaling; parameters, gradients and optimizer state stay float32.
 
     Example:
         >>> optim_wrapper = dict(type='BF16AutocastOptimWrapper',

@@ -17,22 +17,17 @@ def _memory_order(tensor: Tensor) -> Tensor:
 
 
 class _FocalLoss(torch.autograd.Function):
-    """CenterNet's summed focal loss of logits, computed with its gradient in one no-grad pass.
-
-    Autograd would keep about ten heatmap-sized intermediates, and the Gaussian target is 0 almost
-    everywhere (it is non-zero only in small windows around the peaks). So the loss is evaluated
-    as:
+    """CenterNet's summed focal loss of logits, computed with its gradient in one no-grad pass
+    (autograd would keep about ten heatmap-sized intermediates), as:
 
     * every pixel as a negative of weight 1: ``sum(-log(1 - p) * p**alpha)``, with its gradient
-      ``p**alpha * (p - alpha * (1 - p) * log(1 - p))``, on the logits' own memory layout (no
-      target there, so a channels-last prediction never meets an NCHW target);
-    * then, at the pixels where the target is above 0 only, the weight is corrected to
-      ``(1 - t)**gamma``, and the positives (``t == 1``) add ``-log(p) * (1 - p)**alpha`` with
-      gradient ``(1 - p)**alpha * (alpha * p * log(p) - (1 - p))``.
+      ``p**alpha * (p - alpha * (1 - p) * log(1 - p))``, on the logits' own memory layout;
+    * then, only where the target is above 0, the weight is corrected to ``(1 - t)**gamma``, and
+      the positives (``t == 1``) add ``-log(p) * (1 - p)**alpha`` with gradient
+      ``(1 - p)**alpha * (alpha * p * log(p) - (1 - p))``.
 
-    ``p = clamped_sigmoid(x)``; the gradient is 0 where the clamp is active, as autograd through
-    ``clamp`` gives. ``log(1 - p)`` is computed as mmdet's ``GaussianFocalLoss`` does (PyTorch's
-    ``log1p`` has no vectorised CPU kernel).
+    ``p = clamped_sigmoid(x)``; the gradient is 0 where the clamp is active, as through
+    ``clamp``.
     """
 
     @staticmethod
@@ -44,7 +39,7 @@ class _FocalLoss(torch.autograd.Function):
             clamped = probs.le(PROB_EPS).logical_or_(probs.ge(1 - PROB_EPS))
             probs.clamp_(PROB_EPS, 1 - PROB_EPS)
             one_minus = 1 - probs
-            log_one_minus = one_minus.log()  # <= 0
+            log_one_minus = one_minus.log()  # as mmdet: log1p has no vectorised CPU kernel
             probs_alpha = probs.pow(alpha)
             loss = -torch.dot(_memory_order(probs_alpha), _memory_order(log_one_minus))
             grad = probs_alpha.mul_(
@@ -75,7 +70,8 @@ class _FocalLoss(torch.autograd.Function):
         return loss
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor) -> Tuple[Optional[Tensor], ...]:  # type: ignore[override]
+    def backward(ctx,  # type: ignore[override]
+                 grad_output: Tensor) -> Tuple[Optional[Tensor], ...]:
         grad, = ctx.saved_tensors
         return (grad * grad_output).to(ctx.logits_dtype), None, None, None
 
@@ -84,12 +80,8 @@ def centernet_focal_loss(logits: Tensor,
                          target: Tensor,
                          alpha: float = 2.0,
                          gamma: float = 4.0) -> Tensor:
-    """Summed CenterNet focal loss of heatmap logits against a Gaussian target.
-
-    Equals mmdet's ``gaussian_focal_loss(clamped_sigmoid(logits), target, alpha, gamma).sum()``
-    (CenterNet's ``_neg_loss`` before normalisation): positives are the pixels where the target is
-    exactly 1 and cost ``-log(p) * (1 - p)**alpha``; every pixel costs ``-log(1 - p) * p**alpha *
-    (1 - target)**gamma``. Gradients match autograd through the same expression.
+    """Summed CenterNet focal loss of heatmap logits against a Gaussian target: mmdet's
+    ``gaussian_focal_loss(clamped_sigmoid(logits), target, alpha, gamma).sum()``, same gradient.
 
     Args:
         logits (Tensor): (B, C, H, W) heatmap logits (any float dtype, any memory layout).
@@ -108,15 +100,9 @@ def centernet_focal_loss(logits: Tensor,
 
 @MODELS.register_module()
 class CenterNetFocalLoss(nn.Module):
-    """CenterNet's heatmap focal loss, taking **logits**.
-
-    Same value and gradient as ``GaussianFocalLoss`` applied to ``clamped_sigmoid(logits)``,
-    computed in one pass that weighs the target only where it is non-zero (see
-    :class:`_FocalLoss`; ``tools/analysis_tools/benchmark_focal_loss.py`` compares the two).
-    mmdet's ``GaussianFocalLoss`` keeps autograd's heatmap-sized intermediates, which is what
-    makes it the slow part of a CPU training step. :class:`SparseRegressionDeepMarkHead` hands its
-    heatmap losses logits, so it needs this loss (the paper head's ``GaussianFocalLoss`` takes
-    probabilities).
+    """CenterNet's heatmap focal loss, taking **logits**: ``GaussianFocalLoss`` of
+    ``clamped_sigmoid(logits)`` in one pass (:class:`_FocalLoss`) instead of autograd's
+    heatmap-sized intermediates, the slow part of a CPU training step.
 
     Args:
         alpha (float): Focusing exponent. Defaults to 2.

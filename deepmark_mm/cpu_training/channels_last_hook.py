@@ -10,11 +10,9 @@ from mmengine.model import is_model_wrapper
 class ChannelsLastHook(Hook):
     """Convert the model's 4-D parameters and buffers to ``torch.channels_last`` before the run.
 
-    A convolution whose weight is channels-last runs in NHWC whatever its input's layout, and its
-    output stays NHWC, so converting the weights is enough, and on a CPU the convolutions run
-    oneDNN's NHWC kernels. Results are the same up to float rounding and checkpoints load into
-    either layout. Parameters keep their identity, so an optimizer built earlier still owns them.
-    Meant for plain-conv models: mmcv's deformable-conv ops expect contiguous NCHW tensors.
+    A convolution with a channels-last weight runs oneDNN's NHWC kernels whatever its input's
+    layout. Parameters keep their identity (an optimizer built earlier still owns them). Meant
+    for plain-conv models: mmcv's deformable-conv ops expect contiguous NCHW tensors.
 
     Example:
         >>> custom_hooks = [dict(type='ChannelsLastHook')]

@@ -9,11 +9,8 @@ from deepmark_mm.models.necks import DepthwiseUpsample
 
 @MODELS.register_module()
 class Float32DepthwiseUpsample(DepthwiseUpsample):
-    """:class:`DepthwiseUpsample` that runs in float32 when CPU autocast is on.
-
-    PyTorch has no fast bfloat16 CPU kernel for grouped transposed convolutions, so under CPU
-    autocast the layer computes in float32 and returns float32 (the next conv casts back);
-    elsewhere it is the plain layer. Same parameters and state-dict keys. Select it with
+    """:class:`DepthwiseUpsample` that computes and returns float32 under CPU autocast (PyTorch
+    has no fast bfloat16 CPU kernel for grouped transposed convs). Select it with
     ``neck=dict(upsample_cfg=dict(type='Float32DepthwiseUpsample'))``.
     """
 

@@ -1,21 +1,77 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Stop glibc from unmapping and re-faulting activation memory every CPU training step."""
+"""Keep freed heap memory in the process instead of handing it back to the OS (glibc only)."""
+import ctypes
+import ctypes.util
+from typing import Optional
+
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
-from .malloc_tuning import MAX_MMAP_THRESHOLD, MAX_TRIM_THRESHOLD, retain_freed_memory
+#: glibc ``mallopt`` parameters (``malloc.h``).
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+#: The largest ``M_MMAP_THRESHOLD`` glibc accepts on 64-bit (``HEAP_MAX_SIZE / 2``).
+MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
+#: ``mallopt`` takes an ``int``: the largest trim threshold it can express.
+MAX_TRIM_THRESHOLD = 2**31 - 1
+
+
+def _glibc() -> Optional[ctypes.CDLL]:
+    """The C library when it is glibc (has ``mallopt`` and ``gnu_get_libc_version``), else None."""
+    name = ctypes.util.find_library('c')
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'gnu_get_libc_version') else None
+
+
+def retain_freed_memory(mmap_threshold: int = MAX_MMAP_THRESHOLD,
+                        trim_threshold: int = MAX_TRIM_THRESHOLD) -> bool:
+    """Let glibc's ``malloc`` reuse freed memory instead of returning it to the OS.
+
+    glibc serves large blocks with a fresh ``mmap`` and unmaps them on ``free``, so each CPU
+    training step page-faults its activations in again. Serving blocks up to ``mmap_threshold``
+    from the heap and never trimming below ``trim_threshold`` keeps those pages mapped (the
+    process keeps its peak heap size).
+
+    Args:
+        mmap_threshold (int): Blocks at least this large still get their own ``mmap``; at most
+            32 MiB (glibc's limit, the default).
+        trim_threshold (int): Free memory at the heap's top kept before trimming; defaults to
+            the largest value ``mallopt`` takes (2 GiB - 1).
+
+    Returns:
+        bool: True when both settings were applied, False where the C library is not glibc or
+        refused a value.
+
+    Raises:
+        ValueError: On a threshold outside ``[0, 32 MiB]`` / ``[0, 2 GiB - 1]``.
+    """
+    if not 0 <= mmap_threshold <= MAX_MMAP_THRESHOLD:
+        raise ValueError(f'retain_freed_memory: mmap_threshold must lie in [0, '
+                         f'{MAX_MMAP_THRESHOLD}], got {mmap_threshold}')
+    if not 0 <= trim_threshold <= MAX_TRIM_THRESHOLD:
+        raise ValueError(f'retain_freed_memory: trim_threshold must lie in [0, '
+                         f'{MAX_TRIM_THRESHOLD}], got {trim_threshold}')
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    # both calls always run: a refused first one must not skip the second
+    applied = [libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold),
+               libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)]
+    return all(result == 1 for result in applied)
 
 
 @HOOKS.register_module()
 class RetainFreedMemoryHook(Hook):
-    """Call :func:`~deepmark_mm.cpu_training.malloc_tuning.retain_freed_memory` before the run.
-
-    PyTorch's CPU allocator hands every tensor straight to ``malloc``, and glibc returns large
-    freed blocks to the OS, so each training step page-faults its activations in again. With the
-    hook the process keeps that memory and reuses it from step to step. It changes no number the
-    model computes. The data loader's workers, forked later, inherit the setting. Where the C
-    library is not glibc the hook logs that and does nothing.
+    """Call :func:`retain_freed_memory` before the run (the data workers, forked later, inherit
+    it); changes no number the model computes. Where the C library is not glibc it logs that.
 
     Args:
         mmap_threshold (int): See :func:`retain_freed_memory`. Defaults to 32 MiB.

@@ -6,13 +6,9 @@ from mmengine.optim import CosineAnnealingLR
 
 @PARAM_SCHEDULERS.register_module()
 class RunLengthCosineAnnealingLR(CosineAnnealingLR):
-    """MMEngine's ``CosineAnnealingLR`` for configs that leave ``end`` out.
-
-    MMEngine's runner then ends the decay at ``train_cfg.max_iters`` (``max_epochs`` when
-    ``by_epoch``), so it follows a run shortened from the command line. A run that ends at or
-    before ``begin`` (shorter than the warm-up before the decay) decays over its last step
-    instead of failing. Arguments are ``CosineAnnealingLR``'s.
-    """
+    """MMEngine's ``CosineAnnealingLR`` for configs that leave ``end`` out, so the decay ends
+    with a run shortened from the command line; a run ending at or before ``begin`` decays over
+    its last step instead of failing."""
 
     def __init__(self, optimizer, *args, begin: int = 0, end: int = int(1e9), **kwargs) -> None:
         super().__init__(optimizer, *args, begin=max(0, min(begin, end - 1)), end=end, **kwargs)

@@ -1,9 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The mmcv ops deepmark_mm uses: ``mmcv.ops``' own, which on mmcv-lite run on the stand-in
-kernels of :mod:`deepmark_mm.mmcv_ext_stub` (torchvision). Added here: class-wise NMS by grouping,
-and DCNv2 layers (mmcv's parameters, init and checkpoint layout) whose forward calls torchvision
-directly, so that they export to ONNX ``DeformConv`` at opset 19
-(:mod:`deepmark_mm.deployment.deform_conv_symbolic`)."""
+"""The mmcv ops deepmark_mm uses (on mmcv-lite they run on :mod:`deepmark_mm.mmcv_ext_stub`),
+plus class-wise NMS by grouping and DCNv2 layers (mmcv's parameters) whose forward calls
+torchvision directly, so that they export to ONNX ``DeformConv``."""
 from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
@@ -35,10 +33,8 @@ def get_nms_op(op: object) -> Callable[..., Tuple[Tensor, Tensor]]:
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
                 class_agnostic: bool = False) -> Tuple[Tensor, Tensor]:
-    """Suppression within each class (``mmcv.ops.batched_nms`` without its coordinate shift).
-
-    Classes are separated by grouping, not by shifting each class's boxes apart (mmcv's trick),
-    which assumes non-negative boxes and loses float precision on large shifts.
+    """Suppression within each class, by grouping (``mmcv.ops.batched_nms`` shifts each class's
+    boxes apart, which assumes non-negative boxes and loses precision on large shifts).
 
     Args:
         boxes (Tensor): (N, 4) xyxy.

@@ -1,5 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Horizontal boxes that carry their garments' landmarks through every mmdet box transform."""
+"""Horizontal boxes that carry their garments' landmarks through every mmdet box transform.
+
+mmpose's ``projects/yolox_pose`` ``BBoxKeypoints`` is not installed with mmpose and supports
+horizontal flips only, without the visibility invariant kept here.
+"""
 from typing import Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import cv2
@@ -15,35 +19,30 @@ ArrayLike = Union[Tensor, np.ndarray, Sequence]
 
 def _as_tensor(data: Optional[ArrayLike], dtype: torch.dtype, device: torch.device,
                shape: Tuple[int, ...]) -> Tensor:
-    """Turn ``data`` into a tensor of ``dtype`` on ``device``; empty/None -> zeros of ``shape``."""
+    """``data`` as a tensor of ``dtype`` on ``device``; None / empty -> zeros of ``shape``."""
     if data is None:
         return torch.zeros(shape, dtype=dtype, device=device)
     tensor = torch.as_tensor(data).to(dtype=dtype, device=device)
-    if tensor.numel() == 0:
-        tensor = tensor.reshape(shape)
-    return tensor
+    return tensor.reshape(shape) if tensor.numel() == 0 else tensor
 
 
 class BBoxKeypoints(HorizontalBoxes):
     """:class:`HorizontalBoxes` (N, 4) xyxy plus each box's landmarks.
 
-    The landmarks ride along with the boxes: indexing (including the boolean validity masks mmdet's
-    ``RandomCrop``/``RandomCenterCropPad``/``RandomAffine`` apply), concatenation, flipping,
-    translating, rescaling, resizing, rotating, projecting and clipping all act on both, so stock
-    mmdet transforms keep boxes and landmarks in sync.
-
-    Invariant kept after every operation: a slot with visibility 0 has coordinates (0, 0). Slots
-    that leave the image in :meth:`clip_` become visibility 0.
+    Indexing (including the validity masks of mmdet's ``RandomCrop`` / ``RandomCenterCropPad`` /
+    ``RandomAffine``), concatenation, flipping, translating, rescaling, resizing, rotating,
+    projecting and clipping act on boxes and landmarks alike. Invariant: a slot with visibility 0
+    has coordinates (0, 0); slots that leave the image in :meth:`clip_` become visibility 0.
 
     Args:
         data (Tensor | np.ndarray | Sequence): Boxes (N, 4) xyxy.
         keypoints (Tensor | np.ndarray | Sequence, optional): (N, K, 2) landmark coordinates.
-            ``None`` -> zeros (needs ``num_keypoints`` or ``flip_indices`` to know K).
+            ``None`` -> zeros (``num_keypoints`` or ``flip_indices`` give K).
         keypoints_visible (Tensor | np.ndarray | Sequence, optional): (N, K) visibility in
-            {0, 1, 2} (DeepFashion2: 0 unlabelled, 1 occluded, 2 visible). ``None`` -> all 2 where
-            ``keypoints`` is given, else all 0.
+            {0, 1, 2} (0 unlabelled, 1 occluded, 2 visible). ``None`` -> 2 where ``keypoints`` is
+            given, else 0.
         flip_indices (Tensor | np.ndarray | Sequence, optional): (K,) slot each slot moves to under
-            a horizontal flip. ``None`` -> no slot swapping (identity).
+            a horizontal flip. ``None`` -> identity.
         dtype (torch.dtype, optional): Box dtype. Keypoints follow it when floating point.
         device (str | torch.device, optional): Device of all tensors.
         clone (bool): Whether to copy the inputs. Defaults to True.
@@ -65,45 +64,35 @@ class BBoxKeypoints(HorizontalBoxes):
         if self.tensor.dim() != 2:
             raise ValueError(
                 f'BBoxKeypoints holds (N, 4) boxes, got shape {tuple(self.tensor.shape)}')
-        num_boxes = self.tensor.size(0)
-        device = self.tensor.device
+        num_boxes, device = self.tensor.size(0), self.tensor.device
         float_dtype = self.tensor.dtype if self.tensor.is_floating_point() else torch.float32
         if num_keypoints is None:
             if keypoints is not None and torch.as_tensor(keypoints).numel() > 0:
                 num_keypoints = torch.as_tensor(keypoints).shape[-2]
-            elif flip_indices is not None:
-                num_keypoints = len(flip_indices)
             else:
-                num_keypoints = 0
+                num_keypoints = 0 if flip_indices is None else len(flip_indices)
         kpts = _as_tensor(keypoints, float_dtype, device, (num_boxes, num_keypoints, 2))
         if keypoints_visible is None:
             visible = torch.full((num_boxes, num_keypoints), 2 if keypoints is not None else 0,
                                  dtype=torch.long, device=device)
         else:
-            visible = _as_tensor(keypoints_visible, torch.long, device,
-                                 (num_boxes, num_keypoints))
+            visible = _as_tensor(keypoints_visible, torch.long, device, (num_boxes, num_keypoints))
         if clone:
             kpts, visible = kpts.clone(), visible.clone()
         if kpts.shape != (num_boxes, num_keypoints, 2) or visible.shape != kpts.shape[:2]:
             raise ValueError(
-                f'BBoxKeypoints: {num_boxes} boxes need keypoints '
-                f'({num_boxes}, {num_keypoints}, 2) and keypoints_visible '
-                f'({num_boxes}, {num_keypoints}), got {tuple(kpts.shape)} and '
-                f'{tuple(visible.shape)}')
-        if flip_indices is None:
-            flip = torch.arange(num_keypoints, device=device)
-        else:
-            flip = torch.as_tensor(np.array(flip_indices, dtype=np.int64), device=device)
-            if flip.shape != (num_keypoints,) or \
-                    not torch.equal(flip.sort().values, torch.arange(num_keypoints, device=device)):
-                raise ValueError(f'flip_indices must be a permutation of {num_keypoints} slots, '
-                                 f'got shape {tuple(flip.shape)}')
-        self.keypoints = kpts
-        self.keypoints_visible = visible
-        self.flip_indices = flip
+                f'BBoxKeypoints: {num_boxes} boxes need keypoints ({num_boxes}, {num_keypoints}, '
+                f'2) and keypoints_visible ({num_boxes}, {num_keypoints}), got '
+                f'{tuple(kpts.shape)} and {tuple(visible.shape)}')
+        slots = torch.arange(num_keypoints, device=device)
+        flip = slots if flip_indices is None else torch.as_tensor(
+            np.array(flip_indices, dtype=np.int64), device=device)
+        if flip.shape != (num_keypoints,) or not torch.equal(flip.sort().values, slots):
+            raise ValueError(f'flip_indices must be a permutation of {num_keypoints} slots, '
+                             f'got shape {tuple(flip.shape)}')
+        self.keypoints, self.keypoints_visible, self.flip_indices = kpts, visible, flip
         self._zero_unlabelled()
 
-    # ------------------------------------------------------------------ helpers
     @property
     def num_keypoints(self) -> Tensor:
         """(N,) number of labelled (v > 0) slots per box."""
@@ -118,9 +107,8 @@ class BBoxKeypoints(HorizontalBoxes):
              flip_indices: Optional[Tensor] = None) -> T:
         """Same type around already consistent tensors (no copy, no validation)."""
         other = type(self).__new__(type(self))
-        other.tensor = boxes
-        other.keypoints = keypoints
-        other.keypoints_visible = keypoints_visible
+        other.tensor, other.keypoints, other.keypoints_visible = boxes, keypoints, \
+            keypoints_visible
         other.flip_indices = self.flip_indices if flip_indices is None else flip_indices
         return other
 
@@ -134,21 +122,20 @@ class BBoxKeypoints(HorizontalBoxes):
 
     # ------------------------------------------------------- tensor-like methods
     def __getitem__(self: T, index) -> T:
-        """Index boxes and their landmarks with the same index (int, slice, mask, indices)."""
+        """Index boxes and their landmarks alike (int, slice, 1-D mask, indices)."""
         if isinstance(index, np.ndarray):
             index = torch.as_tensor(index, device=self.device)
         if isinstance(index, tuple):
             if len(index) != 1:
                 raise IndexError('BBoxKeypoints can only be indexed along the box dimension')
             index = index[0]
-        if isinstance(index, Tensor) and index.dtype == torch.bool:
-            if index.dim() != 1:
-                raise IndexError('BBoxKeypoints boolean index must be 1-D (one flag per box)')
+        if isinstance(index, Tensor) and index.dtype == torch.bool and index.dim() != 1:
+            raise IndexError('BBoxKeypoints boolean index must be 1-D (one flag per box)')
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
-        return self._new(self.tensor[index].reshape(-1, 4), self.keypoints[index].reshape(
-            -1, *self.keypoints.shape[1:]), self.keypoints_visible[index].reshape(
-                -1, self.keypoints_visible.shape[1]))
+        return self._new(self.tensor[index].reshape(-1, 4),
+                         self.keypoints[index].reshape(-1, *self.keypoints.shape[1:]),
+                         self.keypoints_visible[index].reshape(-1, self.keypoints_visible.shape[1]))
 
     def __setitem__(self, index, values: 'BBoxKeypoints') -> None:
         """Overwrite boxes and their landmarks at ``index``."""
@@ -160,15 +147,16 @@ class BBoxKeypoints(HorizontalBoxes):
         self.keypoints[index] = values.keypoints
         self.keypoints_visible[index] = values.keypoints_visible
 
+    def clone(self: T) -> T:
+        """Copy of boxes, landmarks, visibility and flip indices."""
+        return self._new(self.tensor.clone(), self.keypoints.clone(),
+                         self.keypoints_visible.clone(), self.flip_indices.clone())
+
     def __deepcopy__(self, memo):
-        """Deep copy of boxes, landmarks, visibility and flip indices."""
-        other = self._new(self.tensor.clone(), self.keypoints.clone(),
-                          self.keypoints_visible.clone(), self.flip_indices.clone())
-        memo[id(self)] = other
+        memo[id(self)] = other = self.clone()
         return other
 
     def __repr__(self) -> str:
-        """Shapes, labelled counts and the boxes."""
         return (f'{type(self).__name__}(boxes={tuple(self.tensor.shape)}, '
                 f'keypoints={tuple(self.keypoints.shape)}, labelled='
                 f'{self.num_keypoints.tolist()})\n{self.tensor}')
@@ -178,18 +166,11 @@ class BBoxKeypoints(HorizontalBoxes):
         """Zero boxes with the same number of landmark slots."""
         device = self.device if device is None else device
         boxes = self.tensor.new_zeros(0, 4, dtype=dtype, device=device)
-        return type(self)(
-            boxes,
-            keypoints=boxes.new_zeros(0, self.keypoints.size(1), 2),
-            keypoints_visible=torch.zeros(0, self.keypoints.size(1), dtype=torch.long,
-                                          device=device),
-            flip_indices=self.flip_indices.to(device),
-            clone=False)
-
-    def clone(self: T) -> T:
-        """Copy of boxes, landmarks, visibility and flip indices."""
-        return self._new(self.tensor.clone(), self.keypoints.clone(),
-                         self.keypoints_visible.clone(), self.flip_indices.clone())
+        num_slots = self.keypoints.size(1)
+        return type(self)(boxes, keypoints=boxes.new_zeros(0, num_slots, 2),
+                          keypoints_visible=torch.zeros(0, num_slots, dtype=torch.long,
+                                                        device=device),
+                          flip_indices=self.flip_indices.to(device), clone=False)
 
     def to(self: T, *args, **kwargs) -> T:
         """Move to a device / cast boxes (floating landmarks follow a floating box dtype)."""
@@ -200,40 +181,21 @@ class BBoxKeypoints(HorizontalBoxes):
                          self.flip_indices.to(boxes.device))
 
     def cpu(self: T) -> T:
-        """On the CPU."""
         return self.to('cpu')
 
     def cuda(self: T, *args, **kwargs) -> T:
-        """On a CUDA device."""
         return self.to(self.tensor.cuda(*args, **kwargs).device)
 
     def detach(self: T) -> T:
-        """Detached from autograd."""
-        return self._new(self.tensor.detach(), self.keypoints.detach(), self.keypoints_visible,
-                         self.flip_indices)
-
-    def split(self: T, split_size_or_sections, dim: int = 0) -> list:
-        """Split along the box dimension (landmarks follow)."""
-        if dim != 0:
-            raise ValueError('BBoxKeypoints can only be split along the box dimension')
-        sizes = self.tensor.split(split_size_or_sections)
-        bounds = np.cumsum([0] + [len(part) for part in sizes])
-        return [self[int(start):int(end)] for start, end in zip(bounds[:-1], bounds[1:])]
-
-    def chunk(self: T, chunks: int, dim: int = 0) -> list:
-        """Chunk along the box dimension (landmarks follow)."""
-        if dim != 0:
-            raise ValueError('BBoxKeypoints can only be chunked along the box dimension')
-        sizes = [len(part) for part in self.tensor.chunk(chunks)]
-        return self.split(sizes)
+        return self._new(self.tensor.detach(), self.keypoints.detach(), self.keypoints_visible)
 
     def _not_for_keypoints(self, *args, **kwargs):
         raise NotImplementedError(
-            'BBoxKeypoints is a flat (N, 4) box list tied to (N, K, 2) landmarks; reshaping ops '
-            'are not supported. Use .tensor (or convert to HorizontalBoxes) first.')
+            'BBoxKeypoints is a flat (N, 4) box list tied to (N, K, 2) landmarks; reshaping, '
+            'splitting and stacking are not supported (index or cat it, or use .tensor).')
 
     view = reshape = expand = repeat = transpose = permute = _not_for_keypoints
-    unbind = flatten = squeeze = unsqueeze = _not_for_keypoints
+    unbind = flatten = squeeze = unsqueeze = stack = split = chunk = _not_for_keypoints
 
     @classmethod
     def cat(cls: Type[T], box_list: Sequence[T], dim: int = 0) -> T:
@@ -247,24 +209,17 @@ class BBoxKeypoints(HorizontalBoxes):
         flip = box_list[0].flip_indices
         if not all(torch.equal(boxes.flip_indices, flip) for boxes in box_list):
             raise ValueError('cannot concatenate BBoxKeypoints with different flip_indices')
-        return cls(
-            torch.cat([boxes.tensor for boxes in box_list]),
-            keypoints=torch.cat([boxes.keypoints for boxes in box_list]),
-            keypoints_visible=torch.cat([boxes.keypoints_visible for boxes in box_list]),
-            flip_indices=flip,
-            clone=False)
-
-    @classmethod
-    def stack(cls, box_list, dim: int = 0):
-        """Not supported: boxes with landmarks are a flat list."""
-        raise NotImplementedError('BBoxKeypoints cannot be stacked; use cat')
+        return cls(torch.cat([boxes.tensor for boxes in box_list]),
+                   keypoints=torch.cat([boxes.keypoints for boxes in box_list]),
+                   keypoints_visible=torch.cat([boxes.keypoints_visible for boxes in box_list]),
+                   flip_indices=flip, clone=False)
 
     # ------------------------------------------------------ geometric transforms
     def flip_(self, img_shape: Tuple[int, int], direction: str = 'horizontal') -> None:
         """Flip boxes and landmarks in place (x' = W - x, y' = H - y).
 
         A horizontal (or diagonal) flip also moves every slot to its mirror slot
-        (``flip_indices``), so a left-sleeve landmark ends up in the right-sleeve slot.
+        (``flip_indices``): a left-sleeve landmark ends up in the right-sleeve slot.
 
         Args:
             img_shape (tuple[int, int]): (H, W) of the image being flipped.
@@ -272,17 +227,13 @@ class BBoxKeypoints(HorizontalBoxes):
         """
         super().flip_(img_shape, direction)
         height, width = img_shape[:2]
-        keypoints = self.keypoints.clone()
-        if direction in ('horizontal', 'diagonal'):
-            keypoints[..., 0] = width - keypoints[..., 0]
+        keypoints, visible = self.keypoints.clone(), self.keypoints_visible
         if direction in ('vertical', 'diagonal'):
             keypoints[..., 1] = height - keypoints[..., 1]
-        visible = self.keypoints_visible
         if direction in ('horizontal', 'diagonal'):
-            keypoints = keypoints[:, self.flip_indices]
-            visible = visible[:, self.flip_indices]
-        self.keypoints = keypoints
-        self.keypoints_visible = visible
+            keypoints[..., 0] = width - keypoints[..., 0]
+            keypoints, visible = keypoints[:, self.flip_indices], visible[:, self.flip_indices]
+        self.keypoints, self.keypoints_visible = keypoints, visible
         self._zero_unlabelled()
 
     def translate_(self, distances: Tuple[float, float]) -> None:
@@ -292,20 +243,12 @@ class BBoxKeypoints(HorizontalBoxes):
         self._zero_unlabelled()
 
     def clip_(self, img_shape: Tuple[int, int]) -> None:
-        """Clip boxes to the image; landmarks outside [0, W] x [0, H] become visibility 0.
-
-        Args:
-            img_shape (tuple[int, int]): (H, W).
-        """
+        """Clip boxes to the (H, W) image; landmarks outside it become visibility 0."""
         super().clip_(img_shape)
         self.unlabel_outside_(img_shape)
 
     def unlabel_outside_(self, img_shape: Tuple[int, int]) -> None:
-        """Set visibility 0 (and coordinates 0) on landmarks outside [0, W] x [0, H].
-
-        Args:
-            img_shape (tuple[int, int]): (H, W).
-        """
+        """Set visibility 0 (and coordinates 0) on landmarks outside [0, W] x [0, H]."""
         height, width = img_shape[:2]
         x, y = self.keypoints[..., 0], self.keypoints[..., 1]
         inside = (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
@@ -314,12 +257,8 @@ class BBoxKeypoints(HorizontalBoxes):
         self._zero_unlabelled()
 
     def rotate_(self, center: Tuple[float, float], angle: float) -> None:
-        """Rotate boxes (their corners' hull) and landmarks about ``center`` in place.
-
-        Args:
-            center (tuple[float, float]): Rotation origin (x, y).
-            angle (float): Degrees, positive = clockwise (mmdet's convention).
-        """
+        """Rotate boxes (their corners' hull) and landmarks about ``center`` by ``angle`` degrees
+        (positive = clockwise, mmdet's convention) in place."""
         super().rotate_(center, angle)
         rotation = np.vstack([cv2.getRotationMatrix2D(tuple(map(float, center)), -angle, 1),
                               [0., 0., 1.]])
@@ -355,8 +294,3 @@ class BBoxKeypoints(HorizontalBoxes):
         offsets = (self.keypoints - centers[:, None]) * self.keypoints.new_tensor(scale_factor)
         self.keypoints = centers[:, None] + offsets
         self._zero_unlabelled()
-
-    # ------------------------------------------------------------- conversion
-    def to_horizontal_boxes(self) -> HorizontalBoxes:
-        """Plain :class:`HorizontalBoxes` sharing the box tensor (landmarks dropped)."""
-        return HorizontalBoxes(self.tensor, clone=False)

@@ -1,24 +1,11 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Loading checkpoints: torch >= 2.6's ``weights_only`` default, and whether they fit the model.
+"""Loading checkpoints: weights-only with an allow-list, and whether they fit the model.
 
-MMEngine 0.10.7 calls ``torch.load`` without ``weights_only``. Since torch 2.6 that means the
-restricted unpickler, which rejects what the runner itself writes into every checkpoint
-(``HistoryBuffer`` in the message hub, numpy arrays in ``dataset_meta`` and log scalars), so both
-``load_from`` and ``--resume`` fail with ``UnpicklingError ... Unsupported global``.
-
-Trust model, applied to every local checkpoint MMEngine loads (``load_from``, ``--resume``,
-``load_checkpoint``):
-
-1. Load with ``weights_only=True`` and a short allow-list of the plain-data types MMEngine and numpy
-   put into checkpoints (:data:`SAFE_CHECKPOINT_GLOBALS`). Runner checkpoints, CenterNet's
-   official checkpoints and plain state dicts all load this way; nothing can execute code.
-2. Anything else needs full unpickling, which can run arbitrary code. It is done only for files the
-   user trusts explicitly: ``DEEPMARK_TRUST_CHECKPOINTS=1`` in the environment (all files), or
-   :func:`trust_checkpoint` (one path). Otherwise an error names the file and the rejected global.
-
-Fit rule, applied by every entry point (the runner of ``tools/train.py`` / ``tools/test.py`` and
-``mim``, the inferencer, the ONNX export, the benchmarks): :func:`load_model_checkpoint` refuses a
-checkpoint that does not fit the config's model, unless the config sets ``load_partial=True``.
+MMEngine 0.10 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then rejects what the
+runner itself writes (``HistoryBuffer``, numpy data). :func:`load_checkpoint_file` loads
+weights-only with :func:`safe_checkpoint_globals`, and fully unpickles (which can run code) only
+files the user trusts (``DEEPMARK_TRUST_CHECKPOINTS=1`` or :func:`trust_checkpoint`).
+:func:`load_model_checkpoint` is the fit rule of every entry point.
 """
 import logging
 import os
@@ -37,7 +24,7 @@ _TRUSTED_PATHS: Set[str] = set()
 
 
 def _numpy_globals() -> List:
-    """numpy callables/classes needed to rebuild arrays, dtypes and scalars."""
+    """numpy callables / classes that rebuild arrays, dtypes and scalars."""
     import numpy as np
     try:  # numpy >= 2
         from numpy._core.multiarray import _reconstruct, scalar
@@ -49,11 +36,8 @@ def _numpy_globals() -> List:
 
 
 def _history_buffer_statistic(buffer: object, name: str) -> Callable:
-    """A ``getattr`` that only returns ``HistoryBuffer``'s registered statistics methods.
-
-    ``HistoryBuffer`` pickles its ``statistics_methods`` as ``getattr(HistoryBuffer, 'mean')``;
-    allowing the real ``getattr`` would let a file reach any attribute of any allowed object.
-    """
+    """``getattr`` limited to ``HistoryBuffer``'s statistics (how it pickles them): the real
+    ``getattr`` would let a file reach any attribute of any allowed object."""
     from mmengine.logging.history_buffer import HistoryBuffer
     HistoryBuffer()  # registers the default statistics (min, max, current, mean) on first use
     is_buffer = isinstance(buffer, HistoryBuffer) or (
@@ -65,12 +49,8 @@ def _history_buffer_statistic(buffer: object, name: str) -> Callable:
 
 
 def safe_checkpoint_globals() -> List:
-    """The allow-list used for weights-only loading.
-
-    Returns:
-        list: Classes/functions that only rebuild plain data, plus a ``getattr`` restricted to
-        ``HistoryBuffer`` statistics (registered under the name the pickle stream uses).
-    """
+    """Allow-list of weights-only loading: plain-data classes / functions, and a ``getattr``
+    restricted to ``HistoryBuffer`` statistics."""
     from mmengine.logging.history_buffer import HistoryBuffer
     return [HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr')] + _numpy_globals()
 
@@ -81,21 +61,14 @@ def trust_checkpoint(path: str) -> None:
 
 
 def is_trusted(path: str) -> bool:
-    """Whether ``path`` may be fully unpickled (see module docstring)."""
+    """Whether ``path`` may be fully unpickled."""
     if os.environ.get(TRUST_ENV, '').lower() in ('1', 'true', 'yes'):
         return True
     return osp.realpath(osp.expanduser(path)) in _TRUSTED_PATHS
 
 
 def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None):
-    """Load a local checkpoint by the trust model in the module docstring.
-
-    Args:
-        filename (str): Local path.
-        map_location: Passed to ``torch.load``.
-
-    Returns:
-        dict: The checkpoint.
+    """Load a local checkpoint weights-only, or fully if trusted (module docstring).
 
     Raises:
         FileNotFoundError: Missing file.
@@ -129,14 +102,12 @@ def _first(keys: List[str], limit: Optional[int] = 5) -> str:
 
 def load_model_checkpoint(model: torch.nn.Module, checkpoint: dict, checkpoint_name: str,
                           config_name: str, load_partial: bool = False) -> None:
-    """The one rule by which every entry point loads a checkpoint into the config's model.
+    """Load a checkpoint into the config's model by the one fit rule of every entry point.
 
     Every tensor of the model must come from the checkpoint with the same shape, and the
-    checkpoint must hold nothing else (BatchNorm's ``num_batches_tracked`` aside). Otherwise the
-    checkpoint is refused, unless ``load_partial`` (the config key of the same name, e.g.
-    ``--cfg-options load_partial=True``) asks on purpose to load the tensors that fit, e.g. to
-    fine-tune from another head or start from a converted CenterNet model; the others keep their
-    initialisation and a warning lists them.
+    checkpoint must hold nothing else (``num_batches_tracked`` aside); otherwise it is refused,
+    unless ``load_partial`` (config key, e.g. to fine-tune from another head) loads the tensors
+    that fit and warns about the others.
 
     Args:
         model (nn.Module): The model built from the config (wrappers and TTA models unwrapped).

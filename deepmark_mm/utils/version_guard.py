@@ -6,16 +6,7 @@ from mmengine.utils import digit_version
 
 
 def check_version(package: str, installed: str, supported: Tuple[str, str]) -> None:
-    """Raise if ``installed`` is outside ``[supported[0], supported[1])``.
-
-    Args:
-        package (str): Package name, used in the message.
-        installed (str): Installed version string.
-        supported (tuple[str, str]): Inclusive minimum and exclusive maximum.
-
-    Raises:
-        ImportError: When the installed version is out of range.
-    """
+    """Raise ``ImportError`` if ``installed`` is outside ``[supported[0], supported[1])``."""
     low, high = supported
     if not digit_version(low) <= digit_version(installed) < digit_version(high):
         raise ImportError(

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 from mmdet.models.losses import GaussianFocalLoss
-from mmdet.registry import MODELS
 
 import deepmark_mm  # noqa: F401
 import deepmark_mm.cpu_training  # noqa: F401
@@ -95,4 +94,3 @@ def test_all_negative_heatmap_and_shape_error():
     assert float(loss) == pytest.approx(float(-torch.log1p(-p) * p * p * 18), rel=1e-5)
     with pytest.raises(ValueError, match=r'logits \(1, 2, 3, 3\) and target \(1, 2, 3\)'):
         centernet_focal_loss(logits, torch.zeros(1, 2, 3))
-

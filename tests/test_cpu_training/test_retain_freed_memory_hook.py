@@ -10,8 +10,8 @@ from mmdet.registry import HOOKS
 
 import deepmark_mm  # noqa: F401
 import deepmark_mm.cpu_training  # noqa: F401
-from deepmark_mm.cpu_training import malloc_tuning
-from deepmark_mm.cpu_training.malloc_tuning import retain_freed_memory
+from deepmark_mm.cpu_training import retain_freed_memory_hook
+from deepmark_mm.cpu_training.retain_freed_memory_hook import retain_freed_memory
 
 # allocate, touch and free an 8 MiB tensor 40 times; print the minor page faults of the loop.
 # 'unmapped': glibc's initial 128 KiB mmap threshold, fixed, so every block gets a fresh mapping
@@ -19,7 +19,8 @@ from deepmark_mm.cpu_training.malloc_tuning import retain_freed_memory
 # 'retained': retain_freed_memory().
 _FAULTS = '''
 import ctypes, resource, sys, torch
-from deepmark_mm.cpu_training.malloc_tuning import M_MMAP_THRESHOLD, _glibc, retain_freed_memory
+from deepmark_mm.cpu_training.retain_freed_memory_hook import (M_MMAP_THRESHOLD, _glibc,
+                                                         retain_freed_memory)
 if sys.argv[1] == 'retained':
     assert retain_freed_memory()
 else:
@@ -39,7 +40,7 @@ def _loop_faults(mode: str) -> int:
     return int(out.stdout.split()[-1])
 
 
-@pytest.mark.skipif(malloc_tuning._glibc() is None, reason='needs glibc')
+@pytest.mark.skipif(retain_freed_memory_hook._glibc() is None, reason='needs glibc')
 def test_freed_tensors_are_reused_instead_of_faulted_in_again():
     unmapped, retained = _loop_faults('unmapped'), _loop_faults('retained')
     if unmapped < 40 * 50:
@@ -67,7 +68,7 @@ def test_hook_applies_the_setting_and_reports_a_non_glibc_library(monkeypatch):
     hook.before_run(SimpleNamespace())
     assert calls == [(1 << 20, 2**31 - 1)]
 
-    monkeypatch.setattr(malloc_tuning, '_glibc', lambda: None)
+    monkeypatch.setattr(retain_freed_memory_hook, '_glibc', lambda: None)
     assert retain_freed_memory() is False
     monkeypatch.setattr('deepmark_mm.cpu_training.retain_freed_memory_hook.retain_freed_memory',
                         retain_freed_memory)

@@ -179,3 +179,5 @@ def test_empty_and_shape_errors():
         BBoxKeypoints([[0., 0., 1., 1.]], keypoints=np.zeros((1, 3, 2)), flip_indices=[0, 0, 1])
     with pytest.raises(NotImplementedError):
         random_boxes().reshape(-1, 4)
+    with pytest.raises(NotImplementedError):
+        random_boxes().split(1)  # mmdet's split would drop the landmarks

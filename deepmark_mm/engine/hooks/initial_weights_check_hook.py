@@ -16,16 +16,11 @@ def _has_pretrained_init(module) -> bool:
 
 @HOOKS.register_module()
 class InitialWeightsCheckHook(Hook):
-    """Before the weights are initialised: warn when a run starts from random weights.
+    """Before ``init_weights``: warn when a run starts from random weights.
 
-    The paper starts from CenterNet's COCO model (``load_from`` a checkpoint converted with
-    ``tools/model_converters/centernet_to_deepmark.py``) and CenterNet from ImageNet. With
-    neither ``load_from``, ``resume``, a ``Pretrained`` ``init_cfg`` (model or backbone) nor a
-    backbone with ``pretrained=True``, one WARNING says so. With ``load_from`` set, a backbone's
-    ``pretrained=True`` is switched off (its ImageNet weights would be overwritten, and
-    downloading them could fail offline), with an INFO line.
-
-    mmengine calls ``before_run`` before ``init_weights``, so both take effect in time.
+    Without ``load_from``, ``resume``, a ``Pretrained`` ``init_cfg`` (model or backbone) or a
+    backbone with ``pretrained=True``, one WARNING says so. With ``load_from``, a backbone's
+    ``pretrained=True`` is switched off (its ImageNet weights would be overwritten).
 
     Example:
         >>> custom_hooks = [dict(type='InitialWeightsCheckHook')]

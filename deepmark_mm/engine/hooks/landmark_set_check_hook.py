@@ -12,11 +12,8 @@ from mmengine.runner import BaseLoop
 
 def landmark_set_difference(head, metainfo: Mapping,
                             flip_indices: Optional[np.ndarray] = None) -> Optional[str]:
-    """The first difference between a head's landmark set and a dataset's metainfo.
-
-    Compares what both sides define: the number of ``classes`` with ``num_classes``,
-    ``keypoint_slices`` (and so K, the slots they tile) and ``flip_indices`` (the model's, e.g. a
-    TTA model's, when given).
+    """The first difference between a head's landmark set and a dataset's metainfo: ``classes``
+    vs ``num_classes``, ``keypoint_slices``, and ``flip_indices`` (the model's, when given).
 
     Args:
         head: The model's head, with ``num_classes``, ``num_keypoints`` and ``keypoint_slices``.
@@ -56,14 +53,10 @@ def landmark_set_difference(head, metainfo: Mapping,
 class LandmarkSetCheckHook(Hook):
     """Before a run: the model's landmark set must be the datasets'.
 
-    MMEngine builds the model (``model=``) and the datasets (``*_dataloader.dataset``) apart, so
-    a head with other slices than the dataset's metainfo would train and evaluate wrong numbers
-    without a word. Before the run starts, this compares the head's ``num_classes`` and
-    ``keypoint_slices`` (and a TTA model's ``flip_indices``) with the metainfo of every dataset
-    the run has built (its train / val / test loops; loops not built are not built here) and
-    raises a ``ValueError`` naming the config element and the first difference. A model without a
-    landmark head, or a dataset without a landmark metainfo, is not checked.
-    ``configs/_base_/default_runtime.py`` registers it in ``default_hooks``.
+    MMEngine builds model and datasets apart, so a head with other slices than the dataset would
+    give wrong numbers silently. This compares the head (and a TTA model's ``flip_indices``) with
+    the metainfo of every dataset the run has built and raises a ``ValueError`` naming the first
+    difference. Models without a landmark head and datasets without landmark metainfo pass.
 
     Example:
         >>> default_hooks = dict(landmark_set_check=dict(type='LandmarkSetCheckHook'))

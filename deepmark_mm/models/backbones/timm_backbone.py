@@ -12,12 +12,9 @@ from torch import Tensor, nn
 
 
 class StaticSameConv2d(nn.Conv2d):
-    """TensorFlow's 'same' convolution for inputs divisible by its stride: a fixed zero padding.
-
-    timm's ``Conv2dSame`` computes the padding from every input's size, which puts shape
-    arithmetic into ONNX graphs. For a size divisible by the stride ``s`` the 'same' padding of a
-    kernel spanning ``k`` pixels is always ``k - s`` (``(k - s) // 2`` before, the rest after).
-    """
+    """TensorFlow's 'same' convolution for inputs divisible by its stride ``s``: the fixed
+    padding ``k - s`` of a kernel spanning ``k`` pixels (timm's ``Conv2dSame`` computes it from
+    every input's size, which puts shape arithmetic into ONNX graphs)."""
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C_in, H, W) -> (B, C_out, H / s, W / s), H and W divisible by ``s``."""
@@ -40,17 +37,10 @@ class StaticSameConv2d(nn.Conv2d):
 class TimmBackbone(BaseModule):
     """A timm trunk built with ``features_only=True``, returning the maps of ``out_indices``.
 
-    Building never downloads. :meth:`init_weights` (which training calls; inference and tests
-    that load a checkpoint do not) sets the trunk's starting weights from ``pretrained``:
-
-    * ``False``: timm's random initialisation (or the module's ``init_cfg``, e.g. mmengine's
-      ``dict(type='Pretrained', checkpoint=DETECTOR_CKPT, prefix='backbone.')``);
-    * a path: a local ImageNet checkpoint of ``arch`` in timm's layout (classifier tensors are
-      dropped), read by timm;
-    * ``True``: the weights of an installed weights package when one is known for ``arch``
-      (:data:`INSTALLED_WEIGHTS`, e.g. ``tf_efficientnet_lite0``; offline), else timm's own
-      (downloaded once from the hub, then cached). Neither reachable: one error names the local
-      file and the weights package.
+    Building never downloads. :meth:`init_weights` sets the trunk's weights from ``pretrained``:
+    ``False``: timm's initialisation (or ``init_cfg``); a path: a local ImageNet checkpoint of
+    ``arch`` in timm's layout; ``True``: an installed weights package when one is known for
+    ``arch`` (:data:`INSTALLED_WEIGHTS`, offline), else timm's hub.
 
     Args:
         arch (str): timm model name, e.g. ``'dla34'``, ``'tf_efficientnet_lite0'``.
@@ -118,15 +108,8 @@ class TimmBackbone(BaseModule):
         self._is_init = True
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """Run the trunk.
-
-        Args:
-            x (Tensor): (B, 3, H, W) images, H and W divisible by the coarsest stride.
-
-        Returns:
-            tuple[Tensor]: Level ``k`` of shape (B, out_channels[k], H / strides[k],
-            W / strides[k]).
-        """
+        """(B, 3, H, W) images, H and W divisible by the coarsest stride -> level ``k`` of shape
+        (B, out_channels[k], H / strides[k], W / strides[k])."""
         if x.shape[-2] % self.strides[-1] or x.shape[-1] % self.strides[-1]:
             raise ValueError(f'TimmBackbone({self.arch}): input {tuple(x.shape[-2:])} is not '
                              f'divisible by its stride {self.strides[-1]} (pad_size_divisor)')
