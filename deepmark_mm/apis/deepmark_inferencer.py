@@ -1,10 +1,11 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """``DeepMarkInferencer``: images in; garments, categories and landmarks out (+ drawings, JSON)."""
 import copy
+import json
 import os
 import os.path as osp
 import warnings
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -13,29 +14,46 @@ import torch.nn as nn
 from mmdet.apis import DetInferencer
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
+from mmdet.utils.misc import IMG_EXTENSIONS
 from mmengine.config import Config, ConfigDict
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import Compose
 from mmengine.model import BaseTTAModel
 from mmengine.visualization import Visualizer
-from tqdm import tqdm
 
 from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo, config_test_pipeline,
                                                     resolve_landmark_metainfo)
 from deepmark_mm.engine.hooks import landmark_set_difference
+from deepmark_mm.evaluation import DeepFashion2Metric
 from deepmark_mm.models.test_time_augs import resolve_tta_config
 from deepmark_mm.utils import load_model_checkpoint
 from .config_resolution import load_deepmark_config
-from .inference_inputs import (ImageInput, assign_image_ids, build_inference_pipeline, image_name,
-                               list_image_inputs)
-from .prediction_format import (PredictionWriter, instances_to_prediction, prediction_to_instances,
-                                prediction_to_readable)
+from .inference_inputs import build_inference_pipeline
+from .prediction_format import (prediction_to_instances, prediction_to_readable,
+                                sample_to_prediction, select_detections)
 
 #: Visualiser types replaced by :class:`~deepmark_mm.visualization.DeepMarkVisualizer`.
 PLAIN_DETECTION_VISUALIZERS = (None, 'DetLocalVisualizer', 'mmdet.DetLocalVisualizer')
 
+ImageInput = Union[str, np.ndarray]
+
+
+def image_ids(inputs: Sequence[ImageInput]) -> List[int]:
+    """Integer image ids: the file stems when all are unique numbers (DeepFashion2's
+    ``000123.jpg`` -> 123), else the 1-based positions in ``inputs``."""
+    stems = [osp.splitext(osp.basename(item))[0] if isinstance(item, str) else '' for item in inputs]
+    if stems and all(stem.isdigit() for stem in stems) and len(set(map(int, stems))) == len(stems):
+        return [int(stem) for stem in stems]
+    return list(range(1, len(inputs) + 1))
+
+
+def image_name(img_path: Optional[str], img_id: int) -> str:
+    """File name of one image's outputs (``NNNNNNNN.jpg`` for arrays)."""
+    return osp.basename(img_path) if img_path else f'{img_id:08d}.jpg'
+
 
 class DeepMarkInferencer(DetInferencer):
-    """Run a DeepMark model on image files, folders or arrays.
+    """Run a DeepMark model on image files, folders or arrays: mmdet's ``DetInferencer`` steps
+    with DeepMark's pipeline, weights, predictions and drawings.
 
     The config's test pipeline is used as configured (CenterNet's deterministic centre warp),
     fed by paths or BGR arrays; predictions come back in original image pixels. The model's
@@ -60,9 +78,10 @@ class DeepMarkInferencer(DetInferencer):
             runs; a warning says so).
         device (str, optional): Torch device; the available one when None.
         scope (str): Registry scope. Defaults to ``'mmdet'``.
-        show_progress (bool): tqdm progress bar for more than one image. Defaults to True.
+        show_progress (bool): Progress bar. Defaults to True.
         cfg_options (dict, optional): Config overrides (``Config.merge_from_dict``).
     """
+    visualize_kwargs = DetInferencer.visualize_kwargs | {'max_draw_size'}
 
     def __init__(self,
                  model: Union[str, Config],
@@ -73,14 +92,9 @@ class DeepMarkInferencer(DetInferencer):
                  cfg_options: Optional[dict] = None) -> None:
         self._weights_path = weights
         self._tta: Optional[Tuple[nn.Module, Compose]] = None
-        cfg = load_deepmark_config(model, cfg_options)
-        super().__init__(
-            model=cfg,
-            weights=weights,
-            device=device,
-            scope=scope,
-            palette='none',
-            show_progress=show_progress)
+        self._run: Dict = {}  # the state of one __call__ (model, pipeline, threshold, files)
+        super().__init__(model=load_deepmark_config(model, cfg_options), weights=weights,
+                         device=device, scope=scope, palette='none', show_progress=show_progress)
 
     # ------------------------------------------------------------------ construction
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
@@ -132,13 +146,6 @@ class DeepMarkInferencer(DetInferencer):
         vis_cfg.pop('vis_backends', None)  # drawings go to out_dir, not to backends
         return super()._init_visualizer(ConfigDict(visualizer=vis_cfg))
 
-    def _init_collate(self, cfg: Config) -> Callable:
-        """The test dataloader's ``collate_fn`` when it names one, else ``pseudo_collate``."""
-        collate_cfg = cfg.get('test_dataloader', {}).get('collate_fn', None)
-        if collate_cfg is None:
-            return pseudo_collate
-        return super()._init_collate(cfg)
-
     def _tta_components(self) -> Tuple[nn.Module, Compose]:
         """The model wrapped for test-time augmentation and its pipeline (built once).
 
@@ -152,8 +159,7 @@ class DeepMarkInferencer(DetInferencer):
             tta_model_cfg, pipeline_cfg = resolve_tta_config(self.cfg)
             tta_model = MODELS.build(dict(**tta_model_cfg, module=self.model))
             tta_model.eval()
-            pipeline = build_inference_pipeline(pipeline_cfg, where='tta_pipeline')
-            self._tta = (tta_model, pipeline)
+            self._tta = (tta_model, build_inference_pipeline(pipeline_cfg, where='tta_pipeline'))
         return self._tta
 
     # ------------------------------------------------------------------ running
@@ -172,7 +178,7 @@ class DeepMarkInferencer(DetInferencer):
                  return_datasamples: bool = False,
                  print_result: bool = False,
                  max_draw_size: Optional[int] = None) -> Dict:
-        """Predict, draw and write.
+        """Predict, draw and write (mmdet's ``__call__`` with a run's setup and result files).
 
         Args:
             inputs: An image path, a folder (its images, sorted), a BGR ``(H, W, 3)`` uint8 array
@@ -212,88 +218,181 @@ class DeepMarkInferencer(DetInferencer):
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        images = list_image_inputs(inputs)
-        img_ids = assign_image_ids(images)
-        model, pipeline = self._tta_components() if tta else (self.model, self.pipeline)
         if kpt_score_thr is not None and self.visualizer is not None:
             self.visualizer.kpt_score_thr = kpt_score_thr
-        save_vis = bool(out_dir) and not no_save_vis
-        writer = PredictionWriter(out_dir, self.model.dataset_meta) \
-            if out_dir and not no_save_pred else None
-        results: Dict = dict(predictions=[], visualization=[], files={}, skipped=[])
-        vis_files: List[str] = []
-        progress = tqdm(
-            total=len(images),
-            desc='DeepMark',
-            unit='img',
-            disable=not self.show_progress or len(images) < 2)
-        for start in range(0, len(images), batch_size):
-            indices = list(range(start, min(start + batch_size, len(images))))
-            indices, inputs = self._prepare_inputs(pipeline, images, indices, results['skipped'])
-            samples = self._predict_batch(model, inputs) if inputs else []
-            for index, sample in zip(indices, samples):
-                item = images[index]
-                prediction = instances_to_prediction(sample.pred_instances, img_ids[index],
-                                                     item if isinstance(item, str) else None,
-                                                     sample.metainfo['ori_shape'], score_thr,
-                                                     self.model.dataset_meta)
-                name = image_name(item, img_ids[index])
-                if save_vis or show or return_vis:
-                    out_file = osp.join(out_dir, 'vis', name) if save_vis else None
-                    drawing = self.draw(item, prediction, sample.metainfo, out_file, show,
-                                        wait_time, max_draw_size)
-                    if return_vis:
-                        results['visualization'].append(drawing)
-                    if out_file:
-                        vis_files.append(out_file)
-                if writer is not None:
-                    writer.add(prediction, osp.splitext(name)[0])
-                if print_result:
-                    print(prediction_to_readable(prediction,
-                                                 landmark_meta=self.model.dataset_meta))
-                if return_datasamples:
-                    kept = DetDataSample(metainfo=dict(sample.metainfo, img_id=img_ids[index]))
-                    kept.pred_instances = prediction_to_instances(prediction)
-                    results['predictions'].append(kept)
-                else:
-                    results['predictions'].append(prediction)
-            progress.update(min(batch_size, len(images) - start))
-        progress.close()
-        if results['skipped']:
-            warnings.warn(f'DeepMarkInferencer: {len(results["skipped"])} of {len(images)} '
+        model, pipeline = self._tta_components() if tta else (self.model, self.pipeline)
+        metric = None
+        if out_dir and not no_save_pred:  # official result files, written after the last image
+            metric = DeepFashion2Metric(format_only=True,
+                                        outfile_prefix=osp.join(out_dir, 'results'))
+            metric.dataset_meta = self.model.dataset_meta
+        self._run = dict(model=model, pipeline=pipeline, score_thr=score_thr, metric=metric,
+                         meta=resolve_landmark_metainfo(self.model.dataset_meta), skipped=[],
+                         preds=[], vis=[], return_vis=return_vis)
+        try:
+            result = super().__call__(
+                inputs, batch_size, return_vis=return_vis, show=show, wait_time=wait_time,
+                no_save_vis=no_save_vis, return_datasamples=return_datasamples,
+                print_result=print_result, no_save_pred=no_save_pred, out_dir=out_dir,
+                max_draw_size=max_draw_size)
+            run = self._run
+        finally:
+            self._run = {}
+        files: Dict = {}
+        if metric is not None:
+            metric.compute_metrics(metric.results)
+            prefix = osp.join(out_dir, 'results')
+            files = dict(preds=run['preds'], bbox=f'{prefix}.bbox.json',
+                         keypoints=f'{prefix}.keypoints.json')
+        if run['vis']:
+            files['vis'] = run['vis']
+        if run['skipped']:
+            warnings.warn(f'DeepMarkInferencer: {len(run["skipped"])} of {run["num_inputs"]} '
                           'input(s) could not be read and were skipped: '
-                          f'{[path for path, _ in results["skipped"]][:5]}')
-        if writer is not None:
-            results['files'] = dict(preds=list(writer.readable_files), **writer.close())
-        if vis_files:
-            results['files']['vis'] = vis_files
-        return results
+                          f'{[path for path, _ in run["skipped"]][:5]}')
+        return dict(result, files=files, skipped=run['skipped'])
 
-    @staticmethod
-    def _prepare_inputs(pipeline: Compose, images: Sequence[ImageInput], indices: List[int],
-                        skipped: List[Tuple[str, str]]) -> Tuple[List[int], List[dict]]:
-        """Run the pipeline on ``images[indices]``; unreadable files are warned about, appended
-        to ``skipped`` as ``(path, reason)`` and left out (arrays are never skipped)."""
-        kept_indices, inputs = [], []
-        for index in indices:
-            item = images[index]
-            try:
-                inputs.append(pipeline(item))
-            except Exception as error:  # mmcv: AssertionError('failed to load image'), IO errors
-                if not isinstance(item, str):
-                    raise
-                reason = f'{type(error).__name__}: {error}'
-                warnings.warn(f'DeepMarkInferencer: skipping {item}, it cannot be read ({reason})')
-                skipped.append((item, reason))
-                continue
-            kept_indices.append(index)
-        return kept_indices, inputs
+    def _inputs_to_list(self, inputs: Union[ImageInput, Sequence[ImageInput]]
+                        ) -> List[ImageInput]:
+        """One entry per image: a folder's image files sorted by name, paths and BGR arrays.
 
-    def _predict_batch(self, model: nn.Module, inputs: Sequence[dict]) -> List[DetDataSample]:
-        """Collate and ``test_step`` for a few pipeline outputs."""
-        data = self.collate_fn(list(inputs))
-        with torch.no_grad():
-            return model.test_step(data)
+        Raises:
+            FileNotFoundError: For a path that does not exist or a folder without images.
+            ValueError: For an array that is not ``(H, W, 3)`` or an input of another type.
+        """
+        if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
+            names = sorted(name for name in os.listdir(inputs)
+                           if name.lower().endswith(IMG_EXTENSIONS)
+                           and osp.isfile(osp.join(inputs, name)))
+            if not names:
+                raise FileNotFoundError(f'folder {inputs} holds no image file ({IMG_EXTENSIONS})')
+            return [osp.join(os.fspath(inputs), name) for name in names]
+        if isinstance(inputs, (str, os.PathLike, np.ndarray)):
+            inputs = [inputs]
+        elif not isinstance(inputs, (list, tuple)):
+            raise ValueError(f'inputs must be an image path, a folder, an array or a list of '
+                             f'those, got {type(inputs).__name__}')
+        checked: List[ImageInput] = []
+        for index, item in enumerate(inputs):
+            if isinstance(item, (str, os.PathLike)):
+                if not osp.isfile(item):
+                    raise FileNotFoundError(f'input {index}: image file {os.fspath(item)} '
+                                            'not found')
+                checked.append(os.fspath(item))
+            elif isinstance(item, np.ndarray):
+                if item.ndim != 3 or item.shape[2] != 3 or min(item.shape[:2]) < 1:
+                    raise ValueError(f'input {index}: image array has shape {item.shape}, '
+                                     'expected (H, W, 3) BGR')
+                checked.append(item)
+            else:
+                raise ValueError(f'input {index} is a {type(item).__name__}, expected an image '
+                                 'path or an (H, W, 3) array')
+        return checked
+
+    def preprocess(self, inputs: List[ImageInput], batch_size: int = 1,
+                   **kwargs) -> Iterator[Tuple[List[ImageInput], dict]]:
+        """Batches of ``(images, collated pipeline outputs)``; each sample's metainfo gets its
+        ``img_id`` (:func:`image_ids`). Unreadable files are warned about, recorded as
+        ``(path, reason)`` and left out (arrays are never skipped)."""
+        self._run['num_inputs'] = len(inputs)
+        pipeline = self._run.get('pipeline', self.pipeline)
+        ids = image_ids(inputs)
+        for start in range(0, len(inputs), batch_size):
+            images, packed = [], []
+            for item, img_id in zip(inputs[start:start + batch_size], ids[start:]):
+                try:
+                    data = pipeline(item)
+                except Exception as error:  # mmcv: AssertionError('failed to load image'), IO
+                    if not isinstance(item, str):
+                        raise
+                    reason = f'{type(error).__name__}: {error}'
+                    warnings.warn(f'DeepMarkInferencer: skipping {item}, it cannot be read '
+                                  f'({reason})')
+                    self._run.setdefault('skipped', []).append((item, reason))
+                    continue
+                views = data['data_samples']  # a list of views from a TTA pipeline
+                for sample in views if isinstance(views, list) else [views]:
+                    sample.set_metainfo(dict(img_id=img_id))
+                images.append(item)
+                packed.append(data)
+            if packed:
+                yield images, self.collate_fn(packed)
+
+    @torch.no_grad()
+    def forward(self, inputs: dict, **kwargs) -> List[DetDataSample]:
+        """``test_step`` (the TTA model with ``tta=True``), then the kept detections
+        (:func:`~.prediction_format.select_detections`) as each sample's ``pred_instances``."""
+        samples = self._run.get('model', self.model).test_step(inputs)
+        for sample in samples:
+            where = sample.metainfo.get('img_path') or f'image {sample.metainfo["img_id"]}'
+            sample.pred_instances = select_detections(
+                sample.pred_instances, self._run.get('score_thr', 0.3),
+                self._run['meta'], where)
+        return samples
+
+    def visualize(self,
+                  inputs: List[ImageInput],
+                  preds: List[DetDataSample],
+                  return_vis: bool = False,
+                  show: bool = False,
+                  wait_time: float = 0,
+                  no_save_vis: bool = False,
+                  img_out_dir: str = '',
+                  max_draw_size: Optional[int] = None,
+                  **kwargs) -> Optional[List[np.ndarray]]:
+        """Draw each image's kept detections (:meth:`draw`) to ``img_out_dir/vis/<image name>``
+        and / or a window; the RGB drawings when ``return_vis``."""
+        out_dir = '' if no_save_vis else img_out_dir
+        if not (show or out_dir or return_vis):
+            return None
+        drawings = []
+        for item, sample in zip(inputs, preds):
+            prediction = sample_to_prediction(sample, self._run['meta']['classes'])
+            out_file = osp.join(out_dir, 'vis', image_name(
+                prediction['img_path'], prediction['img_id'])) if out_dir else None
+            drawings.append(self.draw(item, prediction, sample.metainfo, out_file, show,
+                                      wait_time, max_draw_size))
+            if out_file:
+                self._run['vis'].append(out_file)
+        return drawings if return_vis else None
+
+    def postprocess(self,
+                    preds: List[DetDataSample],
+                    visualization: Optional[List[np.ndarray]] = None,
+                    return_datasamples: bool = False,
+                    print_result: bool = False,
+                    no_save_pred: bool = False,
+                    pred_out_dir: str = '',
+                    **kwargs) -> Dict:
+        """Prediction dicts (or the samples), written by :meth:`pred2dict` under
+        ``pred_out_dir`` unless ``no_save_pred``, printed readable with ``print_result``."""
+        predictions = [self.pred2dict(sample, '' if no_save_pred else pred_out_dir)
+                       for sample in preds]
+        if print_result:
+            for prediction in predictions:
+                print(prediction_to_readable(prediction, self._run['meta']))
+        return dict(predictions=preds if return_datasamples else predictions,
+                    visualization=visualization)
+
+    def pred2dict(self, data_sample: DetDataSample, pred_out_dir: str = '') -> Dict:
+        """One sample as a prediction dict; with ``pred_out_dir``, its readable JSON
+        ``pred_out_dir/preds/<image stem>.json`` is written and it joins the official files."""
+        prediction = sample_to_prediction(data_sample, self._run['meta']['classes'])
+        if not pred_out_dir:
+            return prediction
+        stem = osp.splitext(image_name(prediction['img_path'], prediction['img_id']))[0]
+        path = osp.join(pred_out_dir, 'preds', stem + '.json')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'w', encoding='utf-8') as file:
+            json.dump(prediction_to_readable(prediction, self._run['meta']), file, indent=1)
+        self._run['preds'].append(path)
+        self._run['metric'].process({}, [
+            dict(img_id=prediction['img_id'], ori_shape=prediction['ori_shape'],
+                 pred_instances=dict(bboxes=prediction['bboxes'], scores=prediction['scores'],
+                                     labels=prediction['label_ids'],
+                                     keypoints=prediction['keypoints']))
+        ])
+        return prediction
 
     def draw(self,
              item: ImageInput,
@@ -338,13 +437,7 @@ class DeepMarkInferencer(DetInferencer):
         if out_file:
             os.makedirs(osp.dirname(out_file) or '.', exist_ok=True)
         self.visualizer.add_datasample(
-            osp.basename(out_file) if out_file else 'deepmark',
-            image,
-            sample,
-            draw_gt=False,
-            draw_pred=True,
-            show=show,
-            wait_time=wait_time,
-            out_file=out_file,
+            osp.basename(out_file) if out_file else 'deepmark', image, sample, draw_gt=False,
+            draw_pred=True, show=show, wait_time=wait_time, out_file=out_file,
             pred_score_thr=float('-inf'))
         return self.visualizer.get_image()

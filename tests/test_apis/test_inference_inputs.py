@@ -2,39 +2,38 @@
 import numpy as np
 import pytest
 
-from deepmark_mm.apis import (assign_image_ids, build_inference_pipeline, image_name,
-                              list_image_inputs, load_deepmark_config)
+from deepmark_mm.apis import build_inference_pipeline, image_ids, load_deepmark_config
 from deepmark_mm.models.test_time_augs import resolve_tta_config
 
 
-def test_folder_lists_images_sorted_and_skips_other_files(synthetic_image_dir):
-    listed = list_image_inputs(str(synthetic_image_dir['folder']))
+def test_folder_lists_images_sorted_and_skips_other_files(inferencer, synthetic_image_dir):
+    listed = inferencer._inputs_to_list(str(synthetic_image_dir['folder']))
     assert listed == synthetic_image_dir['files']
     assert all(path.endswith('.jpg') for path in listed)
 
 
-def test_inputs_are_checked_and_named(tmp_path, synthetic_image_dir):
+def test_inputs_are_checked_and_named(inferencer, tmp_path, synthetic_image_dir):
     array = np.zeros((5, 7, 3), dtype=np.uint8)
-    mixed = list_image_inputs([synthetic_image_dir['files'][0], array])
+    mixed = inferencer._inputs_to_list([synthetic_image_dir['files'][0], array])
     assert mixed[0] == synthetic_image_dir['files'][0] and mixed[1] is array
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
-        list_image_inputs([synthetic_image_dir['files'][0], str(tmp_path / 'missing.jpg')])
+        inferencer([synthetic_image_dir['files'][0], str(tmp_path / 'missing.jpg')])
     with pytest.raises(ValueError, match=r'input 1: image array has shape \(5, 7\)'):
-        list_image_inputs([array, np.zeros((5, 7), dtype=np.uint8)])
+        inferencer([array, np.zeros((5, 7), dtype=np.uint8)])
     with pytest.raises(FileNotFoundError, match='no image file'):
-        list_image_inputs(str(tmp_path))
+        inferencer(str(tmp_path))
     with pytest.raises(ValueError, match='input 0 is a int'):
-        list_image_inputs([3])
+        inferencer([3])
+    with pytest.raises(ValueError, match='batch_size must be >= 1'):
+        inferencer(array, batch_size=0)
 
 
 def test_image_ids_follow_deepfashion2_stems_or_positions():
-    assert assign_image_ids(['a/000012.jpg', 'b/000003.png']) == [12, 3]
+    assert image_ids(['a/000012.jpg', 'b/000003.png']) == [12, 3]
     # any non-numeric stem, array or repeated id: positions for every image
-    assert assign_image_ids(['a/000012.jpg', 'b/photo.png']) == [1, 2]
-    assert assign_image_ids(['a/000012.jpg', np.zeros((2, 2, 3))]) == [1, 2]
-    assert assign_image_ids(['a/7.jpg', 'b/007.jpg']) == [1, 2]
-    assert image_name('x/000012.jpg', 12) == '000012.jpg'
-    assert image_name(np.zeros((2, 2, 3)), 4) == '00000004.jpg'
+    assert image_ids(['a/000012.jpg', 'b/photo.png']) == [1, 2]
+    assert image_ids(['a/000012.jpg', np.zeros((2, 2, 3))]) == [1, 2]
+    assert image_ids(['a/7.jpg', 'b/007.jpg']) == [1, 2]
 
 
 def test_pipeline_reads_arrays_keeps_the_centre_warp_and_drops_dataset_keys():

@@ -4,12 +4,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from deepmark_mm.apis import (PREDICTION_KEYS, PredictionWriter, instances_to_prediction,
-                              prediction_to_instances, prediction_to_readable)
+from deepmark_mm.apis import PREDICTION_KEYS, prediction_to_readable, select_detections
+from deepmark_mm.apis.prediction_format import prediction_to_instances, sample_to_prediction
 from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_KEYPOINTS,
                                                         keypoint_names)
+from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+
+META = resolve_landmark_metainfo(None)
 
 
 def _instances(labels, scores, seed=0) -> InstanceData:
@@ -27,9 +31,15 @@ def _instances(labels, scores, seed=0) -> InstanceData:
             rng.uniform(0.01, 1, (num, NUM_KEYPOINTS)), dtype=torch.float32))
 
 
+def _prediction(instances, img_id, img_path, ori_shape, score_thr=0.0):
+    sample = DetDataSample(metainfo=dict(img_id=img_id, img_path=img_path, ori_shape=ori_shape))
+    sample.pred_instances = select_detections(instances, score_thr, META, img_path or 'array')
+    return sample_to_prediction(sample, CLASSES)
+
+
 def test_prediction_keeps_sorted_detections_above_threshold_on_own_slots():
     instances = _instances(labels=[7, 0, 12, 4], scores=[0.2, 0.9, 0.5, 0.5])
-    prediction = instances_to_prediction(instances, 5, 'x/000005.jpg', (120, 90), score_thr=0.5)
+    prediction = _prediction(instances, 5, 'x/000005.jpg', (120, 90), score_thr=0.5)
     assert tuple(prediction) == PREDICTION_KEYS
     # 0.2 dropped; equal scores keep their order (stable)
     np.testing.assert_array_equal(prediction['label_ids'], [0, 12, 4])
@@ -56,15 +66,15 @@ def test_bad_predictions_are_named():
     instances = _instances([3], [0.5])
     del instances.keypoint_scores
     with pytest.raises(ValueError, match=r"x/1.jpg: pred_instances lacks \['keypoint_scores'\]"):
-        instances_to_prediction(instances, 1, 'x/1.jpg', (10, 10))
+        select_detections(instances, 0.0, META, 'x/1.jpg')
     wrong = _instances([13], [0.5])
     with pytest.raises(ValueError, match=r'image 2: labels \[13\] outside 0..12'):
-        instances_to_prediction(wrong, 2, None, (10, 10))
+        select_detections(wrong, 0.0, META, 'image 2')
 
 
 def test_readable_format_lists_the_category_landmarks_with_names():
-    prediction = instances_to_prediction(_instances([8, 3], [0.8, 0.7]), 9, None, (50, 60))
-    readable = prediction_to_readable(prediction)
+    prediction = _prediction(_instances([8, 3], [0.8, 0.7]), 9, None, (50, 60))
+    readable = prediction_to_readable(prediction, META)
     assert (readable['img_id'], readable['height'], readable['width']) == (9, 50, 60)
     names = keypoint_names()
     for row, item in enumerate(readable['items']):
@@ -85,28 +95,19 @@ def test_readable_format_lists_the_category_landmarks_with_names():
     json.dumps(readable)  # plain JSON types only
 
 
-def _write_two_images(out_dir):
-    predictions = [
-        instances_to_prediction(
-            _instances([1, 6], [0.9, 0.4], seed=1), 11, 'a/000011.jpg', (80, 80)),
-        instances_to_prediction(_instances([10], [0.6], seed=2), 12, 'a/000012.jpg', (80, 80)),
-    ]
-    writer = PredictionWriter(str(out_dir))
-    paths = [writer.add(p, f'{p["img_id"]:06d}') for p in predictions]
-    return predictions, paths, writer.close()
-
-
-def test_writer_produces_official_result_files(tmp_path):
-    predictions, paths, files = _write_two_images(tmp_path)
-    assert [p.split('/')[-1] for p in paths] == ['000011.json', '000012.json']
-    assert json.load(open(paths[1]))['items'][0]['category'] == 'long_sleeved_dress'
+def test_inferencer_writes_official_result_files(inferencer, synthetic_image_dir, tmp_path,
+                                                 samples_dir):
+    result = inferencer(synthetic_image_dir['files'], out_dir=str(tmp_path), score_thr=0.0)
+    predictions, files = result['predictions'], result['files']
     boxes = json.load(open(files['bbox']))
     keypoints = json.load(open(files['keypoints']))
-    assert [(b['image_id'], b['category_id']) for b in boxes] == [(11, 2), (11, 7), (12, 11)]
-    x1, y1, x2, y2 = predictions[0]['bboxes'][0]
-    np.testing.assert_allclose(boxes[0]['bbox'], [x1, y1, x2 - x1, y2 - y1], rtol=1e-5)
-    for entry, (pred, row) in zip(keypoints, [(predictions[0], 0), (predictions[0], 1),
-                                              (predictions[1], 0)]):
+    rows = [(pred, row) for pred in predictions for row in range(len(pred['labels']))]
+    assert len(boxes) == len(keypoints) == len(rows) == 16
+    for box, entry, (pred, row) in zip(boxes, keypoints, rows):
+        assert box['image_id'] == entry['image_id'] == pred['img_id']
+        assert box['category_id'] == entry['category_id'] == pred['label_ids'][row] + 1
+        x1, y1, x2, y2 = pred['bboxes'][row]
+        np.testing.assert_allclose(box['bbox'], [x1, y1, x2 - x1, y2 - y1], rtol=1e-5)
         values = np.asarray(entry['keypoints']).reshape(NUM_KEYPOINTS, 3)
         start, end = KEYPOINT_SLICES[entry['category_id'] - 1]
         assert (values[start:end, 2] == 1).all() and not values[:start].any() \
@@ -114,15 +115,9 @@ def test_writer_produces_official_result_files(tmp_path):
         np.testing.assert_allclose(
             values[start:end, :2], pred['keypoints'][row][start:end], rtol=1e-5)
         assert entry['score'] == pytest.approx(float(pred['scores'][row]))
-
-
-def test_result_files_have_the_official_example_fields(tmp_path, samples_dir):
     if samples_dir is None:
-        pytest.skip('../shared/deepfashion2-samples is not available')
-    _, _, files = _write_two_images(tmp_path)
+        return  # ../shared/deepfashion2-samples is not available: no official examples
     examples = samples_dir / 'official_examples'
-    boxes = json.load(open(files['bbox']))
-    keypoints = json.load(open(files['keypoints']))
     assert set(json.load(open(examples / 'example_bbox_results.json'))[0]) == set(boxes[0])
     official = json.load(open(examples / 'example_keys_results.json'))[0]
     assert set(official) == set(keypoints[0])
