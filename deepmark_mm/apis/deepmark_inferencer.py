@@ -40,7 +40,7 @@ ImageInput = Union[str, np.ndarray]
 def image_ids(inputs: Sequence[ImageInput]) -> List[int]:
     """Integer image ids: the file stems when all are unique numbers (DeepFashion2's
     ``000123.jpg`` -> 123), else the 1-based positions in ``inputs``."""
-    stems = [osp.splitext(osp.basename(item))[0] if isinstance(item, str) else '' for item in inputs]
+    stems = [osp.splitext(osp.basename(x))[0] if isinstance(x, str) else '' for x in inputs]
     if stems and all(stem.isdigit() for stem in stems) and len(set(map(int, stems))) == len(stems):
         return [int(stem) for stem in stems]
     return list(range(1, len(inputs) + 1))
@@ -83,20 +83,15 @@ class DeepMarkInferencer(DetInferencer):
     """
     visualize_kwargs = DetInferencer.visualize_kwargs | {'max_draw_size'}
 
-    def __init__(self,
-                 model: Union[str, Config],
-                 weights: Optional[str] = None,
-                 device: Optional[str] = None,
-                 scope: Optional[str] = 'mmdet',
-                 show_progress: bool = True,
-                 cfg_options: Optional[dict] = None) -> None:
+    def __init__(self, model: Union[str, Config], weights: Optional[str] = None,
+                 device: Optional[str] = None, scope: Optional[str] = 'mmdet',
+                 show_progress: bool = True, cfg_options: Optional[dict] = None) -> None:
         self._weights_path = weights
         self._tta: Optional[Tuple[nn.Module, Compose]] = None
         self._run: Dict = {}  # the state of one __call__ (model, pipeline, threshold, files)
         super().__init__(model=load_deepmark_config(model, cfg_options), weights=weights,
                          device=device, scope=scope, palette='none', show_progress=show_progress)
 
-    # ------------------------------------------------------------------ construction
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
         """Load the checkpoint by the fit rule (or initialise), then attach the landmark metainfo.
@@ -162,21 +157,11 @@ class DeepMarkInferencer(DetInferencer):
             self._tta = (tta_model, build_inference_pipeline(pipeline_cfg, where='tta_pipeline'))
         return self._tta
 
-    # ------------------------------------------------------------------ running
-    def __call__(self,
-                 inputs: Union[ImageInput, Sequence[ImageInput]],
-                 batch_size: int = 1,
-                 out_dir: str = '',
-                 tta: bool = False,
-                 score_thr: float = 0.3,
-                 kpt_score_thr: Optional[float] = None,
-                 show: bool = False,
-                 wait_time: float = 0,
-                 return_vis: bool = False,
-                 no_save_vis: bool = False,
-                 no_save_pred: bool = False,
-                 return_datasamples: bool = False,
-                 print_result: bool = False,
+    def __call__(self, inputs: Union[ImageInput, Sequence[ImageInput]], batch_size: int = 1,
+                 out_dir: str = '', tta: bool = False, score_thr: float = 0.3,
+                 kpt_score_thr: Optional[float] = None, show: bool = False, wait_time: float = 0,
+                 return_vis: bool = False, no_save_vis: bool = False, no_save_pred: bool = False,
+                 return_datasamples: bool = False, print_result: bool = False,
                  max_draw_size: Optional[int] = None) -> Dict:
         """Predict, draw and write (mmdet's ``__call__`` with a run's setup and result files).
 
@@ -226,19 +211,15 @@ class DeepMarkInferencer(DetInferencer):
             metric = DeepFashion2Metric(format_only=True,
                                         outfile_prefix=osp.join(out_dir, 'results'))
             metric.dataset_meta = self.model.dataset_meta
+            os.makedirs(osp.join(out_dir, 'preds'), exist_ok=True)
         self._run = dict(model=model, pipeline=pipeline, score_thr=score_thr, metric=metric,
-                         meta=resolve_landmark_metainfo(self.model.dataset_meta), skipped=[],
-                         preds=[], vis=[], return_vis=return_vis)
-        try:
-            result = super().__call__(
-                inputs, batch_size, return_vis=return_vis, show=show, wait_time=wait_time,
-                no_save_vis=no_save_vis, return_datasamples=return_datasamples,
-                print_result=print_result, no_save_pred=no_save_pred, out_dir=out_dir,
-                max_draw_size=max_draw_size)
-            run = self._run
-        finally:
-            self._run = {}
-        files: Dict = {}
+                         skipped=[], preds=[], vis=[])
+        result = super().__call__(
+            inputs, batch_size, return_vis=return_vis, show=show, wait_time=wait_time,
+            no_save_vis=no_save_vis, return_datasamples=return_datasamples,
+            print_result=print_result, no_save_pred=no_save_pred, out_dir=out_dir,
+            max_draw_size=max_draw_size)
+        run, files = self._run, {}
         if metric is not None:
             metric.compute_metrics(metric.results)
             prefix = osp.join(out_dir, 'results')
@@ -254,61 +235,54 @@ class DeepMarkInferencer(DetInferencer):
 
     def _inputs_to_list(self, inputs: Union[ImageInput, Sequence[ImageInput]]
                         ) -> List[ImageInput]:
-        """One entry per image: a folder's image files sorted by name, paths and BGR arrays.
+        """mmdet's listing, each input checked; a folder's images sorted by name and matched
+        case-insensitively (mmdet lists them in directory order, without ``.JPG`` files).
 
         Raises:
             FileNotFoundError: For a path that does not exist or a folder without images.
             ValueError: For an array that is not ``(H, W, 3)`` or an input of another type.
         """
         if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
-            names = sorted(name for name in os.listdir(inputs)
-                           if name.lower().endswith(IMG_EXTENSIONS)
-                           and osp.isfile(osp.join(inputs, name)))
-            if not names:
-                raise FileNotFoundError(f'folder {inputs} holds no image file ({IMG_EXTENSIONS})')
-            return [osp.join(os.fspath(inputs), name) for name in names]
-        if isinstance(inputs, (str, os.PathLike, np.ndarray)):
-            inputs = [inputs]
-        elif not isinstance(inputs, (list, tuple)):
-            raise ValueError(f'inputs must be an image path, a folder, an array or a list of '
-                             f'those, got {type(inputs).__name__}')
-        checked: List[ImageInput] = []
+            folder = os.fspath(inputs)
+            inputs = [osp.join(folder, name) for name in sorted(os.listdir(folder))
+                      if name.lower().endswith(IMG_EXTENSIONS)
+                      and osp.isfile(osp.join(folder, name))]
+            if not inputs:
+                raise FileNotFoundError(f'folder {folder} holds no image file ({IMG_EXTENSIONS})')
+        inputs = super()._inputs_to_list(os.fspath(inputs) if isinstance(inputs, os.PathLike)
+                                         else inputs)
         for index, item in enumerate(inputs):
-            if isinstance(item, (str, os.PathLike)):
-                if not osp.isfile(item):
-                    raise FileNotFoundError(f'input {index}: image file {os.fspath(item)} '
-                                            'not found')
-                checked.append(os.fspath(item))
-            elif isinstance(item, np.ndarray):
-                if item.ndim != 3 or item.shape[2] != 3 or min(item.shape[:2]) < 1:
-                    raise ValueError(f'input {index}: image array has shape {item.shape}, '
-                                     'expected (H, W, 3) BGR')
-                checked.append(item)
-            else:
+            if isinstance(item, (str, os.PathLike)) and not osp.isfile(item):
+                raise FileNotFoundError(f'input {index}: image file {os.fspath(item)} not found')
+            if isinstance(item, np.ndarray) and (item.ndim != 3 or item.shape[2] != 3
+                                                 or min(item.shape[:2]) < 1):
+                raise ValueError(f'input {index}: image array has shape {item.shape}, expected '
+                                 '(H, W, 3) BGR')
+            if not isinstance(item, (str, os.PathLike, np.ndarray)):
                 raise ValueError(f'input {index} is a {type(item).__name__}, expected an image '
                                  'path or an (H, W, 3) array')
-        return checked
+        return [os.fspath(item) if isinstance(item, os.PathLike) else item for item in inputs]
 
     def preprocess(self, inputs: List[ImageInput], batch_size: int = 1,
                    **kwargs) -> Iterator[Tuple[List[ImageInput], dict]]:
-        """Batches of ``(images, collated pipeline outputs)``; each sample's metainfo gets its
-        ``img_id`` (:func:`image_ids`). Unreadable files are warned about, recorded as
-        ``(path, reason)`` and left out (arrays are never skipped)."""
+        """Batches of ``(images, collated pipeline outputs)``, each sample's metainfo with its
+        ``img_id`` (:func:`image_ids`); the run's pipeline (the TTA one with ``tta=True``).
+        Unreadable files are warned about, recorded as ``(path, reason)`` and left out (arrays
+        are never skipped), where mmdet's batching would stop at the first."""
         self._run['num_inputs'] = len(inputs)
-        pipeline = self._run.get('pipeline', self.pipeline)
         ids = image_ids(inputs)
         for start in range(0, len(inputs), batch_size):
             images, packed = [], []
             for item, img_id in zip(inputs[start:start + batch_size], ids[start:]):
                 try:
-                    data = pipeline(item)
+                    data = self._run['pipeline'](item)
                 except Exception as error:  # mmcv: AssertionError('failed to load image'), IO
                     if not isinstance(item, str):
                         raise
                     reason = f'{type(error).__name__}: {error}'
                     warnings.warn(f'DeepMarkInferencer: skipping {item}, it cannot be read '
                                   f'({reason})')
-                    self._run.setdefault('skipped', []).append((item, reason))
+                    self._run['skipped'].append((item, reason))
                     continue
                 views = data['data_samples']  # a list of views from a TTA pipeline
                 for sample in views if isinstance(views, list) else [views]:
@@ -322,24 +296,17 @@ class DeepMarkInferencer(DetInferencer):
     def forward(self, inputs: dict, **kwargs) -> List[DetDataSample]:
         """``test_step`` (the TTA model with ``tta=True``), then the kept detections
         (:func:`~.prediction_format.select_detections`) as each sample's ``pred_instances``."""
-        samples = self._run.get('model', self.model).test_step(inputs)
+        samples = self._run['model'].test_step(inputs)
         for sample in samples:
             where = sample.metainfo.get('img_path') or f'image {sample.metainfo["img_id"]}'
             sample.pred_instances = select_detections(
-                sample.pred_instances, self._run.get('score_thr', 0.3),
-                self._run['meta'], where)
+                sample.pred_instances, self._run['score_thr'], self.model.dataset_meta, where)
         return samples
 
-    def visualize(self,
-                  inputs: List[ImageInput],
-                  preds: List[DetDataSample],
-                  return_vis: bool = False,
-                  show: bool = False,
-                  wait_time: float = 0,
-                  no_save_vis: bool = False,
-                  img_out_dir: str = '',
-                  max_draw_size: Optional[int] = None,
-                  **kwargs) -> Optional[List[np.ndarray]]:
+    def visualize(self, inputs: List[ImageInput], preds: List[DetDataSample],
+                  return_vis: bool = False, show: bool = False, wait_time: float = 0,
+                  no_save_vis: bool = False, img_out_dir: str = '',
+                  max_draw_size: Optional[int] = None, **kwargs) -> Optional[List[np.ndarray]]:
         """Draw each image's kept detections (:meth:`draw`) to ``img_out_dir/vis/<image name>``
         and / or a window; the RGB drawings when ``return_vis``."""
         out_dir = '' if no_save_vis else img_out_dir
@@ -347,7 +314,7 @@ class DeepMarkInferencer(DetInferencer):
             return None
         drawings = []
         for item, sample in zip(inputs, preds):
-            prediction = sample_to_prediction(sample, self._run['meta']['classes'])
+            prediction = sample_to_prediction(sample, self.model.dataset_meta['classes'])
             out_file = osp.join(out_dir, 'vis', image_name(
                 prediction['img_path'], prediction['img_id'])) if out_dir else None
             drawings.append(self.draw(item, prediction, sample.metainfo, out_file, show,
@@ -356,35 +323,30 @@ class DeepMarkInferencer(DetInferencer):
                 self._run['vis'].append(out_file)
         return drawings if return_vis else None
 
-    def postprocess(self,
-                    preds: List[DetDataSample],
+    def postprocess(self, preds: List[DetDataSample],
                     visualization: Optional[List[np.ndarray]] = None,
-                    return_datasamples: bool = False,
-                    print_result: bool = False,
-                    no_save_pred: bool = False,
-                    pred_out_dir: str = '',
-                    **kwargs) -> Dict:
+                    return_datasamples: bool = False, print_result: bool = False,
+                    no_save_pred: bool = False, pred_out_dir: str = '', **kwargs) -> Dict:
         """Prediction dicts (or the samples), written by :meth:`pred2dict` under
         ``pred_out_dir`` unless ``no_save_pred``, printed readable with ``print_result``."""
         predictions = [self.pred2dict(sample, '' if no_save_pred else pred_out_dir)
                        for sample in preds]
         if print_result:
             for prediction in predictions:
-                print(prediction_to_readable(prediction, self._run['meta']))
+                print(prediction_to_readable(prediction, self.model.dataset_meta))
         return dict(predictions=preds if return_datasamples else predictions,
                     visualization=visualization)
 
     def pred2dict(self, data_sample: DetDataSample, pred_out_dir: str = '') -> Dict:
         """One sample as a prediction dict; with ``pred_out_dir``, its readable JSON
         ``pred_out_dir/preds/<image stem>.json`` is written and it joins the official files."""
-        prediction = sample_to_prediction(data_sample, self._run['meta']['classes'])
+        prediction = sample_to_prediction(data_sample, self.model.dataset_meta['classes'])
         if not pred_out_dir:
             return prediction
         stem = osp.splitext(image_name(prediction['img_path'], prediction['img_id']))[0]
         path = osp.join(pred_out_dir, 'preds', stem + '.json')
-        os.makedirs(osp.dirname(path), exist_ok=True)
         with open(path, 'w', encoding='utf-8') as file:
-            json.dump(prediction_to_readable(prediction, self._run['meta']), file, indent=1)
+            json.dump(prediction_to_readable(prediction, self.model.dataset_meta), file, indent=1)
         self._run['preds'].append(path)
         self._run['metric'].process({}, [
             dict(img_id=prediction['img_id'], ori_shape=prediction['ori_shape'],
@@ -394,13 +356,8 @@ class DeepMarkInferencer(DetInferencer):
         ])
         return prediction
 
-    def draw(self,
-             item: ImageInput,
-             prediction: Dict,
-             metainfo: Optional[dict] = None,
-             out_file: Optional[str] = None,
-             show: bool = False,
-             wait_time: float = 0,
+    def draw(self, item: ImageInput, prediction: Dict, metainfo: Optional[dict] = None,
+             out_file: Optional[str] = None, show: bool = False, wait_time: float = 0,
              max_size: Optional[int] = None) -> np.ndarray:
         """Draw one prediction on its image.
 

@@ -176,7 +176,6 @@ def test_tta_column_config_drives_tta_call(tmp_path, inferencer, synthetic_image
     assert len(views(np.zeros((40, 60, 3), dtype=np.uint8))['inputs']) == 2
 
 
-
 def test_large_image_is_drawn_at_the_cap_with_scaled_boxes(inferencer, tmp_path, monkeypatch):
     """``max_draw_size``: a 4000x3000 photo is drawn 512x384, its boxes and landmarks scaled."""
     drawn = []
