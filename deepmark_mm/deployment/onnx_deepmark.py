@@ -77,33 +77,22 @@ class OnnxDeepMarkModel(nn.Module):
         outputs = self.session.run(None, {INPUT_NAME: inputs.cpu().numpy().astype(np.float32)})
         outputs = [torch.from_numpy(np.ascontiguousarray(value)) for value in outputs]
         metas = [sample.metainfo for sample in samples]
-        if self.postprocess:
-            results = self._rescaled_detections(outputs, metas)
-        else:
+        if not self.postprocess:
             results = self.bbox_head.codec.decode(outputs, metas, rescale=True)
+        else:  # real rows (label >= 0), network-input -> original pixels
+            bboxes, scores, labels, keypoints, keypoint_scores = outputs
+            results = []
+            for i, meta in enumerate(metas):
+                real = labels[i] >= 0
+                image_bboxes, image_keypoints = to_original_image(bboxes[i, real],
+                                                                  keypoints[i, real], meta)
+                own = self.bbox_head.category_keypoint_mask[labels[i, real]].unsqueeze(-1)
+                results.append(InstanceData(
+                    bboxes=image_bboxes, scores=scores[i, real], labels=labels[i, real],
+                    keypoints=image_keypoints * own, keypoint_scores=keypoint_scores[i, real]))
         for sample, instances in zip(samples, results):
             sample.pred_instances = instances
         return samples
-
-    def _rescaled_detections(self, outputs: List[torch.Tensor],
-                             metas: List[dict]) -> List[InstanceData]:
-        """Per image, the real rows (label >= 0) of :data:`POSTPROCESS_OUTPUT_NAMES` mapped from
-        network-input to original pixels (``homography_matrix`` or ``scale_factor``)."""
-        bboxes, scores, labels, keypoints, keypoint_scores = outputs
-        results = []
-        for index, meta in enumerate(metas):
-            real = labels[index] >= 0
-            image_bboxes, image_keypoints = to_original_image(bboxes[index, real],
-                                                              keypoints[index, real], meta)
-            own = self.bbox_head.category_keypoint_mask[labels[index, real]]
-            instances = InstanceData()
-            instances.bboxes = image_bboxes
-            instances.scores = scores[index, real]
-            instances.labels = labels[index, real]
-            instances.keypoints = image_keypoints * own.unsqueeze(-1)
-            instances.keypoint_scores = keypoint_scores[index, real]
-            results.append(instances)
-        return results
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError('OnnxDeepMarkModel only implements test_step')
