@@ -125,17 +125,12 @@ class OnnxDeepMark(DeepMarkInferencer):
                          cfg_options=cfg_options)
 
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> nn.Module:
-        """The onnxruntime-backed model (``weights`` is the ONNX file)."""
+        """The onnxruntime model (``weights``: the ONNX file) with its stored landmark set."""
         model = OnnxDeepMarkModel(weights, cfg, device, self._num_threads)
         model.cfg = cfg
-        self._load_weights_to_model(model, None, cfg)
-        return model
-
-    def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
-                               cfg: Optional[Config]) -> None:
-        """Attach the landmark metainfo stored in the graph (DeepFashion2's for older files)."""
         model.dataset_meta = read_landmark_metadata(
-            model.session.get_modelmeta().custom_metadata_map, model.onnx_file)
+            model.session.get_modelmeta().custom_metadata_map, weights)
+        return model
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The test pipeline with ``CenterAffine`` producing the graph's input size."""

@@ -239,11 +239,10 @@ def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[in
 
 
 def compare_with_pytorch(module: Callable, onnx_file: str, inputs: torch.Tensor,
-                         output_names: Sequence[str] = OUTPUT_NAMES,
-                         num_threads: Optional[int] = 1) -> Dict[str, float]:
+                         output_names: Sequence[str] = OUTPUT_NAMES) -> Dict[str, float]:
     """Output name -> max |onnxruntime - PyTorch| of ``module`` (what was exported) on ``inputs``
     (B, 3, H, W)."""
-    session = create_session(onnx_file, num_threads=num_threads)
+    session = create_session(onnx_file, num_threads=1)
     onnx_outputs = session.run(None, {INPUT_NAME: inputs.numpy().astype(np.float32)})
     with torch.no_grad():
         torch_outputs = module(inputs)
