@@ -1,14 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""ONNX export of torchvision's ``deform_conv2d`` as the standard ``DeformConv`` (opset >= 19).
-
-torchvision registers ONNX symbolics for ``nms`` and ``roi_align`` but not for
-``deform_conv2d``; ONNX ``DeformConv`` (opset 19) has the same inputs, layout ((dy, dx) pairs
-per tap, mask per tap) and semantics, and onnxruntime runs it.
-"""
+"""torchvision's ``deform_conv2d`` -> ONNX ``DeformConv`` (opset >= 19; same inputs, layout
+and semantics; torchvision registers no symbolic for it)."""
 import torch
 from torch.onnx import symbolic_helper
 
-#: First opset with ``DeformConv``.
 DEFORM_CONV_OPSET = 19
 
 

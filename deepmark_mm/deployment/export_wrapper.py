@@ -1,17 +1,16 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The exported graph: normalised image in, the head's six last-level maps out."""
-from typing import Tuple
+"""The traced modules: the network (image -> six maps) and the decoding (maps -> detections)."""
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch import Tensor
 
-
-#: Graph input name: (B, 3, H, W) float32, BGR, ``(pixel - mean) / std`` of the config's
-#: data preprocessor, padded like it (H, W multiples of its ``pad_size_divisor``).
+#: Graph input: (B, 3, H, W) float32, BGR, normalised and padded by the config's preprocessor.
 INPUT_NAME = 'input'
 
-#: Graph outputs, in order; shapes at stride 4 of the input (``Hf = H / 4``).
+#: Network outputs, in order; shapes at stride 4 of the input (``Hf = H / 4``).
 OUTPUT_NAMES: Tuple[str, ...] = (
     'center_heatmap',  # (B, 13, Hf, Wf) sigmoid probabilities
     'wh',  # (B, 2, Hf, Wf) box width, height in feature pixels
@@ -21,19 +20,22 @@ OUTPUT_NAMES: Tuple[str, ...] = (
     'kpt_offset',  # (B, 2, Hf, Wf) sub-pixel landmark offset
 )
 
+#: Outputs of a ``--postprocess`` graph, in order (network-input pixels; K = ``max_per_img``).
+POSTPROCESS_OUTPUT_NAMES: Tuple[str, ...] = (
+    'bboxes',  # (B, K, 4) float32 xyxy
+    'scores',  # (B, K) float32, descending; 0 on padding rows
+    'labels',  # (B, K) int64 category; -1 on padding rows
+    'keypoints',  # (B, K, J, 2) float32 (x, y); 0 on slots outside the category and padding rows
+    'keypoint_scores',  # (B, K, J) float32; 0 outside the category and on padding rows
+)
+
 
 class DeepMarkExportWrapper(nn.Module):
-    """Backbone + neck + head of a DeepMark detector, last feature level, heatmaps as probabilities.
-
-    The outputs are the head codec's ``prob_maps`` of the head's outputs, exactly what
-    ``DeepMarkCodec.decode`` takes, so decoding and grouping outside the graph run the same code
-    as ``DeepMarkHead.predict_by_feat``.
+    """Backbone + neck + head, last level, as the head codec's ``prob_maps`` (what it decodes).
 
     Args:
-        detector (nn.Module): An mmdet single-stage detector (``extract_feat`` + ``bbox_head``)
-            whose head is a ``DeepMarkHead``.
-        flip (bool): Run the network on ``[x, flip(x)]`` (horizontal mirrors appended, 2B maps
-            out) for flip fusion. Defaults to False.
+        detector (nn.Module): A single-stage detector with a ``DeepMarkHead``.
+        flip (bool): Run on ``[x, flip(x)]`` (2B maps out) for flip fusion. Defaults to False.
     """
 
     def __init__(self, detector: nn.Module, flip: bool = False) -> None:
@@ -46,16 +48,72 @@ class DeepMarkExportWrapper(nn.Module):
         self.flip = bool(flip)
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Run the network.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) normalised images.
-
-        Returns:
-            tuple[Tensor]: The six maps of :data:`OUTPUT_NAMES` (2B of each with ``flip``: the
-            images, then their mirrors).
-        """
+        """(B, 3, H, W) normalised images -> the maps of :data:`OUTPUT_NAMES` (2B with flip)."""
         if self.flip:
             inputs = torch.cat([inputs, inputs.flip(dims=[3])])
         head = self.detector.bbox_head
         return head.codec.prob_maps(head(self.detector.extract_feat(inputs)))
+
+
+class DeepMarkPostprocess(nn.Module):
+    """The codec's decoding and default grouping (``decode_rows``, ``rescale=False``, no NMS).
+
+    Rows are ranked by descending score; padding rows (beyond ``topk``, or decoded at a
+    centre-heatmap score of 0) get score 0, label -1 and zeros. Real rows equal
+    ``predict_by_feat(..., rescale=False)``.
+
+    Args:
+        head (nn.Module): A ``DeepMarkHead`` (its codec).
+        input_hw (tuple[int, int]): Network input ``(H, W)``.
+        where (str): Config name for messages.
+        flip_indices (Tensor, optional): (J,) slot permutation: fuse the maps of ``[x, flip(x)]``
+            (2B images) with ``fuse_flip_outputs`` first.
+    """
+
+    def __init__(self, head: nn.Module, input_hw: Tuple[int, int], where: str = 'the model',
+                 flip_indices: Optional[Tensor] = None) -> None:
+        super().__init__()
+        codec = head.codec
+        if codec.nms is not None:
+            raise ValueError(
+                f'{where}: test_cfg.nms={codec.nms!r} cannot run inside the ONNX graph; export '
+                'without --postprocess (decode with OnnxDeepMark) or set model.test_cfg.nms=None')
+        if codec.grouping != 'nearest':
+            raise ValueError(f'{where}: only the default nearest (CenterNetLandmarkGrouping) rule '
+                             f'runs inside the ONNX graph, the config uses '
+                             f'{codec.grouping_repr()}; export without --postprocess')
+        self.codec = codec
+        self.input_hw = tuple(int(v) for v in input_hw)
+        self.flip_indices = flip_indices
+
+    def forward(self, *maps: Tensor) -> Tuple[Tensor, ...]:
+        """The six maps (B or, with flip, 2B images) -> :data:`POSTPROCESS_OUTPUT_NAMES`."""
+        if self.flip_indices is not None:
+            from deepmark_mm.models.test_time_augs import fuse_flip_outputs
+            maps = fuse_flip_outputs(*maps, self.flip_indices)
+        feat_h, feat_w = maps[0].shape[2:]
+        scored, order, _ = self.codec.decode_rows(tuple(maps))
+        ranked = type(scored)(*(_rows(field, order) for field in scored))
+        input_h, input_w = self.input_hw
+        stride = ranked.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
+        real = ranked.scores > 0  # (B, M)
+        real_float = real.to(ranked.scores.dtype)
+        outputs = (
+            ranked.bboxes * stride.repeat(2) * real_float.unsqueeze(-1),
+            ranked.scores * real_float,
+            torch.where(real, ranked.labels, torch.full_like(ranked.labels, -1)),
+            ranked.keypoints * stride * real_float[..., None, None],
+            ranked.keypoint_scores * real_float.unsqueeze(-1),
+        )
+        missing = self.codec.max_per_img - order.shape[1]
+        if missing > 0:  # pad dim 1 to max_per_img rows
+            outputs = tuple(
+                F.pad(value, (0, 0) * (value.dim() - 2) + (0, missing), value=-1 if i == 2 else 0)
+                for i, value in enumerate(outputs))
+        return outputs
+
+
+def _rows(field: Tensor, order: Tensor) -> Tensor:
+    """Rows ``order`` (B, M) of a (B, K, ...) field."""
+    index = order.reshape(order.shape + (1, ) * (field.dim() - 2))
+    return field.gather(1, index.expand(order.shape + field.shape[2:]))

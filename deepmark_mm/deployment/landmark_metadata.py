@@ -1,9 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The landmark set an exported graph was trained on, stored in its ONNX ``metadata_props``.
+"""The landmark set and decode settings an exported graph stores in its ONNX ``metadata_props``.
 
-Keys (JSON values): ``classes`` (C names), ``keypoint_slices`` (C ``[start, end)`` pairs),
-``flip_indices`` (K slots), ``sigmas`` (K OKS sigmas) and ``skeletons`` (per class, pairs of slot
-ids). A file without them (exported before they were written) is read as DeepFashion2's.
+Landmark keys (JSON values): ``classes`` (C names), ``keypoint_slices`` (C ``[start, end)``
+pairs), ``flip_indices`` (K slots), ``sigmas`` (K OKS sigmas) and ``skeletons`` (per class,
+pairs of slot ids). A file without them is read as DeepFashion2's.
 """
 import json
 from typing import Dict, Mapping
@@ -14,25 +14,17 @@ from mmengine.config import Config
 from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo,
                                                     resolve_landmark_metainfo)
 
-#: The metadata keys holding the landmark set.
 LANDMARK_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
 
 
+def decode_settings(codec: nn.Module) -> str:
+    """The ``decode_settings`` entry of a codec: ``topk=..,kernel=..,...``."""
+    return ','.join(f'{key}={value}' for key, value in codec.decode_settings().items())
+
+
 def model_landmark_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:
-    """The checked landmark metainfo of an exported model: the config's test dataset metainfo
-    (DeepFashion2's when it sets none), which must agree with the head.
-
-    Args:
-        head (nn.Module): The model's ``DeepMarkHead`` (``num_classes``, ``keypoint_slices``).
-        cfg (Config): Its config.
-        where (str): The config's name, for the error message.
-
-    Returns:
-        dict: See :func:`~deepmark_mm.datasets.landmark_metainfo.check_landmark_metainfo`.
-
-    Raises:
-        ValueError: When the metainfo's classes or slot slices differ from the head's.
-    """
+    """The config's test dataset landmark metainfo (DeepFashion2's when unset), checked
+    against ``head`` (``num_classes``, ``keypoint_slices``); ValueError when they differ."""
     meta = resolve_landmark_metainfo(config_dataset_metainfo(cfg), f'{where} test dataset metainfo')
     head_slices = [tuple(int(v) for v in s) for s in head.keypoint_slices]
     if len(meta['classes']) != head.num_classes or meta['keypoint_slices'] != head_slices:
@@ -54,15 +46,8 @@ def landmark_metadata_props(meta: Mapping) -> Dict[str, str]:
 
 
 def read_landmark_metadata(metadata: Mapping[str, str], source: str) -> Dict:
-    """The landmark metainfo stored by :func:`landmark_metadata_props`, DeepFashion2's without it.
-
-    Args:
-        metadata (Mapping[str, str]): The graph's ``custom_metadata_map``.
-        source (str): The file, for the error message.
-
-    Returns:
-        dict: The checked metainfo (``classes``, ``keypoint_slices``, ``flip_indices``, ...).
-    """
+    """The checked metainfo stored by :func:`landmark_metadata_props` (``metadata``: the graph's
+    ``custom_metadata_map``; ``source``: the file, for messages); DeepFashion2's without it."""
     if not all(key in metadata for key in LANDMARK_METADATA_KEYS):
         return resolve_landmark_metainfo(None, source)
     stored = {key: json.loads(metadata[key]) for key in LANDMARK_METADATA_KEYS}

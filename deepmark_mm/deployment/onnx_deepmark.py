@@ -1,8 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Run an exported DeepMark network with onnxruntime; decode with the head's own code unless the
-graph decodes itself (``--postprocess`` export)."""
+"""Run an exported graph with onnxruntime; raw-map graphs are decoded by the head's codec."""
 import copy
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -13,94 +12,62 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.structures import InstanceData
 
-from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
+from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
 from deepmark_mm.models.task_modules import to_original_image
-from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
-from .landmark_metadata import read_landmark_metadata
+from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
+from .landmark_metadata import decode_settings, read_landmark_metadata
 from .onnx_export import create_session
-from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES
 
 
 class OnnxDeepMarkModel(nn.Module):
-    """A detector-like module whose network is an onnxruntime session.
+    """A detector whose network is an onnxruntime session (``test_step`` only).
 
-    ``test_step`` does what mmdet's ``SingleStageDetector.test_step`` does with the PyTorch
-    model: the config's data preprocessor (normalisation, padding, ``batch_input_shape``), the
-    network (here onnxruntime), then the head's ``codec.decode`` with ``rescale=True`` (the code
-    ``predict_by_feat`` runs after its sigmoid; the graph outputs probabilities). The
-    head is built from the config only for its decoding settings (``test_cfg``, grouping); its
-    weights are unused.
-
-    A graph exported with ``postprocess`` (outputs :data:`POSTPROCESS_OUTPUT_NAMES`, detected
-    by name) decodes itself: its rows, without the padding ones (label -1), are mapped back to
-    the original image as the head does with ``rescale=True``. Its decoding settings are
-    stored in it, so the config's ``test_cfg`` must match them. Both kinds may be int8
-    (:func:`~deepmark_mm.deployment.quantize_onnx`).
+    ``test_step`` runs the config's data preprocessor, the graph, then the head codec's
+    ``decode(rescale=True)`` (the head is built for its codec; its weights are unused). A
+    ``postprocess`` graph decodes itself: its real rows (label >= 0) are mapped back to the
+    original image, and the config's decode settings must be the stored ones.
 
     Args:
-        onnx_file (str): Model exported by :func:`~deepmark_mm.deployment.export_onnx` (or its
-            quantized copy).
+        onnx_file (str): Graph from :func:`~deepmark_mm.deployment.export_onnx` (or int8).
         cfg (Config): The config it was exported from.
         device (str): ``'cpu'`` (or ``'cuda'`` with onnxruntime-gpu).
         num_threads (int, optional): onnxruntime intra-op threads.
     """
 
-    def __init__(self,
-                 onnx_file: str,
-                 cfg: Config,
-                 device: str = 'cpu',
+    def __init__(self, onnx_file: str, cfg: Config, device: str = 'cpu',
                  num_threads: Optional[int] = None) -> None:
         super().__init__()
         self.onnx_file = onnx_file
         self.session = create_session(onnx_file, device, num_threads)
-        inputs = self.session.get_inputs()
-        outputs = [output.name for output in self.session.get_outputs()]
-        if [i.name for i in inputs] != [INPUT_NAME] or outputs not in (
-                list(OUTPUT_NAMES), list(POSTPROCESS_OUTPUT_NAMES)):
-            raise ValueError(f'{onnx_file}: inputs {[i.name for i in inputs]} / outputs '
-                             f'{outputs}, expected [{INPUT_NAME!r}] / {list(OUTPUT_NAMES)} or '
+        inputs = [i.name for i in self.session.get_inputs()]
+        outputs = tuple(output.name for output in self.session.get_outputs())
+        if inputs != [INPUT_NAME] or outputs not in (OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES):
+            raise ValueError(f'{onnx_file}: inputs {inputs} / outputs {list(outputs)}, expected '
+                             f'[{INPUT_NAME!r}] / {list(OUTPUT_NAMES)} or '
                              f'{list(POSTPROCESS_OUTPUT_NAMES)}; export it with '
                              'tools/deployment/export_onnx.py')
-        #: The graph decodes itself (``--postprocess`` export).
-        self.postprocess = outputs == list(POSTPROCESS_OUTPUT_NAMES)
-        height, width = inputs[0].shape[2:]
+        self.postprocess = outputs == POSTPROCESS_OUTPUT_NAMES
+        height, width = self.session.get_inputs()[0].shape[2:]
         if not isinstance(height, int) or not isinstance(width, int):
             raise ValueError(f'{onnx_file}: input height/width must be fixed, got '
-                             f'{inputs[0].shape}')
-        self.input_hw: Tuple[int, int] = (height, width)
+                             f'{self.session.get_inputs()[0].shape}')
+        self.input_hw = (height, width)
         self.data_preprocessor = MODELS.build(copy.deepcopy(cfg.model.data_preprocessor))
-        head_cfg = copy.deepcopy(cfg.model.bbox_head)
-        head_cfg.update(
-            train_cfg=cfg.model.get('train_cfg', None), test_cfg=cfg.model.get('test_cfg', None))
-        self.bbox_head = MODELS.build(head_cfg)
-        if self.postprocess:
-            self._check_decode_settings(cfg)
-        self.eval()
-
-    def _check_decode_settings(self, cfg: Config) -> None:
-        """Refuse a config whose ``test_cfg`` differs from the one the graph decodes with."""
+        self.bbox_head = MODELS.build(copy.deepcopy(dict(
+            cfg.model.bbox_head, train_cfg=cfg.model.get('train_cfg', None),
+            test_cfg=cfg.model.get('test_cfg', None))))
         stored = self.session.get_modelmeta().custom_metadata_map.get('decode_settings')
-        wanted = ','.join(f'{key}={value}'
-                          for key, value in self.bbox_head.codec.decode_settings().items())
-        if stored is not None and stored != wanted:
-            raise ValueError(f'{self.onnx_file} decodes with {stored}, the config '
+        wanted = decode_settings(self.bbox_head.codec)
+        if self.postprocess and stored is not None and stored != wanted:
+            raise ValueError(f'{onnx_file} decodes with {stored}, the config '
                              f'{getattr(cfg, "filename", "")} asks for {wanted}; export the graph '
                              'with these test_cfg options (--cfg-options) or pass matching ones')
+        self.eval()
 
     def test_step(self, data: dict) -> List[DetDataSample]:
-        """Preprocess, run onnxruntime, decode (original image pixels).
-
-        Args:
-            data (dict): Collated pipeline output (``inputs``, ``data_samples``).
-
-        Returns:
-            list[DetDataSample]: The samples with ``pred_instances``.
-
-        Raises:
-            ValueError: When the preprocessed batch does not have the graph's fixed size.
-        """
+        """Collated pipeline output -> samples with ``pred_instances`` (original pixels)."""
         data = self.data_preprocessor(data, False)
         inputs, samples = data['inputs'], data['data_samples']
         if tuple(inputs.shape[2:]) != self.input_hw:
@@ -110,52 +77,31 @@ class OnnxDeepMarkModel(nn.Module):
         outputs = self.session.run(None, {INPUT_NAME: inputs.cpu().numpy().astype(np.float32)})
         outputs = [torch.from_numpy(np.ascontiguousarray(value)) for value in outputs]
         metas = [sample.metainfo for sample in samples]
-        if self.postprocess:
-            results = self._rescaled_detections(outputs, metas)
-        else:
+        if not self.postprocess:
             results = self.bbox_head.codec.decode(outputs, metas, rescale=True)
+        else:  # real rows (label >= 0), network-input -> original pixels
+            bboxes, scores, labels, keypoints, keypoint_scores = outputs
+            results = []
+            for i, meta in enumerate(metas):
+                real = labels[i] >= 0
+                image_bboxes, image_keypoints = to_original_image(bboxes[i, real],
+                                                                  keypoints[i, real], meta)
+                own = self.bbox_head.category_keypoint_mask[labels[i, real]].unsqueeze(-1)
+                results.append(InstanceData(
+                    bboxes=image_bboxes, scores=scores[i, real], labels=labels[i, real],
+                    keypoints=image_keypoints * own, keypoint_scores=keypoint_scores[i, real]))
         for sample, instances in zip(samples, results):
             sample.pred_instances = instances
         return samples
-
-    def _rescaled_detections(self, outputs: List[torch.Tensor],
-                             metas: List[dict]) -> List[InstanceData]:
-        """The real rows of a ``postprocess`` graph's outputs, in original image pixels.
-
-        Args:
-            outputs (list[Tensor]): :data:`POSTPROCESS_OUTPUT_NAMES` (network-input pixels).
-            metas (list[dict]): Img metas (``homography_matrix`` or ``scale_factor``).
-
-        Returns:
-            list[:obj:`InstanceData`]: Per image, rows with label >= 0, by descending score.
-        """
-        bboxes, scores, labels, keypoints, keypoint_scores = outputs
-        results = []
-        for index, meta in enumerate(metas):
-            real = labels[index] >= 0
-            image_bboxes, image_keypoints = to_original_image(bboxes[index, real],
-                                                              keypoints[index, real], meta)
-            own = self.bbox_head.category_keypoint_mask[labels[index, real]]
-            instances = InstanceData()
-            instances.bboxes = image_bboxes
-            instances.scores = scores[index, real]
-            instances.labels = labels[index, real]
-            instances.keypoints = image_keypoints * own.unsqueeze(-1)
-            instances.keypoint_scores = keypoint_scores[index, real]
-            results.append(instances)
-        return results
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError('OnnxDeepMarkModel only implements test_step')
 
 
 class OnnxDeepMark(DeepMarkInferencer):
-    """:class:`~deepmark_mm.apis.DeepMarkInferencer` on an exported ONNX network.
-
-    Same inputs, outputs, drawings and files as the PyTorch inferencer (it is one, with
-    :class:`OnnxDeepMarkModel` as the model): the config's test pipeline (its ``CenterAffine``
-    size set to the graph's input size), the config's data preprocessor, onnxruntime, then the
-    head's decoding and landmark grouping. No test-time augmentation.
+    """:class:`~deepmark_mm.apis.DeepMarkInferencer` (same inputs, outputs and files) with
+    :class:`OnnxDeepMarkModel` as the model and the test pipeline at the graph's input size;
+    no test-time augmentation.
 
     Example:
         >>> deployed = OnnxDeepMark('deepmark.onnx', 'configs/deepmark/...-128.py')
@@ -163,7 +109,7 @@ class OnnxDeepMark(DeepMarkInferencer):
         ['trousers']
 
     Args:
-        onnx_file (str): Model from :func:`~deepmark_mm.deployment.export_onnx`.
+        onnx_file (str): Graph from :func:`~deepmark_mm.deployment.export_onnx` (or int8).
         config (str | Config): The config it was exported from (path or name).
         device (str): ``'cpu'`` (or ``'cuda'`` with onnxruntime-gpu).
         num_threads (int, optional): onnxruntime intra-op threads.
@@ -171,33 +117,20 @@ class OnnxDeepMark(DeepMarkInferencer):
         cfg_options (dict, optional): Config overrides (e.g. ``model.test_cfg.topk``).
     """
 
-    def __init__(self,
-                 onnx_file: str,
-                 config: Union[str, Config],
-                 device: str = 'cpu',
-                 num_threads: Optional[int] = None,
-                 show_progress: bool = True,
+    def __init__(self, onnx_file: str, config: Union[str, Config], device: str = 'cpu',
+                 num_threads: Optional[int] = None, show_progress: bool = True,
                  cfg_options: Optional[dict] = None) -> None:
         self._num_threads = num_threads
-        super().__init__(
-            config,
-            weights=onnx_file,
-            device=device,
-            show_progress=show_progress,
-            cfg_options=cfg_options)
+        super().__init__(config, weights=onnx_file, device=device, show_progress=show_progress,
+                         cfg_options=cfg_options)
 
     def _init_model(self, cfg: Config, weights: Optional[str], device: str = 'cpu') -> nn.Module:
-        """The onnxruntime-backed model (``weights`` is the ONNX file)."""
+        """The onnxruntime model (``weights``: the ONNX file) with its stored landmark set."""
         model = OnnxDeepMarkModel(weights, cfg, device, self._num_threads)
         model.cfg = cfg
-        self._load_weights_to_model(model, None, cfg)
-        return model
-
-    def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
-                               cfg: Optional[Config]) -> None:
-        """Attach the landmark metainfo stored in the graph (DeepFashion2's for older files)."""
         model.dataset_meta = read_landmark_metadata(
-            model.session.get_modelmeta().custom_metadata_map, model.onnx_file)
+            model.session.get_modelmeta().custom_metadata_map, weights)
+        return model
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The test pipeline with ``CenterAffine`` producing the graph's input size."""

@@ -7,7 +7,7 @@ import pytest
 from deepmark_mm.deployment import (INPUT_NAME, OUTPUT_NAMES, OnnxDeepMark, create_session,
                                     export_onnx, list_images, preprocessed_batches,
                                     quantize_onnx)
-from deepmark_mm.deployment.postprocess_export import POSTPROCESS_PREFIX
+from deepmark_mm.deployment.onnx_export import POSTPROCESS_PREFIX
 
 #: Same model as the ``exported`` fixture (tests/test_deployment/conftest.py).
 SYNTHETIC_CONFIG = 'deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py'
