@@ -112,7 +112,7 @@ class CenterNetFocalLoss(nn.Module):
 
     Same value and gradient as ``GaussianFocalLoss`` applied to ``clamped_sigmoid(logits)``,
     computed in one pass that weighs the target only where it is non-zero (see
-    :class:`_FocalLoss`; ``tools/analysis_tools/benchmark_focal_loss.py`` compares the two).
+    :class:`_FocalLoss`; timings of the two: docs/experiments.md).
     mmdet's ``GaussianFocalLoss`` keeps autograd's heatmap-sized intermediates, which is what
     makes it the slow part of a CPU training step. :class:`SparseRegressionDeepMarkHead` hands its
     heatmap losses logits, so it needs this loss (the paper head's ``GaussianFocalLoss`` takes

@@ -1,6 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper
-from .onnx_benchmark import benchmark_onnx, cpu_name
 from .onnx_deepmark import OnnxDeepMark, OnnxDeepMarkModel
 from .onnx_quantize import list_images, preprocessed_batches, quantize_onnx
 from .postprocess_wrapper import POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess
@@ -10,8 +9,8 @@ from .onnx_export import (DEFAULT_OPSET, build_detector, check_exportable, compa
 
 __all__ = [
     'DEFAULT_OPSET', 'DeepMarkExportWrapper', 'INPUT_NAME', 'OUTPUT_NAMES', 'OnnxDeepMark',
-    'OnnxDeepMarkModel', 'benchmark_onnx', 'build_detector', 'check_exportable',
-    'compare_with_pytorch', 'config_input_size', 'cpu_name', 'create_session', 'default_opset',
+    'OnnxDeepMarkModel', 'build_detector', 'check_exportable',
+    'compare_with_pytorch', 'config_input_size', 'create_session', 'default_opset',
     'export_onnx', 'find_deformable_convs', 'list_images', 'preprocessed_batches',
     'quantize_onnx', 'POSTPROCESS_OUTPUT_NAMES', 'DeepMarkPostprocess'
 ]

@@ -73,7 +73,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from deepmark_mm.deployment import benchmark_onnx, export_onnx
+    from deepmark_mm.deployment import export_onnx
     if args.shape is not None and len(args.shape) not in (1, 2):
         raise SystemExit(f'--shape takes H or H W, got {args.shape}')
     shape = None if args.shape is None else (
@@ -95,6 +95,9 @@ def main() -> None:
         raise SystemExit(f'export refused: {error}')
     print(json.dumps(info, indent=1))
     if args.benchmark:
+        sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                                    'analysis_tools'))
+        from _timing import benchmark_onnx
         print(json.dumps(benchmark_onnx(args.out, repeats=args.benchmark), indent=1))
 
 
