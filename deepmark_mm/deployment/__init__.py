@@ -1,7 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .export_wrapper import (INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES,
                              DeepMarkExportWrapper, DeepMarkPostprocess)
-from .onnx_benchmark import benchmark_onnx, cpu_name
 from .onnx_deepmark import OnnxDeepMark, OnnxDeepMarkModel
 from .onnx_export import (build_detector, compare_with_pytorch, config_input_size, create_session,
                           export_onnx, export_opset)
@@ -9,7 +8,7 @@ from .onnx_quantize import list_images, preprocessed_batches, quantize_onnx
 
 __all__ = [
     'DeepMarkExportWrapper', 'DeepMarkPostprocess', 'INPUT_NAME', 'OUTPUT_NAMES',
-    'POSTPROCESS_OUTPUT_NAMES', 'OnnxDeepMark', 'OnnxDeepMarkModel', 'benchmark_onnx',
-    'build_detector', 'compare_with_pytorch', 'config_input_size', 'cpu_name', 'create_session',
+    'POSTPROCESS_OUTPUT_NAMES', 'OnnxDeepMark', 'OnnxDeepMarkModel',
+    'build_detector', 'compare_with_pytorch', 'config_input_size', 'create_session',
     'export_onnx', 'export_opset', 'list_images', 'preprocessed_batches', 'quantize_onnx'
 ]

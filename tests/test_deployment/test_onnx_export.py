@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from deepmark_mm.apis import load_deepmark_config
-from deepmark_mm.deployment import (INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper, benchmark_onnx,
+from deepmark_mm.deployment import (INPUT_NAME, OUTPUT_NAMES, DeepMarkExportWrapper,
                                     compare_with_pytorch, create_session, export_onnx,
                                     export_opset)
 from deepmark_mm.ops import ModulatedDeformConv2d
@@ -73,7 +73,8 @@ def test_input_shape_must_not_need_padding(exported, tmp_path):
             verify=False)
 
 
-def test_benchmark_reports_timings_and_hardware(exported):
+def test_benchmark_reports_timings_and_hardware(exported, load_tool):
+    benchmark_onnx = load_tool('tools/analysis_tools/_timing.py').benchmark_onnx
     report = benchmark_onnx(exported['onnx_file'], repeats=2, warmup=1, num_threads=1)
     assert report['input_shape'] == [1, 3, 128, 128]
     assert 0 < report['ms_min'] <= report['ms_median'] <= max(report['ms_mean'] * 2, 1e9)

@@ -89,14 +89,14 @@ def test_a_fitting_checkpoint_loads_strictly(tmp_path):
     assert torch.equal(runner.model.state_dict()[KPT_LAYER], state[KPT_LAYER])
 
 
-def test_inferencer_export_and_benchmark_apply_the_same_rule(other_model_checkpoint):
+def test_inferencer_export_and_benchmark_apply_the_same_rule(other_model_checkpoint, load_tool):
     from deepmark_mm.apis import DeepMarkInferencer
     from deepmark_mm.deployment.onnx_export import build_detector
-    from deepmark_mm.utils import build_benchmark_detector
+    build_model = load_tool('tools/analysis_tools/benchmark.py').build_model
     path = str(other_model_checkpoint)
     for load in (lambda: DeepMarkInferencer(str(REPO / CONFIG), path, device='cpu'),
                  lambda: build_detector(str(REPO / CONFIG), path),
-                 lambda: build_benchmark_detector(str(REPO / CONFIG), path, 'cpu')):
+                 lambda: build_model(str(REPO / CONFIG), path, 'cpu')):
         with pytest.raises(RuntimeError) as error:
             load()
         assert_refusal(str(error.value), other_model_checkpoint)

@@ -58,9 +58,9 @@ def test_dcn_v2_forward_and_gradients_match_the_cpu():
 
 
 def test_detector_maps_and_decoding_match_the_cpu():
-    from deepmark_mm.utils import build_benchmark_detector
+    from deepmark_mm.deployment import build_detector
     torch.manual_seed(0)
-    detector = build_benchmark_detector(DEMO_CONFIG, None, 'cpu')
+    detector = build_detector(DEMO_CONFIG, None, 'cpu')
     inputs = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         cpu_maps = detector._forward(inputs)

@@ -3,13 +3,16 @@
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def run_demo(tmp_path: Path, **env_overrides) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+    # the suite's own environment (tools/run_tests.sh set it up just before): no second set-up
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', DEMO_SKIP_SETUP='1',
+               DEEPMARK_VENV=sys.prefix,
                DEMO_DATA=str(tmp_path / 'data'), DEMO_WORK=str(tmp_path / 'work'),
                DEMO_NUM_TRAIN='8', DEMO_NUM_VAL='4',
                DEMO_CFG_OPTIONS='max_iters=2 train_cfg.max_iters=2 train_cfg.val_interval=2 '

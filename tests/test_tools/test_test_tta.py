@@ -189,26 +189,3 @@ def test_tools_test_with_tta_reports_all_metrics(tmp_path, tiny_synthetic_set):
     dumped = Config.fromfile(str(work_dir / config.name))
     assert dumped.model.type == 'DeepMarkTTAModel'
     assert plain(view_sizes(dumped.test_dataloader.dataset.pipeline)) == [[128, 128], [96, 96]]
-
-
-def test_benchmark_tta_reports_every_column(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location(
-        'deepmark_benchmark_tta', REPO / 'tools' / 'analysis_tools' / 'benchmark_tta.py')
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
-    out = tmp_path / 'bench.json'
-    config = TTA_CONFIGS[('deepmark_dla34_1xb8-12e_synthetic-128', 'flip')]  # unwrapped by the tool
-    monkeypatch.setattr(sys, 'argv', [
-        'benchmark_tta.py',
-        str(config), '--shape', '64', '--scales', '1.0', '0.5', '--warmup', '0', '--repeat', '1',
-        '--device', 'cpu', '--out',
-        str(out)
-    ])
-    benchmark.main()
-    report = json.loads(out.read_text())
-    (row, ) = report['results']
-    assert row['shape'] == [64, 64] and row['views'] == [64, 32]
-    for key in ('forward_ms', 'forward_x2_ms', 'single_ms', 'nms_ms', 'flip_ms', 'flip_ms_ms'):
-        assert row[key] > 0, key
-    assert report['paper_ms_hourglass104_512'] == dict(single=73, nms=76, flip=165, flip_ms=315)
-    assert 'CPU' in report['device']

@@ -112,10 +112,17 @@ def test_mim_train_finds_the_config_ids_mim_search_prints(tmp_path, monkeypatch)
     calls = []
     monkeypatch.setattr(mim_train.subprocess, 'check_call',
                         lambda cmd, *a, **k: calls.append(cmd) or 0)
+    # mim asks `tools/train.py -h` for its flags: one real run is enough (it does not depend
+    # on the config), the other models get its answer
+    help_text = subprocess.check_output([sys.executable, str(REPO / 'tools' / 'train.py'), '-h'],
+                                        cwd=REPO)
+    monkeypatch.setattr(mim_train.subprocess, 'check_output', lambda cmd, *a, **k: help_text)
     models = yaml.safe_load((REPO / 'configs' / 'deepmark' / 'metafile.yml').read_text())['Models']
     for model in models:
         assert mim_train.train('deepmark_mm', model['Name'], gpus=0, other_args=())[0]
+        assert osp.realpath(calls[-1][1]) == str(REPO / 'tools' / 'train.py')
         assert osp.realpath(calls[-1][2]) == str(REPO / model['Config'])
+        assert calls[-1][3:] == ['--launcher', 'none']  # no --gpus in the help: no --device
     # a regular install holds copies: tools/train.py takes the copy's name as the config id
     from deepmark_mm.apis import resolve_config_path
     copy = tmp_path / 'copy' / models[0]['Name']
@@ -161,12 +168,18 @@ def test_regular_install_ships_tools_and_configs(tmp_path):
     assert 'deepmark_hourglass104_8xb5-63e_deepfashion2-512' in search.stdout, search.stdout
 
 
-def test_train_kill_resume_matches_uninterrupted_run(tiny_config, tmp_path):
-    """Kill a run after its first checkpoint, --resume it: it ends where an uninterrupted run does."""
-    full_dir, killed_dir = tmp_path / 'full', tmp_path / 'killed'
-    # the uninterrupted run goes through `mim train` (the user's command)
-    run(MIM + ['train', 'deepmark_mm', str(tiny_config), '--work-dir', str(full_dir)])
+@pytest.fixture(scope='module')
+def full_run(tiny_config) -> Path:
+    """The work dir of an uninterrupted `mim train` (the user's command) of ``tiny_config``:
+    a checkpoint per epoch, shared by the resume and the `mim test` checks."""
+    work_dir = tiny_config.parent / 'full'
+    run(MIM + ['train', 'deepmark_mm', str(tiny_config), '--work-dir', str(work_dir)])
+    return work_dir
 
+
+def test_train_kill_resume_matches_uninterrupted_run(tiny_config, full_run, tmp_path):
+    """Kill a run after its first checkpoint, --resume it: it ends where an uninterrupted run does."""
+    full_dir, killed_dir = full_run, tmp_path / 'killed'
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     proc = subprocess.Popen([sys.executable, 'tools/train.py', str(tiny_config), '--work-dir',
                              str(killed_dir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -197,15 +210,11 @@ def test_train_kill_resume_matches_uninterrupted_run(tiny_config, tmp_path):
     assert steps and all(float(s) == 6 for s in steps)
 
 
-def test_mim_test_reports_every_metric(tiny_config, tmp_path):
+def test_mim_test_reports_every_metric(tiny_config, full_run, tmp_path):
     """`mim test` on a checkpoint written by the runner reports all 11 DeepFashion2 metrics."""
-    work_dir = tmp_path / 'work'
-    config = tiny_config.parent / 'tiny_one_epoch.py'
-    config.write_text(f'_base_ = [{str(tiny_config)!r}]\ntrain_cfg = dict(max_epochs=1)\n')
-    run(MIM + ['train', 'deepmark_mm', str(config), '--work-dir', str(work_dir)])
-    result = run(MIM + ['test', 'deepmark_mm', str(config), '--checkpoint',
-                        str(work_dir / 'epoch_1.pth'), '--work-dir', str(work_dir / 'test')])
-    logs = sorted((work_dir / 'test').glob('*/*.json'))
+    result = run(MIM + ['test', 'deepmark_mm', str(tiny_config), '--checkpoint',
+                        str(full_run / 'epoch_1.pth'), '--work-dir', str(tmp_path / 'test')])
+    logs = sorted((tmp_path / 'test').glob('*/*.json'))
     assert logs, result.stdout[-2000:]
     metrics = json.loads(logs[-1].read_text().strip().splitlines()[-1])
     for key in METRIC_KEYS:

@@ -16,7 +16,7 @@ Steps, each timed and recorded (a failing step is reported, the others still run
 4. ``train_amp``: the demo config for 200 iterations on the device with ``--amp`` on
    generated synthetic data;
 5. ``timing``: DLA-34 (deformable up-path) and Hourglass-104 at 512 (random weights), single /
-   flip / flip + multiscale, fp32 and fp16 autocast (``benchmark_tta.py``);
+   flip / flip + multiscale, fp32 and fp16 autocast (``benchmark.py --task tta``);
 6. ``ddp``: with 2 or more GPUs, 50 iterations of 2-process DDP through ``torchrun``.
 
 Each step's record reads ``ok``, ``skipped`` (with why: the DDP step on fewer than 2 GPUs) or
@@ -36,6 +36,7 @@ import traceback
 from typing import Callable, Dict, List
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # _timing.py
 DEMO_CONFIG = 'configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py'
 TIMED_CONFIGS = {'dla34_dcn': 'configs/deepmark_dla34_512.py',
                  'hourglass104': 'configs/deepmark_hg_512.py'}
@@ -84,8 +85,9 @@ def step_environment(ctx: dict) -> dict:
     import torch
     import torchvision
 
+    from _timing import device_name
+
     from deepmark_mm.mmcv_ext_stub import mmcv_has_compiled_ops
-    from deepmark_mm.utils import device_name
     return dict(torch=torch.__version__, torchvision=torchvision.__version__,
                 cuda=torch.version.cuda, cuda_available=torch.cuda.is_available(),
                 gpus=[torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
@@ -108,10 +110,10 @@ def synthetic_data(ctx: dict) -> str:
     """Generate (once) a small synthetic DeepFashion2-format set for the training steps."""
     root = osp.join(ctx['work_dir'], 'data')
     if not osp.isfile(osp.join(root, 'validation', 'deepfashion2_validation.json')):
-        sizes = ['--num-train', '16', '--num-val', '4'] if ctx['quick'] else \
-            ['--num-train', '1600', '--num-val', '50']
-        run([sys.executable, 'tools/dataset_converters/make_synthetic_deepfashion2.py', root,
-             *sizes, '--seed', '0'], osp.join(ctx['work_dir'], 'data.log'))
+        from deepmark_mm.datasets.synthetic import make_synthetic_deepfashion2
+        sizes = (16, 4) if ctx['quick'] else (1600, 50)
+        workers = 0 if ctx['quick'] else len(os.sched_getaffinity(0))
+        make_synthetic_deepfashion2(root, *sizes, size=128, seed=0, num_workers=workers)
     return root
 
 
@@ -169,8 +171,8 @@ def step_timing(ctx: dict) -> dict:
     for name, config in (QUICK_CONFIGS if ctx['quick'] else TIMED_CONFIGS).items():
         for fp16 in precisions:
             out = osp.join(ctx['work_dir'], f'timing_{name}_{"fp16" if fp16 else "fp32"}.json')
-            cmd = [sys.executable, 'tools/analysis_tools/benchmark_tta.py', config, '--shape',
-                   str(side), '--device', ctx['device'], '--out', out]
+            cmd = [sys.executable, 'tools/analysis_tools/benchmark.py', config, '--task', 'tta',
+                   '--shape', str(side), '--device', ctx['device'], '--out', out]
             cmd += offline_options(config)
             cmd += ['--warmup', '0', '--repeat', '1'] if ctx['quick'] else []
             cmd += ['--fp16'] if fp16 else []

@@ -44,10 +44,12 @@ def main() -> None:
     import torch
     from mmengine.analysis import FlopAnalyzer
 
-    from deepmark_mm.deployment import (INPUT_NAME, build_detector, cpu_name, create_session,
-                                        export_onnx, list_images, preprocessed_batches,
-                                        quantize_onnx)
-    from deepmark_mm.utils import interleaved_median_ms
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                                'analysis_tools'))
+    from _timing import cpu_name, interleaved_median_ms
+
+    from deepmark_mm.deployment import (INPUT_NAME, build_detector, create_session, export_onnx,
+                                        list_images, preprocessed_batches, quantize_onnx)
     images = list_images(args.calib_dir, args.num)
     folder = tempfile.mkdtemp()
     variants = [('int8', ())] + [('int8 + ' + ' '.join(maps), tuple(maps))
