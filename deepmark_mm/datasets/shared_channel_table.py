@@ -206,7 +206,7 @@ def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
     Args:
         spec (LandmarkChannelTable | str | dict): A table; ``'semantic'`` (the DeepFashion2
             semantic table); a path to a json written by :func:`save_channel_table` (e.g. by
-            ``tools/analysis_tools/auto_landmark_groups.py``); or a dict with its fields
+            ``tools/analysis_tools/auto_shared_channels.py``); or a dict with its fields
             (``slot_to_channel``, ``num_channels``, optional ``channel_names``, ``source``).
         keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
         flip_indices (Sequence[int], optional): (J,) slot flip permutation to check flip

@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-# Written by tools/analysis_tools/auto_landmark_groups.py.
+# Written by tools/analysis_tools/auto_shared_channels.py.
 kpt_heatmap_channels = dict(
     source='automatic grouping of deepfashion2_train.json (threshold 0.1, min_count 1)',
     num_channels=66,

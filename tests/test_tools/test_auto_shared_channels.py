@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Automatic landmark grouping (2010.12390 style) and tools/analysis_tools/auto_landmark_groups.py."""
+"""Automatic landmark grouping (2010.12390 style) and tools/analysis_tools/auto_shared_channels.py."""
 import json
 from pathlib import Path
 
@@ -80,7 +80,7 @@ def test_unlabelled_slots_stay_alone():
 
 
 def run_tool(load_tool, annotations: Path, out: Path, *extra: str):
-    tool = load_tool('tools/analysis_tools/auto_landmark_groups.py')
+    tool = load_tool('tools/analysis_tools/auto_shared_channels.py')
     return tool.main([str(annotations), '--out', str(out), *extra])
 
 

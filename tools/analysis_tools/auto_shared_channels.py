@@ -2,7 +2,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Compute the automatic slot -> shared channel table from DeepFashion2 training annotations.
 
-    python tools/analysis_tools/auto_landmark_groups.py ANNOTATIONS --out table.json
+    python tools/analysis_tools/auto_shared_channels.py ANNOTATIONS --out table.json
         [--threshold 0.1] [--min-count 1] [--visible-only] [--out-py table.py]
 
 ANNOTATIONS is a COCO-layout json (what ``deepfashion2_to_coco.py`` or
@@ -87,7 +87,7 @@ def write_python(table, path: str) -> None:
     data = table.to_dict()
     with open(path, 'w', encoding='utf-8') as file:
         file.write('# Copyright (c) deepmark_mm contributors. All rights reserved.\n'
-                   '# Written by tools/analysis_tools/auto_landmark_groups.py.\n'
+                   '# Written by tools/analysis_tools/auto_shared_channels.py.\n'
                    'kpt_heatmap_channels = dict(\n'
                    f'    source={data["source"]!r},\n'
                    f'    num_channels={data["num_channels"]},\n'
