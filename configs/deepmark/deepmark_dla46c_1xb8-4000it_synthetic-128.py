@@ -34,14 +34,20 @@ model = dict(
     # regression_radius=1: wh, offset and the landmark regressions are also supervised on the
     # 3x3 pixels around each centre / landmark (TTFNet-style), so a peak one pixel off still
     # reads the right box (CenterNet regresses at the single centre pixel).
+    # vote_radius=1: each box and coarse landmark set is the centre-heatmap-weighted mean of
+    # the 3x3 pixels' readings; kpt_vote_radius=1: each landmark heatmap peak likewise averages
+    # the kpt_offset readings of the 3x3 pixels its slot owns.
     # feat_channels: the regression branches are only evaluated at a few hundred pixels per batch
     # in training, so CenterNet's 256 hidden channels cost them little there (the dense heatmap
     # branches stay at 64).
+    # landmark_score_weight=0.35: a garment's score is score^0.65 * (mean score of its category's
+    # landmarks)^0.35 -- the landmark heatmaps are a second opinion on the category.
     bbox_head=dict(
         type='SparseRegressionDeepMarkHead',
         feat_channels=dict(_delete_=True, default=64, wh=256, offset=256, kpt_reg=256),
         regression_radius=1),
-    test_cfg=dict(topk=20, max_per_img=20))
+    test_cfg=dict(
+        topk=20, max_per_img=20, vote_radius=1, kpt_vote_radius=1, landmark_score_weight=0.35))
 
 # The synthetic validation images come from the same generator as the training ones, so the
 # training views use the deterministic test warp (random flip + colour jitter only) instead of

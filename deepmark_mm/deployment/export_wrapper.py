@@ -96,7 +96,7 @@ class DeepMarkPostprocess(nn.Module):
         ranked = type(scored)(*(_rows(field, order) for field in scored))
         input_h, input_w = self.input_hw
         stride = ranked.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
-        real = ranked.scores > 0  # (B, M)
+        real = ranked.center_scores > 0  # (B, M)
         real_float = real.to(ranked.scores.dtype)
         outputs = (
             ranked.bboxes * stride.repeat(2) * real_float.unsqueeze(-1),

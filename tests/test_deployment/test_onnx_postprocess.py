@@ -108,7 +108,7 @@ def test_onnxruntime_alone_matches_the_head(demo_postprocess, tmp_path):
     assert len(np.unique(outputs['labels'])) > 3
     assert (outputs['keypoint_scores'] > model.bbox_head.codec.score_thr).sum() > 10
     metadata = {p.key: p.value for p in onnx.load(demo_postprocess['onnx_file']).metadata_props}
-    assert 'max_per_img=20' in metadata['decode_settings']
+    assert 'landmark_score_weight=0.35' in metadata['decode_settings']
     assert max(demo_postprocess['info']['max_abs_diff'].values()) < 1e-3
 
 
@@ -194,7 +194,7 @@ def test_output_names_are_the_documented_ones(demo_postprocess):
 
 def test_shared_channel_head_graph_matches_the_head(tmp_path):
     """A head with the semantic 69-channel table: the graph decodes the per-slot view with the
-    table (peaks once per channel), as the head does."""
+    table (peaks once per channel, votes owned among channels), as the head does."""
     model = perturbed_demo_model({'model.bbox_head.kpt_heatmap_channels': 'semantic'})
     assert model.bbox_head.num_kpt_heatmap_channels == 69
     onnx_file = str(tmp_path / 'semantic.onnx')

@@ -3,7 +3,9 @@
 
 Trains a DeepMark model on a small real set (by default the 32 DeepFashion2 images of
 ``../shared/deepfashion2-samples/kgdet_demo_dataset``), without augmentation, then evaluates on the
-same images and prints train-set box and landmark mAP and the time it took.
+same images and prints train-set box and landmark mAP and the time it took: judged with CenterNet's
+decoding, and for information also with the config's decoding extras (window votes,
+landmark-weighted scores), if any.
 
     python tools/analysis_tools/overfit_check.py [--data DIR] [--ann-file FILE] [--iters 1500]
         [--input-size 256] [--config CONFIG] [--work-dir work_dirs/overfit_check]
@@ -75,6 +77,10 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+#: ``DeepMarkHead`` test_cfg keys that go beyond CenterNet's decoding; 0 turns each off.
+DECODING_EXTRAS = ('vote_radius', 'kpt_vote_radius', 'landmark_score_weight')
+
+
 def main() -> None:
     args = parse_args()
     cfg = build_config(args)
@@ -82,13 +88,28 @@ def main() -> None:
     runner = Runner.from_cfg(cfg)
     runner.train()
     minutes = (time.time() - start) / 60
-    metrics = runner.test()
+    # Memorisation is judged on CenterNet's own decoding (each peak reads its own pixel, scores
+    # are the centre heatmap's). The window votes average in neighbouring pixels' readings, which
+    # helps a model that generalises and costs one that has memorised its pixels, so the config's
+    # extras are reported but not judged.
+    test_cfg = runner.model.bbox_head.test_cfg
+    decodes = {'CenterNet decoding': {key: 0 for key in DECODING_EXTRAS}}
+    if any(test_cfg.get(key, 0) for key in DECODING_EXTRAS):
+        decodes['the config decoding'] = {key: test_cfg.get(key, 0) for key in DECODING_EXTRAS}
+    results = {}
+    for name, settings in decodes.items():
+        test_cfg.update(settings)
+        results[name] = runner.test()
     print(f'\noverfit check: {args.iters} iterations, batch {args.batch_size}, '
           f'input {args.input_size}, {minutes:.1f} min of training')
-    for key, bar in (('bbox_mAP', 0.9), ('kpt_mAP', 0.7), ('kpt_vis_mAP', None)):
-        value = metrics[f'deepfashion2/{key}']
-        verdict = '' if bar is None else ('  ok' if value > bar else f'  BELOW {bar}')
-        print(f'  train-set {key:12s} {value:.4f}{verdict}')
+    for name, metrics in results.items():
+        judged = name == 'CenterNet decoding'
+        print(f'  decoding with {name}{"" if judged else " (not judged)"}:')
+        for key, bar in (('bbox_mAP', 0.9), ('kpt_mAP', 0.7), ('kpt_vis_mAP', None)):
+            value = metrics[f'deepfashion2/{key}']
+            verdict = '' if bar is None or not judged else (
+                '  ok' if value > bar else f'  BELOW {bar}')
+            print(f'    train-set {key:12s} {value:.4f}{verdict}')
 
 
 if __name__ == '__main__':

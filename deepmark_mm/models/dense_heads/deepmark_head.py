@@ -68,7 +68,8 @@ class DeepMarkHead(BaseDenseHead):
             else ``'nearest'`` (CenterNet).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
-            ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``nms``, ``grouping``).
+            ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``vote_radius``,
+            ``kpt_vote_radius``, ``landmark_score_weight``, ``nms``, ``grouping``).
         codec (dict, optional): :class:`DeepMarkCodec` options overriding the above.
         init_cfg (dict or list[dict], optional): Initialization config.
     """

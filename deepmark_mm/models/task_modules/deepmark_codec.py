@@ -5,7 +5,7 @@ maps -> detections (:meth:`DeepMarkCodec.decode`), CenterNet ``multi_pose`` sema
 Decoding, top to bottom: top-K local maxima of the centre heatmap give garments (box, coarse
 landmarks); per-slot local maxima of the landmark heatmaps give peaks (the peak search is
 :mod:`deepmark_mm.models.utils.peak_topk`); optional per-class NMS; the grouping rule snaps
-coarse landmarks to peaks; ranking; network-input, then
+coarse landmarks to peaks; optional landmark-weighted scores; ranking; network-input, then
 original-image pixels. Shapes: B images, C categories, J landmark slots, K decoded garments,
 M kept ones, P peaks per slot, (H, W) the feature map; feature pixels until the last step.
 """
@@ -25,7 +25,8 @@ from deepmark_mm.ops import batched_nms
 from ..utils.centernet_gaussian import (centernet_gaussian_radius, draw_gaussians,
                                         gaussian_window_pixels)
 from ..utils.local_maximum import is_tracing
-from ..utils.peak_topk import gather_at_pixels, topk_local_maxima, topk_local_maxima_above
+from ..utils.peak_topk import (gather_at_pixels, peak_windows, topk_local_maxima,
+                               topk_local_maxima_above, weighted_vote, window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table, slot_maps_to_channel_maps)
 from .landmark_grouping import GROUPING_RULES, group_landmarks
@@ -63,13 +64,15 @@ class DeepMarkTargets(NamedTuple):
 
 class ScoredDetections(NamedTuple):
     """All K decoded garments of a batch after grouping, in feature pixels: ``bboxes`` (B, K, 4)
-    xyxy, ``scores`` (B, K) the centre heatmap's, ``labels`` (B, K), ``keypoints`` (B, K, J, 2)
-    and ``keypoint_scores`` (B, K, J) (0 outside the category)."""
+    xyxy, ``scores`` (B, K) final, ``labels`` (B, K), ``keypoints`` (B, K, J, 2) and
+    ``keypoint_scores`` (B, K, J) (0 outside the category), ``center_scores`` (B, K) the centre
+    heatmap's."""
     bboxes: Tensor
     scores: Tensor
     labels: Tensor
     keypoints: Tensor
     keypoint_scores: Tensor
+    center_scores: Tensor
 
 
 @TASK_UTILS.register_module()
@@ -93,6 +96,12 @@ class DeepMarkCodec(nn.Module):
         local_maximum_kernel (int): Max-pool NMS window of both heatmaps. Defaults to 3.
         kpt_topk (int, optional): Peaks per landmark slot; ``topk`` when None.
         max_per_img (int, optional): Detections kept per image; ``topk`` when None.
+        vote_radius (int): 0: each garment reads its peak pixel; ``v > 0``: the centre-heatmap
+            weighted mean of the readings of its ``(2v+1)^2`` window.
+        kpt_vote_radius (int): As ``vote_radius`` for landmark peaks; only pixels where the slot
+            is the one strictly largest channel vote.
+        landmark_score_weight (float): ``w`` in [0, 1]: score ``s^(1-w) * m^w`` with ``m`` the
+            mean landmark score of the detection's own slots. Defaults to 0 (CenterNet).
         nms (dict, optional): Per-class NMS config (``batched_nms``); None: off.
         grouping (str | dict, optional): ``'nearest'`` (CenterNet, the default) or
             ``'exclusive'``, or ``dict(type=..., score_thr=0.1, distance_ratio=0.3)`` (types
@@ -111,6 +120,9 @@ class DeepMarkCodec(nn.Module):
                  local_maximum_kernel: int = 3,
                  kpt_topk: Optional[int] = None,
                  max_per_img: Optional[int] = None,
+                 vote_radius: int = 0,
+                 kpt_vote_radius: int = 0,
+                 landmark_score_weight: float = 0.,
                  nms: Optional[dict] = None,
                  grouping: Union[None, str, dict] = None) -> None:
         super().__init__()
@@ -125,15 +137,20 @@ class DeepMarkCodec(nn.Module):
         self.topk, self.kernel = int(topk), int(local_maximum_kernel)
         self.kpt_topk = self.topk if kpt_topk is None else int(kpt_topk)
         self.max_per_img = self.topk if max_per_img is None else int(max_per_img)
+        self.vote_radius, self.kpt_vote_radius = int(vote_radius), int(kpt_vote_radius)
+        self.landmark_score_weight = float(landmark_score_weight)
         self.nms = nms
         grouping = dict(type=grouping or 'nearest') if not isinstance(grouping, dict) else grouping
         grouping = dict(grouping)
         self.grouping = GROUPING_RULES.get(grouping.pop('type', 'nearest'), 'unknown')
         self.score_thr = float(grouping.pop('score_thr', 0.1))
         self.distance_ratio = float(grouping.pop('distance_ratio', 0.3))
-        if self.regression_radius < 0:
-            raise ValueError(f'DeepMarkCodec: regression_radius must be >= 0, got '
-                             f'{self.regression_radius}')
+        for name in ('regression_radius', 'vote_radius', 'kpt_vote_radius'):
+            if getattr(self, name) < 0:
+                raise ValueError(f'DeepMarkCodec: {name} must be >= 0, got {getattr(self, name)}')
+        if not 0 <= self.landmark_score_weight <= 1:
+            raise ValueError(f'DeepMarkCodec: landmark_score_weight must lie in [0, 1], got '
+                             f'{self.landmark_score_weight}')
         if self.grouping == 'unknown' or grouping or not 0 <= self.score_thr <= 1 \
                 or self.distance_ratio < 0:
             raise ValueError(f'DeepMarkCodec: grouping must be one of {sorted(GROUPING_RULES)} '
@@ -143,7 +160,9 @@ class DeepMarkCodec(nn.Module):
     def decode_settings(self) -> Dict[str, Union[int, float]]:
         """The tensor-expressible decoding options (stored in ``--postprocess`` ONNX graphs)."""
         return dict(topk=self.topk, kernel=self.kernel, kpt_topk=self.kpt_topk,
-                    max_per_img=self.max_per_img)
+                    max_per_img=self.max_per_img, vote_radius=self.vote_radius,
+                    kpt_vote_radius=self.kpt_vote_radius,
+                    landmark_score_weight=self.landmark_score_weight)
 
     def grouping_repr(self) -> str:
         return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
@@ -322,8 +341,13 @@ class DeepMarkCodec(nn.Module):
             self.score_thr, self.distance_ratio)
         fallback = _sample_heatmap_at(kpt_heatmap, coarse)
         keypoint_scores = torch.where(snapped, snapped_scores, fallback) * own
+        final = scores
+        if self.landmark_score_weight:  # weighted geometric mean with the own-slot mean
+            weight, own_float = self.landmark_score_weight, own.to(keypoint_scores.dtype)
+            mean_own = (keypoint_scores * own_float).sum(-1) / own_float.sum(-1).clamp(min=1)
+            final = scores.pow(1 - weight) * mean_own.pow(weight)
 
-        kept_scores = scores.gather(1, keep)
+        kept_scores = final.gather(1, keep)
         if nms_cfg is not None:  # padding last
             padding = torch.arange(keep.shape[1], device=keep.device) >= keep.new_tensor(
                 counts).unsqueeze(1)
@@ -332,15 +356,15 @@ class DeepMarkCodec(nn.Module):
             ranks = kept_scores.topk(kept_scores.shape[1], dim=1, sorted=True).indices
         else:
             ranks = kept_scores.argsort(dim=1, descending=True, stable=True)
-        scored = ScoredDetections(bboxes, scores, labels, keypoints * own.unsqueeze(-1),
-                                  keypoint_scores)
+        scored = ScoredDetections(bboxes, final, labels, keypoints * own.unsqueeze(-1),
+                                  keypoint_scores, scores)
         return scored, keep.gather(1, ranks), counts
 
     def _garments(self, center: Tensor, wh: Tensor, offset: Tensor,
                   kpt_reg: Tensor) -> Tuple[Tensor, ...]:
         """Top-K garments: scores (B, K) descending, labels (B, K), bboxes (B, K, 4), coarse
         landmarks (B, K, J, 2) (integer centre + kpt_reg, 0 outside the category), own slots
-        (B, K, J)."""
+        (B, K, J); with ``vote_radius`` the heatmap-weighted means of the window's readings."""
         batch_size, num_classes, height, width = center.shape
         mask = self.category_keypoint_mask
         num_keypoints = mask.shape[1]
@@ -352,20 +376,30 @@ class DeepMarkCodec(nn.Module):
         scores, flat_index = topk_local_maxima(center, k, self.kernel, per_channel=False)
         labels = flat_index // (height * width)
         pixel_index = flat_index % (height * width)
-        pixels = torch.stack([pixel_index % width, pixel_index // width], dim=-1).float()
-        centers = pixels + gather_at_pixels(offset, pixel_index)
-        bboxes = bbox_cxcywh_to_xyxy(
-            torch.cat([centers, gather_at_pixels(wh, pixel_index)], dim=-1))
+        windows = peak_windows(pixel_index % width, pixel_index // width, self.vote_radius,
+                               height, width)
+        num_window = windows[1].shape[2]
+        votes = window_votes(center, labels, windows) if self.vote_radius else None
+
+        def read(feat: Tensor) -> Tensor:  # (B, C', H, W) -> (B, K, S, C')
+            return gather_at_pixels(feat, windows[0].reshape(batch_size, -1)).reshape(
+                batch_size, k, num_window, -1)
+
+        centers = windows[1] + read(offset)
+        bboxes = weighted_vote(bbox_cxcywh_to_xyxy(torch.cat([centers, read(wh)], dim=-1)),
+                               votes)
         own = mask.to(labels.device)[labels.long()]  # (B, K, J)
-        coarse = gather_at_pixels(kpt_reg, pixel_index).reshape(batch_size, k, num_keypoints, 2)
-        coarse = (coarse + pixels.unsqueeze(2)) * own.unsqueeze(-1)
+        coarse = read(kpt_reg).reshape(batch_size, k, num_window, num_keypoints, 2)
+        coarse = weighted_vote((coarse + windows[1].unsqueeze(3)).flatten(3), votes)
+        coarse = coarse.reshape(batch_size, k, num_keypoints, 2) * own.unsqueeze(-1)
         return scores, labels.long(), bboxes, coarse, own
 
     def _landmark_peaks(self, probs: Tensor, kpt_offset: Tensor) -> Tuple[Tensor, Tensor]:
-        """Peak scores (B, J, P) descending and peaks (B, J, P, 2) = integer peak + kpt_offset.
-        Only the peaks scoring at least the grouping's ``score_thr`` are needed (> 0: the others
-        are not searched, P is the most any slot has). Shared channels: peaks once per channel,
-        each slot takes its channel's."""
+        """Peak scores (B, J, P) descending and peaks (B, J, P, 2) = integer peak + kpt_offset
+        (``kpt_vote_radius``: the vote of the window pixels the slot owns). Only the peaks
+        scoring at least the grouping's ``score_thr`` are needed (> 0: the others are not
+        searched, P is the most any slot has). Shared channels: peaks once per channel, owned
+        among the channels, each slot takes its channel's."""
         table = self.kpt_slot_to_channel
         if table is not None:
             table = table.to(probs.device)
@@ -378,11 +412,15 @@ class DeepMarkCodec(nn.Module):
         else:
             scores, pixel_index = topk_local_maxima(probs, k, self.kernel, per_channel=True)
         pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
-        pixels = torch.stack(
-            [pixel_index % width,
-             torch.div(pixel_index, width, rounding_mode='floor')], dim=-1).float()
-        peaks = (pixels + gather_at_pixels(kpt_offset, pixel_index)).reshape(
-            batch_size, num_maps, k, 2)
+        windows = peak_windows(pixel_index % width,
+                               torch.div(pixel_index, width, rounding_mode='floor'),
+                               self.kpt_vote_radius, height, width)
+        slots = torch.arange(num_maps, device=pixel_index.device).repeat_interleave(k)
+        votes = window_votes(probs, slots.expand(batch_size, -1), windows, exclusive=True) \
+            if self.kpt_vote_radius else None
+        refine = gather_at_pixels(kpt_offset, windows[0].reshape(batch_size, -1))
+        peaks = weighted_vote(windows[1] + refine.reshape(windows[1].shape), votes)
+        peaks = peaks.reshape(batch_size, num_maps, k, 2)
         if table is not None:
             return scores.index_select(1, table), peaks.index_select(1, table)
         return scores, peaks

@@ -15,7 +15,8 @@ PyTorch has no sparse or segmented top-K, hence the padding. A consumer that ign
 score (the landmark grouping's ``score_thr``) asks :func:`topk_local_maxima_above`, which never
 compacts the maxima below it: on a trained model's maps, almost all of them.
 
-Under tracing / ONNX export the reference computation runs (no data-dependent branch).
+Under tracing / ONNX export the reference computation runs (no data-dependent branch). The
+last functions read maps at and around the peaks found (the decoding's window votes).
 """
 from typing import NamedTuple, Optional, Tuple
 
@@ -313,7 +314,7 @@ def topk_local_maxima_above(heat: Tensor, k: int, min_score: float,
             index[:, :width_kept].reshape(batch_size, channels, width_kept))
 
 
-# ---------------------------------------------------------------- reading maps at pixels
+# ---------------------------------------------------------------- reading the maps around peaks
 
 
 def pixel_major(feat: Tensor) -> Tensor:
@@ -325,3 +326,47 @@ def gather_at_pixels(feat: Tensor, pixel_index: Tensor) -> Tensor:
     """(B, N, C) channels of a (B, C, H, W) map at (B, N) pixels ``y * W + x``."""
     index = pixel_index.unsqueeze(-1).expand(-1, -1, feat.shape[1])
     return pixel_major(feat).gather(1, index)
+
+
+def peak_windows(xs: Tensor, ys: Tensor, radius: int, height: int,
+                 width: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The S = ``(2 radius + 1)^2`` pixels around (B, N) integer peaks, row-major (the peak in
+    the middle): (B, N, S) ``y * W + x`` clamped onto the map, (B, N, S, 2) float (x, y)
+    unclamped, (B, N, S) bool on the map."""
+    steps = torch.arange(-radius, radius + 1, device=xs.device)
+    dy, dx = (grid.reshape(1, 1, -1) for grid in torch.meshgrid(steps, steps, indexing='ij'))
+    window_xs, window_ys = xs.long().unsqueeze(-1) + dx, ys.long().unsqueeze(-1) + dy
+    on_map = (window_xs >= 0) & (window_xs < width) & (window_ys >= 0) & (window_ys < height)
+    pixel_index = window_ys.clamp(0, height - 1) * width + window_xs.clamp(0, width - 1)
+    return pixel_index, torch.stack([window_xs, window_ys], dim=-1).float(), on_map
+
+
+def window_votes(probs: Tensor, channels: Tensor, windows: Tuple[Tensor, Tensor, Tensor],
+                 exclusive: bool = False) -> Tensor:
+    """(B, N, S) votes: each window pixel's value of the peak's channel (B, N) of ``probs``
+    (B, C, H, W), 0 off the map. ``exclusive``: 0 also where that channel is not the one
+    strictly largest (dense targets give a pixel to the nearest landmark); the peak always
+    votes."""
+    batch_size, num_channels, height, width = probs.shape
+    pixel_index, _, on_map = windows
+    plane_index = channels.long().unsqueeze(-1) * (height * width) + pixel_index
+    voting = probs
+    if exclusive and num_channels > 1 and on_map.shape[2] > 1:
+        top_two = probs.topk(2, dim=1).values  # (B, 2, H, W)
+        voting = probs * ((probs >= top_two[:, :1]) & (top_two[:, :1] > top_two[:, 1:]))
+    votes = voting.reshape(batch_size, -1).gather(1, plane_index.reshape(batch_size, -1))
+    votes = votes.reshape(plane_index.shape) * on_map
+    peak = votes.shape[2] // 2
+    votes[:, :, peak] = probs.reshape(batch_size, -1).gather(1, plane_index[:, :, peak])
+    return votes
+
+
+def weighted_vote(values: Tensor, votes: Optional[Tensor]) -> Tensor:
+    """(B, N, C) vote-weighted mean of (B, N, S, C) window readings; the peak's own reading
+    for one-pixel windows or where nothing votes."""
+    peak = values[:, :, values.shape[2] // 2]
+    if values.shape[2] == 1:
+        return peak
+    total = votes.sum(-1, keepdim=True)
+    mean = (values * votes.unsqueeze(-1)).sum(2) / total.clamp(min=torch.finfo(votes.dtype).tiny)
+    return torch.where(total > 0, mean, peak)

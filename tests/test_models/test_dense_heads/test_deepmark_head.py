@@ -121,6 +121,26 @@ def test_dense_regression_reads_the_box_from_a_peak_one_pixel_off(two_images, pe
     assert errors[0][0] > 1.0  # CenterNet's single-pixel targets: the box is a stride off
 
 
+@pytest.mark.parametrize('landmark_vote', [False, True])
+def test_votes_of_dense_regression_round_trip(two_images, perfect_outputs_of, landmark_vote):
+    """Every window pixel of a dense-regression model reads the same box and coarse landmarks,
+    and every pixel a landmark's slot owns reads that landmark: the votes keep them exact."""
+    gts, metas = two_images
+    head = _head(regression_radius=1,
+                 test_cfg=dict(vote_radius=1, kpt_vote_radius=int(landmark_vote)))
+    outs = perfect_outputs_of(head, gts, metas, (32, 32))
+    if not landmark_vote:
+        outs[4][0] = torch.full_like(outs[4][0], -20.)  # coarse landmarks only: no snapping
+    for gt, result in zip(gts, head.predict_by_feat(*outs, batch_img_metas=metas)):
+        for index in range(len(gt)):
+            det = _match(result, gt.bboxes.tensor[index], int(gt.labels[index]))
+            torch.testing.assert_close(result.bboxes[det], gt.bboxes.tensor[index], atol=1e-3,
+                                       rtol=0)
+            labelled = gt.keypoints_visible[index] > 0
+            torch.testing.assert_close(result.keypoints[det][labelled],
+                                       gt.keypoints[index][labelled], atol=1e-3, rtol=0)
+
+
 def test_coarse_landmarks_alone_round_trip(two_images, perfect_outputs_of):
     """With empty landmark heatmaps nothing snaps: the regressed landmarks are returned."""
     gts, metas = two_images
@@ -276,3 +296,29 @@ def test_bad_ground_truth_names_the_image(two_images):
     broken.labels = broken.labels + 5
     with pytest.raises(ValueError, match='img_1.jpg'):
         head.get_targets([gts[0], broken], metas, (2, 13, 32, 32))
+
+
+def test_landmark_score_weight_rescores_and_reorders(two_images, perfect_outputs_of):
+    gts, metas = two_images
+    head = _head()
+    outs = perfect_outputs_of(head, gts, metas, (32, 32))
+    # the trousers' (category 7) landmark heatmaps respond at 4 % of the others' strength
+    start, end = KEYPOINT_SLICES[7]
+    outs[4][0][0, start:end] = torch.logit(outs[4][0][0, start:end].sigmoid() * 0.04)
+    plain = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=False)[0]
+    weighted = _head(test_cfg=dict(landmark_score_weight=0.5)).predict_by_feat(
+        *outs, batch_img_metas=metas, rescale=False)[0]
+    assert len(weighted) == len(plain)
+    assert torch.all(weighted.scores[:-1] >= weighted.scores[1:])
+    # each score is the geometric mean of its centre score and mean own-slot landmark score
+    for index in range(3):
+        match = _match(plain, gts[0].bboxes.tensor[index], int(gts[0].labels[index]))
+        again = _match(weighted, gts[0].bboxes.tensor[index], int(gts[0].labels[index]))
+        own = weighted.keypoint_scores[again] > 0
+        mean_own = weighted.keypoint_scores[again][own].mean()
+        assert weighted.scores[again].item() == pytest.approx(
+            (plain.scores[match] * mean_own).sqrt().item(), rel=1e-5)
+        torch.testing.assert_close(weighted.keypoints[again], plain.keypoints[match])
+    trousers = _match(weighted, gts[0].bboxes.tensor[1], 7)
+    tops = [_match(weighted, gts[0].bboxes.tensor[i], 0) for i in (0, 2)]
+    assert all(weighted.scores[trousers] < 0.5 * weighted.scores[top] for top in tops)

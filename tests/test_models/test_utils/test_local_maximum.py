@@ -105,8 +105,9 @@ TEST_CFGS = [
     dict(topk=7, kpt_topk=3, max_per_img=5),
     dict(topk=20, local_maximum_kernel=5, kpt_topk=300, max_per_img=20),
     dict(topk=20, local_maximum_kernel=1, max_per_img=20),
-    dict(topk=30, kpt_topk=5, max_per_img=30),
+    dict(topk=30, vote_radius=1, kpt_vote_radius=2, max_per_img=30),
     dict(topk=30, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
+    dict(topk=30, landmark_score_weight=0.5, kpt_vote_radius=1, max_per_img=30),
 ]
 
 

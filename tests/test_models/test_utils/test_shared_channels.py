@@ -22,11 +22,11 @@ CHANNEL_FLIP = torch.tensor(channel_flip_indices(TABLE, flip_indices()))
 SLOT_FLIP = torch.tensor(flip_indices())
 
 
-def decode_landmark_peaks(heat, kpt_offset, k, slot_to_channel=None):
+def decode_landmark_peaks(heat, kpt_offset, k, vote_radius, slot_to_channel=None):
     """The codec's landmark peaks (every peak: score_thr 0), optionally with a slot table."""
     codec = DeepMarkCodec(num_classes=1, num_keypoints=heat.shape[1],
                           keypoint_slices=[(0, heat.shape[1])], kpt_topk=k,
-                          grouping=dict(type='nearest', score_thr=0.))
+                          kpt_vote_radius=vote_radius, grouping=dict(type='nearest', score_thr=0.))
     codec.kpt_slot_to_channel = slot_to_channel
     scores, keypoints = codec._landmark_peaks(heat, kpt_offset)
     return SimpleNamespace(scores=scores, keypoints=keypoints)
@@ -107,23 +107,32 @@ def test_representative_slots_read_back_the_channels():
     assert torch.equal(view.index_select(1, first), maps)
 
 
-def test_shared_channel_peaks_are_found_once_per_channel():
-    """Slots 0 and 1 share channel 0, slot 2 has channel 1: each slot takes its channel's peaks
-    (the G-channel decoding indexed by the table), read at the peak pixel."""
+def test_shared_channel_peaks_vote_over_the_channels_not_the_slots():
+    """Slots 0 and 1 share channel 0, slot 2 has channel 1. With window votes (radius 1) a pixel
+    votes for a peak when the peak's channel is the one strictly largest: with the table the two
+    slots of channel 0 do not compete, so all 9 pixels of the blob vote; on the bare per-slot
+    view they tie everywhere and only the peak pixel reads (the vote is lost)."""
     table = torch.tensor([0, 0, 1])
     channels = torch.full((1, 2, 9, 9), 0.01)
     channels[0, 0, 3:6, 3:6] = 0.5
     channels[0, 0, 4, 4] = 0.9
-    channels[0, 1, 7, 2] = 0.6
     xs = torch.arange(9.).view(1, 9).expand(9, 9)
     kpt_offset = torch.stack([0.1 * xs, 0.05 * xs.t()]).unsqueeze(0)  # (1, 2, 9, 9)
     view = channel_maps_to_slot_maps(channels, table)
-    shared = decode_landmark_peaks(view, kpt_offset, k=1, slot_to_channel=table)
+    shared = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1, slot_to_channel=table)
+
+    # the blob's 9 pixels vote with their heat: 8 x 0.5 around, 0.9 in the middle
+    weights = channels[0, 0, 3:6, 3:6]
+    pixels_x, pixels_y = xs[3:6, 3:6], xs.t()[3:6, 3:6]
+    expected = torch.stack([((pixels_x + 0.1 * pixels_x) * weights).sum(),
+                            ((pixels_y + 0.05 * pixels_y) * weights).sum()]) / weights.sum()
     for slot in (0, 1):
         assert shared.scores[0, slot, 0] == pytest.approx(0.9)
-        torch.testing.assert_close(shared.keypoints[0, slot, 0], torch.tensor([4.4, 4.2]))
-    assert shared.scores[0, 2, 0] == pytest.approx(0.6)
-    torch.testing.assert_close(shared.keypoints[0, 2, 0], torch.tensor([2.2, 7.35]))
-    per_channel = decode_landmark_peaks(channels, kpt_offset, k=1)
+        torch.testing.assert_close(shared.keypoints[0, slot, 0], expected)
+    # each slot takes its channel's peaks: the G-channel decoding, indexed by the table
+    per_channel = decode_landmark_peaks(channels, kpt_offset, k=1, vote_radius=1)
     assert torch.equal(shared.keypoints, per_channel.keypoints.index_select(1, table))
     assert torch.equal(shared.scores, per_channel.scores.index_select(1, table))
+    # the bare view: the two copies of channel 0 tie, only the peak pixel reads
+    bare = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1)
+    torch.testing.assert_close(bare.keypoints[0, 0, 0], torch.tensor([4.4, 4.2]))
