@@ -110,7 +110,7 @@ def synthetic_data(ctx: dict) -> str:
     """Generate (once) a small synthetic DeepFashion2-format set for the training steps."""
     root = osp.join(ctx['work_dir'], 'data')
     if not osp.isfile(osp.join(root, 'validation', 'deepfashion2_validation.json')):
-        from deepmark_mm.datasets.synthetic import make_synthetic_deepfashion2
+        from deepmark_mm.testing import make_synthetic_deepfashion2
         sizes = (16, 4) if ctx['quick'] else (1600, 50)
         workers = 0 if ctx['quick'] else len(os.sched_getaffinity(0))
         make_synthetic_deepfashion2(root, *sizes, size=128, seed=0, num_workers=workers)
