@@ -7,7 +7,7 @@ from .deepfashion2_format import (DeepFashion2FormatError, coco_annotation_to_in
                                   coco_annotation_to_raw_item, raw_item_to_coco_annotation)
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
                                     NUM_KEYPOINTS, OKS_SIGMAS, category_keypoint_mask, flip_indices,
-                                    get_deepfashion2_metainfo, keypoint_category_index)
+                                    get_deepfashion2_metainfo)
 from .fld_dataset import FLDDataset
 from .fld_metainfo import get_fld_metainfo
 from .landmark_coco_dataset import LandmarkCocoDataset
@@ -17,7 +17,7 @@ from .landmark_metainfo import (check_landmark_metainfo, keypoint_owner, resolve
 __all__ = [
     'CATEGORY_NAMES', 'CLASSES', 'KEYPOINT_SLICES', 'NUM_CLASSES', 'NUM_KEYPOINTS', 'OKS_SIGMAS',
     'category_keypoint_mask', 'flip_indices', 'get_deepfashion2_metainfo',
-    'keypoint_category_index', 'DeepFashion2Dataset', 'DeepFashion2FormatError',
+    'DeepFashion2Dataset', 'DeepFashion2FormatError',
     'coco_annotation_to_instance', 'coco_annotation_to_raw_item', 'raw_item_to_coco_annotation',
     'coco_to_per_image', 'per_image_to_coco', 'read_per_image_layout', 'read_per_image_sample',
     'FLDDataset', 'get_fld_metainfo',

@@ -12,11 +12,11 @@ import os
 import os.path as osp
 from functools import partial
 from multiprocessing import get_context
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, NoReturn, Optional, Tuple, Union
 
-from .deepfashion2_format import (DeepFashion2FormatError, coco_annotation_to_raw_item,
-                                  coco_categories, coco_image_record, raw_item_to_coco_annotation,
-                                  sorted_item_keys)
+from .deepfashion2_format import (DeepFashion2FormatError, check_fields,
+                                  coco_annotation_to_raw_item, coco_categories, coco_image_record,
+                                  raw_item_to_coco_annotation, sorted_item_keys)
 
 IMAGE_DIR = 'image'
 ANNO_DIR = 'annos'
@@ -24,11 +24,13 @@ IMAGE_SUFFIX = '.jpg'
 
 #: (image record or None, COCO annotations without ids, problems found when skipping)
 PerImageSample = Tuple[Optional[Dict], List[Dict], List[str]]
+#: ``on_invalid(error, whole_image)``: raises the error or records it (the record is dropped).
+OnInvalid = Callable[[DeepFashion2FormatError, bool], None]
 
 
 def load_json_file(path: str, object_hook: Optional[Callable[[dict], object]] = None) -> object:
-    """Read a JSON file (``json.load`` with ``object_hook``); unreadable or corrupt files raise
-    :class:`DeepFashion2FormatError` naming the file."""
+    """``json.load`` with ``object_hook``; a missing, unreadable or corrupt file raises
+    :class:`DeepFashion2FormatError` naming it."""
     try:
         with open(path, 'r', encoding='utf-8') as file:
             return json.load(file, object_hook=object_hook)
@@ -40,11 +42,8 @@ def load_json_file(path: str, object_hook: Optional[Callable[[dict], object]] = 
 
 
 def read_image_size(path: str, where: str) -> Tuple[int, int]:
-    """(width, height) from the image header, without decoding the pixels.
-
-    Raises:
-        DeepFashion2FormatError: Missing or unreadable image (message starts with ``where``).
-    """
+    """(width, height) from the image header; a missing or unreadable image raises
+    :class:`DeepFashion2FormatError` starting with ``where``."""
     from PIL import Image, UnidentifiedImageError
     if not osp.isfile(path):
         raise DeepFashion2FormatError(f'{where}: image file not found: {path}')
@@ -65,11 +64,7 @@ def image_id_from_stem(path: str) -> int:
 
 
 def list_annotation_files(anno_dir: str) -> List[str]:
-    """``annos/*.json`` sorted by numeric stem.
-
-    Raises:
-        DeepFashion2FormatError: Missing folder.
-    """
+    """``annos/*.json`` sorted by numeric stem (:class:`DeepFashion2FormatError` if missing)."""
     if not osp.isdir(anno_dir):
         raise DeepFashion2FormatError(f'{anno_dir}: annotation folder not found')
     names = [name for name in os.listdir(anno_dir) if name.endswith('.json')]
@@ -82,15 +77,10 @@ def read_per_image_sample(anno_path: str,
                           skip_invalid: bool = False,
                           image_suffix: str = IMAGE_SUFFIX,
                           own_slots_only: bool = False) -> PerImageSample:
-    """Read one ``annos/NNNNNN.json`` and the size of ``image/NNNNNN.jpg``.
+    """One ``annos/NNNNNN.json`` with the size of ``image_dir/NNNNNN<image_suffix>``.
 
-    Args:
-        anno_path (str): Annotation file.
-        image_dir (str): Folder of the images.
-        skip_invalid (bool): Record bad items/files in the returned problems instead of raising.
-        image_suffix (str): Image file suffix.
-        own_slots_only (bool): Keypoints as the category's own triplets (see
-            :func:`raw_item_to_coco_annotation`).
+    ``skip_invalid``: bad items / files go to the returned problems instead of raising;
+    ``own_slots_only``: see :func:`raw_item_to_coco_annotation`.
 
     Returns:
         tuple: (image record | None when the whole file is unusable, COCO annotations (``id`` 0,
@@ -101,9 +91,7 @@ def read_per_image_sample(anno_path: str,
         image_id = image_id_from_stem(anno_path)
         stem = osp.splitext(osp.basename(anno_path))[0]
         anno = load_json_file(anno_path)
-        if not isinstance(anno, dict):
-            raise DeepFashion2FormatError(
-                f'{anno_path}: top level is a {type(anno).__name__}, expected an object')
+        check_fields(anno, (), anno_path, 'top level')
         item_keys = sorted_item_keys(anno, anno_path)
         file_name = stem + image_suffix
         width, height = read_image_size(osp.join(image_dir, file_name), f'{anno_path}: image')
@@ -131,21 +119,9 @@ def read_per_image_layout(src_dir: str,
                           image_prefix: Optional[str] = None,
                           anno_prefix: Optional[str] = None,
                           own_slots_only: bool = False) -> List[PerImageSample]:
-    """Read every sample of a per-image layout, numbering annotations 1, 2, ... in order.
-
-    Args:
-        src_dir (str): Split folder holding ``image/`` and ``annos/``.
-        workers (int): Worker processes (0: read in this process).
-        skip_invalid (bool): Collect problems instead of raising.
-        progress (bool): Show a tqdm progress bar.
-        image_prefix (str, optional): Image folder (default ``src_dir/image``).
-        anno_prefix (str, optional): Annotation folder (default ``src_dir/annos``).
-        own_slots_only (bool): Keypoints as the category's own triplets (see
-            :func:`raw_item_to_coco_annotation`).
-
-    Returns:
-        list[PerImageSample]: In numeric file order.
-    """
+    """:func:`read_per_image_sample` of every ``annos/`` file in numeric order, annotations
+    numbered 1, 2, ...; ``workers`` > 0 reads in that many processes, ``progress`` shows tqdm,
+    the prefixes replace ``src_dir/image`` and ``src_dir/annos``."""
     image_dir = image_prefix or osp.join(src_dir, IMAGE_DIR)
     anno_paths = list_annotation_files(anno_prefix or osp.join(src_dir, ANNO_DIR))
     read = partial(read_per_image_sample, image_dir=image_dir, skip_invalid=skip_invalid,
@@ -164,6 +140,10 @@ def read_per_image_layout(src_dir: str,
     return samples
 
 
+def _raise(error: DeepFashion2FormatError, whole_image: bool = False) -> NoReturn:
+    raise error
+
+
 def _with_progress(iterable, total: int, enabled: bool):
     if not enabled:
         return iterable
@@ -175,17 +155,8 @@ def per_image_to_coco(src_dir: str,
                       workers: int = 0,
                       skip_invalid: bool = False,
                       progress: bool = False) -> Tuple[Dict, List[str]]:
-    """Convert a per-image split folder to the official COCO layout.
-
-    Args:
-        src_dir (str): Split folder with ``image/`` and ``annos/``.
-        workers (int): Worker processes.
-        skip_invalid (bool): Skip bad items/files (their messages are returned) instead of raising.
-        progress (bool): Show a progress bar.
-
-    Returns:
-        tuple[dict, list[str]]: The COCO dict and the problems skipped.
-    """
+    """A per-image split folder (``image/``, ``annos/``) as the official COCO dict, with the
+    problems skipped (``skip_invalid``; see :func:`read_per_image_layout` for the rest)."""
     samples = read_per_image_layout(src_dir, workers, skip_invalid, progress)
     coco = dict(info={}, licenses=[], images=[], annotations=[], categories=coco_categories())
     problems: List[str] = []
@@ -197,20 +168,73 @@ def per_image_to_coco(src_dir: str,
     return coco, problems
 
 
+def coco_layout_samples(coco: object, source: str, on_invalid: OnInvalid,
+                        image_folder: Optional[str] = None) -> List[dict]:
+    """Group a COCO json's annotations by image, checking the image records.
+
+    Args:
+        coco: The loaded json.
+        source (str): Its path, for messages.
+        on_invalid (Callable): Called with the error of an unusable image or annotation record
+            (``whole_image=True`` for an image); must raise or return (the record is dropped).
+        image_folder (str, optional): Check that ``image_folder / file_name`` exists.
+
+    Returns:
+        list[dict]: ``raw_img_info``, ``raw_ann_info`` (annotations, not validated yet, see
+        :func:`.deepfashion2_dataset.valid_annotations`) and ``source_file`` per usable image, in file order.
+    """
+    if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
+            not isinstance(coco.get('annotations'), list):
+        raise DeepFashion2FormatError(
+            f'{source}: not a COCO annotation file (needs "images" and "annotations" lists)')
+    by_image: Dict[int, List[dict]] = {}
+    raw_infos = []
+    for image in coco['images']:
+        where = f'{source}: image {image.get("id")} ({image.get("file_name")})' \
+            if isinstance(image, dict) else f'{source}: image record {image!r}'
+        try:
+            _check_coco_image(image, where, image_folder)
+        except DeepFashion2FormatError as error:
+            on_invalid(error, True)
+            continue
+        by_image[image['id']] = []
+        raw_infos.append(
+            dict(raw_img_info=image, raw_ann_info=by_image[image['id']], source_file=source))
+    known_ids = {image.get('id') for image in coco['images'] if isinstance(image, dict)}
+    for number, annotation in enumerate(coco['annotations']):
+        if not isinstance(annotation, dict):
+            on_invalid(DeepFashion2FormatError(
+                f'{source}: annotations[{number}] is a {type(annotation).__name__}, expected an '
+                'object'), False)
+        elif annotation.get('image_id') not in known_ids:
+            on_invalid(DeepFashion2FormatError(
+                f'{source}: annotation {annotation.get("id")} refers to unknown image '
+                f'{annotation.get("image_id")}'), False)
+        elif annotation['image_id'] in by_image:
+            by_image[annotation['image_id']].append(annotation)
+    return raw_infos
+
+
+def _check_coco_image(image: object, where: str, image_folder: Optional[str]) -> None:
+    check_fields(image, ('id', 'file_name', 'width', 'height'), where, 'record')
+    if not (isinstance(image['width'], int) and isinstance(image['height'], int)
+            and image['width'] > 0 and image['height'] > 0):
+        raise DeepFashion2FormatError(
+            f'{where}: width/height {image["width"]}x{image["height"]} are not positive integers')
+    path = osp.join(image_folder or '', image['file_name'])
+    if image_folder is not None and not osp.isfile(path):
+        raise DeepFashion2FormatError(f'{where}: image file not found: {path}')
+
+
 def coco_to_per_image(coco: Union[str, Dict],
                       out_dir: str,
                       image_dir: Optional[str] = None) -> int:
-    """Write a COCO-layout split as per-image files (``out_dir/annos/NNNNNN.json``).
+    """Write a COCO-layout split (json path or dict) as ``out_dir/annos/NNNNNN.json`` files.
 
-    Items are written as ``item1, item2, ...`` in annotation-id order. Fields COCO does not keep
-    (``scale``, ``occlusion``, ``zoom_in``, ``viewpoint``, ``source``) are written only when the
-    COCO records carry them.
-
-    Args:
-        coco (str | dict): COCO json path or loaded dict.
-        out_dir (str): Output split folder.
-        image_dir (str, optional): Where the images are; when given, ``out_dir/image/`` gets a
-            symbolic link per image.
+    Items are written as ``item1, item2, ...`` in annotation-id order; ``scale``, ``occlusion``,
+    ``zoom_in``, ``viewpoint``, ``source`` only when the COCO records carry them. Records are
+    checked as :func:`coco_layout_samples` does; the first bad one raises. With ``image_dir``,
+    ``out_dir/image/`` gets a symbolic link per image.
 
     Returns:
         int: Number of annotation files written.
@@ -218,20 +242,15 @@ def coco_to_per_image(coco: Union[str, Dict],
     where = coco if isinstance(coco, str) else 'coco'
     if isinstance(coco, str):
         coco = load_json_file(coco)
+    samples = coco_layout_samples(coco, where, _raise)
     anno_dir = osp.join(out_dir, ANNO_DIR)
     os.makedirs(anno_dir, exist_ok=True)
-    by_image: Dict[int, List[Dict]] = {image['id']: [] for image in coco['images']}
-    for annotation in coco['annotations']:
-        if annotation.get('image_id') not in by_image:
-            raise DeepFashion2FormatError(
-                f'{where}: annotation {annotation.get("id")} refers to unknown image '
-                f'{annotation.get("image_id")}')
-        by_image[annotation['image_id']].append(annotation)
     if image_dir is not None:
         os.makedirs(osp.join(out_dir, IMAGE_DIR), exist_ok=True)
-    for image in coco['images']:
+    for sample in samples:
+        image = sample['raw_img_info']
         stem = osp.splitext(image['file_name'])[0]
-        annotations = sorted(by_image[image['id']], key=lambda annotation: annotation['id'])
+        annotations = sorted(sample['raw_ann_info'], key=lambda annotation: annotation['id'])
         anno: Dict = {}
         if 'source' in image:
             anno['source'] = image['source']
@@ -246,4 +265,4 @@ def coco_to_per_image(coco: Union[str, Dict],
             link = osp.join(out_dir, IMAGE_DIR, image['file_name'])
             if not osp.lexists(link):
                 os.symlink(osp.abspath(osp.join(image_dir, image['file_name'])), link)
-    return len(coco['images'])
+    return len(samples)

@@ -2,22 +2,21 @@
 """DeepFashion2 in either of its layouts: the official COCO json or per-image files."""
 import logging
 import os.path as osp
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .deepfashion2_converter import load_json_file, read_per_image_layout
+from .deepfashion2_converter import (OnInvalid, coco_layout_samples, load_json_file,
+                                     read_per_image_layout)
 from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES,
                                     get_deepfashion2_metainfo)
 from .landmark_metainfo import check_landmark_metainfo
 
 LAYOUTS = ('coco', 'per_image')
-#: ``on_invalid(error, whole_image)``: raises the error or records it (see :class:`SkipOrRaise`).
-OnInvalid = Callable[[DeepFashion2FormatError, bool], None]
 
 
 class SkipOrRaise:
@@ -67,72 +66,8 @@ def lean_annotation(record: dict) -> dict:
     return record
 
 
-def load_coco_json(path: str, object_hook: Optional[Callable[[dict], object]] = None) -> object:
-    """A COCO json read with ``json.load(object_hook=...)``; unreadable or corrupt files raise
-    :class:`DeepFashion2FormatError` naming the file."""
-    return load_json_file(path, object_hook)
-
-
-def coco_layout_samples(coco: object, source: str, on_invalid: OnInvalid,
-                        image_folder: Optional[str] = None) -> List[dict]:
-    """Group a COCO json's annotations by image, checking the image records.
-
-    Args:
-        coco: The loaded json.
-        source (str): Its path, for messages.
-        on_invalid (Callable): Called with the error of an unusable image or annotation record
-            (``whole_image=True`` for an image); must raise or return (the record is dropped).
-        image_folder (str, optional): Check that ``image_folder / file_name`` exists.
-
-    Returns:
-        list[dict]: ``raw_img_info``, ``raw_ann_info`` (annotations, not validated yet, see
-        :func:`valid_annotations`) and ``source_file`` per usable image, in file order.
-    """
-    if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
-            not isinstance(coco.get('annotations'), list):
-        raise DeepFashion2FormatError(
-            f'{source}: not a COCO annotation file (needs "images" and "annotations" lists)')
-    by_image: Dict[int, List[dict]] = {}
-    raw_infos = []
-    for image in coco['images']:
-        where = f'{source}: image {image.get("id")} ({image.get("file_name")})' \
-            if isinstance(image, dict) else f'{source}: image record {image!r}'
-        try:
-            _check_coco_image(image, where, image_folder)
-        except DeepFashion2FormatError as error:
-            on_invalid(error, True)
-            continue
-        by_image[image['id']] = []
-        raw_infos.append(
-            dict(raw_img_info=image, raw_ann_info=by_image[image['id']], source_file=source))
-    known_ids = {image.get('id') for image in coco['images'] if isinstance(image, dict)}
-    for number, annotation in enumerate(coco['annotations']):
-        if not isinstance(annotation, dict):
-            on_invalid(DeepFashion2FormatError(
-                f'{source}: annotations[{number}] is a {type(annotation).__name__}, expected an '
-                'object'), False)
-        elif annotation.get('image_id') not in known_ids:
-            on_invalid(DeepFashion2FormatError(
-                f'{source}: annotation {annotation.get("id")} refers to unknown image '
-                f'{annotation.get("image_id")}'), False)
-        elif annotation['image_id'] in by_image:
-            by_image[annotation['image_id']].append(annotation)
-    return raw_infos
-
-
-def _check_coco_image(image: object, where: str, image_folder: Optional[str]) -> None:
-    if not isinstance(image, dict):
-        raise DeepFashion2FormatError(f'{where}: not an object')
-    for key in ('id', 'file_name', 'width', 'height'):
-        if key not in image:
-            raise DeepFashion2FormatError(f'{where}: missing field "{key}"')
-    if not (isinstance(image['width'], int) and isinstance(image['height'], int)
-            and image['width'] > 0 and image['height'] > 0):
-        raise DeepFashion2FormatError(
-            f'{where}: width/height {image["width"]}x{image["height"]} are not positive integers')
-    path = osp.join(image_folder or '', image['file_name'])
-    if image_folder is not None and not osp.isfile(path):
-        raise DeepFashion2FormatError(f'{where}: image file not found: {path}')
+#: The COCO json reader (``json.load`` with ``object_hook``; errors name the file).
+load_coco_json = load_json_file
 
 
 def valid_annotations(raw_data_info: dict, on_invalid: OnInvalid,

@@ -37,6 +37,15 @@ def _to_number(value: float) -> float:
     return value
 
 
+def check_fields(record: Any, keys: Sequence[str], where: str, what: str) -> None:
+    """Raise, naming ``where``, unless ``record`` is a dict holding ``keys``."""
+    if not isinstance(record, dict):
+        _fail(where, f'{what} is a {type(record).__name__}, expected an object')
+    for key in keys:
+        if key not in record:
+            _fail(where, f'missing field "{key}"')
+
+
 def check_category_id(category_id: Any, where: str, num_classes: int = NUM_CLASSES) -> int:
     """The integer category id, 1..num_classes; an error naming ``where`` otherwise."""
     if isinstance(category_id, bool) or not isinstance(category_id, numbers.Integral) or \
@@ -83,27 +92,10 @@ def check_landmark_triplets(values: Any, num_expected: int, where: str,
 
 def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotation_id: int,
                                 pair_id: Any = None, own_slots_only: bool = False) -> Dict:
-    """Convert one ``itemK`` of a per-image annotation file like the official converter.
-
-    Args:
-        item (dict): The raw item.
-        where (str): ``'file: itemK'`` for errors.
-        image_id (int): int(file stem).
-        annotation_id (int): Id to give the annotation.
-        pair_id: The file's ``pair_id``.
-        own_slots_only (bool): ``keypoints`` as the category's own ``3 * n`` numbers, a (3 * n,)
-            float64 array, instead of the 882-number list.
-
-    Returns:
-        dict: The COCO annotation (``area``, ``bbox`` xywh, ``category_id``, ``id``, ``pair_id``,
-        ``image_id``, ``iscrowd`` 0, ``style``, ``num_keypoints``, ``keypoints`` (882 floats),
-        ``segmentation`` when the item has one).
-    """
-    if not isinstance(item, dict):
-        _fail(where, f'item is a {type(item).__name__}, expected an object')
-    for key in ('category_id', 'bounding_box', 'landmarks'):
-        if key not in item:
-            _fail(where, f'missing field "{key}"')
+    """One ``itemK`` (errors name ``where``, ``'file: itemK'``) as the official converter's COCO
+    annotation (module docstring), with ``keypoints`` the category's own (3 * n,) float64 numbers
+    instead of the 882-number list when ``own_slots_only``."""
+    check_fields(item, ('category_id', 'bounding_box', 'landmarks'), where, 'item')
     category_id = check_category_id(item['category_id'], where)
     start, end = KEYPOINT_SLICES[category_id - 1]
     check_box_xyxy(item['bounding_box'], where)
@@ -154,11 +146,7 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
         ``keypoints_visible`` (K,) uint8 array (0/1/2), ``area`` (w * h), ``id``, ``pair_id``,
         ``style`` (K = 294 for DeepFashion2).
     """
-    if not isinstance(annotation, dict):
-        _fail(where, f'annotation is a {type(annotation).__name__}, expected an object')
-    for key in ('category_id', 'bbox', 'keypoints'):
-        if key not in annotation:
-            _fail(where, f'missing field "{key}"')
+    check_fields(annotation, ('category_id', 'bbox', 'keypoints'), where, 'annotation')
     category_id = check_category_id(annotation['category_id'], where, len(keypoint_slices))
     start, end = keypoint_slices[category_id - 1]
     name, num_slots = classes[category_id - 1], max(stop for _, stop in keypoint_slices)
@@ -203,17 +191,8 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
 
 
 def coco_annotation_to_raw_item(annotation: Dict, where: str = 'annotation') -> Dict:
-    """Inverse of :func:`raw_item_to_coco_annotation` (fields COCO does not keep are omitted).
-
-    Args:
-        annotation (dict): COCO annotation (validated here).
-        where (str): For errors.
-
-    Returns:
-        dict: Raw item with ``category_id``, ``category_name``, ``bounding_box`` xyxy, ``landmarks``
-        (the category's n triplets), ``style`` and, when present, ``segmentation``, ``scale``,
-        ``occlusion``, ``zoom_in``, ``viewpoint``.
-    """
+    """Inverse of :func:`raw_item_to_coco_annotation` (validated; ``category_name`` added,
+    ``segmentation``, ``scale``, ``occlusion``, ``zoom_in``, ``viewpoint`` copied when present)."""
     coco_annotation_to_instance(annotation, where)
     category_id = int(annotation['category_id'])
     start, end = KEYPOINT_SLICES[category_id - 1]

@@ -116,22 +116,9 @@ PALETTE: Tuple[Tuple[int, int, int], ...] = (
 MMPOSE_METAINFO_FILE = osp.join('configs', '_base_', 'datasets', 'deepfashion2.py')
 
 
-def keypoint_category_index() -> np.ndarray:
-    """Category (0-based label) owning each landmark slot.
-
-    Returns:
-        np.ndarray: (294,) int64.
-    """
-    return keypoint_owner(KEYPOINT_SLICES)
-
-
 def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,
                            keypoint_slices=KEYPOINT_SLICES) -> np.ndarray:
-    """:func:`.landmark_metainfo.category_keypoint_mask` with DeepFashion2's defaults.
-
-    Returns:
-        np.ndarray: (num_classes, num_keypoints) bool, row ``c`` true on category ``c``'s slice.
-    """
+    """:func:`.landmark_metainfo.category_keypoint_mask`, (13, 294) bool by default."""
     return landmark_category_keypoint_mask(num_keypoints, keypoint_slices)
 
 
@@ -180,7 +167,7 @@ def flip_indices() -> np.ndarray:
             if indices[a] not in (a, b):
                 raise ValueError(f'landmark slot {a} has two flip partners: {indices[a]}, {b}')
             indices[a] = b
-    owner = keypoint_category_index()
+    owner = keypoint_owner(KEYPOINT_SLICES)
     if (owner[indices] != owner).any():
         raise ValueError('DeepFashion2 flip partners cross categories')
     indices.setflags(write=False)
@@ -194,12 +181,8 @@ def keypoint_names() -> List[str]:
 
 
 def category_skeletons() -> List[List[Tuple[int, int]]]:
-    """mmpose's skeleton links grouped by the category owning them.
-
-    Returns:
-        list[list[tuple[int, int]]]: For each category, links as pairs of global slot ids.
-    """
-    owner = keypoint_category_index()
+    """mmpose's skeleton links as (a, b) global slot pairs, one list per owning category."""
+    owner = keypoint_owner(KEYPOINT_SLICES)
     skeletons: List[List[Tuple[int, int]]] = [[] for _ in CLASSES]
     for a, b in mmpose_deepfashion2_metainfo()['skeleton_links']:
         a, b = int(a), int(b)
@@ -225,7 +208,7 @@ def get_deepfashion2_metainfo() -> Dict:
         num_keypoints=NUM_KEYPOINTS,
         keypoint_names=keypoint_names(),
         keypoint_slices=[list(s) for s in KEYPOINT_SLICES],
-        keypoint_category=keypoint_category_index(),
+        keypoint_category=keypoint_owner(KEYPOINT_SLICES),
         flip_indices=flip_indices(),
         sigmas=np.asarray(OKS_SIGMAS, dtype=np.float64),
         skeleton_links=[tuple(map(int, link))

@@ -117,6 +117,21 @@ def check_keypoint_slices(keypoint_slices: Sequence[Sequence[int]],
     return slices
 
 
+def check_flip_indices(flip_indices: Sequence[int], num_slots: Optional[int],
+                       owner: str) -> np.ndarray:
+    """``flip_indices`` as (K,) int64, checked to be a permutation of the K slots (``num_slots``,
+    or its length when None) that is its own inverse; errors name ``owner``."""
+    flip = np.asarray(flip_indices, dtype=np.int64)
+    num = flip.size if num_slots is None else num_slots
+    if flip.shape != (num, ) or not np.array_equal(np.sort(flip), np.arange(num)):
+        raise ValueError(f'{owner}: flip_indices must be a permutation of the {num} slots, got '
+                         f'{flip.tolist()}')
+    if not np.array_equal(flip[flip], np.arange(num)):
+        raise ValueError(f'{owner}: flip_indices must be its own inverse (flip pairs), got '
+                         f'{flip.tolist()}')
+    return flip
+
+
 def slot_count(keypoint_slices: Sequence[Sequence[int]]) -> int:
     """K, the number of slots that checked ``[start, end)`` slices tile (the largest end)."""
     return max(int(end) for _, end in keypoint_slices)
@@ -172,14 +187,8 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
         raise ValueError(f'{source}: missing {missing} (a landmark metainfo needs '
                          f'{list(LANDMARK_METAINFO_KEYS)})')
     classes = tuple(str(name) for name in meta['classes'])
-    flip = np.asarray(meta['flip_indices'], dtype=np.int64).reshape(-1)
+    flip = check_flip_indices(np.asarray(meta['flip_indices']).reshape(-1), None, source)
     num_keypoints = flip.size
-    if not np.array_equal(np.sort(flip), np.arange(num_keypoints)):
-        raise ValueError(f'{source}: flip_indices must be a permutation of the {num_keypoints} '
-                         f'slots, got {flip.tolist()}')
-    if not np.array_equal(flip[flip], np.arange(num_keypoints)):
-        raise ValueError(f'{source}: flip_indices must be its own inverse (flip pairs), got '
-                         f'{flip.tolist()}')
     slices = check_keypoint_slices(meta['keypoint_slices'], num_keypoints, source, classes, flip)
     sigmas = np.asarray(meta['sigmas'], dtype=np.float64).reshape(-1)
     if sigmas.shape != (num_keypoints, ) or not (np.isfinite(sigmas) & (sigmas > 0)).all():

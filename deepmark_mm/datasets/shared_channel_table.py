@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .landmark_metainfo import slot_count
+from .landmark_metainfo import check_flip_indices, slot_count
 
 
 @dataclass(frozen=True)
@@ -125,12 +125,8 @@ def channel_flip_indices(table: LandmarkChannelTable, flip_indices: Sequence[int
             into different channels (the message names both slots and their partners).
     """
     where = table.source or 'channel table'
-    flip = np.asarray(flip_indices, dtype=np.int64)
     num_slots = table.num_slots
-    if flip.shape != (num_slots,) or (np.sort(flip) != np.arange(num_slots)).any() or (
-            flip[flip] != np.arange(num_slots)).any():
-        raise ValueError(f'{where}: flip_indices must be a permutation of {num_slots} slots '
-                         'that is its own inverse')
+    flip = check_flip_indices(flip_indices, num_slots, where)
     channels = table.slot_to_channel
     permutation = np.full(table.num_channels, -1, dtype=np.int64)
     first_slot = np.full(table.num_channels, -1, dtype=np.int64)
@@ -148,6 +144,15 @@ def channel_flip_indices(table: LandmarkChannelTable, flip_indices: Sequence[int
     return permutation
 
 
+def _table_from_fields(data: Dict, source: str) -> LandmarkChannelTable:
+    """A table from its json fields; ``source`` when the fields name none."""
+    return LandmarkChannelTable(
+        slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
+        num_channels=int(data['num_channels']),
+        channel_names=tuple(data.get('channel_names', ())),
+        source=str(data.get('source') or source))
+
+
 def save_channel_table(table: LandmarkChannelTable, path: str) -> None:
     """Write ``table`` as json (see the module docstring)."""
     with open(path, 'w', encoding='utf-8') as file:
@@ -163,11 +168,7 @@ def load_channel_table(path: str) -> LandmarkChannelTable:
     with open(path, 'r', encoding='utf-8') as file:
         data = json.load(file)
     try:
-        return LandmarkChannelTable(
-            slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
-            num_channels=int(data['num_channels']),
-            channel_names=tuple(data.get('channel_names', ())),
-            source=str(data.get('source') or path))
+        return _table_from_fields(data, path)
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f'{path}: not a landmark channel table: {error}') from error
 
@@ -227,11 +228,7 @@ def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
         table = load_channel_table(spec)
     elif isinstance(spec, dict):
         try:
-            table = LandmarkChannelTable(
-                slot_to_channel=np.asarray(spec['slot_to_channel'], dtype=np.int64),
-                num_channels=int(spec['num_channels']),
-                channel_names=tuple(spec.get('channel_names', ())),
-                source=str(spec.get('source') or 'channel table dict'))
+            table = _table_from_fields(spec, 'channel table dict')
         except (KeyError, TypeError) as error:
             raise ValueError(f'channel table dict: missing or malformed field {error}') from error
     else:
