@@ -181,7 +181,8 @@ def coco_layout_samples(coco: object, source: str, on_invalid: OnInvalid,
 
     Returns:
         list[dict]: ``raw_img_info``, ``raw_ann_info`` (annotations, not validated yet, see
-        :func:`.deepfashion2_dataset.valid_annotations`) and ``source_file`` per usable image, in file order.
+        :func:`.deepfashion2_dataset.valid_annotations`) and ``source_file`` per usable image,
+        in file order.
     """
     if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
             not isinstance(coco.get('annotations'), list):

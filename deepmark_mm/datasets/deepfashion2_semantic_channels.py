@@ -40,7 +40,7 @@ from typing import Dict, List
 
 from .deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, flip_indices
 from .shared_channel_table import (LandmarkChannelTable, check_channel_table,
-                                      table_from_slot_names)
+                                   table_from_slot_names)
 
 _NECKLINE = {1: 'neck_back_centre', 2: 'neck_side', 3: 'neck_front_side', 4: 'neck_front_centre'}
 _SHORT_SLEEVE_SIDE = {
