@@ -17,21 +17,9 @@ def resolve_keypoint_slices(num_classes: int,
                             num_keypoints: int,
                             keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                             owner: str = 'landmark metainfo') -> List[Tuple[int, int]]:
-    """Checked ``[start, end)`` slot slices, DeepFashion2's when None.
-
-    Args:
-        num_classes (int): Categories.
-        num_keypoints (int): Landmark slots over all categories.
-        keypoint_slices (Sequence[Sequence[int]], optional): One ``[start, end)`` per category.
-        owner (str): Who asks, for the error message.
-
-    Returns:
-        list[tuple[int, int]]: ``num_classes`` pairs tiling ``[0, num_keypoints)`` once.
-
-    Raises:
-        ValueError: If None is given for a set other than DeepFashion2's, or the slices are
-            malformed or do not tile the slots (:func:`check_keypoint_slices`).
-    """
+    """``num_classes`` checked ``[start, end)`` slices tiling ``[0, num_keypoints)`` once
+    (DeepFashion2's when None); a ValueError names ``owner`` if None is given for another set or
+    the slices are malformed or do not tile the slots (:func:`check_keypoint_slices`)."""
     if keypoint_slices is None:
         from .deepfashion2_metainfo import KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS
         if (num_classes, num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
@@ -139,15 +127,7 @@ def slot_count(keypoint_slices: Sequence[Sequence[int]]) -> int:
 
 def category_keypoint_mask(num_keypoints: int,
                            keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
-    """Boolean table of which slots belong to which category.
-
-    Args:
-        num_keypoints (int): J.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-
-    Returns:
-        np.ndarray: (num_classes, J) bool, row ``c`` true on category ``c``'s slice.
-    """
+    """(num_classes, num_keypoints) bool, row ``c`` true on category ``c``'s ``[start, end)``."""
     mask = np.zeros((len(keypoint_slices), num_keypoints), dtype=bool)
     for label, (start, end) in enumerate(keypoint_slices):
         mask[label, start:end] = True
@@ -214,17 +194,9 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
 
 def resolve_landmark_metainfo(metainfo: Optional[Mapping] = None,
                               source: str = 'landmark metainfo') -> Dict:
-    """The checked landmark metainfo of ``metainfo``, DeepFashion2's where it names no slices.
-
-    Args:
-        metainfo (Mapping, optional): A dataset's metainfo / ``dataset_meta`` / config
-            ``landmark_meta``. None, or one without ``keypoint_slices``, means DeepFashion2's
-            (:func:`~.deepfashion2_metainfo.get_deepfashion2_metainfo`), updated by its keys.
-        source (str): What it comes from, for the error message.
-
-    Returns:
-        dict: See :func:`check_landmark_metainfo`.
-    """
+    """:func:`check_landmark_metainfo` of ``metainfo`` (a dataset's metainfo / ``dataset_meta``
+    / config ``landmark_meta``); None, or one without ``keypoint_slices``, means DeepFashion2's
+    (:func:`~.deepfashion2_metainfo.get_deepfashion2_metainfo`) updated by its non-None keys."""
     if metainfo is None or metainfo.get('keypoint_slices') is None:
         from .deepfashion2_metainfo import get_deepfashion2_metainfo
         merged = get_deepfashion2_metainfo()
@@ -234,14 +206,7 @@ def resolve_landmark_metainfo(metainfo: Optional[Mapping] = None,
 
 
 def keypoint_owner(keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
-    """Category (label) owning each slot.
-
-    Args:
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category, tiling 0..K.
-
-    Returns:
-        np.ndarray: (K,) int64.
-    """
+    """(K,) int64: the category (label) owning each slot of slices tiling ``[0, K)``."""
     owner = np.zeros(slot_count(keypoint_slices), dtype=np.int64)
     for label, (start, end) in enumerate(keypoint_slices):
         owner[start:end] = label

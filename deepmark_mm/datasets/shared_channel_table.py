@@ -160,11 +160,7 @@ def save_channel_table(table: LandmarkChannelTable, path: str) -> None:
 
 
 def load_channel_table(path: str) -> LandmarkChannelTable:
-    """Read a table written by :func:`save_channel_table`.
-
-    Raises:
-        ValueError: Naming ``path`` when a field is missing or malformed.
-    """
+    """Read a table written by :func:`save_channel_table` (a ValueError names a bad ``path``)."""
     with open(path, 'r', encoding='utf-8') as file:
         data = json.load(file)
     try:
@@ -174,15 +170,8 @@ def load_channel_table(path: str) -> LandmarkChannelTable:
 
 
 def table_from_slot_names(slot_names: Sequence[str], source: str) -> LandmarkChannelTable:
-    """A table whose channels are the distinct names, numbered in order of first appearance.
-
-    Args:
-        slot_names (Sequence[str]): (J,) the shared-channel name of each slot.
-        source (str): Recorded in the table.
-
-    Returns:
-        LandmarkChannelTable: Slots with equal names share a channel.
-    """
+    """A table sharing one channel among slots of equal name ((J,) ``slot_names``), channels
+    numbered in order of first appearance."""
     names: List[str] = []
     index: Dict[str, int] = {}
     channels = []
