@@ -328,6 +328,21 @@ def gather_at_pixels(feat: Tensor, pixel_index: Tensor) -> Tensor:
     return pixel_major(feat).gather(1, index)
 
 
+def sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
+    """(B, N, J) value of heatmap (B, J, H, W) channel ``j`` at the cell holding point
+    (B, N, J, 2) ``(b, n, j)``; 0 off the map."""
+    batch_size, num_keypoints, height, width = heatmap.shape
+    cells = points.floor()
+    inside = (cells[..., 0] >= 0) & (cells[..., 0] < width) & \
+             (cells[..., 1] >= 0) & (cells[..., 1] < height)
+    xs = cells[..., 0].clamp(0, width - 1).long()
+    ys = cells[..., 1].clamp(0, height - 1).long()
+    slots = torch.arange(num_keypoints, device=heatmap.device).view(1, 1, -1)
+    index = (slots * height + ys) * width + xs  # (B, N, J)
+    values = heatmap.reshape(batch_size, -1).gather(1, index.reshape(batch_size, -1))
+    return values.reshape(index.shape) * inside
+
+
 def peak_windows(xs: Tensor, ys: Tensor, radius: int, height: int,
                  width: int) -> Tuple[Tensor, Tensor, Tensor]:
     """The S = ``(2 radius + 1)^2`` pixels around (B, N) integer peaks, row-major (the peak in
