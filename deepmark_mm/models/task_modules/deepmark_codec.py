@@ -156,6 +156,10 @@ class DeepMarkCodec(nn.Module):
                     kpt_vote_radius=self.kpt_vote_radius,
                     landmark_score_weight=self.landmark_score_weight)
 
+    def grouping_repr(self) -> str:
+        """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
+        return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
+
     # ------------------------------------------------------------------ encode
 
     def encode(self, batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
