@@ -15,7 +15,7 @@ from mmengine.structures import InstanceData
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
 from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
-from deepmark_mm.models.task_modules import to_original_image
+from deepmark_mm.models.utils.image_frame import to_original_image
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
 from .landmark_metadata import decode_settings, read_landmark_metadata
 from .onnx_export import create_session

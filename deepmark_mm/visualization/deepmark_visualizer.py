@@ -16,7 +16,7 @@ from mmpose.visualization import FastVisualizer
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, PALETTE,
                                                         category_skeletons)
-from deepmark_mm.models.task_modules import project_bboxes, project_points
+from deepmark_mm.models.utils.image_frame import project_bboxes, project_points
 
 Color = Tuple[int, int, int]
 

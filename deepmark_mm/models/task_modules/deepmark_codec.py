@@ -11,11 +11,10 @@ M kept ones, P peaks per slot, (H, W) the feature map; feature pixels until the 
 """
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from mmdet.registry import TASK_UTILS
-from mmdet.structures.bbox import bbox_cxcywh_to_xyxy, get_box_tensor
+from mmdet.structures.bbox import bbox_cxcywh_to_xyxy
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -24,12 +23,14 @@ from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, resol
 from deepmark_mm.ops import batched_nms
 from ..utils.centernet_gaussian import (centernet_gaussian_radius, draw_gaussians,
                                         gaussian_window_pixels)
+from ..utils.image_frame import network_input_size, stack_gt_instances, to_original_image
 from ..utils.local_maximum import is_tracing
-from ..utils.peak_topk import (gather_at_pixels, peak_windows, topk_local_maxima,
-                               topk_local_maxima_above, weighted_vote, window_votes)
+from ..utils.peak_topk import (gather_at_pixels, peak_windows, sample_heatmap_at,
+                               topk_local_maxima, topk_local_maxima_above, weighted_vote,
+                               window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table, slot_maps_to_channel_maps)
-from .landmark_grouping import GROUPING_RULES, group_landmarks
+from .landmark_grouping import group_landmarks, parse_grouping
 
 #: Per-class NMS of ``with_nms=True`` when the codec has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
@@ -140,22 +141,13 @@ class DeepMarkCodec(nn.Module):
         self.vote_radius, self.kpt_vote_radius = int(vote_radius), int(kpt_vote_radius)
         self.landmark_score_weight = float(landmark_score_weight)
         self.nms = nms
-        grouping = dict(type=grouping or 'nearest') if not isinstance(grouping, dict) else grouping
-        grouping = dict(grouping)
-        self.grouping = GROUPING_RULES.get(grouping.pop('type', 'nearest'), 'unknown')
-        self.score_thr = float(grouping.pop('score_thr', 0.1))
-        self.distance_ratio = float(grouping.pop('distance_ratio', 0.3))
+        self.grouping, self.score_thr, self.distance_ratio = parse_grouping(grouping)
         for name in ('regression_radius', 'vote_radius', 'kpt_vote_radius'):
             if getattr(self, name) < 0:
                 raise ValueError(f'DeepMarkCodec: {name} must be >= 0, got {getattr(self, name)}')
         if not 0 <= self.landmark_score_weight <= 1:
             raise ValueError(f'DeepMarkCodec: landmark_score_weight must lie in [0, 1], got '
                              f'{self.landmark_score_weight}')
-        if self.grouping == 'unknown' or grouping or not 0 <= self.score_thr <= 1 \
-                or self.distance_ratio < 0:
-            raise ValueError(f'DeepMarkCodec: grouping must be one of {sorted(GROUPING_RULES)} '
-                             f'with score_thr in [0, 1] and distance_ratio >= 0 only, got '
-                             f'{self.grouping_repr()} and {grouping}')
 
     def decode_settings(self) -> Dict[str, Union[int, float]]:
         """The tensor-expressible decoding options (stored in ``--postprocess`` ONNX graphs)."""
@@ -165,6 +157,7 @@ class DeepMarkCodec(nn.Module):
                     landmark_score_weight=self.landmark_score_weight)
 
     def grouping_repr(self) -> str:
+        """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
         return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
 
     # ------------------------------------------------------------------ encode
@@ -195,7 +188,7 @@ class DeepMarkCodec(nn.Module):
         mask = self.category_keypoint_mask
         (num_classes, num_keypoints), device = mask.shape, mask.device
         batch_size, feat_h, feat_w = int(feat_shape[0]), int(feat_shape[2]), int(feat_shape[3])
-        bboxes, labels, keypoints, visible, batch_ids = _stack_gt_instances(
+        bboxes, labels, keypoints, visible, batch_ids = stack_gt_instances(
             batch_gt_instances, batch_img_metas, num_classes, num_keypoints, device)
         input_h, input_w = network_input_size(batch_img_metas[0])
         ratio_xy = bboxes.new_tensor([feat_w / float(input_w), feat_h / float(input_h)])
@@ -339,7 +332,7 @@ class DeepMarkCodec(nn.Module):
         keypoints, snapped, snapped_scores = group_landmarks(
             self.grouping, coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
             self.score_thr, self.distance_ratio)
-        fallback = _sample_heatmap_at(kpt_heatmap, coarse)
+        fallback = sample_heatmap_at(kpt_heatmap, coarse)
         keypoint_scores = torch.where(snapped, snapped_scores, fallback) * own
         final = scores
         if self.landmark_score_weight:  # weighted geometric mean with the own-slot mean
@@ -424,94 +417,3 @@ class DeepMarkCodec(nn.Module):
         if table is not None:
             return scores.index_select(1, table), peaks.index_select(1, table)
         return scores, peaks
-
-
-def _sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
-    """(B, N, J) value of heatmap (B, J, H, W) channel ``j`` at the cell holding point
-    (B, N, J, 2) ``(b, n, j)``; 0 off the map."""
-    batch_size, num_keypoints, height, width = heatmap.shape
-    cells = points.floor()
-    inside = (cells[..., 0] >= 0) & (cells[..., 0] < width) & \
-             (cells[..., 1] >= 0) & (cells[..., 1] < height)
-    xs = cells[..., 0].clamp(0, width - 1).long()
-    ys = cells[..., 1].clamp(0, height - 1).long()
-    slots = torch.arange(num_keypoints, device=heatmap.device).view(1, 1, -1)
-    index = (slots * height + ys) * width + xs  # (B, N, J)
-    values = heatmap.reshape(batch_size, -1).gather(1, index.reshape(batch_size, -1))
-    return values.reshape(index.shape) * inside
-
-
-def image_name(meta: dict) -> str:
-    """How errors name an image: its path, else its id."""
-    return str(meta.get('img_path', meta.get('img_id', '<unnamed image>')))
-
-
-def network_input_size(meta: dict) -> Tuple[int, int]:
-    """(h, w) of the network input: ``batch_input_shape``, else ``pad_shape``, ``img_shape``."""
-    for key in ('batch_input_shape', 'pad_shape', 'img_shape'):
-        if key in meta:
-            return int(meta[key][0]), int(meta[key][1])
-    raise KeyError(f'DeepMarkHead: img meta of {image_name(meta)} has none of '
-                   "'batch_input_shape', 'pad_shape', 'img_shape'")
-
-
-def project_points(points: Tensor, homography: Tensor) -> Tensor:
-    """(..., 2) points through a (3, 3) homography (mmdet's ``new = H @ old``)."""
-    matrix = homography.to(points)
-    projected = points @ matrix[:2, :2].T + matrix[:2, 2]
-    return projected / (points @ matrix[2, :2] + matrix[2, 2]).unsqueeze(-1)
-
-
-def project_bboxes(bboxes: Tensor, homography: Tensor) -> Tensor:
-    """(N, 4) xyxy boxes through a homography: the tight box of the projected corners."""
-    x1, y1, x2, y2 = bboxes.unbind(-1)
-    corners = torch.stack([torch.stack(xy, -1) for xy in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))],
-                          dim=-2)  # (N, 4, 2)
-    corners = project_points(corners, homography)
-    return torch.cat([corners.amin(dim=-2), corners.amax(dim=-2)], dim=-1)
-
-
-def to_original_image(bboxes: Tensor, keypoints: Tensor, meta: dict) -> Tuple[Tensor, Tensor]:
-    """(N, 4) boxes and (N, J, 2) keypoints from network-input to original-image pixels by the
-    meta's inverse ``homography_matrix``, else its ``scale_factor``."""
-    if meta.get('homography_matrix', None) is not None:
-        homography = torch.as_tensor(np.asarray(meta['homography_matrix'], dtype=np.float64))
-        inverse = torch.linalg.inv(homography).to(bboxes)
-        return project_bboxes(bboxes, inverse), project_points(keypoints, inverse)
-    if meta.get('scale_factor', None) is not None:
-        scale = bboxes.new_tensor(np.asarray(meta['scale_factor'], dtype=np.float64)[:2])
-        return bboxes / scale.repeat(2), keypoints / scale
-    raise KeyError(f'DeepMarkHead: rescale=True needs homography_matrix or scale_factor in the '
-                   f'img meta of {image_name(meta)}')
-
-
-def _stack_gt_instances(batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
-                        num_classes: int, num_keypoints: int,
-                        device: torch.device) -> Tuple[Tensor, ...]:
-    """Check a batch's ground truth and concatenate it over all G garments: bboxes (G, 4)
-    float32, labels (G,), keypoints (G, J, 2) float32, keypoints_visible (G, J), batch ids."""
-    fields: Tuple[list, ...] = ([], [], [], [], [])
-    for batch_id, (gt, meta) in enumerate(zip(batch_gt_instances, batch_img_metas)):
-        bboxes = get_box_tensor(gt.bboxes).reshape(-1, 4)
-        num_gts = bboxes.shape[0]
-        missing = [key for key in ('labels', 'keypoints', 'keypoints_visible') if key not in gt]
-        if missing:
-            raise KeyError(f'DeepMarkHead: gt_instances of {image_name(meta)} lack '
-                           f'{missing}; pack them with PackDeepMarkInputs')
-        keypoints = torch.as_tensor(gt.keypoints, device=device)
-        visible = torch.as_tensor(gt.keypoints_visible, device=device)
-        if keypoints.shape != (num_gts, num_keypoints, 2) \
-                or visible.shape != (num_gts, num_keypoints) or gt.labels.shape != (num_gts, ):
-            raise ValueError(
-                f'DeepMarkHead: gt_instances of {image_name(meta)} have bboxes '
-                f'{tuple(bboxes.shape)}, labels {tuple(gt.labels.shape)}, keypoints '
-                f'{tuple(keypoints.shape)}, keypoints_visible {tuple(visible.shape)}; '
-                f'expected ({num_gts}, {num_keypoints}, 2) landmarks')
-        if num_gts and (int(gt.labels.min()) < 0 or int(gt.labels.max()) >= num_classes):
-            raise ValueError(f'DeepMarkHead: {image_name(meta)} has labels '
-                             f'{gt.labels.tolist()} outside [0, {num_classes})')
-        for field, value in zip(fields, (bboxes.to(device).float(), gt.labels.to(device),
-                                         keypoints.float(), visible,
-                                         torch.full((num_gts, ), batch_id, device=device))):
-            field.append(value)
-    return tuple(torch.cat(field) for field in fields)

@@ -5,7 +5,7 @@ any, replaces each regressed (coarse) landmark. Pure tensor functions.
 Shapes: B images, K detections, J landmark slots, P peaks per slot, N masked (image, detection,
 slot) triples; all coordinates in one frame (feature pixels in the codec).
 """
-from typing import NamedTuple
+from typing import NamedTuple, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -15,6 +15,22 @@ GROUPING_RULES = {
     'nearest': 'nearest', 'exclusive': 'exclusive', 'CenterNetLandmarkGrouping': 'nearest',
     'ExclusiveLandmarkGrouping': 'exclusive'
 }
+
+
+def parse_grouping(grouping: Union[None, str, dict]) -> Tuple[str, float, float]:
+    """``(rule, score_thr, distance_ratio)`` of a codec's ``grouping`` option (None:
+    ``'nearest'``; defaults ``score_thr=0.1``, ``distance_ratio=0.3``); a clear error otherwise."""
+    grouping = dict(type=grouping or 'nearest') if not isinstance(grouping, dict) else grouping
+    grouping = dict(grouping)
+    rule = GROUPING_RULES.get(grouping.pop('type', 'nearest'), 'unknown')
+    score_thr = float(grouping.pop('score_thr', 0.1))
+    distance_ratio = float(grouping.pop('distance_ratio', 0.3))
+    if rule == 'unknown' or grouping or not 0 <= score_thr <= 1 or distance_ratio < 0:
+        raise ValueError(f'DeepMarkCodec: grouping must be one of {sorted(GROUPING_RULES)} '
+                         f'with score_thr in [0, 1] and distance_ratio >= 0 only, got '
+                         f'{rule}(score_thr={score_thr}, distance_ratio={distance_ratio}) and '
+                         f'{grouping}')
+    return rule, score_thr, distance_ratio
 
 
 class GroupedLandmarks(NamedTuple):

@@ -7,16 +7,12 @@ from torch import Tensor
 
 
 def centernet_gaussian_radius(heights: Tensor, widths: Tensor, min_overlap: float = 0.7) -> Tensor:
-    """Gaussian radius exactly as CenterNet (and hence DeepMark) computes it.
+    """Gaussian radius exactly as CenterNet's ``gaussian_radius`` (and DeepMark) computes it.
 
-    CenterNet's ``utils/image.py::gaussian_radius`` inherited an early CornerNet formula: each of
-    its three quadratic roots is computed as ``(b + sqrt(b^2 - 4ac)) / 2`` (the first two even with
-    the wrong root sign, all three without dividing by ``2a``). CornerNet later corrected it
-    (mmdet's ``gaussian_radius`` is the corrected one), but CenterNet's published models, and
-    DeepMark's, were trained with the imprecise formula, whose minimum is in practice the third
-    root left undivided by ``2a = 2.8``: radii about three times the corrected ones (2.73 instead
-    of 0.82 for a 10 x 10 box), i.e. wider Gaussians. It is kept on purpose so that training
-    targets reproduce CenterNet/DeepMark; mmdet's ``gaussian_radius`` is the corrected one.
+    mmdet's ``gaussian_radius`` is the corrected CornerNet formula, which gives about a third of
+    these radii (0.82 instead of 2.73 for a 10 x 10 box); CenterNet takes each of the three
+    quadratic roots as ``(b + sqrt(b^2 - 4ac)) / 2`` (no division by ``2a``). Kept so that the
+    training targets are CenterNet's.
 
     Args:
         heights (Tensor): (...,) box heights in feature pixels (CenterNet passes ``ceil(h)``).
@@ -87,8 +83,8 @@ def gaussian_window_pixels(batch_ids: Tensor, centers: Tensor, radii: Tensor, wi
     ``radii[g]`` with a value of at least the dtype's ``eps``, as :func:`draw_gaussians` draws it).
     A pixel covered by several peaks of one image goes to those with the largest Gaussian value
     there (the heatmap's own ``max`` rule; TTFNet instead lets the smaller box win); peaks tied
-    at the maximum, such as two peaks on one pixel, all keep it, as CenterNet keeps both. With ``window_radius = 0`` every
-    peak keeps exactly its own pixel, in input order.
+    at the maximum, such as two peaks on one pixel, all keep it, as CenterNet keeps both. With
+    ``window_radius = 0`` every peak keeps exactly its own pixel, in input order.
 
     Args:
         batch_ids (Tensor): (G,) int image index of each peak.

@@ -1,22 +1,14 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Top-K local maxima of heatmaps, equal to ``local_maximum`` followed by ``torch.topk``.
 
-The decoding takes the K best local maxima of every landmark heatmap (294 maps of 128 x 128 at 512
-input). Local maxima are sparse (a few percent of the pixels), so instead of a top-K over every
-pixel of the masked map, the peaks are compacted (the mask is computed on blocks of whole maps that
-stay in the CPU's cache, then compacted word by word) and the top-K runs on a small padded array of
-candidates per row. That answer is
-provably the one ``torch.topk`` gives on the full masked map whenever the K best candidates are
-positive and strictly decreasing and the (K+1)-th is strictly smaller (then the K largest values of
-the row, zeros of the non-maxima included, are unique and in a unique order). Rows where this
-cannot be shown (ties, fewer than K positive maxima, non-finite values) are recomputed with the
-full ``topk`` on the masked map, so the result is always identical, index order of ties included.
-PyTorch has no sparse or segmented top-K, hence the padding. A consumer that ignores peaks below a
-score (the landmark grouping's ``score_thr``) asks :func:`topk_local_maxima_above`, which never
-compacts the maxima below it: on a trained model's maps, almost all of them.
-
-Under tracing / ONNX export the reference computation runs (no data-dependent branch). The
-last functions read maps at and around the peaks found (the decoding's window votes).
+Local maxima are sparse, so they are compacted (masks computed on cache-sized blocks of whole
+maps) and the top-K runs on a small padded array of candidates per row (PyTorch has no sparse or
+segmented top-K). That equals ``torch.topk`` on the full masked map whenever the K best
+candidates are positive and strictly decreasing and the (K+1)-th is strictly smaller; other rows
+(ties, fewer than K positive maxima, non-finite values) are recomputed with the full ``topk``, so
+the result is always identical, index order of ties included. :func:`topk_local_maxima_above`
+never compacts the maxima below a score (the grouping's ``score_thr``). Under tracing / ONNX
+export the reference computation runs. The last functions read maps at and around peaks.
 """
 from typing import NamedTuple, Optional, Tuple
 
@@ -326,6 +318,21 @@ def gather_at_pixels(feat: Tensor, pixel_index: Tensor) -> Tensor:
     """(B, N, C) channels of a (B, C, H, W) map at (B, N) pixels ``y * W + x``."""
     index = pixel_index.unsqueeze(-1).expand(-1, -1, feat.shape[1])
     return pixel_major(feat).gather(1, index)
+
+
+def sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
+    """(B, N, J) value of heatmap (B, J, H, W) channel ``j`` at the cell holding point
+    (B, N, J, 2) ``(b, n, j)``; 0 off the map."""
+    batch_size, num_keypoints, height, width = heatmap.shape
+    cells = points.floor()
+    inside = (cells[..., 0] >= 0) & (cells[..., 0] < width) & \
+             (cells[..., 1] >= 0) & (cells[..., 1] < height)
+    xs = cells[..., 0].clamp(0, width - 1).long()
+    ys = cells[..., 1].clamp(0, height - 1).long()
+    slots = torch.arange(num_keypoints, device=heatmap.device).view(1, 1, -1)
+    index = (slots * height + ys) * width + xs  # (B, N, J)
+    values = heatmap.reshape(batch_size, -1).gather(1, index.reshape(batch_size, -1))
+    return values.reshape(index.shape) * inside
 
 
 def peak_windows(xs: Tensor, ys: Tensor, radius: int, height: int,
