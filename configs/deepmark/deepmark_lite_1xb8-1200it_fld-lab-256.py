@@ -52,7 +52,8 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)
-custom_hooks = [dict(type='ChannelsLastHook'), dict(type='RetainFreedMemoryHook')]
+custom_hooks = _base_.custom_hooks + [
+    dict(type='ChannelsLastHook'), dict(type='RetainFreedMemoryHook')]
 default_hooks = dict(
     logger=dict(interval=25),
     checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1, save_best=None))

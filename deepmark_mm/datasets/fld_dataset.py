@@ -1,13 +1,12 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """mmpose's DeepFashion (1) fashion landmark (FLD) json as DeepMark's three-type landmark set."""
-from typing import Mapping, Optional
+from typing import Optional
 
 import numpy as np
 from mmdet.registry import DATASETS
 
 from .fld_metainfo import FLD_TYPES, get_fld_metainfo
 from .landmark_coco_dataset import LandmarkCocoDataset, coco_instance
-from .landmark_metainfo import check_landmark_metainfo
 
 _TYPE_NAMES = tuple(type_name for type_name, _ in FLD_TYPES)
 
@@ -50,13 +49,6 @@ class FLDDataset(LandmarkCocoDataset):
                              f'{clothing_type!r}')
         self.clothing_type = clothing_type
         super().__init__(*args, data_prefix=data_prefix, **kwargs)
-
-    @classmethod
-    def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
-        """FLD's metainfo updated by ``metainfo`` (e.g. another palette), checked."""
-        merged = get_fld_metainfo()
-        merged.update(metainfo or {})
-        return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
 
     def _instance(self, annotation: dict) -> dict:
         """One ``data_info`` instance: the annotation's landmarks placed in its type's slots."""

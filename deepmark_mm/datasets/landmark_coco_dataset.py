@@ -36,8 +36,10 @@ class LandmarkCocoDataset(BaseDetDataset):
 
     @classmethod
     def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
-        """The checked landmark metainfo (``resolve_landmark_metainfo``)."""
-        return resolve_landmark_metainfo(metainfo, f'{cls.__name__} metainfo')
+        """The class's ``METAINFO`` updated by ``metainfo``, checked
+        (``resolve_landmark_metainfo``: DeepFashion2's where neither names slices)."""
+        return resolve_landmark_metainfo({**cls.METAINFO, **(metainfo or {})},
+                                         f'{cls.__name__} metainfo')
 
     def load_data_list(self) -> List[dict]:
         """One ``data_info`` per image of ``ann_file``, each with the set's ``flip_indices``

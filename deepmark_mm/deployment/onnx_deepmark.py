@@ -15,7 +15,6 @@ from mmengine.structures import InstanceData
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
 from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
-from deepmark_mm.models.utils.image_frame import to_original_image
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
 from .landmark_metadata import decode_settings, read_landmark_metadata
 from .onnx_export import create_session
@@ -84,12 +83,11 @@ class OnnxDeepMarkModel(nn.Module):
             results = []
             for i, meta in enumerate(metas):
                 real = labels[i] >= 0
-                image_bboxes, image_keypoints = to_original_image(bboxes[i, real],
-                                                                  keypoints[i, real], meta)
-                own = self.bbox_head.category_keypoint_mask[labels[i, real]].unsqueeze(-1)
+                image_bboxes, image_keypoints = self.bbox_head.codec.to_original(
+                    bboxes[i, real], keypoints[i, real], labels[i, real], meta)
                 results.append(InstanceData(
                     bboxes=image_bboxes, scores=scores[i, real], labels=labels[i, real],
-                    keypoints=image_keypoints * own, keypoint_scores=keypoint_scores[i, real]))
+                    keypoints=image_keypoints, keypoint_scores=keypoint_scores[i, real]))
         for sample, instances in zip(samples, results):
             sample.pred_instances = instances
         return samples

@@ -19,14 +19,14 @@ import os
 import os.path as osp
 from typing import Dict, List
 
-import cv2
+from deepmark_mm.datasets.deepfashion2_converter import read_image_size
+from deepmark_mm.datasets.fld_metainfo import FLD_TYPES
 
-#: FLD types by ``category_type``, with the CSV's landmark codes in mmpose's order.
+#: FLD types by ``category_type``: file name part, landmark names (FLD_TYPES', mmpose's order)
+#: and the CSV's landmark codes in that order.
 TYPES = {
-    0: ('upper', ('left collar', 'right collar', 'left sleeve', 'right sleeve', 'left hem',
-                  'right hem'), ('lc', 'rc', 'ls', 'rs', 'lh', 'rh')),
-    1: ('lower', ('left waistline', 'right waistline', 'left hem', 'right hem'),
-        ('lw', 'rw', 'lh', 'rh')),
+    0: ('upper', FLD_TYPES[0][1], ('lc', 'rc', 'ls', 'rs', 'lh', 'rh')),
+    1: ('lower', FLD_TYPES[1][1], ('lw', 'rw', 'lh', 'rh')),
 }
 
 
@@ -61,10 +61,7 @@ def convert(photo_dir: str, out_dir: str, num_train: int = 90) -> Dict[str, Dict
             images=[], annotations=[],
             categories=[dict(id=1, name='fashion', supercategory='person',
                              keypoints=list(landmark_names), skeleton=[])]))
-        image = cv2.imread(osp.join(photo_dir, row['image_name']), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError(f'{where}: the image is missing or unreadable')
-        height, width = image.shape[:2]
+        width, height = read_image_size(osp.join(photo_dir, row['image_name']), where)
         keypoints: List[float] = []
         for code in codes:
             if float(row[f'lm_{code}_in_pic']) != 1:

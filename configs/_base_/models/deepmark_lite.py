@@ -6,8 +6,10 @@
 # (TimmBackbone, pretrained=True). tf_efficientnet_lite0 (TensorFlow's 'same' padding) is the timm
 # variant the TensorFlow weights reproduce; its normalisation is (x - 127.5) / 127.5 on RGB
 # (docs/pretrained_lite.md). Decoding keeps the 20 best garments per image (CenterNet's 100 for
-# the paper models): the landmark mAP counts 20 per image anyway (maxDets), and the grouping's
-# cost grows with its square (timings: docs/pretrained_lite.md#edge-table).
+# the paper models), an edge speed / accuracy trade-off: the grouping's cost grows with its
+# square (timings: docs/pretrained_lite.md#edge-table), while the box mAP counts up to 100
+# detections per image and the landmark mAP 20 per image and category, so crowded images can
+# lose recall; --cfg-options model.test_cfg.topk=100 model.test_cfg.max_per_img=100 restores them.
 _base_ = './deepmark_dla34.py'
 model = dict(
     data_preprocessor=dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5], bgr_to_rgb=True),

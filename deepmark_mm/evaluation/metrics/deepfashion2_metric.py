@@ -18,7 +18,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mmdet.registry import METRICS
-from deepmark_mm.datasets.deepfashion2_dataset import load_coco_json, read_coco_ground_truth
+from deepmark_mm.datasets.deepfashion2_converter import load_json_file
+from deepmark_mm.datasets.deepfashion2_dataset import read_coco_ground_truth
 from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
 from .deepfashion2_coco import (bbox_entries, build_coco_ground_truth,
                                 category_keypoint_entries, category_landmark_annotations,
@@ -162,7 +163,7 @@ class DeepFashion2Metric(BaseMetric):
         self._gt_file, self._coco_gt, self._gt_landmark_set = None, None, None
         if ann_file is not None:
             with get_local_path(ann_file, backend_args=backend_args) as local_path:
-                self._gt_file = load_coco_json(local_path, lambda annotation: annotation)
+                self._gt_file = load_json_file(local_path)
             if isinstance(self._gt_file, dict):  # image lists (test split): no annotations
                 self._gt_file.setdefault('annotations', [])
         self.dataset_meta = None

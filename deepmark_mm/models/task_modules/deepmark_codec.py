@@ -29,7 +29,7 @@ from ..utils.peak_topk import (gather_at_pixels, peak_windows, sample_heatmap_at
                                topk_local_maxima, topk_local_maxima_above, weighted_vote,
                                window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
-                                     head_channel_table, slot_maps_to_channel_maps)
+                                     head_channel_table)
 from .landmark_grouping import group_landmarks, parse_grouping
 
 #: Per-class NMS of ``with_nms=True`` when the codec has none.
@@ -217,11 +217,11 @@ class DeepMarkCodec(nn.Module):
         landmarks = keypoints[inst_index, slot_index]  # (L, 2)
         landmarks_int = landmarks.long()
         kpt_batch_ids = batch_ids[inst_index]
-        kpt_heatmap = boxes.new_zeros((batch_size, num_keypoints, feat_h, feat_w))
-        draw_gaussians(kpt_heatmap, kpt_batch_ids, slot_index, landmarks_int, radii[inst_index])
-        if self.kpt_slot_to_channel is not None:
-            kpt_heatmap = slot_maps_to_channel_maps(kpt_heatmap, self.kpt_slot_to_channel,
-                                                    self.num_kpt_channels)
+        # shared channels: each slot draws into its channel (the max over the channel's slots)
+        channels = slot_index if self.kpt_slot_to_channel is None else \
+            self.kpt_slot_to_channel[slot_index]
+        kpt_heatmap = boxes.new_zeros((batch_size, self.num_kpt_channels, feat_h, feat_w))
+        draw_gaussians(kpt_heatmap, kpt_batch_ids, channels, landmarks_int, radii[inst_index])
 
         feat_hw = (feat_h, feat_w)
         garment, xs, ys, center_weight = gaussian_window_pixels(
@@ -293,12 +293,18 @@ class DeepMarkCodec(nn.Module):
             keypoints = scored.keypoints[batch_id, rows] * stride
             labels = scored.labels[batch_id, rows]
             if rescale:
-                bboxes, keypoints = to_original_image(bboxes, keypoints, meta)
-                keypoints = keypoints * self.category_keypoint_mask[labels].unsqueeze(-1)
+                bboxes, keypoints = self.to_original(bboxes, keypoints, labels, meta)
             results.append(InstanceData(
                 bboxes=bboxes, scores=scored.scores[batch_id, rows], labels=labels,
                 keypoints=keypoints, keypoint_scores=scored.keypoint_scores[batch_id, rows]))
         return results
+
+    def to_original(self, bboxes: Tensor, keypoints: Tensor, labels: Tensor,
+                    meta: dict) -> Tuple[Tensor, Tensor]:
+        """(M, 4) boxes and (M, J, 2) keypoints from network-input to original-image pixels,
+        keypoints 0 outside each detection's category (M,) ``labels``."""
+        bboxes, keypoints = to_original_image(bboxes, keypoints, meta)
+        return bboxes, keypoints * self.category_keypoint_mask[labels].unsqueeze(-1)
 
     def decode_rows(self, maps: Sequence[Tensor], nms_cfg: Optional[dict] = None
                     ) -> Tuple[ScoredDetections, Tensor, List[int]]:

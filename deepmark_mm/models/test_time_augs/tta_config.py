@@ -72,8 +72,9 @@ def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
         test dataset's metainfo when it gives none) and pipeline.
     """
     tta_model = _as_dict(cfg.get('tta_model', None) or DEFAULT_TTA_MODEL)
-    if tta_model.get('flip_indices', None) is None and config_flip_indices(cfg) is not None:
-        tta_model['flip_indices'] = config_flip_indices(cfg)  # the test dataset's landmark set
+    flip = config_flip_indices(cfg)  # the config's landmark set; None: DeepFashion2's
+    if tta_model.get('flip_indices', None) is None and flip is not None:
+        tta_model['flip_indices'] = flip
     tta_pipeline = cfg.get('tta_pipeline', None)
     if tta_pipeline is None:
         leaves = leaf_dataset_configs(cfg.test_dataloader.dataset)
