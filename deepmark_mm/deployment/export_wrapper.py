@@ -30,15 +30,25 @@ POSTPROCESS_OUTPUT_NAMES: Tuple[str, ...] = (
 )
 
 
+#: The network part of a self-contained graph without flip: ``kpt_reg`` is replaced by the
+#: ``kpt_reg`` branch's hidden features (B, C, Hf, Wf); its last 1x1 convolution runs in the
+#: decoding, at the decoded centres only.
+KPT_REG_FEATURES_NAMES: Tuple[str, ...] = OUTPUT_NAMES[:3] + ('kpt_reg_features', ) + \
+    OUTPUT_NAMES[4:]
+
+
 class DeepMarkExportWrapper(nn.Module):
     """Backbone + neck + head, last level, as the head codec's ``prob_maps`` (what it decodes).
 
     Args:
         detector (nn.Module): A single-stage detector with a ``DeepMarkHead``.
         flip (bool): Run on ``[x, flip(x)]`` (2B maps out) for flip fusion. Defaults to False.
+        kpt_reg_features (bool): Output :data:`KPT_REG_FEATURES_NAMES` (the hidden features of
+            the ``kpt_reg`` branch in place of its 2J maps). Defaults to False.
     """
 
-    def __init__(self, detector: nn.Module, flip: bool = False) -> None:
+    def __init__(self, detector: nn.Module, flip: bool = False,
+                 kpt_reg_features: bool = False) -> None:
         super().__init__()
         for attribute in ('extract_feat', 'bbox_head'):
             if not hasattr(detector, attribute):
@@ -46,13 +56,18 @@ class DeepMarkExportWrapper(nn.Module):
                                 'single-stage detector with a DeepMarkHead')
         self.detector = detector
         self.flip = bool(flip)
+        self.kpt_reg_features = bool(kpt_reg_features)
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """(B, 3, H, W) normalised images -> the maps of :data:`OUTPUT_NAMES` (2B with flip)."""
         if self.flip:
             inputs = torch.cat([inputs, inputs.flip(dims=[3])])
         head = self.detector.bbox_head
-        return head.codec.prob_maps(head(self.detector.extract_feat(inputs)))
+        feats = self.detector.extract_feat(inputs)
+        maps = head.codec.prob_maps(head(feats))
+        if self.kpt_reg_features:  # the branch without its last convolution
+            maps = maps[:3] + (head.kpt_reg_head[-1][:-1](feats[-1]), ) + maps[4:]
+        return maps
 
 
 class DeepMarkPostprocess(nn.Module):
@@ -68,10 +83,13 @@ class DeepMarkPostprocess(nn.Module):
         where (str): Config name for messages.
         flip_indices (Tensor, optional): (J,) slot permutation: fuse the maps of ``[x, flip(x)]``
             (2B images) with ``fuse_flip_outputs`` first.
+        kpt_reg_features (bool): The maps are :data:`KPT_REG_FEATURES_NAMES`; the ``kpt_reg``
+            branch's last convolution runs at the decoded centres (not with flip fusion, which
+            averages whole maps). Defaults to False.
     """
 
     def __init__(self, head: nn.Module, input_hw: Tuple[int, int], where: str = 'the model',
-                 flip_indices: Optional[Tensor] = None) -> None:
+                 flip_indices: Optional[Tensor] = None, kpt_reg_features: bool = False) -> None:
         super().__init__()
         codec = head.codec
         if codec.nms is not None:
@@ -85,6 +103,14 @@ class DeepMarkPostprocess(nn.Module):
         self.codec = codec
         self.input_hw = tuple(int(v) for v in input_hw)
         self.flip_indices = flip_indices
+        if kpt_reg_features and flip_indices is not None:
+            raise ValueError('kpt_reg_features: flip fusion needs the whole kpt_reg maps')
+        self.kpt_reg_last = None
+        if kpt_reg_features:  # the branch's last 1x1 convolution as a linear layer
+            conv = head.kpt_reg_head[-1][-1]
+            self.kpt_reg_last = nn.Linear(conv.in_channels, conv.out_channels)
+            self.kpt_reg_last.load_state_dict(
+                dict(weight=conv.weight.detach().flatten(1), bias=conv.bias.detach()))
 
     def forward(self, *maps: Tensor) -> Tuple[Tensor, ...]:
         """The six maps (B or, with flip, 2B images) -> :data:`POSTPROCESS_OUTPUT_NAMES`."""
@@ -92,7 +118,7 @@ class DeepMarkPostprocess(nn.Module):
             from deepmark_mm.models.test_time_augs import fuse_flip_outputs
             maps = fuse_flip_outputs(*maps, self.flip_indices)
         feat_h, feat_w = maps[0].shape[2:]
-        scored, order, _ = self.codec.decode_rows(tuple(maps))
+        scored, order, _ = self.codec.decode_rows(tuple(maps), kpt_reg_last=self.kpt_reg_last)
         ranked = type(scored)(*(_rows(field, order) for field in scored))
         input_h, input_w = self.input_hw
         stride = ranked.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])

@@ -26,8 +26,8 @@ from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, config_t
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
-from .export_wrapper import (INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES,
-                             DeepMarkExportWrapper, DeepMarkPostprocess)
+from .export_wrapper import (INPUT_NAME, KPT_REG_FEATURES_NAMES, OUTPUT_NAMES,
+                             POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess)
 from .landmark_metadata import decode_settings, landmark_metadata_props, model_landmark_metainfo
 
 DEFAULT_OPSET = 17
@@ -144,12 +144,14 @@ def export_onnx(config: Union[str, Config],
             from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
             flip_indices = DeepMarkTTAModel(module=model, flip=True,
                                             flip_indices=config_flip_indices(cfg)).flip_indices
-        decoder = DeepMarkPostprocess(model.bbox_head, (height, width), where,
-                                      flip_indices).eval()
+        decoder = DeepMarkPostprocess(model.bbox_head, (height, width), where, flip_indices,
+                                      kpt_reg_features=not flip).eval()
     register_deform_conv_symbolic()
-    wrapper = DeepMarkExportWrapper(model, flip=flip).eval()
+    at_peaks = postprocess and not flip  # kpt_reg's last convolution at the decoded centres
+    network_names = KPT_REG_FEATURES_NAMES if at_peaks else OUTPUT_NAMES
+    wrapper = DeepMarkExportWrapper(model, flip=flip, kpt_reg_features=at_peaks).eval()
     onnx_model = _export(wrapper, (torch.zeros(1, 3, height, width), ), (INPUT_NAME, ),
-                         OUTPUT_NAMES, opset)
+                         network_names, opset)
     generator = torch.Generator().manual_seed(0)
     batch = torch.randn(batch_size or 2, 3, height, width, generator=generator)
     graph: Callable = wrapper
@@ -166,8 +168,8 @@ def export_onnx(config: Union[str, Config],
     if decoder is not None:
         with torch.no_grad():
             maps = wrapper(batch)
-        onnx_model = _join(onnx_model,
-                           _export(decoder, maps, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES, opset))
+        onnx_model = _join(onnx_model, _export(decoder, maps, network_names,
+                                               POSTPROCESS_OUTPUT_NAMES, opset), network_names)
         graph = lambda inputs: decoder(*wrapper(inputs))  # noqa: E731
         metadata.update(postprocess='1', flip_fusion=str(int(flip)),
                         decode_settings=decode_settings(decoder.codec),
@@ -203,15 +205,16 @@ def _export(module: nn.Module, args: Sequence[torch.Tensor], input_names: Sequen
     return onnx.load_from_string(buffer.getvalue())
 
 
-def _join(network, decoding):
-    """Network (input -> six maps) then decoding (six maps -> detections), one ModelProto."""
+def _join(network, decoding, map_names: Sequence[str]):
+    """Network (input -> six ``map_names``) then decoding (six maps -> detections), one
+    ModelProto."""
     import onnx
     from onnx import compose
     joined = compose.merge_models(
         compose.add_prefix(network, NETWORK_PREFIX, rename_inputs=False, rename_outputs=False),
         compose.add_prefix(decoding, POSTPROCESS_PREFIX, rename_inputs=False,
                            rename_outputs=False),
-        io_map=[(name, name) for name in OUTPUT_NAMES], producer_name='deepmark_mm')
+        io_map=[(name, name) for name in map_names], producer_name='deepmark_mm')
     # merge_models lists each domain once per part; the quantizer wants one entry
     versions: Dict[str, int] = {}
     for entry in joined.opset_import:

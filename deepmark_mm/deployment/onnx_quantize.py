@@ -63,6 +63,9 @@ def float_nodes(graph, int8_maps: Sequence[str] = ()) -> List[str]:
     kept = [node.name for node in graph.node if node.name.startswith(POSTPROCESS_PREFIX)]
     for name in OUTPUT_NAMES:
         node = produced_by.get(name)
+        if name in int8_maps and node is None:
+            raise ValueError(f'int8_maps: this graph has no {name} map (a self-contained graph '
+                             'runs the kpt_reg convolution at the decoded centres, in float)')
         while node is not None and node.op_type in ('Sigmoid', 'Identity', 'Gather', 'Conv'):
             if name not in int8_maps or node.op_type != 'Conv':
                 kept.append(node.name)

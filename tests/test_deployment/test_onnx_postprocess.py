@@ -107,8 +107,16 @@ def test_onnxruntime_alone_matches_the_head(demo_postprocess, tmp_path):
     # non-trivial: several categories and landmarks that snapped to heatmap peaks
     assert len(np.unique(outputs['labels'])) > 3
     assert (outputs['keypoint_scores'] > model.bbox_head.codec.score_thr).sum() > 10
-    metadata = {p.key: p.value for p in onnx.load(demo_postprocess['onnx_file']).metadata_props}
+    graph = onnx.load(demo_postprocess['onnx_file'])
+    metadata = {p.key: p.value for p in graph.metadata_props}
     assert 'landmark_score_weight=0.35' in metadata['decode_settings']
+    # the 2J landmark offsets are computed at the decoded centres, not at every pixel
+    dims = {tensor.name: tensor.dims for tensor in graph.graph.initializer}
+    num_reg = 2 * model.bbox_head.num_keypoints
+    assert not [
+        n for n in graph.graph.node if n.op_type == 'Conv' and dims[n.input[1]][0] == num_reg]
+    assert [n for n in graph.graph.node
+            if n.op_type in ('MatMul', 'Gemm') and num_reg in dims.get(n.input[1], ())]
     assert max(demo_postprocess['info']['max_abs_diff'].values()) < 1e-3
 
 

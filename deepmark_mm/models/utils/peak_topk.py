@@ -316,8 +316,8 @@ def pixel_major(feat: Tensor) -> Tensor:
 
 def gather_at_pixels(feat: Tensor, pixel_index: Tensor) -> Tensor:
     """(B, N, C) channels of a (B, C, H, W) map at (B, N) pixels ``y * W + x``."""
-    index = pixel_index.unsqueeze(-1).expand(-1, -1, feat.shape[1])
-    return pixel_major(feat).gather(1, index)
+    index = pixel_index.unsqueeze(1).expand(-1, feat.shape[1], -1)
+    return feat.flatten(2).gather(2, index).transpose(1, 2).contiguous()  # no full-map copy
 
 
 def sample_heatmap_at(heatmap: Tensor, points: Tensor) -> Tensor:
