@@ -34,11 +34,11 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
         where v = 0) and ``categories``; for pycocotools, not for ``json.dump``.
 
     Raises:
-        ValueError: On a missing field, a wrong shape, a label outside 0..C-1, a visibility outside
-            {0, 1, 2}, a labelled slot outside the category's slice or a non-finite number,
-            naming the image and the instance.
+        ValueError: On a missing or malformed field, a label, visibility or labelled slot out of
+            range or a non-finite number, naming the image and the instance.
     """
     num_keypoints = max(end for _, end in keypoint_slices)
+    shapes = (('bbox', 4), ('keypoints', (num_keypoints, 2)), ('keypoints_visible', num_keypoints))
     images, annotations = [], []
     for gt in gt_dicts:
         img_id = gt['img_id']
@@ -46,22 +46,14 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
                            file_name=''))
         for index, instance in enumerate(gt['anns']):
             what = f'image {img_id}: instance {index}'
-            missing = [key for key in ('bbox', 'bbox_label', 'keypoints', 'keypoints_visible')
-                       if key not in instance]
-            if missing:
-                raise ValueError(f'{what} has no {missing[0]!r} (keys: {sorted(instance)})')
-            arrays = {}
-            for key, shape in (('bbox', (4, )), ('keypoints', (num_keypoints, 2)),
-                               ('keypoints_visible', (num_keypoints, ))):
-                try:
-                    arrays[key] = np.asarray(instance[key], dtype=np.float64)
-                except (TypeError, ValueError) as error:
-                    raise ValueError(f'{what} {key} cannot be read as numbers ({error})') from error
-                if arrays[key].shape != shape:
-                    raise ValueError(
-                        f'{what} {key} has shape {arrays[key].shape}, expected {shape}')
-            bbox, keypoints, visible = (arrays[key] for key in arrays)
-            label = int(instance['bbox_label'])
+            try:
+                bbox, keypoints, visible = (np.asarray(instance[key], np.float64).reshape(shape)
+                                            for key, shape in shapes)
+                label = int(instance['bbox_label'])
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f'{what} needs bbox (4,), bbox_label, keypoints '
+                                 f'({num_keypoints}, 2) and keypoints_visible ({num_keypoints},) '
+                                 f'({error!r})') from error
             if not 0 <= label < len(keypoint_slices):
                 raise ValueError(f'{what} bbox_label {label} is outside '
                                  f'0..{len(keypoint_slices) - 1}')
