@@ -27,14 +27,12 @@ def config_search_dirs() -> List[str]:
 
 
 def resolve_config_path(config: str) -> str:
-    """Absolute path of a config given as an existing file, a path relative to a ``configs``
-    folder (with or without ``configs/``), or a bare file name with or without ``.py`` (searched
-    recursively, ``_base_`` excluded). A file without extension stands for its name (the config
-    ids ``mim`` passes, ``deepmark_mm/.mim/ids/``).
+    """Absolute path of a config: an existing file, a path relative to a ``configs`` folder, or
+    a bare file name (``.py`` optional; searched recursively, ``_base_`` excluded). A file
+    without extension stands for its name (the config ids ``mim`` passes).
 
     Raises:
-        FileNotFoundError: When nothing matches (the message names the folders searched).
-        ValueError: When a bare name matches several files (they are listed).
+        FileNotFoundError: When nothing matches; ValueError: when a bare name matches several.
     """
     if osp.isfile(config) and osp.splitext(config)[1]:
         return osp.abspath(config)

@@ -38,8 +38,7 @@ ImageInput = Union[str, np.ndarray]
 
 
 def image_ids(inputs: Sequence[ImageInput]) -> List[int]:
-    """Integer image ids: the file stems when all are unique numbers (DeepFashion2's
-    ``000123.jpg`` -> 123), else the 1-based positions in ``inputs``."""
+    """The file stems when all are unique numbers (``000123.jpg`` -> 123), else 1, 2, ..."""
     stems = [osp.splitext(osp.basename(x))[0] if isinstance(x, str) else '' for x in inputs]
     if stems and all(stem.isdigit() for stem in stems) and len(set(map(int, stems))) == len(stems):
         return [int(stem) for stem in stems]
@@ -52,30 +51,22 @@ def image_name(img_path: Optional[str], img_id: int) -> str:
 
 
 class DeepMarkInferencer(DetInferencer):
-    """Run a DeepMark model on image files, folders or arrays: mmdet's ``DetInferencer`` steps
-    with DeepMark's pipeline, weights, predictions and drawings.
+    """mmdet's ``DetInferencer`` with what it lacks for DeepMark: landmark predictions, the
+    checkpoint fit rule and landmark metainfo, unreadable files skipped by name, folders listed
+    case-insensitively, test-time augmentation, official result files and landmark drawings.
 
-    The config's test pipeline is used as configured (CenterNet's deterministic centre warp),
-    fed by paths or BGR arrays; predictions come back in original image pixels. The model's
-    ``dataset_meta`` is the landmark metainfo of the checkpoint (``meta['dataset_meta']``), else of
-    the config's test dataset, else DeepFashion2's; predictions, result files and drawings use
-    its classes, slot slices and skeletons. Drawings use
-    :class:`~deepmark_mm.visualization.DeepMarkVisualizer` (the config's ``visualizer`` when it
-    already is one, with its settings otherwise).
+    The model's ``dataset_meta`` is the checkpoint's ``meta['dataset_meta']``, else the config's
+    test dataset metainfo, else DeepFashion2's. Predictions are in original image pixels.
 
     Example:
-        >>> inferencer = DeepMarkInferencer('configs/deepmark_dla34_512.py', weights=CKPT,
-        ...                                 device='cpu')
-        >>> result = inferencer('photos/', out_dir='outputs', score_thr=0.3)
-        >>> first = result['predictions'][0]
+        >>> inferencer = DeepMarkInferencer('deepmark_dla34_512', weights=CKPT, device='cpu')
+        >>> first = inferencer('photos/', out_dir='outputs', score_thr=0.3)['predictions'][0]
         >>> first['labels'], first['bboxes'].shape, first['keypoints'].shape
         (['trousers'], (1, 4), (1, 294, 2))
 
     Args:
-        model (str | Config): Config path, config name found under the package's configs
-            (``'deepmark_dla34_512'``) or a loaded config.
-        weights (str, optional): Checkpoint. None keeps the random initialisation (tests, smoke
-            runs; a warning says so).
+        model (str | Config): Config path, config name (``'deepmark_dla34_512'``) or a config.
+        weights (str, optional): Checkpoint; None keeps the random initialisation (warned).
         device (str, optional): Torch device; the available one when None.
         scope (str): Registry scope. Defaults to ``'mmdet'``.
         show_progress (bool): Progress bar. Defaults to True.
@@ -94,15 +85,8 @@ class DeepMarkInferencer(DetInferencer):
 
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
-        """Load the checkpoint by the fit rule (or initialise), then attach the landmark metainfo.
-
-        The checkpoint must fit the model (:func:`deepmark_mm.utils.load_model_checkpoint`)
-        unless the config sets ``load_partial=True`` (``cfg_options=dict(load_partial=True)``).
-
-        The metainfo is the checkpoint's ``meta['dataset_meta']`` (which MMEngine's runner saves),
-        else the config's test dataset ``metainfo``, else DeepFashion2's; its classes and slot
-        slices must match the head's.
-        """
+        """Load the checkpoint by :func:`~deepmark_mm.utils.load_model_checkpoint` (or initialise)
+        and attach the landmark metainfo, whose classes and slots must match the head's."""
         dataset_meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') or None
         source = f'checkpoint {self._weights_path}'
         if dataset_meta is None and cfg is not None:
@@ -142,11 +126,7 @@ class DeepMarkInferencer(DetInferencer):
         return super()._init_visualizer(ConfigDict(visualizer=vis_cfg))
 
     def _tta_components(self) -> Tuple[nn.Module, Compose]:
-        """The model wrapped for test-time augmentation and its pipeline (built once).
-
-        ``cfg.tta_model`` / ``cfg.tta_pipeline`` when the config has them; otherwise flip fusion
-        over ``cfg.tta_scales`` (default: one view), see :func:`resolve_tta_config`.
-        """
+        """The TTA model and pipeline (built once, :func:`resolve_tta_config`)."""
         if isinstance(self.model, BaseTTAModel):
             raise RuntimeError(f'{getattr(self.cfg, "filename", "the config")} is already a '
                                'test-time augmentation config; call with tta=False')
@@ -163,43 +143,27 @@ class DeepMarkInferencer(DetInferencer):
                  return_vis: bool = False, no_save_vis: bool = False, no_save_pred: bool = False,
                  return_datasamples: bool = False, print_result: bool = False,
                  max_draw_size: Optional[int] = None) -> Dict:
-        """Predict, draw and write (mmdet's ``__call__`` with a run's setup and result files).
+        """Predict, draw and write (mmdet's ``__call__`` plus the run's setup and result files).
 
         Args:
             inputs: An image path, a folder (its images, sorted), a BGR ``(H, W, 3)`` uint8 array
                 or a list of paths / arrays.
-            batch_size (int): Images per forward pass.
             out_dir (str): When set: ``out_dir/vis/<image name>`` (drawings),
-                ``out_dir/preds/<image stem>.json`` (readable per-item JSON) and
+                ``out_dir/preds/<image stem>.json`` (readable JSON) and
                 ``out_dir/results.{bbox,keypoints}.json`` (official result format).
-            tta (bool): Test-time augmentation as ``tools/test.py --tta``: the config's
-                ``tta_model`` over its ``tta_scales`` views (the paper's column configs,
-                ``*_flip.py`` ...), flip fusion at one scale when it has none (see
-                :meth:`_tta_components`).
-            score_thr (float): Keep detections with ``score >= score_thr`` (returned, drawn and
-                written).
-            kpt_score_thr (float, optional): Score of a confidently drawn landmark; the
-                visualiser's (0.3) when None.
-            show (bool): Show drawings in a window.
-            wait_time (float): Show time (s).
-            return_vis (bool): Return the drawings (RGB arrays).
-            no_save_vis (bool): Do not write drawings.
-            no_save_pred (bool): Do not write JSON.
-            return_datasamples (bool): Return ``DetDataSample`` objects (kept detections,
-                ``img_id`` in the metainfo) instead of prediction dicts.
+            tta (bool): Test-time augmentation as ``tools/test.py --tta``.
+            score_thr (float): Keep detections with ``score >= score_thr``.
+            kpt_score_thr (float, optional): Score of a confidently drawn landmark.
+            return_datasamples (bool): Return the ``DetDataSample`` objects instead of dicts.
             print_result (bool): Print the readable format of each image.
-            max_draw_size (int, optional): Draw an image larger than this (longer side, pixels)
-                on a copy downscaled to it (see :meth:`draw`); full size when None or 0.
+            max_draw_size (int, optional): Draw larger images downscaled to this longer side.
+            batch_size, show, wait_time, return_vis, no_save_vis, no_save_pred: as mmdet's.
 
         Returns:
-            dict: ``predictions``: per image a prediction dict
-            (:mod:`deepmark_mm.apis.prediction_format`: ``img_id``, ``img_path``, ``ori_shape``,
-            ``bboxes`` (N, 4), ``scores`` (N,), ``labels`` (category names), ``label_ids``,
-            ``keypoints`` (N, 294, 2), ``keypoint_scores`` (N, 294)); ``visualization``: drawings
-            when ``return_vis``, else empty; ``files``: written paths (``vis``, ``preds``,
-            ``bbox``, ``keypoints``), empty without ``out_dir``; ``skipped``: ``(path, reason)``
-            of the input files that could not be read (warned about and left out; the other
-            images are processed and every result file is written).
+            dict: ``predictions`` (:mod:`deepmark_mm.apis.prediction_format` dicts),
+            ``visualization`` (RGB drawings when ``return_vis``), ``files`` (written paths:
+            ``vis``, ``preds``, ``bbox``, ``keypoints``) and ``skipped``: ``(path, reason)`` of
+            the input files that could not be read (warned about and left out).
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -235,13 +199,8 @@ class DeepMarkInferencer(DetInferencer):
 
     def _inputs_to_list(self, inputs: Union[ImageInput, Sequence[ImageInput]]
                         ) -> List[ImageInput]:
-        """mmdet's listing, each input checked; a folder's images sorted by name and matched
-        case-insensitively (mmdet lists them in directory order, without ``.JPG`` files).
-
-        Raises:
-            FileNotFoundError: For a path that does not exist or a folder without images.
-            ValueError: For an array that is not ``(H, W, 3)`` or an input of another type.
-        """
+        """mmdet's listing, each input checked; a folder's images sorted and matched
+        case-insensitively (mmdet skips ``.JPG``)."""
         if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
             folder = os.fspath(inputs)
             inputs = [osp.join(folder, name) for name in sorted(os.listdir(folder))
@@ -265,10 +224,8 @@ class DeepMarkInferencer(DetInferencer):
 
     def preprocess(self, inputs: List[ImageInput], batch_size: int = 1,
                    **kwargs) -> Iterator[Tuple[List[ImageInput], dict]]:
-        """Batches of ``(images, collated pipeline outputs)``, each sample's metainfo with its
-        ``img_id`` (:func:`image_ids`); the run's pipeline (the TTA one with ``tta=True``).
-        Unreadable files are warned about, recorded as ``(path, reason)`` and left out (arrays
-        are never skipped), where mmdet's batching would stop at the first."""
+        """Batches of ``(images, collated pipeline outputs)`` with ``img_id`` (:func:`image_ids`);
+        unreadable files are warned about and skipped (mmdet stops at the first)."""
         self._run['num_inputs'] = len(inputs)
         ids = image_ids(inputs)
         for start in range(0, len(inputs), batch_size):
@@ -294,8 +251,7 @@ class DeepMarkInferencer(DetInferencer):
 
     @torch.no_grad()
     def forward(self, inputs: dict, **kwargs) -> List[DetDataSample]:
-        """``test_step`` (the TTA model with ``tta=True``), then the kept detections
-        (:func:`~.prediction_format.select_detections`) as each sample's ``pred_instances``."""
+        """``test_step``, then the kept detections (:func:`select_detections`)."""
         samples = self._run['model'].test_step(inputs)
         for sample in samples:
             where = sample.metainfo.get('img_path') or f'image {sample.metainfo["img_id"]}'
@@ -307,8 +263,7 @@ class DeepMarkInferencer(DetInferencer):
                   return_vis: bool = False, show: bool = False, wait_time: float = 0,
                   no_save_vis: bool = False, img_out_dir: str = '',
                   max_draw_size: Optional[int] = None, **kwargs) -> Optional[List[np.ndarray]]:
-        """Draw each image's kept detections (:meth:`draw`) to ``img_out_dir/vis/<image name>``
-        and / or a window; the RGB drawings when ``return_vis``."""
+        """Draw each image (:meth:`draw`) to ``img_out_dir/vis/<image name>`` and / or a window."""
         out_dir = '' if no_save_vis else img_out_dir
         if not (show or out_dir or return_vis):
             return None
@@ -327,8 +282,7 @@ class DeepMarkInferencer(DetInferencer):
                     visualization: Optional[List[np.ndarray]] = None,
                     return_datasamples: bool = False, print_result: bool = False,
                     no_save_pred: bool = False, pred_out_dir: str = '', **kwargs) -> Dict:
-        """Prediction dicts (or the samples), written by :meth:`pred2dict` under
-        ``pred_out_dir`` unless ``no_save_pred``, printed readable with ``print_result``."""
+        """Prediction dicts (or the samples), written by :meth:`pred2dict` unless told not to."""
         predictions = [self.pred2dict(sample, '' if no_save_pred else pred_out_dir)
                        for sample in preds]
         if print_result:
@@ -338,8 +292,8 @@ class DeepMarkInferencer(DetInferencer):
                     visualization=visualization)
 
     def pred2dict(self, data_sample: DetDataSample, pred_out_dir: str = '') -> Dict:
-        """One sample as a prediction dict; with ``pred_out_dir``, its readable JSON
-        ``pred_out_dir/preds/<image stem>.json`` is written and it joins the official files."""
+        """One sample as a prediction dict; with ``pred_out_dir`` also written as readable JSON
+        and passed to the official result files."""
         prediction = sample_to_prediction(data_sample, self.model.dataset_meta['classes'])
         if not pred_out_dir:
             return prediction
@@ -359,23 +313,10 @@ class DeepMarkInferencer(DetInferencer):
     def draw(self, item: ImageInput, prediction: Dict, metainfo: Optional[dict] = None,
              out_file: Optional[str] = None, show: bool = False, wait_time: float = 0,
              max_size: Optional[int] = None) -> np.ndarray:
-        """Draw one prediction on its image.
+        """Draw one prediction dict on its image (path or BGR array) and return the RGB drawing.
 
-        Drawing is slow and memory-hungry for large photos (mmdet's visualiser renders through
-        matplotlib): with ``max_size``, an image whose longer side exceeds it is drawn on a copy
-        downscaled to that side, boxes and landmarks scaled alike.
-
-        Args:
-            item (str | np.ndarray): The image path or BGR array.
-            prediction (dict): Its prediction dict.
-            metainfo (dict, optional): Sample metainfo to carry along.
-            out_file (str, optional): Where to save the drawing.
-            show (bool): Show it in a window.
-            wait_time (float): Show time (s).
-            max_size (int, optional): Longest side of the drawing; the image's when None or 0.
-
-        Returns:
-            np.ndarray: The RGB drawing.
+        With ``max_size``, a larger image is drawn on a copy downscaled to that longer side (mmdet's
+        matplotlib rendering is slow for large photos), boxes and landmarks scaled alike.
         """
         if self.visualizer is None:
             raise ValueError('drawing needs a visualizer, but none was built')

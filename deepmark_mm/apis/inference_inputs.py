@@ -35,21 +35,9 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
                              where: str = 'test pipeline',
                              scope: str = 'mmdet') -> Compose:
     """The config's test (or TTA) pipeline fed by image paths or arrays: the first
-    ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader`` and ``img_id`` / ``instances``
-    leave the packed meta keys.
-
-    Args:
-        pipeline_cfg (Sequence[dict]): Transform configs.
-        input_size (tuple[int, int], optional): ``(w, h)`` forced onto every ``CenterAffine``
-            (e.g. the fixed input of an exported network). Defaults to the configured size.
-        where (str): Name of the pipeline for errors.
-        scope (str): Registry scope the transforms are built in. Defaults to ``'mmdet'``.
-
-    Returns:
-        Compose: The pipeline; call it with a path or an array.
-
-    Raises:
-        ValueError: When the pipeline has no ``LoadImageFromFile``.
+    ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader``, ``img_id`` / ``instances`` leave
+    the packed meta keys, and ``input_size`` ``(w, h)`` (e.g. an exported network's) is forced
+    onto every ``CenterAffine``; ``where`` names the pipeline in errors.
     """
     pipeline_cfg = copy.deepcopy(list(pipeline_cfg))
     loader_index = next((index for index, transform in enumerate(pipeline_cfg)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
-from mmengine.visualization.utils import tensor2ndarray
 
 from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask
+from deepmark_mm.evaluation.metrics.deepfashion2_metric import to_numpy
 
 #: Keys of a prediction dict, in order.
 PREDICTION_KEYS = ('img_id', 'img_path', 'ori_shape', 'bboxes', 'scores', 'labels', 'label_ids',
@@ -34,35 +34,21 @@ _FIELDS = dict(bboxes=('bboxes', np.float32), scores=('scores', np.float32),
                keypoint_scores=('keypoint_scores', np.float32))
 
 
-def _numpy(value, dtype) -> np.ndarray:
-    return np.asarray(tensor2ndarray(value), dtype=dtype)
-
-
 def select_detections(pred_instances: InstanceData, score_thr: float, landmark_meta: Mapping,
                       where: str) -> InstanceData:
-    """The detections with ``score >= score_thr`` by descending score (stable), their landmarks
-    and landmark scores zeroed outside each garment's own slots.
-
-    Args:
-        pred_instances (InstanceData): The model's ``bboxes`` (N, 4), ``scores`` (N,),
-            ``labels`` (N,), ``keypoints`` (N, K, 2), ``keypoint_scores`` (N, K).
-        score_thr (float): Score of a kept detection.
-        landmark_meta (Mapping): Checked landmark metainfo (``classes``, ``num_keypoints``,
-            ``keypoint_slices``).
-        where (str): The image, for errors.
-
-    Returns:
-        InstanceData: The M kept detections as CPU tensors, the same fields.
+    """The detections with ``score >= score_thr`` by descending score (stable), as CPU tensors,
+    their landmarks and landmark scores zeroed outside each garment's own slots.
 
     Raises:
-        ValueError: On missing fields, wrong shapes or labels outside the classes (names the
-            image).
+        ValueError: On missing fields, wrong shapes or labels outside the classes (naming
+            ``where``, the image).
     """
     num_classes, num_keypoints = len(landmark_meta['classes']), landmark_meta['num_keypoints']
     missing = [key for key in _FIELDS if key not in pred_instances]
     if missing:
         raise ValueError(f'{where}: pred_instances lacks {missing}; is this a DeepMark model?')
-    arrays = {name: _numpy(pred_instances.get(name), dtype) for name, (_, dtype) in _FIELDS.items()}
+    arrays = {name: to_numpy(pred_instances.get(name), dtype) for name, (_, dtype)
+              in _FIELDS.items()}
     num = arrays['scores'].size
     scores, label_ids = arrays['scores'].reshape(num), arrays['labels'].reshape(num)
     keypoints, keypoint_scores = arrays['keypoints'], arrays['keypoint_scores']
@@ -86,13 +72,12 @@ def select_detections(pred_instances: InstanceData, score_thr: float, landmark_m
 
 
 def sample_to_prediction(sample: DetDataSample, classes: List[str]) -> Dict:
-    """A sample whose ``pred_instances`` are :func:`select_detections`' (and whose metainfo has
-    ``img_id``, ``img_path``, ``ori_shape``) as a prediction dict (module docstring)."""
+    """A sample with :func:`select_detections`' ``pred_instances`` as a prediction dict."""
     prediction = dict(
         img_id=int(sample.metainfo['img_id']),
         img_path=sample.metainfo.get('img_path'),
         ori_shape=tuple(int(side) for side in sample.metainfo['ori_shape'][:2]))
-    prediction.update({key: _numpy(sample.pred_instances.get(name), dtype)
+    prediction.update({key: to_numpy(sample.pred_instances.get(name), dtype)
                        for name, (key, dtype) in _FIELDS.items()})
     prediction['labels'] = [classes[label] for label in prediction['label_ids'].tolist()]
     return {key: prediction[key] for key in PREDICTION_KEYS}
@@ -105,19 +90,10 @@ def prediction_to_instances(prediction: Dict) -> InstanceData:
 
 
 def prediction_to_readable(prediction: Dict, landmark_meta: Mapping) -> Dict:
-    """The readable per-item format of one image (``out_dir/preds/<stem>.json``).
-
-    Args:
-        prediction (dict): See the module docstring.
-        landmark_meta (Mapping): Checked landmark metainfo; its ``keypoint_names`` (DeepFashion2:
-            mmpose's ``'sss_kpt1'`` ...) name the slots, else the slot numbers.
-
-    Returns:
-        dict: ``img_id``, ``img_path``, ``height``, ``width`` and ``items``: per garment
-        ``category`` (name), ``category_id`` (1-based), ``bbox`` [x1, y1, x2, y2], ``score`` and
-        ``landmarks``, the category's own slots in order, each ``name``, ``slot``, ``x``, ``y``,
-        ``score``.
-    """
+    """The readable per-item format of one image (``out_dir/preds/<stem>.json``): ``img_id``,
+    ``img_path``, ``height``, ``width`` and ``items``: per garment ``category``, ``category_id``,
+    ``bbox`` xyxy, ``score`` and ``landmarks`` (own slots: ``name`` (``keypoint_names`` or the
+    slot number), ``slot``, ``x``, ``y``, ``score``)."""
     names = list(landmark_meta.get('keypoint_names')
                  or [str(i) for i in range(landmark_meta['num_keypoints'])])
     items: List[Dict] = []

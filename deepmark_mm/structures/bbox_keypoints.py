@@ -1,8 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Horizontal boxes that carry their garments' landmarks through every mmdet box transform.
 
-mmpose's ``projects/yolox_pose`` ``BBoxKeypoints`` is not installed with mmpose and supports
-horizontal flips only, without the visibility invariant kept here.
+mmdet's box structures carry no keypoints; mmpose's ``projects/yolox_pose`` ``BBoxKeypoints`` is
+not installed with mmpose and flips horizontally only, without the visibility invariant.
 """
 from typing import Optional, Sequence, Tuple, Type, TypeVar, Union
 
@@ -35,19 +35,14 @@ class BBoxKeypoints(HorizontalBoxes):
     has coordinates (0, 0); slots that leave the image in :meth:`clip_` become visibility 0.
 
     Args:
-        data (Tensor | np.ndarray | Sequence): Boxes (N, 4) xyxy.
-        keypoints (Tensor | np.ndarray | Sequence, optional): (N, K, 2) landmark coordinates.
-            ``None`` -> zeros (``num_keypoints`` or ``flip_indices`` give K).
-        keypoints_visible (Tensor | np.ndarray | Sequence, optional): (N, K) visibility in
-            {0, 1, 2} (0 unlabelled, 1 occluded, 2 visible). ``None`` -> 2 where ``keypoints`` is
+        data (Tensor | np.ndarray | Sequence): Boxes (N, 4) xyxy (or ``in_mode``).
+        keypoints (optional): (N, K, 2) landmarks; None -> zeros.
+        keypoints_visible (optional): (N, K) in {0, 1, 2}; None -> 2 where ``keypoints`` is
             given, else 0.
-        flip_indices (Tensor | np.ndarray | Sequence, optional): (K,) slot each slot moves to under
-            a horizontal flip. ``None`` -> identity.
-        dtype (torch.dtype, optional): Box dtype. Keypoints follow it when floating point.
-        device (str | torch.device, optional): Device of all tensors.
-        clone (bool): Whether to copy the inputs. Defaults to True.
-        in_mode (str, optional): ``'xyxy'`` or ``'cxcywh'`` for ``data``.
-        num_keypoints (int, optional): K when neither ``keypoints`` nor ``flip_indices`` is given.
+        flip_indices (optional): (K,) slot each slot moves to under a horizontal flip; None ->
+            identity.
+        dtype, device, clone, in_mode: ``HorizontalBoxes``'. Floating landmarks follow ``dtype``.
+        num_keypoints (int, optional): K when neither ``keypoints`` nor ``flip_indices`` gives it.
     """
 
     def __init__(self,
@@ -216,15 +211,8 @@ class BBoxKeypoints(HorizontalBoxes):
 
     # ------------------------------------------------------ geometric transforms
     def flip_(self, img_shape: Tuple[int, int], direction: str = 'horizontal') -> None:
-        """Flip boxes and landmarks in place (x' = W - x, y' = H - y).
-
-        A horizontal (or diagonal) flip also moves every slot to its mirror slot
-        (``flip_indices``): a left-sleeve landmark ends up in the right-sleeve slot.
-
-        Args:
-            img_shape (tuple[int, int]): (H, W) of the image being flipped.
-            direction (str): ``'horizontal'``, ``'vertical'`` or ``'diagonal'``.
-        """
+        """Flip boxes and landmarks in place on an (H, W) image; a horizontal (or diagonal) flip
+        also moves every slot to its mirror slot (``flip_indices``)."""
         super().flip_(img_shape, direction)
         height, width = img_shape[:2]
         keypoints, visible = self.keypoints.clone(), self.keypoints_visible
@@ -257,8 +245,7 @@ class BBoxKeypoints(HorizontalBoxes):
         self._zero_unlabelled()
 
     def rotate_(self, center: Tuple[float, float], angle: float) -> None:
-        """Rotate boxes (their corners' hull) and landmarks about ``center`` by ``angle`` degrees
-        (positive = clockwise, mmdet's convention) in place."""
+        """Rotate boxes (corners' hull) and landmarks about ``center`` (mmdet's convention)."""
         super().rotate_(center, angle)
         rotation = np.vstack([cv2.getRotationMatrix2D(tuple(map(float, center)), -angle, 1),
                               [0., 0., 1.]])

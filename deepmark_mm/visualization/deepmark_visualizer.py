@@ -22,15 +22,8 @@ Color = Tuple[int, int, int]
 
 
 class GarmentLandmarkStyle(NamedTuple):
-    """Drawing instructions for one garment's own landmark slots.
-
-    Attributes:
-        points (np.ndarray): (S, 2) float, the category's own slots in slot order.
-        drawn (np.ndarray): (S,) bool, slots to draw.
-        point_colors (np.ndarray): (S, 3) int64 colour of each slot.
-        links (np.ndarray): (L, 2) int64 skeleton links, indices into ``points``.
-        link_colors (np.ndarray): (L, 3) int64 colour of each link.
-    """
+    """One garment's own slots (S, 2), which to draw (S,), their colours (S, 3), skeleton links
+    (L, 2) as indices into ``points`` and link colours (L, 3)."""
     points: np.ndarray
     drawn: np.ndarray
     point_colors: np.ndarray
@@ -47,25 +40,12 @@ def garment_landmark_style(keypoints: np.ndarray,
                            scores: Optional[np.ndarray] = None,
                            score_thr: float = 0.3,
                            draw_low: bool = True) -> GarmentLandmarkStyle:
-    """Colour one garment's landmarks by visibility (ground truth) or score (prediction).
+    """Colour one garment's landmarks (K, 2) by visibility (K,) or else by scores (K,).
 
     Ground truth: v = 2 in ``color``, v = 1 in ``low_color``, v = 0 not drawn. Prediction: score
-    >= ``score_thr`` in ``color``, lower in ``low_color`` (not drawn unless ``draw_low``). A link
-    is drawn when both ends are, in ``color`` when both ends are confident, else ``low_color``.
-
-    Args:
-        keypoints (np.ndarray): (K, 2) landmarks of the garment.
-        keypoint_slice (Sequence[int]): ``[start, end)`` of its category's slots.
-        skeleton (Sequence[Sequence[int]]): Links of its category as pairs of global slot ids.
-        color (tuple[int, int, int]): Colour of confident / visible landmarks.
-        low_color (tuple[int, int, int]): Colour of occluded / low-score landmarks.
-        visibility (np.ndarray, optional): (K,) visibility 0/1/2.
-        scores (np.ndarray, optional): (K,) landmark scores (used when ``visibility`` is None).
-        score_thr (float): Score of a confident predicted landmark.
-        draw_low (bool): Draw low-score predicted landmarks.
-
-    Returns:
-        GarmentLandmarkStyle: Points, mask and colours of the category's own slots.
+    >= ``score_thr`` in ``color``, lower in ``low_color`` (drawn only with ``draw_low``). A link
+    of ``skeleton`` (global slot ids) is drawn when both ends are, in ``color`` when both are
+    confident.
     """
     start, end = int(keypoint_slice[0]), int(keypoint_slice[1])
     points = np.asarray(keypoints, dtype=np.float64)[start:end]
@@ -90,31 +70,20 @@ def garment_landmark_style(keypoints: np.ndarray,
 
 @VISUALIZERS.register_module()
 class DeepMarkVisualizer(DetLocalVisualizer):
-    """Draws garments: box, category name (+ score) and the category's own landmarks + skeleton.
+    """mmdet's ``DetLocalVisualizer`` (boxes, names) plus each garment's own landmarks and
+    skeleton (``keypoint_slices`` / ``skeletons`` of the dataset metainfo, DeepFashion2's by
+    default), drawn by mmpose's ``FastVisualizer`` and coloured by :func:`garment_landmark_style`.
 
-    Boxes and names are :class:`~mmdet.visualization.DetLocalVisualizer`'s; landmarks and links
-    are drawn over them with mmpose's :class:`~mmpose.visualization.FastVisualizer`, one garment
-    at a time, on its own slots (``keypoint_slices`` of the dataset metainfo) with its category's
-    links (``skeletons``; DeepFashion2's by default), coloured by :func:`garment_landmark_style`
-    (RGB).
-
-    Ground truth packed by the test pipeline lives in network-input pixels; when the image drawn
-    has the sample's ``ori_shape`` (what ``DetVisualizationHook`` passes) it is mapped back with
-    the inverse ``homography_matrix``. Predictions are expected in the drawn image's pixels.
+    Ground truth in network-input pixels is mapped back by the inverse ``homography_matrix`` when
+    the drawn image has the sample's ``ori_shape``; predictions are in the drawn image's pixels.
 
     Args:
-        name (str): Instance name.
-        line_width (int | float): Box line width.
-        text_color (str | tuple): Colour of the category names.
         kpt_score_thr (float): Score of a confident predicted landmark. Defaults to 0.3.
-        kpt_radius (int, optional): Landmark radius in pixels; ``max(3, round(max(h, w) / 150))``
-            when None.
+        kpt_radius (int, optional): Landmark radius; ``max(3, round(max(h, w) / 150))`` when None.
         link_width (int, optional): Skeleton line width; ``max(1, radius // 2)`` when None.
         low_color (tuple[int, int, int]): Colour of occluded / low-score landmarks.
         draw_low_score_kpts (bool): Draw predicted landmarks under ``kpt_score_thr``.
-        **kwargs: ``DetLocalVisualizer``'s other arguments (``image``, ``vis_backends``,
-            ``save_dir``, ``bbox_color`` (the dataset palette when None), ``mask_color``,
-            ``alpha``).
+        name, line_width, text_color, **kwargs: ``DetLocalVisualizer``'s.
     """
 
     def __init__(self,
@@ -161,17 +130,10 @@ class DeepMarkVisualizer(DetLocalVisualizer):
                        image: np.ndarray,
                        instances: InstanceData,
                        palette: Optional[Sequence[tuple]] = None) -> np.ndarray:
-        """Draw every garment's own landmarks and skeleton onto ``image`` in place.
+        """Draw every garment's own landmarks and skeleton onto the RGB ``image`` in place.
 
-        Args:
-            image (np.ndarray): (H, W, 3) uint8 RGB image, modified.
-            instances (InstanceData): ``labels`` (N,), ``keypoints`` (N, K, 2) with
-                ``keypoints_visible`` (N, K) (ground truth, 0/1/2) or ``keypoint_scores`` (N, K)
-                (predictions).
-            palette (Sequence[tuple], optional): Category colours; the dataset's when None.
-
-        Returns:
-            np.ndarray: ``image``.
+        ``instances``: ``labels`` (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K)
+        (ground truth) or ``keypoint_scores`` (N, K) (predictions).
         """
         labels = np.asarray(tensor2ndarray(instances.labels), np.int64).reshape(-1)
         if len(labels) == 0:
@@ -218,13 +180,8 @@ class DeepMarkVisualizer(DetLocalVisualizer):
     def add_datasample(self, name: str, image: np.ndarray,
                        data_sample: Optional[DetDataSample] = None, draw_gt: bool = True,
                        **kwargs) -> None:
-        """mmdet's ``add_datasample`` (ground truth left, prediction right) with landmarks.
-
-        Ground truth in network-input pixels is first mapped onto ``image`` when ``image`` has the
-        sample's ``ori_shape``. Without dataset metainfo, DeepFashion2's classes and palette are
-        used. ``kwargs`` are mmdet's (``draw_pred``, ``show``, ``wait_time``, ``out_file``,
-        ``pred_score_thr``, ``step``).
-        """
+        """mmdet's ``add_datasample`` with landmarks, ground truth first mapped onto ``image``;
+        DeepFashion2's classes and palette without dataset metainfo."""
         meta = dict(self.dataset_meta or {})
         meta.setdefault('classes', CLASSES)
         meta.setdefault('palette', list(PALETTE))

@@ -1,18 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""deepmark_mm's instances and predictions in the layout of the official DeepFashion2 evaluation.
+"""deepmark_mm's instances and predictions in the official DeepFashion2 evaluation layout.
 
-Ground truth follows the official ``deepfashion2_to_coco.py`` converter: ``bbox`` =
-``[x, y, w, h]``, ``area`` = ``w * h`` (the OKS area of the official keypoint evaluation), K * 3
-keypoint numbers (``x, y, v`` per slot, v in 0 unlabelled / 1 occluded / 2 visible; K = 294 for
-DeepFashion2), ``num_keypoints`` = labelled slots, ``category_id`` = label + 1.
-
-Results follow the official examples (``evaluation/example/`` of switchablenorms/DeepFashion2):
-boxes as ``[x, y, w, h]`` with ``score``; keypoints as K * 3 numbers with the detection score as
-``score``, ``x, y, 1`` on the detection's own category slots and ``0, 0, 0`` elsewhere (a detection
-only meets ground truth of its own category, and only labelled slots are compared).
-
-Between ``process`` and ``compute_metrics`` a detection keeps only its own slots
-(:func:`own_keypoints`). The functions never modify their input.
+Ground truth as the official ``deepfashion2_to_coco.py`` writes it (``bbox`` xywh, ``area`` = w * h,
+K * 3 keypoint numbers ``x, y, v``, ``category_id`` = label + 1); results as the official examples
+(keypoints ``x, y, 1`` on the detection's own category slots, ``0, 0, 0`` elsewhere).
 """
 import json
 from typing import Dict, Iterable, Iterator, List, Sequence
@@ -43,11 +34,11 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
         where v = 0) and ``categories``; for pycocotools, not for ``json.dump``.
 
     Raises:
-        ValueError: On a missing field, a wrong shape, a label outside 0..C-1, a visibility outside
-            {0, 1, 2}, a labelled slot outside the category's slice or a non-finite number,
-            naming the image and the instance.
+        ValueError: On a missing or malformed field, a label, visibility or labelled slot out of
+            range or a non-finite number, naming the image and the instance.
     """
     num_keypoints = max(end for _, end in keypoint_slices)
+    shapes = (('bbox', 4), ('keypoints', (num_keypoints, 2)), ('keypoints_visible', num_keypoints))
     images, annotations = [], []
     for gt in gt_dicts:
         img_id = gt['img_id']
@@ -55,22 +46,14 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
                            file_name=''))
         for index, instance in enumerate(gt['anns']):
             what = f'image {img_id}: instance {index}'
-            missing = [key for key in ('bbox', 'bbox_label', 'keypoints', 'keypoints_visible')
-                       if key not in instance]
-            if missing:
-                raise ValueError(f'{what} has no {missing[0]!r} (keys: {sorted(instance)})')
-            arrays = {}
-            for key, shape in (('bbox', (4, )), ('keypoints', (num_keypoints, 2)),
-                               ('keypoints_visible', (num_keypoints, ))):
-                try:
-                    arrays[key] = np.asarray(instance[key], dtype=np.float64)
-                except (TypeError, ValueError) as error:
-                    raise ValueError(f'{what} {key} cannot be read as numbers ({error})') from error
-                if arrays[key].shape != shape:
-                    raise ValueError(
-                        f'{what} {key} has shape {arrays[key].shape}, expected {shape}')
-            bbox, keypoints, visible = (arrays[key] for key in arrays)
-            label = int(instance['bbox_label'])
+            try:
+                bbox, keypoints, visible = (np.asarray(instance[key], np.float64).reshape(shape)
+                                            for key, shape in shapes)
+                label = int(instance['bbox_label'])
+            except (KeyError, TypeError, ValueError) as error:
+                raise ValueError(f'{what} needs bbox (4,), bbox_label, keypoints '
+                                 f'({num_keypoints}, 2) and keypoints_visible ({num_keypoints},) '
+                                 f'({error!r})') from error
             if not 0 <= label < len(keypoint_slices):
                 raise ValueError(f'{what} bbox_label {label} is outside '
                                  f'0..{len(keypoint_slices) - 1}')
@@ -97,42 +80,21 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
 
 def category_landmark_annotations(annotations: Sequence[Dict], label: int,
                                   visible_only: bool = False,
-                                  keypoint_slices: Slices = KEYPOINT_SLICES,
-                                  classes: Sequence[str] = CLASSES) -> List[Dict]:
-    """One category's ground truth with keypoints cut down to the category's own slots.
+                                  keypoint_slices: Slices = KEYPOINT_SLICES) -> List[Dict]:
+    """One category's ground truth (already checked) cut to the category's own slots.
 
-    The official OKS of a ground truth with labelled slots only involves slots with v > 0, which
-    all lie in its category's slice: the slice with the sliced sigmas gives the same OKS.
-
-    Args:
-        annotations (Sequence[dict]): COCO keypoint annotations of category ``label + 1``.
-        label (int): The category's label.
-        visible_only (bool): Keep only visible slots (v = 2) and recount ``num_keypoints`` (ground
-            truth left without a labelled slot is then ignored: the paper's visible-only mAP).
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-        classes (Sequence[str]): Category names (for messages).
+    Only slots with v > 0 enter the official OKS, and they lie in the category's slice; with
+    ``visible_only`` occluded slots are dropped and ``num_keypoints`` recounted.
 
     Returns:
         list[dict]: New annotations whose ``keypoints`` is a (3 * n_slots,) float64 array.
-
-    Raises:
-        ValueError: When an annotation has the wrong number of keypoint values or labels a slot
-            outside its category's slice, naming the annotation and image.
     """
     start, end = keypoint_slices[label]
-    num_keypoints = max(e for _, e in keypoint_slices)
     sliced = []
     for ann in annotations:
-        where = f'annotation {ann.get("id")} (image {ann.get("image_id")}'
-        keypoints = np.array(ann['keypoints'], dtype=np.float64)
-        if keypoints.shape != (3 * num_keypoints, ):
-            raise ValueError(f'{where}) has {keypoints.size} keypoint values, expected '
-                             f'{3 * num_keypoints}')
-        keypoints = keypoints.reshape(num_keypoints, 3)
-        if (keypoints[:start, 2] > 0).any() or (keypoints[end:, 2] > 0).any():
-            raise ValueError(f'{where}, {classes[label]}) labels slots outside its category '
-                             f'slice {tuple(keypoint_slices[label])}')
-        own, num_labelled = keypoints[start:end].copy(), ann['num_keypoints']
+        own = np.array(ann['keypoints'], dtype=np.float64).reshape(-1, 3)
+        own = own if len(own) == end - start else own[start:end]  # own slots or all K
+        num_labelled = ann['num_keypoints']
         if visible_only:
             own[own[:, 2] != VISIBLE] = 0.0
             num_labelled = int((own[:, 2] > 0).sum())
@@ -173,15 +135,8 @@ def bbox_entries(img_ids: np.ndarray, bboxes: np.ndarray, scores: np.ndarray,
 
 def category_keypoint_entries(img_ids: np.ndarray, scores: np.ndarray, label: int,
                               own: np.ndarray, keypoint_slices: Slices) -> List[Dict]:
-    """Keypoint results of one category on its own slots (``x, y, 1`` each), for the evaluation.
-
-    Args:
-        img_ids (np.ndarray): (N,) image ids.
-        scores (np.ndarray): (N,) detection scores.
-        label (int): The detections' label.
-        own (np.ndarray): (N, S, 2) float32 from :func:`own_keypoints`.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-    """
+    """Keypoint results of one category on its own slots (``x, y, 1`` each); ``own`` (N, S, 2)
+    from :func:`own_keypoints`."""
     start, end = keypoint_slices[label]
     own = own[:, :end - start]
     rows = np.concatenate([own, np.ones_like(own[..., :1])], -1).reshape(
@@ -192,10 +147,7 @@ def category_keypoint_entries(img_ids: np.ndarray, scores: np.ndarray, label: in
 
 def keypoint_entries(img_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray,
                      own: np.ndarray, keypoint_slices: Slices) -> Iterator[Dict]:
-    """Official keypoint results (K * 3 numbers as lists, for the result file), one at a time.
-
-    Args: as :func:`category_keypoint_entries`, with (N,) ``labels``.
-    """
+    """Official keypoint results (K * 3 numbers as lists, for the result file), one at a time."""
     num_keypoints = max(end for _, end in keypoint_slices)
     for img_id, score, label, points in zip(img_ids.tolist(), scores.astype(np.float64).tolist(),
                                             labels.tolist(), own):
@@ -207,8 +159,7 @@ def keypoint_entries(img_ids: np.ndarray, scores: np.ndarray, labels: np.ndarray
 
 
 def dump_json_list(entries: Iterable[Dict], path: str) -> None:
-    """Write a JSON list entry by entry (``json.dump``'s bytes; a result file can outgrow
-    memory as Python objects)."""
+    """Write a JSON list entry by entry (``json.dump``'s bytes, without holding all in memory)."""
     with open(path, 'w') as file:
         file.write('[')
         for index, entry in enumerate(entries):

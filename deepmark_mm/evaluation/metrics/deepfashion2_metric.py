@@ -9,15 +9,16 @@ import os.path as osp
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger, print_log
 from mmengine.structures import BaseDataElement
+from mmengine.visualization.utils import tensor2ndarray
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mmdet.registry import METRICS
+from mmdet.structures.bbox import get_box_tensor
 from deepmark_mm.datasets.deepfashion2_converter import load_json_file
 from deepmark_mm.datasets.deepfashion2_dataset import read_coco_ground_truth
 from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
@@ -33,14 +34,9 @@ BBOX_STATS = dict(mAP=0, mAP_50=1, mAP_75=2, mAP_m=4, mAP_l=5)
 KEYPOINT_STATS = dict(mAP=0, mAP_50=1, mAP_75=2)
 
 
-def _to_numpy(value, dtype) -> np.ndarray:
+def to_numpy(value, dtype) -> np.ndarray:
     """Tensor / mmdet box structure / array-like -> numpy array of ``dtype``."""
-    if hasattr(value, 'tensor') and not isinstance(value, torch.Tensor):
-        value = value.tensor
-    if isinstance(value, torch.Tensor):
-        value = value.detach().to('cpu', torch.float64 if dtype != np.int64 else torch.int64)
-        return value.numpy().astype(dtype)
-    return np.asarray(value, dtype=dtype)
+    return np.asarray(tensor2ndarray(get_box_tensor(value)), dtype=dtype)
 
 
 def _quiet_coco(dataset: Dict) -> COCO:
@@ -56,11 +52,9 @@ def coco_eval_by_category(runs: Iterable[Tuple[int, COCO, List[Dict], Optional[n
                           img_ids: Sequence, iou_type: str) -> Tuple[np.ndarray, str]:
     """pycocotools' evaluation one category at a time, merged before its ``summarize``.
 
-    With ``useCats = 1`` pycocotools matches and accumulates each category on its own, and each
-    summary number is the mean of valid precisions that come in equal blocks per category:
-    concatenating the per-category precision / recall arrays gives exactly the numbers of one run
-    over all categories, while each category may use its own keypoint layout and only one
-    category's results exist at a time.
+    With ``useCats = 1`` each category is matched and accumulated on its own and each summary
+    number averages equal per-category blocks: the concatenated arrays give exactly one run's
+    numbers, while each category may use its own keypoint layout.
 
     Args:
         runs (Iterable[tuple]): ``(category_id, ground truth, result entries, OKS sigmas or
@@ -98,34 +92,20 @@ def coco_eval_by_category(runs: Iterable[Tuple[int, COCO, List[Dict], Optional[n
 
 @METRICS.register_module()
 class DeepFashion2Metric(BaseMetric):
-    """The DeepFashion2 challenge's box and landmark mAP.
+    """The DeepFashion2 challenge's box and landmark mAP, on pycocotools.
 
-    Boxes: COCO bbox evaluation (IoU .50:.05:.95, maxDets 100). Landmarks: COCO keypoint
-    evaluation with the landmark set's OKS sigmas (DeepFashion2's 294 official ones),
-    ``maxDets = 20``, ``useCats = 1``, OKS area = ground-truth box area ``w * h``, only
-    ground-truth slots with v > 0 compared, ground truth without labelled slot ignored. The landmark
-    mAP is reported twice, as in the DeepMark paper: visible + occluded slots (``kpt_*``) and
-    visible slots only (``kpt_vis_*``: occluded slots are removed from the ground truth and
-    ``num_keypoints`` recounted). Matching, accumulation and summaries are pycocotools'.
+    Boxes: COCO bbox evaluation. Landmarks: COCO keypoint evaluation with the landmark set's OKS
+    sigmas, ``maxDets = 20``, OKS area = box area ``w * h``, run category by category on the
+    category's own slots (:func:`coco_eval_by_category`), reported as ``kpt_*`` (visible +
+    occluded) and ``kpt_vis_*`` (visible only, as in the DeepMark paper). Only the 20 best
+    detections per image and category keep their landmarks after ``process``.
 
-    The landmark evaluation runs category by category on the category's own slots (see
-    :func:`coco_eval_by_category`): exactly the official numbers for every ground truth with a
-    labelled slot. For an ignored one (e.g. all landmarks occluded, in the visible-only mode)
-    pycocotools' doubled-box rule then looks at the detection's own landmarks, not at the
-    ``0, 0, 0`` padding of the result file. Only the 20 best detections per image and category can
-    count for landmarks, so only those keep their (own-slot) landmarks after ``process``.
-
-    The landmark set is ``dataset_meta`` (``classes``, ``keypoint_slices``, ``sigmas``; the runner
-    sets the dataset's metainfo), DeepFashion2's when none. Predictions
-    (``data_sample['pred_instances']``, original pixels): ``bboxes`` (N, 4) xyxy, ``scores`` (N,),
-    ``labels`` (N,) and for landmarks ``keypoints`` (N, K, 2). Ground truth: ``ann_file`` (the
-    official converter's COCO json, checked by the dataset's
-    :func:`~deepmark_mm.datasets.deepfashion2_dataset.read_coco_ground_truth`: a bad record raises
-    ``DeepFashion2FormatError`` naming file, image and annotation, or with ``skip_invalid`` is
-    left out as the dataset leaves it out) or else ``data_sample['instances']``; both give the
-    same numbers. Predictions for an image ``ann_file`` lacks, an image evaluated twice, NaN/inf
-    predictions or labels outside 0..C-1 raise a ``ValueError`` naming the image. An mAP without
-    ground truth to score is NaN (with a warning).
+    The landmark set is ``dataset_meta`` (DeepFashion2's when None). Predictions are
+    ``pred_instances`` in original pixels (``bboxes``, ``scores``, ``labels``, ``keypoints``
+    (N, K, 2)); ground truth is ``ann_file`` (checked by the dataset's
+    :func:`~deepmark_mm.datasets.deepfashion2_dataset.read_coco_ground_truth`) or else each
+    sample's ``instances``. Bad predictions, unknown or repeated images raise a ``ValueError``
+    naming the image; an mAP without ground truth is NaN (with a warning).
 
     Args:
         ann_file (str, optional): COCO-layout annotation file. Defaults to None.
@@ -198,13 +178,7 @@ class DeepFashion2Metric(BaseMetric):
         self._gt_landmark_set = landmark_set
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Check and keep each image's predictions (and its ground truth without ``ann_file``).
-
-        Args:
-            data_batch (dict): The data batch (unused).
-            data_samples (Sequence[dict]): Data samples with ``img_id``, ``ori_shape``,
-                ``pred_instances`` and, without ``ann_file``, ``instances``.
-        """
+        """Check and keep each image's predictions (and its ground truth without ``ann_file``)."""
         for data_sample in data_samples:
             if isinstance(data_sample, BaseDataElement):
                 data_sample = data_sample.to_dict()
@@ -233,9 +207,9 @@ class DeepFashion2Metric(BaseMetric):
                    if key not in pred]
         if missing:
             raise ValueError(f'image {img_id}: pred_instances lacks {missing} (has {sorted(pred)})')
-        kept = dict(bboxes=_to_numpy(pred['bboxes'], np.float32).reshape(-1, 4),
-                    scores=_to_numpy(pred['scores'], np.float32).reshape(-1),
-                    labels=_to_numpy(pred['labels'], np.int64).reshape(-1))
+        kept = dict(bboxes=to_numpy(pred['bboxes'], np.float32).reshape(-1, 4),
+                    scores=to_numpy(pred['scores'], np.float32).reshape(-1),
+                    labels=to_numpy(pred['labels'], np.int64).reshape(-1))
         labels, num_classes = kept['labels'], len(self.landmark_meta['classes'])
         if not len(kept['bboxes']) == len(kept['scores']) == len(labels):
             raise ValueError(f'image {img_id}: {len(kept["bboxes"])} boxes, '
@@ -245,7 +219,7 @@ class DeepFashion2Metric(BaseMetric):
                              f'0..{num_classes - 1}')
         checked = dict(bboxes=kept['bboxes'], scores=kept['scores'])
         if with_keypoints:
-            keypoints = _to_numpy(pred['keypoints'], np.float32)
+            keypoints = to_numpy(pred['keypoints'], np.float32)
             expected = (len(labels), self.landmark_meta['num_keypoints'], 2)
             if keypoints.shape != expected:
                 raise ValueError(f'image {img_id}: pred_instances.keypoints has shape '
@@ -263,17 +237,8 @@ class DeepFashion2Metric(BaseMetric):
         return kept
 
     def compute_metrics(self, results: List[Tuple[Dict, Dict]]) -> Dict[str, float]:
-        """Write result files if asked, then evaluate boxes and landmarks.
-
-        Args:
-            results (list[tuple[dict, dict]]): ``(ground truth, predictions)`` per image.
-
-        Returns:
-            dict[str, float]: ``bbox_mAP``, ``bbox_mAP_50``, ``bbox_mAP_75``, ``bbox_mAP_m``,
-            ``bbox_mAP_l``, ``kpt_mAP``, ``kpt_mAP_50``, ``kpt_mAP_75``, ``kpt_vis_mAP``,
-            ``kpt_vis_mAP_50``, ``kpt_vis_mAP_75`` (of the chosen ``metric``); ``{}`` with
-            ``format_only``.
-        """
+        """Write result files if asked, then evaluate: ``bbox_*`` (BBOX_STATS), ``kpt_*`` and
+        ``kpt_vis_*`` (KEYPOINT_STATS) of the chosen ``metric``; ``{}`` with ``format_only``."""
         logger: MMLogger = MMLogger.get_current_instance()
         img_ids = [gt['img_id'] for gt, _ in results]
         if len(set(img_ids)) != len(img_ids):
@@ -333,13 +298,13 @@ class DeepFashion2Metric(BaseMetric):
                        own: np.ndarray, sigmas: np.ndarray, img_ids: Sequence,
                        visible_only: bool) -> Iterable[Tuple]:
         """Per category: its ground truth and detections on its own slots, and their sigmas."""
-        slices, classes = self.landmark_meta['keypoint_slices'], self.landmark_meta['classes']
+        slices = self.landmark_meta['keypoint_slices']
         for cat_id in cat_ids:
             label = cat_id - 1
             start, end = slices[label]
             annotations = category_landmark_annotations(
                 coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img_ids, catIds=[cat_id])), label,
-                visible_only, slices, classes)
+                visible_only, slices)
             gt = _quiet_coco(dict(images=coco_gt.dataset['images'], annotations=annotations,
                                   categories=[coco_gt.cats[cat_id]]))
             mine = top['labels'] == label
@@ -348,11 +313,7 @@ class DeepFashion2Metric(BaseMetric):
                 sigmas[start:end]
 
     def dump_results(self, results: List[Tuple[Dict, Dict]]) -> Dict[str, str]:
-        """Write the official result files at ``outfile_prefix`` (folders are created).
-
-        Returns:
-            dict[str, str]: ``'bbox'`` / ``'keypoints'`` -> written path.
-        """
+        """The official result files at ``outfile_prefix``; ``{'bbox' / 'keypoints': path}``."""
         os.makedirs(osp.dirname(osp.abspath(self.outfile_prefix)), exist_ok=True)
         files = dict(bbox=f'{self.outfile_prefix}.bbox.json')
         dump_json_list((entry for _, pred in results for entry in bbox_entries(

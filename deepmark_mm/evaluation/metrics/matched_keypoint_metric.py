@@ -11,7 +11,7 @@ from mmpose.registry import METRICS as POSE_METRICS
 
 from mmdet.evaluation.functional import bbox_overlaps
 from mmdet.registry import METRICS
-from .deepfashion2_metric import _to_numpy
+from .deepfashion2_metric import to_numpy
 
 #: mmpose's top-down FLD evaluation (``configs/fashion_2d_keypoint/.../deepfashion_*.py``).
 DEFAULT_POSE_METRICS = (dict(type='PCKAccuracy', thr=0.2), dict(type='AUC'), dict(type='EPE'))
@@ -23,24 +23,11 @@ _PCK_KEYS = dict(bbox='PCK', head='PCKh', torso='tPCK')
 class MatchedKeypointMetric(BaseMetric):
     """mmpose's landmark metrics (default: PCK@0.2 by box, AUC, EPE) on matched detections.
 
-    Per image, detections are matched to the ground truth like COCO: in descending score order,
-    each detection takes the unmatched, non-ignored ground truth of its label with the highest box
-    IoU (mmdet's ``bbox_overlaps``) if that IoU is >= ``iou_thr``. Each matched pair goes to the
-    mmpose metrics as one top-down sample: ``pred_instances.keypoints`` (1, K, 2),
-    ``gt_instances.keypoints`` (1, K, 2), ``gt_instances.keypoints_visible`` (1, K) = ground truth
-    visibility > 0 (only the slots of the ground truth's category are labelled) and
-    ``gt_instances.bboxes`` (1, 4) xyxy. Unmatched ground truth is not scored by those metrics;
-    ``matched`` (matched / non-ignored ground truth) shows it.
-
-    Note that mmpose's PCK (and AUC) averages per-slot accuracies over the K slots with any
-    labelled landmark (not over landmarks), AUC's ``norm_factor`` is in pixels (default 30) and its
-    thresholds ``i / num_thrs`` start at 0 (a perfect prediction scores ``1 - 1 / num_thrs``), and
-    EPE is the mean pixel distance over all labelled landmarks.
-
-    Inputs of ``process`` (dicts, as mmengine's Evaluator gives them, original image pixels):
-    ``pred_instances`` with ``bboxes`` (N, 4) xyxy, ``scores`` (N,), ``labels`` (N,) and
-    ``keypoints`` (N, K, 2); ``instances`` (the dataset's raw instances), each with ``bbox`` (4,)
-    xyxy, ``bbox_label``, ``ignore_flag``, ``keypoints`` (K, 2) and ``keypoints_visible`` (K,).
+    Per image, detections (by descending score) take the unmatched, non-ignored ground truth of
+    their label with the highest box IoU if it is >= ``iou_thr`` (COCO-style matching); each pair
+    goes to the mmpose metrics as one top-down sample (slots with visibility > 0 labelled, the
+    ground truth box as ``bboxes``). ``matched`` = matched / non-ignored ground truth. Inputs:
+    ``pred_instances`` and ``instances`` (the dataset's raw ones), original pixels.
 
     Args:
         metrics (Sequence[dict], optional): mmpose metric configs, built by mmpose's ``METRICS``
@@ -73,28 +60,21 @@ class MatchedKeypointMetric(BaseMetric):
             metric.dataset_meta = dataset_meta
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Match each image's detections and keep one record per image in ``self.results``.
-
-        One record per image (not per pair): the cross-rank collection cuts ``results`` to the
-        dataset size.
-
-        Args:
-            data_batch (dict): The batch (unused).
-            data_samples (Sequence[dict]): Per image ``pred_instances`` and ``instances``.
-        """
+        """Match each image's detections; one record per image (the cross-rank collection cuts
+        ``results`` to the dataset size)."""
         for sample in data_samples:
             if 'instances' not in sample:
                 raise ValueError(f'{type(self).__name__}: data sample of image '
                                  f'{sample.get("img_id")} has no "instances" (ground truth)')
             gts = [inst for inst in sample['instances'] if not inst.get('ignore_flag', 0)]
             pred = sample['pred_instances']
-            boxes = _to_numpy(pred['bboxes'], np.float64).reshape(-1, 4)
-            scores = _to_numpy(pred['scores'], np.float64).reshape(-1)
-            labels = _to_numpy(pred['labels'], np.int64).reshape(-1)
-            keypoints = _to_numpy(pred['keypoints'], np.float64)
+            boxes = to_numpy(pred['bboxes'], np.float64).reshape(-1, 4)
+            scores = to_numpy(pred['scores'], np.float64).reshape(-1)
+            labels = to_numpy(pred['labels'], np.int64).reshape(-1)
+            keypoints = to_numpy(pred['keypoints'], np.float64)
             pairs = []
             if len(gts) and len(boxes):
-                gt_boxes = np.array([_to_numpy(gt['bbox'], np.float64) for gt in gts])
+                gt_boxes = np.array([to_numpy(gt['bbox'], np.float64) for gt in gts])
                 gt_labels = np.array([int(gt['bbox_label']) for gt in gts])
                 ious = bbox_overlaps(boxes, gt_boxes)  # (N, M)
                 taken = np.zeros(len(gts), dtype=bool)
@@ -109,15 +89,15 @@ class MatchedKeypointMetric(BaseMetric):
     @staticmethod
     def _pose_sample(keypoints: np.ndarray, gt: dict) -> Dict[str, dict]:
         """A detection's (K, 2) landmarks and its matched raw ground truth as an mmpose sample."""
-        gt_keypoints = _to_numpy(gt['keypoints'], np.float64).reshape(1, -1, 2)
+        gt_keypoints = to_numpy(gt['keypoints'], np.float64).reshape(1, -1, 2)
         if gt_keypoints.shape[1:] != keypoints.shape:
             raise ValueError(f'predicted keypoints {keypoints.shape} do not fit the ground '
                              f'truth keypoints {gt_keypoints.shape[1:]}')
-        visible = _to_numpy(gt['keypoints_visible'], np.float64).reshape(1, -1) > 0
+        visible = to_numpy(gt['keypoints_visible'], np.float64).reshape(1, -1) > 0
         return dict(
             pred_instances=dict(keypoints=keypoints[None].copy()),
             gt_instances=dict(keypoints=gt_keypoints, keypoints_visible=visible,
-                              bboxes=_to_numpy(gt['bbox'], np.float64).reshape(1, 4)))
+                              bboxes=to_numpy(gt['bbox'], np.float64).reshape(1, 4)))
 
     @staticmethod
     def _result_keys(metric: BaseMetric) -> List[str]:
@@ -127,15 +107,8 @@ class MatchedKeypointMetric(BaseMetric):
         return [type(metric).__name__]
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """Run the mmpose metrics on all matched pairs (of every rank).
-
-        Args:
-            results (list[dict]): Per image ``num_gt`` (int) and ``pairs`` (mmpose samples).
-
-        Returns:
-            dict[str, float]: The mmpose metrics' keys (``PCK``, ``AUC``, ``EPE`` by default; NaN
-            with a warning when nothing matched) and ``matched`` (NaN without ground truth).
-        """
+        """The mmpose metrics' keys over all matched pairs (NaN with a warning when nothing
+        matched) and ``matched`` (NaN without ground truth)."""
         num_gt = sum(result['num_gt'] for result in results)
         pairs = [pair for result in results for pair in result['pairs']]
         metrics: Dict[str, float] = {}
