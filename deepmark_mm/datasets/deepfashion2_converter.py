@@ -1,11 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """DeepFashion2 layouts on disk: per-image (``image/`` + ``annos/``) <-> official COCO json.
 
-:func:`per_image_to_coco` produces what the official ``deepfashion2_to_coco.py`` produces (same
-``info``/``licenses``/``images``/``categories`` records, annotations numbered 1, 2, ... in image
-order). Two documented differences that do not change meaning: images are taken in numeric
-file-stem order and each file's items in ``item1, item2, ...`` order (the official script follows
-JSON key order), and image sizes are read from the image header.
+:func:`per_image_to_coco` writes what the official ``deepfashion2_to_coco.py`` does, except that
+files and items go in numeric order (not JSON key order) and sizes come from the image headers.
 """
 import json
 import os
@@ -77,15 +74,9 @@ def read_per_image_sample(anno_path: str,
                           skip_invalid: bool = False,
                           image_suffix: str = IMAGE_SUFFIX,
                           own_slots_only: bool = False) -> PerImageSample:
-    """One ``annos/NNNNNN.json`` with the size of ``image_dir/NNNNNN<image_suffix>``.
-
-    ``skip_invalid``: bad items / files go to the returned problems instead of raising;
-    ``own_slots_only``: see :func:`raw_item_to_coco_annotation`.
-
-    Returns:
-        tuple: (image record | None when the whole file is unusable, COCO annotations (``id`` 0,
-        numbered later), problem messages).
-    """
+    """(image record | None if unusable, COCO annotations with ``id`` 0, problems) of one
+    ``annos/NNNNNN.json`` and ``image_dir/NNNNNN<image_suffix>``; ``skip_invalid`` records bad
+    items / files in the problems instead of raising."""
     problems: List[str] = []
     try:
         image_id = image_id_from_stem(anno_path)
@@ -170,20 +161,9 @@ def per_image_to_coco(src_dir: str,
 
 def coco_layout_samples(coco: object, source: str, on_invalid: OnInvalid,
                         image_folder: Optional[str] = None) -> List[dict]:
-    """Group a COCO json's annotations by image, checking the image records.
-
-    Args:
-        coco: The loaded json.
-        source (str): Its path, for messages.
-        on_invalid (Callable): Called with the error of an unusable image or annotation record
-            (``whole_image=True`` for an image); must raise or return (the record is dropped).
-        image_folder (str, optional): Check that ``image_folder / file_name`` exists.
-
-    Returns:
-        list[dict]: ``raw_img_info``, ``raw_ann_info`` (annotations, not validated yet, see
-        :func:`.deepfashion2_dataset.valid_annotations`) and ``source_file`` per usable image,
-        in file order.
-    """
+    """``raw_img_info``, ``raw_ann_info`` (not validated yet) and ``source_file`` per usable
+    image of a loaded COCO json (``source``), in file order; ``on_invalid`` gets the error of each
+    unusable image / annotation record; ``image_folder``: check the image files exist."""
     if not isinstance(coco, dict) or not isinstance(coco.get('images'), list) or \
             not isinstance(coco.get('annotations'), list):
         raise DeepFashion2FormatError(
@@ -230,16 +210,9 @@ def _check_coco_image(image: object, where: str, image_folder: Optional[str]) ->
 def coco_to_per_image(coco: Union[str, Dict],
                       out_dir: str,
                       image_dir: Optional[str] = None) -> int:
-    """Write a COCO-layout split (json path or dict) as ``out_dir/annos/NNNNNN.json`` files.
-
-    Items are written as ``item1, item2, ...`` in annotation-id order; ``scale``, ``occlusion``,
-    ``zoom_in``, ``viewpoint``, ``source`` only when the COCO records carry them. Records are
-    checked as :func:`coco_layout_samples` does; the first bad one raises. With ``image_dir``,
-    ``out_dir/image/`` gets a symbolic link per image.
-
-    Returns:
-        int: Number of annotation files written.
-    """
+    """Write a COCO split (json path or dict) as ``out_dir/annos/NNNNNN.json`` (items in
+    annotation-id order; the first bad record raises); with ``image_dir``, ``out_dir/image/``
+    gets a symbolic link per image. Returns the number of files written."""
     where = coco if isinstance(coco, str) else 'coco'
     if isinstance(coco, str):
         coco = load_json_file(coco)

@@ -20,15 +20,8 @@ LAYOUTS = ('coco', 'per_image')
 
 
 class SkipOrRaise:
-    """What to do with an invalid item or image: raise its error, or (``skip_invalid``) record it.
-
-    Args:
-        skip_invalid (bool): Record and skip instead of raising.
-
-    Attributes:
-        problems (list[str]): The recorded errors (``'file: image / item: problem'``).
-        skipped_images (int): How many of them dropped a whole image.
-    """
+    """``on_invalid`` callback: raise an invalid item's error, or (``skip_invalid``) record it in
+    ``problems`` (``skipped_images`` counts the whole images among them)."""
 
     def __init__(self, skip_invalid: bool) -> None:
         self.skip_invalid = skip_invalid
@@ -73,15 +66,9 @@ load_coco_json = load_json_file
 def valid_annotations(raw_data_info: dict, on_invalid: OnInvalid,
                       keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
                       classes: Sequence[str] = CATEGORY_NAMES) -> List[Tuple[dict, dict]]:
-    """``(annotation, instance)`` of each of one image's annotations that passes
+    """``(annotation, instance)`` of each annotation of one ``raw_data_info`` that passes
     :func:`~.deepfashion2_format.coco_annotation_to_instance`; ``on_invalid`` gets the others'
-    errors, which name file, image (id and file name) and annotation id.
-
-    Args:
-        raw_data_info (dict): ``raw_img_info``, ``raw_ann_info`` and ``source_file``.
-        on_invalid (Callable): Raises or records (the annotation is then dropped).
-        keypoint_slices, classes: The landmark set (DeepFashion2's by default).
-    """
+    errors (naming file, image and annotation id)."""
     image = raw_data_info['raw_img_info']
     kept = []
     for annotation in raw_data_info['raw_ann_info']:
@@ -98,13 +85,8 @@ def valid_annotations(raw_data_info: dict, on_invalid: OnInvalid,
 def read_coco_ground_truth(coco: object, source: str, skip_invalid: bool = False,
                            keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
                            classes: Sequence[str] = CATEGORY_NAMES) -> Dict:
-    """A loaded COCO json cut down to what :class:`DeepFashion2Dataset` keeps from it (the images
-    with usable records, the valid annotations; image files are not looked at), with the dataset's
-    checks and errors; for the metric's ground truth.
-
-    Returns:
-        dict: ``images``, ``annotations`` (the file's own dicts), ``categories``.
-    """
+    """The metric's ground truth: a loaded COCO json cut to the ``images``, ``annotations`` and
+    ``categories`` :class:`DeepFashion2Dataset` keeps, with its checks (image files unread)."""
     invalid = SkipOrRaise(skip_invalid)
     raw_infos = coco_layout_samples(coco, source, invalid)
     annotations = [annotation for raw_info in raw_infos
@@ -119,43 +101,25 @@ def read_coco_ground_truth(coco: object, source: str, skip_invalid: bool = False
 class DeepFashion2Dataset(BaseDetDataset):
     """DeepFashion2 clothing detection + landmarks (13 categories, 294 landmark slots).
 
-    Two layouts:
-
-    * ``'coco'``: ``ann_file`` is the official COCO json (``deepfashion2_to_coco.py`` output);
-      images are ``data_prefix['img'] / file_name``.
-    * ``'per_image'``: ``ann_file=''``; ``data_prefix['ann']`` holds ``NNNNNN.json`` files
-      (``item1..itemN``) and ``data_prefix['img']`` the ``NNNNNN.jpg`` images (their sizes are read
-      from the JPEG headers). Annotation ids are numbered 1, 2, ... like the official converter.
-
-    ``data_info`` follows docs/architecture.md (boxes xyxy in original pixels, ``bbox_label`` =
-    category_id - 1, ``keypoints`` (294, 2) float32 and ``keypoints_visible`` (294,) uint8 arrays,
-    ``area`` = w * h). Items whose landmarks are all unlabelled are kept. The COCO json is read
-    with :func:`lean_annotation` as ``json.load`` hook (docs/scale_and_robustness.md).
-
-    Bad input (missing image, unreadable json, category id outside 1..13, landmark count not
-    fitting the category, visibility outside {0, 1, 2}, degenerate/inverted box) raises
-    :class:`DeepFashion2FormatError` naming file and item; with ``skip_invalid=True`` such items
-    (or whole images, for file-level problems) are dropped, one warning line counts them and
-    ``invalid.problems`` lists them. :class:`~deepmark_mm.evaluation.DeepFashion2Metric` checks its
-    ``ann_file`` with the same functions (:func:`read_coco_ground_truth`) and, given the same
-    ``skip_invalid``, scores exactly the items this dataset keeps.
+    Layouts: ``'coco'`` (``ann_file``: the official COCO json, read with :func:`lean_annotation`)
+    or ``'per_image'`` (``ann_file=''``; ``data_prefix['ann']`` holds ``NNNNNN.json``,
+    ``data_prefix['img']`` the ``NNNNNN.jpg`` whose headers give the sizes; annotation ids 1, 2,
+    ...). ``data_info`` follows docs/architecture.md. Bad input raises
+    :class:`DeepFashion2FormatError` naming file and item; ``skip_invalid=True`` drops such items
+    (or whole images) with one warning line; :class:`~deepmark_mm.evaluation.DeepFashion2Metric`
+    applies the same checks (:func:`read_coco_ground_truth`) and so scores the same items.
 
     Args:
-        ann_file (str): COCO json; ``''`` for the per-image layout.
-        data_prefix (dict): ``img`` (image folder) and, per-image layout, ``ann`` (annotation
-            folder). Defaults to ``dict(img='image/', ann='annos/')``.
-        layout (str, optional): ``'coco'`` or ``'per_image'``; ``None``: ``'coco'`` when
-            ``ann_file`` is set.
-        skip_invalid (bool): Skip bad items with one warning instead of raising. Defaults to False.
-        check_images (bool): COCO layout: check that every image file exists. Defaults to True.
-        num_workers (int): Processes that read per-image files. Defaults to 0.
-        filter_cfg (dict, optional): ``filter_empty_gt`` (drop images without instances) and
-            ``min_size`` (drop images whose shorter side is smaller), training only.
-        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments.
+        data_prefix (dict): ``img`` and (per-image layout) ``ann`` folders.
+        layout (str, optional): ``'coco'``, ``'per_image'`` or None (``'coco'`` iff ``ann_file``).
+        skip_invalid (bool): Skip bad items with one warning instead of raising.
+        check_images (bool): COCO layout: check that every image file exists.
+        num_workers (int): Processes that read per-image files.
+        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments; ``filter_cfg`` takes
+            ``filter_empty_gt`` and ``min_size`` (training only).
 
     Attributes:
-        invalid (SkipOrRaise): After loading, what ``skip_invalid`` skipped (``problems``,
-            ``skipped_images``).
+        invalid (SkipOrRaise): What ``skip_invalid`` skipped.
     """
 
     METAINFO: dict = dict(classes=CLASSES)
@@ -179,8 +143,7 @@ class DeepFashion2Dataset(BaseDetDataset):
 
     @classmethod
     def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
-        """DeepFashion2's metainfo (``get_deepfashion2_metainfo``), updated by ``metainfo`` and
-        checked (:func:`~.landmark_metainfo.check_landmark_metainfo`)."""
+        """DeepFashion2's metainfo updated by ``metainfo``, checked."""
         merged = get_deepfashion2_metainfo()
         if metainfo is not None:
             if 'classes' in metainfo and tuple(metainfo['classes']) != CLASSES:
@@ -221,15 +184,8 @@ class DeepFashion2Dataset(BaseDetDataset):
         return data_list
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
-        """One image's ``data_info`` from its COCO image record and annotations.
-
-        Args:
-            raw_data_info (dict): ``raw_img_info`` (COCO image), ``raw_ann_info`` (list of COCO
-                annotations) and ``source_file`` (for messages).
-
-        Returns:
-            dict: ``img_path``, ``img_id``, ``height``, ``width``, ``instances``.
-        """
+        """``img_path``, ``img_id``, ``height``, ``width``, ``instances`` of one image from its
+        ``raw_img_info``, ``raw_ann_info`` and ``source_file``."""
         image = raw_data_info['raw_img_info']
         raw_data_info.setdefault('source_file', self.ann_file)
         instances = [instance for _, instance in valid_annotations(raw_data_info, self.invalid)]

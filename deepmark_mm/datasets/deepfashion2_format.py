@@ -1,17 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """One garment in DeepFashion2's three shapes, with validation.
 
-* raw item: ``annos/NNNNNN.json`` -> ``itemK`` (``bounding_box`` xyxy, ``landmarks`` = [x, y, v] * n
-  for the category's own n landmarks, ``category_id`` 1..13, ``style``, ``segmentation`` ...);
-* COCO annotation: what the official ``deepfashion2_to_coco.py`` writes (``bbox`` xywh,
-  ``area`` = w * h, 882 ``keypoints`` numbers with only the category's slice non-zero,
-  ``num_keypoints`` = count of v > 0, ``iscrowd`` 0, ``pair_id``, ``style``, ``segmentation``);
-* dataset instance: the ``data_info['instances']`` entry of docs/architecture.md.
-
-Every conversion checks its input and raises :class:`DeepFashion2FormatError` naming the file and
-item on: a category id outside 1..13, a landmark list whose length does not fit the category,
-landmarks outside the category's slots, a visibility outside {0, 1, 2}, a non-finite, degenerate or
-inverted box.
+Raw item (``annos/NNNNNN.json`` -> ``itemK``: ``bounding_box`` xyxy, ``landmarks`` [x, y, v] * n),
+COCO annotation (the official ``deepfashion2_to_coco.py`` output: ``bbox`` xywh, 882 ``keypoints``)
+and dataset instance (docs/architecture.md). Every conversion checks its input and raises
+:class:`DeepFashion2FormatError` naming file and item.
 """
 import numbers
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
@@ -108,17 +101,10 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
         keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
         keypoints[start:end] = triplets
         keypoints = keypoints.reshape(-1).tolist()
-    annotation = dict(
-        area=width * height,
-        bbox=[x1, y1, width, height],
-        category_id=category_id,
-        id=annotation_id,
-        pair_id=pair_id,
-        image_id=image_id,
-        iscrowd=0,
-        style=item.get('style', 0),
-        num_keypoints=int((triplets[:, 2] > 0).sum()),
-        keypoints=keypoints)
+    annotation = dict(area=width * height, bbox=[x1, y1, width, height], category_id=category_id,
+                      id=annotation_id, pair_id=pair_id, image_id=image_id, iscrowd=0,
+                      style=item.get('style', 0), num_keypoints=int((triplets[:, 2] > 0).sum()),
+                      keypoints=keypoints)
     if 'segmentation' in item:
         annotation['segmentation'] = item['segmentation']
     return annotation
@@ -127,24 +113,11 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
 def coco_annotation_to_instance(annotation: Dict, where: str,
                                 keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
                                 classes: Sequence[str] = CATEGORY_NAMES) -> Dict:
-    """Validate one COCO annotation and turn it into a dataset instance.
+    """One COCO annotation, checked (errors name ``where``), as a dataset instance.
 
-    Accepts the official 882-number ``keypoints`` (only the category's slice may be non-zero) or
-    the category's own ``3 * n`` numbers (a list or a 1-D array). The dataset and the metric both
-    check their annotations with this function.
-
-    Args:
-        annotation (dict): COCO annotation.
-        where (str): ``'file: image / annotation id'`` for errors.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` slots per category
-            (DeepFashion2's by default; any landmark set's metainfo ``keypoint_slices``).
-        classes (Sequence[str]): Category names, for messages.
-
-    Returns:
-        dict: ``bbox`` [x1, y1, x2, y2] floats, ``bbox_label`` (category_id - 1), ``ignore_flag``
-        (``iscrowd``), ``keypoints`` (K, 2) float32 array (zeros outside labelled slots),
-        ``keypoints_visible`` (K,) uint8 array (0/1/2), ``area`` (w * h), ``id``, ``pair_id``,
-        ``style`` (K = 294 for DeepFashion2).
+    ``keypoints`` holds 3 * K numbers (only the category's slice non-zero) or the category's own
+    3 * n. Returns ``bbox`` xyxy, ``bbox_label``, ``ignore_flag``, ``keypoints`` (K, 2) float32,
+    ``keypoints_visible`` (K,) uint8, ``area``, ``id``, ``pair_id``, ``style``.
     """
     check_fields(annotation, ('category_id', 'bbox', 'keypoints'), where, 'annotation')
     category_id = check_category_id(annotation['category_id'], where, len(keypoint_slices))
@@ -178,16 +151,10 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
     labelled = triplets[:, 2] > 0
     keypoints[start:end] = triplets[:, :2] * labelled[:, None]
     visible[start:end] = triplets[:, 2]
-    return dict(
-        bbox=[x, y, x + w, y + h],
-        bbox_label=category_id - 1,
-        ignore_flag=int(bool(annotation.get('iscrowd', 0))),
-        keypoints=keypoints,
-        keypoints_visible=visible,
-        area=w * h,
-        id=annotation.get('id'),
-        pair_id=annotation.get('pair_id'),
-        style=annotation.get('style', 0))
+    return dict(bbox=[x, y, x + w, y + h], bbox_label=category_id - 1,
+                ignore_flag=int(bool(annotation.get('iscrowd', 0))), keypoints=keypoints,
+                keypoints_visible=visible, area=w * h, id=annotation.get('id'),
+                pair_id=annotation.get('pair_id'), style=annotation.get('style', 0))
 
 
 def coco_annotation_to_raw_item(annotation: Dict, where: str = 'annotation') -> Dict:
@@ -200,12 +167,10 @@ def coco_annotation_to_raw_item(annotation: Dict, where: str = 'annotation') -> 
     raw = list(annotation['keypoints'])
     if len(raw) == 3 * NUM_KEYPOINTS:
         raw = raw[3 * start:3 * end]
-    item = dict(
-        category_id=category_id,
-        category_name=CATEGORY_NAMES[category_id - 1],
-        bounding_box=[_to_number(x), _to_number(y), _to_number(x + w), _to_number(y + h)],
-        landmarks=[_to_number(float(value)) for value in raw],
-        style=annotation.get('style', 0))
+    item = dict(category_id=category_id, category_name=CATEGORY_NAMES[category_id - 1],
+                bounding_box=[_to_number(v) for v in (x, y, x + w, y + h)],
+                landmarks=[_to_number(float(value)) for value in raw],
+                style=annotation.get('style', 0))
     for key in ('segmentation', 'scale', 'occlusion', 'zoom_in', 'viewpoint'):
         if key in annotation:
             item[key] = annotation[key]
@@ -227,15 +192,8 @@ def sorted_item_keys(anno: Dict, where: str) -> List[str]:
 def coco_image_record(image_id: int, file_name: str, width: int, height: int,
                       extra: Optional[Dict] = None) -> Dict:
     """An ``images`` entry as the official converter writes it."""
-    record = dict(
-        coco_url='',
-        date_captured='',
-        file_name=file_name,
-        flickr_url='',
-        id=image_id,
-        license=0,
-        width=width,
-        height=height)
+    record = dict(coco_url='', date_captured='', file_name=file_name, flickr_url='', id=image_id,
+                  license=0, width=width, height=height)
     if extra:
         record.update(extra)
     return record

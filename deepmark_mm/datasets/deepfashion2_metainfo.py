@@ -21,54 +21,21 @@ from .landmark_metainfo import keypoint_owner
 
 #: COCO category names in category-id order (label = category_id - 1).
 CLASSES: Tuple[str, ...] = (
-    'short_sleeved_shirt',
-    'long_sleeved_shirt',
-    'short_sleeved_outwear',
-    'long_sleeved_outwear',
-    'vest',
-    'sling',
-    'shorts',
-    'trousers',
-    'skirt',
-    'short_sleeved_dress',
-    'long_sleeved_dress',
-    'vest_dress',
-    'sling_dress',
-)
+    'short_sleeved_shirt', 'long_sleeved_shirt', 'short_sleeved_outwear', 'long_sleeved_outwear',
+    'vest', 'sling', 'shorts', 'trousers', 'skirt', 'short_sleeved_dress', 'long_sleeved_dress',
+    'vest_dress', 'sling_dress')
 
 #: The dataset's own human-readable category names, same order.
 CATEGORY_NAMES: Tuple[str, ...] = (
-    'short sleeve top',
-    'long sleeve top',
-    'short sleeve outwear',
-    'long sleeve outwear',
-    'vest',
-    'sling',
-    'shorts',
-    'trousers',
-    'skirt',
-    'short sleeve dress',
-    'long sleeve dress',
-    'vest dress',
-    'sling dress',
-)
+    'short sleeve top', 'long sleeve top', 'short sleeve outwear', 'long sleeve outwear', 'vest',
+    'sling', 'shorts', 'trousers', 'skirt', 'short sleeve dress', 'long sleeve dress',
+    'vest dress', 'sling dress')
 
-#: Each category's [start, end) slice of the 294 landmark slots.
+#: Each category's [start, end) slice of the 294 landmark slots (25, 33, 31, 39, 15, 15, 10, 14,
+#: 8, 29, 37, 19, 19 landmarks).
 KEYPOINT_SLICES: Tuple[Tuple[int, int], ...] = (
-    (0, 25),  # short sleeve top, 25
-    (25, 58),  # long sleeve top, 33
-    (58, 89),  # short sleeve outwear, 31
-    (89, 128),  # long sleeve outwear, 39
-    (128, 143),  # vest, 15
-    (143, 158),  # sling, 15
-    (158, 168),  # shorts, 10
-    (168, 182),  # trousers, 14
-    (182, 190),  # skirt, 8
-    (190, 219),  # short sleeve dress, 29
-    (219, 256),  # long sleeve dress, 37
-    (256, 275),  # vest dress, 19
-    (275, 294),  # sling dress, 19
-)
+    (0, 25), (25, 58), (58, 89), (89, 128), (128, 143), (143, 158), (158, 168), (168, 182),
+    (182, 190), (190, 219), (219, 256), (256, 275), (275, 294))
 
 NUM_CLASSES: int = len(CLASSES)
 NUM_KEYPOINTS: int = KEYPOINT_SLICES[-1][1]
@@ -124,14 +91,8 @@ def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,
 
 @lru_cache(maxsize=1)
 def mmpose_deepfashion2_metainfo() -> Dict:
-    """mmpose's DeepFashion2 metainfo (names, swap partners, skeleton), parsed by mmpose itself.
-
-    Returns:
-        dict: The output of ``mmpose.datasets.datasets.utils.parse_pose_metainfo``.
-
-    Raises:
-        FileNotFoundError: When the installed mmpose does not ship the metainfo file.
-    """
+    """mmpose's DeepFashion2 metainfo (names, swap partners, skeleton) by its
+    ``parse_pose_metainfo``; FileNotFoundError when mmpose does not ship the file."""
     import mmpose
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
@@ -145,19 +106,9 @@ def mmpose_deepfashion2_metainfo() -> Dict:
 
 @lru_cache(maxsize=1)
 def flip_indices() -> np.ndarray:
-    """For each slot, the slot it moves to under a horizontal flip (itself if centred).
-
-    Built from mmpose's ``swap`` partners, read as unordered pairs: mmpose 1.3.2 lists
-    ``vest_kpt9 -> vest_kpt13`` but leaves ``vest_kpt13``'s ``swap`` empty, so its own
-    ``flip_indices`` is not a permutation (slot 140 would keep its place while 136 moves onto it).
-
-    Returns:
-        np.ndarray: (294,) int64 permutation with ``flip[flip] == arange(294)``, each slot paired
-        only within its own category.
-
-    Raises:
-        ValueError: If the partners cross categories or a slot has two different partners.
-    """
+    """(294,) int64 self-inverse permutation: the slot each slot moves to under a horizontal
+    flip, from mmpose's ``swap`` partners read as unordered pairs (mmpose 1.3.2 leaves
+    ``vest_kpt13``'s ``swap`` empty, so its own ``flip_indices`` is not a permutation)."""
     one_sided = np.asarray(mmpose_deepfashion2_metainfo()['flip_indices'], dtype=np.int64)
     indices = np.arange(NUM_KEYPOINTS)
     for slot, partner in enumerate(one_sided.tolist()):
@@ -192,25 +143,14 @@ def category_skeletons() -> List[List[Tuple[int, int]]]:
 
 
 def get_deepfashion2_metainfo() -> Dict:
-    """The ``metainfo`` of :class:`DeepFashion2Dataset`.
-
-    Returns:
-        dict: ``classes``, ``category_names``, ``palette``, ``num_keypoints``, ``keypoint_names``,
-        ``keypoint_slices`` ([start, end) per class), ``keypoint_category`` (294,),
-        ``flip_indices`` (294,), ``sigmas`` (294,), ``skeleton_links`` (global pairs) and
-        ``skeletons`` (per class): the landmark metainfo schema of
-        :func:`.landmark_metainfo.check_landmark_metainfo` plus DeepFashion2's extra keys.
-    """
-    return dict(
-        classes=CLASSES,
-        category_names=CATEGORY_NAMES,
-        palette=list(PALETTE),
-        num_keypoints=NUM_KEYPOINTS,
-        keypoint_names=keypoint_names(),
-        keypoint_slices=[list(s) for s in KEYPOINT_SLICES],
-        keypoint_category=keypoint_owner(KEYPOINT_SLICES),
-        flip_indices=flip_indices(),
-        sigmas=np.asarray(OKS_SIGMAS, dtype=np.float64),
-        skeleton_links=[tuple(map(int, link))
-                        for link in mmpose_deepfashion2_metainfo()['skeleton_links']],
-        skeletons=category_skeletons())
+    """The ``metainfo`` of :class:`DeepFashion2Dataset`: the landmark metainfo schema plus
+    ``category_names``, ``palette``, ``keypoint_names``, ``keypoint_category`` (294,) and
+    ``skeleton_links`` (global pairs)."""
+    return dict(classes=CLASSES, category_names=CATEGORY_NAMES, palette=list(PALETTE),
+                num_keypoints=NUM_KEYPOINTS, keypoint_names=keypoint_names(),
+                keypoint_slices=[list(s) for s in KEYPOINT_SLICES],
+                keypoint_category=keypoint_owner(KEYPOINT_SLICES), flip_indices=flip_indices(),
+                sigmas=np.asarray(OKS_SIGMAS, dtype=np.float64),
+                skeleton_links=[tuple(map(int, link))
+                                for link in mmpose_deepfashion2_metainfo()['skeleton_links']],
+                skeletons=category_skeletons())

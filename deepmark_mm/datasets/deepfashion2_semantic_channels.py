@@ -5,35 +5,15 @@ DeepMark++ (Sidnev et al. 2020, arXiv 2006.00710) groups landmark slots that mea
 a garment across categories. This module gives each of the 294 slots a meaning and shares one
 channel per meaning; :func:`deepfashion2_semantic_channel_table` returns G = 69 channels.
 
-How the meanings were read off DeepFashion2's definitions (mmpose's skeleton links give the order
-of each category's points along its outline; flip pairs give left/right; the mean box-normalised
-positions of the 32 real training images of ``deepfashion2-samples`` were used to check which
-point of a chain sits where). Local 1-based numbers, ``L`` = the side whose chain starts at point
-7 (tops) or 4 (bottoms); the right-hand partner is the flip partner and gets the mirrored channel.
-
-* Neckline, every top, vest, sling and dress: 1 back neck centre, 2 neck-shoulder junction (L),
-  3 front neckline side (L), 4 front neck centre. Short sleeve outwear numbers them 1, 4, 3 and
-  the open front 2; long sleeve outwear 1, 2, 3 and the open front 4.
-* Open front of outwear (no counterpart elsewhere, hence own channels, shared by both outwear
-  categories): collar opening (short 2 / long 4), placket upper and lower point (short 30, 31 /
-  long 38, 39), hem at the opening (short 16 / long 20). The top's neck centre and hem centre
-  cannot take them: those channels are their own mirror, the opening points are left/right pairs.
-* Side chain of every sleeved garment: 7 shoulder; the outer sleeve seam (short sleeve: one
-  middle point; long sleeve: upper, middle, lower); cuff outer and cuff inner corner; the inner
-  seam (short: middle; long: lower, middle, upper); armpit. Cuffs and the seam middles are shared
-  between short and long sleeves (same point of the sleeve, at another length); the long sleeve's
-  upper/lower seam points have long-sleeve channels.
-* Sleeveless tops and dresses: 7 is the shoulder of the vest and the strap top of the sling
-  (both the topmost outer point, shared with the sleeved shoulder); 8 is the armpit.
-* Torso side between armpit and hem corner: sleeved tops and outwear have two points (chest,
-  waist), vest and sling one, whose mean position matches the sleeved tops' waist point, hence
-  shared; dresses have longer sides: four points on sleeved dresses, three on vest/sling dresses,
-  each set with its own channels (shared inside the set).
-* Hem: the hem corner (L) of every top, vest, sling, dress and skirt shares one channel pair; the
-  hem centre of tops, vest, sling, dresses and skirt shares one channel.
-* Bottoms: waistband left / centre / right (skirt, shorts, trousers: 1, 2, 3), side at the hip
-  (skirt 4, shorts 4, trousers 4), leg opening outer and inner corner (shorts 5, 6; trousers 6, 7),
-  crotch (shorts 7, trousers 9); trousers' knee outer / inner points (5, 8) have own channels.
+Meanings were read off DeepFashion2's definitions: mmpose's skeleton links order each category's
+points along its outline, flip pairs give left / right, and the mean box-normalised positions of
+the 32 real ``deepfashion2-samples`` images checked which point sits where. The tables below use
+local 1-based numbers for the left side (the chain starting at point 7 of tops, 4 of bottoms)
+and self-mirrored points; a left point's flip partner gets the mirrored channel. Non-obvious
+choices: the outwear opening (collar, placket, hem) has its own left / right channels (the top's
+neck and hem centres are their own mirror); cuffs and the sleeve seam middles are shared by short
+and long sleeves; the vest / sling side point shares the sleeved tops' waist channel (same mean
+position); each dress side chain (sleeved: four points, sleeveless: three) has its own channels.
 """
 from functools import lru_cache
 from typing import Dict, List
@@ -95,18 +75,8 @@ LEFT_AND_CENTRE_MEANINGS: Dict[str, Dict[int, str]] = {
 
 
 def deepfashion2_slot_meanings() -> List[str]:
-    """The shared meaning of each of the 294 slots.
-
-    A left-side point's meaning ends in ``'_l'``, its flip partner's in ``'_r'``; a point that is
-    its own flip partner keeps the plain meaning.
-
-    Returns:
-        list[str]: (294,) meanings, slot order.
-
-    Raises:
-        ValueError: If a category's meanings miss a slot, name a slot twice across a flip pair or
-            give a self-mirrored point a meaning meant for a pair.
-    """
+    """(294,) meanings, slot order: a left point's ends in ``'_l'``, its flip partner's in
+    ``'_r'``, a self-mirrored point's is plain; a ValueError names a missed or twice-named slot."""
     flip = flip_indices()
     meanings: List[str] = [''] * len(flip)
     for name, (start, end) in zip(CLASSES, KEYPOINT_SLICES):
@@ -130,12 +100,7 @@ def deepfashion2_slot_meanings() -> List[str]:
 
 @lru_cache(maxsize=1)
 def deepfashion2_semantic_channel_table() -> LandmarkChannelTable:
-    """The checked semantic table (channels numbered by first use in slot order).
-
-    Returns:
-        LandmarkChannelTable: 294 slots onto 69 channels, flip-consistent, no two slots of one
-        category on one channel.
-    """
+    """The checked semantic table: 294 slots onto 69 channels numbered by first use."""
     table = table_from_slot_names(deepfashion2_slot_meanings(),
                                   'DeepFashion2 semantic (DeepMark++) channel table')
     check_channel_table(table, KEYPOINT_SLICES, flip_indices())

@@ -15,26 +15,17 @@ _TYPE_NAMES = tuple(type_name for type_name, _ in FLD_TYPES)
 class FLDDataset(LandmarkCocoDataset):
     """FLD boxes + landmarks from mmpose's COCO-layout json, each garment type a category.
 
-    mmpose's files (``fld_{upper,lower,full}_{train,val,test}.json``, and the lab photos'
-    converter ``tools/dataset_converters/fld_lab_photos_to_coco.py``) hold one category
-    (``fashion``) whose ``keypoints`` list names the type's landmarks; each annotation has 3 numbers
-    (``x, y, v``) per landmark of its type. The type of an annotation is ``clothing_type`` when
-    given, else the one whose landmark names the category lists, else the one with as many
-    landmarks as the annotation (6 upper, 4 lower, 8 full). Its landmarks go to the type's slots
-    of :func:`~.fld_metainfo.get_fld_metainfo` (the dataset's metainfo); v is kept (0 unlabelled,
-    1 occluded, 2 visible). Each ``data_info`` also carries the set's ``flip_indices``, which
-    ``LoadDeepFashion2Annotations`` uses when it is given none. Several files (types or splits)
-    combine with ``ConcatDataset``.
+    mmpose's files (``fld_{upper,lower,full}_{train,val,test}.json``, also written by
+    ``tools/dataset_converters/fld_lab_photos_to_coco.py``) hold one category whose
+    ``keypoints`` names the type's landmarks. An annotation's type is ``clothing_type`` when
+    given, else the one the category's landmark names match, else the one with as many landmarks
+    (6 upper, 4 lower, 8 full); its (x, y, v) go to that type's slots of
+    :func:`~.fld_metainfo.get_fld_metainfo`. Files combine with ``ConcatDataset``.
 
     Args:
-        ann_file (str): mmpose's FLD json.
         clothing_type (str, optional): ``'upper_body'``, ``'lower_body'`` or ``'full_body'`` for
-            every annotation of the file. Defaults to None (from the file, see above).
-        data_prefix (dict): ``img``: the image folder. Defaults to ``dict(img='')``.
+            every annotation (None: from the file, see above).
         **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments.
-
-    Raises:
-        ValueError: Naming the file and annotation whose landmarks fit no type.
     """
 
     METAINFO: dict = get_fld_metainfo()

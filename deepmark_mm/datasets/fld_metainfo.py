@@ -1,21 +1,16 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """The DeepFashion (1) fashion landmark set (FLD): three clothing types, 18 landmark slots.
 
-FLD (Liu et al., ECCV 2016) labels a garment with the landmarks of its type, in mmpose's order
-(``configs/_base_/datasets/deepfashion_{upper,lower,full}.py``): upper body 6 (left / right
-collar, sleeve, hem), lower body 4 (left / right waistline, hem), full body 8 (collar, sleeve,
-waistline, hem). DeepMark treats each type as a category owning its own slots: upper ``[0, 6)``,
-lower ``[6, 10)``, full ``[10, 18)``. "left" is the garment's left.
+FLD (Liu et al., ECCV 2016) labels a garment with its type's landmarks in mmpose's order
+(``configs/_base_/datasets/deepfashion_{upper,lower,full}.py``); each type is a category owning
+its slots: upper ``[0, 6)``, lower ``[6, 10)``, full ``[10, 18)`` ("left" is the garment's left).
 
-FLD has no official OKS sigmas. Each landmark kind takes the mean official DeepFashion2 sigma of
-the DeepFashion2 slots at the same place (0-based slots of each garment, checked on the 32 real
-samples' mean positions inside the box): collar = neckline ends of the short sleeve top (1, 5):
-0.0158; sleeve = its cuff points (8, 9, 21, 22): 0.0322; waistline = waistband ends of shorts
-(0, 2), trousers (0, 2) and skirt (0, 2): 0.0279; upper-body hem = the short sleeve top's hem
-corners (14, 16): 0.0492; lower- and full-body hem (a dress ends like a skirt) = mean of three
-garments' means: the skirt's hem corners (4, 6), the trousers' (5, 6, 10, 11) and the shorts'
-(4, 5, 7, 8) leg openings: 0.0446 (0.04455 exactly; the 10 slots pooled would give 0.0426). Each
-value is the mean rounded half up to 4 decimals.
+FLD has no official OKS sigmas: each kind takes the mean official DeepFashion2 sigma (rounded half
+up to 4 decimals) of the DeepFashion2 slots at the same place (0-based, per garment): collar = the
+short sleeve top's neckline ends (1, 5); sleeve = its cuffs (8, 9, 21, 22); waistline = the
+waistband ends (0, 2) of shorts, trousers and skirt; upper-body hem = the top's hem corners (14,
+16); lower- and full-body hem = mean of the skirt's hem corners (4, 6), the trousers' (5, 6, 10,
+11) and the shorts' (4, 5, 7, 8) leg openings' means (0.04455).
 """
 from typing import Dict, Tuple
 
@@ -47,13 +42,8 @@ _OUTLINES = dict(
 
 
 def get_fld_metainfo() -> Dict:
-    """FLD's landmark metainfo (checked by :func:`.landmark_metainfo.check_landmark_metainfo`).
-
-    Returns:
-        dict: ``classes`` (3 types), ``keypoint_slices`` ``[[0, 6], [6, 10], [10, 18]]``,
-        ``keypoint_names`` (18, mmpose's names), ``flip_indices`` (18,), ``sigmas`` (18,),
-        ``skeletons`` (per type, global slot pairs) and ``palette`` (RGB per type).
-    """
+    """FLD's landmark metainfo: 3 types over slots ``[0, 6), [6, 10), [10, 18)``, mmpose's
+    ``keypoint_names``, ``flip_indices``, ``sigmas``, ``skeletons`` and ``palette``."""
     slices, names, flip, sigmas, skeletons, start = [], [], [], [], [], 0
     for type_name, landmarks in FLD_TYPES:
         slot = {name: start + index for index, name in enumerate(landmarks)}
@@ -65,12 +55,6 @@ def get_fld_metainfo() -> Dict:
         slices.append([start, start + len(landmarks)])
         names.extend(landmarks)
         start += len(landmarks)
-    return dict(
-        dataset_name='fld',
-        classes=tuple(type_name for type_name, _ in FLD_TYPES),
-        keypoint_slices=slices,
-        keypoint_names=names,
-        flip_indices=flip,
-        sigmas=sigmas,
-        skeletons=skeletons,
-        palette=[(220, 60, 60), (60, 120, 220), (60, 180, 90)])
+    return dict(dataset_name='fld', classes=tuple(type_name for type_name, _ in FLD_TYPES),
+                keypoint_slices=slices, keypoint_names=names, flip_indices=flip, sigmas=sigmas,
+                skeletons=skeletons, palette=[(220, 60, 60), (60, 120, 220), (60, 180, 90)])

@@ -15,18 +15,11 @@ from .landmark_metainfo import category_keypoint_mask, resolve_landmark_metainfo
 class LandmarkCocoDataset(BaseDetDataset):
     """Boxes + landmarks of a COCO keypoint json whose categories own slices of one slot list.
 
-    The landmark set is the ``metainfo`` argument (``classes``, ``keypoint_slices``,
-    ``flip_indices``, ``sigmas``, ``skeletons``; checked by
-    :func:`~.landmark_metainfo.check_landmark_metainfo`), DeepFashion2's when it names no
-    ``keypoint_slices``. Category ids are ``label + 1``; each annotation holds ``3 * K`` keypoint
-    numbers (``x, y, v``), labelled (v > 0) only on its category's slots. ``data_info`` follows
-    docs/architecture.md: ``bbox`` xyxy, ``bbox_label``, ``keypoints`` (K, 2) float32,
-    ``keypoints_visible`` (K,) uint8, ``ignore_flag`` (``iscrowd``).
+    The landmark set is the checked ``metainfo`` argument (DeepFashion2's when it names no
+    ``keypoint_slices``). Category ids are ``label + 1``; each annotation holds ``3 * K`` numbers
+    (x, y, v), labelled only on its category's slots. ``data_info``: docs/architecture.md.
 
-    Args:
-        ann_file (str): The COCO json.
-        data_prefix (dict): ``img``: the image folder. Defaults to ``dict(img='image/')``.
-        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments (``metainfo`` among them).
+    ``**kwargs``: :class:`mmdet.datasets.BaseDetDataset` arguments.
     """
 
     METAINFO: dict = dict()
@@ -42,13 +35,8 @@ class LandmarkCocoDataset(BaseDetDataset):
                                          f'{cls.__name__} metainfo')
 
     def load_data_list(self) -> List[dict]:
-        """One ``data_info`` per image of ``ann_file``, each with the set's ``flip_indices``
-        (``LoadDeepFashion2Annotations`` reads them from there).
-
-        Raises:
-            ValueError: Naming the file and annotation when a category id, keypoint count or a
-                labelled slot does not fit the metainfo.
-        """
+        """One ``data_info`` per image, with the set's ``flip_indices``; a ValueError names the
+        file and annotation whose category id, keypoint count or labelled slot does not fit."""
         coco = load(self.ann_file, backend_args=self.backend_args)
         if not isinstance(coco, dict) or 'images' not in coco:
             raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')

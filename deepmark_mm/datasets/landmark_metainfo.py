@@ -1,13 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The landmark-set description every DeepMark component reads, whatever the landmark set.
-
-A landmark set has ``num_classes`` categories and ``num_keypoints`` slots; category ``c`` owns the
-contiguous slots ``keypoint_slices[c] = [start, end)``; the slices tile ``[0, num_keypoints)``
-exactly once (:func:`check_keypoint_slices`, wherever a landmark set is configured). Its
-metainfo (``classes``, ``keypoint_slices``, ``flip_indices``, ``sigmas``, ``skeletons``) is
-checked by :func:`check_landmark_metainfo`; DeepFashion2 (13 categories, 294 slots,
-:mod:`.deepfashion2_metainfo`) is the default (:func:`resolve_landmark_metainfo`).
-"""
+"""The landmark-set description every DeepMark component reads: C categories, category ``c``
+owning the slots ``keypoint_slices[c] = [start, end)`` that tile ``[0, K)`` once; DeepFashion2's
+(:mod:`.deepfashion2_metainfo`) by default."""
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -42,28 +36,10 @@ def check_keypoint_slices(keypoint_slices: Sequence[Sequence[int]],
                           owner: str = 'landmark metainfo',
                           classes: Optional[Sequence[str]] = None,
                           flip_indices: Optional[np.ndarray] = None) -> List[Tuple[int, int]]:
-    """The one check of a landmark set's slices: they tile the slots ``[0, K)`` exactly once.
-
-    Sorted by start, the first slice starts at 0, each next one where the previous one ends and
-    the last one ends at K, so every slot belongs to exactly one category (and
-    :func:`slot_count` is K). The head, :func:`check_landmark_metainfo` and the TTA model call it.
-
-    Args:
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-        num_keypoints (int): K, the slots the owner has (the head's ``num_keypoints``, the length
-            of the metainfo's ``flip_indices``).
-        owner (str): Who asks, for the error message.
-        classes (Sequence[str], optional): Category names: one slice per name is required, and
-            errors name them.
-        flip_indices (np.ndarray, optional): (K,) a checked flip permutation whose pairs must stay
-            inside a category.
-
-    Returns:
-        list[tuple[int, int]]: The slices, label order.
-
-    Raises:
-        ValueError: Naming ``owner`` and the first gap, overlap or flip pair crossing categories.
-    """
+    """The slices as ``(start, end)`` tuples, checked to tile the K = ``num_keypoints`` slots
+    exactly once (one per name of ``classes`` when given) with every pair of the (K,)
+    ``flip_indices`` (when given) inside one category; a ValueError names ``owner`` and the first
+    gap, overlap or crossing pair."""
     try:
         slices = [tuple(int(v) for v in s) for s in keypoint_slices]
     except (TypeError, ValueError) as error:
@@ -139,27 +115,12 @@ LANDMARK_METAINFO_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas'
 
 
 def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo') -> Dict:
-    """Check a landmark metainfo and return it with normalised values.
+    """A checked copy of a landmark metainfo (schema: docs/architecture.md; other keys kept).
 
-    The schema (docs/architecture.md): ``classes`` (C names, label order), ``keypoint_slices``
-    (one ``[start, end)`` per class, together tiling ``[0, K)`` once, K the length of
-    ``flip_indices``: :func:`check_keypoint_slices`),
-    ``flip_indices`` (K, the slot each slot becomes under a horizontal flip: a permutation that
-    is its own inverse and never leaves a category), ``sigmas`` (K positive OKS sigmas) and
-    ``skeletons`` (per class, links as pairs of global slot ids inside the class; optional,
-    empty lists when absent). Other keys (palette, names, ...) are kept as they are.
-
-    Args:
-        metainfo (Mapping): The metainfo to check.
-        source (str): What it comes from, for the error message.
-
-    Returns:
-        dict: A copy with ``classes`` a tuple, ``keypoint_slices`` a list of ``(start, end)``,
-        ``num_keypoints`` K, ``flip_indices`` (K,) int64, ``sigmas`` (K,) float64 and
-        ``skeletons`` a list of C lists of ``(a, b)``.
-
-    Raises:
-        ValueError: Naming ``source`` and the broken rule.
+    Returns ``classes`` a tuple, ``keypoint_slices`` ``(start, end)`` pairs tiling the K slots,
+    ``num_keypoints`` K, ``flip_indices`` (K,) int64 (a self-inverse permutation inside
+    categories), ``sigmas`` (K,) positive float64, ``skeletons`` C lists of in-class ``(a, b)``
+    links (empty when absent); a ValueError names ``source`` and the broken rule.
     """
     meta = dict(metainfo)
     missing = [key for key in LANDMARK_METAINFO_KEYS[:4] if meta.get(key) is None]
@@ -229,9 +190,8 @@ def config_test_pipeline(cfg: Mapping) -> List[dict]:
 
 
 def config_flip_indices(cfg: Mapping) -> Optional[List[int]]:
-    """The flip pairs of a config: its ``tta_model``'s ``flip_indices``, else its test dataset's
-    metainfo's (the one description of a landmark set); None: DeepFashion2's (the default of
-    every consumer)."""
+    """A config's flip pairs: its ``tta_model``'s, else its test dataset metainfo's; None for
+    DeepFashion2's (every consumer's default)."""
     flip = (cfg.get('tta_model', None) or {}).get('flip_indices', None)
     if flip is None:
         flip = (config_dataset_metainfo(cfg) or {}).get('flip_indices', None)
@@ -242,9 +202,8 @@ def config_flip_indices(cfg: Mapping) -> Optional[List[int]]:
 
 
 def config_dataset_metainfo(cfg: Mapping) -> Optional[dict]:
-    """The metainfo of the config's (first) test dataset, through wrappers and concatenations:
-    its ``metainfo`` completed by its dataset class (e.g. ``FLDDataset``'s own landmark set);
-    None when neither gives one."""
+    """The config's (first) test dataset's ``metainfo``, completed by its dataset class (e.g.
+    ``FLDDataset``'s landmark set); None when neither gives one."""
     from mmdet.registry import DATASETS
     leaves = leaf_dataset_configs(cfg.get('test_dataloader', {}).get('dataset', {}))
     leaf = leaves[0] if leaves else {}

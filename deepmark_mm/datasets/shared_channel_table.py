@@ -1,19 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file.
 
-A table maps each of the J landmark slots onto one of G shared heatmap channels
-(``slot_to_channel[j] in [0, G)``). A table is usable by a DeepMark head when:
-
-* every channel in ``[0, G)`` is used by at least one slot (no dead output channel);
-* the slots of one category use distinct channels, so a detection of category ``c`` reads each of
-  its slots from its own channel;
-* it is flip-consistent: under a horizontal flip slot ``j`` becomes ``flip_indices[j]``; the
-  induced channel map ``channel(j) -> channel(flip_indices[j])`` is a function (all slots of one
-  channel flip into one channel) and therefore, since ``flip_indices`` is an involution, an
-  involution of the channels. This is what lets a flipped view swap whole channels.
-
-Tables are stored as json: ``{"num_channels": G, "slot_to_channel": [...], "channel_names":
-[...], "source": "..."}``.
+A table maps J slots onto G channels; a head can use it when every channel is used, the slots of
+one category use distinct channels, and it is flip-consistent (all slots of one channel flip into
+one channel, so a flipped view swaps whole channels). Stored as json: ``{"num_channels": G,
+"slot_to_channel": [...], "channel_names": [...], "source": "..."}``.
 """
 import json
 from dataclasses import dataclass
@@ -26,14 +17,8 @@ from .landmark_metainfo import check_flip_indices, slot_count
 
 @dataclass(frozen=True)
 class LandmarkChannelTable:
-    """Which shared heatmap channel each landmark slot is drawn into and read from.
-
-    Attributes:
-        slot_to_channel (np.ndarray): (J,) int64, the channel of each slot.
-        num_channels (int): G.
-        channel_names (tuple[str, ...]): G names (``'channel_<g>'`` when not given).
-        source (str): How the table was made (for files and reports).
-    """
+    """The (J,) int64 ``slot_to_channel`` of G ``num_channels`` with G ``channel_names``
+    (``'channel_<g>'`` when not given) and the ``source`` that made it (for messages)."""
     slot_to_channel: np.ndarray
     num_channels: int
     channel_names: Tuple[str, ...] = ()
@@ -72,17 +57,8 @@ class LandmarkChannelTable:
 def check_channel_table(table: LandmarkChannelTable,
                         keypoint_slices: Sequence[Sequence[int]],
                         flip_indices: Optional[Sequence[int]] = None) -> None:
-    """Raise when ``table`` cannot serve a head (see the module docstring for the rules).
-
-    Args:
-        table (LandmarkChannelTable): The table.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category, covering J slots.
-        flip_indices (Sequence[int], optional): (J,) slot flip permutation; checks flip
-            consistency when given.
-
-    Raises:
-        ValueError: Naming the table's ``source`` and the offending slots / channels.
-    """
+    """A ValueError naming ``table.source`` and the offending slots / channels when it cannot
+    serve a head (module docstring); flip consistency is checked when ``flip_indices`` is given."""
     where = table.source or 'channel table'
     num_slots = slot_count(keypoint_slices)
     channels = table.slot_to_channel
@@ -110,20 +86,9 @@ def check_channel_table(table: LandmarkChannelTable,
 
 
 def channel_flip_indices(table: LandmarkChannelTable, flip_indices: Sequence[int]) -> np.ndarray:
-    """The channel permutation a horizontal flip induces through the slot flip pairs.
-
-    Args:
-        table (LandmarkChannelTable): The table.
-        flip_indices (Sequence[int]): (J,) slot flip permutation (an involution).
-
-    Returns:
-        np.ndarray: (G,) int64 involution ``p`` with ``p[table[j]] == table[flip_indices[j]]`` for
-        every slot ``j``.
-
-    Raises:
-        ValueError: If ``flip_indices`` is not a (J,) involution, or two slots of one channel flip
-            into different channels (the message names both slots and their partners).
-    """
+    """(G,) int64 ``p`` with ``p[table[j]] == table[flip_indices[j]]`` for every slot ``j``; a
+    ValueError when (J,) ``flip_indices`` is no involution or two slots of one channel flip into
+    different channels (naming both)."""
     where = table.source or 'channel table'
     num_slots = table.num_slots
     flip = check_flip_indices(flip_indices, num_slots, where)
@@ -191,23 +156,9 @@ SEMANTIC_TABLE_NAMES = ('semantic', 'deepfashion2_semantic')
 def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
                         keypoint_slices: Sequence[Sequence[int]],
                         flip_indices: Optional[Sequence[int]] = None) -> LandmarkChannelTable:
-    """A checked table from what a config gives.
-
-    Args:
-        spec (LandmarkChannelTable | str | dict): A table; ``'semantic'`` (the DeepFashion2
-            semantic table); a path to a json written by :func:`save_channel_table` (e.g. by
-            ``tools/analysis_tools/auto_shared_channels.py``); or a dict with its fields
-            (``slot_to_channel``, ``num_channels``, optional ``channel_names``, ``source``).
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-        flip_indices (Sequence[int], optional): (J,) slot flip permutation to check flip
-            consistency against.
-
-    Returns:
-        LandmarkChannelTable: Checked by :func:`check_channel_table`.
-
-    Raises:
-        ValueError: Naming the spec when it is not a usable table.
-    """
+    """A table checked by :func:`check_channel_table` from a config's ``spec``: a table,
+    ``'semantic'`` (DeepFashion2's), a json path (:func:`save_channel_table`, e.g. from
+    ``tools/analysis_tools/auto_shared_channels.py``) or a dict of its json fields."""
     if isinstance(spec, LandmarkChannelTable):
         table = spec
     elif isinstance(spec, str) and spec in SEMANTIC_TABLE_NAMES:

@@ -2,51 +2,27 @@
 """Shared landmark heatmap channels chosen from where landmarks sit inside their garment boxes.
 
 "Efficient grouping for keypoint detection" (arXiv 2010.12390) merges keypoints of different
-categories that occupy the same place of the object. Here:
-
-1. statistics: for every labelled landmark of every training garment, its position normalised
-   by the garment box, ``((x - x1) / w, (y - y1) / h)`` in [0, 1]^2; per slot the mean and the
-   count (:func:`landmark_position_statistics`);
-2. mirror symmetry: each slot's mean is pooled with the mirrored mean ``(1 - x, y)`` of its flip
-   partner (a centred slot with its own mirror, so its x is 0.5), making the statistics of a
-   left point and of its right partner exact mirrors (:func:`mirror_pooled_statistics`);
-3. greedy merging (:func:`greedy_position_channels`): start from one group per slot; repeatedly
-   merge the two groups whose mean positions (over all their landmarks) are closest, as long as
-   that distance is below ``threshold`` and the merge is allowed:
-
-   * the two groups hold no category in common (a detection reads each of its slots from a
-     distinct channel);
-   * either both groups are their own mirror image, or neither is and they are not each other's
-     mirror; the mirror images of the two groups are merged in the same step, so the result is
-     flip-consistent by construction.
-
-   Slots labelled fewer than ``min_count`` times are never merged.
-
-``threshold`` is a distance in box-normalised units (0.1 = a tenth of the box side); larger gives
-fewer channels. The result is numbered by each group's smallest slot.
+categories at the same place of the object. Here: per slot, the mean box-normalised position
+(:func:`landmark_position_statistics`), pooled with its flip partner's mirror
+(:func:`mirror_pooled_statistics`); then (:func:`greedy_position_channels`) the two closest groups
+are merged while closer than ``threshold`` (box-normalised units) and allowed: no category in
+common, and both or neither their own mirror (not each other's), their mirrors merged in the same
+step so the result is flip-consistent. Slots labelled fewer than ``min_count`` times stay alone;
+channels are numbered by each group's smallest slot.
 """
 from typing import Iterable, Sequence, Tuple
 
 import numpy as np
 
+from .landmark_metainfo import keypoint_owner
 from .shared_channel_table import LandmarkChannelTable, check_channel_table
 
 
 def landmark_position_statistics(instances: Iterable[dict], num_keypoints: int,
                                  visible_only: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-    """Box-normalised landmark positions summed over garments.
-
-    Args:
-        instances (Iterable[dict]): Dataset instances (``bbox`` [x1, y1, x2, y2], ``keypoints``
-            (J, 2), ``keypoints_visible`` (J,) 0/1/2), as
-            :func:`.deepfashion2_format.coco_annotation_to_instance` returns them.
-        num_keypoints (int): J.
-        visible_only (bool): Count only v = 2 (else v in {1, 2}).
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: (J, 2) float64 mean normalised (x, y) (0 where never
-        labelled) and (J,) int64 counts.
-    """
+    """(J, 2) float64 mean box-normalised (x, y) (0 where never labelled) and (J,) int64 counts
+    over dataset ``instances`` (:func:`.deepfashion2_format.coco_annotation_to_instance`), of
+    landmarks with v in {1, 2} (v = 2 with ``visible_only``)."""
     sums = np.zeros((num_keypoints, 2), dtype=np.float64)
     counts = np.zeros(num_keypoints, dtype=np.int64)
     for instance in instances:
@@ -63,17 +39,8 @@ def landmark_position_statistics(instances: Iterable[dict], num_keypoints: int,
 
 def mirror_pooled_statistics(means: np.ndarray, counts: np.ndarray,
                              flip_indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
-    """Pool each slot's statistics with its flip partner's, mirrored (``x -> 1 - x``).
-
-    Args:
-        means (np.ndarray): (J, 2) mean normalised positions.
-        counts (np.ndarray): (J,) counts.
-        flip_indices (Sequence[int]): (J,) slot flip permutation.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: (J, 2) pooled means with ``pooled[flip[j]] ==
-        (1 - pooled[j, 0], pooled[j, 1])`` and (J,) pooled counts ``counts[j] + counts[flip[j]]``.
-    """
+    """(J, 2) ``means`` and (J,) ``counts`` pooled with each flip partner's, mirrored (``x ->
+    1 - x``): ``pooled[flip[j]] == (1 - pooled[j, 0], pooled[j, 1])``."""
     flip = np.asarray(flip_indices, dtype=np.int64)
     mirrored = means[flip].copy()
     mirrored[:, 0] = 1.0 - mirrored[:, 0]
@@ -90,25 +57,11 @@ def greedy_position_channels(means: np.ndarray,
                              threshold: float,
                              min_count: int = 1,
                              source: str = 'automatic channel table') -> LandmarkChannelTable:
-    """Greedy closest-pair merging of slots into shared channels (see the module docstring).
-
-    Args:
-        means (np.ndarray): (J, 2) mirror-pooled mean normalised positions.
-        counts (np.ndarray): (J,) mirror-pooled counts.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-        flip_indices (Sequence[int]): (J,) slot flip permutation.
-        threshold (float): Largest merge distance, box-normalised units.
-        min_count (int): Slots with fewer labelled landmarks stay alone.
-        source (str): Recorded in the table.
-
-    Returns:
-        LandmarkChannelTable: Checked (distinct channels per category, flip-consistent).
-    """
+    """The checked table of greedy closest-pair merging (module docstring) of the mirror-pooled
+    (J, 2) ``means`` and (J,) ``counts``."""
     flip = np.asarray(flip_indices, dtype=np.int64)
     num_slots = len(flip)
-    owner = np.empty(num_slots, dtype=np.int64)
-    for label, (start, end) in enumerate(keypoint_slices):
-        owner[start:end] = label
+    owner = keypoint_owner(keypoint_slices)
     # group state, indexed by the group's id (its first slot); inactive groups are masked out
     group_of = np.arange(num_slots)
     categories = np.zeros((num_slots, len(keypoint_slices)), dtype=bool)

@@ -16,15 +16,20 @@ from deepmark_mm.datasets import DeepFashion2Dataset
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
 from deepmark_mm.datasets.transforms import (CenterAffine, CenterNetColorJitter,
                                              LoadDeepFashion2Annotations, PackDeepMarkInputs,
-                                             RandomCenterAffine, apply_homography,
-                                             center_scale_affine_matrix, centernet_border,
-                                             color_jitter_matrix)
-from deepmark_mm.datasets.transforms.center_affine_matrix import (pixel_index_matrix,
-                                                                  resize_paste_warp)
+                                             RandomCenterAffine, center_scale_affine_matrix,
+                                             centernet_border, color_jitter_matrix,
+                                             pixel_index_matrix, resize_paste_warp)
 from deepmark_mm.structures import BBoxKeypoints
 
 REPO = Path(__file__).resolve().parents[2]
 init_default_scope('mmdet')
+
+
+def apply_homography(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(..., 2) points mapped by a (3, 3) homography, float64."""
+    points = np.asarray(points, dtype=np.float64)
+    mapped = np.concatenate([points, np.ones(points.shape[:-1] + (1, ))], -1) @ matrix.T
+    return mapped[..., :2] / mapped[..., 2:3]
 
 
 _DATASETS = {}

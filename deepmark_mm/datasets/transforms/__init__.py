@@ -1,7 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .center_affine import CenterAffine, RandomCenterAffine
-from .center_affine_matrix import (apply_homography, center_scale_affine_matrix, centernet_border,
-                                   pixel_index_matrix, resize_paste_warp)
+from .center_affine import (CenterAffine, RandomCenterAffine, center_scale_affine_matrix,
+                            centernet_border, pixel_index_matrix, resize_paste_warp)
 from .color_jitter import CenterNetColorJitter, color_jitter_matrix
 from .formatting import PackDeepMarkInputs
 from .image_layout import contiguous_image
@@ -11,6 +10,6 @@ from .tolerant_loading import LoadImageFromFileOrSkip, TooManyBadImagesError
 __all__ = [
     'CenterAffine', 'CenterNetColorJitter', 'LoadDeepFashion2Annotations',
     'LoadImageFromFileOrSkip', 'PackDeepMarkInputs', 'TooManyBadImagesError', 'RandomCenterAffine',
-    'apply_homography', 'center_scale_affine_matrix', 'centernet_border',
-    'color_jitter_matrix', 'contiguous_image', 'pixel_index_matrix', 'resize_paste_warp'
+    'center_scale_affine_matrix', 'centernet_border', 'color_jitter_matrix', 'contiguous_image',
+    'pixel_index_matrix', 'resize_paste_warp'
 ]

@@ -1,5 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""CenterNet's affine input warp: random centre/scale for training, fixed for testing."""
+"""CenterNet's affine input warp: random centre/scale for training, fixed for testing.
+
+Coordinates are continuous (pixel ``i`` covers ``[i, i + 1)``), as mmdet's boxes and flips.
+mmcv's ``imwarp``-free path: bilinear warps run as crop + ``cv2.resize`` + paste, about twice as
+fast as ``cv2.warpAffine`` (which mmcv / cv2 offer only as the general warp).
+"""
 from typing import Optional, Sequence, Tuple, Union
 
 import cv2
@@ -11,48 +16,96 @@ from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import autocast_box_type
 
 from deepmark_mm.structures import BBoxKeypoints
-from .center_affine_matrix import (center_scale_affine_matrix, centernet_border, pixel_index_matrix,
-                                   resize_paste_warp)
 from .image_layout import contiguous_image
 
 
-def _as_size(size: Union[int, Sequence[int]]) -> Tuple[int, int]:
-    """int or (w, h) -> (w, h)."""
-    if isinstance(size, int):
-        return size, size
-    width, height = size
-    return int(width), int(height)
+def center_scale_affine_matrix(center: Tuple[float, float], scale: float,
+                               output_size: Tuple[int, int]) -> np.ndarray:
+    """(3, 3) float64 similarity mapping a square of side ``scale`` around ``center`` onto the
+    (width, height) output: CenterNet's ``get_affine_transform(center, scale, 0, output_size)``."""
+    if scale <= 0:
+        raise ValueError(f'scale must be positive, got {scale}')
+    out_w, out_h = output_size
+    ratio = out_w / scale
+    return np.array([[ratio, 0., out_w / 2 - ratio * center[0]],
+                     [0., ratio, out_h / 2 - ratio * center[1]],
+                     [0., 0., 1.]], dtype=np.float64)
+
+
+def centernet_border(border: int, size: int) -> int:
+    """CenterNet's crop border: ``border`` halved until the centre fits ``[b, size - b)``."""
+    divisor = 1
+    while size - border // divisor <= border // divisor:
+        divisor *= 2
+        if border // divisor == 0:
+            return 0
+    return border // divisor
+
+
+def resize_paste_warp(img: np.ndarray, matrix: np.ndarray, output_size: Tuple[int, int],
+                      border_value: float = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """Apply a positive scale + translation ``matrix`` (3, 3) by crop, ``cv2.resize``, paste.
+
+    Integer crop / paste positions move the map by under a pixel, so the map realised (a crop
+    ``[low, high)`` onto ``[start, stop)``: ``U = (stop - start) / (high - low) * (X - low) +
+    start``) is returned and must be the one recorded.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: The (h, w[, C]) output and the (3, 3) float64 map.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix[0, 1] != 0 or matrix[1, 0] != 0 or (matrix[2] != (0, 0, 1)).any() or \
+            matrix[0, 0] <= 0 or matrix[1, 1] <= 0:
+        raise ValueError('resize_paste_warp only handles positive scale + translation')
+    out_w, out_h = output_size
+    out = np.empty((out_h, out_w) + img.shape[2:], dtype=img.dtype)
+    out[...] = border_value
+    actual = matrix.copy()
+    spans = []
+    for axis, (src_len, dst_len) in enumerate(((img.shape[1], out_w), (img.shape[0], out_h))):
+        scale, shift = matrix[axis, axis], matrix[axis, 2]
+        low = max(0, int(np.floor(-shift / scale)))
+        high = min(src_len, int(np.ceil((dst_len - shift) / scale)))
+        start = int(np.clip(np.rint(scale * low + shift), 0, dst_len))
+        stop = int(np.clip(np.rint(scale * high + shift), 0, dst_len))
+        if high <= low or stop <= start:
+            return out, matrix
+        realised = (stop - start) / (high - low)
+        actual[axis, axis] = realised
+        actual[axis, 2] = start - realised * low
+        spans.append((low, high, start, stop))
+    (x0, x1, u0, u1), (y0, y1, v0, v1) = spans
+    resized = cv2.resize(img[y0:y1, x0:x1], (u1 - u0, v1 - v0), interpolation=cv2.INTER_LINEAR)
+    out[v0:v1, u0:u1] = resized.reshape((v1 - v0, u1 - u0) + img.shape[2:])
+    return out, actual
+
+
+def pixel_index_matrix(matrix: np.ndarray) -> np.ndarray:
+    """A continuous-coordinate (3, 3) map as OpenCV's pixel-index map: ``T(-0.5) H T(0.5)``."""
+    to_continuous = np.array([[1., 0., 0.5], [0., 1., 0.5], [0., 0., 1.]])
+    to_index = np.array([[1., 0., -0.5], [0., 1., -0.5], [0., 0., 1.]])
+    return to_index @ np.asarray(matrix, dtype=np.float64) @ to_continuous
 
 
 @TRANSFORMS.register_module()
 class CenterAffine(BaseTransform):
     """Deterministic CenterNet test warp: centre = image centre, scale = max(h, w).
 
-    The whole image is fitted, aspect kept, into ``input_size`` (borders filled with
-    ``border_value``). Bilinear warps run as crop + ``cv2.resize`` + paste
-    (:func:`resize_paste_warp`, about twice as fast as ``cv2.warpAffine``); the map actually
-    applied (within a pixel of CenterNet's) is the one recorded in ``homography_matrix``.
-    Coordinates are continuous (pixel ``i`` covers ``[i, i + 1)``), as mmdet's ``RandomFlip``
-    (``x' = W - x``) and ``Resize`` use them. Boxes are projected through their 4 corners and
-    clipped; landmarks are projected and those outside the input become unlabelled; boxes that
-    collapse below ``min_box_size`` are dropped with their landmarks, labels and ignore flags.
+    The whole image is fitted, aspect kept, into ``input_size`` (borders ``border_value``);
+    bilinear warps use :func:`resize_paste_warp` and record the map it realises. Boxes are
+    projected and clipped, landmarks outside the input become unlabelled, boxes below
+    ``min_box_size`` are dropped with their landmarks, labels and ignore flags.
 
-    Required keys: ``img``. Optional: ``gt_bboxes`` (:class:`BBoxKeypoints` or any box type),
-    ``gt_bboxes_labels``, ``gt_ignore_flags``, ``homography_matrix``.
-
-    Modified keys: ``img``, ``img_shape``, ``gt_bboxes``, ``gt_bboxes_labels``,
-    ``gt_ignore_flags``. Added keys: ``homography_matrix`` (3x3 float32, original -> input pixels,
-    composed with any earlier one), ``scale_factor`` (w, h ratio of the warp),
-    ``affine_center``, ``affine_scale``.
+    Required keys: ``img``; optional ``gt_bboxes`` (any box type), ``gt_bboxes_labels``,
+    ``gt_ignore_flags``, ``homography_matrix`` (composed with). Modified / added: those,
+    ``img_shape``, ``scale_factor``, ``affine_center``, ``affine_scale``.
 
     Args:
-        input_size (int | tuple[int, int]): Output (w, h). Defaults to 512.
-        border_value (float | tuple): Fill of the area outside the source. Defaults to 0.
-        interpolation (str): A key of mmcv's ``cv2_interp_codes`` (``bilinear``, ...).
-        min_box_size (float): Boxes narrower or lower than this after clipping are dropped.
-            Defaults to 1.
-        clip_object_border (bool): Clip boxes to the input. Landmarks outside the input become
-            unlabelled either way. Defaults to True.
+        input_size (int | tuple[int, int]): Output (w, h).
+        border_value (float | tuple): Fill outside the source.
+        interpolation (str): A key of mmcv's ``cv2_interp_codes``.
+        min_box_size (float): Smallest box width / height kept after clipping.
+        clip_object_border (bool): Clip boxes to the input.
     """
 
     def __init__(self,
@@ -63,14 +116,14 @@ class CenterAffine(BaseTransform):
                  clip_object_border: bool = True) -> None:
         if interpolation not in cv2_interp_codes:
             raise ValueError(f'interpolation must be one of {list(cv2_interp_codes)}')
-        self.input_size = _as_size(input_size)
+        self.input_size = (input_size, input_size) if isinstance(input_size, int) else \
+            tuple(int(v) for v in input_size)
         self.border_value = border_value
         self.interpolation = interpolation
         self.min_box_size = min_box_size
         self.clip_object_border = clip_object_border
 
     def _center_and_scale(self, height: int, width: int) -> Tuple[Tuple[float, float], float]:
-        """(centre, scale) of the source square."""
         return (width / 2., height / 2.), float(max(height, width))
 
     @autocast_box_type()
@@ -87,11 +140,8 @@ class CenterAffine(BaseTransform):
             results['img'], matrix = resize_paste_warp(img, matrix, self.input_size, border_value)
         else:
             results['img'] = cv2.warpAffine(
-                img,
-                pixel_index_matrix(matrix)[:2],
-                self.input_size,
-                flags=cv2_interp_codes[self.interpolation],
-                borderMode=cv2.BORDER_CONSTANT,
+                img, pixel_index_matrix(matrix)[:2], self.input_size,
+                flags=cv2_interp_codes[self.interpolation], borderMode=cv2.BORDER_CONSTANT,
                 borderValue=border_value)
         out_w, out_h = self.input_size
         results['img_shape'] = (out_h, out_w)
@@ -129,20 +179,9 @@ class CenterAffine(BaseTransform):
 class RandomCenterAffine(CenterAffine):
     """CenterNet training warp: random scale and random centre, then :class:`CenterAffine`.
 
-    ``scale = max(h, w) * s`` and the centre is drawn uniformly (integer pixels, as CenterNet)
-    from ``[b_w, w - b_w) x [b_h, h - b_h)`` with CenterNet's border rule (``border`` halved
-    until it fits the image side). ``s`` is drawn from ``scale_choices`` when given (CenterNet:
-    ``np.random.choice(np.arange(0.6, 1.4, 0.1))``, the DeepFashion2 paper configs), else
-    uniformly from ``scale_range`` (this project's first variant, the synthetic configs).
-
-    Args:
-        input_size (int | tuple[int, int]): Output (w, h). Defaults to 512.
-        scale_range (tuple[float, float]): Uniform random scale factor range, used when
-            ``scale_choices`` is None. Defaults to (0.6, 1.4).
-        border (int): CenterNet's crop border. Defaults to 128.
-        scale_choices (Sequence[float], optional): Scale factors drawn with equal probability.
-            Defaults to None.
-        **kwargs: :class:`CenterAffine` arguments.
+    ``scale = max(h, w) * s``, ``s`` drawn from ``scale_choices`` when given (CenterNet's, the
+    paper configs) else uniformly from ``scale_range``; the centre is an integer pixel drawn
+    uniformly inside :func:`centernet_border` of ``border``. ``**kwargs``: :class:`CenterAffine`'s.
     """
 
     def __init__(self,

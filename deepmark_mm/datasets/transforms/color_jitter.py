@@ -1,6 +1,10 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """CenterNet's colour augmentation (brightness, contrast, saturation in random order + PCA
-lighting) folded into one 3x4 colour matrix and applied to BGR images in one pass."""
+lighting) folded into one 3x4 colour matrix and applied to BGR images in one pass.
+
+mmdet's ``PhotoMetricDistortion`` / mmcv's ``ColorJitter`` lack the PCA lighting and CenterNet's
+grey blends and draw differently, so they cannot reproduce these pipelines' images.
+"""
 from typing import Sequence, Tuple, Union
 
 import cv2
@@ -30,15 +34,7 @@ GRAY_REFERENCES = ('original', 'current')
 def pca_lighting_shift(alpha: np.ndarray,
                        eigenvalues: Sequence[float] = PCA_EIGENVALUE_SETS['deepmark_v1']
                        ) -> np.ndarray:
-    """CenterNet's lighting offset ``eigvec @ (eigval * alpha)``, in 0..255 pixel units.
-
-    Args:
-        alpha (np.ndarray): (3,) draw of ``N(0, lighting_std)``.
-        eigenvalues (Sequence[float]): (3,) PCA eigenvalues.
-
-    Returns:
-        np.ndarray: (3,) offset added to the B, G, R channels.
-    """
+    """(3,) BGR offset ``255 * eigvec @ (eigval * alpha)`` of (3,) ``alpha ~ N(0, std)``."""
     return 255.0 * (PCA_EIGENVECTORS @ (np.asarray(eigenvalues, dtype=np.float64) * alpha))
 
 
@@ -60,15 +56,8 @@ def color_jitter_matrix(channel_means: np.ndarray,
 
     With ``'current'`` contrast and saturation use ``g(y)`` of the image at that step instead.
 
-    Args:
-        channel_means (np.ndarray): (3,) mean of each BGR channel of the input image.
-        factors (dict): Factor of each of ``brightness``, ``contrast``, ``saturation``.
-        order (Sequence[str]): Order of the three operations.
-        lighting_shift (np.ndarray): (3,) BGR offset added last, in pixel units.
-        gray_reference (str): ``'original'`` or ``'current'``. Defaults to ``'current'``.
-
-    Returns:
-        np.ndarray: (3, 4) float64 colour matrix for ``cv2.transform``.
+    ``channel_means`` (3,) are the input's BGR means, ``factors`` one per operation of
+    ``order``, ``lighting_shift`` (3,) is added last. Returns the (3, 4) float64 matrix.
     """
     if gray_reference not in GRAY_REFERENCES:
         raise ValueError(f'gray_reference must be one of {GRAY_REFERENCES}, got {gray_reference!r}')
@@ -106,31 +95,21 @@ def color_jitter_matrix(channel_means: np.ndarray,
 class CenterNetColorJitter(BaseTransform):
     """CenterNet's colour augmentation on BGR images, as one ``cv2.transform`` pass.
 
-    Brightness, contrast and saturation factors are ``1 + U(-v, v)`` in random order, followed by
-    PCA lighting noise ``eigvec @ (eigval * N(0, lighting_std))`` (times 255).
-
-    CenterNet's own ``color_aug`` (the DeepFashion2 paper configs) is
-    ``gray_reference='original', pca_eigenvalues='centernet', to_float=True``: contrast and
-    saturation blend against the grey of the input image, the third eigenvalue is 0.00341571 and
-    the result is float32, not clipped (CenterNet normalises it unclipped). The defaults are this
-    project's first variant, kept for the synthetic configs: blends against the grey of the image
-    at that step, eigenvalues ``'deepmark_v1'`` (third 0.00752097), uint8 output
-    saturated to [0, 255].
+    Factors ``1 + U(-v, v)`` in random order, then PCA lighting noise. CenterNet's own
+    ``color_aug`` (the DeepFashion2 paper configs) is ``gray_reference='original',
+    pca_eigenvalues='centernet', to_float=True`` (float32, unclipped); the defaults are this
+    project's first variant (synthetic configs): uint8 output saturated to [0, 255].
 
     Required keys: ``img`` (uint8, BGR). Modified keys: ``img``.
 
     Args:
-        brightness (float): Brightness variation v. Defaults to 0.4.
-        contrast (float): Contrast variation v. Defaults to 0.4.
-        saturation (float): Saturation variation v. Defaults to 0.4.
-        lighting_std (float): Std of the PCA lighting noise. Defaults to 0.1.
-        prob (float): Probability to apply. Defaults to 1.
-        gray_reference (str): ``'original'`` (CenterNet) or ``'current'``. Defaults to
-            ``'current'``.
-        pca_eigenvalues (str | Sequence[float]): ``'centernet'``, ``'deepmark_v1'`` or three
-            values. Defaults to ``'deepmark_v1'``.
-        to_float (bool): Return float32 without clipping (CenterNet) instead of saturated uint8.
-            Defaults to False.
+        brightness, contrast, saturation (float): Variations v.
+        lighting_std (float): Std of the PCA lighting noise.
+        prob (float): Probability to apply.
+        gray_reference (str): Blend against the grey of the ``'original'`` image (CenterNet) or
+            of the ``'current'`` one.
+        pca_eigenvalues (str | Sequence[float]): A key of ``PCA_EIGENVALUE_SETS`` or 3 values.
+        to_float (bool): float32 without clipping instead of saturated uint8.
     """
 
     def __init__(self,

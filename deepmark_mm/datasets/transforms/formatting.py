@@ -18,12 +18,10 @@ from .image_layout import contiguous_image
 class PackDeepMarkInputs(BaseTransform):
     """Pack image, boxes, labels and landmarks as docs/architecture.md describes.
 
-    ``inputs``: (3, H, W) tensor of the image (dtype kept, uint8 normally).
-    ``data_samples.gt_instances`` (instances with ``gt_ignore_flags`` 0) and
-    ``data_samples.ignored_instances`` (the others) hold ``bboxes`` (:class:`HorizontalBoxes`),
-    ``labels`` (N,) int64, ``keypoints`` (N, K, 2) float32 and ``keypoints_visible`` (N, K)
-    float32 in {0, 1, 2}. Missing ``homography_matrix`` is packed as the identity, missing
-    ``flip`` as False.
+    ``inputs`` (3, H, W), dtype kept; ``gt_instances`` / ``ignored_instances`` (by
+    ``gt_ignore_flags``) hold ``bboxes``, ``labels`` (N,), ``keypoints`` (N, K, 2) and
+    ``keypoints_visible`` (N, K) float32; missing ``homography_matrix`` / ``flip`` are packed as
+    the identity / False.
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the sample's metainfo when present.

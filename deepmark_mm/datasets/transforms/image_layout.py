@@ -5,18 +5,8 @@ import numpy as np
 
 
 def contiguous_image(img: np.ndarray) -> np.ndarray:
-    """``img`` as a C-contiguous array, fast for the views a flip leaves behind.
-
-    mmcv's ``imflip`` (used by mmdet's ``RandomFlip``) returns ``np.flip`` views with negative
-    strides, which numpy copies pixel by pixel; this function instead applies ``cv2.flip`` to
-    the underlying contiguous array, which gives the same pixels.
-
-    Args:
-        img (np.ndarray): (H, W) or (H, W, C) image.
-
-    Returns:
-        np.ndarray: ``img`` itself when already C-contiguous, else a contiguous copy.
-    """
+    """(H, W[, C]) ``img`` itself when C-contiguous, else a contiguous copy: the negative-stride
+    views of mmcv's ``imflip`` via ``cv2.flip`` of the base (numpy copies them pixel by pixel)."""
     if img.flags.c_contiguous:
         return img
     flip_x = img.strides[1] < 0

@@ -16,12 +16,9 @@ _DEEPFASHION2_FLIP = deepfashion2_flip_indices()
 class LoadDeepFashion2Annotations(BaseTransform):
     """Build ``gt_bboxes`` (:class:`BBoxKeypoints`), ``gt_bboxes_labels`` and ``gt_ignore_flags``.
 
-    Required keys: ``instances`` (``bbox`` xyxy, ``bbox_label``, ``ignore_flag``, ``keypoints``
-    (K, 2), ``keypoints_visible`` (K,)).
-
-    Added keys: ``gt_bboxes`` (N boxes + (N, K, 2) landmarks + (N, K) visibility 0/1/2),
-    ``gt_bboxes_labels`` (N,) int64, ``gt_ignore_flags`` (N,) bool. ``instances`` is kept for
-    evaluation.
+    Required keys: ``instances`` (docs/architecture.md). Added keys: ``gt_bboxes`` (N boxes +
+    (N, K, 2) landmarks + (N, K) visibility), ``gt_bboxes_labels`` (N,) int64,
+    ``gt_ignore_flags`` (N,) bool; ``instances`` is kept for evaluation.
 
     Args:
         flip_indices (Sequence[int], optional): (K,) flip permutation; ``None`` -> the sample's

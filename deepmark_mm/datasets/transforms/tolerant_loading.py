@@ -16,15 +16,10 @@ class TooManyBadImagesError(RuntimeError):
 class LoadImageFromFileOrSkip(LoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` that returns ``None`` for an unreadable image.
 
-    mmcv raises ``AssertionError: failed to load image`` (or the decoder's error) on a corrupt
-    file, which ends a training run. Here the first failure of each file logs one WARNING naming
-    it and the transform returns ``None``: mmengine's ``BaseDataset`` then draws another index
-    (up to its ``max_refetch``). Failures are counted (per process, i.e. per dataloader worker);
-    once at least ``min_loads`` loads were attempted and more than ``max_bad_share`` of them
-    failed, :class:`TooManyBadImagesError` stops the run with the count and the first files.
-    ``tools/analysis_tools/check_dataset.py`` lists every bad file ahead of training.
-
-    Test-time datasets do not refetch (mmengine raises on ``None``), so use it for training.
+    mmcv raises on a corrupt file, ending a run; here each bad file logs one WARNING and
+    mmengine's ``BaseDataset`` draws another index. Once ``min_loads`` loads were attempted (per
+    worker) and more than ``max_bad_share`` failed, :class:`TooManyBadImagesError` stops the run.
+    For training only (test-time datasets do not refetch).
 
     Args:
         max_bad_share (float): Largest tolerated share of failed loads. Defaults to 0.01.
