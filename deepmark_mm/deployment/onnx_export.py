@@ -26,6 +26,7 @@ from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, config_t
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
+from .fold_zero_pads import fold_zero_pads
 from .export_wrapper import (INPUT_NAME, KPT_REG_FEATURES_NAMES, OUTPUT_NAMES,
                              POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess)
 from .landmark_metadata import decode_settings, landmark_metadata_props, model_landmark_metainfo
@@ -152,6 +153,7 @@ def export_onnx(config: Union[str, Config],
     wrapper = DeepMarkExportWrapper(model, flip=flip, kpt_reg_features=at_peaks).eval()
     onnx_model = _export(wrapper, (torch.zeros(1, 3, height, width), ), (INPUT_NAME, ),
                          network_names, opset)
+    fold_zero_pads(onnx_model, INPUT_NAME, (1, 3, height, width))
     generator = torch.Generator().manual_seed(0)
     batch = torch.randn(batch_size or 2, 3, height, width, generator=generator)
     graph: Callable = wrapper
