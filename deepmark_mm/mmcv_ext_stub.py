@@ -18,18 +18,16 @@ from torch import Tensor
 
 STUB_NAME = 'mmcv._ext'
 
-INSTALL_HINT = (
-    'Install full mmcv (compiled ops) for it: `DEEPMARK_MMCV=full bash tools/setup_env.sh` '
-    'builds mmcv 2.1.0 from source into the venv, or `mim install "mmcv==2.1.0"` where a wheel '
-    'exists for your torch.')
-
 
 class MissingMmcvOpError(RuntimeError):
     """An mmcv kernel was called that only mmcv's compiled extension has."""
 
 
 def _missing(kernel: str, why: str) -> MissingMmcvOpError:
-    return MissingMmcvOpError(f'mmcv kernel `{kernel}` needs full mmcv: {why}. {INSTALL_HINT}')
+    return MissingMmcvOpError(
+        f'mmcv kernel `{kernel}` needs full mmcv: {why}. Install full mmcv (compiled ops) for '
+        'it: `DEEPMARK_MMCV=full bash tools/setup_env.sh` builds mmcv 2.1.0 from source into the '
+        'venv, or `mim install "mmcv==2.1.0"` where a wheel exists for your torch.')
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0) -> Tensor:
@@ -91,59 +89,58 @@ def _refuse_max_pool(kernel: str, pool_mode: int) -> None:
                        "stand-in provides pool_mode='avg', mmdet's default)")
 
 
-def roi_align_forward(input: Tensor, rois: Tensor, output: Tensor, argmax_y: Tensor,
-                      argmax_x: Tensor, aligned_height: int, aligned_width: int,
-                      spatial_scale: float, sampling_ratio: int, pool_mode: int,
-                      aligned: bool) -> None:
+def roi_align_forward(input: Tensor, rois: Tensor, output: Tensor, *argmax_yx: Tensor,
+                      **kw) -> None:
     """RoIAlign (avg): ``output`` (R, C, ph, pw) from ``input`` (B, C, H, W) and ``rois`` (R, 5)
     ``(batch, x1, y1, x2, y2)``; ``sampling_ratio`` 0 is adaptive, ``aligned`` shifts by -0.5."""
-    _refuse_max_pool('roi_align_forward', pool_mode)
-    output.copy_(torch.ops.torchvision.roi_align(input, rois.to(input.dtype), spatial_scale,
-                                                 aligned_height, aligned_width, sampling_ratio,
-                                                 aligned))
+    _refuse_max_pool('roi_align_forward', kw['pool_mode'])
+    output.copy_(torch.ops.torchvision.roi_align(
+        input, rois.to(input.dtype), kw['spatial_scale'], kw['aligned_height'],
+        kw['aligned_width'], kw['sampling_ratio'], kw['aligned']))
 
 
 def roi_align_backward(grad_output: Tensor, rois: Tensor, argmax_y: Tensor, argmax_x: Tensor,
-                       grad_input: Tensor, aligned_height: int, aligned_width: int,
-                       spatial_scale: float, sampling_ratio: int, pool_mode: int,
-                       aligned: bool) -> None:
+                       grad_input: Tensor, **kw) -> None:
     """Adds the RoIAlign gradient for ``grad_output`` (R, C, ph, pw) to ``grad_input``
     (B, C, H, W) (avg pooling is linear in the input, so the input itself is not needed)."""
-    _refuse_max_pool('roi_align_backward', pool_mode)
+    _refuse_max_pool('roi_align_backward', kw['pool_mode'])
     grad_input += torch.ops.torchvision._roi_align_backward(
-        grad_output, rois.to(grad_output.dtype), spatial_scale, aligned_height, aligned_width,
-        *grad_input.shape, sampling_ratio, aligned)
+        grad_output, rois.to(grad_output.dtype), kw['spatial_scale'], kw['aligned_height'],
+        kw['aligned_width'], *grad_input.shape, kw['sampling_ratio'], kw['aligned'])
 
 
-def roi_pool_forward(input: Tensor, rois: Tensor, output: Tensor, argmax: Tensor,
-                     pooled_height: int, pooled_width: int, spatial_scale: float) -> None:
+def roi_pool_forward(input: Tensor, rois: Tensor, output: Tensor, argmax: Tensor, **kw) -> None:
     """RoIPool: fills ``output`` (R, C, ph, pw) with bin maxima of ``input`` (B, C, H, W) and
     ``argmax`` (R, C, ph, pw) with their ``y * W + x`` (-1 for an empty bin)."""
-    out, arg = torch.ops.torchvision.roi_pool(input, rois.to(input.dtype), spatial_scale,
-                                              pooled_height, pooled_width)
+    out, arg = torch.ops.torchvision.roi_pool(input, rois.to(input.dtype), kw['spatial_scale'],
+                                              kw['pooled_height'], kw['pooled_width'])
     output.copy_(out)
     argmax.copy_(arg)
 
 
 def roi_pool_backward(grad_output: Tensor, rois: Tensor, argmax: Tensor, grad_input: Tensor,
-                      pooled_height: int, pooled_width: int, spatial_scale: float) -> None:
+                      **kw) -> None:
     """Adds ``grad_output`` (R, C, ph, pw) to ``grad_input`` (B, C, H, W) at ``argmax``."""
     grad_input += torch.ops.torchvision._roi_pool_backward(
-        grad_output, rois.to(grad_output.dtype), argmax.int(), spatial_scale, pooled_height,
-        pooled_width, *grad_input.shape)
+        grad_output, rois.to(grad_output.dtype), argmax.int(), kw['spatial_scale'],
+        kw['pooled_height'], kw['pooled_width'], *grad_input.shape)
 
 
 def _dcn_args(input: Tensor, weight: Tensor, offset: Tensor, mask: Optional[Tensor],
-              bias: Optional[Tensor], stride, padding, dilation, groups: int,
-              deform_groups: int) -> tuple:
-    """torchvision's ``deform_conv2d`` arguments (offsets are (dy, dx) per tap in both)."""
+              bias: Optional[Tensor], kw: dict) -> tuple:
+    """torchvision's ``deform_conv2d`` arguments (offsets are (dy, dx) per tap in both) from
+    mmcv's keyword arguments (DCN's ``dH``, ``padH``... or DCNv2's ``stride_h``, ``pad_h``...)."""
     use_mask = mask is not None and mask.numel() > 0
     if not use_mask:
         mask = input.new_zeros(input.shape[0], 1)
     if bias is None or bias.numel() == 0:
         bias = input.new_zeros(weight.shape[0])
-    return (input, weight, offset, mask, bias, *stride, *padding, *dilation, groups,
-            deform_groups, use_mask)
+    v2 = 'stride_h' in kw
+    geometry = [kw[k] for k in (('stride_h', 'stride_w', 'pad_h', 'pad_w', 'dilation_h',
+                                 'dilation_w') if v2 else
+                                ('dH', 'dW', 'padH', 'padW', 'dilationH', 'dilationW'))]
+    return (input, weight, offset, mask, bias, *geometry, kw['group'], kw['deformable_group'],
+            use_mask)
 
 
 def _on_output_grid(field: Tensor, size: torch.Size) -> Tensor:
@@ -158,88 +155,67 @@ def _on_output_grid(field: Tensor, size: torch.Size) -> Tensor:
         *field.shape[:2], *size)
 
 
-def _fill(target: Tensor, value: Tensor) -> None:
-    """``target.copy_(value)``, into the leading values of each sample (see _on_output_grid)."""
-    target.view(len(target), -1)[:, :value[0].numel()].copy_(value.flatten(1))
-
-
 def _dcn_backward(grad_output: Tensor, args: tuple) -> tuple:
     """(grad input, grad weight, grad offset, grad mask, grad bias) by torchvision's kernel."""
     return torch.ops.torchvision._deform_conv2d_backward(grad_output.contiguous(), *args)
 
 
 def deform_conv_forward(input: Tensor, weight: Tensor, offset: Tensor, output: Tensor,
-                        columns: Tensor, ones: Tensor, kW: int, kH: int, dW: int, dH: int,
-                        padW: int, padH: int, dilationW: int, dilationH: int, group: int,
-                        deformable_group: int, im2col_step: int) -> None:
+                        *buffers: Tensor, **kw) -> None:
     """DCN (v1): ``output`` (B, C_out, Ho, Wo) from ``input`` (B, C_in, H, W), ``weight``
     (C_out, C_in / group, kH, kW) and ``offset`` (B, 2 * deformable_group * kH * kW, Ho, Wo)."""
-    output.copy_(torch.ops.torchvision.deform_conv2d(*_dcn_args(
-        input, weight, offset, None, None, (dH, dW), (padH, padW), (dilationH, dilationW),
-        group, deformable_group)))
+    output.copy_(torch.ops.torchvision.deform_conv2d(*_dcn_args(input, weight, offset, None,
+                                                                None, kw)))
 
 
 def deform_conv_backward_input(input: Tensor, offset: Tensor, gradOutput: Tensor,
                                gradInput: Tensor, gradOffset: Tensor, weight: Tensor,
-                               columns: Tensor, kW: int, kH: int, dW: int, dH: int, padW: int,
-                               padH: int, dilationW: int, dilationH: int, group: int,
-                               deformable_group: int, im2col_step: int) -> None:
+                               columns: Tensor, **kw) -> None:
     """Fills ``gradInput`` and ``gradOffset``; the weight gradient of the same pass is kept in
     ``columns`` (mmcv's scratch buffer) for :func:`deform_conv_backward_parameters`."""
-    grads = _dcn_backward(gradOutput, _dcn_args(
-        input, weight, offset, None, None, (dH, dW), (padH, padW), (dilationH, dilationW),
-        group, deformable_group))
+    grads = _dcn_backward(gradOutput, _dcn_args(input, weight, offset, None, None, kw))
     gradInput.copy_(grads[0])
     gradOffset.copy_(grads[2])
     columns.resize_(grads[1].numel()).copy_(grads[1].flatten())
 
 
 def deform_conv_backward_parameters(input: Tensor, offset: Tensor, gradOutput: Tensor,
-                                    gradWeight: Tensor, columns: Tensor, ones: Tensor, kW: int,
-                                    kH: int, dW: int, dH: int, padW: int, padH: int,
-                                    dilationW: int, dilationH: int, group: int,
-                                    deformable_group: int, scale: float,
-                                    im2col_step: int) -> None:
+                                    gradWeight: Tensor, columns: Tensor, ones: Tensor,
+                                    **kw) -> None:
     """Adds ``scale`` times the weight gradient to ``gradWeight`` (C_out, C_in / group, kH, kW)."""
     if columns.numel() == gradWeight.numel():  # computed by deform_conv_backward_input
         grad_weight = columns.view_as(gradWeight)
     else:  # the weight gradient does not depend on the weight: any one of its shape will do
-        grad_weight = _dcn_backward(gradOutput, _dcn_args(
-            input, gradWeight, offset, None, None, (dH, dW), (padH, padW),
-            (dilationH, dilationW), group, deformable_group))[1]
-    gradWeight.add_(grad_weight, alpha=scale)
+        grad_weight = _dcn_backward(gradOutput, _dcn_args(input, gradWeight, offset, None, None,
+                                                          kw))[1]
+    gradWeight.add_(grad_weight, alpha=kw['scale'])
 
 
 def modulated_deform_conv_forward(input: Tensor, weight: Tensor, bias: Tensor, ones: Tensor,
                                   offset: Tensor, mask: Tensor, output: Tensor, columns: Tensor,
-                                  kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
-                                  pad_h: int, pad_w: int, dilation_h: int, dilation_w: int,
-                                  group: int, deformable_group: int, with_bias: bool) -> None:
+                                  **kw) -> None:
     """DCNv2: as :func:`deform_conv_forward` with ``mask`` (B, deformable_group * kh * kw, Ho,
     Wo) modulating each tap and ``bias`` (C_out,) when ``with_bias``."""
     size = output.shape[-2:]
     output.copy_(torch.ops.torchvision.deform_conv2d(*_dcn_args(
         input, weight, _on_output_grid(offset, size), _on_output_grid(mask, size),
-        bias if with_bias else None, (stride_h, stride_w),
-        (pad_h, pad_w), (dilation_h, dilation_w), group, deformable_group)))
+        bias if kw['with_bias'] else None, kw)))
 
 
 def modulated_deform_conv_backward(input: Tensor, weight: Tensor, bias: Tensor, ones: Tensor,
                                    offset: Tensor, mask: Tensor, columns: Tensor,
                                    grad_input: Tensor, grad_weight: Tensor, grad_bias: Tensor,
                                    grad_offset: Tensor, grad_mask: Tensor, grad_output: Tensor,
-                                   kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
-                                   pad_h: int, pad_w: int, dilation_h: int, dilation_w: int,
-                                   group: int, deformable_group: int, with_bias: bool) -> None:
-    """Fills the gradients of input, weight, bias (when ``with_bias``), offset and mask."""
+                                   **kw) -> None:
+    """Fills the gradients of input, weight, bias (when ``with_bias``), offset and mask; each
+    into the leading values of its sample (see :func:`_on_output_grid`)."""
     size = grad_output.shape[-2:]
     grads = _dcn_backward(grad_output, _dcn_args(
         input, weight, _on_output_grid(offset, size), _on_output_grid(mask, size),
-        bias if with_bias else None, (stride_h, stride_w), (pad_h, pad_w),
-        (dilation_h, dilation_w), group, deformable_group))
+        bias if kw['with_bias'] else None, kw))
     for target, value in zip((grad_input, grad_weight, grad_offset, grad_mask), grads):
-        _fill(target, value)
-    if with_bias:
+        target.view(len(target), -1)[:, :value[0].numel()].copy_(value.flatten(1))
+    if kw['with_bias']:
         grad_bias.copy_(grads[4])
 
 
@@ -255,8 +231,7 @@ class _StandInExtModule(types.ModuleType):
 
     def __init__(self, name: str = STUB_NAME) -> None:
         super().__init__(name, 'deepmark_mm stand-in for mmcv._ext (torchvision kernels)')
-        for kernel_name, kernel in KERNELS.items():
-            setattr(self, kernel_name, kernel)
+        self.__dict__.update(KERNELS)
 
     def __getattr__(self, op_name: str) -> Callable[..., NoReturn]:
         if op_name.startswith('__'):

@@ -33,20 +33,13 @@ def get_nms_op(op: object) -> Callable[..., Tuple[Tensor, Tensor]]:
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
                 class_agnostic: bool = False) -> Tuple[Tensor, Tensor]:
-    """Suppression within each class, by grouping (``mmcv.ops.batched_nms`` shifts each class's
-    boxes apart, which assumes non-negative boxes and loses precision on large shifts).
+    """Suppression of ``boxes`` (N, 4) xyxy, ``scores`` (N,) within each class ``idxs`` (N,),
+    by grouping (``mmcv.ops.batched_nms`` shifts each class's boxes apart, which assumes
+    non-negative boxes and loses precision on large shifts).
 
-    Args:
-        boxes (Tensor): (N, 4) xyxy.
-        scores (Tensor): (N,).
-        idxs (Tensor): (N,) class of each box.
-        nms_cfg (dict): ``type`` (``'nms'`` default, ``'soft_nms'``, a callable) and the op's
-            arguments; ``max_num`` caps the result.
-        class_agnostic (bool): Ignore ``idxs``.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``dets`` (K, 5) boxes and (possibly decayed) scores, ``keep``
-        (K,) input indices, by descending score.
+    ``nms_cfg``: ``type`` (``'nms'`` default, ``'soft_nms'``, a callable), the op's arguments and
+    ``max_num`` (caps the result). Returns ``dets`` (K, 5) boxes and (possibly decayed) scores and
+    ``keep`` (K,) input indices, by descending score.
     """
     cfg = dict(nms_cfg)
     op = get_nms_op(cfg.pop('type', 'nms'))
@@ -73,18 +66,10 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
 def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor,
                             bias: Optional[Tensor], stride: IntPair = 1, padding: IntPair = 0,
                             dilation: IntPair = 1) -> Tensor:
-    """DCNv2; ``groups`` and ``deform_groups`` follow from the shapes of ``weight``, ``offset``.
-
-    Args:
-        x (Tensor): (B, C_in, H, W).
-        offset (Tensor): (B, 2 * deform_groups * kh * kw, H_out, W_out), (dy, dx) per tap.
-        mask (Tensor): (B, deform_groups * kh * kw, H_out, W_out) modulation in [0, 1].
-        weight (Tensor): (C_out, C_in / groups, kh, kw).
-        bias (Tensor, optional): (C_out,).
-
-    Returns:
-        Tensor: (B, C_out, H_out, W_out).
-    """
+    """DCNv2: ``x`` (B, C_in, H, W), ``offset`` (B, 2 * G * kh * kw, H_out, W_out) (dy, dx per
+    tap), ``mask`` (B, G * kh * kw, H_out, W_out) in [0, 1], ``weight`` (C_out, C_in / groups, kh,
+    kw), ``bias`` (C_out,) -> (B, C_out, H_out, W_out); ``groups`` and ``G`` (deform groups)
+    follow from the shapes."""
     return deform_conv2d(x, offset, weight, bias, stride=_pair(stride), padding=_pair(padding),
                          dilation=_pair(dilation), mask=mask)
 
@@ -103,11 +88,7 @@ class ModulatedDeformConv2dPack(mmcv_ops.ModulatedDeformConv2dPack, ModulatedDef
     """``mmcv.ops.ModulatedDeformConv2dPack`` on torchvision: ``conv_offset`` (zero-initialised:
     a fresh layer is half a plain convolution) predicts dy, dx thirds then mask logits."""
 
-    def offsets_and_mask(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """(B, C_in, H, W) -> offsets (B, 2 * G * kh * kw, H_out, W_out), mask (B, G * kh * kw,
-        H_out, W_out)."""
-        offset_y, offset_x, mask_logits = self.conv_offset(x).chunk(3, dim=1)
-        return torch.cat((offset_y, offset_x), dim=1), mask_logits.sigmoid()
-
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
-        return ModulatedDeformConv2d.forward(self, x, *self.offsets_and_mask(x))
+        offset_y, offset_x, mask_logits = self.conv_offset(x).chunk(3, dim=1)
+        return ModulatedDeformConv2d.forward(self, x, torch.cat((offset_y, offset_x), dim=1),
+                                             mask_logits.sigmoid())

@@ -1,23 +1,14 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """A synthetic DeepFashion2-format data set that a detector can learn in minutes.
 
-Each image shows 1-3 garments drawn from the category templates of
-:mod:`.synthetic_garments` (all 13 categories, landmarks on the outline) at
-random size (35-80 % of the image side), position, small rotation, proportions, colour and texture
-over a textured background. Later garments occlude earlier ones (at most ``max_occlusion`` of a
-garment's area); landmarks covered by a later garment get visibility 1, the others 2, and a few
-are left unlabelled (0). Every image is written in both DeepFashion2 layouts:
-
-.. code-block:: none
-
-    OUT_DIR/{train,validation}/image/NNNNNN.jpg
-    OUT_DIR/{train,validation}/annos/NNNNNN.json          # per-image layout (item1..itemN)
-    OUT_DIR/{train,validation}/deepfashion2_{split}.json  # official COCO layout
-
-Landmarks and boxes are integers in continuous pixel coordinates (pixel ``i`` covers
-``[i, i + 1)``, mmdet's convention), and garments are drawn anti-aliased in the same coordinates,
-so a horizontally flipped image matches its annotations flipped with ``x' = W - x``. Generation
-is deterministic for a seed (each image has its own generator seeded by ``(seed, split, index)``).
+Each image shows 1-3 garments of the :mod:`.synthetic_garments` templates (all 13 categories) at
+random size, position, rotation, proportions, colour and texture over a textured background.
+Later garments occlude earlier ones (at most ``max_occlusion``); landmarks they cover get
+visibility 1, the others 2, a few 0. Images go to ``OUT_DIR/{split}/image/NNNNNN.jpg`` with
+both DeepFashion2 layouts, per-image ``annos/NNNNNN.json`` and ``deepfashion2_{split}.json``.
+Integer landmarks and boxes in continuous pixel coordinates (pixel ``i`` covers ``[i, i + 1)``)
+and anti-aliased drawing make a flipped image match its annotations flipped by ``x' = W - x``.
+Each image has its own generator, seeded by ``(seed, split, index)``.
 """
 import json
 import multiprocessing
@@ -45,11 +36,8 @@ def coco_file_name(split: str) -> str:
 
 
 def data_root_cfg_options(data_root: str) -> List[str]:
-    """``--cfg-options`` (``key=value`` strings) pointing a synthetic config at ``data_root``.
-
-    The data root of every dataloader and the evaluators' validation json, as
-    ``tools/run_demo.sh`` sets them.
-    """
+    """``--cfg-options`` pointing every dataloader and evaluator of a synthetic config at
+    ``data_root``, as ``tools/run_demo.sh`` sets them."""
     root = str(data_root).rstrip('/') + '/'
     ann_file = root + coco_file_name('validation')
     return [f'data_root={root}'] + [
@@ -128,22 +116,10 @@ def _place(template: GarmentTemplate, rng: np.random.Generator, size: int,
 
 
 def polygon_coverage(polygon: np.ndarray, size: int) -> np.ndarray:
-    """Fraction of each pixel covered by a polygon given in continuous pixel coordinates.
-
-    Continuous coordinates put pixel ``i`` on ``[i, i + 1)`` (mmdet's convention, in which a
-    horizontal flip is ``x' = W - x``): a garment whose landmark is at integer ``(x, y)`` has its
-    corner exactly between pixels, and flipping the image flips the drawing onto ``W - x``. The
-    polygon is filled on a supersampled grid (8x up to 192 px, 4x up to 512 px, else 2x) and
-    averaged down, so coverage is the true area up to one sample (OpenCV fills closed spans,
-    which adds one sample on the right/bottom edge: 1/8 pixel at 128 px).
-
-    Args:
-        polygon (np.ndarray): (m, 2) vertices.
-        size (int): Image side.
-
-    Returns:
-        np.ndarray: (size, size) float in [0, 1]; > 0.5 is inside.
-    """
+    """(size, size) fraction in [0, 1] of each pixel covered by ``polygon`` (m, 2) in continuous
+    pixel coordinates (> 0.5 is inside), filled on a supersampled grid (8x up to 192 px, 4x up to
+    512 px, else 2x) and averaged down: the true area up to one sample (OpenCV's closed spans add
+    one on the right / bottom edge)."""
     factor = 8 if size <= 192 else (4 if size <= 512 else 2)
     canvas = np.zeros((size * factor, size * factor), dtype=np.uint8)
     vertices = (np.asarray(polygon, dtype=np.float64) * factor - 0.5) * (1 << SUBPIXEL_BITS)
@@ -154,15 +130,7 @@ def polygon_coverage(polygon: np.ndarray, size: int) -> np.ndarray:
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Which points lie inside (or on the border of) a polygon.
-
-    Args:
-        points (np.ndarray): (n, 2).
-        polygon (np.ndarray): (m, 2) vertices.
-
-    Returns:
-        np.ndarray: (n,) bool.
-    """
+    """(n,) bool: which ``points`` (n, 2) lie inside or on ``polygon`` (m, 2)."""
     contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
     return np.array([
         cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points
@@ -180,31 +148,15 @@ def _occlusion_ok(masks: List[np.ndarray], new_mask: np.ndarray, max_occlusion: 
     return True
 
 
-def synthesize_sample(rng: np.random.Generator,
-                      size: int = 128,
-                      max_garments: int = 3,
-                      min_fraction: float = 0.35,
-                      max_fraction: float = 0.8,
-                      max_occlusion: float = 0.35,
-                      unlabelled_prob: float = 0.02,
+def synthesize_sample(rng: np.random.Generator, size: int = 128, max_garments: int = 3,
+                      min_fraction: float = 0.35, max_fraction: float = 0.8,
+                      max_occlusion: float = 0.35, unlabelled_prob: float = 0.02,
                       pair_id: int = 1) -> Tuple[np.ndarray, Dict]:
-    """One image and its per-image DeepFashion2 annotation.
+    """One BGR uint8 (size, size, 3) image and its per-image DeepFashion2 annotation.
 
-    Args:
-        rng (np.random.Generator): Randomness.
-        size (int): Image side in pixels.
-        max_garments (int): 1..max_garments garments are attempted.
-        min_fraction (float): Smallest garment extent as a fraction of the side.
-        max_fraction (float): Largest garment extent as a fraction of the side.
-        max_occlusion (float): Largest fraction of a garment covered by later ones.
-        unlabelled_prob (float): Chance that a landmark is left unlabelled (v = 0).
-        pair_id (int): The file's ``pair_id``.
-
-    Returns:
-        tuple[np.ndarray, dict]: BGR uint8 (size, size, 3) image and the annotation object
-        (``source``, ``pair_id``, ``item1..itemN`` with ``category_id``, ``category_name``,
-        ``bounding_box``, ``landmarks``, ``style``, ``scale``, ``occlusion``, ``zoom_in``,
-        ``viewpoint``, ``segmentation``).
+    1..``max_garments`` garments are attempted, each spanning ``min_fraction`` to
+    ``max_fraction`` of the side and at most ``max_occlusion`` covered by later ones; a landmark
+    is left unlabelled (v = 0) with chance ``unlabelled_prob``.
     """
     img, background = _background(rng, size)
     num_wanted = int(rng.integers(1, max_garments + 1))
@@ -278,28 +230,12 @@ def _write_sample(job: Tuple[str, int, int, int, int, Dict]) -> Tuple[Dict, Dict
     return anno, coco_image_record(index + 1, stem + '.jpg', size, size)
 
 
-def make_synthetic_deepfashion2(out_dir: str,
-                                num_train: int = 500,
-                                num_val: int = 100,
-                                size: int = 128,
-                                seed: int = 0,
-                                num_workers: int = 0,
+def make_synthetic_deepfashion2(out_dir: str, num_train: int = 500, num_val: int = 100,
+                                size: int = 128, seed: int = 0, num_workers: int = 0,
                                 **sample_kwargs) -> Dict[str, Dict]:
-    """Write the train and validation splits (see the module docstring for the layout).
-
-    Args:
-        out_dir (str): Data root.
-        num_train (int): Training images.
-        num_val (int): Validation images.
-        size (int): Image side.
-        seed (int): Base seed.
-        num_workers (int): Worker processes drawing images; 0 draws in this process. The output
-            does not depend on it (every image has its own seed).
-        **sample_kwargs: :func:`synthesize_sample` options.
-
-    Returns:
-        dict[str, dict]: COCO dict per split name (also written to ``coco_file_name(split)``).
-    """
+    """Write the train and validation splits under ``out_dir`` (module docstring) and return
+    the COCO dict per split. ``num_workers`` processes draw the images (0: this one; the output
+    does not depend on it); ``sample_kwargs`` go to :func:`synthesize_sample`."""
     splits = {}
     for split, num_images in zip(SPLITS, (num_train, num_val)):
         split_dir = osp.join(out_dir, split)

@@ -2,15 +2,13 @@
 """Garment templates for the synthetic DeepFashion2 set: one silhouette per category whose
 landmarks sit on its outline (shoulders, sleeve ends, armpits, hem corners, waist corners...).
 
-A template is built in a garment frame (x to the image right, y down, top of the garment at
-y = 0, chest half-width about 0.28). Every left/right landmark pair of DeepFashion2 is built as a
-point and its mirror image (x -> -x), and centred landmarks lie on x = 0, so a template's left/right
-symmetry is exactly the flip permutation of :func:`deepfashion2_metainfo.flip_indices` (slot
-``a`` on the image left <-> its partner on the image right). Lower-numbered slots of a pair are on
-the image left, as in the DeepFashion2 annotations.
+A template lives in a garment frame (x to the image right, y down, garment top at y = 0, chest
+half-width about 0.28). Every left/right landmark pair is a point and its mirror (x -> -x),
+centred landmarks lie on x = 0, and the lower slot of a pair is on the image left, so a
+template's symmetry is exactly DeepFashion2's flip permutation.
 """
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -43,14 +41,8 @@ class GarmentTemplate:
         return np.stack([self.points[name] for name in self.slots])
 
 
-class _Params:
-    """Draws template parameters: ``rng=None`` gives the canonical (mean) garment."""
-
-    def __init__(self, rng: Optional[np.random.Generator]) -> None:
-        self.rng = rng
-
-    def __call__(self, mean: float, spread: float) -> float:
-        return mean if self.rng is None else float(mean + self.rng.uniform(-spread, spread))
+#: Draws a template parameter ``(mean, spread) -> value``.
+_Params = Callable[[float, float], float]
 
 
 def _mirror(points: Dict[str, Point]) -> Dict[str, np.ndarray]:
@@ -80,11 +72,8 @@ def _chain(side: str, names: Sequence[str]) -> List[str]:
 
 
 def _side_seam(armpit: Point, hem_corner: Point, count: int, body: str, p: _Params) -> List[Point]:
-    """Left side-seam landmarks between armpit and hem corner.
-
-    Tops: evenly spaced, pulled slightly in (a waist). Dresses: a narrow waist, then the hips,
-    then points along the flared skirt.
-    """
+    """Left side-seam landmarks between armpit and hem corner: tops evenly spaced, pulled in a
+    little; dresses a narrow waist, the hips, then points along the flared skirt."""
     if body == 'top':
         inward = [0.02, 0.015] if count == 2 else [0.02]
         points = []
@@ -103,16 +92,8 @@ def _side_seam(armpit: Point, hem_corner: Point, count: int, body: str, p: _Para
 
 def _upper_body(label: int, p: _Params, sleeve: str, body: str, open_front: bool,
                 sleeveless: str = '') -> GarmentTemplate:
-    """Tops, outwear, vests, slings and dresses.
-
-    Args:
-        label (int): Category.
-        p (_Params): Parameter source.
-        sleeve (str): ``'short'``, ``'long'`` or ``''`` (sleeveless).
-        body (str): ``'top'`` or ``'dress'``.
-        open_front (bool): Outwear: two front panels over a visible lining strip.
-        sleeveless (str): ``'vest'`` (wide straps) or ``'sling'`` (thin straps).
-    """
+    """Tops, outwear (``open_front``: two panels over a lining strip), vests and slings
+    (``sleeveless``) and dresses (``body='dress'``); ``sleeve`` is short, long or ''."""
     pts: Dict[str, Point] = {}
     neck_half = p(0.11, 0.015)
     pts['neck_side.L'] = (-neck_half, 0.0)
@@ -140,10 +121,8 @@ def _upper_body(label: int, p: _Params, sleeve: str, body: str, open_front: bool
         normal = np.array([np.sin(angle), np.cos(angle)])  # towards the body / down
         cuff_out = np.asarray(shoulder) + length * direction
         cuff_in = cuff_out + width * normal
-        pts['shoulder.L'] = shoulder
-        pts['cuff_out.L'] = tuple(cuff_out)
-        pts['cuff_in.L'] = tuple(cuff_in)
-        pts['armpit.L'] = armpit
+        pts.update({'shoulder.L': shoulder, 'cuff_out.L': tuple(cuff_out),
+                    'cuff_in.L': tuple(cuff_in), 'armpit.L': armpit})
         num_sleeve = 1 if sleeve == 'short' else 3
         outer, inner = [], []
         for k in range(num_sleeve):
@@ -173,8 +152,7 @@ def _upper_body(label: int, p: _Params, sleeve: str, body: str, open_front: bool
                 ('dress', 'short'): 4, ('dress', 'long'): 4, ('dress', ''): 3}[(body, sleeve)]
     side_names = [f'side{k}' for k in range(num_side)]
     side_points = _side_seam(pts['armpit.L'], hem_corner, num_side, body, p)
-    for name, point in zip(side_names, side_points):
-        pts[f'{name}.L'] = point
+    pts.update({f'{name}.L': point for name, point in zip(side_names, side_points)})
     pts['hem_corner.L'] = hem_corner
     chain_names = chain_names + side_names + ['hem_corner']
     left_chain = _chain('L', chain_names)
@@ -197,16 +175,12 @@ def _upper_body(label: int, p: _Params, sleeve: str, body: str, open_front: bool
     pts['open_upper.L'] = (-gap - 0.006, lapel_y + (height - lapel_y) / 3)
     pts['open_lower.L'] = (-gap - 0.006, lapel_y + 2 * (height - lapel_y) / 3)
     points = _mirror(pts)
-    if sleeve == 'short':  # short sleeve outwear: (2, 26), (3, 5), (4, 6) pairs
-        slots = ['back_neck', 'neck_side.L', 'collar.L', 'lapel.L', 'collar.R', 'lapel.R'] + \
-            left_chain + ['hem_open.L'] + right_chain + \
-            ['neck_side.R', 'open_upper.L', 'open_lower.L', 'hem_open.R', 'open_upper.R',
-             'open_lower.R']
-    else:  # long sleeve outwear: (2, 6), (3, 5), (4, 34) pairs
-        slots = ['back_neck', 'neck_side.L', 'collar.L', 'lapel.L', 'collar.R', 'neck_side.R'] + \
-            left_chain + ['hem_open.L'] + right_chain + \
-            ['lapel.R', 'open_upper.L', 'open_lower.L', 'hem_open.R', 'open_upper.R',
-             'open_lower.R']
+    # slot 6 and the slot after the right chain: short sleeve outwear pairs (2, 26), (3, 5),
+    # (4, 6); long sleeve outwear (2, 6), (3, 5), (4, 34)
+    six, after = ('lapel.R', 'neck_side.R') if sleeve == 'short' else ('neck_side.R', 'lapel.R')
+    slots = ['back_neck', 'neck_side.L', 'collar.L', 'lapel.L', 'collar.R', six] + left_chain + \
+        ['hem_open.L'] + right_chain + \
+        [after, 'open_upper.L', 'open_lower.L', 'hem_open.R', 'open_upper.R', 'open_lower.R']
     silhouette = ['neck_side.L'] + left_outline + ['hem_open.L', 'hem_open.R'] + right_outline + \
         ['neck_side.R', 'back_neck']
     left_panel = ['neck_side.L'] + left_outline + \
@@ -279,19 +253,14 @@ _BUILDERS = {
 
 
 def garment_template(label: int, rng: Optional[np.random.Generator] = None) -> GarmentTemplate:
-    """The template of category ``label`` (0-based).
-
-    Args:
-        label (int): 0..12.
-        rng (np.random.Generator, optional): Varies proportions (sleeve angle/length, neck, body
-            length, widths) symmetrically; ``None`` -> the canonical garment.
-
-    Returns:
-        GarmentTemplate: With exactly the category's landmark count.
-    """
+    """The template of category ``label`` (0..12); ``rng`` varies its proportions
+    symmetrically, ``None`` gives the canonical garment."""
     spec = dict(_BUILDERS[label])
     family = spec.pop('family')
-    params = _Params(rng)
+
+    def params(mean: float, spread: float) -> float:
+        return mean if rng is None else float(mean + rng.uniform(-spread, spread))
+
     if family == 'upper':
         template = _upper_body(label, params, **spec)
     else:

@@ -1,20 +1,11 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """A toy landmark set unlike DeepFashion2: 3 shapes with 4 / 6 / 5 landmarks (15 slots).
 
-It proves that DeepMark's components read the landmark set from the metainfo
-(:func:`toy_landmark_metainfo`) and not from DeepFashion2's constants. Each image shows one or two
-filled polygons (``square``, ``hexagon``, ``pentagon``) whose vertices are the landmarks, all
-visible, written in the COCO keypoint layout :class:`LandmarkCocoDataset` reads:
-
-.. code-block:: none
-
-    OUT_DIR/{train,validation}/image/NNNNNN.png
-    OUT_DIR/{train,validation}/toy_{split}.json
-
-Vertices are listed so that the horizontal flip pairs stay inside each shape: square
-(top-left, top-right, bottom-right, bottom-left), hexagon (upper-left, upper-right, right,
-lower-right, lower-left, left), pentagon (top, upper-right, lower-right, lower-left, upper-left;
-``top`` is its own partner).
+It proves that DeepMark reads the landmark set from the metainfo, not DeepFashion2's constants.
+Each image shows one or two filled polygons whose vertices are the landmarks (all visible),
+written as ``OUT_DIR/{split}/image/NNNNNN.png`` and ``OUT_DIR/{split}/toy_{split}.json`` (COCO
+keypoints, as :class:`LandmarkCocoDataset` reads). Vertices are listed so that the horizontal
+flip pairs stay inside each shape (the pentagon's ``top`` is its own partner).
 """
 import json
 import os
@@ -35,13 +26,8 @@ TOY_SHAPES = (
 
 
 def toy_landmark_metainfo() -> Dict:
-    """The toy set's landmark metainfo (see :func:`deepmark_mm.datasets.check_landmark_metainfo`).
-
-    Returns:
-        dict: ``classes`` (3), ``keypoint_slices`` ``[[0, 4], [4, 10], [10, 15]]``,
-        ``flip_indices`` (15,), ``sigmas`` (15,), ``skeletons`` (each polygon's outline) and
-        ``palette`` (RGB).
-    """
+    """The toy set's landmark metainfo: ``classes``, ``keypoint_slices``, ``flip_indices``,
+    ``sigmas``, ``skeletons`` (each polygon's outline) and ``palette`` (RGB)."""
     flip = [1, 0, 3, 2,  # square
             5, 4, 9, 8, 7, 6,  # hexagon
             10, 14, 13, 12, 11]  # pentagon
@@ -87,25 +73,10 @@ def _toy_image(rng: np.random.Generator, size: int, max_shapes: int,
     return image, annotations
 
 
-def make_toy_landmark_set(out_dir: str,
-                          num_train: int = 8,
-                          num_val: int = 4,
-                          size: int = 64,
-                          seed: int = 0,
-                          max_shapes: int = 2) -> Dict[str, str]:
-    """Write the toy set (images + one COCO json per split).
-
-    Args:
-        out_dir (str): Data root.
-        num_train (int): Training images.
-        num_val (int): Validation images.
-        size (int): Image side in pixels.
-        seed (int): Random seed (the same files for the same arguments).
-        max_shapes (int): Shapes per image, at most.
-
-    Returns:
-        dict[str, str]: Split -> path of its COCO json.
-    """
+def make_toy_landmark_set(out_dir: str, num_train: int = 8, num_val: int = 4, size: int = 64,
+                          seed: int = 0, max_shapes: int = 2) -> Dict[str, str]:
+    """Write the toy set under ``out_dir`` (the same files for the same arguments); returns
+    split -> path of its COCO json."""
     meta = toy_landmark_metainfo()
     num_keypoints = meta['keypoint_slices'][-1][1]
     categories = [

@@ -23,18 +23,6 @@ TRUST_ENV = 'DEEPMARK_TRUST_CHECKPOINTS'
 _TRUSTED_PATHS: Set[str] = set()
 
 
-def _numpy_globals() -> List:
-    """numpy callables / classes that rebuild arrays, dtypes and scalars."""
-    import numpy as np
-    try:  # numpy >= 2
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy 1.x
-        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
-    found = [_reconstruct, scalar, np.ndarray, np.dtype]
-    found += [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUSO']
-    return found
-
-
 def _history_buffer_statistic(buffer: object, name: str) -> Callable:
     """``getattr`` limited to ``HistoryBuffer``'s statistics (how it pickles them): the real
     ``getattr`` would let a file reach any attribute of any allowed object."""
@@ -49,10 +37,16 @@ def _history_buffer_statistic(buffer: object, name: str) -> Callable:
 
 
 def safe_checkpoint_globals() -> List:
-    """Allow-list of weights-only loading: plain-data classes / functions, and a ``getattr``
-    restricted to ``HistoryBuffer`` statistics."""
+    """Allow-list of weights-only loading: ``HistoryBuffer``, a ``getattr`` restricted to its
+    statistics, and the numpy classes / functions that rebuild arrays, dtypes and scalars."""
+    import numpy as np
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr')] + _numpy_globals()
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore
+    return [HistoryBuffer, (_history_buffer_statistic, 'builtins.getattr'), _reconstruct, scalar,
+            np.ndarray, np.dtype] + [type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDGUSO']
 
 
 def trust_checkpoint(path: str) -> None:
@@ -68,12 +62,8 @@ def is_trusted(path: str) -> bool:
 
 
 def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None):
-    """Load a local checkpoint weights-only, or fully if trusted (module docstring).
-
-    Raises:
-        FileNotFoundError: Missing file.
-        pickle.UnpicklingError: Weights-only loading failed and the file is not trusted.
-    """
+    """Load a local checkpoint weights-only, or fully if trusted (module docstring); raises
+    ``FileNotFoundError`` or, for an untrusted file beyond the allow-list, ``UnpicklingError``."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -104,17 +94,12 @@ def load_model_checkpoint(model: torch.nn.Module, checkpoint: dict, checkpoint_n
                           config_name: str, load_partial: bool = False) -> None:
     """Load a checkpoint into the config's model by the one fit rule of every entry point.
 
-    Every tensor of the model must come from the checkpoint with the same shape, and the
-    checkpoint must hold nothing else (``num_batches_tracked`` aside); otherwise it is refused,
-    unless ``load_partial`` (config key, e.g. to fine-tune from another head) loads the tensors
-    that fit and warns about the others.
-
-    Args:
-        model (nn.Module): The model built from the config (wrappers and TTA models unwrapped).
-        checkpoint (dict): The loaded checkpoint (``state_dict`` inside, or the state dict).
-        checkpoint_name (str): How messages name the checkpoint (its path).
-        config_name (str): How messages name the config.
-        load_partial (bool): Load the fitting tensors and only warn about the rest.
+    mmengine's ``load_state_dict(strict=False)`` only logs a misfit; here every tensor of the
+    model (``num_batches_tracked`` aside) must come from the checkpoint with its shape and the
+    checkpoint must hold nothing else, unless ``load_partial`` (config key, e.g. to fine-tune
+    from another head) loads the tensors that fit and warns about the others. ``model`` may be
+    wrapped (DDP, TTA); ``checkpoint`` holds a ``state_dict`` or is one; the names are for
+    messages.
 
     Raises:
         RuntimeError: Naming the checkpoint, the config and the first mismatching keys.

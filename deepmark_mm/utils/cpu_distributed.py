@@ -18,22 +18,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 
 def prepare_cpu_distributed(cfg: Config, device: Optional[str] = None) -> bool:
-    """Start the gloo process group and give a CPU model ``device_ids=None``, on a CPU machine.
+    """On a CPU machine, start the gloo group and give the model ``device_ids=None``.
 
-    Call it on the merged config before ``Runner.from_cfg(cfg)``. Does nothing when
-    ``cfg.launcher`` is ``'none'`` or an accelerator is present (MMEngine's own ``init_dist``).
-
-    Args:
-        cfg (Config): The config; ``cfg.launcher`` is the ``--launcher`` value and
-            ``env_cfg.dist_cfg`` is honoured except its ``backend`` (``timeout`` in seconds).
-        device (str, optional): The device MMEngine will use; ``get_device()`` by default.
-
-    Returns:
-        bool: Whether the CPU distributed set-up was applied.
-
-    Raises:
-        RuntimeError: A launcher other than ``pytorch`` on a CPU machine, or a ``pytorch`` launch
-            without the ``torchrun`` variables.
+    Call it on the merged config before ``Runner.from_cfg(cfg)``; ``env_cfg.dist_cfg`` is
+    honoured but for its ``backend`` (``timeout`` in seconds). Returns whether it applied (not
+    for ``launcher='none'`` or an accelerator ``device``, ``get_device()`` by default); raises
+    ``RuntimeError`` for a launcher other than ``pytorch`` or a launch without torchrun's
+    variables.
     """
     launcher = cfg.get('launcher', 'none')
     device = get_device() if device is None else device
@@ -63,13 +54,9 @@ def cpu_model_wrapper_cfg(cfg: Config) -> ConfigDict:
     """The config's ``model_wrapper_cfg`` (``Runner.wrap_model``'s default when unset) with
     ``device_ids=None`` when its type is a ``DistributedDataParallel``."""
     wrapper = cfg.get('model_wrapper_cfg')
-    if wrapper is None:
-        wrapper = ConfigDict(
-            type='MMDistributedDataParallel',
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
-    else:
-        wrapper = ConfigDict(wrapper)
+    wrapper = ConfigDict(wrapper if wrapper is not None else dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False)))
     wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
     wrapper_class = MODEL_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type, str) \
         else wrapper_type

@@ -11,8 +11,8 @@ def check_version(package: str, installed: str, supported: Tuple[str, str]) -> N
     if not digit_version(low) <= digit_version(installed) < digit_version(high):
         raise ImportError(
             f'deepmark_mm needs {package}>={low},<{high}, but {package}=={installed} is '
-            f'installed. Run `bash tools/setup_env.sh` or see README.md, "Install into your '
-            f'own environment".')
+            'installed. Run `bash tools/setup_env.sh` or see README.md, "Install into your '
+            'own environment".')
 
 
 def check_openmmlab_versions() -> None:
@@ -21,7 +21,7 @@ def check_openmmlab_versions() -> None:
     import mmdet
     import mmengine
 
-    from deepmark_mm.version import MMCV_RANGE, MMDET_RANGE, MMENGINE_RANGE
-    check_version('mmengine', mmengine.__version__, MMENGINE_RANGE)
-    check_version('mmcv', mmcv.__version__, MMCV_RANGE)
-    check_version('mmdet', mmdet.__version__, MMDET_RANGE)
+    from deepmark_mm import version
+    for package, supported in ((mmengine, version.MMENGINE_RANGE), (mmcv, version.MMCV_RANGE),
+                               (mmdet, version.MMDET_RANGE)):
+        check_version(package.__name__, package.__version__, supported)

@@ -12,17 +12,9 @@ from mmengine.runner import BaseLoop
 
 def landmark_set_difference(head, metainfo: Mapping,
                             flip_indices: Optional[np.ndarray] = None) -> Optional[str]:
-    """The first difference between a head's landmark set and a dataset's metainfo: ``classes``
-    vs ``num_classes``, ``keypoint_slices``, and ``flip_indices`` (the model's, when given).
-
-    Args:
-        head: The model's head, with ``num_classes``, ``num_keypoints`` and ``keypoint_slices``.
-        metainfo (Mapping): The dataset's metainfo.
-        flip_indices (np.ndarray, optional): (K,) the model's flip pairs.
-
-    Returns:
-        str | None: What differs, None when nothing does.
-    """
+    """The first difference (None: none) between a head's landmark set (``num_classes``,
+    ``keypoint_slices``, ``num_keypoints``) and a dataset's metainfo: ``classes``,
+    ``keypoint_slices`` and ``flip_indices`` against the model's (K,), when given."""
     classes = tuple(metainfo.get('classes') or ())
     if classes and len(classes) != head.num_classes:
         return f'{len(classes)} classes {classes} vs num_classes={head.num_classes}'
@@ -51,12 +43,10 @@ def landmark_set_difference(head, metainfo: Mapping,
 
 @HOOKS.register_module()
 class LandmarkSetCheckHook(Hook):
-    """Before a run: the model's landmark set must be the datasets'.
-
-    MMEngine builds model and datasets apart, so a head with other slices than the dataset would
-    give wrong numbers silently. This compares the head (and a TTA model's ``flip_indices``) with
-    the metainfo of every dataset the run has built and raises a ``ValueError`` naming the first
-    difference. Models without a landmark head and datasets without landmark metainfo pass.
+    """Before a run: the model's landmark set (head, a TTA model's ``flip_indices``) must be
+    that of every dataset the run built (MMEngine builds them apart, so a mismatch would give
+    wrong numbers silently); ``ValueError`` names the first difference. Models without a
+    landmark head and datasets without landmark metainfo pass.
 
     Example:
         >>> default_hooks = dict(landmark_set_check=dict(type='LandmarkSetCheckHook'))
