@@ -10,8 +10,7 @@ from torch import Tensor
 
 def is_conv3x3_relu_conv1x1(branch: nn.Module) -> bool:
     """Whether ``branch`` is exactly ``Sequential(Conv2d 3x3 (stride 1, padding 1, no dilation
-    or groups), ReLU, Conv2d 1x1)``, the branch :func:`conv3x3_relu_conv1x1_at_pixels` computes.
-    """
+    or groups), ReLU, Conv2d 1x1)``, the branch :class:`BranchAtPixels` computes."""
     if not isinstance(branch, nn.Sequential) or len(branch) != 3:
         return False
     conv3x3, relu, conv1x1 = branch
@@ -49,41 +48,12 @@ def neighbourhood_patches(feat: Tensor, batch_ids: Tensor, pixel_index: Tensor) 
 
 def conv3x3_relu_conv1x1_on_patches(patches: Tensor, conv3x3: nn.Conv2d,
                                     conv1x1: nn.Conv2d) -> Tensor:
-    """``conv1x1(relu(conv3x3(x)))`` at the pixels whose :func:`neighbourhood_patches` are given.
-
-    Args:
-        patches (Tensor): (M, 9 * C).
-        conv3x3 (nn.Conv2d): C -> D, kernel 3, stride 1, padding 1.
-        conv1x1 (nn.Conv2d): D -> O, kernel 1.
-
-    Returns:
-        Tensor: (M, O).
-    """
+    """(M, O) ``conv1x1(relu(conv3x3(x)))`` (C -> D -> O channels) at the M pixels whose
+    (M, 9 * C) :func:`neighbourhood_patches` are given: the dense convolution's sums (up to
+    summation order), with gradients to the patches and both convolutions."""
     kernel = conv3x3.weight.permute(0, 2, 3, 1).reshape(conv3x3.out_channels, -1)
     hidden = F.relu(F.linear(patches, kernel, conv3x3.bias))
     return F.linear(hidden, conv1x1.weight.flatten(1), conv1x1.bias)
-
-
-def conv3x3_relu_conv1x1_at_pixels(feat: Tensor, conv3x3: nn.Conv2d, conv1x1: nn.Conv2d,
-                                   batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
-    """``conv1x1(relu(conv3x3(feat)))`` at M pixels, without computing the rest of the map.
-
-    Each pixel's zero-padded 3 x 3 neighbourhood is gathered from a pixel-major copy of
-    ``feat`` and multiplied by the flattened 3 x 3 kernel: the same sums as the dense
-    convolution (up to summation order), with gradients to ``feat`` and both convolutions.
-
-    Args:
-        feat (Tensor): (B, C, H, W) input map, any memory format.
-        conv3x3 (nn.Conv2d): C -> D, kernel 3, stride 1, padding 1.
-        conv1x1 (nn.Conv2d): D -> O, kernel 1.
-        batch_ids (Tensor): (M,) int64 image of each pixel.
-        pixel_index (Tensor): (M,) int64 ``y * W + x`` of each pixel.
-
-    Returns:
-        Tensor: (M, O), the branch output at the pixels.
-    """
-    return conv3x3_relu_conv1x1_on_patches(
-        neighbourhood_patches(feat, batch_ids, pixel_index), conv3x3, conv1x1)
 
 
 class NeighbourhoodCache:

@@ -31,32 +31,15 @@ def _glibc() -> Optional[ctypes.CDLL]:
 
 def retain_freed_memory(mmap_threshold: int = MAX_MMAP_THRESHOLD,
                         trim_threshold: int = MAX_TRIM_THRESHOLD) -> bool:
-    """Let glibc's ``malloc`` reuse freed memory instead of returning it to the OS.
-
-    glibc serves large blocks with a fresh ``mmap`` and unmaps them on ``free``, so each CPU
-    training step page-faults its activations in again. Serving blocks up to ``mmap_threshold``
-    from the heap and never trimming below ``trim_threshold`` keeps those pages mapped (the
-    process keeps its peak heap size).
-
-    Args:
-        mmap_threshold (int): Blocks at least this large still get their own ``mmap``; at most
-            32 MiB (glibc's limit, the default).
-        trim_threshold (int): Free memory at the heap's top kept before trimming; defaults to
-            the largest value ``mallopt`` takes (2 GiB - 1).
-
-    Returns:
-        bool: True when both settings were applied, False where the C library is not glibc or
-        refused a value.
-
-    Raises:
-        ValueError: On a threshold outside ``[0, 32 MiB]`` / ``[0, 2 GiB - 1]``.
-    """
-    if not 0 <= mmap_threshold <= MAX_MMAP_THRESHOLD:
-        raise ValueError(f'retain_freed_memory: mmap_threshold must lie in [0, '
-                         f'{MAX_MMAP_THRESHOLD}], got {mmap_threshold}')
-    if not 0 <= trim_threshold <= MAX_TRIM_THRESHOLD:
-        raise ValueError(f'retain_freed_memory: trim_threshold must lie in [0, '
-                         f'{MAX_TRIM_THRESHOLD}], got {trim_threshold}')
+    """Let glibc's ``malloc`` keep freed memory: blocks under ``mmap_threshold`` (at most
+    32 MiB) come from the heap, which is not trimmed below ``trim_threshold`` (at most 2 GiB - 1),
+    so a CPU training step does not page-fault its activations in again (glibc unmaps large
+    blocks on ``free``). True when both were applied; False where the C library is not glibc or
+    refused a value."""
+    for name, value, top in (('mmap_threshold', mmap_threshold, MAX_MMAP_THRESHOLD),
+                             ('trim_threshold', trim_threshold, MAX_TRIM_THRESHOLD)):
+        if not 0 <= value <= top:
+            raise ValueError(f'retain_freed_memory: {name} must lie in [0, {top}], got {value}')
     libc = _glibc()
     if libc is None:
         return False
@@ -70,12 +53,8 @@ def retain_freed_memory(mmap_threshold: int = MAX_MMAP_THRESHOLD,
 
 @HOOKS.register_module()
 class RetainFreedMemoryHook(Hook):
-    """Call :func:`retain_freed_memory` before the run (the data workers, forked later, inherit
-    it); changes no number the model computes. Where the C library is not glibc it logs that.
-
-    Args:
-        mmap_threshold (int): See :func:`retain_freed_memory`. Defaults to 32 MiB.
-        trim_threshold (int): See :func:`retain_freed_memory`. Defaults to 2 GiB - 1.
+    """Call :func:`retain_freed_memory` (same arguments) before the run, so that the data
+    workers forked later inherit it; changes no number the model computes.
 
     Example:
         >>> custom_hooks = [dict(type='RetainFreedMemoryHook')]

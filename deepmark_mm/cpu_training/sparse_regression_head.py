@@ -51,30 +51,15 @@ class SparseRegressionDeepMarkHead(DeepMarkHead):
                                 f'{type(getattr(self, name)).__name__}')
 
     def loss(self, x: Tuple[Tensor, ...], batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """Losses of the head on the neck's features (see :meth:`loss_by_feat`).
-
-        Args:
-            x (tuple[Tensor]): ``num_feat_levels`` maps (B, in_channels, H, W).
-            batch_data_samples (list[:obj:`DetDataSample`]): With ``gt_instances``.
-
-        Returns:
-            dict[str, Tensor]: See :meth:`DeepMarkHead.loss_by_feat`.
-        """
+        """:meth:`DeepMarkHead.loss_by_feat` of :meth:`forward_for_loss`'s maps."""
         batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = unpack_gt_instances(
             batch_data_samples)
         return self.loss_by_feat(*self.forward_for_loss(x), batch_gt_instances, batch_img_metas,
                                  batch_gt_instances_ignore)
 
     def forward_for_loss(self, feats: Tuple[Tensor, ...]) -> Tuple[list, ...]:
-        """:meth:`forward` with the regression branches left to be evaluated where read.
-
-        Args:
-            feats (tuple[Tensor]): ``num_feat_levels`` maps (B, in_channels, H, W).
-
-        Returns:
-            tuple[list]: The six per-level lists of :meth:`forward`; wh, offset, kpt_reg and
-            kpt_offset entries are :class:`BranchAtPixels` where their branch allows it.
-        """
+        """:meth:`forward`'s six lists, wh, offset, kpt_reg and kpt_offset entries as
+        :class:`BranchAtPixels` where their branch allows it."""
         self._check_num_levels(feats)
         outs: Tuple[list, ...] = tuple([] for _ in range(6))
         for level, feat in enumerate(feats):

@@ -4,7 +4,6 @@ import torch
 import torch.nn as nn
 
 from deepmark_mm.cpu_training.branch_at_pixels import (BranchAtPixels, NeighbourhoodCache,
-                                                                                             conv3x3_relu_conv1x1_at_pixels,
                                                        is_conv3x3_relu_conv1x1)
 
 
@@ -34,8 +33,7 @@ def test_values_and_gradients_equal_the_dense_branch_at_the_pixels(layout):
     branch.zero_grad()
 
     sparse_feat = feat.clone().requires_grad_()
-    sparse = conv3x3_relu_conv1x1_at_pixels(sparse_feat, branch[0], branch[2], batch_ids,
-                                            pixel_index)
+    sparse = BranchAtPixels(sparse_feat, branch).rows(batch_ids, pixel_index)
     (sparse * weights).sum().backward()
     sparse_grads = [sparse_feat.grad] + [p.grad for p in branch.parameters()]
 

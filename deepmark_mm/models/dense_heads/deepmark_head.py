@@ -176,17 +176,8 @@ class DeepMarkHead(BaseDenseHead):
                     normal_init(module, std=0.001)
 
     def forward(self, feats: Tuple[Tensor, ...]) -> Tuple[List[Tensor], ...]:
-        """Run all branches on every feature level.
-
-        Args:
-            feats (tuple[Tensor]): ``num_feat_levels`` maps (B, in_channels, H, W).
-
-        Returns:
-            tuple[list[Tensor]]: Per level: center_heatmap_preds (B, num_classes, H, W) logits,
-            wh_preds (B, 2, H, W), offset_preds (B, 2, H, W), kpt_reg_preds
-            (B, 2 * num_keypoints, H, W), kpt_heatmap_preds (B, num_keypoints or G, H, W)
-            logits, kpt_offset_preds (B, 2, H, W).
-        """
+        """The six branches' per-level lists (see the class table) of ``num_feat_levels`` maps
+        (B, in_channels, H, W); heatmaps as logits."""
         self._check_num_levels(feats)
         return multi_apply(self.forward_single, feats, list(range(len(feats))))
 
@@ -213,24 +204,13 @@ class DeepMarkHead(BaseDenseHead):
                      batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """Losses of all levels, averaged over levels (CenterNet's stack average).
+        """The six ``loss_*`` of :meth:`forward`'s lists, averaged over levels (CenterNet).
 
-        Normalisation follows CenterNet: heatmap focal losses are divided by the number of
-        garments / labelled landmarks (at least 1), L1 losses by the number of supervised
-        coordinates (at least 1). With no ground truth, heatmap losses stay > 0 (all negatives)
-        and regression losses are exactly 0.
-
-        Args:
-            center_heatmap_preds ... kpt_offset_preds (list[Tensor]): :meth:`forward`'s lists.
-            batch_gt_instances (list[:obj:`InstanceData`]): ``bboxes`` (N, 4) xyxy, ``labels``
-                (N,), ``keypoints`` (N, K, 2), ``keypoints_visible`` (N, K), input pixels.
-            batch_img_metas (list[dict]): With ``batch_input_shape`` (or ``pad_shape``,
-                ``img_shape``).
-            batch_gt_instances_ignore: Unused.
-
-        Returns:
-            dict[str, Tensor]: ``loss_center_heatmap``, ``loss_wh``, ``loss_offset``,
-            ``loss_kpt_reg``, ``loss_kpt_heatmap``, ``loss_kpt_offset``.
+        As CenterNet, heatmap focal losses are divided by the number of garments / labelled
+        landmarks, L1 losses by the supervised weight (each at least 1). Ground truth:
+        ``bboxes`` (N, 4) xyxy, ``labels`` (N,), ``keypoints`` (N, K, 2), ``keypoints_visible``
+        (N, K) in input pixels; metas with ``batch_input_shape`` (or ``pad_shape``,
+        ``img_shape``).
         """
         targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
         level_losses = []

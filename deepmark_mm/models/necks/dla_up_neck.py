@@ -24,27 +24,11 @@ def bilinear_upsample_kernel(kernel_size: int) -> Tensor:
     return torch.outer(taps, taps).float()
 
 
-def fill_bilinear_upsample_weights(upsample: nn.ConvTranspose2d) -> None:
-    """Set every channel of a transposed conv's (C_in, C_out / groups, k, k) weight to the
-    bilinear kernel, in place."""
-    height, width = upsample.weight.shape[-2:]
-    if height != width:
-        raise ValueError(f'bilinear init needs a square kernel, got {height}x{width}')
-    kernel = bilinear_upsample_kernel(height).to(upsample.weight)
-    with torch.no_grad():
-        upsample.weight.copy_(kernel.expand_as(upsample.weight))
-
-
 @MODELS.register_module()
 class DepthwiseUpsample(nn.ConvTranspose2d):
-    """A depthwise transposed conv that upsamples by ``factor`` (CenterNet's ``IDAUp.up``: kernel
-    ``2 * factor``, stride ``factor``, padding ``factor // 2``, no bias). Registered so that
-    ``upsample_cfg`` can name a variant (``Float32DepthwiseUpsample``).
-
-    Args:
-        channels (int): Input and output channels.
-        factor (int): Upsampling factor, >= 1.
-    """
+    """Depthwise transposed conv upsampling ``channels`` maps by ``factor`` >= 1 (CenterNet's
+    ``IDAUp.up``: kernel ``2 * factor``, stride ``factor``, padding ``factor // 2``, no bias);
+    registered so that ``upsample_cfg`` can name a variant."""
 
     def __init__(self, channels: int, factor: int) -> None:
         if factor < 1:
@@ -54,17 +38,8 @@ class DepthwiseUpsample(nn.ConvTranspose2d):
 
 
 class DLAConvBlock(BaseModule):
-    """3x3 conv, then norm and ReLU (CenterNet's ``DeformConv``): DCNv2
-    (:class:`deepmark_mm.ops.ModulatedDeformConv2dPack`, zero-initialised offsets) or, with
-    ``use_dcn=False``, ``nn.Conv2d`` with the same weight and bias shapes.
-
-    Args:
-        in_channels (int): Input channels.
-        out_channels (int): Output channels.
-        use_dcn (bool): Deformable (True) or plain (False) 3x3 conv.
-        norm_cfg (dict): Norm layer config. Defaults to BN, momentum 0.1 (CenterNet).
-        init_cfg (dict, optional): Initialisation config.
-    """
+    """3x3 conv, norm, ReLU (CenterNet's ``DeformConv``): DCNv2 (zero-initialised offsets), or
+    with ``use_dcn=False`` an ``nn.Conv2d`` of the same weight and bias shapes."""
 
     def __init__(self,
                  in_channels: int,
@@ -82,7 +57,6 @@ class DLAConvBlock(BaseModule):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        """(B, C_in, H, W) -> (B, C_out, H, W)."""
         return self.relu(self.bn(self.conv(x)))
 
 
@@ -93,15 +67,11 @@ class IDAUp(BaseModule):
     3x3 blocks ``projection_k`` / ``node_k`` and a bilinear-initialised ``upsample_k``.
 
     Args:
-        out_channels (int): Channels of every aggregated map; must equal ``in_channels[0]``
-            because ``x_0`` is used as is.
+        out_channels (int): Channels of every aggregated map, ``in_channels[0]``.
         in_channels (Sequence[int]): Channels of ``x_0 .. x_n``.
         up_factors (Sequence[int]): Resolution of ``x_k`` relative to ``out[k - 1]``
-            (``up_factors[0]`` is unused and conventionally 1).
-        use_dcn (bool): Deformable 3x3 convs in projections and nodes.
-        norm_cfg (dict): Norm layer config of the conv blocks.
-        upsample_cfg (dict): The upsampling layer, built with ``channels`` and ``factor``.
-        init_cfg (dict, optional): Initialisation config.
+            (``up_factors[0]`` is unused).
+        use_dcn, norm_cfg, upsample_cfg: As :class:`DLAUpNeck`'s.
     """
 
     def __init__(self,
@@ -124,7 +94,9 @@ class IDAUp(BaseModule):
             self.projections.append(
                 DLAConvBlock(channels, out_channels, use_dcn=use_dcn, norm_cfg=norm_cfg))
             upsample = MODELS.build(dict(upsample_cfg, channels=out_channels, factor=factor))
-            fill_bilinear_upsample_weights(upsample)
+            with torch.no_grad():  # every channel bilinear (CenterNet's fill_up_weights)
+                kernel = bilinear_upsample_kernel(upsample.weight.shape[-1])
+                upsample.weight.copy_(kernel.to(upsample.weight).expand_as(upsample.weight))
             self.upsamples.append(upsample)
             self.nodes.append(
                 DLAConvBlock(out_channels, out_channels, use_dcn=use_dcn, norm_cfg=norm_cfg))
@@ -149,10 +121,7 @@ class DLAUp(BaseModule):
     Args:
         channels (Sequence[int]): Channels of the ``n`` input levels, finest first.
         scales (Sequence[int]): Relative stride of each level (e.g. ``1, 2, 4, 8``).
-        use_dcn (bool): Deformable 3x3 convs.
-        norm_cfg (dict): Norm layer config.
-        upsample_cfg (dict): The upsampling layer of every :class:`IDAUp`.
-        init_cfg (dict, optional): Initialisation config.
+        use_dcn, norm_cfg, upsample_cfg: As :class:`DLAUpNeck`'s.
     """
 
     def __init__(self,
@@ -209,10 +178,9 @@ class DLAUpNeck(BaseModule):
         out_channels (int, optional): Must equal ``in_channels[first_level]`` (the finest map
             passes through unprojected); defaults to it.
         use_dcn (bool): DCNv2 3x3 convs (CenterNet); False gives plain 3x3 convs.
-        norm_cfg (dict): Norm layer config.
+        norm_cfg (dict): Norm layer config. Defaults to BN, momentum 0.1 (CenterNet).
         upsample_cfg (dict): The upsampling layer (``MODELS``, built with ``channels`` and
             ``factor``). Defaults to :class:`DepthwiseUpsample`.
-        init_cfg (dict, optional): Initialisation config.
     """
 
     def __init__(self,

@@ -64,18 +64,9 @@ def group_landmarks_nearest(coarse_keypoints: Tensor,
     than ``distance_ratio * max(box w, box h)``; then the coarse landmark is kept (the next
     nearest peak is not tried). A peak may serve several detections.
 
-    Args:
-        coarse_keypoints (Tensor): (B, K, J, 2) regressed landmarks.
-        keypoint_mask (Tensor): (B, K, J) bool, slots to group (the detection's own slots).
-        bboxes (Tensor): (B, K, 4) xyxy detection boxes.
-        peak_keypoints (Tensor): (B, J, P, 2) heatmap peaks.
-        peak_scores (Tensor): (B, J, P) their scores.
-        score_thr (float): Minimum peak score. Defaults to 0.1.
-        distance_ratio (float): Maximum snap distance relative to the box's longer side.
-            Defaults to 0.3.
-
-    Returns:
-        GroupedLandmarks: (B, K, J) results.
+    Takes (B, K, J, 2) ``coarse_keypoints``, (B, K, J) bool ``keypoint_mask`` (the slots to
+    group), (B, K, 4) xyxy ``bboxes``, (B, J, P, 2) ``peak_keypoints`` and (B, J, P)
+    ``peak_scores``.
     """
     keypoints, snapped, scores = _ungrouped(coarse_keypoints, keypoint_mask, bboxes,
                                             peak_keypoints, peak_scores)

@@ -14,8 +14,49 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
 from deepmark_mm.datasets.landmark_metainfo import check_keypoint_slices
+from deepmark_mm.ops import batched_nms
 from .flip_fusion import check_flip_indices, fuse_flip_outputs
-from .merge_detections import DEFAULT_SOFT_NMS, merge_view_detections
+
+#: CenterNet's ``soft_nms_39(..., Nt=0.5, method=2)``: Gaussian decay exp(-IoU^2 / 0.5), pruned
+#: below 0.001 (the IoU threshold is unused by the Gaussian rule).
+DEFAULT_SOFT_NMS = dict(
+    type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian')
+
+#: Boxes are widened to at least this many pixels for the IoU (a zero-area box has IoU 0 / 0).
+MIN_NMS_BOX_SIZE = 1e-2
+
+
+def merge_view_detections(view_instances: Sequence[InstanceData],
+                          nms_cfg: Optional[dict] = DEFAULT_SOFT_NMS,
+                          max_per_img: int = 100) -> InstanceData:
+    """Concatenate one image's view detections, suppress per class (CenterNet ``merge_outputs``),
+    keep the best ``max_per_img`` by descending score.
+
+    Every per-detection field travels with its box; soft-NMS replaces ``scores`` by the decayed
+    scores. ``nms_cfg``: :func:`deepmark_mm.ops.batched_nms` config on boxes widened to at least
+    :data:`MIN_NMS_BOX_SIZE`; None only sorts.
+    """
+    if len(view_instances) == 0:
+        raise ValueError('merge_view_detections needs at least one view')
+    keys = [set(instances.keys()) for instances in view_instances]
+    if any(k != keys[0] for k in keys):
+        raise ValueError(f'views carry different detection fields: {[sorted(k) for k in keys]}')
+    merged = InstanceData.cat(list(view_instances)) if len(view_instances) > 1 \
+        else view_instances[0]
+    if len(merged) == 0:
+        return merged
+    if nms_cfg is None:
+        new_scores, keep = merged.scores.sort(descending=True, stable=True)
+    else:
+        boxes = merged.bboxes.float()
+        size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=MIN_NMS_BOX_SIZE)
+        boxes = torch.cat([boxes[:, :2], boxes[:, :2] + size], dim=1)
+        dets, keep = batched_nms(boxes, merged.scores.float().contiguous(), merged.labels,
+                                 nms_cfg)
+        new_scores = dets[:, -1]
+    result = merged[keep[:max_per_img]]
+    result.scores = new_scores[:max_per_img].to(merged.scores.dtype)
+    return result
 
 
 @MODELS.register_module()
@@ -97,21 +138,10 @@ class DeepMarkTTAModel(BaseTTAModel):
                               "DeepMarkTTAModel (the head's slices)", flip_indices=flip_indices)
         self.register_buffer('flip_indices', flip_indices, persistent=False)
 
-    # ------------------------------------------------------------------ one view
-
     def predict_view(self, batch_inputs: Tensor,
                      batch_data_samples: List[DetDataSample]) -> InstanceList:
-        """Detections of one preprocessed view, flip-fused when ``flip``.
-
-        Args:
-            batch_inputs (Tensor): (B, 3, H, W) preprocessed images.
-            batch_data_samples (list[:obj:`DetDataSample`]): Their samples (metainfo with
-                ``batch_input_shape`` and ``homography_matrix`` or ``scale_factor``).
-
-        Returns:
-            list[:obj:`InstanceData`]: Per image, the head's prediction fields in original-image
-            pixels.
-        """
+        """Per image, the detections (original-image pixels) of one preprocessed (B, 3, H, W)
+        view, flip-fused when ``flip``."""
         head = self.module.bbox_head
         batch = batch_inputs.shape[0]
         network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
@@ -131,17 +161,8 @@ class DeepMarkTTAModel(BaseTTAModel):
         metas = [sample.metainfo for sample in batch_data_samples]
         return head.codec.decode(maps, metas, rescale=True)
 
-    # ------------------------------------------------------------------ all views
-
     def merge_image_views(self, view_instances: Sequence[InstanceData]) -> InstanceData:
-        """Merge the detections of one image's views (see the class docstring).
-
-        Args:
-            view_instances (Sequence[:obj:`InstanceData`]): One prediction per view.
-
-        Returns:
-            :obj:`InstanceData`: The image's detections, at most ``max_per_img``.
-        """
+        """One image's detections from its views' (see the class docstring)."""
         apply_nms = self.nms if self.nms is not None else len(view_instances) > 1
         if not apply_nms and len(view_instances) == 1:
             return view_instances[0][:self.max_per_img]
@@ -149,16 +170,8 @@ class DeepMarkTTAModel(BaseTTAModel):
                                      self.max_per_img)
 
     def merge_preds(self, data_samples_list: List[List[DetDataSample]]) -> List[DetDataSample]:
-        """Merge per-view predictions (``pred_instances``) of each image.
-
-        Args:
-            data_samples_list (list[list[:obj:`DetDataSample`]]): Outer list images, inner list
-                views of that image.
-
-        Returns:
-            list[:obj:`DetDataSample`]: One sample per image (the first view's, whose metainfo
-            the evaluator reads), ``pred_instances`` merged.
-        """
+        """Per image (outer list; inner: its views), the first view's sample with the merged
+        ``pred_instances``."""
         merged = []
         for views in data_samples_list:
             sample = views[0]
@@ -167,15 +180,8 @@ class DeepMarkTTAModel(BaseTTAModel):
         return merged
 
     def test_step(self, data: Union[Dict, List, tuple]) -> List[DetDataSample]:
-        """Predict a ``TestTimeAug`` batch.
-
-        Args:
-            data (dict): ``inputs`` and ``data_samples``, each a list over views of a list over
-                images (``pseudo_collate`` of ``TestTimeAug`` results).
-
-        Returns:
-            list[:obj:`DetDataSample`]: One per image with merged ``pred_instances``.
-        """
+        """One merged sample per image of a ``TestTimeAug`` batch (``inputs`` and
+        ``data_samples``, each a list over views of a list over images)."""
         views = self._split_views(data)
         per_view = []
         for view in views:

@@ -25,16 +25,8 @@ from torch import Tensor
 
 
 class FlipFusedMaps(NamedTuple):
-    """Head outputs of ``B`` images after flip fusion, in the frame of the unflipped images.
-
-    Attributes:
-        center_heatmap_probs (Tensor): (B, num_classes, H, W) probabilities.
-        wh (Tensor): (B, 2, H, W).
-        offset (Tensor): (B, 2, H, W).
-        kpt_reg (Tensor): (B, 2 * J, H, W), slot ``j`` at channels ``2j, 2j + 1``.
-        kpt_heatmap_probs (Tensor): (B, J, H, W) probabilities.
-        kpt_offset (Tensor): (B, 2, H, W).
-    """
+    """The head's six (B, C, H, W) maps after flip fusion, in the unflipped images' frame
+    (heatmaps as probabilities)."""
     center_heatmap_probs: Tensor
     wh: Tensor
     offset: Tensor
@@ -45,20 +37,9 @@ class FlipFusedMaps(NamedTuple):
 
 def check_flip_indices(flip_indices: Union[Tensor, np.ndarray, Sequence[int]],
                        num_keypoints: int) -> Tensor:
-    """Validate a slot flip permutation.
-
-    Args:
-        flip_indices (Tensor | np.ndarray | Sequence[int]): (J,) slot each slot moves to under a
-            horizontal flip.
-        num_keypoints (int): J.
-
-    Returns:
-        Tensor: (J,) int64 on the CPU.
-
-    Raises:
-        ValueError: If it is not a permutation of ``J`` slots that is its own inverse (mirroring
-            twice must give back the same slot).
-    """
+    """(J,) int64 CPU tensor of a slot flip permutation (the slot each slot moves to under a
+    horizontal flip); ``ValueError`` unless it permutes the ``num_keypoints`` slots and is its own
+    inverse."""
     flip = torch.from_numpy(np.array(flip_indices, dtype=np.int64)).reshape(-1)
     arange = torch.arange(num_keypoints, device='cpu')  # also under torch.device("meta")
     if flip.numel() != num_keypoints or not torch.equal(flip.sort().values, arange):
@@ -71,59 +52,15 @@ def check_flip_indices(flip_indices: Union[Tensor, np.ndarray, Sequence[int]],
     return flip
 
 
-def unmirror_maps(maps: Tensor) -> Tensor:
-    """Mirror unsigned maps (heatmaps, wh) back: column ``j`` <- column ``W - 1 - j``.
-
-    Args:
-        maps (Tensor): (B, C, H, W).
-
-    Returns:
-        Tensor: (B, C, H, W).
-    """
-    return maps.flip(dims=[3])
-
-
-def _reflect_cell_dx(offsets: Tensor) -> Tensor:
-    """dx -> 1 - dx in (dx, dy) channel pairs (no spatial change)."""
-    batch, channels, height, width = offsets.shape
-    pairs = offsets.reshape(batch, channels // 2, 2, height, width)
-    return torch.stack([1 - pairs[:, :, 0], pairs[:, :, 1]], dim=2).reshape(offsets.shape)
-
-
-def _swap_slots(maps: Tensor, flip_indices: Tensor) -> Tensor:
-    """Channel block of slot ``j`` <- that of slot ``flip[j]`` (no spatial change)."""
+def _unmirror_slots(maps: Tensor, flip_indices: Tensor, reflect_dx: bool = False) -> Tensor:
+    """Mirror (B, J * D, H, W) per-slot maps back, slot ``j`` taking slot ``flip[j]``'s block;
+    ``reflect_dx``: dx -> 1 - dx in (dx, dy) channel pairs (landmark regression)."""
     batch, channels, height, width = maps.shape
-    num_slots = flip_indices.numel()
-    per_slot = maps.reshape(batch, num_slots, channels // num_slots, height, width)
-    return per_slot.index_select(1, flip_indices.to(maps.device)).reshape(maps.shape)
-
-
-def unmirror_slot_maps(maps: Tensor, flip_indices: Tensor) -> Tensor:
-    """Mirror per-slot maps (landmark heatmaps) back and give every slot its partner's map.
-
-    Args:
-        maps (Tensor): (B, J * D, H, W), slot ``j`` at channels ``[j * D, (j + 1) * D)``.
-        flip_indices (Tensor): (J,) involutive slot permutation (see
-            :func:`check_flip_indices`): the mirrored view's slot ``flip[j]`` is slot ``j`` here.
-
-    Returns:
-        Tensor: (B, J * D, H, W).
-    """
-    return unmirror_maps(_swap_slots(maps, flip_indices))
-
-
-def unmirror_landmark_regression(kpt_reg: Tensor, flip_indices: Tensor) -> Tensor:
-    """Mirror centre-to-landmark vectors back: columns mirrored, slots swapped, dx -> 1 - dx.
-
-    Args:
-        kpt_reg (Tensor): (B, 2 * J, H, W), slot ``j`` at channels ``2j, 2j + 1``, measured from
-            the integer centre cell.
-        flip_indices (Tensor): (J,) involutive slot permutation.
-
-    Returns:
-        Tensor: (B, 2 * J, H, W).
-    """
-    return _reflect_cell_dx(unmirror_slot_maps(kpt_reg, flip_indices))
+    per_slot = maps.reshape(batch, flip_indices.numel(), -1, height, width)
+    out = per_slot.index_select(1, flip_indices.to(maps.device)).flip(dims=[4])
+    if reflect_dx:
+        out = torch.stack([1 - out[:, :, 0], out[:, :, 1]], dim=2)
+    return out.reshape(maps.shape)
 
 
 def fuse_flip_outputs(center_heatmap_probs: Tensor,
@@ -147,17 +84,8 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
     offset, kpt_offset        a (the unflipped view's)
     ========================= ==========================================================
 
-    Args:
-        center_heatmap_probs (Tensor): (2B, num_classes, H, W).
-        wh (Tensor): (2B, 2, H, W).
-        offset (Tensor): (2B, 2, H, W).
-        kpt_reg (Tensor): (2B, 2 * J, H, W).
-        kpt_heatmap_probs (Tensor): (2B, J, H, W).
-        kpt_offset (Tensor): (2B, 2, H, W).
-        flip_indices (Tensor): (J,) involutive slot permutation, see :func:`check_flip_indices`.
-
-    Returns:
-        FlipFusedMaps: (B, ...) maps in the frame of the unflipped images.
+    Maps are (2B, C, H, W) (``kpt_reg``: slot ``j`` at channels ``2j, 2j + 1``);
+    ``flip_indices`` (J,) as :func:`check_flip_indices` returns it. Returns (B, C, H, W) maps.
     """
     double_batch = center_heatmap_probs.shape[0]
     if double_batch % 2:
@@ -179,11 +107,10 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
 
     return FlipFusedMaps(
         center_heatmap_probs=average(center_heatmap_probs[:batch],
-                                     unmirror_maps(center_heatmap_probs[batch:])),
-        wh=average(wh[:batch], unmirror_maps(wh[batch:])),
+                                     center_heatmap_probs[batch:].flip(dims=[3])),
+        wh=average(wh[:batch], wh[batch:].flip(dims=[3])),
         offset=offset[:batch],
-        kpt_reg=average(kpt_reg[:batch], unmirror_landmark_regression(kpt_reg[batch:],
-                                                                      flip_indices)),
+        kpt_reg=average(kpt_reg[:batch], _unmirror_slots(kpt_reg[batch:], flip_indices, True)),
         kpt_heatmap_probs=average(kpt_heatmap_probs[:batch],
-                                  unmirror_slot_maps(kpt_heatmap_probs[batch:], flip_indices)),
+                                  _unmirror_slots(kpt_heatmap_probs[batch:], flip_indices)),
         kpt_offset=kpt_offset[:batch])

@@ -7,21 +7,10 @@ from torch import Tensor
 
 
 def centernet_gaussian_radius(heights: Tensor, widths: Tensor, min_overlap: float = 0.7) -> Tensor:
-    """Gaussian radius exactly as CenterNet's ``gaussian_radius`` (and DeepMark) computes it.
-
-    mmdet's ``gaussian_radius`` is the corrected CornerNet formula, which gives about a third of
-    these radii (0.82 instead of 2.73 for a 10 x 10 box); CenterNet takes each of the three
-    quadratic roots as ``(b + sqrt(b^2 - 4ac)) / 2`` (no division by ``2a``). Kept so that the
-    training targets are CenterNet's.
-
-    Args:
-        heights (Tensor): (...,) box heights in feature pixels (CenterNet passes ``ceil(h)``).
-        widths (Tensor): (...,) box widths in feature pixels, same shape.
-        min_overlap (float): The IoU the formula is meant to guarantee. Defaults to 0.7.
-
-    Returns:
-        Tensor: (...,) float radii (callers take ``max(0, int(r))``).
-    """
+    """(...,) float radii of (...,) box heights / widths in feature pixels, exactly CenterNet's
+    ``gaussian_radius`` (each quadratic root ``(b + sqrt(b^2 - 4ac)) / 2``, no division by
+    ``2a``); mmdet's ``gaussian_radius`` is the corrected formula, about a third of these
+    (0.82 instead of 2.73 for a 10 x 10 box), so CenterNet's targets need this one."""
     heights = heights.float()
     widths = widths.float()
     b1 = heights + widths
@@ -41,23 +30,12 @@ def centernet_gaussian_radius(heights: Tensor, widths: Tensor, min_overlap: floa
 
 def draw_gaussians(heatmap: Tensor, batch_ids: Tensor, channels: Tensor, centers: Tensor,
                    radii: Tensor) -> Tensor:
-    """Draw many Gaussian peaks into a batched heatmap at once, keeping the pixel-wise maximum.
+    """Draw G Gaussian peaks into ``heatmap`` (B, C, H, W) in place, keeping the maximum.
 
-    Each peak ``g`` is CenterNet's ``draw_umich_gaussian`` (the same as mmdet's
-    ``gen_gaussian_target``): a ``(2r+1) x (2r+1)`` window of ``exp(-(dx^2 + dy^2) / (2 s^2))``
-    with ``s = (2r+1) / 6``, values under ``eps`` of the dtype set to 0, written with ``max``.
-    All peaks share one window of the largest radius (cells outside a peak's own radius are
-    dropped) and land in the heatmap with a single ``scatter_reduce(amax)``.
-
-    Args:
-        heatmap (Tensor): (B, C, H, W) float heatmap, updated in place.
-        batch_ids (Tensor): (G,) int image index of each peak.
-        channels (Tensor): (G,) int channel of each peak.
-        centers (Tensor): (G, 2) int (x, y) peak positions; out-of-map parts are clipped.
-        radii (Tensor): (G,) int radii >= 0.
-
-    Returns:
-        Tensor: ``heatmap`` (B, C, H, W), the same tensor.
+    Each peak is mmdet's ``gen_gaussian_target`` (CenterNet's ``draw_umich_gaussian``) at
+    (G, 2) int (x, y) ``centers`` with (G,) ``radii`` in image ``batch_ids`` / channel
+    ``channels`` (G,); all G land in one ``scatter_reduce(amax)`` (mmdet's draws one per call).
+    Returns ``heatmap``.
     """
     num_peaks = radii.numel()
     if num_peaks == 0:
@@ -76,28 +54,17 @@ def draw_gaussians(heatmap: Tensor, batch_ids: Tensor, channels: Tensor, centers
 
 def gaussian_window_pixels(batch_ids: Tensor, centers: Tensor, radii: Tensor, window_radius: int,
                            batch_size: int, feat_size: Tuple[int, int]) -> Tuple[Tensor, ...]:
-    """The pixels near each peak that its Gaussian owns, for dense regression targets.
+    """The pixels near each of G peaks that its Gaussian owns, for dense regression targets.
 
-    Peak ``g`` covers the pixels of the ``(2w+1) x (2w+1)`` window around ``centers[g]``
-    (``w = window_radius``) that lie in the map and inside its own Gaussian (offsets up to
-    ``radii[g]`` with a value of at least the dtype's ``eps``, as :func:`draw_gaussians` draws it).
-    A pixel covered by several peaks of one image goes to those with the largest Gaussian value
-    there (the heatmap's own ``max`` rule; TTFNet instead lets the smaller box win); peaks tied
-    at the maximum, such as two peaks on one pixel, all keep it, as CenterNet keeps both. With
-    ``window_radius = 0`` every peak keeps exactly its own pixel, in input order.
-
-    Args:
-        batch_ids (Tensor): (G,) int image index of each peak.
-        centers (Tensor): (G, 2) int (x, y) peak positions inside the map.
-        radii (Tensor): (G,) int Gaussian radii >= 0.
-        window_radius (int): ``w >= 0``.
-        batch_size (int): B, the number of images.
-        feat_size (tuple[int, int]): (H, W) of the map.
+    Peak ``g`` ((G,) ``batch_ids``, (G, 2) int (x, y) ``centers`` inside the (H, W)
+    ``feat_size`` map, (G,) ``radii``) covers the pixels of its ``(2w+1)^2`` window
+    (``w = window_radius >= 0``) inside its own Gaussian as :func:`draw_gaussians` draws it. A
+    pixel covered by several peaks of one image goes to those with the largest value there (the
+    heatmap's ``max`` rule); tied peaks all keep it, as CenterNet. ``w = 0``: each its own pixel.
 
     Returns:
-        tuple[Tensor]: ``peak_index`` (R,) int64 peak of each kept pixel, ``xs`` (R,) and ``ys``
-        (R,) int64 pixel coordinates, ``weights`` (R,) float Gaussian values (1 at a peak's own
-        pixel), grouped by peak in input order.
+        tuple[Tensor]: (R,) ``peak_index``, ``xs``, ``ys`` (int64) and ``weights`` (Gaussian
+        values, 1 at the peak) of the kept pixels, grouped by peak in input order.
     """
     if window_radius < 0:
         raise ValueError(f'window_radius must be >= 0, got {window_radius}')

@@ -29,19 +29,8 @@ def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: 'DeepMarkTarg
     every branch replaced, decoding returns the ground truth (up to landmarks the targets do not
     supervise), so the mAP gained by replacing one branch is the mAP that branch costs.
 
-    Args:
-        prob_maps (dict[str, Tensor]): One map per name in :data:`BRANCHES`, heatmaps as
-            probabilities: center_heatmap (B, num_classes, H, W), wh (B, 2, H, W), offset
-            (B, 2, H, W), kpt_reg (B, 2 * num_keypoints, H, W), kpt_heatmap
-            (B, num_keypoints, H, W), kpt_offset (B, 2, H, W).
-        targets (DeepMarkTargets): Targets built for the same feature size.
-        branches (Iterable[str]): Names from :data:`BRANCHES` to replace.
-
-    Returns:
-        dict[str, Tensor]: The maps, replaced ones new, the others the inputs.
-
-    Raises:
-        KeyError: On a branch name outside :data:`BRANCHES`.
+    ``prob_maps``: one (B, C, H, W) map per name in :data:`BRANCHES` (heatmaps as
+    probabilities); ``targets`` for the same feature size; ``branches``: the names to replace.
     """
     branches = set(branches)
     unknown = branches - set(BRANCHES)

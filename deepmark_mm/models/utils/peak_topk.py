@@ -20,21 +20,9 @@ from .local_maximum import is_tracing, local_maximum
 
 def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], dim: int,
                 pairs: Tensor, out: Tensor) -> None:
-    """3-window maximum along one axis of contiguous planes, the window clipped at the border.
-
-    The axis has stride ``step`` in the flat buffers, so ``values[i - step]`` and
-    ``values[i + step]`` are the neighbours: two maxima of contiguous shifted views (vectorised),
-    then the first and last line of the axis, where the shift reads across the border, are
-    overwritten.
-
-    Args:
-        values (Tensor): (N,) values of (P, H, W) contiguous planes.
-        step (int): 1 along W, W along H.
-        planes_shape (tuple[int]): (P, H, W).
-        dim (int): 2 for W, 1 for H (axis size >= 2).
-        pairs (Tensor): (N,) scratch buffer, not ``values``.
-        out (Tensor): (N,) receives the window maxima; may be ``values`` itself.
-    """
+    """Into ``out`` (N,): the 3-window maxima (clipped at the border) of the (N,) ``values`` of
+    contiguous ``planes_shape`` (P, H, W) planes along ``dim`` (2: W, ``step`` 1; 1: H, ``step``
+    W; size >= 2), via shifted views; ``pairs`` (N,) is scratch, ``out`` may be ``values``."""
     size = values.numel()
     # pairs[i] = max(values[i], values[i + step]); out[i] = max(pairs[i - step], pairs[i])
     torch.maximum(values[:size - step], values[step:], out=pairs[:size - step])
@@ -49,37 +37,10 @@ def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], d
 
 def _window_max_into(flat: Tensor, planes_shape: Tuple[int, int, int], pairs: Tensor,
                      window_max: Tensor) -> None:
-    """3 x 3 window maxima (clipped at the border) of contiguous (P, H, W) planes.
-
-    Args:
-        flat (Tensor): (N,) values of the planes, N = P * H * W.
-        planes_shape (tuple[int]): (P, H, W), H and W >= 2.
-        pairs (Tensor): (N,) scratch buffer.
-        window_max (Tensor): (N,) receives the window maxima.
-    """
+    """Into ``window_max`` (N,): the 3 x 3 window maxima (clipped at the border) of the (N,)
+    values ``flat`` of contiguous (P, H, W) planes, H and W >= 2; ``pairs`` (N,) is scratch."""
     _max3_along(flat, 1, planes_shape, 2, pairs, window_max)  # along W
     _max3_along(window_max, planes_shape[2], planes_shape, 1, pairs, window_max)  # then H
-
-
-def local_maximum_mask(heat: Tensor) -> Tensor:
-    """Where a pixel equals the maximum of its 3 x 3 window (clipped at the border).
-
-    ``local_maximum(heat, 3) == heat * mask`` for finite maps.
-
-    Args:
-        heat (Tensor): (B, C, H, W) map, H and W >= 2.
-
-    Returns:
-        Tensor: (B, C, H, W) bool, contiguous.
-    """
-    batch_size, channels, height, width = heat.shape
-    if height < 2 or width < 2:
-        raise ValueError(f'local_maximum_mask needs maps of at least 2 x 2, got {height} x {width}')
-    flat = heat.detach().contiguous().view(-1)
-    pairs, window_max = torch.empty_like(flat), torch.empty_like(flat)
-    _window_max_into(flat, (batch_size * channels, height, width), pairs, window_max)
-    # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False), and cheaper
-    return torch.ge(flat, window_max).view(heat.shape)
 
 
 # elements per block of planes in :func:`local_maxima_candidates`: the block's values, two scratch
@@ -101,18 +62,8 @@ class LocalMaxima(NamedTuple):
 
 
 def bool_nonzero(mask: Tensor) -> Tensor:
-    """``mask.nonzero()`` of a flat bool tensor, compacting 8-byte words first.
-
-    ``nonzero`` costs about a nanosecond per element on the CPU whatever the density; read as
-    int64 words (8 flags each), the mask has 8 times fewer elements, and only the words holding a
-    flag are expanded back to bytes (PyTorch has no bit-packed ``nonzero``).
-
-    Args:
-        mask (Tensor): (N,) contiguous bool.
-
-    Returns:
-        Tensor: (M,) int64 ascending indices of the True entries.
-    """
+    """(M,) ascending ``mask.nonzero()`` of an (N,) contiguous bool mask, read as int64 words
+    first (8 flags each: 8 times fewer elements; PyTorch has no bit-packed ``nonzero``)."""
     if mask.numel() % 8 or mask.device.type != 'cpu':
         return mask.nonzero().squeeze(1)
     packed = mask.view(torch.int64)
@@ -122,20 +73,9 @@ def bool_nonzero(mask: Tensor) -> Tensor:
 
 
 def local_maxima_candidates(heat: Tensor, min_score: Optional[float] = None) -> LocalMaxima:
-    """The nonzero entries of :func:`local_maximum_mask`, their values, the planes' finiteness.
-
-    On the CPU the mask is computed in blocks of whole planes small enough to stay in the cache:
-    every pass over a block (window maxima, comparison, finiteness) reads it from the cache
-    instead of memory; each pass still uses the intra-op threads. The whole mask is then
-    compacted at once (:func:`bool_nonzero`). On a GPU the map is one block.
-
-    Args:
-        heat (Tensor): (B, C, H, W) map, H and W >= 2.
-        min_score (float, optional): Only the maxima scoring at least this.
-
-    Returns:
-        LocalMaxima: Indices, values and per-plane finiteness.
-    """
+    """The 3 x 3 local maxima of a (B, C, H, W) map (H, W >= 2), only those scoring at least
+    ``min_score`` if given. On the CPU the mask is built in cache-sized blocks of whole planes
+    (every pass reads the block from the cache), then compacted at once."""
     batch_size, channels, height, width = heat.shape
     if height < 2 or width < 2:
         raise ValueError(

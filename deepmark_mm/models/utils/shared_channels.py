@@ -24,21 +24,9 @@ def _check_table(maps: Tensor, slot_to_channel: Tensor, dim_size: int, what: str
 
 def slot_maps_to_channel_maps(slot_maps: Tensor, slot_to_channel: Tensor,
                               num_channels: int) -> Tensor:
-    """Merge per-slot maps into shared channels by the maximum over each channel's slots.
-
-    This is how targets move onto shared channels: a Gaussian drawn for slot ``j`` lands in
-    channel ``slot_to_channel[j]``, overlapping Gaussians keep their maximum (as CenterNet's
-    drawing does within one channel).
-
-    Args:
-        slot_maps (Tensor): (B, J, H, W).
-        slot_to_channel (Tensor): (J,) int64 in ``[0, G)``.
-        num_channels (int): G.
-
-    Returns:
-        Tensor: (B, G, H, W), channel ``g`` = max of ``slot_maps[:, j]`` over slots ``j`` of ``g``;
-        zeros on a channel no slot uses.
-    """
+    """(B, G, H, W) shared-channel maps of (B, J, H, W) per-slot maps: channel ``g`` is the
+    maximum over its slots (as CenterNet's drawing within one channel), 0 on an unused channel;
+    ``slot_to_channel`` (J,) int64 in ``[0, G)``."""
     _check_table(slot_maps, slot_to_channel, slot_to_channel.numel(), 'slot_maps_to_channel_maps')
     batch, _, height, width = slot_maps.shape
     out = slot_maps.new_zeros(batch, num_channels, height, width)
@@ -47,18 +35,8 @@ def slot_maps_to_channel_maps(slot_maps: Tensor, slot_to_channel: Tensor,
 
 
 def channel_maps_to_slot_maps(channel_maps: Tensor, slot_to_channel: Tensor) -> Tensor:
-    """The per-slot view of shared-channel maps: slot ``j`` reads channel ``slot_to_channel[j]``.
-
-    Decoding a detection of category ``c`` reads its slots ``[start_c, end_c)`` from this view,
-    so the per-slot decoding runs unchanged on shared maps.
-
-    Args:
-        channel_maps (Tensor): (B, G, H, W).
-        slot_to_channel (Tensor): (J,) int64 in ``[0, G)``.
-
-    Returns:
-        Tensor: (B, J, H, W), ``out[:, j] = channel_maps[:, slot_to_channel[j]]``.
-    """
+    """(B, J, H, W) per-slot view of (B, G, H, W) shared-channel maps: slot ``j`` reads
+    channel ``slot_to_channel[j]``, so the per-slot decoding runs unchanged on shared maps."""
     if channel_maps.dim() != 4:
         raise ValueError('channel_maps_to_slot_maps: maps must be (B, G, H, W), got shape '
                          f'{tuple(channel_maps.shape)}')
@@ -69,15 +47,8 @@ def channel_maps_to_slot_maps(channel_maps: Tensor, slot_to_channel: Tensor) -> 
 
 
 def channel_representative_slots(slot_to_channel: Tensor) -> Tensor:
-    """The first slot of each channel: reading them from the per-slot view gives the G channels.
-
-    Args:
-        slot_to_channel (Tensor): (J,) int64 in ``[0, G)``, every channel used.
-
-    Returns:
-        Tensor: (G,) int64, ``out[g]`` = the smallest ``j`` with ``slot_to_channel[j] == g``;
-        ``channel_maps_to_slot_maps(maps, t).index_select(1, out) == maps``.
-    """
+    """(G,) int64 first slot of each channel of a (J,) table using every channel: reading them
+    from the per-slot view gives the G channels back."""
     slots = torch.arange(slot_to_channel.numel(), device=slot_to_channel.device)
     num_channels = int(slot_to_channel.max()) + 1 if slot_to_channel.numel() else 0
     first = torch.full((num_channels, ), slot_to_channel.numel(), dtype=torch.long,
@@ -86,29 +57,15 @@ def channel_representative_slots(slot_to_channel: Tensor) -> Tensor:
 
 
 def swap_flipped_channels(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
-    """Reorder channels as a horizontal flip renames them (no spatial flip).
-
-    Args:
-        channel_maps (Tensor): (B, G, H, W).
-        channel_flip (Tensor): (G,) int64 involution of the channels.
-
-    Returns:
-        Tensor: (B, G, H, W), ``out[:, g] = channel_maps[:, channel_flip[g]]``.
-    """
+    """(B, G, H, W) maps with channel ``g`` taken from ``channel_flip[g]`` ((G,) int64
+    involution), as a horizontal flip renames them (no spatial flip)."""
     _check_table(channel_maps, channel_flip, channel_flip.numel(), 'swap_flipped_channels')
     return channel_maps.index_select(1, channel_flip.to(channel_maps.device))
 
 
 def mirror_channel_maps(channel_maps: Tensor, channel_flip: Tensor) -> Tensor:
-    """The maps of the horizontally mirrored image: flip the width axis, swap the channels.
-
-    Args:
-        channel_maps (Tensor): (B, G, H, W).
-        channel_flip (Tensor): (G,) int64 involution of the channels.
-
-    Returns:
-        Tensor: (B, G, H, W); applying it twice returns ``channel_maps``.
-    """
+    """(B, G, H, W) maps of the horizontally mirrored image: width flipped, channels swapped
+    by the (G,) ``channel_flip`` involution."""
     return swap_flipped_channels(torch.flip(channel_maps, dims=(-1, )), channel_flip)
 
 
@@ -116,22 +73,11 @@ def head_channel_table(spec: object, num_keypoints: int,
                        keypoint_slices: Sequence[Sequence[int]],
                        flip_indices: Optional[Sequence[int]] = None
                        ) -> Tuple[Optional[Tensor], int]:
-    """The landmark heatmap channels of a DeepMark head from its ``kpt_heatmap_channels``.
-
-    Args:
-        spec (object): None (one channel per slot) or what
-            :func:`deepmark_mm.datasets.shared_channel_table.build_channel_table` takes (a
-            table, ``'semantic'``, a json path, a dict).
-        num_keypoints (int): J.
-        keypoint_slices (Sequence[Sequence[int]]): ``[start, end)`` per category.
-        flip_indices (Sequence[int], optional): (J,) slot flip permutation of the landmark set;
-            the table is checked for flip consistency against it. None: DeepFashion2's when the
-            slices are DeepFashion2's, else no flip check.
-
-    Returns:
-        tuple[Tensor | None, int]: The (J,) int64 slot -> channel table (None for ``spec``
-        None) and the number of heatmap channels (J for None, else G).
-    """
+    """The (J,) int64 slot -> channel table and channel count of a head's
+    ``kpt_heatmap_channels`` ``spec``: ``(None, J)`` for None, else what
+    :func:`deepmark_mm.datasets.shared_channel_table.build_channel_table` makes of it (a table,
+    ``'semantic'``, a json path, a dict), flip-checked against ``flip_indices`` (None:
+    DeepFashion2's when the slices are DeepFashion2's, else no check)."""
     if spec is None:
         return None, num_keypoints
     from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES

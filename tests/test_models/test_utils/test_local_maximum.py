@@ -1,53 +1,17 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The separable max filter gives exactly mmdet's max-pool NMS, and the head's predictions do
-not change with it nor with the sparse top-K (the committed ``get_local_maximum`` decoding, a
-max-pool then ``torch.topk`` over every pixel, is the reference)."""
+"""The head's predictions do not change with the sparse top-K (the committed
+``get_local_maximum`` decoding, a max-pool then ``torch.topk`` over every pixel, is the
+reference)."""
 import itertools
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 import deepmark_mm  # noqa: F401  (before mmdet: the mmcv._ext stand-in)
 from mmdet.models.utils import get_local_maximum  # noqa: E402
 from deepmark_mm.models.task_modules import DeepMarkCodec, deepmark_codec
-from deepmark_mm.models.utils.local_maximum import local_maximum, max_filter
 
 FIELDS = ('bboxes', 'scores', 'labels', 'keypoints', 'keypoint_scores')
-
-
-def _tied(shape, seed):
-    """Random maps with plateaus: values rounded to 8 levels, so neighbours often tie."""
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=generator) * 8).floor() / 8
-
-
-@pytest.mark.parametrize('shape', [(1, 1, 1, 1), (2, 3, 1, 7), (1, 2, 6, 1), (2, 3, 2, 2),
-                                   (2, 5, 9, 13)])
-@pytest.mark.parametrize('kernel', [1, 3, 5, 7])
-def test_max_filter_is_max_pool(shape, kernel):
-    for heat in (torch.rand(shape), _tied(shape, 1), torch.randn(shape)):
-        heat.view(-1)[::5] = float('inf')
-        heat.view(-1)[1::7] = float('-inf')
-        expected = F.max_pool2d(heat, kernel, stride=1, padding=(kernel - 1) // 2)
-        assert torch.equal(max_filter(heat, kernel), expected)
-        channels_last = heat.contiguous(memory_format=torch.channels_last)
-        assert torch.equal(max_filter(channels_last, kernel), expected)
-        # -inf * 0 is NaN in both: equal, NaN where NaN
-        torch.testing.assert_close(
-            local_maximum(channels_last, kernel), get_local_maximum(heat, kernel=kernel),
-            rtol=0, atol=0, equal_nan=True)
-
-
-def test_max_filter_refuses_even_kernels_and_local_maximum_defers_them():
-    with pytest.raises(ValueError, match='odd kernel'):
-        max_filter(torch.rand(1, 1, 4, 4), 2)
-    heat = torch.rand(1, 2, 5, 5)
-    # mmdet's own behaviour for an even kernel (max-pool makes a smaller map): unchanged
-    with pytest.raises(RuntimeError):
-        get_local_maximum(heat, kernel=2)
-    with pytest.raises(RuntimeError):
-        local_maximum(heat, kernel=2)
 
 
 def _maps(kind: str, batch: int = 2, size: int = 12, seed: int = 0):
@@ -131,15 +95,3 @@ def test_predictions_equal_the_committed_decoding(grouping, score_thr):
     for ours, reference in zip(_predict(head, maps, TEST_CFGS[0], False),
                                _predict(head, maps, TEST_CFGS[0], True)):
         assert all(torch.equal(ours.get(f), reference.get(f)) for f in FIELDS)
-
-
-def test_gradient_of_local_maximum_equals_mmdets():
-    """A heatmap that requires grad (e.g. decoded during training): same values, same gradient."""
-    heat = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(4)).requires_grad_()
-    ours = local_maximum(heat)
-    (ours * torch.arange(ours.numel()).view_as(ours)).sum().backward()
-    ours_grad, heat.grad = heat.grad, None
-    theirs = get_local_maximum(heat, kernel=3)
-    (theirs * torch.arange(theirs.numel()).view_as(theirs)).sum().backward()
-    assert torch.equal(ours, theirs) and torch.equal(ours_grad, heat.grad)
-    assert (ours_grad == 0).any() and (ours_grad != 0).any()

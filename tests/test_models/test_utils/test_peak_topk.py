@@ -10,8 +10,7 @@ from mmdet.models.utils import get_local_maximum  # noqa: E402
 from deepmark_mm.models.utils import peak_topk
 from deepmark_mm.models.utils.peak_topk import (_candidate_topk, bool_nonzero,
                                                 dense_topk_local_maxima, local_maxima_candidates,
-                                                local_maximum_mask, topk_local_maxima,
-                                                topk_local_maxima_above)
+                                                topk_local_maxima, topk_local_maxima_above)
 
 
 def _max_pool_topk(heat, k, per_channel):
@@ -19,6 +18,11 @@ def _max_pool_topk(heat, k, per_channel):
     rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
         peaks.reshape(heat.shape[0], -1)
     return rows.topk(k, dim=-1)
+
+
+def _mask(heat):
+    """Where a pixel equals its 3 x 3 max-pool window's maximum."""
+    return (F.max_pool2d(heat, 3, stride=1, padding=1) == heat).contiguous()
 
 
 def _heatmaps(seed):
@@ -60,19 +64,6 @@ def test_topk_local_maxima_is_dense_topk(seed, per_channel):
                 assert torch.equal(dense.indices, expected.indices), (name, k)
 
 
-def test_mask_is_max_pool_equality():
-    for _, heat in _heatmaps(3):
-        finite = torch.nan_to_num(heat, nan=0.5, posinf=3.0, neginf=-3.0)
-        expected = F.max_pool2d(finite, 3, stride=1, padding=1) == finite
-        assert torch.equal(local_maximum_mask(finite), expected)
-    for shape in [(1, 1, 2, 2), (1, 2, 2, 7), (2, 1, 5, 2)]:
-        heat = torch.rand(shape)
-        assert torch.equal(local_maximum_mask(heat),
-                           F.max_pool2d(heat, 3, stride=1, padding=1) == heat)
-    with pytest.raises(ValueError, match='2 x 2'):
-        local_maximum_mask(torch.rand(1, 1, 1, 5))
-
-
 @pytest.mark.parametrize('block_elements', [1, 500, 1000, 1 << 17])
 def test_candidates_of_plane_blocks_are_the_mask(monkeypatch, block_elements):
     """Blocks of 1, 1 (rounded down from 500 / 480 pixels), 2 and all 10 planes give the
@@ -80,7 +71,7 @@ def test_candidates_of_plane_blocks_are_the_mask(monkeypatch, block_elements):
     monkeypatch.setattr(peak_topk, '_BLOCK_ELEMENTS', block_elements)
     for name, heat in _heatmaps(4):
         candidates, values, finite = local_maxima_candidates(heat)
-        expected = local_maximum_mask(heat).view(-1).nonzero().squeeze(1)
+        expected = _mask(heat).view(-1).nonzero().squeeze(1)
         assert torch.equal(candidates, expected), name
         assert torch.equal(values, heat.reshape(-1)[expected]), name
         assert torch.equal(finite, torch.isfinite(heat).flatten(2).all(-1).view(-1)), name
@@ -91,7 +82,7 @@ def test_candidates_of_plane_blocks_are_the_mask(monkeypatch, block_elements):
             assert torch.equal(index, expected_index), (name, per_channel)
     channels_last = torch.rand(2, 3, 6, 5).contiguous(memory_format=torch.channels_last)
     candidates, values, _ = local_maxima_candidates(channels_last)
-    assert torch.equal(candidates, local_maximum_mask(channels_last).view(-1).nonzero().squeeze(1))
+    assert torch.equal(candidates, _mask(channels_last).view(-1).nonzero().squeeze(1))
     assert torch.equal(values, channels_last.contiguous().view(-1)[candidates])
 
 
@@ -128,7 +119,7 @@ def test_word_packed_nonzero_is_nonzero():
     assert bool_nonzero(ends).tolist() == [0, 7, 8, 39]
     odd = torch.rand(1, 3, 5, 5, generator=generator)  # 75 pixels: no whole words
     assert torch.equal(local_maxima_candidates(odd).index,
-                       local_maximum_mask(odd).view(-1).nonzero().squeeze(1))
+                       _mask(odd).view(-1).nonzero().squeeze(1))
 
 
 def test_fast_path_proves_distinct_rows_and_refuses_ties():
