@@ -56,7 +56,7 @@ def enable_tta(cfg: Config) -> None:
     ``tta_scales`` (default ``[1.0]``; ``--cfg-options "tta_scales=[1.0,0.75]"`` adds the
     paper's 0.75 view), see ``deepmark_mm.models.test_time_augs.resolve_tta_config``.
     """
-    from deepmark_mm.datasets.landmark_metainfo import leaf_dataset_configs
+    from deepmark_mm.datasets.keypoint_metainfo import leaf_dataset_configs
     from deepmark_mm.models.test_time_augs import resolve_tta_config
     tta_model, tta_pipeline = resolve_tta_config(cfg)
     if cfg.model.get('type') == tta_model['type']:

@@ -25,7 +25,7 @@ default_hooks = dict(
     # refuses a run whose model.bbox_head and datasets' metainfo describe different landmark
     # sets (classes, keypoint_slices, TTA flip_indices); a default hook, so configs that set
     # custom_hooks keep it
-    landmark_set_check=dict(type='LandmarkSetCheckHook'))
+    keypoint_set_check=dict(type='KeypointSetCheckHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

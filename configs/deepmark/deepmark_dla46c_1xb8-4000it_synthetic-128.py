@@ -40,14 +40,14 @@ model = dict(
     # feat_channels: the regression branches are only evaluated at a few hundred pixels per batch
     # in training, so CenterNet's 256 hidden channels cost them little there (the dense heatmap
     # branches stay at 64).
-    # landmark_score_weight=0.35: a garment's score is score^0.65 * (mean score of its category's
+    # keypoint_score_weight=0.35: a garment's score is score^0.65 * (mean score of its category's
     # landmarks)^0.35 -- the landmark heatmaps are a second opinion on the category.
     bbox_head=dict(
         type='SparseRegressionDeepMarkHead',
         feat_channels=dict(_delete_=True, default=64, wh=256, offset=256, kpt_reg=256),
         regression_radius=1),
     test_cfg=dict(
-        topk=20, max_per_img=20, vote_radius=1, kpt_vote_radius=1, landmark_score_weight=0.35))
+        topk=20, max_per_img=20, vote_radius=1, kpt_vote_radius=1, keypoint_score_weight=0.35))
 
 # The synthetic validation images come from the same generator as the training ones, so the
 # training views use the deterministic test warp (random flip + colour jitter only) instead of

@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 # DeepMark on a landmark set other than DeepFashion2: the generated toy set of 3 shapes with
-# 4 / 6 / 5 landmarks (15 slots, deepmark_mm.testing.toy_landmarks), 64x64 images, a tiny
-# DLA-46-C model. `landmark_meta` is the one description of the landmark set: the dataset
+# 4 / 6 / 5 landmarks (15 slots, deepmark_mm.testing.toy_keypoints), 64x64 images, a tiny
+# DLA-46-C model. `keypoint_meta` is the one description of the landmark set: the dataset
 # metainfo. The metric, visualiser, inferencer, checkpoint, ONNX export, the annotation loader's
 # flip pairs (each sample carries them) and --tta's flip pairs read it from there; the head takes
 # its class and slot counts.
@@ -12,7 +12,7 @@
 _base_ = ['../_base_/models/deepmark_dla34.py', '../_base_/default_runtime.py']
 custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
 
-landmark_meta = dict(
+keypoint_meta = dict(
     classes=('square', 'hexagon', 'pentagon'),
     keypoint_slices=[[0, 4], [4, 10], [10, 15]],
     flip_indices=[1, 0, 3, 2, 5, 4, 9, 8, 7, 6, 10, 14, 13, 12, 11],
@@ -29,9 +29,9 @@ model = dict(
     neck=dict(in_channels=(16, 32, 64, 64, 128, 256), use_dcn=False),
     bbox_head=dict(
         feat_channels=32,
-        num_classes=len(landmark_meta['classes']),
-        num_keypoints=landmark_meta['keypoint_slices'][-1][1],
-        keypoint_slices=landmark_meta['keypoint_slices']),
+        num_classes=len(keypoint_meta['classes']),
+        num_keypoints=keypoint_meta['keypoint_slices'][-1][1],
+        keypoint_slices=keypoint_meta['keypoint_slices']),
     test_cfg=dict(topk=10, max_per_img=10))
 
 meta_keys = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'homography_matrix',
@@ -49,7 +49,7 @@ test_pipeline = [
     dict(type='CenterAffine', input_size=input_size),
     dict(type='PackDeepMarkInputs', meta_keys=meta_keys + ('instances', )),
 ]
-toy_dataset = dict(type='LandmarkCocoDataset', metainfo=landmark_meta, data_root=data_root)
+toy_dataset = dict(type='KeypointCocoDataset', metainfo=keypoint_meta, data_root=data_root)
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,

@@ -20,9 +20,9 @@ from mmengine.dataset import Compose
 from mmengine.model import BaseTTAModel
 from mmengine.visualization import Visualizer
 
-from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo, config_test_pipeline,
-                                                    resolve_landmark_metainfo)
-from deepmark_mm.engine.hooks import landmark_set_difference
+from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo, config_test_pipeline,
+                                                    resolve_keypoint_metainfo)
+from deepmark_mm.engine.hooks import keypoint_set_difference
 from deepmark_mm.evaluation import DeepFashion2Metric
 from deepmark_mm.models.test_time_augs import resolve_tta_config
 from deepmark_mm.utils import load_model_checkpoint
@@ -98,8 +98,8 @@ class DeepMarkInferencer(DetInferencer):
         if head is not None and classes and len(classes) != head.num_classes:
             raise ValueError(f'{source} was trained on classes {classes}, but the model\'s head '
                              f'has {head.num_classes}')
-        landmark_meta = resolve_landmark_metainfo(dataset_meta, f'{source} dataset_meta')
-        difference = head is not None and landmark_set_difference(head, landmark_meta)
+        keypoint_meta = resolve_keypoint_metainfo(dataset_meta, f'{source} dataset_meta')
+        difference = head is not None and keypoint_set_difference(head, keypoint_meta)
         if difference:
             raise ValueError(f'{source}: its landmark set is not the model head\'s: {difference}')
         if checkpoint is not None:
@@ -111,7 +111,7 @@ class DeepMarkInferencer(DetInferencer):
             warnings.warn('DeepMarkInferencer: weights=None, the model keeps its random '
                           'initialisation; its predictions are meaningless')
             model.init_weights()
-        model.dataset_meta = landmark_meta
+        model.dataset_meta = keypoint_meta
 
     def _init_pipeline(self, cfg: Config) -> Compose:
         """The config's test pipeline reading paths or arrays."""

@@ -21,7 +21,7 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
-from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask
+from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask
 from deepmark_mm.evaluation.metrics.deepfashion2_metric import to_numpy
 
 #: Keys of a prediction dict, in order.
@@ -34,7 +34,7 @@ _FIELDS = dict(bboxes=('bboxes', np.float32), scores=('scores', np.float32),
                keypoint_scores=('keypoint_scores', np.float32))
 
 
-def select_detections(pred_instances: InstanceData, score_thr: float, landmark_meta: Mapping,
+def select_detections(pred_instances: InstanceData, score_thr: float, keypoint_meta: Mapping,
                       where: str) -> InstanceData:
     """The detections with ``score >= score_thr`` by descending score (stable), as CPU tensors,
     their landmarks and landmark scores zeroed outside each garment's own slots.
@@ -43,7 +43,7 @@ def select_detections(pred_instances: InstanceData, score_thr: float, landmark_m
         ValueError: On missing fields, wrong shapes or labels outside the classes (naming
             ``where``, the image).
     """
-    num_classes, num_keypoints = len(landmark_meta['classes']), landmark_meta['num_keypoints']
+    num_classes, num_keypoints = len(keypoint_meta['classes']), keypoint_meta['num_keypoints']
     missing = [key for key in _FIELDS if key not in pred_instances]
     if missing:
         raise ValueError(f'{where}: pred_instances lacks {missing}; is this a DeepMark model?')
@@ -61,7 +61,7 @@ def select_detections(pred_instances: InstanceData, score_thr: float, landmark_m
                          f'0..{num_classes - 1}')
     keep = np.flatnonzero(scores >= score_thr)
     keep = keep[np.argsort(-scores[keep], kind='stable')]
-    own = category_keypoint_mask(num_keypoints, landmark_meta['keypoint_slices'])[label_ids[keep]]
+    own = category_keypoint_mask(num_keypoints, keypoint_meta['keypoint_slices'])[label_ids[keep]]
     kept = dict(
         bboxes=arrays['bboxes'].reshape(num, 4)[keep],
         scores=scores[keep],
@@ -89,22 +89,22 @@ def prediction_to_instances(prediction: Dict) -> InstanceData:
                            for name, (key, dtype) in _FIELDS.items()})
 
 
-def prediction_to_readable(prediction: Dict, landmark_meta: Mapping) -> Dict:
+def prediction_to_readable(prediction: Dict, keypoint_meta: Mapping) -> Dict:
     """The readable per-item format of one image (``out_dir/preds/<stem>.json``): ``img_id``,
     ``img_path``, ``height``, ``width`` and ``items``: per garment ``category``, ``category_id``,
     ``bbox`` xyxy, ``score`` and ``landmarks`` (own slots: ``name`` (``keypoint_names`` or the
     slot number), ``slot``, ``x``, ``y``, ``score``)."""
-    names = list(landmark_meta.get('keypoint_names')
-                 or [str(i) for i in range(landmark_meta['num_keypoints'])])
+    names = list(keypoint_meta.get('keypoint_names')
+                 or [str(i) for i in range(keypoint_meta['num_keypoints'])])
     items: List[Dict] = []
     for index, label in enumerate(np.asarray(prediction['label_ids']).tolist()):
-        start, end = landmark_meta['keypoint_slices'][label]
+        start, end = keypoint_meta['keypoint_slices'][label]
         coords = np.asarray(prediction['keypoints'][index][start:end], np.float64).tolist()
         slot_scores = np.asarray(prediction['keypoint_scores'][index][start:end],
                                  np.float64).tolist()
         items.append(
             dict(
-                category=landmark_meta['classes'][label],
+                category=keypoint_meta['classes'][label],
                 category_id=label + 1,
                 bbox=np.asarray(prediction['bboxes'][index], np.float64).tolist(),
                 score=float(prediction['scores'][index]),

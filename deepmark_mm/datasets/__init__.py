@@ -10,9 +10,9 @@ from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NU
                                     get_deepfashion2_metainfo)
 from .fld_dataset import FLDDataset
 from .fld_metainfo import get_fld_metainfo
-from .landmark_coco_dataset import LandmarkCocoDataset
-from .landmark_metainfo import (check_landmark_metainfo, keypoint_owner, resolve_keypoint_slices,
-                                resolve_landmark_metainfo)
+from .keypoint_coco_dataset import KeypointCocoDataset
+from .keypoint_metainfo import (check_keypoint_metainfo, keypoint_owner, resolve_keypoint_slices,
+                                resolve_keypoint_metainfo)
 
 __all__ = [
     'CATEGORY_NAMES', 'CLASSES', 'KEYPOINT_SLICES', 'NUM_CLASSES', 'NUM_KEYPOINTS', 'OKS_SIGMAS',
@@ -21,6 +21,6 @@ __all__ = [
     'coco_annotation_to_instance', 'coco_annotation_to_raw_item', 'raw_item_to_coco_annotation',
     'coco_to_per_image', 'per_image_to_coco', 'read_per_image_layout', 'read_per_image_sample',
     'FLDDataset', 'get_fld_metainfo',
-    'LandmarkCocoDataset', 'check_landmark_metainfo',
-    'keypoint_owner', 'resolve_keypoint_slices', 'resolve_landmark_metainfo'
+    'KeypointCocoDataset', 'check_keypoint_metainfo',
+    'keypoint_owner', 'resolve_keypoint_slices', 'resolve_keypoint_metainfo'
 ]

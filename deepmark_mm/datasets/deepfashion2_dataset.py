@@ -14,7 +14,7 @@ from .deepfashion2_converter import (OnInvalid, coco_layout_samples, load_json_f
 from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES,
                                     get_deepfashion2_metainfo)
-from .landmark_metainfo import check_landmark_metainfo
+from .keypoint_metainfo import check_keypoint_metainfo
 
 LAYOUTS = ('coco', 'per_image')
 
@@ -150,7 +150,7 @@ class DeepFashion2Dataset(BaseDetDataset):
                 raise ValueError('DeepFashion2Dataset always has the 13 DeepFashion2 classes '
                                  f'{CLASSES}; got classes={metainfo["classes"]}')
             merged.update(metainfo)
-        return check_landmark_metainfo(merged, f'{cls.__name__} metainfo')
+        return check_keypoint_metainfo(merged, f'{cls.__name__} metainfo')
 
     def load_data_list(self) -> List[dict]:
         """One ``data_info`` per image, read in ``layout`` (or the one ``ann_file`` implies)."""

@@ -60,7 +60,7 @@ def check_box_xyxy(box: Any, where: str) -> np.ndarray:
     return array
 
 
-def check_landmark_triplets(values: Any, num_expected: int, where: str,
+def check_keypoint_triplets(values: Any, num_expected: int, where: str,
                             what: str = 'landmarks') -> np.ndarray:
     """A flat [x, y, v] * n list (n = ``num_expected``) as (n, 3) float64, checked finite with
     v in {0, 1, 2}; errors name ``where`` and the field ``what``."""
@@ -92,7 +92,7 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
     category_id = check_category_id(item['category_id'], where)
     start, end = KEYPOINT_SLICES[category_id - 1]
     check_box_xyxy(item['bounding_box'], where)
-    triplets = check_landmark_triplets(item['landmarks'], end - start, where)
+    triplets = check_keypoint_triplets(item['landmarks'], end - start, where)
     x1, y1, x2, y2 = item['bounding_box']
     width, height = x2 - x1, y2 - y1
     if own_slots_only:
@@ -133,12 +133,12 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
     raw = annotation['keypoints']
     num_numbers = len(raw) if isinstance(raw, (Sequence, np.ndarray)) else -1
     if num_numbers == 3 * (end - start):
-        triplets = check_landmark_triplets(raw, end - start, where, 'keypoints')
+        triplets = check_keypoint_triplets(raw, end - start, where, 'keypoints')
     else:
         if num_numbers != 3 * num_slots:
             _fail(where, f'keypoints has {num_numbers} numbers; category {category_id} ({name}) '
                   f'needs {3 * num_slots} ({num_slots} slots x 3) or {3 * (end - start)}')
-        full = check_landmark_triplets(raw, num_slots, where, 'keypoints')
+        full = check_keypoint_triplets(raw, num_slots, where, 'keypoints')
         outside = np.ones(num_slots, dtype=bool)
         outside[start:end] = False
         if (full[outside] != 0).any():

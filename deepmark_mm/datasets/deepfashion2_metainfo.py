@@ -16,8 +16,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .landmark_metainfo import category_keypoint_mask as landmark_category_keypoint_mask
-from .landmark_metainfo import keypoint_owner
+from .keypoint_metainfo import category_keypoint_mask as keypoint_set_category_mask
+from .keypoint_metainfo import keypoint_owner
 
 #: COCO category names in category-id order (label = category_id - 1).
 CLASSES: Tuple[str, ...] = (
@@ -85,8 +85,8 @@ MMPOSE_METAINFO_FILE = osp.join('configs', '_base_', 'datasets', 'deepfashion2.p
 
 def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,
                            keypoint_slices=KEYPOINT_SLICES) -> np.ndarray:
-    """:func:`.landmark_metainfo.category_keypoint_mask`, (13, 294) bool by default."""
-    return landmark_category_keypoint_mask(num_keypoints, keypoint_slices)
+    """:func:`.keypoint_metainfo.category_keypoint_mask`, (13, 294) bool by default."""
+    return keypoint_set_category_mask(num_keypoints, keypoint_slices)
 
 
 @lru_cache(maxsize=1)

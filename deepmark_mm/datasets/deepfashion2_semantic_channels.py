@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Dict, List
 
 from .deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, flip_indices
-from .shared_channel_table import (LandmarkChannelTable, check_channel_table,
+from .shared_channel_table import (KeypointChannelTable, check_channel_table,
                                    table_from_slot_names)
 
 _NECKLINE = {1: 'neck_back_centre', 2: 'neck_side', 3: 'neck_front_side', 4: 'neck_front_centre'}
@@ -99,7 +99,7 @@ def deepfashion2_slot_meanings() -> List[str]:
 
 
 @lru_cache(maxsize=1)
-def deepfashion2_semantic_channel_table() -> LandmarkChannelTable:
+def deepfashion2_semantic_channel_table() -> KeypointChannelTable:
     """The checked semantic table: 294 slots onto 69 channels numbered by first use."""
     table = table_from_slot_names(deepfashion2_slot_meanings(),
                                   'DeepFashion2 semantic (DeepMark++) channel table')

@@ -6,13 +6,13 @@ import numpy as np
 from mmdet.registry import DATASETS
 
 from .fld_metainfo import FLD_TYPES, get_fld_metainfo
-from .landmark_coco_dataset import LandmarkCocoDataset, coco_instance
+from .keypoint_coco_dataset import KeypointCocoDataset, coco_instance
 
 _TYPE_NAMES = tuple(type_name for type_name, _ in FLD_TYPES)
 
 
 @DATASETS.register_module()
-class FLDDataset(LandmarkCocoDataset):
+class FLDDataset(KeypointCocoDataset):
     """FLD boxes + landmarks from mmpose's COCO-layout json, each garment type a category.
 
     mmpose's files (``fld_{upper,lower,full}_{train,val,test}.json``, also written by
@@ -54,12 +54,12 @@ class FLDDataset(LandmarkCocoDataset):
             raise ValueError(f'{where}: box {annotation["bbox"]} has no area')
         return coco_instance(annotation, label, keypoints)
 
-    def _type_label(self, num_values: int, category_landmarks: tuple, where: str) -> int:
+    def _type_label(self, num_values: int, category_keypoints: tuple, where: str) -> int:
         """The type (label) of an annotation with ``num_values`` keypoint numbers."""
         if self.clothing_type is not None:
             label = _TYPE_NAMES.index(self.clothing_type)
         else:
-            by_names = [i for i, (_, names) in enumerate(FLD_TYPES) if names == category_landmarks]
+            by_names = [i for i, (_, names) in enumerate(FLD_TYPES) if names == category_keypoints]
             by_count = [i for i, (_, names) in enumerate(FLD_TYPES) if 3 * len(names) == num_values]
             label = (by_names or by_count or [-1])[0]
         if label < 0 or 3 * len(FLD_TYPES[label][1]) != num_values:

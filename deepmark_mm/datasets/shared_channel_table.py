@@ -12,11 +12,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .landmark_metainfo import check_flip_indices, slot_count
+from .keypoint_metainfo import check_flip_indices, slot_count
 
 
 @dataclass(frozen=True)
-class LandmarkChannelTable:
+class KeypointChannelTable:
     """The (J,) int64 ``slot_to_channel`` of G ``num_channels`` with G ``channel_names``
     (``'channel_<g>'`` when not given) and the ``source`` that made it (for messages)."""
     slot_to_channel: np.ndarray
@@ -54,7 +54,7 @@ class LandmarkChannelTable:
                     channel_names=list(self.channel_names), source=self.source)
 
 
-def check_channel_table(table: LandmarkChannelTable,
+def check_channel_table(table: KeypointChannelTable,
                         keypoint_slices: Sequence[Sequence[int]],
                         flip_indices: Optional[Sequence[int]] = None) -> None:
     """A ValueError naming ``table.source`` and the offending slots / channels when it cannot
@@ -85,7 +85,7 @@ def check_channel_table(table: LandmarkChannelTable,
         channel_flip_indices(table, flip_indices)
 
 
-def channel_flip_indices(table: LandmarkChannelTable, flip_indices: Sequence[int]) -> np.ndarray:
+def channel_flip_indices(table: KeypointChannelTable, flip_indices: Sequence[int]) -> np.ndarray:
     """(G,) int64 ``p`` with ``p[table[j]] == table[flip_indices[j]]`` for every slot ``j``; a
     ValueError when (J,) ``flip_indices`` is no involution or two slots of one channel flip into
     different channels (naming both)."""
@@ -109,22 +109,22 @@ def channel_flip_indices(table: LandmarkChannelTable, flip_indices: Sequence[int
     return permutation
 
 
-def _table_from_fields(data: Dict, source: str) -> LandmarkChannelTable:
+def _table_from_fields(data: Dict, source: str) -> KeypointChannelTable:
     """A table from its json fields; ``source`` when the fields name none."""
-    return LandmarkChannelTable(
+    return KeypointChannelTable(
         slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
         num_channels=int(data['num_channels']),
         channel_names=tuple(data.get('channel_names', ())),
         source=str(data.get('source') or source))
 
 
-def save_channel_table(table: LandmarkChannelTable, path: str) -> None:
+def save_channel_table(table: KeypointChannelTable, path: str) -> None:
     """Write ``table`` as json (see the module docstring)."""
     with open(path, 'w', encoding='utf-8') as file:
         json.dump(table.to_dict(), file, indent=1)
 
 
-def load_channel_table(path: str) -> LandmarkChannelTable:
+def load_channel_table(path: str) -> KeypointChannelTable:
     """Read a table written by :func:`save_channel_table` (a ValueError names a bad ``path``)."""
     with open(path, 'r', encoding='utf-8') as file:
         data = json.load(file)
@@ -134,7 +134,7 @@ def load_channel_table(path: str) -> LandmarkChannelTable:
         raise ValueError(f'{path}: not a landmark channel table: {error}') from error
 
 
-def table_from_slot_names(slot_names: Sequence[str], source: str) -> LandmarkChannelTable:
+def table_from_slot_names(slot_names: Sequence[str], source: str) -> KeypointChannelTable:
     """A table sharing one channel among slots of equal name ((J,) ``slot_names``), channels
     numbered in order of first appearance."""
     names: List[str] = []
@@ -145,7 +145,7 @@ def table_from_slot_names(slot_names: Sequence[str], source: str) -> LandmarkCha
             index[name] = len(names)
             names.append(name)
         channels.append(index[name])
-    return LandmarkChannelTable(np.asarray(channels, dtype=np.int64), len(names), tuple(names),
+    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(names), tuple(names),
                                 source)
 
 
@@ -153,13 +153,13 @@ def table_from_slot_names(slot_names: Sequence[str], source: str) -> LandmarkCha
 SEMANTIC_TABLE_NAMES = ('semantic', 'deepfashion2_semantic')
 
 
-def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
+def build_channel_table(spec: Union[KeypointChannelTable, str, Dict],
                         keypoint_slices: Sequence[Sequence[int]],
-                        flip_indices: Optional[Sequence[int]] = None) -> LandmarkChannelTable:
+                        flip_indices: Optional[Sequence[int]] = None) -> KeypointChannelTable:
     """A table checked by :func:`check_channel_table` from a config's ``spec``: a table,
     ``'semantic'`` (DeepFashion2's), a json path (:func:`save_channel_table`, e.g. from
     ``tools/analysis_tools/auto_shared_channels.py``) or a dict of its json fields."""
-    if isinstance(spec, LandmarkChannelTable):
+    if isinstance(spec, KeypointChannelTable):
         table = spec
     elif isinstance(spec, str) and spec in SEMANTIC_TABLE_NAMES:
         from .deepfashion2_semantic_channels import deepfashion2_semantic_channel_table
@@ -172,7 +172,7 @@ def build_channel_table(spec: Union[LandmarkChannelTable, str, Dict],
         except (KeyError, TypeError) as error:
             raise ValueError(f'channel table dict: missing or malformed field {error}') from error
     else:
-        raise ValueError(f'channel table: expected a LandmarkChannelTable, "semantic", a json '
+        raise ValueError(f'channel table: expected a KeypointChannelTable, "semantic", a json '
                          f'path or a dict, got {type(spec).__name__}')
     check_channel_table(table, keypoint_slices, flip_indices)
     return table

@@ -3,7 +3,7 @@
 
 "Efficient grouping for keypoint detection" (arXiv 2010.12390) merges keypoints of different
 categories at the same place of the object. Here: per slot, the mean box-normalised position
-(:func:`landmark_position_statistics`), pooled with its flip partner's mirror
+(:func:`keypoint_position_statistics`), pooled with its flip partner's mirror
 (:func:`mirror_pooled_statistics`); then (:func:`greedy_position_channels`) the two closest groups
 are merged while closer than ``threshold`` (box-normalised units) and allowed: no category in
 common, and both or neither their own mirror (not each other's), their mirrors merged in the same
@@ -14,11 +14,11 @@ from typing import Iterable, Sequence, Tuple
 
 import numpy as np
 
-from .landmark_metainfo import keypoint_owner
-from .shared_channel_table import LandmarkChannelTable, check_channel_table
+from .keypoint_metainfo import keypoint_owner
+from .shared_channel_table import KeypointChannelTable, check_channel_table
 
 
-def landmark_position_statistics(instances: Iterable[dict], num_keypoints: int,
+def keypoint_position_statistics(instances: Iterable[dict], num_keypoints: int,
                                  visible_only: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """(J, 2) float64 mean box-normalised (x, y) (0 where never labelled) and (J,) int64 counts
     over dataset ``instances`` (:func:`.deepfashion2_format.coco_annotation_to_instance`), of
@@ -56,7 +56,7 @@ def greedy_position_channels(means: np.ndarray,
                              flip_indices: Sequence[int],
                              threshold: float,
                              min_count: int = 1,
-                             source: str = 'automatic channel table') -> LandmarkChannelTable:
+                             source: str = 'automatic channel table') -> KeypointChannelTable:
     """The checked table of greedy closest-pair merging (module docstring) of the mirror-pooled
     (J, 2) ``means`` and (J,) ``counts``."""
     flip = np.asarray(flip_indices, dtype=np.int64)
@@ -100,7 +100,7 @@ def greedy_position_channels(means: np.ndarray,
         if mirror_a != a:
             merge(min(mirror_a, mirror_b), max(mirror_a, mirror_b))
     roots, slot_to_channel = np.unique(group_of, return_inverse=True)
-    table = LandmarkChannelTable(slot_to_channel.astype(np.int64), int(roots.size),
+    table = KeypointChannelTable(slot_to_channel.astype(np.int64), int(roots.size),
                                  tuple(f'group_of_slot_{int(r)}' for r in roots), source)
     check_channel_table(table, keypoint_slices, flip)
     return table

@@ -97,7 +97,7 @@ class DeepMarkPostprocess(nn.Module):
                 f'{where}: test_cfg.nms={codec.nms!r} cannot run inside the ONNX graph; export '
                 'without --postprocess (decode with OnnxDeepMark) or set model.test_cfg.nms=None')
         if codec.grouping != 'nearest':
-            raise ValueError(f'{where}: only the default nearest (CenterNetLandmarkGrouping) rule '
+            raise ValueError(f'{where}: only the default nearest (CenterNetKeypointGrouping) rule '
                              f'runs inside the ONNX graph, the config uses '
                              f'{codec.grouping_repr()}; export without --postprocess')
         self.codec = codec

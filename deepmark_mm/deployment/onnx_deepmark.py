@@ -14,9 +14,9 @@ from mmengine.structures import InstanceData
 
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
-from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
+from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
-from .landmark_metadata import decode_settings, read_landmark_metadata
+from .keypoint_metadata import decode_settings, read_keypoint_metadata
 from .onnx_export import create_session
 
 
@@ -126,7 +126,7 @@ class OnnxDeepMark(DeepMarkInferencer):
         """The onnxruntime model (``weights``: the ONNX file) with its stored landmark set."""
         model = OnnxDeepMarkModel(weights, cfg, device, self._num_threads)
         model.cfg = cfg
-        model.dataset_meta = read_landmark_metadata(
+        model.dataset_meta = read_keypoint_metadata(
             model.session.get_modelmeta().custom_metadata_map, weights)
         return model
 

@@ -22,14 +22,14 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
-from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, config_test_pipeline
+from deepmark_mm.datasets.keypoint_metainfo import config_flip_indices, config_test_pipeline
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .fold_zero_pads import fold_zero_pads
 from .export_wrapper import (INPUT_NAME, KPT_REG_FEATURES_NAMES, OUTPUT_NAMES,
                              POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess)
-from .landmark_metadata import decode_settings, landmark_metadata_props, model_landmark_metainfo
+from .keypoint_metadata import decode_settings, keypoint_metadata_props, model_keypoint_metainfo
 
 DEFAULT_OPSET = 17
 NETWORK_PREFIX, POSTPROCESS_PREFIX = 'network/', 'postprocess/'
@@ -137,7 +137,7 @@ def export_onnx(config: Union[str, Config],
         raise ValueError('flip fusion runs inside the graph only with postprocess (decoding)')
     if batch_size is not None and batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    landmark_props = landmark_metadata_props(model_landmark_metainfo(model.bbox_head, cfg, where))
+    keypoint_props = keypoint_metadata_props(model_keypoint_metainfo(model.bbox_head, cfg, where))
     decoder = None
     if postprocess:
         flip_indices = None
@@ -176,7 +176,7 @@ def export_onnx(config: Union[str, Config],
         metadata.update(postprocess='1', flip_fusion=str(int(flip)),
                         decode_settings=decode_settings(decoder.codec),
                         grouping=decoder.codec.grouping_repr())
-    onnx.helper.set_model_props(onnx_model, dict(metadata, **landmark_props))
+    onnx.helper.set_model_props(onnx_model, dict(metadata, **keypoint_props))
     if batch_size is not None:
         from onnxruntime.tools.onnx_model_utils import fix_output_shapes, make_dim_param_fixed
         make_dim_param_fixed(onnx_model.graph, 'batch', int(batch_size))

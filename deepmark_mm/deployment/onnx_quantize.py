@@ -17,7 +17,7 @@ from mmengine.config import Config
 from mmengine.utils import scandir
 
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
-from deepmark_mm.datasets.landmark_metainfo import config_test_pipeline
+from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .onnx_export import POSTPROCESS_PREFIX
 

@@ -1,4 +1,4 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .deepmark_visualizer import DeepMarkVisualizer, GarmentLandmarkStyle, garment_landmark_style
+from .deepmark_visualizer import DeepMarkVisualizer, GarmentKeypointStyle, garment_keypoint_style
 
-__all__ = ['DeepMarkVisualizer', 'GarmentLandmarkStyle', 'garment_landmark_style']
+__all__ = ['DeepMarkVisualizer', 'GarmentKeypointStyle', 'garment_keypoint_style']

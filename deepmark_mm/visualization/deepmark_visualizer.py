@@ -21,7 +21,7 @@ from deepmark_mm.models.utils.image_frame import project_bboxes, project_points
 Color = Tuple[int, int, int]
 
 
-class GarmentLandmarkStyle(NamedTuple):
+class GarmentKeypointStyle(NamedTuple):
     """One garment's own slots (S, 2), which to draw (S,), their colours (S, 3), skeleton links
     (L, 2) as indices into ``points`` and link colours (L, 3)."""
     points: np.ndarray
@@ -31,7 +31,7 @@ class GarmentLandmarkStyle(NamedTuple):
     link_colors: np.ndarray
 
 
-def garment_landmark_style(keypoints: np.ndarray,
+def garment_keypoint_style(keypoints: np.ndarray,
                            keypoint_slice: Sequence[int],
                            skeleton: Sequence[Sequence[int]],
                            color: Color,
@@ -39,7 +39,7 @@ def garment_landmark_style(keypoints: np.ndarray,
                            visibility: Optional[np.ndarray] = None,
                            scores: Optional[np.ndarray] = None,
                            score_thr: float = 0.3,
-                           draw_low: bool = True) -> GarmentLandmarkStyle:
+                           draw_low: bool = True) -> GarmentKeypointStyle:
     """Colour one garment's landmarks (K, 2) by visibility (K,) or else by scores (K,).
 
     Ground truth: v = 2 in ``color``, v = 1 in ``low_color``, v = 0 not drawn. Prediction: score
@@ -64,7 +64,7 @@ def garment_landmark_style(keypoints: np.ndarray,
         raise ValueError(f'skeleton links {np.asarray(skeleton).tolist()} leave the category '
                          f'slots [{start}, {end})')
     links = links[drawn[links].all(axis=1)]
-    return GarmentLandmarkStyle(points, drawn, palette[confident.astype(np.int64)], links,
+    return GarmentKeypointStyle(points, drawn, palette[confident.astype(np.int64)], links,
                                 palette[confident[links].all(axis=1).astype(np.int64)])
 
 
@@ -72,7 +72,7 @@ def garment_landmark_style(keypoints: np.ndarray,
 class DeepMarkVisualizer(DetLocalVisualizer):
     """mmdet's ``DetLocalVisualizer`` (boxes, names) plus each garment's own landmarks and
     skeleton (``keypoint_slices`` / ``skeletons`` of the dataset metainfo, DeepFashion2's by
-    default), drawn by mmpose's ``FastVisualizer`` and coloured by :func:`garment_landmark_style`.
+    default), drawn by mmpose's ``FastVisualizer`` and coloured by :func:`garment_keypoint_style`.
 
     Ground truth in network-input pixels is mapped back by the inverse ``homography_matrix`` when
     the drawn image has the sample's ``ori_shape``; predictions are in the drawn image's pixels.
@@ -122,11 +122,11 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         if 'keypoints' not in instances or len(instances) == 0:
             return drawn
         drawn = np.ascontiguousarray(drawn).copy()
-        self.draw_landmarks(drawn, instances, palette)
+        self.draw_keypoints(drawn, instances, palette)
         self.set_image(drawn)
         return drawn
 
-    def draw_landmarks(self,
+    def draw_keypoints(self,
                        image: np.ndarray,
                        instances: InstanceData,
                        palette: Optional[Sequence[tuple]] = None) -> np.ndarray:
@@ -161,7 +161,7 @@ class DeepMarkVisualizer(DetLocalVisualizer):
             radius = max(3, int(round(max(image.shape[:2]) / 150)))
         width = self.link_width if self.link_width is not None else max(1, radius // 2)
         for index, label in enumerate(labels.tolist()):
-            style = garment_landmark_style(
+            style = garment_keypoint_style(
                 keypoints[index], slices[label], skeletons[label],
                 color=tuple(int(c) for c in colors[label]), low_color=self.low_color,
                 visibility=None if visibility is None else visibility[index],

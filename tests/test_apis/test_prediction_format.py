@@ -11,9 +11,9 @@ from deepmark_mm.apis import PREDICTION_KEYS, prediction_to_readable, select_det
 from deepmark_mm.apis.prediction_format import prediction_to_instances, sample_to_prediction
 from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, NUM_KEYPOINTS,
                                                         keypoint_names)
-from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_metainfo
 
-META = resolve_landmark_metainfo(None)
+META = resolve_keypoint_metainfo(None)
 
 
 def _instances(labels, scores, seed=0) -> InstanceData:

@@ -16,7 +16,7 @@ from mmengine.structures import InstanceData
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.datasets.fld_metainfo import get_fld_metainfo
-from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, resolve_landmark_metainfo
+from deepmark_mm.datasets.keypoint_metainfo import config_flip_indices, resolve_keypoint_metainfo
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
 CONFIGS = sorted(p for p in CONFIG_ROOT.rglob('*.py') if '_base_' not in p.parts)
@@ -80,7 +80,7 @@ def test_config_parses_and_builds_its_model(path):
         assert tta_model.module is detector
     head = detector.bbox_head
     # DeepFashion2's 13 classes / 294 slots unless the config describes another landmark set
-    meta = resolve_landmark_metainfo(cfg.get('landmark_meta', None))
+    meta = resolve_keypoint_metainfo(cfg.get('keypoint_meta', None))
     dataset = cfg.train_dataloader.dataset
     if str(dataset.get('type')).endswith('ConcatDataset'):
         types = {part.type for part in dataset.datasets}
@@ -88,7 +88,7 @@ def test_config_parses_and_builds_its_model(path):
         if types == {'FLDDataset'}:
             meta = get_fld_metainfo()
             assert config_flip_indices(cfg) == meta['flip_indices']
-            meta = resolve_landmark_metainfo(meta)
+            meta = resolve_keypoint_metainfo(meta)
     assert (head.num_classes, head.num_keypoints) == (len(meta['classes']), meta['num_keypoints'])
     assert [tuple(s) for s in head.keypoint_slices] == meta['keypoint_slices']
     assert head.num_feat_levels == detector_cfg.backbone.get('num_stacks', 1)

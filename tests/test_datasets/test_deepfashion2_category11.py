@@ -209,7 +209,7 @@ def coco_ap(matched: Sequence[bool], num_gt: int) -> float:
     return float(np.mean([precision[i] if i < len(precision) else 0.0 for i in index]))
 
 
-def expected_landmark_map(coco: Dict, ann_by_image: Dict, shift: Sequence[float],
+def expected_keypoint_map(coco: Dict, ann_by_image: Dict, shift: Sequence[float],
                           visible_only: bool) -> float:
     """mAP over the OKS thresholds of the two shifted detections (one garment each)."""
     order = sorted(ann_by_image, key=lambda img_id: -SCORES[img_id])
@@ -243,7 +243,7 @@ def test_landmark_shift_gives_the_official_oks_map(coco, ann_by_image, metric_an
     for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'):
         assert results[key] == pytest.approx(1.0, abs=1e-12), key
     for kind, visible_only in (('kpt', False), ('kpt_vis', True)):
-        expected = expected_landmark_map(coco, ann_by_image, shift, visible_only)
+        expected = expected_keypoint_map(coco, ann_by_image, shift, visible_only)
         assert results[f'{kind}_mAP'] == pytest.approx(expected, abs=1e-12), kind
         if shift_px >= 10:
             assert expected < 1.0

@@ -17,7 +17,7 @@ from mmdet.registry import DATASETS
 from mmengine.dataset import ConcatDataset
 from mmengine.registry import DefaultScope
 
-from deepmark_mm.datasets import check_landmark_metainfo
+from deepmark_mm.datasets import check_keypoint_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import (CATEGORY_NAMES, KEYPOINT_SLICES,
                                                         OKS_SIGMAS)
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
@@ -84,7 +84,7 @@ def fld(ann_file, img_dir, **kwargs) -> FLDDataset:
 # ----------------------------------------------------------------------------------- metainfo
 def test_metainfo_passes_the_check_with_the_type_slices():
     meta = get_fld_metainfo()
-    checked = check_landmark_metainfo(meta, 'fld')
+    checked = check_keypoint_metainfo(meta, 'fld')
     assert checked['classes'] == TYPES
     assert checked['num_keypoints'] == 18
     assert [list(s) for s in checked['keypoint_slices']] == [[0, 6], [6, 10], [10, 18]]

@@ -8,7 +8,7 @@ import pytest
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, flip_indices
 from deepmark_mm.datasets.deepfashion2_semantic_channels import (
     deepfashion2_semantic_channel_table, deepfashion2_slot_meanings)
-from deepmark_mm.datasets.shared_channel_table import (LandmarkChannelTable,
+from deepmark_mm.datasets.shared_channel_table import (KeypointChannelTable,
                                                           channel_flip_indices,
                                                           check_channel_table,
                                                           load_channel_table, save_channel_table,
@@ -25,7 +25,7 @@ def slot(category: str, local: int) -> int:
 
 
 def test_shared_table_flip_permutation_is_an_involution():
-    table = LandmarkChannelTable(np.array([0, 1, 2, 0, 1, 2]), 3, source='toy')
+    table = KeypointChannelTable(np.array([0, 1, 2, 0, 1, 2]), 3, source='toy')
     check_channel_table(table, SLICES, FLIP)
     assert channel_flip_indices(table, FLIP).tolist() == [2, 1, 0]
 
@@ -39,13 +39,13 @@ def test_shared_table_flip_permutation_is_an_involution():
      r'and 5 \(channel 1\)'),
 ])
 def test_check_names_the_offending_slots(channels, num, message):
-    table = LandmarkChannelTable(np.array(channels), num, source='toy table')
+    table = KeypointChannelTable(np.array(channels), num, source='toy table')
     with pytest.raises(ValueError, match='toy table: ' + message):
         check_channel_table(table, SLICES, FLIP)
 
 
 def test_flip_indices_must_be_an_involution():
-    table = LandmarkChannelTable(np.array([0, 1, 2, 0, 1, 2]), 3, source='toy')
+    table = KeypointChannelTable(np.array([0, 1, 2, 0, 1, 2]), 3, source='toy')
     with pytest.raises(ValueError, match='its own inverse'):
         channel_flip_indices(table, [1, 2, 0, 3, 4, 5])
 

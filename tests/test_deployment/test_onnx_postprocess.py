@@ -109,7 +109,7 @@ def test_onnxruntime_alone_matches_the_head(demo_postprocess, tmp_path):
     assert (outputs['keypoint_scores'] > model.bbox_head.codec.score_thr).sum() > 10
     graph = onnx.load(demo_postprocess['onnx_file'])
     metadata = {p.key: p.value for p in graph.metadata_props}
-    assert 'landmark_score_weight=0.35' in metadata['decode_settings']
+    assert 'keypoint_score_weight=0.35' in metadata['decode_settings']
     # the 2J landmark offsets are computed at the decoded centres, not at every pixel
     dims = {tensor.name: tensor.dims for tensor in graph.graph.initializer}
     num_reg = 2 * model.bbox_head.num_keypoints
@@ -186,7 +186,7 @@ def test_options_the_graph_cannot_run_are_refused(tmp_path):
                     postprocess=True)
     model.bbox_head.codec.nms = None
     model.bbox_head.codec.grouping = 'exclusive'
-    with pytest.raises(ValueError, match='CenterNetLandmarkGrouping'):
+    with pytest.raises(ValueError, match='CenterNetKeypointGrouping'):
         export_onnx(DEMO_CONFIG, None, str(tmp_path / 'exclusive.onnx'), input_shape=SIZE,
                     model=model, postprocess=True)
     with pytest.raises(ValueError, match='flip fusion'):

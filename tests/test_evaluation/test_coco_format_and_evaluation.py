@@ -8,7 +8,7 @@ import pytest
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.evaluation import DeepFashion2Metric
 from deepmark_mm.evaluation.metrics.deepfashion2_coco import (
-    bbox_entries, build_coco_ground_truth, category_keypoint_entries, category_landmark_annotations,
+    bbox_entries, build_coco_ground_truth, category_keypoint_entries, category_keypoint_annotations,
     dump_json_list, keypoint_entries, own_keypoints, top_k_per_category)
 
 
@@ -87,11 +87,11 @@ def test_category_landmark_annotations_slice_and_visible_only():
     ann, = ground_truth([random_instance(rng, label)])['annotations']
     full = ann['keypoints'].reshape(NUM_KEYPOINTS, 3)
 
-    both, = category_landmark_annotations([ann], label)
+    both, = category_keypoint_annotations([ann], label)
     np.testing.assert_array_equal(both['keypoints'].reshape(-1, 3), full[start:end])
     assert both['num_keypoints'] == ann['num_keypoints']
 
-    visible, = category_landmark_annotations([ann], label, visible_only=True)
+    visible, = category_keypoint_annotations([ann], label, visible_only=True)
     rows = visible['keypoints'].reshape(-1, 3)
     kept = full[start:end, 2] == 2
     np.testing.assert_array_equal(rows[kept], full[start:end][kept])

@@ -16,7 +16,7 @@ COMPONENTS = {
     'METRICS': ('DeepFashion2Metric', ),
     'TASK_UTILS': ('DeepMarkCodec', ),
     'VISUALIZERS': ('DeepMarkVisualizer', ),
-    'HOOKS': ('InitialWeightsCheckHook', 'LandmarkSetCheckHook'),
+    'HOOKS': ('InitialWeightsCheckHook', 'KeypointSetCheckHook'),
 }
 #: Opt-in CPU-training components: registered by ``import deepmark_mm.cpu_training`` only.
 CPU_TRAINING_COMPONENTS = {

@@ -12,7 +12,7 @@ from mmengine.structures import InstanceData
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_CLASSES, PALETTE,
                                                         category_skeletons)
-from deepmark_mm.visualization import garment_landmark_style
+from deepmark_mm.visualization import garment_keypoint_style
 
 CANVAS = 160
 RADIUS = 3  # the fixture's kpt_radius
@@ -177,7 +177,7 @@ def test_landmark_style_colours_links_and_checks_the_skeleton():
     visible = np.zeros(294)
     visible[182:190] = [2, 2, 1, 0, 2, 2, 2, 2]
     skeleton = category_skeletons()[8]  # skirt
-    style = garment_landmark_style(
+    style = garment_keypoint_style(
         keypoints, KEYPOINT_SLICES[8], skeleton, (9, 9, 9), (1, 1, 1), visibility=visible)
     np.testing.assert_array_equal(style.drawn, visible[182:190] > 0)
     np.testing.assert_array_equal(style.point_colors[:, 0], [9, 9, 1, 1, 9, 9, 9, 9])
@@ -185,4 +185,4 @@ def test_landmark_style_colours_links_and_checks_the_skeleton():
     both_visible = (visible[182:190][style.links] == 2).all(axis=1)
     np.testing.assert_array_equal(style.link_colors[:, 0], np.where(both_visible, 9, 1))
     with pytest.raises(ValueError, match='leave the category'):
-        garment_landmark_style(keypoints, KEYPOINT_SLICES[8], [(0, 1)], (9, 9, 9), (1, 1, 1))
+        garment_keypoint_style(keypoints, KEYPOINT_SLICES[8], [(0, 1)], (9, 9, 9), (1, 1, 1))

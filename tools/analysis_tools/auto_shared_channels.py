@@ -118,9 +118,9 @@ def main(argv: Optional[Sequence[str]] = None):
                                                             flip_indices, keypoint_names)
     from deepmark_mm.datasets.shared_channel_table import save_channel_table
     from deepmark_mm.datasets.shared_channels_by_position import (greedy_position_channels,
-                                                                 landmark_position_statistics,
+                                                                 keypoint_position_statistics,
                                                                  mirror_pooled_statistics)
-    means, counts = landmark_position_statistics(
+    means, counts = keypoint_position_statistics(
         read_instances(args.annotations), NUM_KEYPOINTS, visible_only=args.visible_only)
     if not counts.any():
         raise ValueError(f'{args.annotations}: no labelled landmark to group')

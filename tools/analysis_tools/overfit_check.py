@@ -78,7 +78,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 #: ``DeepMarkHead`` test_cfg keys that go beyond CenterNet's decoding; 0 turns each off.
-DECODING_EXTRAS = ('vote_radius', 'kpt_vote_radius', 'landmark_score_weight')
+DECODING_EXTRAS = ('vote_radius', 'kpt_vote_radius', 'keypoint_score_weight')
 
 
 def main() -> None:

@@ -55,12 +55,12 @@ def convert(photo_dir: str, out_dir: str, num_train: int = 90) -> Dict[str, Dict
         kind = int(float(row['category_type']))
         if kind not in TYPES:
             raise ValueError(f'{where}: category_type {kind} is not 0 (upper) or 1 (lower)')
-        type_name, landmark_names, codes = TYPES[kind]
+        type_name, keypoint_names, codes = TYPES[kind]
         split = 'train' if rank < num_train else 'test'
         coco = files.setdefault(f'fld_{type_name}_{split}.json', dict(
             images=[], annotations=[],
             categories=[dict(id=1, name='fashion', supercategory='person',
-                             keypoints=list(landmark_names), skeleton=[])]))
+                             keypoints=list(keypoint_names), skeleton=[])]))
         width, height = read_image_size(osp.join(photo_dir, row['image_name']), where)
         keypoints: List[float] = []
         for code in codes:

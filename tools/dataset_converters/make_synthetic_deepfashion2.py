@@ -7,7 +7,7 @@
 Layout: OUT_DIR/{train,validation}/{image,annos}/ and OUT_DIR/SPLIT/deepfashion2_SPLIT.json.
 
 With ``--landmark-set toy``: the toy landmark set instead (3 shapes, 4 / 6 / 5 landmarks,
-:mod:`deepmark_mm.testing.toy_landmarks`, for configs/deepmark/deepmark_toy-landmarks_example.py),
+:mod:`deepmark_mm.testing.toy_keypoints`, for configs/deepmark/deepmark_toy-landmarks_example.py),
 OUT_DIR/SPLIT/image/ and OUT_DIR/SPLIT/toy_SPLIT.json.
 """
 import argparse
@@ -15,7 +15,7 @@ import os
 import time
 
 from deepmark_mm.testing.synthetic import coco_file_name, make_synthetic_deepfashion2
-from deepmark_mm.testing.toy_landmarks import make_toy_landmark_set
+from deepmark_mm.testing.toy_keypoints import make_toy_keypoint_set
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,7 +40,7 @@ def main() -> None:
         raise SystemExit(f'--size must be at least 32 pixels, got {args.size}')
     start = time.perf_counter()
     if args.landmark_set == 'toy':
-        files = make_toy_landmark_set(args.out_dir, args.num_train, args.num_val, args.size,
+        files = make_toy_keypoint_set(args.out_dir, args.num_train, args.num_val, args.size,
                                       args.seed, args.max_garments)
         print(f'toy landmark set -> {files} in {time.perf_counter() - start:.1f} s')
         return

@@ -3,7 +3,7 @@
 # DeepMark's categories, owning slots [0, 6) upper body, [6, 10) lower body, [10, 18) full body
 # of one 18-slot landmark set, described once in deepmark_mm/datasets/fld_metainfo.py
 # (FLDDataset's metainfo, read by the metric, visualiser and the annotation loader's flips). The
-# model config names the set's sizes (fld_* below); LandmarkSetCheckHook refuses a run where
+# model config names the set's sizes (fld_* below); KeypointSetCheckHook refuses a run where
 # they differ from the datasets'.
 #
 # Expected layout (mmpose's converted files, used as they are):

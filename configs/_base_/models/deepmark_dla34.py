@@ -24,4 +24,4 @@ model = dict(
         local_maximum_kernel=3,
         max_per_img=100,
         nms=None,
-        grouping=dict(type='CenterNetLandmarkGrouping')))
+        grouping=dict(type='CenterNetKeypointGrouping')))

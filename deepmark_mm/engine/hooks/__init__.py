@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .initial_weights_check_hook import InitialWeightsCheckHook
-from .landmark_set_check_hook import LandmarkSetCheckHook, landmark_set_difference
+from .keypoint_set_check_hook import KeypointSetCheckHook, keypoint_set_difference
 
-__all__ = ['InitialWeightsCheckHook', 'LandmarkSetCheckHook', 'landmark_set_difference']
+__all__ = ['InitialWeightsCheckHook', 'KeypointSetCheckHook', 'keypoint_set_difference']

@@ -78,7 +78,7 @@ def build_coco_ground_truth(gt_dicts: Sequence[Dict],
     return dict(images=images, annotations=annotations, categories=categories)
 
 
-def category_landmark_annotations(annotations: Sequence[Dict], label: int,
+def category_keypoint_annotations(annotations: Sequence[Dict], label: int,
                                   visible_only: bool = False,
                                   keypoint_slices: Slices = KEYPOINT_SLICES) -> List[Dict]:
     """One category's ground truth (already checked) cut to the category's own slots.

@@ -21,9 +21,9 @@ from mmdet.registry import METRICS
 from mmdet.structures.bbox import get_box_tensor
 from deepmark_mm.datasets.deepfashion2_converter import load_json_file
 from deepmark_mm.datasets.deepfashion2_dataset import read_coco_ground_truth
-from deepmark_mm.datasets.landmark_metainfo import resolve_landmark_metainfo
+from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_metainfo
 from .deepfashion2_coco import (bbox_entries, build_coco_ground_truth,
-                                category_keypoint_entries, category_landmark_annotations,
+                                category_keypoint_entries, category_keypoint_annotations,
                                 dump_json_list, keypoint_entries, own_keypoints,
                                 top_k_per_category)
 
@@ -140,7 +140,7 @@ class DeepFashion2Metric(BaseMetric):
                              'files are written')
         self.format_only, self.outfile_prefix = format_only, outfile_prefix
         self.ann_file, self.skip_invalid = ann_file, skip_invalid
-        self._gt_file, self._coco_gt, self._gt_landmark_set = None, None, None
+        self._gt_file, self._coco_gt, self._gt_keypoint_set = None, None, None
         if ann_file is not None:
             with get_local_path(ann_file, backend_args=backend_args) as local_path:
                 self._gt_file = load_json_file(local_path)
@@ -157,11 +157,11 @@ class DeepFashion2Metric(BaseMetric):
     def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
         """Set the metainfo; check ``ann_file`` (categories, annotations) against it."""
         self._dataset_meta = dataset_meta
-        meta = self.landmark_meta = resolve_landmark_metainfo(
+        meta = self.keypoint_meta = resolve_keypoint_metainfo(
             dataset_meta, f'{type(self).__name__} dataset_meta')
         classes = meta['classes']
         landmark_set = (tuple(classes), tuple(map(tuple, meta['keypoint_slices'])))
-        if self._gt_file is None or landmark_set == self._gt_landmark_set:
+        if self._gt_file is None or landmark_set == self._gt_keypoint_set:
             return
         self._coco_gt = _quiet_coco(read_coco_ground_truth(
             self._gt_file, self.ann_file, self.skip_invalid, meta['keypoint_slices'], classes))
@@ -175,7 +175,7 @@ class DeepFashion2Metric(BaseMetric):
         if wrong:
             raise ValueError(f'{self.ann_file}: category names differ from the expected ones '
                              f'(id, found, expected): {wrong}')
-        self._gt_landmark_set = landmark_set
+        self._gt_keypoint_set = landmark_set
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """Check and keep each image's predictions (and its ground truth without ``ann_file``)."""
@@ -210,7 +210,7 @@ class DeepFashion2Metric(BaseMetric):
         kept = dict(bboxes=to_numpy(pred['bboxes'], np.float32).reshape(-1, 4),
                     scores=to_numpy(pred['scores'], np.float32).reshape(-1),
                     labels=to_numpy(pred['labels'], np.int64).reshape(-1))
-        labels, num_classes = kept['labels'], len(self.landmark_meta['classes'])
+        labels, num_classes = kept['labels'], len(self.keypoint_meta['classes'])
         if not len(kept['bboxes']) == len(kept['scores']) == len(labels):
             raise ValueError(f'image {img_id}: {len(kept["bboxes"])} boxes, '
                              f'{len(kept["scores"])} scores and {len(labels)} labels')
@@ -220,12 +220,12 @@ class DeepFashion2Metric(BaseMetric):
         checked = dict(bboxes=kept['bboxes'], scores=kept['scores'])
         if with_keypoints:
             keypoints = to_numpy(pred['keypoints'], np.float32)
-            expected = (len(labels), self.landmark_meta['num_keypoints'], 2)
+            expected = (len(labels), self.keypoint_meta['num_keypoints'], 2)
             if keypoints.shape != expected:
                 raise ValueError(f'image {img_id}: pred_instances.keypoints has shape '
                                  f'{keypoints.shape}, expected {expected}')
             checked['keypoints'] = own_keypoints(keypoints, labels,
-                                                 self.landmark_meta['keypoint_slices'])
+                                                 self.keypoint_meta['keypoint_slices'])
             kept['top'] = top_k_per_category(kept['scores'], labels, KEYPOINT_MAX_DETS)
             kept['own_keypoints'] = checked['keypoints'][kept['top']]
         for name, array in checked.items():
@@ -245,7 +245,7 @@ class DeepFashion2Metric(BaseMetric):
             repeated = sorted({i for i in img_ids if img_ids.count(i) > 1}, key=str)[:10]
             raise ValueError(f'images {repeated} were evaluated more than once; image ids must be '
                              'unique')
-        meta = self.landmark_meta
+        meta = self.keypoint_meta
         per_image = [pred for _, pred in results] or [self._parse_predictions(None, dict(
             bboxes=np.zeros((0, 4)), scores=[], labels=[],
             keypoints=np.zeros((0, meta['num_keypoints'], 2))))]  # no image: NaN everywhere
@@ -298,11 +298,11 @@ class DeepFashion2Metric(BaseMetric):
                        own: np.ndarray, sigmas: np.ndarray, img_ids: Sequence,
                        visible_only: bool) -> Iterable[Tuple]:
         """Per category: its ground truth and detections on its own slots, and their sigmas."""
-        slices = self.landmark_meta['keypoint_slices']
+        slices = self.keypoint_meta['keypoint_slices']
         for cat_id in cat_ids:
             label = cat_id - 1
             start, end = slices[label]
-            annotations = category_landmark_annotations(
+            annotations = category_keypoint_annotations(
                 coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img_ids, catIds=[cat_id])), label,
                 visible_only, slices)
             gt = _quiet_coco(dict(images=coco_gt.dataset['images'], annotations=annotations,
@@ -323,5 +323,5 @@ class DeepFashion2Metric(BaseMetric):
             dump_json_list((entry for _, pred in results for entry in keypoint_entries(
                 pred['img_ids'][pred['top']], pred['scores'][pred['top']],
                 pred['labels'][pred['top']], pred['own_keypoints'],
-                self.landmark_meta['keypoint_slices'])), files['keypoints'])
+                self.keypoint_meta['keypoint_slices'])), files['keypoints'])
         return files

@@ -11,7 +11,7 @@ from mmengine.model import normal_init
 from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
-from deepmark_mm.datasets.landmark_metainfo import resolve_keypoint_slices
+from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_slices
 from ..task_modules import DeepMarkCodec, DeepMarkTargets
 from ..utils.peak_topk import pixel_major
 
@@ -23,6 +23,9 @@ def clamped_sigmoid(logits: Tensor) -> Tensor:
     """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)`` in float32, any shape (the
     heatmap losses' input)."""
     return logits.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
+
+
+RENAMED_CODEC_KEYS = dict(landmark_score_weight='keypoint_score_weight')  # keep old name
 
 
 @MODELS.register_module()
@@ -69,7 +72,7 @@ class DeepMarkHead(BaseDenseHead):
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
             ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``vote_radius``,
-            ``kpt_vote_radius``, ``landmark_score_weight``, ``nms``, ``grouping``).
+            ``kpt_vote_radius``, ``keypoint_score_weight``, ``nms``, ``grouping``).
         codec (dict, optional): :class:`DeepMarkCodec` options overriding the above.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
@@ -122,6 +125,10 @@ class DeepMarkHead(BaseDenseHead):
         if grouping is not None:
             codec_cfg['grouping'] = grouping
         codec_cfg.update(codec or {})
+        renamed = [key for key in RENAMED_CODEC_KEYS if key in codec_cfg]
+        if renamed:
+            raise ValueError(f'DeepMarkHead: {renamed[0]} is now called '
+                             f'{RENAMED_CODEC_KEYS[renamed[0]]}')
         self.codec: DeepMarkCodec = TASK_UTILS.build(codec_cfg)
         self.num_kpt_heatmap_channels = self.codec.num_kpt_channels
 
@@ -259,7 +266,7 @@ class DeepMarkHead(BaseDenseHead):
                 at_centers(kpt_reg_pred), targets.kpt_reg, weight=kpt_reg_weight,
                 avg_factor=_avg_factor(kpt_reg_weight)),
             loss_kpt_heatmap=self.loss_kpt_heatmap(
-                kpt_input, targets.kpt_heatmap, avg_factor=max(1, targets.num_landmarks)),
+                kpt_input, targets.kpt_heatmap, avg_factor=max(1, targets.num_kpt_targets)),
             loss_kpt_offset=self.loss_kpt_offset(
                 kpt_offset_at, targets.kpt_offset, weight=kpt_xy_weight,
                 avg_factor=_avg_factor(kpt_xy_weight)))

@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .deepmark_codec import DeepMarkCodec, DeepMarkTargets
-from .landmark_grouping import group_landmarks_exclusive, group_landmarks_nearest
+from .keypoint_grouping import group_keypoints_exclusive, group_keypoints_nearest
 
 __all__ = [
-    'DeepMarkCodec', 'DeepMarkTargets', 'group_landmarks_exclusive', 'group_landmarks_nearest'
+    'DeepMarkCodec', 'DeepMarkTargets', 'group_keypoints_exclusive', 'group_keypoints_nearest'
 ]

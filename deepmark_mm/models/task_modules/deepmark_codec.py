@@ -19,7 +19,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
-from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, resolve_keypoint_slices
+from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask, resolve_keypoint_slices
 from deepmark_mm.ops import batched_nms
 from ..utils.centernet_gaussian import (centernet_gaussian_radius, draw_gaussians,
                                         gaussian_window_pixels)
@@ -30,7 +30,7 @@ from ..utils.peak_topk import (gather_at_pixels, peak_windows, sample_heatmap_at
                                window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table)
-from .landmark_grouping import group_landmarks, parse_grouping
+from .keypoint_grouping import group_keypoints, parse_grouping
 
 #: Per-class NMS of ``with_nms=True`` when the codec has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
@@ -45,7 +45,7 @@ class DeepMarkTargets(NamedTuple):
     ``offset`` (M, 2) ``centre - pixel``, ``kpt_reg`` (M, 2J) ``landmark - pixel``,
     ``kpt_reg_weight`` (M, 2J) 1 on supervised coordinates; per landmark row ``kpt_batch_ids``,
     ``kpt_pixel_index``, ``kpt_weight``, ``kpt_offset`` (L, 2); ``num_objects`` and
-    ``num_landmarks`` count supervised garments and landmarks."""
+    ``num_kpt_targets`` count supervised garments and landmarks."""
     center_heatmap: Tensor
     kpt_heatmap: Tensor
     center_batch_ids: Tensor
@@ -60,7 +60,7 @@ class DeepMarkTargets(NamedTuple):
     kpt_weight: Tensor
     kpt_offset: Tensor
     num_objects: int
-    num_landmarks: int
+    num_kpt_targets: int
 
 
 class ScoredDetections(NamedTuple):
@@ -101,12 +101,12 @@ class DeepMarkCodec(nn.Module):
             weighted mean of the readings of its ``(2v+1)^2`` window.
         kpt_vote_radius (int): As ``vote_radius`` for landmark peaks; only pixels where the slot
             is the one strictly largest channel vote.
-        landmark_score_weight (float): ``w`` in [0, 1]: score ``s^(1-w) * m^w`` with ``m`` the
+        keypoint_score_weight (float): ``w`` in [0, 1]: score ``s^(1-w) * m^w`` with ``m`` the
             mean landmark score of the detection's own slots. Defaults to 0 (CenterNet).
         nms (dict, optional): Per-class NMS config (``batched_nms``); None: off.
         grouping (str | dict, optional): ``'nearest'`` (CenterNet, the default) or
             ``'exclusive'``, or ``dict(type=..., score_thr=0.1, distance_ratio=0.3)`` (types
-            also ``CenterNetLandmarkGrouping`` / ``ExclusiveLandmarkGrouping``).
+            also ``CenterNetKeypointGrouping`` / ``ExclusiveKeypointGrouping``).
     """
 
     def __init__(self,
@@ -123,7 +123,7 @@ class DeepMarkCodec(nn.Module):
                  max_per_img: Optional[int] = None,
                  vote_radius: int = 0,
                  kpt_vote_radius: int = 0,
-                 landmark_score_weight: float = 0.,
+                 keypoint_score_weight: float = 0.,
                  nms: Optional[dict] = None,
                  grouping: Union[None, str, dict] = None) -> None:
         super().__init__()
@@ -139,22 +139,22 @@ class DeepMarkCodec(nn.Module):
         self.kpt_topk = self.topk if kpt_topk is None else int(kpt_topk)
         self.max_per_img = self.topk if max_per_img is None else int(max_per_img)
         self.vote_radius, self.kpt_vote_radius = int(vote_radius), int(kpt_vote_radius)
-        self.landmark_score_weight = float(landmark_score_weight)
+        self.keypoint_score_weight = float(keypoint_score_weight)
         self.nms = nms
         self.grouping, self.score_thr, self.distance_ratio = parse_grouping(grouping)
         for name in ('regression_radius', 'vote_radius', 'kpt_vote_radius'):
             if getattr(self, name) < 0:
                 raise ValueError(f'DeepMarkCodec: {name} must be >= 0, got {getattr(self, name)}')
-        if not 0 <= self.landmark_score_weight <= 1:
-            raise ValueError(f'DeepMarkCodec: landmark_score_weight must lie in [0, 1], got '
-                             f'{self.landmark_score_weight}')
+        if not 0 <= self.keypoint_score_weight <= 1:
+            raise ValueError(f'DeepMarkCodec: keypoint_score_weight must lie in [0, 1], got '
+                             f'{self.keypoint_score_weight}')
 
     def decode_settings(self) -> Dict[str, Union[int, float]]:
         """The tensor-expressible decoding options (stored in ``--postprocess`` ONNX graphs)."""
         return dict(topk=self.topk, kernel=self.kernel, kpt_topk=self.kpt_topk,
                     max_per_img=self.max_per_img, vote_radius=self.vote_radius,
                     kpt_vote_radius=self.kpt_vote_radius,
-                    landmark_score_weight=self.landmark_score_weight)
+                    keypoint_score_weight=self.keypoint_score_weight)
 
     def grouping_repr(self) -> str:
         """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
@@ -215,13 +215,13 @@ class DeepMarkCodec(nn.Module):
         supervised = mask[labels] & (visible > 0) & inside  # (M, J)
         inst_index, slot_index = supervised.nonzero(as_tuple=True)  # (L,), (L,)
         landmarks = keypoints[inst_index, slot_index]  # (L, 2)
-        landmarks_int = landmarks.long()
+        keypoints_int = landmarks.long()
         kpt_batch_ids = batch_ids[inst_index]
         # shared channels: each slot draws into its channel (the max over the channel's slots)
         channels = slot_index if self.kpt_slot_to_channel is None else \
             self.kpt_slot_to_channel[slot_index]
         kpt_heatmap = boxes.new_zeros((batch_size, self.num_kpt_channels, feat_h, feat_w))
-        draw_gaussians(kpt_heatmap, kpt_batch_ids, channels, landmarks_int, radii[inst_index])
+        draw_gaussians(kpt_heatmap, kpt_batch_ids, channels, keypoints_int, radii[inst_index])
 
         feat_hw = (feat_h, feat_w)
         garment, xs, ys, center_weight = gaussian_window_pixels(
@@ -230,7 +230,7 @@ class DeepMarkCodec(nn.Module):
         supervised_xy = supervised[garment].unsqueeze(-1).expand(-1, -1, 2)  # (M', J, 2)
         kpt_reg = (keypoints[garment] - pixels.unsqueeze(1)) * supervised_xy
         landmark, kpt_xs, kpt_ys, kpt_weight = gaussian_window_pixels(
-            kpt_batch_ids, landmarks_int, radii[inst_index], self.regression_radius, batch_size,
+            kpt_batch_ids, keypoints_int, radii[inst_index], self.regression_radius, batch_size,
             feat_hw)
         kpt_pixels = torch.stack([kpt_xs, kpt_ys], dim=1)  # (L', 2)
         return DeepMarkTargets(
@@ -321,7 +321,7 @@ class DeepMarkCodec(nn.Module):
         """
         center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = maps
         garments = self._garments(center, wh, offset, kpt_reg, kpt_reg_last)
-        peak_scores, peaks = self._landmark_peaks(kpt_heatmap, kpt_offset)
+        peak_scores, peaks = self._keypoint_peaks(kpt_heatmap, kpt_offset)
         scores, labels, bboxes, coarse, own = garments
         batch_size, num_decoded = scores.shape
         if nms_cfg is None:  # the first max_per_img, the same for every image
@@ -340,14 +340,14 @@ class DeepMarkCodec(nn.Module):
                 keep[batch_id, :rows.numel()] = rows
                 alive[batch_id, rows] = True
 
-        keypoints, snapped, snapped_scores = group_landmarks(
+        keypoints, snapped, snapped_scores = group_keypoints(
             self.grouping, coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
             self.score_thr, self.distance_ratio)
         fallback = sample_heatmap_at(kpt_heatmap, coarse)
         keypoint_scores = torch.where(snapped, snapped_scores, fallback) * own
         final = scores
-        if self.landmark_score_weight:  # weighted geometric mean with the own-slot mean
-            weight, own_float = self.landmark_score_weight, own.to(keypoint_scores.dtype)
+        if self.keypoint_score_weight:  # weighted geometric mean with the own-slot mean
+            weight, own_float = self.keypoint_score_weight, own.to(keypoint_scores.dtype)
             mean_own = (keypoint_scores * own_float).sum(-1) / own_float.sum(-1).clamp(min=1)
             final = scores.pow(1 - weight) * mean_own.pow(weight)
 
@@ -400,7 +400,7 @@ class DeepMarkCodec(nn.Module):
         coarse = coarse.reshape(batch_size, k, num_keypoints, 2) * own.unsqueeze(-1)
         return scores, labels.long(), bboxes, coarse, own
 
-    def _landmark_peaks(self, probs: Tensor, kpt_offset: Tensor) -> Tuple[Tensor, Tensor]:
+    def _keypoint_peaks(self, probs: Tensor, kpt_offset: Tensor) -> Tuple[Tensor, Tensor]:
         """Peak scores (B, J, P) descending and peaks (B, J, P, 2) = integer peak + kpt_offset
         (``kpt_vote_radius``: the vote of the window pixels the slot owns). Only the peaks
         scoring at least the grouping's ``score_thr`` are needed (> 0: the others are not

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
-from deepmark_mm.datasets.landmark_metainfo import check_keypoint_slices
+from deepmark_mm.datasets.keypoint_metainfo import check_keypoint_slices
 from deepmark_mm.ops import batched_nms
 from .flip_fusion import check_flip_indices, fuse_flip_outputs
 

@@ -15,7 +15,7 @@ from typing import List, Sequence, Tuple
 
 from mmengine.config import Config
 
-from deepmark_mm.datasets.landmark_metainfo import config_flip_indices, leaf_dataset_configs
+from deepmark_mm.datasets.keypoint_metainfo import config_flip_indices, leaf_dataset_configs
 
 #: What ``--tta`` wraps the detector in when the config says nothing.
 DEFAULT_TTA_MODEL = dict(type='DeepMarkTTAModel', flip=True)

@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Pure tensor maps between per-slot landmark maps and shared-channel maps.
 
-A slot -> channel table (:class:`deepmark_mm.datasets.shared_channel_table.LandmarkChannelTable`)
+A slot -> channel table (:class:`deepmark_mm.datasets.shared_channel_table.KeypointChannelTable`)
 sends each of the J landmark slots to one of G channels. These functions take the table as a
 (J,) int64 tensor ``slot_to_channel`` and, for flips, the (G,) channel permutation from
 :func:`deepmark_mm.datasets.shared_channel_table.channel_flip_indices`.

@@ -121,15 +121,15 @@ def test_dense_regression_reads_the_box_from_a_peak_one_pixel_off(two_images, pe
     assert errors[0][0] > 1.0  # CenterNet's single-pixel targets: the box is a stride off
 
 
-@pytest.mark.parametrize('landmark_vote', [False, True])
-def test_votes_of_dense_regression_round_trip(two_images, perfect_outputs_of, landmark_vote):
+@pytest.mark.parametrize('keypoint_vote', [False, True])
+def test_votes_of_dense_regression_round_trip(two_images, perfect_outputs_of, keypoint_vote):
     """Every window pixel of a dense-regression model reads the same box and coarse landmarks,
     and every pixel a landmark's slot owns reads that landmark: the votes keep them exact."""
     gts, metas = two_images
     head = _head(regression_radius=1,
-                 test_cfg=dict(vote_radius=1, kpt_vote_radius=int(landmark_vote)))
+                 test_cfg=dict(vote_radius=1, kpt_vote_radius=int(keypoint_vote)))
     outs = perfect_outputs_of(head, gts, metas, (32, 32))
-    if not landmark_vote:
+    if not keypoint_vote:
         outs[4][0] = torch.full_like(outs[4][0], -20.)  # coarse landmarks only: no snapping
     for gt, result in zip(gts, head.predict_by_feat(*outs, batch_img_metas=metas)):
         for index in range(len(gt)):
@@ -206,7 +206,7 @@ def test_rescale_with_homography_and_scale_factor(two_images, perfect_outputs_of
 
 def test_exclusive_grouping_from_test_cfg(two_images, perfect_outputs_of):
     gts, metas = two_images
-    head = _head(test_cfg=dict(grouping=dict(type='ExclusiveLandmarkGrouping')))
+    head = _head(test_cfg=dict(grouping=dict(type='ExclusiveKeypointGrouping')))
     assert head.codec.grouping == 'exclusive'
     outs = perfect_outputs_of(head, gts, metas, (32, 32))
     result = head.predict_by_feat(*outs, batch_img_metas=metas)[0]
@@ -306,7 +306,7 @@ def test_landmark_score_weight_rescores_and_reorders(two_images, perfect_outputs
     start, end = KEYPOINT_SLICES[7]
     outs[4][0][0, start:end] = torch.logit(outs[4][0][0, start:end].sigmoid() * 0.04)
     plain = head.predict_by_feat(*outs, batch_img_metas=metas, rescale=False)[0]
-    weighted = _head(test_cfg=dict(landmark_score_weight=0.5)).predict_by_feat(
+    weighted = _head(test_cfg=dict(keypoint_score_weight=0.5)).predict_by_feat(
         *outs, batch_img_metas=metas, rescale=False)[0]
     assert len(weighted) == len(plain)
     assert torch.all(weighted.scores[:-1] >= weighted.scores[1:])
@@ -322,3 +322,8 @@ def test_landmark_score_weight_rescores_and_reorders(two_images, perfect_outputs
     trousers = _match(weighted, gts[0].bboxes.tensor[1], 7)
     tops = [_match(weighted, gts[0].bboxes.tensor[i], 0) for i in (0, 2)]
     assert all(weighted.scores[trousers] < 0.5 * weighted.scores[top] for top in tops)
+
+
+def test_an_old_decoding_option_name_is_refused_naming_the_new_one():
+    with pytest.raises(ValueError, match='now called keypoint_score_weight'):
+        _head(test_cfg=dict(landmark_score_weight=0.5))  # keep old name

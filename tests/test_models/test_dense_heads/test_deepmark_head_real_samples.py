@@ -50,7 +50,7 @@ def test_real_samples_round_trip():
     for gt in gts:  # one image at a time keeps the 294-channel maps small
         targets = head.get_targets([gt], metas, (1, 13, FEAT, FEAT))
         # every labelled own slot on the map is a target (DeepFashion2 only labels own slots)
-        assert targets.num_landmarks == int((gt.keypoints_visible > 0).sum())
+        assert targets.num_kpt_targets == int((gt.keypoints_visible > 0).sum())
 
         def dense(channels, pixels, values):
             out = torch.zeros(1, channels, FEAT * FEAT)

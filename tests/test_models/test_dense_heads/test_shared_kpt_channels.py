@@ -75,7 +75,7 @@ def test_semantic_head_shapes_and_targets(two_images):
     expected = slot_maps_to_channel_maps(per_slot.kpt_heatmap, head.kpt_slot_to_channel, 69)
     assert torch.equal(targets.kpt_heatmap, expected)
     # every labelled landmark is a peak of 1 in its slot's channel
-    assert int((targets.kpt_heatmap == 1).sum()) == per_slot.num_landmarks
+    assert int((targets.kpt_heatmap == 1).sum()) == per_slot.num_kpt_targets
     assert torch.equal(targets.kpt_offset, per_slot.kpt_offset)
     losses = head.loss_by_feat(*outs, gts, metas)
     assert all(torch.isfinite(value) for value in losses.values())
@@ -154,7 +154,7 @@ def test_tables_from_a_json_file_and_bad_tables(tmp_path):
     bad['slot_to_channel'] = [g if g < 1 else g - 1 for g in range(NUM_KEYPOINTS)]
     with pytest.raises(ValueError, match=r'slots \[0, 1\] of category 0 share channel 0'):
         _head(kpt_heatmap_channels=bad)
-    with pytest.raises(ValueError, match='expected a LandmarkChannelTable'):
+    with pytest.raises(ValueError, match='expected a KeypointChannelTable'):
         _head(kpt_heatmap_channels=3)
 
 

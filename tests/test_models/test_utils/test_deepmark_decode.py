@@ -24,10 +24,10 @@ def decode_garments(heat, wh, offset, kpt_reg, mask, k, vote_radius=0):
                                        'keypoint_mask'), fields)))
 
 
-def decode_landmark_peaks(heat, kpt_offset, k, vote_radius=0):
+def decode_keypoint_peaks(heat, kpt_offset, k, vote_radius=0):
     codec = _codec(torch.ones(1, heat.shape[1], dtype=torch.bool), kpt_topk=k,
                    kpt_vote_radius=vote_radius, grouping=dict(type='nearest', score_thr=0.))
-    scores, keypoints = codec._landmark_peaks(heat, kpt_offset)
+    scores, keypoints = codec._keypoint_peaks(heat, kpt_offset)
     return SimpleNamespace(scores=scores, keypoints=keypoints)
 
 
@@ -97,15 +97,15 @@ def test_landmark_vote_is_the_slot_heatmap_weighted_mean_of_the_window_readings(
     # larger at (2, 3); the two slots tie at (3, 2), where a target regresses both landmarks
     heat[0, 0, 3, 2] = 0.5
     heat[0, :, 2, 3], kpt_offset[0, :, 2, 3] = 0.3, torch.tensor([9., 9.])
-    single = decode_landmark_peaks(heat, kpt_offset, k=2)
+    single = decode_keypoint_peaks(heat, kpt_offset, k=2)
     torch.testing.assert_close(single.keypoints[0, 0, 0], torch.tensor([3.25, 3.5]))
-    voted = decode_landmark_peaks(heat, kpt_offset, k=2, vote_radius=1)
+    voted = decode_keypoint_peaks(heat, kpt_offset, k=2, vote_radius=1)
     torch.testing.assert_close(voted.scores, single.scores)  # scores are the peaks'
     # 0.8 * (3.25, 3.5) + 0.2 * (3.5, 3)
     torch.testing.assert_close(voted.keypoints[0, 0, 0], torch.tensor([3.3, 3.4]))
     torch.testing.assert_close(voted.keypoints[0, 1], torch.tensor([[7., 8.], [0.1, 0.2]]))
     with pytest.raises(ValueError, match='vote_radius'):
-        decode_landmark_peaks(heat, kpt_offset, k=2, vote_radius=-1)
+        decode_keypoint_peaks(heat, kpt_offset, k=2, vote_radius=-1)
 
 
 def test_peak_windows_are_row_major_and_flag_pixels_off_the_map():
@@ -131,9 +131,9 @@ def test_gather_at_pixels_reads_the_same_in_either_memory_format():
 
 
 def test_bad_landmark_score_weight_and_grouping_are_refused():
-    # the weighted scores' exact values: test_deepmark_head's landmark_score_weight test
-    with pytest.raises(ValueError, match='landmark_score_weight'):
-        DeepMarkCodec(landmark_score_weight=1.5)
+    # the weighted scores' exact values: test_deepmark_head's keypoint_score_weight test
+    with pytest.raises(ValueError, match='keypoint_score_weight'):
+        DeepMarkCodec(keypoint_score_weight=1.5)
     with pytest.raises(ValueError, match='grouping'):
         DeepMarkCodec(grouping='closest')
     with pytest.raises(ValueError, match='grouping'):

@@ -75,7 +75,7 @@ def test_targets_values():
     torch.testing.assert_close(reg[1, 5], torch.tensor([-1., 0.]))
     assert reg[weight == 0].abs().sum() == 0
 
-    assert targets.num_landmarks == 3
+    assert targets.num_kpt_targets == 3
     assert targets.kpt_batch_ids.tolist() == [0, 0, 1]
     assert targets.kpt_pixel_index.tolist() == [5 * 16 + 3, 8 * 16 + 7, 14 * 16 + 2]
     torch.testing.assert_close(targets.kpt_offset,
@@ -92,7 +92,7 @@ def test_targets_empty():
     targets = build_deepmark_targets(
         torch.zeros(0, 4), no_ids, torch.zeros(0, 6, 2), torch.zeros(0, 6), no_ids, batch_size=2,
         feat_size=(8, 8), input_size=(32, 32), category_keypoint_mask=MASK)
-    assert targets.num_objects == 0 and targets.num_landmarks == 0
+    assert targets.num_objects == 0 and targets.num_kpt_targets == 0
     assert targets.center_heatmap.abs().sum() == 0 and targets.kpt_heatmap.abs().sum() == 0
     assert targets.kpt_reg.shape == (0, 12)
 
@@ -118,7 +118,7 @@ def test_dense_regression_rows_point_at_the_same_targets():
     # window is cut by the bottom border (centre row 14 of 16: rows 13-15 remain, 9 pixels)
     torch.testing.assert_close(dense.center_heatmap, sparse.center_heatmap)
     torch.testing.assert_close(dense.kpt_heatmap, sparse.kpt_heatmap)
-    assert (dense.num_objects, dense.num_landmarks) == (2, 3)
+    assert (dense.num_objects, dense.num_kpt_targets) == (2, 3)
     assert dense.center_batch_ids.tolist() == [0] * 9 + [1] * 9
 
     def xy(pixel_index):
@@ -142,7 +142,7 @@ def test_dense_regression_rows_point_at_the_same_targets():
     torch.testing.assert_close(landmarks[supervised], expected[supervised])
     # kpt_offset rows also point at their landmark; landmark 0 (at (3, 5)) owns its 3x3 window
     kpt_rows = xy(dense.kpt_pixel_index) + dense.kpt_offset
-    true_landmarks = xy(sparse.kpt_pixel_index) + sparse.kpt_offset
-    owner = torch.cdist(kpt_rows, true_landmarks).argmin(1)
-    torch.testing.assert_close(kpt_rows, true_landmarks[owner])
+    true_keypoints = xy(sparse.kpt_pixel_index) + sparse.kpt_offset
+    owner = torch.cdist(kpt_rows, true_keypoints).argmin(1)
+    torch.testing.assert_close(kpt_rows, true_keypoints[owner])
     assert dense.kpt_weight.max() == 1 and int((owner == 0).sum()) == 9

@@ -71,11 +71,11 @@ TEST_CFGS = [
     dict(topk=20, local_maximum_kernel=1, max_per_img=20),
     dict(topk=30, vote_radius=1, kpt_vote_radius=2, max_per_img=30),
     dict(topk=30, nms=dict(type='nms', iou_threshold=0.5), max_per_img=10),
-    dict(topk=30, landmark_score_weight=0.5, kpt_vote_radius=1, max_per_img=30),
+    dict(topk=30, keypoint_score_weight=0.5, kpt_vote_radius=1, max_per_img=30),
 ]
 
 
-@pytest.mark.parametrize('grouping', ['CenterNetLandmarkGrouping', 'ExclusiveLandmarkGrouping'])
+@pytest.mark.parametrize('grouping', ['CenterNetKeypointGrouping', 'ExclusiveKeypointGrouping'])
 @pytest.mark.parametrize('score_thr', [0.1, 0.6])
 def test_predictions_equal_the_committed_decoding(grouping, score_thr):
     """Including the landmark peaks the grouping ignores: the committed decoding finds all

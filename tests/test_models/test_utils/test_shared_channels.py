@@ -22,13 +22,13 @@ CHANNEL_FLIP = torch.tensor(channel_flip_indices(TABLE, flip_indices()))
 SLOT_FLIP = torch.tensor(flip_indices())
 
 
-def decode_landmark_peaks(heat, kpt_offset, k, vote_radius, slot_to_channel=None):
+def decode_keypoint_peaks(heat, kpt_offset, k, vote_radius, slot_to_channel=None):
     """The codec's landmark peaks (every peak: score_thr 0), optionally with a slot table."""
     codec = DeepMarkCodec(num_classes=1, num_keypoints=heat.shape[1],
                           keypoint_slices=[(0, heat.shape[1])], kpt_topk=k,
                           kpt_vote_radius=vote_radius, grouping=dict(type='nearest', score_thr=0.))
     codec.kpt_slot_to_channel = slot_to_channel
-    scores, keypoints = codec._landmark_peaks(heat, kpt_offset)
+    scores, keypoints = codec._keypoint_peaks(heat, kpt_offset)
     return SimpleNamespace(scores=scores, keypoints=keypoints)
 
 
@@ -119,7 +119,7 @@ def test_shared_channel_peaks_vote_over_the_channels_not_the_slots():
     xs = torch.arange(9.).view(1, 9).expand(9, 9)
     kpt_offset = torch.stack([0.1 * xs, 0.05 * xs.t()]).unsqueeze(0)  # (1, 2, 9, 9)
     view = channel_maps_to_slot_maps(channels, table)
-    shared = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1, slot_to_channel=table)
+    shared = decode_keypoint_peaks(view, kpt_offset, k=1, vote_radius=1, slot_to_channel=table)
 
     # the blob's 9 pixels vote with their heat: 8 x 0.5 around, 0.9 in the middle
     weights = channels[0, 0, 3:6, 3:6]
@@ -130,9 +130,9 @@ def test_shared_channel_peaks_vote_over_the_channels_not_the_slots():
         assert shared.scores[0, slot, 0] == pytest.approx(0.9)
         torch.testing.assert_close(shared.keypoints[0, slot, 0], expected)
     # each slot takes its channel's peaks: the G-channel decoding, indexed by the table
-    per_channel = decode_landmark_peaks(channels, kpt_offset, k=1, vote_radius=1)
+    per_channel = decode_keypoint_peaks(channels, kpt_offset, k=1, vote_radius=1)
     assert torch.equal(shared.keypoints, per_channel.keypoints.index_select(1, table))
     assert torch.equal(shared.scores, per_channel.scores.index_select(1, table))
     # the bare view: the two copies of channel 0 tie, only the peak pixel reads
-    bare = decode_landmark_peaks(view, kpt_offset, k=1, vote_radius=1)
+    bare = decode_keypoint_peaks(view, kpt_offset, k=1, vote_radius=1)
     torch.testing.assert_close(bare.keypoints[0, 0, 0], torch.tensor([4.4, 4.2]))

@@ -8,11 +8,11 @@ from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import load
 
-from .landmark_metainfo import category_keypoint_mask, resolve_landmark_metainfo
+from .keypoint_metainfo import category_keypoint_mask, resolve_keypoint_metainfo
 
 
 @DATASETS.register_module()
-class LandmarkCocoDataset(BaseDetDataset):
+class KeypointCocoDataset(BaseDetDataset):
     """Boxes + landmarks of a COCO keypoint json whose categories own slices of one slot list.
 
     The landmark set is the checked ``metainfo`` argument (DeepFashion2's when it names no
@@ -30,8 +30,8 @@ class LandmarkCocoDataset(BaseDetDataset):
     @classmethod
     def _load_metainfo(cls, metainfo: Optional[Mapping] = None) -> dict:
         """The class's ``METAINFO`` updated by ``metainfo``, checked
-        (``resolve_landmark_metainfo``: DeepFashion2's where neither names slices)."""
-        return resolve_landmark_metainfo({**cls.METAINFO, **(metainfo or {})},
+        (``resolve_keypoint_metainfo``: DeepFashion2's where neither names slices)."""
+        return resolve_keypoint_metainfo({**cls.METAINFO, **(metainfo or {})},
                                          f'{cls.__name__} metainfo')
 
     def load_data_list(self) -> List[dict]:

@@ -17,15 +17,15 @@ import torch
 from mmengine.config import Config
 
 import deepmark_mm  # noqa: F401
-from deepmark_mm.datasets import LandmarkCocoDataset, resolve_landmark_metainfo
-from deepmark_mm.testing import make_toy_landmark_set, toy_landmark_metainfo
-from deepmark_mm.datasets.landmark_metainfo import category_keypoint_mask, config_flip_indices
+from deepmark_mm.datasets import KeypointCocoDataset, resolve_keypoint_metainfo
+from deepmark_mm.testing import make_toy_keypoint_set, toy_keypoint_metainfo
+from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask, config_flip_indices
 from deepmark_mm.evaluation import DeepFashion2Metric
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_toy-landmarks_example.py'
 ITERS = 6
-TOY = resolve_landmark_metainfo(toy_landmark_metainfo())
+TOY = resolve_keypoint_metainfo(toy_keypoint_metainfo())
 OWN = category_keypoint_mask(15, TOY['keypoint_slices'])  # (3, 15)
 
 
@@ -47,7 +47,7 @@ def data_options(root: Path) -> list:
 def trained(tmp_path_factory):
     """The toy set (12 train / 4 val images, 64 px) and a checkpoint after a few iterations."""
     tmp = tmp_path_factory.mktemp('toy')
-    make_toy_landmark_set(str(tmp / 'data'), num_train=12, num_val=4, size=64, seed=0)
+    make_toy_keypoint_set(str(tmp / 'data'), num_train=12, num_val=4, size=64, seed=0)
     torch.set_num_threads(1)
     run_tool('train', str(CONFIG), '--work-dir', str(tmp / 'train'), '--cfg-options',
              f'train_cfg.max_iters={ITERS}', f'train_cfg.val_interval={ITERS}',
@@ -57,7 +57,7 @@ def trained(tmp_path_factory):
 
 def test_config_landmark_meta_is_the_toy_set_and_feeds_the_head():
     cfg = Config.fromfile(str(CONFIG))
-    meta = resolve_landmark_metainfo(cfg.landmark_meta)
+    meta = resolve_keypoint_metainfo(cfg.keypoint_meta)
     for key in ('classes', 'keypoint_slices', 'skeletons'):
         assert meta[key] == TOY[key]
     np.testing.assert_array_equal(meta['flip_indices'], TOY['flip_indices'])
@@ -73,10 +73,10 @@ def test_config_landmark_meta_is_the_toy_set_and_feeds_the_head():
 
 def test_dataset_reads_the_toy_set_with_its_metainfo(trained):
     tmp, _ = trained
-    dataset = LandmarkCocoDataset(
+    dataset = KeypointCocoDataset(
         ann_file=str(tmp / 'data' / 'train' / 'toy_train.json'),
         data_prefix=dict(img=str(tmp / 'data' / 'train' / 'image') + '/'),
-        metainfo=toy_landmark_metainfo(), pipeline=[])
+        metainfo=toy_keypoint_metainfo(), pipeline=[])
     assert len(dataset) == 12 and dataset.metainfo['classes'] == TOY['classes']
     instances = [i for index in range(len(dataset)) for i in dataset[index]['instances']]
     assert {i['bbox_label'] for i in instances} == {0, 1, 2}
@@ -119,10 +119,10 @@ def test_metric_scores_toy_ground_truth_as_predictions_one(trained):
     """The toy's classes, slices and 15 sigmas come from dataset_meta: perfect predictions give
     mAP 1, and a landmark moved by its sigma's scale lowers only the landmark mAP."""
     tmp, _ = trained
-    dataset = LandmarkCocoDataset(
+    dataset = KeypointCocoDataset(
         ann_file=str(tmp / 'data' / 'validation' / 'toy_validation.json'),
         data_prefix=dict(img=str(tmp / 'data' / 'validation' / 'image') + '/'),
-        metainfo=toy_landmark_metainfo(), pipeline=[], test_mode=True)
+        metainfo=toy_keypoint_metainfo(), pipeline=[], test_mode=True)
 
     def evaluate(shift: float) -> dict:
         metric = DeepFashion2Metric()

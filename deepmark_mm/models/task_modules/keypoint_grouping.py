@@ -12,8 +12,8 @@ from torch import Tensor
 
 #: Accepted ``grouping`` types -> rule (the class names are those of older configs).
 GROUPING_RULES = {
-    'nearest': 'nearest', 'exclusive': 'exclusive', 'CenterNetLandmarkGrouping': 'nearest',
-    'ExclusiveLandmarkGrouping': 'exclusive'
+    'nearest': 'nearest', 'exclusive': 'exclusive', 'CenterNetKeypointGrouping': 'nearest',
+    'ExclusiveKeypointGrouping': 'exclusive'
 }
 
 
@@ -33,7 +33,7 @@ def parse_grouping(grouping: Union[None, str, dict]) -> Tuple[str, float, float]
     return rule, score_thr, distance_ratio
 
 
-class GroupedLandmarks(NamedTuple):
+class GroupedKeypoints(NamedTuple):
     """``keypoints`` (B, K, J, 2): the snapped peak where ``snapped`` (B, K, J), else the coarse
     landmark; ``peak_scores`` (B, K, J): the taken peak's score, 0 where not snapped."""
     keypoints: Tensor
@@ -41,22 +41,22 @@ class GroupedLandmarks(NamedTuple):
     peak_scores: Tensor
 
 
-def group_landmarks(rule: str, coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
+def group_keypoints(rule: str, coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
                     peak_keypoints: Tensor, peak_scores: Tensor, score_thr: float = 0.1,
-                    distance_ratio: float = 0.3) -> GroupedLandmarks:
+                    distance_ratio: float = 0.3) -> GroupedKeypoints:
     """Run grouping ``rule`` (``'nearest'`` or ``'exclusive'``, see the functions below)."""
-    group = group_landmarks_nearest if rule == 'nearest' else group_landmarks_exclusive
+    group = group_keypoints_nearest if rule == 'nearest' else group_keypoints_exclusive
     return group(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores, score_thr,
                  distance_ratio)
 
 
-def group_landmarks_nearest(coarse_keypoints: Tensor,
+def group_keypoints_nearest(coarse_keypoints: Tensor,
                             keypoint_mask: Tensor,
                             bboxes: Tensor,
                             peak_keypoints: Tensor,
                             peak_scores: Tensor,
                             score_thr: float = 0.1,
-                            distance_ratio: float = 0.3) -> GroupedLandmarks:
+                            distance_ratio: float = 0.3) -> GroupedKeypoints:
     """CenterNet ``multi_pose_decode`` grouping: snap to the nearest peak of the same slot.
 
     Peaks scoring below ``score_thr`` are ignored. Each masked coarse landmark finds its nearest
@@ -71,7 +71,7 @@ def group_landmarks_nearest(coarse_keypoints: Tensor,
     keypoints, snapped, scores = _ungrouped(coarse_keypoints, keypoint_mask, bboxes,
                                             peak_keypoints, peak_scores)
     if peak_scores.shape[-1] == 0:
-        return GroupedLandmarks(keypoints, snapped, scores)
+        return GroupedKeypoints(keypoints, snapped, scores)
     batch_ids, det_ids, slot_ids, peaks, cand_scores, dist, boxes = _slot_candidates(
         coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores)
     dist = dist.masked_fill(cand_scores < score_thr, float('inf'))
@@ -83,16 +83,16 @@ def group_landmarks_nearest(coarse_keypoints: Tensor,
     snapped[triple] = True
     keypoints[triple] = nearest_xy[accept]
     scores[triple] = cand_scores.gather(1, nearest.unsqueeze(1)).squeeze(1)[accept]
-    return GroupedLandmarks(keypoints, snapped, scores)
+    return GroupedKeypoints(keypoints, snapped, scores)
 
 
-def group_landmarks_exclusive(coarse_keypoints: Tensor,
+def group_keypoints_exclusive(coarse_keypoints: Tensor,
                               keypoint_mask: Tensor,
                               bboxes: Tensor,
                               peak_keypoints: Tensor,
                               peak_scores: Tensor,
                               score_thr: float = 0.1,
-                              distance_ratio: float = 0.3) -> GroupedLandmarks:
+                              distance_ratio: float = 0.3) -> GroupedKeypoints:
     """Exclusive grouping: each peak goes to at most one detection, nearest pairs first.
 
     A (detection, peak) pair of one slot is a candidate when the slot is masked for the detection,
@@ -105,14 +105,14 @@ def group_landmarks_exclusive(coarse_keypoints: Tensor,
     peak, then drops the pairs they block; such pairs are exactly those the sequential greedy
     takes next, and the globally best live pair always is one, so the rounds end.
 
-    Args and returns: as :func:`group_landmarks_nearest`.
+    Args and returns: as :func:`group_keypoints_nearest`.
     """
     keypoints, snapped, scores = _ungrouped(coarse_keypoints, keypoint_mask, bboxes,
                                             peak_keypoints, peak_scores)
     batch_size, _, num_keypoints, _ = coarse_keypoints.shape
     num_peaks = peak_scores.shape[-1]
     if num_peaks == 0:
-        return GroupedLandmarks(keypoints, snapped, scores)
+        return GroupedKeypoints(keypoints, snapped, scores)
     batch_ids, det_ids, slot_ids, peaks, cand_scores, dist, boxes = _slot_candidates(
         coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores)
     allowed = (cand_scores >= score_thr) & _inside_boxes(peaks, boxes.unsqueeze(1)) \
@@ -148,7 +148,7 @@ def group_landmarks_exclusive(coarse_keypoints: Tensor,
     snapped[triple] = True
     keypoints[triple] = peaks[rows, peak_ids]
     scores[triple] = cand_scores[rows, peak_ids]
-    return GroupedLandmarks(keypoints, snapped, scores)
+    return GroupedKeypoints(keypoints, snapped, scores)
 
 
 def _slot_candidates(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
@@ -180,7 +180,7 @@ def _max_snap_distance(bboxes: Tensor, distance_ratio: float) -> Tensor:
 
 
 def _ungrouped(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
-               peak_keypoints: Tensor, peak_scores: Tensor) -> GroupedLandmarks:
+               peak_keypoints: Tensor, peak_scores: Tensor) -> GroupedKeypoints:
     """Check the shapes and return the starting point: every landmark coarse, nothing snapped,
     scores 0 (fresh tensors the rules fill in)."""
     batch_size, num_dets, num_keypoints, _ = coarse_keypoints.shape
@@ -194,6 +194,6 @@ def _ungrouped(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
         if tuple(tensor.shape) != shape:
             raise ValueError(f'landmark grouping: {name} should be {shape} for coarse_keypoints '
                              f'{tuple(coarse_keypoints.shape)}, got {tuple(tensor.shape)}')
-    return GroupedLandmarks(coarse_keypoints.clone(),
+    return GroupedKeypoints(coarse_keypoints.clone(),
                             torch.zeros_like(keypoint_mask, dtype=torch.bool),
                             coarse_keypoints.new_zeros(keypoint_mask.shape))

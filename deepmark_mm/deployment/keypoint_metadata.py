@@ -11,8 +11,8 @@ from typing import Dict, Mapping
 import torch.nn as nn
 from mmengine.config import Config
 
-from deepmark_mm.datasets.landmark_metainfo import (config_dataset_metainfo,
-                                                    resolve_landmark_metainfo)
+from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo,
+                                                    resolve_keypoint_metainfo)
 
 LANDMARK_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
 
@@ -22,10 +22,10 @@ def decode_settings(codec: nn.Module) -> str:
     return ','.join(f'{key}={value}' for key, value in codec.decode_settings().items())
 
 
-def model_landmark_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:
+def model_keypoint_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:
     """The config's test dataset landmark metainfo (DeepFashion2's when unset), checked
     against ``head`` (``num_classes``, ``keypoint_slices``); ValueError when they differ."""
-    meta = resolve_landmark_metainfo(config_dataset_metainfo(cfg), f'{where} test dataset metainfo')
+    meta = resolve_keypoint_metainfo(config_dataset_metainfo(cfg), f'{where} test dataset metainfo')
     head_slices = [tuple(int(v) for v in s) for s in head.keypoint_slices]
     if len(meta['classes']) != head.num_classes or meta['keypoint_slices'] != head_slices:
         raise ValueError(f'{where}: the landmark metainfo ({len(meta["classes"])} classes, slices '
@@ -34,7 +34,7 @@ def model_landmark_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:
     return meta
 
 
-def landmark_metadata_props(meta: Mapping) -> Dict[str, str]:
+def keypoint_metadata_props(meta: Mapping) -> Dict[str, str]:
     """``metadata_props`` entries (JSON strings) of a checked landmark metainfo."""
     return dict(
         classes=json.dumps(list(meta['classes'])),
@@ -45,15 +45,15 @@ def landmark_metadata_props(meta: Mapping) -> Dict[str, str]:
                               for links in meta['skeletons']]))
 
 
-def read_landmark_metadata(metadata: Mapping[str, str], source: str) -> Dict:
-    """The checked metainfo stored by :func:`landmark_metadata_props` (``metadata``: the graph's
+def read_keypoint_metadata(metadata: Mapping[str, str], source: str) -> Dict:
+    """The checked metainfo stored by :func:`keypoint_metadata_props` (``metadata``: the graph's
     ``custom_metadata_map``; ``source``: the file, for messages); DeepFashion2's without it."""
     if not all(key in metadata for key in LANDMARK_METADATA_KEYS):
-        return resolve_landmark_metainfo(None, source)
+        return resolve_keypoint_metainfo(None, source)
     stored = {key: json.loads(metadata[key]) for key in LANDMARK_METADATA_KEYS}
-    default = resolve_landmark_metainfo(None)
+    default = resolve_keypoint_metainfo(None)
     if tuple(stored['classes']) == default['classes'] and \
             [tuple(v) for v in stored['keypoint_slices']] == default['keypoint_slices']:
         default.update(stored)  # DeepFashion2's names, palette, ...
         stored = default
-    return resolve_landmark_metainfo(stored, source)
+    return resolve_keypoint_metainfo(stored, source)

@@ -5,16 +5,16 @@ import json
 import numpy as np
 import pytest
 
-from deepmark_mm.datasets import (check_landmark_metainfo, get_deepfashion2_metainfo,
-                                  resolve_landmark_metainfo)
-from deepmark_mm.testing import toy_landmark_metainfo
+from deepmark_mm.datasets import (check_keypoint_metainfo, get_deepfashion2_metainfo,
+                                  resolve_keypoint_metainfo)
+from deepmark_mm.testing import toy_keypoint_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, OKS_SIGMAS, flip_indices
-from deepmark_mm.deployment.landmark_metadata import (landmark_metadata_props,
-                                                      read_landmark_metadata)
+from deepmark_mm.deployment.keypoint_metadata import (keypoint_metadata_props,
+                                                      read_keypoint_metadata)
 
 
 def test_default_is_deepfashion2():
-    meta = resolve_landmark_metainfo(None)
+    meta = resolve_keypoint_metainfo(None)
     assert len(meta['classes']) == 13 and meta['num_keypoints'] == 294
     assert meta['keypoint_slices'] == list(KEYPOINT_SLICES)
     np.testing.assert_array_equal(meta['flip_indices'], flip_indices())
@@ -22,11 +22,11 @@ def test_default_is_deepfashion2():
     assert meta['sigmas'].dtype == np.float64 and meta['sigmas'].tolist() == list(OKS_SIGMAS)
     assert len(meta['skeletons']) == 13
     # DeepFashion2's dataset metainfo passes the validator unchanged
-    assert check_landmark_metainfo(get_deepfashion2_metainfo())['num_keypoints'] == 294
+    assert check_keypoint_metainfo(get_deepfashion2_metainfo())['num_keypoints'] == 294
 
 
 def test_toy_set_is_checked_and_normalised():
-    meta = resolve_landmark_metainfo(toy_landmark_metainfo())
+    meta = resolve_keypoint_metainfo(toy_keypoint_metainfo())
     assert meta['classes'] == ('square', 'hexagon', 'pentagon')
     assert meta['keypoint_slices'] == [(0, 4), (4, 10), (10, 15)] and meta['num_keypoints'] == 15
     flip = meta['flip_indices']
@@ -36,7 +36,7 @@ def test_toy_set_is_checked_and_normalised():
 
 
 def _toy(**changes):
-    return dict(toy_landmark_metainfo(), **changes)
+    return dict(toy_keypoint_metainfo(), **changes)
 
 
 @pytest.mark.parametrize('changes, message', [
@@ -59,7 +59,7 @@ def _toy(**changes):
 ])
 def test_validator_names_the_broken_rule(changes, message):
     with pytest.raises(ValueError, match='my set: .*' + message):
-        check_landmark_metainfo(_toy(**changes), 'my set')
+        check_keypoint_metainfo(_toy(**changes), 'my set')
 
 
 def _deepfashion2(**changes):
@@ -82,36 +82,36 @@ def test_deepfashion2_slices_that_do_not_tile_the_slots_are_refused(slices, mess
     wrong flip_indices, a balanced overlap as slots covered 0 or 2+ times)."""
     with pytest.raises(ValueError, match='DeepFashion2: keypoint_slices must tile the 294 slots '
                        r'\[0, 294\) exactly once: ' + message):
-        check_landmark_metainfo(_deepfashion2(keypoint_slices=slices), 'DeepFashion2')
+        check_keypoint_metainfo(_deepfashion2(keypoint_slices=slices), 'DeepFashion2')
 
 
 def test_datasets_refuse_slices_that_do_not_tile(tmp_path):
-    from deepmark_mm.datasets import DeepFashion2Dataset, LandmarkCocoDataset
+    from deepmark_mm.datasets import DeepFashion2Dataset, KeypointCocoDataset
     gap = list(KEYPOINT_SLICES[:-1]) + [(275, 290)]
     with pytest.raises(ValueError, match=r'DeepFashion2Dataset metainfo: .*slots \[290, 294\)'):
         DeepFashion2Dataset._load_metainfo(dict(keypoint_slices=gap))
-    with pytest.raises(ValueError, match=r'LandmarkCocoDataset metainfo: .*slots \[3, 4\) '
+    with pytest.raises(ValueError, match=r'KeypointCocoDataset metainfo: .*slots \[3, 4\) '
                        'belong to both square'):
-        LandmarkCocoDataset._load_metainfo(_toy(keypoint_slices=[[0, 4], [3, 10], [10, 15]]))
+        KeypointCocoDataset._load_metainfo(_toy(keypoint_slices=[[0, 4], [3, 10], [10, 15]]))
 
 
 def test_onnx_metadata_round_trip_and_deepfashion2_for_older_files():
-    toy = resolve_landmark_metainfo(toy_landmark_metainfo())
-    props = landmark_metadata_props(toy)
+    toy = resolve_keypoint_metainfo(toy_keypoint_metainfo())
+    props = keypoint_metadata_props(toy)
     assert json.loads(props['keypoint_slices']) == [[0, 4], [4, 10], [10, 15]]
-    back = read_landmark_metadata(props, 'toy.onnx')
+    back = read_keypoint_metadata(props, 'toy.onnx')
     assert back['classes'] == toy['classes'] and back['skeletons'] == toy['skeletons']
     np.testing.assert_array_equal(back['flip_indices'], toy['flip_indices'])
     np.testing.assert_array_equal(back['sigmas'], toy['sigmas'])
-    old = read_landmark_metadata({'input_hw': '64,64'}, 'old.onnx')
+    old = read_keypoint_metadata({'input_hw': '64,64'}, 'old.onnx')
     assert len(old['classes']) == 13 and old['num_keypoints'] == 294
-    deepfashion2 = read_landmark_metadata(
-        landmark_metadata_props(resolve_landmark_metainfo(None)), 'df2.onnx')
+    deepfashion2 = read_keypoint_metadata(
+        keypoint_metadata_props(resolve_keypoint_metainfo(None)), 'df2.onnx')
     assert deepfashion2['keypoint_names'][0] == get_deepfashion2_metainfo()['keypoint_names'][0]
 
 
 def test_datasets_check_their_metainfo_override(tmp_path):
-    from deepmark_mm.datasets import DeepFashion2Dataset, LandmarkCocoDataset
+    from deepmark_mm.datasets import DeepFashion2Dataset, KeypointCocoDataset
     custom = DeepFashion2Dataset._load_metainfo(dict(sigmas=[0.07] * 294))
     assert custom['sigmas'].tolist() == pytest.approx([0.07] * 294)
     with pytest.raises(ValueError, match='DeepFashion2Dataset metainfo: sigmas must be 294'):
@@ -122,5 +122,5 @@ def test_datasets_check_their_metainfo_override(tmp_path):
         images=[dict(id=1, file_name='a.png', width=8, height=8)], annotations=[annotation])))
     with pytest.raises(ValueError, match=r'toy\.json: annotation 7: square labels slots '
                        r'outside its slice \(0, 4\)'):
-        LandmarkCocoDataset(ann_file=str(ann_file), metainfo=toy_landmark_metainfo(),
+        KeypointCocoDataset(ann_file=str(ann_file), metainfo=toy_keypoint_metainfo(),
                             pipeline=[])

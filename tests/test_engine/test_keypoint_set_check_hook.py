@@ -10,14 +10,14 @@ from mmengine.config import Config
 from mmengine.runner import BaseLoop
 
 import deepmark_mm  # noqa: F401
-from deepmark_mm.datasets import LandmarkCocoDataset
-from deepmark_mm.testing import toy_landmark_metainfo
+from deepmark_mm.datasets import KeypointCocoDataset
+from deepmark_mm.testing import toy_keypoint_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
-from deepmark_mm.engine.hooks import LandmarkSetCheckHook
+from deepmark_mm.engine.hooks import KeypointSetCheckHook
 from deepmark_mm.models.test_time_augs import DeepMarkTTAModel
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs' / 'deepmark'
-TOY = toy_landmark_metainfo()
+TOY = toy_keypoint_metainfo()
 TOY_HEAD = dict(num_classes=3, num_keypoints=15, keypoint_slices=TOY['keypoint_slices'])
 GAP = list(KEYPOINT_SLICES[:-1]) + [(275, 290)]  # slots 290..293 belong to no category
 OVERLAP = dict(num_classes=2, num_keypoints=58, keypoint_slices=[[0, 30], [25, 58]])
@@ -86,18 +86,18 @@ def _runner(model, **datasets):
 
 
 def _dataset(metainfo=None):
-    return LandmarkCocoDataset(ann_file='unused.json', metainfo=metainfo, lazy_init=True,
+    return KeypointCocoDataset(ann_file='unused.json', metainfo=metainfo, lazy_init=True,
                                pipeline=[])
 
 
 def test_hook_refuses_a_model_whose_landmark_set_is_not_the_datasets():
-    hook, toy, deepfashion2 = LandmarkSetCheckHook(), _dataset(TOY), _dataset()
+    hook, toy, deepfashion2 = KeypointSetCheckHook(), _dataset(TOY), _dataset()
     hook.before_run(_runner(_Detector(_head(**TOY_HEAD)), train=toy, val=toy))
     hook.before_run(_runner(_Detector(_head()), test=deepfashion2))
     tta = DeepMarkTTAModel(_Detector(_head(**TOY_HEAD)), flip_indices=TOY['flip_indices'])
     hook.before_run(_runner(tta, test=toy))
-    with pytest.raises(ValueError, match=r'LandmarkSetCheckHook: the model and '
-                       r'val_dataloader\.dataset \(LandmarkCocoDataset metainfo\) describe '
+    with pytest.raises(ValueError, match=r'KeypointSetCheckHook: the model and '
+                       r'val_dataloader\.dataset \(KeypointCocoDataset metainfo\) describe '
                        r'different landmark sets: 3 classes .* vs num_classes=13'):
         hook.before_run(_runner(_Detector(_head()), train=deepfashion2, val=toy))
     shifted = dict(TOY_HEAD, keypoint_slices=[[0, 5], [5, 10], [10, 15]])
@@ -115,4 +115,4 @@ def test_hook_refuses_a_model_whose_landmark_set_is_not_the_datasets():
                                   'deepmark_dla46c_1xb8-4000it_synthetic-128.py'])
 def test_every_config_runs_the_hook_also_with_custom_hooks(name):
     cfg = Config.fromfile(str(CONFIGS / name))
-    assert cfg.default_hooks.landmark_set_check == dict(type='LandmarkSetCheckHook')
+    assert cfg.default_hooks.keypoint_set_check == dict(type='KeypointSetCheckHook')

@@ -4,9 +4,9 @@ import itertools
 import pytest
 import torch
 
-from deepmark_mm.models.task_modules import group_landmarks_exclusive, group_landmarks_nearest
+from deepmark_mm.models.task_modules import group_keypoints_exclusive, group_keypoints_nearest
 
-RULES = [group_landmarks_nearest, group_landmarks_exclusive]
+RULES = [group_keypoints_nearest, group_keypoints_exclusive]
 
 
 def _scene(boxes, coarse, peaks, peak_scores, mask=None):
@@ -73,9 +73,9 @@ def test_unmasked_slots_never_snap(rule):
 def test_centernet_rule_does_not_try_second_nearest():
     # nearest valid peak is outside the box -> coarse kept although a second peak would fit
     scene = _scene([[0, 0, 10, 10]], [[[2, 1]]], [[[2, -0.3], [2, 3.4]]], [[0.9, 0.9]])
-    assert not group_landmarks_nearest(**scene).snapped.any()
+    assert not group_keypoints_nearest(**scene).snapped.any()
     # the exclusive rule filters candidates first, then matches
-    out = group_landmarks_exclusive(**scene)
+    out = group_keypoints_exclusive(**scene)
     assert out.snapped.all()
     torch.testing.assert_close(out.keypoints[0, 0, 0], torch.tensor([2., 3.4]))
 
@@ -86,23 +86,23 @@ def test_shared_peak():
     coarse = [[[4, 5]], [[6, 5]]]
     peaks = [[[5.6, 5], [0, 0]]]
     scores = [[0.8, 0]]
-    shared = group_landmarks_nearest(**_scene(boxes, coarse, peaks, scores))
+    shared = group_keypoints_nearest(**_scene(boxes, coarse, peaks, scores))
     assert shared.snapped.tolist() == [[[True], [True]]]  # CenterNet: both take it
-    exclusive = group_landmarks_exclusive(**_scene(boxes, coarse, peaks, scores))
+    exclusive = group_keypoints_exclusive(**_scene(boxes, coarse, peaks, scores))
     assert exclusive.snapped.tolist() == [[[False], [True]]]  # only the nearest
     torch.testing.assert_close(exclusive.keypoints[0, 0, 0], torch.tensor([4., 5.]))
     torch.testing.assert_close(exclusive.keypoints[0, 1, 0], torch.tensor([5.6, 5.]))
     # with a second, farther candidate (2.2 from detection 0, 4.2 > 3 from detection 1), the
     # loser takes it
     peaks2 = [[[5.6, 5], [1.8, 5]]]
-    out = group_landmarks_exclusive(**_scene(boxes, coarse, peaks2, [[0.8, 0.3]]))
+    out = group_keypoints_exclusive(**_scene(boxes, coarse, peaks2, [[0.8, 0.3]]))
     assert out.snapped.all()
     torch.testing.assert_close(out.keypoints[0, :, 0], torch.tensor([[1.8, 5.], [5.6, 5.]]))
     torch.testing.assert_close(out.peak_scores[0, :, 0], torch.tensor([0.3, 0.8]))
     # a detection whose slots are masked out (e.g. removed by NMS) does not compete
     scene = _scene(boxes, coarse, peaks, scores)
     scene['keypoint_mask'] = scene['keypoint_mask'] & torch.tensor([[True, False]]).unsqueeze(-1)
-    out = group_landmarks_exclusive(**scene)
+    out = group_keypoints_exclusive(**scene)
     assert out.snapped.tolist() == [[[True], [False]]]
 
 
@@ -138,7 +138,7 @@ def test_exclusive_equals_sequential_greedy():
     peaks = torch.rand(batch, num_slots, num_peaks, 2, generator=gen) * 20
     scores = torch.rand(batch, num_slots, num_peaks, generator=gen)
     mask = torch.rand(batch, num_dets, num_slots, generator=gen) > 0.2
-    out = group_landmarks_exclusive(coarse, mask, boxes, peaks, scores)
+    out = group_keypoints_exclusive(coarse, mask, boxes, peaks, scores)
     reference = _greedy_reference(coarse, mask, boxes, peaks, scores)
     assert (reference >= 0).sum() > 10  # the scene does exercise matching
     assert torch.equal(out.snapped, reference >= 0)
@@ -164,4 +164,4 @@ def test_grouping_rejects_bad_shapes():
 def test_exclusive_tie_goes_to_the_higher_scored_detection():
     # detections are sorted by score: at equal distance the lower index (higher score) wins
     scene = _scene([[0, 0, 10, 10], [0, 0, 10, 10]], [[[4, 5]], [[6, 5]]], [[[5, 5]]], [[0.9]])
-    assert group_landmarks_exclusive(**scene).snapped.tolist() == [[[True], [False]]]
+    assert group_keypoints_exclusive(**scene).snapped.tolist() == [[[True], [False]]]

@@ -110,11 +110,11 @@ def category_keypoint_mask(num_keypoints: int,
     return mask
 
 
-#: Keys every landmark metainfo holds once checked (:func:`check_landmark_metainfo`).
+#: Keys every landmark metainfo holds once checked (:func:`check_keypoint_metainfo`).
 LANDMARK_METAINFO_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
 
 
-def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo') -> Dict:
+def check_keypoint_metainfo(metainfo: Mapping, source: str = 'landmark metainfo') -> Dict:
     """A checked copy of a landmark metainfo (schema: docs/architecture.md; other keys kept).
 
     Returns ``classes`` a tuple, ``keypoint_slices`` ``(start, end)`` pairs tiling the K slots,
@@ -153,17 +153,17 @@ def check_landmark_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
     return meta
 
 
-def resolve_landmark_metainfo(metainfo: Optional[Mapping] = None,
+def resolve_keypoint_metainfo(metainfo: Optional[Mapping] = None,
                               source: str = 'landmark metainfo') -> Dict:
-    """:func:`check_landmark_metainfo` of ``metainfo`` (a dataset's metainfo / ``dataset_meta``
-    / config ``landmark_meta``); None, or one without ``keypoint_slices``, means DeepFashion2's
+    """:func:`check_keypoint_metainfo` of ``metainfo`` (a dataset's metainfo / ``dataset_meta``
+    / config ``keypoint_meta``); None, or one without ``keypoint_slices``, means DeepFashion2's
     (:func:`~.deepfashion2_metainfo.get_deepfashion2_metainfo`) updated by its non-None keys."""
     if metainfo is None or metainfo.get('keypoint_slices') is None:
         from .deepfashion2_metainfo import get_deepfashion2_metainfo
         merged = get_deepfashion2_metainfo()
         merged.update({k: v for k, v in (metainfo or {}).items() if v is not None})
         metainfo = merged
-    return check_landmark_metainfo(metainfo, source)
+    return check_keypoint_metainfo(metainfo, source)
 
 
 def keypoint_owner(keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:

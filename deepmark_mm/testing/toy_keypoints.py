@@ -4,7 +4,7 @@
 It proves that DeepMark reads the landmark set from the metainfo, not DeepFashion2's constants.
 Each image shows one or two filled polygons whose vertices are the landmarks (all visible),
 written as ``OUT_DIR/{split}/image/NNNNNN.png`` and ``OUT_DIR/{split}/toy_{split}.json`` (COCO
-keypoints, as :class:`LandmarkCocoDataset` reads). Vertices are listed so that the horizontal
+keypoints, as :class:`KeypointCocoDataset` reads). Vertices are listed so that the horizontal
 flip pairs stay inside each shape (the pentagon's ``top`` is its own partner).
 """
 import json
@@ -25,7 +25,7 @@ TOY_SHAPES = (
 )
 
 
-def toy_landmark_metainfo() -> Dict:
+def toy_keypoint_metainfo() -> Dict:
     """The toy set's landmark metainfo: ``classes``, ``keypoint_slices``, ``flip_indices``,
     ``sigmas``, ``skeletons`` (each polygon's outline) and ``palette`` (RGB)."""
     flip = [1, 0, 3, 2,  # square
@@ -73,11 +73,11 @@ def _toy_image(rng: np.random.Generator, size: int, max_shapes: int,
     return image, annotations
 
 
-def make_toy_landmark_set(out_dir: str, num_train: int = 8, num_val: int = 4, size: int = 64,
+def make_toy_keypoint_set(out_dir: str, num_train: int = 8, num_val: int = 4, size: int = 64,
                           seed: int = 0, max_shapes: int = 2) -> Dict[str, str]:
     """Write the toy set under ``out_dir`` (the same files for the same arguments); returns
     split -> path of its COCO json."""
-    meta = toy_landmark_metainfo()
+    meta = toy_keypoint_metainfo()
     num_keypoints = meta['keypoint_slices'][-1][1]
     categories = [
         dict(id=label + 1, name=name, supercategory='shape',

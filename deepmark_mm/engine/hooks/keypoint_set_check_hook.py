@@ -10,7 +10,7 @@ from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import BaseLoop
 
 
-def landmark_set_difference(head, metainfo: Mapping,
+def keypoint_set_difference(head, metainfo: Mapping,
                             flip_indices: Optional[np.ndarray] = None) -> Optional[str]:
     """The first difference (None: none) between a head's landmark set (``num_classes``,
     ``keypoint_slices``, ``num_keypoints``) and a dataset's metainfo: ``classes``,
@@ -42,14 +42,14 @@ def landmark_set_difference(head, metainfo: Mapping,
 
 
 @HOOKS.register_module()
-class LandmarkSetCheckHook(Hook):
+class KeypointSetCheckHook(Hook):
     """Before a run: the model's landmark set (head, a TTA model's ``flip_indices``) must be
     that of every dataset the run built (MMEngine builds them apart, so a mismatch would give
     wrong numbers silently); ``ValueError`` names the first difference. Models without a
     landmark head and datasets without landmark metainfo pass.
 
     Example:
-        >>> default_hooks = dict(landmark_set_check=dict(type='LandmarkSetCheckHook'))
+        >>> default_hooks = dict(keypoint_set_check=dict(type='KeypointSetCheckHook'))
     """
 
     priority = 'VERY_HIGH'
@@ -68,10 +68,10 @@ class LandmarkSetCheckHook(Hook):
             metainfo = getattr(dataset, 'metainfo', None)
             if not isinstance(loop, BaseLoop) or not isinstance(metainfo, Mapping):
                 continue
-            difference = landmark_set_difference(head, metainfo, flip_indices)
+            difference = keypoint_set_difference(head, metainfo, flip_indices)
             if difference:
                 raise ValueError(
-                    f'LandmarkSetCheckHook: the model and {split}_dataloader.dataset '
+                    f'KeypointSetCheckHook: the model and {split}_dataloader.dataset '
                     f'({type(dataset).__name__} metainfo) describe different landmark sets: '
-                    f'{difference}. Give both the same landmark metainfo (e.g. one landmark_meta '
+                    f'{difference}. Give both the same landmark metainfo (e.g. one keypoint_meta '
                     'dict, as configs/deepmark/deepmark_toy-landmarks_example.py)')
