@@ -226,13 +226,21 @@ def _join(network, decoding, map_names: Sequence[str]):
     return joined
 
 
-def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[int] = None):
+def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[int] = None,
+                   spinning: bool = True):
     """An onnxruntime ``InferenceSession`` (CUDA provider first for ``device='cuda'`` when
-    available; ``num_threads`` intra-op threads, onnxruntime's default when None)."""
+    available; ``num_threads`` intra-op threads, onnxruntime's default when None).
+
+    ``spinning=False``: idle intra-op threads sleep instead of spinning, for benchmarks that
+    alternate several sessions in one process (one session's spinning threads would take the
+    cores from the next one's run).
+    """
     import onnxruntime as ort
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX model {onnx_file} not found')
     options = ort.SessionOptions()
+    if not spinning:
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     if num_threads is not None:
         options.intra_op_num_threads = int(num_threads)
         options.inter_op_num_threads = 1

@@ -104,7 +104,10 @@ def test_shared_channel_maps_stay_float(deploy_images, tmp_path):
 def test_int8_postprocess_keeps_decoding_in_float(exported, deploy_images, postprocess_file,
                                                   tmp_path):
     int8_file = str(tmp_path / 'random_post_int8.onnx')
-    quantize_onnx(postprocess_file, int8_file, calibration(exported, deploy_images))
+    batches = calibration(exported, deploy_images)
+    with pytest.raises(ValueError, match='no kpt_reg map'):  # its conv runs in the decoding
+        quantize_onnx(postprocess_file, int8_file, batches, int8_maps=('kpt_reg', ))
+    quantize_onnx(postprocess_file, int8_file, batches)
     graph = onnx.load(int8_file).graph
     produced_by = {output: node for node in graph.node for output in node.output}
     for node in graph.node:
@@ -116,6 +119,8 @@ def test_int8_postprocess_keeps_decoding_in_float(exported, deploy_images, postp
                 source = produced_by.get(name)
                 assert source is None or source.op_type != 'DequantizeLinear' or \
                     name.startswith('kpt_reg_features'), (node.name, name)
+    options = create_session(int8_file, spinning=False).get_session_options()
+    assert options.get_session_config_entry('session.intra_op.allow_spinning') == '0'
     deployed = OnnxDeepMark(int8_file, SYNTHETIC_CONFIG, num_threads=1, show_progress=False,
                             cfg_options=SMALL_DECODE)
     prediction = deployed(deploy_images['files'][0], score_thr=0.0)['predictions'][0]

@@ -10,8 +10,9 @@ For each input size and model (random weights without ``:CKPT``): export, quanti
 ``quantize_onnx`` (``--num`` calibration images of ``--calib-dir``; each ``--int8-maps`` adds a
 file whose last convolutions of those maps are int8 too), then time batch-1 runs of every file of
 every model alternately (median ms), so that models and precisions are compared under the same
-load. Prints a Markdown table with parameters, GFLOPs (one multiply-add = one FLOP), file sizes,
-the CPU and the load average.
+load; idle onnxruntime threads sleep (spinning ones would slow the next file's run). Prints a
+Markdown table with parameters, GFLOPs (one multiply-add = one FLOP), file sizes, the CPU and
+the load average.
 """
 import argparse
 import contextlib
@@ -75,8 +76,8 @@ def main() -> None:
                 with contextlib.redirect_stderr(io.StringIO()):
                     quantize_onnx(float_file, files[-1], batches, int8_maps=int8_maps)
             feed = {INPUT_NAME: batches[0]}
-            runs += [partial(create_session(f, num_threads=args.threads).run, None, feed)
-                     for f in files]
+            runs += [partial(create_session(f, num_threads=args.threads, spinning=False).run,
+                             None, feed) for f in files]
             params = sum(p.numel() for p in model.parameters()) / 1e6
             rows.append((osp.basename(config)[:-3], params, gflops, files))
         times = iter(interleaved_median_ms(runs, args.repeats, warmup=2))
