@@ -37,6 +37,18 @@ KPT_REG_FEATURES_NAMES: Tuple[str, ...] = OUTPUT_NAMES[:3] + ('kpt_reg_features'
     OUTPUT_NAMES[4:]
 
 
+def kpt_reg_last_conv(head: nn.Module) -> Optional[nn.Conv2d]:
+    """The ``kpt_reg`` branch's last layer (last level) when it is a plain 1x1 convolution, the
+    layer a self-contained graph runs at the decoded centres; None otherwise."""
+    try:
+        layer = head.kpt_reg_head[-1][-1]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    plain = isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1) and \
+        layer.stride == (1, 1) and layer.padding == (0, 0) and layer.groups == 1
+    return layer if plain else None
+
+
 class DeepMarkExportWrapper(nn.Module):
     """Backbone + neck + head, last level, as the head codec's ``prob_maps`` (what it decodes).
 
@@ -103,11 +115,12 @@ class DeepMarkPostprocess(nn.Module):
         self.codec = codec
         self.input_hw = tuple(int(v) for v in input_hw)
         self.flip_indices = flip_indices
-        if kpt_reg_features and flip_indices is not None:
-            raise ValueError('kpt_reg_features: flip fusion needs the whole kpt_reg maps')
+        conv = kpt_reg_last_conv(head)
+        if kpt_reg_features and (flip_indices is not None or conv is None):
+            raise ValueError('kpt_reg_features needs no flip fusion (it averages whole kpt_reg '
+                             'maps) and a kpt_reg branch ending in a 1x1 convolution')
         self.kpt_reg_last = None
         if kpt_reg_features:  # the branch's last 1x1 convolution as a linear layer
-            conv = head.kpt_reg_head[-1][-1]
             self.kpt_reg_last = nn.Linear(conv.in_channels, conv.out_channels)
             self.kpt_reg_last.load_state_dict(
                 dict(weight=conv.weight.detach().flatten(1), bias=conv.bias.detach()))

@@ -28,7 +28,8 @@ from deepmark_mm.utils import load_model_checkpoint
 from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .fold_zero_pads import fold_zero_pads
 from .export_wrapper import (INPUT_NAME, KPT_REG_FEATURES_NAMES, OUTPUT_NAMES,
-                             POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess)
+                             POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess,
+                             kpt_reg_last_conv)
 from .keypoint_metadata import decode_settings, keypoint_metadata_props, model_keypoint_metainfo
 
 DEFAULT_OPSET = 17
@@ -139,6 +140,8 @@ def export_onnx(config: Union[str, Config],
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     keypoint_props = keypoint_metadata_props(model_keypoint_metainfo(model.bbox_head, cfg, where))
     decoder = None
+    # kpt_reg's last convolution at the decoded centres
+    at_peaks = postprocess and not flip and kpt_reg_last_conv(model.bbox_head) is not None
     if postprocess:
         flip_indices = None
         if flip:  # the TTA model's check of the config's flip pairs
@@ -146,9 +149,8 @@ def export_onnx(config: Union[str, Config],
             flip_indices = DeepMarkTTAModel(module=model, flip=True,
                                             flip_indices=config_flip_indices(cfg)).flip_indices
         decoder = DeepMarkPostprocess(model.bbox_head, (height, width), where, flip_indices,
-                                      kpt_reg_features=not flip).eval()
+                                      kpt_reg_features=at_peaks).eval()
     register_deform_conv_symbolic()
-    at_peaks = postprocess and not flip  # kpt_reg's last convolution at the decoded centres
     network_names = KPT_REG_FEATURES_NAMES if at_peaks else OUTPUT_NAMES
     wrapper = DeepMarkExportWrapper(model, flip=flip, kpt_reg_features=at_peaks).eval()
     onnx_model = _export(wrapper, (torch.zeros(1, 3, height, width), ), (INPUT_NAME, ),

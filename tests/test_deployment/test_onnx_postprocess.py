@@ -239,3 +239,16 @@ def test_fixed_batch_graph_matches_the_head_and_takes_only_its_batch(demo_postpr
     with pytest.raises(Exception, match='batch|dimension|Got invalid dimensions'):
         create_session(onnx_file, num_threads=1).run(
             None, {INPUT_NAME: np.zeros((2, 3, SIZE, SIZE), np.float32)})
+
+
+def test_kpt_reg_at_centres_needs_a_last_1x1_conv_and_no_flip():
+    from deepmark_mm.deployment.export_wrapper import kpt_reg_last_conv
+    model = perturbed_demo_model()
+    head = model.bbox_head
+    assert kpt_reg_last_conv(head) is head.kpt_reg_head[-1][-1]
+    with pytest.raises(ValueError, match='no flip fusion'):
+        DeepMarkPostprocess(head, (SIZE, SIZE), flip_indices=torch.arange(head.num_keypoints),
+                            kpt_reg_features=True)
+    head.kpt_reg_head[-1][-1] = torch.nn.Conv2d(head.kpt_reg_head[-1][-1].in_channels,
+                                                2 * head.num_keypoints, 3, padding=1)
+    assert kpt_reg_last_conv(head) is None  # export then keeps the whole kpt_reg map
