@@ -253,15 +253,15 @@ class DeepMarkHead(BaseDenseHead):
         center_xy_weight = center_weight.expand(-1, 2)
         kpt_reg_weight = targets.kpt_reg_weight * center_weight
         kpt_xy_weight = targets.kpt_weight.unsqueeze(1).expand(-1, 2)
+        center_avg = _avg_factor(center_xy_weight)  # one host sync for both
         return dict(
             loss_center_heatmap=self.loss_center_heatmap(
                 center_input, targets.center_heatmap, avg_factor=max(1, targets.num_objects)),
             loss_wh=self.loss_wh(
-                at_centers(wh_pred), targets.wh, weight=center_xy_weight,
-                avg_factor=_avg_factor(center_xy_weight)),
+                at_centers(wh_pred), targets.wh, weight=center_xy_weight, avg_factor=center_avg),
             loss_offset=self.loss_offset(
                 at_centers(offset_pred), targets.offset, weight=center_xy_weight,
-                avg_factor=_avg_factor(center_xy_weight)),
+                avg_factor=center_avg),
             loss_kpt_reg=self.loss_kpt_reg(
                 at_centers(kpt_reg_pred), targets.kpt_reg, weight=kpt_reg_weight,
                 avg_factor=_avg_factor(kpt_reg_weight)),

@@ -421,9 +421,10 @@ class DeepMarkCodec(nn.Module):
         windows = peak_windows(pixel_index % width,
                                torch.div(pixel_index, width, rounding_mode='floor'),
                                self.kpt_vote_radius, height, width)
-        slots = torch.arange(num_maps, device=pixel_index.device).repeat_interleave(k)
-        votes = window_votes(probs, slots.expand(batch_size, -1), windows, exclusive=True) \
-            if self.kpt_vote_radius else None
+        votes = None
+        if self.kpt_vote_radius:
+            slots = torch.arange(num_maps, device=pixel_index.device).repeat_interleave(k)
+            votes = window_votes(probs, slots.expand(batch_size, -1), windows, exclusive=True)
         refine = gather_at_pixels(kpt_offset, windows[0].reshape(batch_size, -1))
         peaks = weighted_vote(windows[1] + refine.reshape(windows[1].shape), votes)
         peaks = peaks.reshape(batch_size, num_maps, k, 2)
