@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 # DeepMark on a landmark set other than DeepFashion2: the generated toy set of 3 shapes with
-# 4 / 6 / 5 landmarks (15 slots, deepmark_mm.testing.toy_keypoints), 64x64 images, a tiny
-# DLA-46-C model. `keypoint_meta` is the one description of the landmark set: the dataset
+# 4 / 6 / 5 landmarks (15 slots, tools/dataset_converters/toy_keypoint_set.py), 64x64 images,
+# a tiny DLA-46-C model. `keypoint_meta` is the one description of the landmark set: the dataset
 # metainfo. The metric, visualiser, inferencer, checkpoint, ONNX export, the annotation loader's
 # flip pairs (each sample carries them) and --tta's flip pairs read it from there; the head takes
 # its class and slot counts.

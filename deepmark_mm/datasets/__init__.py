@@ -1,25 +1,21 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from . import transforms  # noqa: F401
-from .deepfashion2_converter import (coco_to_per_image, per_image_to_coco, read_per_image_layout,
-                                     read_per_image_sample)
-from .deepfashion2_dataset import DeepFashion2Dataset
+from .deepfashion2_dataset import DeepFashion2Dataset, read_per_image_layout
 from .deepfashion2_format import (DeepFashion2FormatError, coco_annotation_to_instance,
-                                  coco_annotation_to_raw_item, raw_item_to_coco_annotation)
+                                  raw_item_to_coco_annotation)
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
-                                    NUM_KEYPOINTS, OKS_SIGMAS, category_keypoint_mask, flip_indices,
+                                    NUM_KEYPOINTS, OKS_SIGMAS, flip_indices,
                                     get_deepfashion2_metainfo)
-from .fld_dataset import FLDDataset
-from .fld_metainfo import get_fld_metainfo
+from .fld_dataset import FLDDataset, get_fld_metainfo
 from .keypoint_coco_dataset import KeypointCocoDataset
-from .keypoint_metainfo import (check_keypoint_metainfo, keypoint_owner, resolve_keypoint_slices,
-                                resolve_keypoint_metainfo)
+from .keypoint_metainfo import (category_keypoint_mask, check_keypoint_metainfo, keypoint_owner,
+                                resolve_keypoint_metainfo, resolve_keypoint_slices)
 
 __all__ = [
     'CATEGORY_NAMES', 'CLASSES', 'KEYPOINT_SLICES', 'NUM_CLASSES', 'NUM_KEYPOINTS', 'OKS_SIGMAS',
     'category_keypoint_mask', 'flip_indices', 'get_deepfashion2_metainfo',
     'DeepFashion2Dataset', 'DeepFashion2FormatError',
-    'coco_annotation_to_instance', 'coco_annotation_to_raw_item', 'raw_item_to_coco_annotation',
-    'coco_to_per_image', 'per_image_to_coco', 'read_per_image_layout', 'read_per_image_sample',
+    'coco_annotation_to_instance', 'raw_item_to_coco_annotation', 'read_per_image_layout',
     'FLDDataset', 'get_fld_metainfo',
     'KeypointCocoDataset', 'check_keypoint_metainfo',
     'keypoint_owner', 'resolve_keypoint_slices', 'resolve_keypoint_metainfo'

@@ -7,12 +7,11 @@ and dataset instance (docs/architecture.md). Every conversion checks its input a
 :class:`DeepFashion2FormatError` naming file and item.
 """
 import numbers
-from typing import Any, Dict, List, NoReturn, Optional, Sequence
+from typing import Any, Dict, List, NoReturn, Sequence
 
 import numpy as np
 
-from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
-                                    NUM_KEYPOINTS)
+from .deepfashion2_metainfo import CATEGORY_NAMES, KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS
 
 
 class DeepFashion2FormatError(ValueError):
@@ -21,13 +20,6 @@ class DeepFashion2FormatError(ValueError):
 
 def _fail(where: str, problem: str) -> NoReturn:
     raise DeepFashion2FormatError(f'{where}: {problem}')
-
-
-def _to_number(value: float) -> float:
-    """Integral floats back to ``int`` (the raw DeepFashion2 files store integers)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def check_fields(record: Any, keys: Sequence[str], where: str, what: str) -> None:
@@ -157,26 +149,6 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
                 pair_id=annotation.get('pair_id'), style=annotation.get('style', 0))
 
 
-def coco_annotation_to_raw_item(annotation: Dict, where: str = 'annotation') -> Dict:
-    """Inverse of :func:`raw_item_to_coco_annotation` (validated; ``category_name`` added,
-    ``segmentation``, ``scale``, ``occlusion``, ``zoom_in``, ``viewpoint`` copied when present)."""
-    coco_annotation_to_instance(annotation, where)
-    category_id = int(annotation['category_id'])
-    start, end = KEYPOINT_SLICES[category_id - 1]
-    x, y, w, h = annotation['bbox']
-    raw = list(annotation['keypoints'])
-    if len(raw) == 3 * NUM_KEYPOINTS:
-        raw = raw[3 * start:3 * end]
-    item = dict(category_id=category_id, category_name=CATEGORY_NAMES[category_id - 1],
-                bounding_box=[_to_number(v) for v in (x, y, x + w, y + h)],
-                landmarks=[_to_number(float(value)) for value in raw],
-                style=annotation.get('style', 0))
-    for key in ('segmentation', 'scale', 'occlusion', 'zoom_in', 'viewpoint'):
-        if key in annotation:
-            item[key] = annotation[key]
-    return item
-
-
 def sorted_item_keys(anno: Dict, where: str) -> List[str]:
     """``item1, item2, ...`` of a per-image annotation (file ``where``) in numeric order."""
     keys = [key for key in anno if key.startswith('item')]
@@ -189,20 +161,7 @@ def sorted_item_keys(anno: Dict, where: str) -> List[str]:
     return [key for _, key in sorted(zip(numbers_, keys))]
 
 
-def coco_image_record(image_id: int, file_name: str, width: int, height: int,
-                      extra: Optional[Dict] = None) -> Dict:
+def coco_image_record(image_id: int, file_name: str, width: int, height: int) -> Dict:
     """An ``images`` entry as the official converter writes it."""
-    record = dict(coco_url='', date_captured='', file_name=file_name, flickr_url='', id=image_id,
-                  license=0, width=width, height=height)
-    if extra:
-        record.update(extra)
-    return record
-
-
-def coco_categories() -> List[Dict]:
-    """The ``categories`` list of the official converter (ids 1..13, 294 numbered keypoints)."""
-    names = [str(slot + 1) for slot in range(NUM_KEYPOINTS)]
-    return [
-        dict(id=label + 1, name=name, supercategory='clothes', keypoints=list(names), skeleton=[])
-        for label, name in enumerate(CLASSES)
-    ]
+    return dict(coco_url='', date_captured='', file_name=file_name, flickr_url='', id=image_id,
+                license=0, width=width, height=height)

@@ -16,7 +16,6 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .keypoint_metainfo import category_keypoint_mask as keypoint_set_category_mask
 from .keypoint_metainfo import keypoint_owner
 
 #: COCO category names in category-id order (label = category_id - 1).
@@ -81,12 +80,6 @@ PALETTE: Tuple[Tuple[int, int, int], ...] = (
     (0, 128, 128), (170, 110, 40), (128, 0, 0))
 
 MMPOSE_METAINFO_FILE = osp.join('configs', '_base_', 'datasets', 'deepfashion2.py')
-
-
-def category_keypoint_mask(num_keypoints: int = NUM_KEYPOINTS,
-                           keypoint_slices=KEYPOINT_SLICES) -> np.ndarray:
-    """:func:`.keypoint_metainfo.category_keypoint_mask`, (13, 294) bool by default."""
-    return keypoint_set_category_mask(num_keypoints, keypoint_slices)
 
 
 @lru_cache(maxsize=1)

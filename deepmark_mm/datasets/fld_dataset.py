@@ -1,12 +1,70 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""mmpose's DeepFashion (1) fashion landmark (FLD) json as DeepMark's three-type landmark set."""
-from typing import Optional
+"""The DeepFashion (1) fashion landmark set (FLD): three clothing types, 18 landmark slots, and
+its dataset (mmpose's json as it is).
+
+FLD (Liu et al., ECCV 2016) labels a garment with its type's landmarks in mmpose's order
+(``configs/_base_/datasets/deepfashion_{upper,lower,full}.py``); each type is a category owning
+its slots: upper ``[0, 6)``, lower ``[6, 10)``, full ``[10, 18)`` ("left" is the garment's left).
+
+FLD has no official OKS sigmas: each kind takes the mean official DeepFashion2 sigma (rounded half
+up to 4 decimals) of the DeepFashion2 slots at the same place (0-based, per garment): collar = the
+short sleeve top's neckline ends (1, 5); sleeve = its cuffs (8, 9, 21, 22); waistline = the
+waistband ends (0, 2) of shorts, trousers and skirt; upper-body hem = the top's hem corners (14,
+16); lower- and full-body hem = mean of the skirt's hem corners (4, 6), the trousers' (5, 6, 10,
+11) and the shorts' (4, 5, 7, 8) leg openings' means (0.04455).
+"""
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from mmdet.registry import DATASETS
 
-from .fld_metainfo import FLD_TYPES, get_fld_metainfo
 from .keypoint_coco_dataset import KeypointCocoDataset, coco_instance
+
+#: Category names (label order) and each type's landmarks in mmpose's json order.
+FLD_TYPES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ('upper_body', ('left collar', 'right collar', 'left sleeve', 'right sleeve', 'left hem',
+                    'right hem')),
+    ('lower_body', ('left waistline', 'right waistline', 'left hem', 'right hem')),
+    ('full_body', ('left collar', 'right collar', 'left sleeve', 'right sleeve',
+                   'left waistline', 'right waistline', 'left hem', 'right hem')),
+)
+
+#: OKS sigma per landmark kind (see the module docstring); the hem depends on the type.
+_KIND_SIGMAS = dict(collar=0.0158, sleeve=0.0322, waistline=0.0279)
+_HEM_SIGMAS = dict(upper_body=0.0492, lower_body=0.0446, full_body=0.0446)
+
+#: Outline links per type, by landmark name (drawing only).
+_OUTLINES = dict(
+    upper_body=(('left collar', 'right collar'), ('left collar', 'left sleeve'),
+                ('right collar', 'right sleeve'), ('left sleeve', 'left hem'),
+                ('right sleeve', 'right hem'), ('left hem', 'right hem')),
+    lower_body=(('left waistline', 'right waistline'), ('left waistline', 'left hem'),
+                ('right waistline', 'right hem'), ('left hem', 'right hem')),
+    full_body=(('left collar', 'right collar'), ('left collar', 'left sleeve'),
+               ('right collar', 'right sleeve'), ('left sleeve', 'left waistline'),
+               ('right sleeve', 'right waistline'), ('left waistline', 'left hem'),
+               ('right waistline', 'right hem'), ('left hem', 'right hem')),
+)
+
+
+def get_fld_metainfo() -> Dict:
+    """FLD's landmark metainfo: 3 types over slots ``[0, 6), [6, 10), [10, 18)``, mmpose's
+    ``keypoint_names``, ``flip_indices``, ``sigmas``, ``skeletons`` and ``palette``."""
+    slices, names, flip, sigmas, skeletons, start = [], [], [], [], [], 0
+    for type_name, landmarks in FLD_TYPES:
+        slot = {name: start + index for index, name in enumerate(landmarks)}
+        for name in landmarks:
+            side, kind = name.split(' ')
+            flip.append(slot[('right ' if side == 'left' else 'left ') + kind])
+            sigmas.append(_HEM_SIGMAS[type_name] if kind == 'hem' else _KIND_SIGMAS[kind])
+        skeletons.append([(slot[a], slot[b]) for a, b in _OUTLINES[type_name]])
+        slices.append([start, start + len(landmarks)])
+        names.extend(landmarks)
+        start += len(landmarks)
+    return dict(dataset_name='fld', classes=tuple(type_name for type_name, _ in FLD_TYPES),
+                keypoint_slices=slices, keypoint_names=names, flip_indices=flip, sigmas=sigmas,
+                skeletons=skeletons, palette=[(220, 60, 60), (60, 120, 220), (60, 180, 90)])
+
 
 _TYPE_NAMES = tuple(type_name for type_name, _ in FLD_TYPES)
 
@@ -20,7 +78,7 @@ class FLDDataset(KeypointCocoDataset):
     ``keypoints`` names the type's landmarks. An annotation's type is ``clothing_type`` when
     given, else the one the category's landmark names match, else the one with as many landmarks
     (6 upper, 4 lower, 8 full); its (x, y, v) go to that type's slots of
-    :func:`~.fld_metainfo.get_fld_metainfo`. Files combine with ``ConcatDataset``.
+    :func:`get_fld_metainfo`. Files combine with ``ConcatDataset``.
 
     Args:
         clothing_type (str, optional): ``'upper_body'``, ``'lower_body'`` or ``'full_body'`` for

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepmark_mm.testing import synthesize_sample
+from make_synthetic_deepfashion2 import synthesize_sample
 
 SYNTHETIC_CONFIG = 'deepmark/deepmark_dla34_1xb8-12e_synthetic-128.py'
 #: Few candidates keep decoding fast; the structure is the same for any topk.

@@ -9,9 +9,11 @@ import torch
 from mmdet.structures import DetDataSample
 
 from deepmark_mm.apis import PREDICTION_KEYS, DeepMarkInferencer
-from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, NUM_KEYPOINTS,
-                                                        category_keypoint_mask)
+from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, NUM_KEYPOINTS
+from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask
 from deepmark_mm.visualization import DeepMarkVisualizer
+
+OWN_SLOTS = category_keypoint_mask(NUM_KEYPOINTS, KEYPOINT_SLICES)  # (13, 294)
 
 #: The decoding size of conftest's ``inferencer`` fixture.
 SMALL_DECODE = {'model.test_cfg.topk': 8, 'model.test_cfg.max_per_img': 8}
@@ -25,7 +27,7 @@ def _check_prediction(prediction, image_shape):
     assert prediction['keypoint_scores'].shape == (num, NUM_KEYPOINTS)
     assert prediction['labels'] == [CLASSES[i] for i in prediction['label_ids']]
     assert (np.diff(prediction['scores']) <= 0).all()
-    own = category_keypoint_mask()[prediction['label_ids']]
+    own = OWN_SLOTS[prediction['label_ids']]
     assert not prediction['keypoints'][~own].any() and not prediction['keypoint_scores'][~own].any()
     assert (prediction['keypoint_scores'][own] > 0).all()
     assert prediction['ori_shape'] == image_shape
@@ -101,7 +103,7 @@ def test_predictions_are_in_original_pixels(inferencer):
     boxes = sample.pred_instances.bboxes.numpy().astype(np.float64)
     np.testing.assert_allclose(
         to_network(boxes.reshape(-1, 2)).reshape(-1, 4), network.bboxes.numpy(), atol=1e-3)
-    own = category_keypoint_mask()[sample.pred_instances.labels.numpy()]
+    own = OWN_SLOTS[sample.pred_instances.labels.numpy()]
     np.testing.assert_allclose(
         to_network(sample.pred_instances.keypoints.numpy()[own]),
         network.keypoints.numpy()[own],

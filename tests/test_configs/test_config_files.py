@@ -15,7 +15,7 @@ from mmengine.structures import InstanceData
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
-from deepmark_mm.datasets.fld_metainfo import get_fld_metainfo
+from deepmark_mm.datasets.fld_dataset import get_fld_metainfo
 from deepmark_mm.datasets.keypoint_metainfo import config_flip_indices, resolve_keypoint_metainfo
 
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
+from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'deepfashion2-samples'
 

@@ -8,9 +8,9 @@ from mmengine.registry import init_default_scope
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets import DeepFashion2Dataset
-from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
+from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
 from deepmark_mm.datasets.transforms import LoadImageFromFileOrSkip, TooManyBadImagesError
-from deepmark_mm.datasets.transforms import tolerant_loading
+from deepmark_mm.datasets.transforms import loading
 
 REPO = Path(__file__).resolve().parents[2]
 init_default_scope('mmdet')
@@ -28,7 +28,7 @@ def root_with_corrupt_jpeg(tmp_path):
 @pytest.fixture()
 def warnings_logged(monkeypatch):
     messages = []
-    monkeypatch.setattr(tolerant_loading, 'print_log',
+    monkeypatch.setattr(loading, 'print_log',
                         lambda msg, logger=None, level=None: messages.append((level, msg)))
     return messages
 

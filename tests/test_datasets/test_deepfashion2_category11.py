@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepmark_mm.datasets import DeepFashion2Dataset, coco_to_per_image, per_image_to_coco
-from deepmark_mm.datasets.deepfashion2_format import coco_categories
+from deepfashion2_to_coco import coco_categories, coco_to_per_image, per_image_to_coco
+from deepmark_mm.datasets import DeepFashion2Dataset
 from deepmark_mm.datasets.deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES,
                                                         NUM_KEYPOINTS, OKS_SIGMAS)
 from deepmark_mm.evaluation import DeepFashion2Metric

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from deepmark_mm.datasets.deepfashion2_converter import coco_to_per_image, per_image_to_coco
-from deepmark_mm.testing.synthetic import coco_file_name
+from deepfashion2_to_coco import coco_to_per_image, per_image_to_coco
+from make_synthetic_deepfashion2 import coco_file_name
 
 REPO = Path(__file__).resolve().parents[2]
 

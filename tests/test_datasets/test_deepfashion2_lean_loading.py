@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets import DeepFashion2Dataset, DeepFashion2FormatError
-from deepmark_mm.datasets.deepfashion2_converter import read_per_image_layout
-from deepmark_mm.datasets.deepfashion2_dataset import lean_annotation, load_coco_json
+from deepmark_mm.datasets.deepfashion2_dataset import (lean_annotation, load_json_file,
+                                                       read_per_image_layout)
 from deepmark_mm.datasets.deepfashion2_format import coco_annotation_to_instance
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 
@@ -98,13 +98,13 @@ def test_lean_annotation_keeps_values_and_leaves_the_rest(tmp_path):
                 categories=[dict(id=9, name='skirt', keypoints=['1'])])
     path = tmp_path / 'c.json'
     path.write_text(json.dumps(coco))
-    lean = load_coco_json(str(path), lean_annotation)
+    lean = load_json_file(str(path), lean_annotation)
     assert lean['images'] == coco['images'] and lean['categories'] == coco['categories']
     first, ragged, text = lean['annotations']
     assert sorted(first) == sorted(set(annotation) - {'segmentation'})
     assert first['keypoints'].dtype == np.float64 and first['keypoints'].tolist() == full
     assert ragged['keypoints'] == [[1, 2], 3] and text['keypoints'] == 'x'
-    assert load_coco_json(str(path)) == coco
+    assert load_json_file(str(path)) == coco
     assert coco_annotation_to_instance(first, 'a')['keypoints'].tobytes() == \
         coco_annotation_to_instance(annotation, 'a')['keypoints'].tobytes()
 

@@ -22,7 +22,7 @@ from deepmark_mm.datasets.deepfashion2_metainfo import (CATEGORY_NAMES, KEYPOINT
                                                         OKS_SIGMAS)
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
 from deepmark_mm.datasets.fld_dataset import FLDDataset
-from deepmark_mm.datasets.fld_metainfo import get_fld_metainfo
+from deepmark_mm.datasets.fld_dataset import get_fld_metainfo
 
 SHARED = Path(__file__).resolve().parents[2] / '..' / 'shared' / 'fashion-landmarks'
 CONVERTER = 'tools/dataset_converters/fld_lab_photos_to_coco.py'

@@ -7,7 +7,7 @@ import pytest
 
 from deepmark_mm.datasets import (check_keypoint_metainfo, get_deepfashion2_metainfo,
                                   resolve_keypoint_metainfo)
-from deepmark_mm.testing import toy_keypoint_metainfo
+from toy_keypoint_set import toy_keypoint_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, OKS_SIGMAS, flip_indices
 from deepmark_mm.deployment.keypoint_metadata import (keypoint_metadata_props,
                                                       read_keypoint_metadata)

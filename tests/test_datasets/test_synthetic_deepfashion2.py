@@ -11,8 +11,8 @@ import pytest
 
 from deepmark_mm.datasets.deepfashion2_format import sorted_item_keys
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
-from deepmark_mm.testing.synthetic import coco_file_name, polygon_coverage, synthesize_sample
-from deepmark_mm.testing.synthetic_garments import garment_template
+from make_synthetic_deepfashion2 import coco_file_name, polygon_coverage, synthesize_sample
+from synthetic_garments import garment_template
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -122,7 +122,7 @@ def test_cli_writes_both_layouts(tmp_path, monkeypatch):
 
 
 def test_worker_processes_write_the_same_set(tmp_path):
-    from deepmark_mm.testing import make_synthetic_deepfashion2
+    from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
     serial = make_synthetic_deepfashion2(str(tmp_path / 'serial'), num_train=6, num_val=3,
                                          size=64, seed=5)
     parallel = make_synthetic_deepfashion2(str(tmp_path / 'parallel'), num_train=6, num_val=3,

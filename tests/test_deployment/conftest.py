@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepmark_mm.testing import synthesize_sample
+from make_synthetic_deepfashion2 import synthesize_sample
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from mmengine.runner import BaseLoop
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets import KeypointCocoDataset
-from deepmark_mm.testing import toy_keypoint_metainfo
+from toy_keypoint_set import toy_keypoint_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
 from deepmark_mm.engine.hooks import KeypointSetCheckHook
 from deepmark_mm.models.test_time_augs import DeepMarkTTAModel

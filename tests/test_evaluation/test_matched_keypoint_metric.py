@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 from mmpose.evaluation.functional import keypoint_auc, keypoint_epe, keypoint_pck_accuracy
 
 from mmdet.registry import METRICS
-from deepmark_mm.datasets.fld_metainfo import get_fld_metainfo
+from deepmark_mm.datasets.fld_dataset import get_fld_metainfo
 from deepmark_mm.evaluation import MatchedKeypointMetric
 
 META = get_fld_metainfo()

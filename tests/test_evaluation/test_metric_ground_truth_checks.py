@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets import DeepFashion2Dataset, DeepFashion2FormatError
-from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
+from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
 from deepmark_mm.evaluation import DeepFashion2Metric
 
 SPLIT = 'validation'

@@ -45,7 +45,7 @@ def assert_refusal(message: str, checkpoint: Path) -> None:
 def test_tools_test_refuses_a_checkpoint_of_another_model(other_model_checkpoint, tmp_path,
                                                           load_tool, monkeypatch):
     """tools/test.py (what ``mim test`` runs) used to report mAP from partly random weights."""
-    from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
+    from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
     make_synthetic_deepfashion2(str(tmp_path / 'data'), num_train=1, num_val=2, size=128)
     data = f'{tmp_path}/data/'
     monkeypatch.setattr(sys, 'argv', [

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepmark_mm.datasets.deepfashion2_format import coco_annotation_to_raw_item
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
 from deepmark_mm.datasets.shared_channel_table import (build_channel_table,
                                                           channel_flip_indices,
@@ -14,7 +13,8 @@ from deepmark_mm.datasets.shared_channel_table import (build_channel_table,
                                                           load_channel_table)
 from deepmark_mm.datasets.shared_channels_by_position import (greedy_position_channels,
                                                              mirror_pooled_statistics)
-from deepmark_mm.testing.synthetic_garments import garment_template
+from deepfashion2_to_coco import coco_annotation_to_raw_item
+from synthetic_garments import garment_template
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_COCO = (REPO / '..' / 'shared' / 'deepfashion2-samples' / 'kgdet_demo_dataset' /

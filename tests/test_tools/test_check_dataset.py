@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
+from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'configs' / 'deepmark' / 'deepmark_dla34_1xb8-12e_synthetic-128.py'

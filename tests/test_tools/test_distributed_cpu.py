@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepmark_mm.testing import data_root_cfg_options
+from make_synthetic_deepfashion2 import data_root_cfg_options
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from mmengine.config import Config
 
 import deepmark_mm  # noqa: F401
 from deepmark_mm.datasets import KeypointCocoDataset, resolve_keypoint_metainfo
-from deepmark_mm.testing import make_toy_keypoint_set, toy_keypoint_metainfo
+from toy_keypoint_set import make_toy_keypoint_set, toy_keypoint_metainfo
 from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask, config_flip_indices
 from deepmark_mm.evaluation import DeepFashion2Metric
 

@@ -40,7 +40,7 @@ def run(cmd, cwd=REPO, env=None, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope='module')
 def tiny_config(tmp_path_factory) -> Path:
     """A 64x64, 3-epoch, deterministic (no random augmentation) synthetic training config."""
-    from deepmark_mm.testing.synthetic import make_synthetic_deepfashion2
+    from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
     root = tmp_path_factory.mktemp('tiny')
     data_root = root / 'data'
     make_synthetic_deepfashion2(str(data_root), num_train=8, num_val=4, size=64, seed=3)

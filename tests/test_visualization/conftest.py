@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
-from deepmark_mm.testing.synthetic_garments import garment_template
+from synthetic_garments import garment_template
 
 _counter = itertools.count()
 

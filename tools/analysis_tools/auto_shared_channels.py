@@ -40,7 +40,7 @@ def read_instances(path: str) -> Iterator[dict]:
         DeepFashion2FormatError: Naming the file and item of a bad annotation.
         FileNotFoundError: When ``path`` does not exist.
     """
-    from deepmark_mm.datasets.deepfashion2_converter import list_annotation_files, load_json_file
+    from deepmark_mm.datasets.deepfashion2_dataset import list_annotation_files, load_json_file
     from deepmark_mm.datasets.deepfashion2_format import (DeepFashion2FormatError,
                                                           coco_annotation_to_instance,
                                                           raw_item_to_coco_annotation,

@@ -37,6 +37,7 @@ from typing import Callable, Dict, List
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # _timing.py
+sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))  # the synthetic set
 DEMO_CONFIG = 'configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py'
 TIMED_CONFIGS = {'dla34_dcn': 'configs/deepmark_dla34_512.py',
                  'hourglass104': 'configs/deepmark_hg_512.py'}
@@ -110,7 +111,7 @@ def synthetic_data(ctx: dict) -> str:
     """Generate (once) a small synthetic DeepFashion2-format set for the training steps."""
     root = osp.join(ctx['work_dir'], 'data')
     if not osp.isfile(osp.join(root, 'validation', 'deepfashion2_validation.json')):
-        from deepmark_mm.testing import make_synthetic_deepfashion2
+        from make_synthetic_deepfashion2 import make_synthetic_deepfashion2
         sizes = (16, 4) if ctx['quick'] else (1600, 50)
         workers = 0 if ctx['quick'] else len(os.sched_getaffinity(0))
         make_synthetic_deepfashion2(root, *sizes, size=128, seed=0, num_workers=workers)
@@ -118,7 +119,7 @@ def synthetic_data(ctx: dict) -> str:
 
 
 def train_command(ctx: dict, work_dir: str, iters: int) -> List[str]:
-    from deepmark_mm.testing import data_root_cfg_options
+    from make_synthetic_deepfashion2 import data_root_cfg_options
     return ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--cfg-options',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}', *data_root_cfg_options(synthetic_data(ctx))]

@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 # DeepFashion (1) fashion landmarks (FLD) in mmpose's layout: the three clothing types are
 # DeepMark's categories, owning slots [0, 6) upper body, [6, 10) lower body, [10, 18) full body
-# of one 18-slot landmark set, described once in deepmark_mm/datasets/fld_metainfo.py
+# of one 18-slot landmark set, described once in deepmark_mm/datasets/fld_dataset.py
 # (FLDDataset's metainfo, read by the metric, visualiser and the annotation loader's flips). The
 # model config names the set's sizes (fld_* below); KeypointSetCheckHook refuses a run where
 # they differ from the datasets'.
@@ -10,7 +10,7 @@
 #   data/fld/img/...                             the FLD images
 #   data/fld/annotations/fld_{upper,lower,full}_{train,val,test}.json
 # Training reads every type's train file (ConcatDataset), evaluation every type's test file.
-# Metrics: the project's box + landmark mAP (OKS with sigmas chosen in fld_metainfo.py) and
+# Metrics: the project's box + landmark mAP (OKS with sigmas chosen in fld_dataset.py) and
 # mmpose's own PCKAccuracy(thr=0.2) / AUC / EPE on the detections matched to a garment.
 custom_imports = dict(imports=['deepmark_mm'], allow_failed_imports=False)
 

@@ -4,8 +4,7 @@ from .center_affine import (CenterAffine, RandomCenterAffine, center_scale_affin
 from .color_jitter import CenterNetColorJitter, color_jitter_matrix
 from .formatting import PackDeepMarkInputs
 from .image_layout import contiguous_image
-from .loading import LoadDeepFashion2Annotations
-from .tolerant_loading import LoadImageFromFileOrSkip, TooManyBadImagesError
+from .loading import LoadDeepFashion2Annotations, LoadImageFromFileOrSkip, TooManyBadImagesError
 
 __all__ = [
     'CenterAffine', 'CenterNetColorJitter', 'LoadDeepFashion2Annotations',

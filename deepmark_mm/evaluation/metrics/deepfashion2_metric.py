@@ -19,7 +19,7 @@ from pycocotools.cocoeval import COCOeval
 
 from mmdet.registry import METRICS
 from mmdet.structures.bbox import get_box_tensor
-from deepmark_mm.datasets.deepfashion2_converter import load_json_file
+from deepmark_mm.datasets.deepfashion2_dataset import load_json_file
 from deepmark_mm.datasets.deepfashion2_dataset import read_coco_ground_truth
 from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_metainfo
 from .deepfashion2_coco import (bbox_entries, build_coco_ground_truth,

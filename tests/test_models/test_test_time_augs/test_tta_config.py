@@ -13,7 +13,7 @@ from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
 import deepmark_mm  # noqa: F401
-from deepmark_mm.testing.synthetic import coco_file_name, make_synthetic_deepfashion2
+from make_synthetic_deepfashion2 import coco_file_name, make_synthetic_deepfashion2
 from deepmark_mm.models.test_time_augs import (DEFAULT_TTA_MODEL, resolve_tta_config,
                                                tta_pipeline_from_test_pipeline)
 

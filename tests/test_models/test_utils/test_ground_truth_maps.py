@@ -82,7 +82,7 @@ def test_substitution_only_touches_the_named_branches():
 def test_oracle_analysis_tool_on_a_synthetic_set(tmp_path):
     from mmengine.runner import save_checkpoint
 
-    from deepmark_mm.testing.synthetic import coco_file_name, make_synthetic_deepfashion2
+    from make_synthetic_deepfashion2 import coco_file_name, make_synthetic_deepfashion2
     make_synthetic_deepfashion2(str(tmp_path), num_train=0, num_val=3, size=64, seed=2)
     spec = importlib.util.spec_from_file_location(
         'oracle_analysis', REPO / 'tools' / 'analysis_tools' / 'oracle_analysis.py')
