@@ -15,10 +15,10 @@ waistband ends (0, 2) of shorts, trousers and skirt; upper-body hem = the top's 
 """
 from typing import Dict, Optional, Tuple
 
-import numpy as np
 from mmdet.registry import DATASETS
 
-from .keypoint_coco_dataset import KeypointCocoDataset, coco_instance
+from .deepfashion2_format import coco_annotation_to_instance
+from .keypoint_coco_dataset import KeypointCocoDataset
 
 #: Category names (label order) and each type's landmarks in mmpose's json order.
 FLD_TYPES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -100,17 +100,13 @@ class FLDDataset(KeypointCocoDataset):
         super().__init__(*args, data_prefix=data_prefix, **kwargs)
 
     def _instance(self, annotation: dict) -> dict:
-        """One ``data_info`` instance: the annotation's landmarks placed in its type's slots."""
+        """One ``data_info`` instance: the annotation's landmarks in its type's slots."""
         where = f'{self.ann_file}: annotation {annotation.get("id")}'
-        values = np.asarray(annotation.get('keypoints', []), dtype=np.float32)
         category = self._categories.get(annotation.get('category_id'), {})
-        label = self._type_label(values.size, tuple(category.get('keypoints') or ()), where)
-        start, end = self._meta['keypoint_slices'][label]
-        keypoints = np.zeros((self._meta['num_keypoints'], 3), dtype=np.float32)
-        keypoints[start:end] = values.reshape(end - start, 3)
-        if min(float(size) for size in annotation['bbox'][2:]) <= 0:
-            raise ValueError(f'{where}: box {annotation["bbox"]} has no area')
-        return coco_instance(annotation, label, keypoints)
+        label = self._type_label(len(annotation.get('keypoints') or []),
+                                 tuple(category.get('keypoints') or ()), where)
+        return coco_annotation_to_instance(dict(annotation, category_id=label + 1), where,
+                                           self._meta['keypoint_slices'], self._meta['classes'])
 
     def _type_label(self, num_values: int, category_keypoints: tuple, where: str) -> int:
         """The type (label) of an annotation with ``num_values`` keypoint numbers."""

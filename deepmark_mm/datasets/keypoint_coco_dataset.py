@@ -3,12 +3,12 @@
 import os.path as osp
 from typing import Dict, List, Mapping, Optional
 
-import numpy as np
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import load
 
-from .keypoint_metainfo import category_keypoint_mask, resolve_keypoint_metainfo
+from .deepfashion2_format import coco_annotation_to_instance
+from .keypoint_metainfo import resolve_keypoint_metainfo
 
 
 @DATASETS.register_module()
@@ -17,7 +17,8 @@ class KeypointCocoDataset(BaseDetDataset):
 
     The landmark set is the checked ``metainfo`` argument (DeepFashion2's when it names no
     ``keypoint_slices``). Category ids are ``label + 1``; each annotation holds ``3 * K`` numbers
-    (x, y, v), labelled only on its category's slots. ``data_info``: docs/architecture.md.
+    (x, y, v), zero outside its category's slots, or the category's own ``3 * n``.
+    ``data_info``: docs/architecture.md.
 
     ``**kwargs``: :class:`mmdet.datasets.BaseDetDataset` arguments.
     """
@@ -41,8 +42,6 @@ class KeypointCocoDataset(BaseDetDataset):
         if not isinstance(coco, dict) or 'images' not in coco:
             raise ValueError(f'{self.ann_file}: not a COCO annotation file (no "images")')
         self._meta = self.metainfo  # a deep copy per access: read once, not per annotation
-        self._own_slots = category_keypoint_mask(self._meta['num_keypoints'],
-                                                 self._meta['keypoint_slices'])
         self._categories = {category['id']: category for category in coco.get('categories', [])}
         by_image: Dict[int, List[dict]] = {image['id']: [] for image in coco['images']}
         for annotation in coco.get('annotations', []):
@@ -58,30 +57,8 @@ class KeypointCocoDataset(BaseDetDataset):
         ]
 
     def _instance(self, annotation: dict) -> dict:
-        """One ``data_info`` instance from a COCO annotation."""
-        classes = self._meta['classes']
-        num_keypoints = self._meta['num_keypoints']
-        where = f'{self.ann_file}: annotation {annotation.get("id")}'
-        label = int(annotation['category_id']) - 1
-        if not 0 <= label < len(classes):
-            raise ValueError(f'{where}: category_id {label + 1} is outside 1..{len(classes)}')
-        keypoints = np.asarray(annotation.get('keypoints', []), dtype=np.float32)
-        if keypoints.shape != (3 * num_keypoints, ):
-            raise ValueError(f'{where}: {keypoints.size} keypoint numbers, expected '
-                             f'{3 * num_keypoints} (x, y, v per slot)')
-        keypoints = keypoints.reshape(num_keypoints, 3)
-        own = self._own_slots[label]
-        if (keypoints[~own, 2] > 0).any():
-            raise ValueError(f'{where}: {classes[label]} labels slots outside its slice '
-                             f'{self._meta["keypoint_slices"][label]}')
-        return coco_instance(annotation, label, keypoints)
-
-
-def coco_instance(annotation: dict, label: int, keypoints: np.ndarray) -> dict:
-    """A ``data_info`` instance: the COCO ``bbox`` (x, y, w, h) as xyxy, ``label``, and
-    ``keypoints`` (K, 3) x, y, v split into ``keypoints`` (K, 2) and ``keypoints_visible`` (K,)."""
-    x, y, w, h = (float(v) for v in annotation['bbox'])
-    return dict(bbox=[x, y, x + w, y + h], bbox_label=label,
-                ignore_flag=int(annotation.get('iscrowd', 0)), area=w * h,
-                keypoints=keypoints[:, :2].copy(),
-                keypoints_visible=keypoints[:, 2].astype(np.uint8))
+        """One ``data_info`` instance, checked against the set's slices by
+        :func:`~.deepfashion2_format.coco_annotation_to_instance` (errors name file and id)."""
+        return coco_annotation_to_instance(
+            annotation, f'{self.ann_file}: annotation {annotation.get("id")}',
+            self._meta['keypoint_slices'], self._meta['classes'])
