@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Top-K local maxima of heatmaps, equal to ``local_maximum`` followed by ``torch.topk``.
+"""Top-K local maxima of heatmaps, equal to mmdet's ``get_local_maximum`` then ``torch.topk``.
 
 Local maxima are sparse, so they are compacted (masks computed on cache-sized blocks of whole
 maps) and the top-K runs on a small padded array of candidates per row (PyTorch has no sparse or
@@ -13,9 +13,14 @@ export the reference computation runs. The last functions read maps at and aroun
 from typing import NamedTuple, Optional, Tuple
 
 import torch
+from mmdet.models.utils import get_local_maximum
 from torch import Tensor
 
-from .local_maximum import is_tracing, local_maximum
+
+def is_tracing() -> bool:
+    """Whether the code runs under ``torch.jit`` tracing, ONNX export or ``torch.compile``."""
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
 
 
 def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], dim: int,
@@ -108,10 +113,11 @@ def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
                             per_channel: bool = True) -> Tuple[Tensor, Tensor]:
     """:func:`topk_local_maxima` computed on the full masked map (no data-dependent branch).
 
-    ``torch.topk`` of ``local_maximum(heat, kernel)``; the same arguments and results as
-    :func:`topk_local_maxima`, which runs it under tracing and for the rows it cannot prove.
+    ``torch.topk`` of mmdet's ``get_local_maximum(heat, kernel)`` (a module attribute that
+    benchmarks can swap); the same arguments and results as :func:`topk_local_maxima`, which
+    runs it under tracing and for the rows it cannot prove.
     """
-    peaks = local_maximum(heat, kernel=kernel)
+    peaks = get_local_maximum(heat, kernel=kernel)
     rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
         peaks.reshape(heat.shape[0], -1)
     return rows.topk(k, dim=-1)
@@ -186,7 +192,7 @@ def topk_local_maxima(heat: Tensor,
                       k: int,
                       kernel: int = 3,
                       per_channel: bool = True) -> Tuple[Tensor, Tensor]:
-    """``torch.topk`` of ``local_maximum(heat, kernel)`` per channel or over all channels.
+    """``torch.topk`` of ``get_local_maximum(heat, kernel)`` per channel or over all channels.
 
     Args:
         heat (Tensor): (B, C, H, W) heatmap (any memory format).
@@ -217,7 +223,7 @@ def topk_local_maxima_above(heat: Tensor, k: int, min_score: float,
     For consumers that ignore peaks scoring below ``min_score`` (a landmark grouping's
     ``score_thr``): the maxima below it are never compacted, and the result keeps only as many
     columns as the row with most entries at least ``min_score`` needs. Every entry of
-    ``torch.topk(local_maximum(heat), k)`` scoring at least ``min_score`` (or NaN) is at the
+    ``torch.topk(get_local_maximum(heat), k)`` scoring at least ``min_score`` (or NaN) is at the
     same row and column with the same value and index; the other positions hold anything
     scoring below ``min_score`` (padding: score 0, index 0).
 
