@@ -239,15 +239,13 @@ def reference_decoding(kind: str):
     # both run mmdet's get_local_maximum now
     from deepmark_mm.models.task_modules import deepmark_codec as deepmark_decode
     from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
-    new = (deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above)
-    deepmark_decode.topk_local_maxima = dense_topk_local_maxima
+    new = deepmark_decode.topk_local_maxima
     # every landmark peak, also those below the grouping's score_thr
-    deepmark_decode.topk_local_maxima_above = \
-        lambda heat, k, min_score, kernel=3: dense_topk_local_maxima(heat, k, kernel)
+    deepmark_decode.topk_local_maxima = dense_topk_local_maxima
     try:
         yield
     finally:
-        deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above = new
+        deepmark_decode.topk_local_maxima = new
 
 
 def _ms(fn: Callable[[], object]) -> float:

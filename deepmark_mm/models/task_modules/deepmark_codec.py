@@ -25,8 +25,7 @@ from deepmark_mm.ops import batched_nms
 from ..utils.ground_truth_maps import DeepMarkTargets, encode_targets
 from ..utils.image_frame import network_input_size, to_original_image
 from ..utils.peak_topk import (gather_at_pixels, is_tracing, peak_windows, sample_heatmap_at,
-                               topk_local_maxima, topk_local_maxima_above, weighted_vote,
-                               window_votes)
+                               topk_local_maxima, weighted_vote, window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table)
 from .keypoint_grouping import group_keypoints, parse_grouping
@@ -309,7 +308,8 @@ class DeepMarkCodec(nn.Module):
         batch_size, num_maps, height, width = probs.shape
         k = min(self.kpt_topk, height * width)
         if self.score_thr > 0 and not is_tracing():
-            scores, pixel_index = topk_local_maxima_above(probs, k, self.score_thr, self.kernel)
+            scores, pixel_index = topk_local_maxima(probs, k, self.kernel,
+                                                    min_score=self.score_thr)
             k = scores.shape[-1]
         else:
             scores, pixel_index = topk_local_maxima(probs, k, self.kernel, per_channel=True)
