@@ -5,12 +5,12 @@ A config opts in with ``custom_imports = dict(imports=['deepmark_mm', 'deepmark_
 and names the components it wants (the demo config uses all of them).
 """
 from .bf16_autocast_optim_wrapper import BF16AutocastOptimWrapper
-from .branch_at_pixels import BranchAtPixels, NeighbourhoodCache
 from .centernet_focal_loss import CenterNetFocalLoss, centernet_focal_loss
 from .channels_last_hook import ChannelsLastHook
 from .float32_depthwise_upsample import Float32DepthwiseUpsample
 from .retain_freed_memory_hook import RetainFreedMemoryHook, retain_freed_memory
-from .sparse_regression_head import SparseRegressionDeepMarkHead
+from .sparse_regression_head import (BranchAtPixels, NeighbourhoodCache,
+                                     SparseRegressionDeepMarkHead)
 
 __all__ = [
     'BF16AutocastOptimWrapper', 'BranchAtPixels', 'NeighbourhoodCache', 'CenterNetFocalLoss',

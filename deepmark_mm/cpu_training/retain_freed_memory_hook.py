@@ -1,7 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Keep freed heap memory in the process instead of handing it back to the OS (glibc only)."""
 import ctypes
-import ctypes.util
 from typing import Optional
 
 from mmdet.registry import HOOKS
@@ -19,12 +18,9 @@ MAX_TRIM_THRESHOLD = 2**31 - 1
 
 def _glibc() -> Optional[ctypes.CDLL]:
     """The C library when it is glibc (has ``mallopt`` and ``gnu_get_libc_version``), else None."""
-    name = ctypes.util.find_library('c')
-    if name is None:
-        return None
     try:
-        libc = ctypes.CDLL(name)
-    except OSError:
+        libc = ctypes.CDLL(None)  # the symbols of the process, its C library included
+    except (OSError, TypeError):  # TypeError: Windows has no process-wide handle
         return None
     return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'gnu_get_libc_version') else None
 

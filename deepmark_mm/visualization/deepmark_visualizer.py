@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmdet.registry import VISUALIZERS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import get_box_tensor
+from mmdet.structures.bbox import bbox_project, get_box_tensor
 from mmdet.visualization import DetLocalVisualizer
 from mmdet.visualization.palette import get_palette
 from mmengine.structures import InstanceData
@@ -16,7 +16,7 @@ from mmpose.visualization import FastVisualizer
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (CLASSES, KEYPOINT_SLICES, PALETTE,
                                                         category_skeletons)
-from deepmark_mm.models.utils.image_frame import project_bboxes, project_points
+from deepmark_mm.models.utils.image_frame import project_points
 
 Color = Tuple[int, int, int]
 
@@ -206,7 +206,7 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         if homography is not None and ori_shape is not None \
                 and tuple(image_shape[:2]) == tuple(ori_shape[:2]):
             inverse = torch.linalg.inv(torch.as_tensor(np.asarray(homography, np.float64)))
-            mapped.bboxes = project_bboxes(bboxes, inverse.float())
+            mapped.bboxes = bbox_project(bboxes, inverse.float())
             if 'keypoints' in gt:
                 keypoints = torch.as_tensor(np.asarray(tensor2ndarray(gt.keypoints), np.float32))
                 mapped.keypoints = project_points(keypoints, inverse.float())

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from deepmark_mm.cpu_training.branch_at_pixels import (BranchAtPixels, NeighbourhoodCache,
-                                                       is_conv3x3_relu_conv1x1)
+from deepmark_mm.cpu_training.sparse_regression_head import (BranchAtPixels, NeighbourhoodCache,
+                                                             is_conv3x3_relu_conv1x1)
 
 
 def _branch(in_channels=5, hidden=7, out_channels=3, seed=0):

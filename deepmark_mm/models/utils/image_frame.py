@@ -5,7 +5,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmdet.structures.bbox import get_box_tensor
+from mmdet.structures.bbox import bbox_project, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -25,19 +25,11 @@ def network_input_size(meta: dict) -> Tuple[int, int]:
 
 
 def project_points(points: Tensor, homography: Tensor) -> Tensor:
-    """(..., 2) points through a (3, 3) homography (mmdet's ``new = H @ old``)."""
+    """(..., 2) points through a (3, 3) homography (mmdet's ``new = H @ old``; its
+    ``bbox_project`` does boxes only)."""
     matrix = homography.to(points)
     projected = points @ matrix[:2, :2].T + matrix[:2, 2]
     return projected / (points @ matrix[2, :2] + matrix[2, 2]).unsqueeze(-1)
-
-
-def project_bboxes(bboxes: Tensor, homography: Tensor) -> Tensor:
-    """(N, 4) xyxy boxes through a homography: the tight box of the projected corners."""
-    x1, y1, x2, y2 = bboxes.unbind(-1)
-    corners = torch.stack([torch.stack(xy, -1) for xy in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))],
-                          dim=-2)  # (N, 4, 2)
-    corners = project_points(corners, homography)
-    return torch.cat([corners.amin(dim=-2), corners.amax(dim=-2)], dim=-1)
 
 
 def to_original_image(bboxes: Tensor, keypoints: Tensor, meta: dict) -> Tuple[Tensor, Tensor]:
@@ -46,7 +38,7 @@ def to_original_image(bboxes: Tensor, keypoints: Tensor, meta: dict) -> Tuple[Te
     if meta.get('homography_matrix', None) is not None:
         homography = torch.as_tensor(np.asarray(meta['homography_matrix'], dtype=np.float64))
         inverse = torch.linalg.inv(homography).to(bboxes)
-        return project_bboxes(bboxes, inverse), project_points(keypoints, inverse)
+        return bbox_project(bboxes, inverse), project_points(keypoints, inverse)
     if meta.get('scale_factor', None) is not None:
         scale = bboxes.new_tensor(np.asarray(meta['scale_factor'], dtype=np.float64)[:2])
         return bboxes / scale.repeat(2), keypoints / scale

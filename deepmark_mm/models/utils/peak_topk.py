@@ -1,21 +1,26 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Top-K local maxima of heatmaps, equal to ``local_maximum`` followed by ``torch.topk``.
+"""Top-K local maxima of heatmaps, equal to mmdet's ``get_local_maximum`` then ``torch.topk``.
 
 Local maxima are sparse, so they are compacted (masks computed on cache-sized blocks of whole
 maps) and the top-K runs on a small padded array of candidates per row (PyTorch has no sparse or
 segmented top-K). That equals ``torch.topk`` on the full masked map whenever the K best
 candidates are positive and strictly decreasing and the (K+1)-th is strictly smaller; other rows
 (ties, fewer than K positive maxima, non-finite values) are recomputed with the full ``topk``, so
-the result is always identical, index order of ties included. :func:`topk_local_maxima_above`
-never compacts the maxima below a score (the grouping's ``score_thr``). Under tracing / ONNX
+the result is always identical, index order of ties included. With ``min_score`` the maxima below
+it (the grouping's ``score_thr``) are never compacted. Under tracing / ONNX
 export the reference computation runs. The last functions read maps at and around peaks.
 """
-from typing import NamedTuple, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
+from mmdet.models.utils import get_local_maximum
 from torch import Tensor
 
-from .local_maximum import is_tracing, local_maximum
+
+def is_tracing() -> bool:
+    """Whether the code runs under ``torch.jit`` tracing, ONNX export or ``torch.compile``."""
+    return bool(torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
 
 
 def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], dim: int,
@@ -48,19 +53,6 @@ def _window_max_into(flat: Tensor, planes_shape: Tuple[int, int, int], pairs: Te
 _BLOCK_ELEMENTS = 1 << 17
 
 
-class LocalMaxima(NamedTuple):
-    """The 3 x 3 local maxima of (B, C, H, W) planes, M of them.
-
-    Attributes:
-        index (Tensor): (M,) int64 ascending indices into ``heat.contiguous().view(-1)``.
-        values (Tensor): (M,) the heatmap there (the gradient flows to the heatmap).
-        plane_finite (Tensor): (B * C,) bool, the plane holds no NaN or infinity.
-    """
-    index: Tensor
-    values: Tensor
-    plane_finite: Tensor
-
-
 def bool_nonzero(mask: Tensor) -> Tensor:
     """(M,) ascending ``mask.nonzero()`` of an (N,) contiguous bool mask, read as int64 words
     first (8 flags each: 8 times fewer elements; PyTorch has no bit-packed ``nonzero``)."""
@@ -72,10 +64,13 @@ def bool_nonzero(mask: Tensor) -> Tensor:
     return words.index_select(0, in_words >> 3) * 8 + (in_words & 7)
 
 
-def local_maxima_candidates(heat: Tensor, min_score: Optional[float] = None) -> LocalMaxima:
-    """The 3 x 3 local maxima of a (B, C, H, W) map (H, W >= 2), only those scoring at least
-    ``min_score`` if given. On the CPU the mask is built in cache-sized blocks of whole planes
-    (every pass reads the block from the cache), then compacted at once."""
+def local_maxima_candidates(heat: Tensor,
+                            min_score: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
+    """The M 3 x 3 local maxima of a (B, C, H, W) map (H, W >= 2), only those scoring at least
+    ``min_score`` if given: (M,) int64 ascending indices into ``heat.contiguous().view(-1)``, (M,)
+    values (the gradient flows to the heatmap), (B * C,) bool planes free of NaN and infinity.
+    On the CPU the mask is built in cache-sized blocks of whole planes (every pass reads the
+    block from the cache), then compacted at once."""
     batch_size, channels, height, width = heat.shape
     if height < 2 or width < 2:
         raise ValueError(
@@ -101,17 +96,18 @@ def local_maxima_candidates(heat: Tensor, min_score: Optional[float] = None) -> 
         torch.sum(flat.view(-1, plane_size), -1, out=plane_sums[first:first + size // plane_size])
     index = bool_nonzero(mask)
     values = (planes if planes.requires_grad else detached).reshape(-1).index_select(0, index)
-    return LocalMaxima(index, values, torch.isfinite(plane_sums))
+    return index, values, torch.isfinite(plane_sums)
 
 
-def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3,
-                            per_channel: bool = True) -> Tuple[Tensor, Tensor]:
+def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3, per_channel: bool = True,
+                            min_score: Optional[float] = None) -> Tuple[Tensor, Tensor]:
     """:func:`topk_local_maxima` computed on the full masked map (no data-dependent branch).
 
-    ``torch.topk`` of ``local_maximum(heat, kernel)``; the same arguments and results as
-    :func:`topk_local_maxima`, which runs it under tracing and for the rows it cannot prove.
+    ``torch.topk`` of mmdet's ``get_local_maximum(heat, kernel)``; the arguments and results of
+    :func:`topk_local_maxima` (``min_score`` ignored: every column kept), which runs it under
+    tracing and for the rows it cannot prove (benchmarks swap it in).
     """
-    peaks = local_maximum(heat, kernel=kernel)
+    peaks = get_local_maximum(heat, kernel=kernel)
     rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
         peaks.reshape(heat.shape[0], -1)
     return rows.topk(k, dim=-1)
@@ -185,8 +181,16 @@ def _redo_inexact_rows(heat: Tensor, k: int, kernel: int, per_channel: bool, sco
 def topk_local_maxima(heat: Tensor,
                       k: int,
                       kernel: int = 3,
-                      per_channel: bool = True) -> Tuple[Tensor, Tensor]:
-    """``torch.topk`` of ``local_maximum(heat, kernel)`` per channel or over all channels.
+                      per_channel: bool = True,
+                      min_score: Optional[float] = None) -> Tuple[Tensor, Tensor]:
+    """``torch.topk`` of ``get_local_maximum(heat, kernel)`` per channel or over all channels.
+
+    ``min_score`` (per channel only) serves consumers that ignore peaks scoring below it (a
+    landmark grouping's ``score_thr``): the maxima below it are never compacted, and only the
+    k' <= k columns that the row with most entries at least ``min_score`` needs are kept. Every
+    entry of the full result scoring at least ``min_score`` (or NaN) is then at the same row and
+    column with the same value and index; the other positions hold anything scoring below
+    ``min_score`` (padding: score 0, index 0).
 
     Args:
         heat (Tensor): (B, C, H, W) heatmap (any memory format).
@@ -194,56 +198,31 @@ def topk_local_maxima(heat: Tensor,
         kernel (int): Max-pool NMS kernel. Defaults to 3.
         per_channel (bool): Rows are the (B, C) maps when True, the images (channels
             flattened, NCHW order, as mmdet's ``get_topk_from_heatmap``) when False.
+        min_score (float, optional): Threshold, > 0 (0 would keep every non-maximum's 0).
 
     Returns:
         tuple[Tensor]: Scores and int64 indices, (B, C, k) of ``y * W + x`` per channel, or
         (B, k) of ``c * H * W + y * W + x``; exactly ``torch.topk``'s values and order.
     """
+    if min_score is not None and not (min_score > 0 and per_channel):
+        raise ValueError(f'topk_local_maxima needs min_score > 0 and per_channel, got '
+                         f'min_score={min_score}, per_channel={per_channel}')
     batch_size, channels = heat.shape[:2]
     num_rows = batch_size * channels if per_channel else batch_size
     if _needs_dense_topk(heat, k, kernel):
         return dense_topk_local_maxima(heat, k, kernel, per_channel)
-    scores, index = _redo_inexact_rows(heat, k, kernel, per_channel,
-                                       *_candidate_topk(heat, k, num_rows))
+    scores, index, exact = _candidate_topk(heat, k, num_rows, min_score)
+    if min_score is not None:
+        padding = scores == float('-inf')
+        scores, index = scores.masked_fill(padding, 0), index.masked_fill(padding, 0)
+    scores, index = _redo_inexact_rows(heat, k, kernel, per_channel, scores, index, exact)
+    if min_score is not None:  # columns up to the last entry kept (>= min_score, or NaN)
+        kept = ~(scores < min_score)
+        k = int(kept.any(0).nonzero().max()) + 1 if bool(kept.any()) else 0
+        scores, index = scores[:, :k], index[:, :k]
     if per_channel:
-        return scores.view(batch_size, channels, k), index.view(batch_size, channels, k)
+        return scores.reshape(batch_size, channels, k), index.reshape(batch_size, channels, k)
     return scores, index
-
-
-def topk_local_maxima_above(heat: Tensor, k: int, min_score: float,
-                            kernel: int = 3) -> Tuple[Tensor, Tensor]:
-    """The entries of :func:`topk_local_maxima` (per channel) that score at least ``min_score``.
-
-    For consumers that ignore peaks scoring below ``min_score`` (a landmark grouping's
-    ``score_thr``): the maxima below it are never compacted, and the result keeps only as many
-    columns as the row with most entries at least ``min_score`` needs. Every entry of
-    ``torch.topk(local_maximum(heat), k)`` scoring at least ``min_score`` (or NaN) is at the
-    same row and column with the same value and index; the other positions hold anything
-    scoring below ``min_score`` (padding: score 0, index 0).
-
-    Args:
-        heat (Tensor): (B, C, H, W) heatmap.
-        k (int): At most this many entries per map, at most H * W.
-        min_score (float): Threshold, > 0 (0 would keep every non-maximum's 0).
-        kernel (int): Max-pool NMS kernel. Defaults to 3.
-
-    Returns:
-        tuple[Tensor]: Scores and int64 ``y * W + x`` indices, (B, C, k') with k' <= k.
-    """
-    if not min_score > 0:
-        raise ValueError(f'topk_local_maxima_above needs min_score > 0, got {min_score}')
-    batch_size, channels = heat.shape[:2]
-    if _needs_dense_topk(heat, k, kernel):
-        return dense_topk_local_maxima(heat, k, kernel, True)
-    scores, index, exact = _candidate_topk(heat, k, batch_size * channels, min_score)
-    padding = scores == float('-inf')
-    scores, index = _redo_inexact_rows(heat, k, kernel, True, scores.masked_fill(padding, 0),
-                                       index.masked_fill(padding, 0), exact)
-    # columns up to the last entry that is kept (>= min_score, or NaN) in any row
-    kept = ~(scores < min_score)
-    width_kept = int(kept.any(0).nonzero().max()) + 1 if bool(kept.any()) else 0
-    return (scores[:, :width_kept].reshape(batch_size, channels, width_kept),
-            index[:, :width_kept].reshape(batch_size, channels, width_kept))
 
 
 # ---------------------------------------------------------------- reading the maps around peaks

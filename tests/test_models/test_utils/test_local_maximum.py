@@ -40,7 +40,7 @@ def _maps(kind: str, batch: int = 2, size: int = 12, seed: int = 0):
     return [center, wh, offset, kpt_reg, kpt, kpt_offset]
 
 
-def max_pool_topk(heat, k, kernel=3, per_channel=True):
+def max_pool_topk(heat, k, kernel=3, per_channel=True, min_score=None):
     """The committed decoding's top-K: mmdet's max-pool NMS, then ``torch.topk`` over all pixels
     of each map (``per_channel``) or of each image (mmdet's ``get_topk_from_heatmap``)."""
     peaks = get_local_maximum(heat, kernel=kernel)
@@ -52,16 +52,14 @@ def max_pool_topk(heat, k, kernel=3, per_channel=True):
 def _predict(grouping, maps, cfg, old: bool):
     metas = [dict(batch_input_shape=(4 * maps[0].shape[2], 4 * maps[0].shape[3]))] * \
         maps[0].shape[0]
-    if old:  # and every landmark peak found, not only those the grouping may take
-        new = deepmark_codec.topk_local_maxima, deepmark_codec.topk_local_maxima_above
+    if old:  # and every landmark peak found (min_score ignored), not only those grouped
+        new = deepmark_codec.topk_local_maxima
         deepmark_codec.topk_local_maxima = max_pool_topk
-        deepmark_codec.topk_local_maxima_above = \
-            lambda heat, k, min_score, kernel=3: max_pool_topk(heat, k, kernel)
     try:
         return DeepMarkCodec(**cfg, grouping=grouping).decode(maps, metas)
     finally:
         if old:
-            deepmark_codec.topk_local_maxima, deepmark_codec.topk_local_maxima_above = new
+            deepmark_codec.topk_local_maxima = new
 
 
 TEST_CFGS = [

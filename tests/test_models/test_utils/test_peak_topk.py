@@ -10,7 +10,7 @@ from mmdet.models.utils import get_local_maximum  # noqa: E402
 from deepmark_mm.models.utils import peak_topk
 from deepmark_mm.models.utils.peak_topk import (_candidate_topk, bool_nonzero,
                                                 dense_topk_local_maxima, local_maxima_candidates,
-                                                topk_local_maxima, topk_local_maxima_above)
+                                                topk_local_maxima)
 
 
 def _max_pool_topk(heat, k, per_channel):
@@ -93,7 +93,7 @@ def test_topk_above_keeps_every_dense_entry_at_least_min_score(min_score):
     for name, heat in _heatmaps(7):
         for k in (1, 3, 40):
             expected_scores, expected_index = _max_pool_topk(heat, k, per_channel=True)
-            scores, index = topk_local_maxima_above(heat, k, min_score)
+            scores, index = topk_local_maxima(heat, k, min_score=min_score)
             width = scores.shape[-1]
             kept = ~(expected_scores < min_score)  # NaN kept
             assert width == (int(kept.any((0, 1)).nonzero().max()) + 1 if kept.any() else 0)
@@ -104,7 +104,9 @@ def test_topk_above_keeps_every_dense_entry_at_least_min_score(min_score):
             assert torch.equal(index[kept], expected_index[..., :width][kept]), (name, k)
             assert (scores[~kept] < min_score).all(), (name, k)
     with pytest.raises(ValueError, match='min_score > 0'):
-        topk_local_maxima_above(torch.rand(1, 1, 4, 4), 2, 0.)
+        topk_local_maxima(torch.rand(1, 1, 4, 4), 2, min_score=0.)
+    with pytest.raises(ValueError, match='per_channel'):
+        topk_local_maxima(torch.rand(1, 1, 4, 4), 2, per_channel=False, min_score=0.5)
 
 
 def test_word_packed_nonzero_is_nonzero():
@@ -118,7 +120,7 @@ def test_word_packed_nonzero_is_nonzero():
     ends[[0, 7, 8, 39]] = True
     assert bool_nonzero(ends).tolist() == [0, 7, 8, 39]
     odd = torch.rand(1, 3, 5, 5, generator=generator)  # 75 pixels: no whole words
-    assert torch.equal(local_maxima_candidates(odd).index,
+    assert torch.equal(local_maxima_candidates(odd)[0],
                        _mask(odd).view(-1).nonzero().squeeze(1))
 
 
