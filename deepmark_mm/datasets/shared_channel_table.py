@@ -114,12 +114,16 @@ def channel_flip_indices(table: KeypointChannelTable, flip_indices: Sequence[int
 
 
 def _table_from_fields(data: Dict, source: str) -> KeypointChannelTable:
-    """A table from its json fields; ``source`` when the fields name none."""
-    return KeypointChannelTable(
-        slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
-        num_channels=int(data['num_channels']),
-        channel_names=tuple(data.get('channel_names', ())),
-        source=str(data.get('source') or source))
+    """A table from its json fields (named ``source`` when they name none); a ValueError names
+    ``source`` for missing or malformed fields."""
+    try:
+        return KeypointChannelTable(
+            slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
+            num_channels=int(data['num_channels']),
+            channel_names=tuple(data.get('channel_names', ())),
+            source=str(data.get('source') or source))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'{source}: not a landmark channel table: {error}') from error
 
 
 def save_channel_table(table: KeypointChannelTable, path: str) -> None:
@@ -131,25 +135,15 @@ def save_channel_table(table: KeypointChannelTable, path: str) -> None:
 def load_channel_table(path: str) -> KeypointChannelTable:
     """Read a table written by :func:`save_channel_table` (a ValueError names a bad ``path``)."""
     with open(path, 'r', encoding='utf-8') as file:
-        data = json.load(file)
-    try:
-        return _table_from_fields(data, path)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f'{path}: not a landmark channel table: {error}') from error
+        return _table_from_fields(json.load(file), path)
 
 
 def table_from_slot_names(slot_names: Sequence[str], source: str) -> KeypointChannelTable:
     """A table sharing one channel among slots of equal name ((J,) ``slot_names``), channels
     numbered in order of first appearance."""
-    names: List[str] = []
-    index: Dict[str, int] = {}
-    channels = []
-    for name in slot_names:
-        if name not in index:
-            index[name] = len(names)
-            names.append(name)
-        channels.append(index[name])
-    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(names), tuple(names),
+    index: Dict[str, int] = {}  # name -> channel, in order of first appearance
+    channels = [index.setdefault(name, len(index)) for name in slot_names]
+    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(index), tuple(index),
                                 source)
 
 
@@ -170,10 +164,7 @@ def build_channel_table(spec: Union[KeypointChannelTable, str, Dict],
     elif isinstance(spec, str):
         table = load_channel_table(spec)
     elif isinstance(spec, dict):
-        try:
-            table = _table_from_fields(spec, 'channel table dict')
-        except (KeyError, TypeError) as error:
-            raise ValueError(f'channel table dict: missing or malformed field {error}') from error
+        table = _table_from_fields(spec, 'channel table dict')
     else:
         raise ValueError(f'channel table: expected a KeypointChannelTable, "semantic", a json '
                          f'path or a dict, got {type(spec).__name__}')

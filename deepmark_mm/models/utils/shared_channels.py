@@ -50,8 +50,6 @@ def head_channel_table(spec: object, num_keypoints: int,
     if flip_indices is None and \
             [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]:
         flip_indices = deepfashion2_flip()
+    # the slices tile the J slots (the codec checks), build_channel_table checks the table's J
     table = build_channel_table(spec, keypoint_slices, flip_indices)
-    if table.num_slots != num_keypoints:
-        raise ValueError(f'{table.source}: maps {table.num_slots} slots, the head has '
-                         f'{num_keypoints}')
     return torch.from_numpy(table.slot_to_channel.copy()), table.num_channels
