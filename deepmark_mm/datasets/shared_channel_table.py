@@ -1,5 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file.
+"""Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file,
+and its two builders: the semantic DeepFashion2 table and the grouping by position.
 
 A table maps J slots onto G channels; a head can use it when every channel is used, the slots of
 one category use distinct channels, and it is flip-consistent (all slots of one channel flip into
@@ -8,11 +9,14 @@ one channel, so a flipped view swaps whole channels). Stored as json: ``{"num_ch
 """
 import json
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from functools import lru_cache
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .keypoint_metainfo import check_flip_indices, slot_count
+from .deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES
+from .deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
+from .keypoint_metainfo import check_flip_indices, keypoint_owner, slot_count
 
 
 @dataclass(frozen=True)
@@ -110,12 +114,16 @@ def channel_flip_indices(table: KeypointChannelTable, flip_indices: Sequence[int
 
 
 def _table_from_fields(data: Dict, source: str) -> KeypointChannelTable:
-    """A table from its json fields; ``source`` when the fields name none."""
-    return KeypointChannelTable(
-        slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
-        num_channels=int(data['num_channels']),
-        channel_names=tuple(data.get('channel_names', ())),
-        source=str(data.get('source') or source))
+    """A table from its json fields (named ``source`` when they name none); a ValueError names
+    ``source`` for missing or malformed fields."""
+    try:
+        return KeypointChannelTable(
+            slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
+            num_channels=int(data['num_channels']),
+            channel_names=tuple(data.get('channel_names', ())),
+            source=str(data.get('source') or source))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f'{source}: not a landmark channel table: {error}') from error
 
 
 def save_channel_table(table: KeypointChannelTable, path: str) -> None:
@@ -127,25 +135,15 @@ def save_channel_table(table: KeypointChannelTable, path: str) -> None:
 def load_channel_table(path: str) -> KeypointChannelTable:
     """Read a table written by :func:`save_channel_table` (a ValueError names a bad ``path``)."""
     with open(path, 'r', encoding='utf-8') as file:
-        data = json.load(file)
-    try:
-        return _table_from_fields(data, path)
-    except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f'{path}: not a landmark channel table: {error}') from error
+        return _table_from_fields(json.load(file), path)
 
 
 def table_from_slot_names(slot_names: Sequence[str], source: str) -> KeypointChannelTable:
     """A table sharing one channel among slots of equal name ((J,) ``slot_names``), channels
     numbered in order of first appearance."""
-    names: List[str] = []
-    index: Dict[str, int] = {}
-    channels = []
-    for name in slot_names:
-        if name not in index:
-            index[name] = len(names)
-            names.append(name)
-        channels.append(index[name])
-    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(names), tuple(names),
+    index: Dict[str, int] = {}  # name -> channel, in order of first appearance
+    channels = [index.setdefault(name, len(index)) for name in slot_names]
+    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(index), tuple(index),
                                 source)
 
 
@@ -162,17 +160,210 @@ def build_channel_table(spec: Union[KeypointChannelTable, str, Dict],
     if isinstance(spec, KeypointChannelTable):
         table = spec
     elif isinstance(spec, str) and spec in SEMANTIC_TABLE_NAMES:
-        from .deepfashion2_semantic_channels import deepfashion2_semantic_channel_table
         table = deepfashion2_semantic_channel_table()
     elif isinstance(spec, str):
         table = load_channel_table(spec)
     elif isinstance(spec, dict):
-        try:
-            table = _table_from_fields(spec, 'channel table dict')
-        except (KeyError, TypeError) as error:
-            raise ValueError(f'channel table dict: missing or malformed field {error}') from error
+        table = _table_from_fields(spec, 'channel table dict')
     else:
         raise ValueError(f'channel table: expected a KeypointChannelTable, "semantic", a json '
                          f'path or a dict, got {type(spec).__name__}')
     check_channel_table(table, keypoint_slices, flip_indices)
+    return table
+
+
+# ----------------------------------------------------------------- semantic (DeepMark++)
+# DeepMark++ (arXiv 2006.00710) groups landmark slots that mean the same point of a garment
+# across categories: each of the 294 slots gets a meaning, one channel per meaning (G = 69).
+#
+# Meanings were read off DeepFashion2's definitions: mmpose's skeleton links order each category's
+# points along its outline, flip pairs give left / right, and the mean box-normalised positions of
+# the 32 real ``deepfashion2-samples`` images checked which point sits where. The tables below use
+# local 1-based numbers for the left side (the chain starting at point 7 of tops, 4 of bottoms)
+# and self-mirrored points; a left point's flip partner gets the mirrored channel. Non-obvious
+# choices: the outwear opening (collar, placket, hem) has its own left / right channels (the top's
+# neck and hem centres are their own mirror); cuffs and the sleeve seam middles are shared by short
+# and long sleeves; the vest / sling side point shares the sleeved tops' waist channel (same mean
+# position); each dress side chain (sleeved: four points, sleeveless: three) has its own channels.
+
+_NECKLINE = {1: 'neck_back_centre', 2: 'neck_side', 3: 'neck_front_side', 4: 'neck_front_centre'}
+_SHORT_SLEEVE_SIDE = {
+    7: 'shoulder', 8: 'sleeve_outer_middle', 9: 'cuff_outer', 10: 'cuff_inner',
+    11: 'sleeve_inner_middle', 12: 'armpit', 13: 'top_side_chest', 14: 'side_waist',
+    15: 'hem_corner', 16: 'hem_centre'}
+_LONG_SLEEVE_SIDE = {
+    7: 'shoulder', 8: 'long_sleeve_outer_upper', 9: 'sleeve_outer_middle',
+    10: 'long_sleeve_outer_lower', 11: 'cuff_outer', 12: 'cuff_inner',
+    13: 'long_sleeve_inner_lower', 14: 'sleeve_inner_middle', 15: 'long_sleeve_inner_upper',
+    16: 'armpit', 17: 'top_side_chest', 18: 'side_waist', 19: 'hem_corner', 20: 'hem_centre'}
+_SLEEVELESS_TOP_SIDE = {7: 'shoulder', 8: 'armpit', 9: 'side_waist', 10: 'hem_corner',
+                        11: 'hem_centre'}
+_SLEEVELESS_DRESS_SIDE = {7: 'shoulder', 8: 'armpit', 9: 'sleeveless_dress_side_1',
+                          10: 'sleeveless_dress_side_2', 11: 'sleeveless_dress_side_3',
+                          12: 'hem_corner', 13: 'hem_centre'}
+_BOTTOM_WAIST = {1: 'waistband_side', 2: 'waistband_centre', 4: 'hip_side'}
+
+
+def _dress_side(sleeve: Dict[int, str]) -> Dict[int, str]:
+    """A sleeved top's side chain up to the armpit, then four dress side points and the hem."""
+    armpit = next(k for k, v in sleeve.items() if v == 'armpit')
+    side = {k: v for k, v in sleeve.items() if k <= armpit}
+    side.update({armpit + i: f'sleeved_dress_side_{i}' for i in range(1, 5)})
+    side.update({armpit + 5: 'hem_corner', armpit + 6: 'hem_centre'})
+    return side
+
+
+#: Meaning of the left-side and self-mirrored points of each category, local 1-based numbers.
+LEFT_AND_CENTRE_MEANINGS: Dict[str, Dict[int, str]] = {
+    'short_sleeved_shirt': {**_NECKLINE, **_SHORT_SLEEVE_SIDE},
+    'long_sleeved_shirt': {**_NECKLINE, **_LONG_SLEEVE_SIDE},
+    'short_sleeved_outwear': {
+        1: 'neck_back_centre', 4: 'neck_side', 3: 'neck_front_side', 2: 'collar_opening',
+        **{k: v for k, v in _SHORT_SLEEVE_SIDE.items() if k <= 15}, 16: 'hem_opening',
+        30: 'placket_upper', 31: 'placket_lower'},
+    'long_sleeved_outwear': {
+        1: 'neck_back_centre', 2: 'neck_side', 3: 'neck_front_side', 4: 'collar_opening',
+        **{k: v for k, v in _LONG_SLEEVE_SIDE.items() if k <= 19}, 20: 'hem_opening',
+        38: 'placket_upper', 39: 'placket_lower'},
+    'vest': {**_NECKLINE, **_SLEEVELESS_TOP_SIDE},
+    'sling': {**_NECKLINE, **_SLEEVELESS_TOP_SIDE},
+    'shorts': {**_BOTTOM_WAIST, 5: 'leg_opening_outer', 6: 'leg_opening_inner', 7: 'crotch'},
+    'trousers': {**_BOTTOM_WAIST, 5: 'knee_outer', 6: 'leg_opening_outer',
+                 7: 'leg_opening_inner', 8: 'knee_inner', 9: 'crotch'},
+    'skirt': {**_BOTTOM_WAIST, 5: 'hem_corner', 6: 'hem_centre'},
+    'short_sleeved_dress': {**_NECKLINE, **_dress_side(_SHORT_SLEEVE_SIDE)},
+    'long_sleeved_dress': {**_NECKLINE, **_dress_side(_LONG_SLEEVE_SIDE)},
+    'vest_dress': {**_NECKLINE, **_SLEEVELESS_DRESS_SIDE},
+    'sling_dress': {**_NECKLINE, **_SLEEVELESS_DRESS_SIDE},
+}
+
+
+def deepfashion2_slot_meanings() -> List[str]:
+    """(294,) meanings, slot order: a left point's ends in ``'_l'``, its flip partner's in
+    ``'_r'``, a self-mirrored point's is plain; a ValueError names a missed or twice-named slot."""
+    flip = deepfashion2_flip_indices()
+    meanings: List[str] = [''] * len(flip)
+    for name, (start, end) in zip(CLASSES, KEYPOINT_SLICES):
+        for local, meaning in LEFT_AND_CENTRE_MEANINGS[name].items():
+            slot = start + local - 1
+            if not start <= slot < end:
+                raise ValueError(f'semantic table: {name} has no point {local}')
+            partner = int(flip[slot])
+            if partner == slot:
+                meanings[slot] = meaning
+                continue
+            if meanings[slot] or meanings[partner]:
+                raise ValueError(f'semantic table: {name} point {local} (slot {slot}) or its '
+                                 f'flip partner slot {partner} is named twice')
+            meanings[slot], meanings[partner] = f'{meaning}_l', f'{meaning}_r'
+        missing = [s - start + 1 for s in range(start, end) if not meanings[s]]
+        if missing:
+            raise ValueError(f'semantic table: {name} points {missing} have no meaning')
+    return meanings
+
+
+@lru_cache(maxsize=1)
+def deepfashion2_semantic_channel_table() -> KeypointChannelTable:
+    """The checked semantic table: 294 slots onto 69 channels numbered by first use."""
+    table = table_from_slot_names(deepfashion2_slot_meanings(),
+                                  'DeepFashion2 semantic (DeepMark++) channel table')
+    check_channel_table(table, KEYPOINT_SLICES, deepfashion2_flip_indices())
+    return table
+
+
+# ----------------------------------------------------------------- by position (2010.12390)
+# "Efficient grouping for keypoint detection" (arXiv 2010.12390) merges keypoints of different
+# categories at the same place of the object. Here: per slot, the mean box-normalised position
+# (:func:`keypoint_position_statistics`), pooled with its flip partner's mirror
+# (:func:`mirror_pooled_statistics`); then (:func:`greedy_position_channels`) the two closest groups
+# are merged while closer than ``threshold`` (box-normalised units) and allowed: no category in
+# common, and both or neither their own mirror (not each other's), their mirrors merged in the same
+# step so the result is flip-consistent. Slots labelled fewer than ``min_count`` times stay alone;
+# channels are numbered by each group's smallest slot.
+
+def keypoint_position_statistics(instances: Iterable[dict], num_keypoints: int,
+                                 visible_only: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """(J, 2) float64 mean box-normalised (x, y) (0 where never labelled) and (J,) int64 counts
+    over dataset ``instances`` (:func:`.deepfashion2_format.coco_annotation_to_instance`), of
+    landmarks with v in {1, 2} (v = 2 with ``visible_only``)."""
+    sums = np.zeros((num_keypoints, 2), dtype=np.float64)
+    counts = np.zeros(num_keypoints, dtype=np.int64)
+    for instance in instances:
+        x1, y1, x2, y2 = (float(v) for v in instance['bbox'])
+        visible = np.asarray(instance['keypoints_visible'])
+        labelled = visible == 2 if visible_only else visible > 0
+        points = np.asarray(instance['keypoints'], dtype=np.float64)
+        normalised = (points - [x1, y1]) / [x2 - x1, y2 - y1]
+        sums[labelled] += normalised[labelled]
+        counts += labelled
+    means = sums / np.maximum(counts, 1)[:, None]
+    return means, counts
+
+
+def mirror_pooled_statistics(means: np.ndarray, counts: np.ndarray,
+                             flip_indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """(J, 2) ``means`` and (J,) ``counts`` pooled with each flip partner's, mirrored (``x ->
+    1 - x``): ``pooled[flip[j]] == (1 - pooled[j, 0], pooled[j, 1])``."""
+    flip = np.asarray(flip_indices, dtype=np.int64)
+    mirrored = means[flip].copy()
+    mirrored[:, 0] = 1.0 - mirrored[:, 0]
+    total = counts + counts[flip]
+    pooled = (means * counts[:, None] + mirrored * counts[flip][:, None]) / np.maximum(
+        total, 1)[:, None]
+    return pooled, total
+
+
+def greedy_position_channels(means: np.ndarray,
+                             counts: np.ndarray,
+                             keypoint_slices: Sequence[Sequence[int]],
+                             flip_indices: Sequence[int],
+                             threshold: float,
+                             min_count: int = 1,
+                             source: str = 'automatic channel table') -> KeypointChannelTable:
+    """The checked table of greedy closest-pair merging (module docstring) of the mirror-pooled
+    (J, 2) ``means`` and (J,) ``counts``."""
+    flip = np.asarray(flip_indices, dtype=np.int64)
+    num_slots = len(flip)
+    owner = keypoint_owner(keypoint_slices)
+    # group state, indexed by the group's id (its first slot); inactive groups are masked out
+    group_of = np.arange(num_slots)
+    categories = np.zeros((num_slots, len(keypoint_slices)), dtype=bool)
+    categories[np.arange(num_slots), owner] = True
+    weight = counts.astype(np.float64)
+    position_sum = means * weight[:, None]
+    mergeable = counts >= min_count
+
+    def merge(keep: int, gone: int) -> None:
+        group_of[group_of == gone] = keep
+        categories[keep] |= categories[gone]
+        position_sum[keep] += position_sum[gone]
+        weight[keep] += weight[gone]
+        mergeable[gone] = False
+
+    while True:
+        ids = np.flatnonzero(mergeable)
+        if ids.size < 2:
+            break
+        centre = position_sum[ids] / weight[ids, None]
+        distance = np.linalg.norm(centre[:, None] - centre[None], axis=-1)
+        mirror = group_of[flip[ids]]
+        self_mirror = mirror == ids
+        allowed = ~(categories[ids].astype(np.int64) @ categories[ids].T.astype(np.int64)
+                    ).astype(bool)
+        allowed &= self_mirror[:, None] == self_mirror[None, :]
+        allowed &= mirror[:, None] != ids[None, :]
+        allowed &= np.triu(np.ones_like(allowed), k=1)
+        allowed &= distance < threshold
+        if not allowed.any():
+            break
+        flat = int(np.argmin(np.where(allowed, distance, np.inf)))
+        a, b = (int(ids[i]) for i in np.unravel_index(flat, allowed.shape))
+        mirror_a, mirror_b = int(group_of[flip[a]]), int(group_of[flip[b]])
+        merge(min(a, b), max(a, b))
+        if mirror_a != a:
+            merge(min(mirror_a, mirror_b), max(mirror_a, mirror_b))
+    roots, slot_to_channel = np.unique(group_of, return_inverse=True)
+    table = KeypointChannelTable(slot_to_channel.astype(np.int64), int(roots.size),
+                                 tuple(f'group_of_slot_{int(r)}' for r in roots), source)
+    check_channel_table(table, keypoint_slices, flip)
     return table

@@ -75,11 +75,16 @@ class DeepMarkExportWrapper(nn.Module):
         if self.flip:
             inputs = torch.cat([inputs, inputs.flip(dims=[3])])
         head = self.detector.bbox_head
-        feats = self.detector.extract_feat(inputs)
-        maps = head.codec.prob_maps(head(feats))
-        if self.kpt_reg_features:  # the branch without its last convolution
-            maps = maps[:3] + (head.kpt_reg_head[-1][:-1](feats[-1]), ) + maps[4:]
-        return maps
+        if not self.kpt_reg_features:
+            return head.codec.prob_maps(head(self.detector.extract_feat(inputs)))
+        hidden = []  # the input of the branch's last convolution, caught in one head pass
+        hook = head.kpt_reg_head[-1][-1].register_forward_pre_hook(
+            lambda module, args: hidden.append(args[0]))
+        try:
+            maps = head.codec.prob_maps(head(self.detector.extract_feat(inputs)))
+        finally:
+            hook.remove()
+        return maps[:3] + (hidden[0], ) + maps[4:]
 
 
 class DeepMarkPostprocess(nn.Module):

@@ -1,7 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Run an exported graph with onnxruntime; raw-map graphs are decoded by the head's codec."""
+"""Run an exported graph with onnxruntime (raw-map graphs decoded by the head's codec) and read
+the landmark set stored in its ONNX ``metadata_props`` (DeepFashion2's when absent)."""
 import copy
-from typing import List, Optional, Union
+import json
+from typing import Dict, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -14,10 +16,26 @@ from mmengine.structures import InstanceData
 
 from deepmark_mm.apis import DeepMarkInferencer
 from deepmark_mm.apis.inference_inputs import build_inference_pipeline
-from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline
+from deepmark_mm.datasets.keypoint_metainfo import (config_test_pipeline,
+                                                    resolve_keypoint_metainfo)
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
-from .keypoint_metadata import decode_settings, read_keypoint_metadata
-from .onnx_export import create_session
+from .onnx_export import create_session, decode_settings
+
+LANDMARK_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
+
+
+def read_keypoint_metadata(metadata: Mapping[str, str], source: str) -> Dict:
+    """The checked metainfo stored by ``keypoint_metadata_props`` (``metadata``: the graph's
+    ``custom_metadata_map``; ``source``: the file, for messages); DeepFashion2's without it."""
+    if not all(key in metadata for key in LANDMARK_METADATA_KEYS):
+        return resolve_keypoint_metainfo(None, source)
+    stored = {key: json.loads(metadata[key]) for key in LANDMARK_METADATA_KEYS}
+    default = resolve_keypoint_metainfo(None)
+    if tuple(stored['classes']) == default['classes'] and \
+            [tuple(v) for v in stored['keypoint_slices']] == default['keypoint_slices']:
+        default.update(stored)  # DeepFashion2's names, palette, ...
+        stored = default
+    return resolve_keypoint_metainfo(stored, source)
 
 
 class OnnxDeepMarkModel(nn.Module):

@@ -4,14 +4,16 @@
 Plain networks export at opset 17, :mod:`deepmark_mm.ops` deformable convolutions at opset 19 as
 ONNX ``DeformConv``. The decoding graph is exported apart and joined with ``onnx.compose``; node
 names start with :data:`NETWORK_PREFIX` / :data:`POSTPROCESS_PREFIX` (the int8 quantizer keeps
-the latter float).
+the latter float). The landmark set goes into the ``metadata_props`` as JSON strings
+(:func:`keypoint_metadata_props`; read back by ``onnx_deepmark.read_keypoint_metadata``).
 """
 import copy
 import io
+import json
 import os
 import os.path as osp
 import warnings
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,20 +22,40 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch.onnx import symbolic_helper
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
-from deepmark_mm.datasets.keypoint_metainfo import config_flip_indices, config_test_pipeline
+from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo, config_flip_indices,
+                                                    config_test_pipeline,
+                                                    resolve_keypoint_metainfo)
+from deepmark_mm.engine.hooks.keypoint_set_check_hook import keypoint_set_difference
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
-from .deform_conv_symbolic import DEFORM_CONV_OPSET, register_deform_conv_symbolic
 from .fold_zero_pads import fold_zero_pads
 from .export_wrapper import (INPUT_NAME, KPT_REG_FEATURES_NAMES, OUTPUT_NAMES,
                              POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess,
                              kpt_reg_last_conv)
-from .keypoint_metadata import decode_settings, keypoint_metadata_props, model_keypoint_metainfo
 
-DEFAULT_OPSET = 17
+DEFAULT_OPSET, DEFORM_CONV_OPSET = 17, 19
 NETWORK_PREFIX, POSTPROCESS_PREFIX = 'network/', 'postprocess/'
+
+
+@symbolic_helper.parse_args('v', 'v', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'b')
+def _deform_conv2d(g, x, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w,
+                   dilation_h, dilation_w, groups, offset_groups, use_mask):
+    """``torchvision::deform_conv2d`` -> ONNX ``DeformConv`` (X, W, offset, B[, mask]): same
+    layout and semantics; torchvision registers no symbolic for it."""
+    inputs = [x, weight, offset, bias] + ([mask] if use_mask else [])
+    return g.op('DeformConv', *inputs, dilations_i=[dilation_h, dilation_w], group_i=groups,
+                offset_group_i=offset_groups, pads_i=[pad_h, pad_w, pad_h, pad_w],
+                strides_i=[stride_h, stride_w])
+
+
+def register_deform_conv_symbolic() -> None:
+    """Let the TorchScript ONNX exporter write ``torchvision::deform_conv2d`` (idempotent)."""
+    import torchvision  # noqa: F401  (registers the torchvision:: ops)
+    torch.onnx.register_custom_op_symbolic('torchvision::deform_conv2d', _deform_conv2d,
+                                           DEFORM_CONV_OPSET)
 
 
 def export_opset(model: nn.Module, where: str = 'the model') -> int:
@@ -84,6 +106,34 @@ def build_detector(config: Union[str, Config],
         model.init_weights()
     model.cfg = cfg
     return model.to(device).eval()
+
+
+def decode_settings(codec: nn.Module) -> str:
+    """The ``decode_settings`` entry of a codec: ``topk=..,kernel=..,...``."""
+    return ','.join(f'{key}={value}' for key, value in codec.decode_settings().items())
+
+
+def model_keypoint_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:
+    """The config's test dataset landmark metainfo (DeepFashion2's when unset); a ValueError
+    when it differs from ``head``'s."""
+    meta = resolve_keypoint_metainfo(config_dataset_metainfo(cfg), f'{where} test dataset metainfo')
+    difference = keypoint_set_difference(head, meta)
+    if difference:
+        raise ValueError(f'{where}: the landmark metainfo differs from the head: {difference}; '
+                         'set test_dataloader.dataset.metainfo')
+    return meta
+
+
+def keypoint_metadata_props(meta: Mapping) -> Dict[str, str]:
+    """``metadata_props`` entries (JSON strings) of a checked landmark metainfo: ``classes``,
+    ``keypoint_slices``, ``flip_indices``, ``sigmas`` and ``skeletons``."""
+    return dict(
+        classes=json.dumps(list(meta['classes'])),
+        keypoint_slices=json.dumps([list(map(int, s)) for s in meta['keypoint_slices']]),
+        flip_indices=json.dumps([int(v) for v in meta['flip_indices']]),
+        sigmas=json.dumps([float(v) for v in meta['sigmas']]),
+        skeletons=json.dumps([[list(map(int, link)) for link in links]
+                              for links in meta['skeletons']]))
 
 
 def export_onnx(config: Union[str, Config],

@@ -9,8 +9,8 @@ from deepmark_mm.datasets import (check_keypoint_metainfo, get_deepfashion2_meta
                                   resolve_keypoint_metainfo)
 from toy_keypoint_set import toy_keypoint_metainfo
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, OKS_SIGMAS, flip_indices
-from deepmark_mm.deployment.keypoint_metadata import (keypoint_metadata_props,
-                                                      read_keypoint_metadata)
+from deepmark_mm.deployment.onnx_deepmark import read_keypoint_metadata
+from deepmark_mm.deployment.onnx_export import keypoint_metadata_props
 
 
 def test_default_is_deepfashion2():

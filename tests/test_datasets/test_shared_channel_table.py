@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES, flip_indices
-from deepmark_mm.datasets.deepfashion2_semantic_channels import (
-    deepfashion2_semantic_channel_table, deepfashion2_slot_meanings)
 from deepmark_mm.datasets.shared_channel_table import (KeypointChannelTable,
-                                                          channel_flip_indices,
-                                                          check_channel_table,
-                                                          load_channel_table, save_channel_table,
-                                                          table_from_slot_names)
+                                                       channel_flip_indices, check_channel_table,
+                                                       deepfashion2_semantic_channel_table,
+                                                       deepfashion2_slot_meanings,
+                                                       load_channel_table, save_channel_table,
+                                                       table_from_slot_names)
 
 # two categories of 3 slots: 0 = (left, centre, right), 1 = (left, centre, right)
 SLICES = [(0, 3), (3, 6)]

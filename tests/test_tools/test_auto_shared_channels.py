@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Automatic landmark grouping (2010.12390 style) and tools/analysis_tools/auto_shared_channels.py."""
+"""Automatic landmark grouping (2010.12390 style) and tools/analysis_tools/auto_shared_channels."""
 import json
 from pathlib import Path
 
@@ -8,11 +8,10 @@ import pytest
 
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
 from deepmark_mm.datasets.shared_channel_table import (build_channel_table,
-                                                          channel_flip_indices,
-                                                          check_channel_table,
-                                                          load_channel_table)
-from deepmark_mm.datasets.shared_channels_by_position import (greedy_position_channels,
-                                                             mirror_pooled_statistics)
+                                                       channel_flip_indices, check_channel_table,
+                                                       greedy_position_channels,
+                                                       load_channel_table,
+                                                       mirror_pooled_statistics)
 from deepfashion2_to_coco import coco_annotation_to_raw_item
 from synthetic_garments import garment_template
 

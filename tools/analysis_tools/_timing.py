@@ -18,39 +18,39 @@ import numpy as np
 import torch
 
 
-def time_call(fn: Callable[[], object], device: str, warmup: int, repeat: int) -> float:
-    """Median ms of ``fn()`` over ``repeat`` runs after ``warmup``; CUDA synchronised per run."""
-    synchronize = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    for _ in range(warmup):
-        fn()
-    synchronize()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append((time.perf_counter() - start) * 1000)
-    return sorted(times)[len(times) // 2]
+def timed_rounds(fns: Sequence[Callable[[], object]], repeat: int, warmup: int = 1,
+                 device: str = 'cpu') -> List[List[float]]:
+    """Per function of ``fns``, the ms of each of ``repeat`` rounds (the one timing loop here).
 
-
-def interleaved_median_ms(fns: Sequence[Callable[[], object]], repeat: int,
-                          warmup: int = 1) -> List[float]:
-    """Median ms of each of ``fns``, timed interleaved (CPU).
-
-    After ``warmup`` untimed rounds, each of ``repeat`` rounds runs every function once, in an
-    order rotated by one per round, so a change of the machine's load slows all of them alike.
+    After ``warmup`` untimed rounds, each round runs every function once, in an order rotated by
+    one per round, so a change of the machine's load slows all of them alike; CUDA ``device``:
+    synchronised after each run.
     """
+    synchronize = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
     for _ in range(warmup):
         for fn in fns:
             fn()
+    synchronize()
     times: List[List[float]] = [[] for _ in fns]
     for round_id in range(repeat):
         for offset in range(len(fns)):
             index = (round_id + offset) % len(fns)
             start = time.perf_counter()
             fns[index]()
+            synchronize()
             times[index].append((time.perf_counter() - start) * 1000)
-    return [sorted(values)[len(values) // 2] for values in times]
+    return times
+
+
+def interleaved_median_ms(fns: Sequence[Callable[[], object]], repeat: int, warmup: int = 1,
+                          device: str = 'cpu') -> List[float]:
+    """Median ms of each of ``fns``, timed interleaved (:func:`timed_rounds`)."""
+    return [statistics.median(values) for values in timed_rounds(fns, repeat, warmup, device)]
+
+
+def time_call(fn: Callable[[], object], device: str, warmup: int, repeat: int) -> float:
+    """Median ms of ``fn()`` over ``repeat`` runs after ``warmup``."""
+    return interleaved_median_ms([fn], repeat, warmup, device)[0]
 
 
 def cpu_name() -> str:
@@ -123,13 +123,7 @@ def benchmark_onnx(onnx_file: str,
         raise ValueError(f'{onnx_file} takes (batch, 3, {graph_shape[2]}, {graph_shape[3]}) '
                          f'inputs, not {input_shape}; export it at that size')
     feed = {INPUT_NAME: np.random.default_rng(seed).standard_normal(input_shape).astype(np.float32)}
-    for _ in range(warmup):
-        session.run(None, feed)
-    times_ms = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times_ms.append((time.perf_counter() - start) * 1000.0)
+    times_ms = timed_rounds([lambda: session.run(None, feed)], repeats, warmup)[0]
     mean = statistics.fmean(times_ms)
     return dict(onnx_file=onnx_file, input_shape=input_shape, repeats=repeats, ms_mean=mean,
                 ms_median=statistics.median(times_ms), ms_min=min(times_ms),

@@ -9,7 +9,7 @@ ANNOTATIONS is a COCO-layout json (what ``deepfashion2_to_coco.py`` or
 ``tools/dataset_converters`` write), a per-image annotation folder (``annos/``, one json per
 image) or one per-image json. Every annotation is read and checked by the project's DeepFashion2
 readers. The grouping
-(:mod:`deepmark_mm.datasets.shared_channels_by_position`): per-slot mean position normalised by the
+(:mod:`deepmark_mm.datasets.shared_channel_table`): per-slot mean position normalised by the
 garment box, pooled with the flip partner's mirrored mean, then greedy merging of the closest
 groups below ``--threshold`` (box-normalised distance), never two slots of one category in one
 group, mirror groups merged together. Prints G and the groups; writes the table as json
@@ -45,6 +45,7 @@ def read_instances(path: str) -> Iterator[dict]:
                                                           coco_annotation_to_instance,
                                                           raw_item_to_coco_annotation,
                                                           sorted_item_keys)
+
     def per_image_items(anno_path: str, anno: object) -> Iterator[dict]:
         if not isinstance(anno, dict):
             raise DeepFashion2FormatError(f'{anno_path}: top level is not an object')
@@ -116,10 +117,10 @@ def main(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
     from deepmark_mm.datasets.deepfashion2_metainfo import (KEYPOINT_SLICES, NUM_KEYPOINTS,
                                                             flip_indices, keypoint_names)
-    from deepmark_mm.datasets.shared_channel_table import save_channel_table
-    from deepmark_mm.datasets.shared_channels_by_position import (greedy_position_channels,
-                                                                 keypoint_position_statistics,
-                                                                 mirror_pooled_statistics)
+    from deepmark_mm.datasets.shared_channel_table import (greedy_position_channels,
+                                                           keypoint_position_statistics,
+                                                           mirror_pooled_statistics,
+                                                           save_channel_table)
     means, counts = keypoint_position_statistics(
         read_instances(args.annotations), NUM_KEYPOINTS, visible_only=args.visible_only)
     if not counts.any():

@@ -38,10 +38,8 @@ import contextlib
 import copy
 import os.path as osp
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import deepmark_mm  # noqa: F401  (first: lets mmcv-lite import mmcv.ops)
@@ -248,12 +246,6 @@ def reference_decoding(kind: str):
         deepmark_decode.topk_local_maxima = new
 
 
-def _ms(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1000
-
-
 def _same(old: List, new: List) -> bool:
     return all(
         torch.equal(a.get(key), b.get(key)) for a, b in zip(old, new)
@@ -274,14 +266,15 @@ def measure_decoding(model: nn.Module, maps: List[torch.Tensor], forward: Callab
     for kind in ('max-pool', 'old'):
         with reference_decoding(kind):
             same = same and _same(decode(), new)
-    times: Dict[str, List[float]] = {'forward': [], 'max-pool': [], 'old': [], 'new': []}
-    for _ in range(repeat):
-        times['forward'].append(_ms(forward))
-        for kind in ('max-pool', 'old'):
-            with reference_decoding(kind):
-                times[kind].append(_ms(decode))
-        times['new'].append(_ms(decode))
-    row = {f'{key}_ms': statistics.median(value) for key, value in times.items()}
+
+    def reference(kind):
+        with reference_decoding(kind):
+            return decode()
+
+    fns = {'forward': forward, 'max-pool': lambda: reference('max-pool'),
+           'old': lambda: reference('old'), 'new': decode}
+    times = interleaved_median_ms(list(fns.values()), repeat, warmup=0)
+    row = {f'{key}_ms': ms for key, ms in zip(fns, times)}
     row['identical'] = same
     return row
 

@@ -10,12 +10,10 @@ import deepmark_mm  # noqa: F401
 import deepmark_mm.cpu_training  # noqa: F401
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.datasets.deepfashion2_metainfo import flip_indices as deepfashion2_flip
-from deepmark_mm.datasets.deepfashion2_semantic_channels import \
-    deepfashion2_semantic_channel_table
-from deepmark_mm.datasets.shared_channel_table import channel_flip_indices
+from deepmark_mm.datasets.shared_channel_table import (channel_flip_indices,
+                                                       deepfashion2_semantic_channel_table)
 from deepmark_mm.models.test_time_augs import fuse_flip_outputs
 from deepmark_mm.models.task_modules import DeepMarkCodec
-from deepmark_mm.models.utils import mirror_channel_maps, slot_maps_to_channel_maps
 
 
 def decode_inputs(outputs, table):
@@ -72,7 +70,10 @@ def test_semantic_head_shapes_and_targets(two_images):
     assert outs[4][0].shape == (2, 69, 32, 32) and outs[3][0].shape[1] == 2 * NUM_KEYPOINTS
     targets = head.get_targets(gts, metas, (2, 13, 32, 32))
     per_slot = _head().get_targets(gts, metas, (2, 13, 32, 32))
-    expected = slot_maps_to_channel_maps(per_slot.kpt_heatmap, head.kpt_slot_to_channel, 69)
+    # channel g: the maximum over its slots' maps
+    index = head.kpt_slot_to_channel.view(1, -1, 1, 1).expand_as(per_slot.kpt_heatmap)
+    expected = per_slot.kpt_heatmap.new_zeros(2, 69, 32, 32).scatter_reduce_(
+        1, index, per_slot.kpt_heatmap, 'amax', include_self=False)
     assert torch.equal(targets.kpt_heatmap, expected)
     # every labelled landmark is a peak of 1 in its slot's channel
     assert int((targets.kpt_heatmap == 1).sum()) == per_slot.num_kpt_targets
@@ -114,8 +115,8 @@ def test_flip_fusion_on_the_slot_view_swaps_channels():
     slot_flip = torch.from_numpy(deepfashion2_flip().copy())
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(1, 69, 5, 8, generator=gen)
-    mirrored = mirror_channel_maps(logits, channel_flip)
-    assert torch.equal(mirror_channel_maps(mirrored, channel_flip), logits)
+    mirrored = logits.flip(-1)[:, channel_flip]  # width flipped, channels swapped
+    assert torch.equal(mirrored.flip(-1)[:, channel_flip], logits)
 
     def outputs(kpt_logits):  # other maps of a mirror-symmetric network: zeros / constants
         batch = kpt_logits.shape[0]

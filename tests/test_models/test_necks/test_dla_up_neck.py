@@ -155,7 +155,7 @@ def test_neck_exports_to_onnx(use_dcn, opset):
 
     import numpy as np
     onnxruntime = pytest.importorskip('onnxruntime')
-    from deepmark_mm.deployment.deform_conv_symbolic import register_deform_conv_symbolic
+    from deepmark_mm.deployment.onnx_export import register_deform_conv_symbolic
     register_deform_conv_symbolic()
     torch.manual_seed(0)
     neck = DLAUpNeck(DLA34_CHANNELS, use_dcn=use_dcn).eval()
