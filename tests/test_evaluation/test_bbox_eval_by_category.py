@@ -1,5 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The box mAP equals one stock pycocotools run, bit for bit."""
+"""Box mAP evaluated one category at a time equals one stock pycocotools run, bit for bit."""
 import numpy as np
 import pytest
 
@@ -8,7 +8,7 @@ from deepmark_mm.evaluation.metrics.deepfashion2_coco import build_coco_ground_t
 
 
 @pytest.mark.parametrize('seed', [0, 3])
-def test_box_map_equals_one_stock_run(helpers, tmp_path, seed):
+def test_per_category_box_map_equals_one_stock_run(helpers, tmp_path, seed):
     samples = helpers.generated_samples(seed)
     gt_dataset = build_coco_ground_truth(
         [dict(img_id=s['img_id'], height=s['ori_shape'][0], width=s['ori_shape'][1],

@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -48,10 +48,10 @@ def _quiet_coco(dataset: Dict) -> COCO:
     return coco
 
 
-def coco_evaluate(coco_gt: COCO, results: List[Dict], img_ids: Sequence,
+def coco_evaluate(coco_gt: COCO, results: List[Dict], img_ids: Sequence, cat_id: int,
                   iou_type: str, sigmas: Optional[np.ndarray] = None) -> COCOeval:
-    """pycocotools' ``evaluate`` and ``accumulate`` of ``results`` on ``img_ids`` and all
-    categories of ``coco_gt``; ``'keypoints'`` takes the OKS ``sigmas`` and ``maxDets = [20]``."""
+    """pycocotools' ``evaluate`` and ``accumulate`` of one category's ``results`` on
+    ``img_ids``; ``'keypoints'`` takes the OKS ``sigmas`` and ``maxDets = [20]``."""
     with contextlib.redirect_stdout(io.StringIO()):
         if results:  # loadRes writes into the entries: give it copies
             coco_dt = coco_gt.loadRes([dict(entry) for entry in results])
@@ -60,7 +60,7 @@ def coco_evaluate(coco_gt: COCO, results: List[Dict], img_ids: Sequence,
                                        categories=coco_gt.dataset['categories'],
                                        annotations=[]))
         evaluator = COCOeval(coco_gt, coco_dt, iou_type)
-        evaluator.params.imgIds = list(img_ids)
+        evaluator.params.imgIds, evaluator.params.catIds = list(img_ids), [cat_id]
         if iou_type == 'keypoints':
             evaluator.params.kpt_oks_sigmas, evaluator.params.maxDets = sigmas, [KEYPOINT_MAX_DETS]
         evaluator.evaluate()
@@ -68,8 +68,9 @@ def coco_evaluate(coco_gt: COCO, results: List[Dict], img_ids: Sequence,
     return evaluator
 
 
-def summarize(evaluators: Sequence[COCOeval]) -> Tuple[np.ndarray, str]:
-    """pycocotools' ``summarize`` of evaluations of disjoint categories in increasing id.
+def summarize(evaluators: Iterable[COCOeval]) -> Tuple[np.ndarray, str]:
+    """pycocotools' ``summarize`` of :func:`coco_evaluate` runs, one per category in increasing
+    id, each dropped but for its arrays once done (one category's results in memory at a time).
 
     With ``useCats = 1`` each category is matched and accumulated on its own and each summary
     number averages equal per-category blocks: the concatenated arrays give exactly one run's
@@ -78,10 +79,12 @@ def summarize(evaluators: Sequence[COCOeval]) -> Tuple[np.ndarray, str]:
     Returns:
         tuple[np.ndarray, str]: ``COCOeval.stats`` (-1 -> NaN) and pycocotools' summary table.
     """
-    evaluator = evaluators[-1]
-    evaluator.eval.update(
-        precision=np.concatenate([run.eval['precision'] for run in evaluators], axis=2),
-        recall=np.concatenate([run.eval['recall'] for run in evaluators], axis=1))
+    precisions, recalls = [], []
+    for evaluator in evaluators:
+        precisions.append(evaluator.eval['precision'])
+        recalls.append(evaluator.eval['recall'])
+    evaluator.eval.update(precision=np.concatenate(precisions, axis=2),
+                          recall=np.concatenate(recalls, axis=1))
     table = io.StringIO()
     with contextlib.redirect_stdout(table):
         evaluator.summarize()
@@ -264,10 +267,13 @@ class DeepFashion2Metric(BaseMetric):
                 raise ValueError(f'{len(unknown)} predicted images are not in {self.ann_file}, '
                                  f'e.g. image ids {unknown[:10]}')
 
+        cat_ids = sorted(coco_gt.getCatIds())
         eval_results: Dict[str, float] = {}
         if 'bbox' in self.metrics:
-            stats, table = summarize([coco_evaluate(coco_gt, bbox_entries(*(preds[key] for key in (
-                'img_ids', 'bboxes', 'scores', 'labels'))), img_ids, 'bbox')])
+            keys, labels = ('img_ids', 'bboxes', 'scores', 'labels'), preds['labels']
+            stats, table = summarize(coco_evaluate(
+                coco_gt, bbox_entries(*(preds[key][labels == cat_id - 1] for key in keys)),
+                img_ids, cat_id, 'bbox') for cat_id in cat_ids)
             print_log('DeepFashion2 box evaluation:\n' + table, logger=logger)
             eval_results.update({f'bbox_{name}': float(stats[i]) for name, i in BBOX_STATS.items()})
         if 'keypoints' in self.metrics:
@@ -275,9 +281,9 @@ class DeepFashion2Metric(BaseMetric):
                    for key in ('img_ids', 'scores', 'labels')}
             sigmas = np.asarray(meta['sigmas'], dtype=np.float64)
             for kind, visible_only in (('kpt', False), ('kpt_vis', True)):
-                stats, table = summarize([self._keypoint_evaluation(
+                stats, table = summarize(self._keypoint_evaluation(
                     coco_gt, cat_id, top, preds['own_keypoints'], sigmas, img_ids, visible_only)
-                    for cat_id in sorted(coco_gt.getCatIds())])
+                    for cat_id in cat_ids)
                 title = 'visible only' if visible_only else 'visible + occluded'
                 print_log(f'DeepFashion2 landmark evaluation ({title} landmarks):\n' + table,
                           logger=logger)
@@ -303,7 +309,7 @@ class DeepFashion2Metric(BaseMetric):
         mine = top['labels'] == label
         results = category_keypoint_entries(top['img_ids'][mine], top['scores'][mine], label,
                                             own[mine], slices)
-        return coco_evaluate(gt, results, img_ids, 'keypoints', sigmas[start:end])
+        return coco_evaluate(gt, results, img_ids, cat_id, 'keypoints', sigmas[start:end])
 
     def dump_results(self, results: List[Tuple[Dict, Dict]]) -> Dict[str, str]:
         """The official result files at ``outfile_prefix``; ``{'bbox' / 'keypoints': path}``."""
