@@ -251,12 +251,15 @@ class DeepMarkInferencer(DetInferencer):
 
     @torch.no_grad()
     def forward(self, inputs: dict, **kwargs) -> List[DetDataSample]:
-        """``test_step``, then the kept detections (:func:`select_detections`)."""
+        """``test_step``, then the kept detections (:func:`select_detections`), also kept as
+        the batch's prediction dicts for :meth:`visualize` and :meth:`postprocess`."""
         samples = self._run['model'].test_step(inputs)
         for sample in samples:
             where = sample.metainfo.get('img_path') or f'image {sample.metainfo["img_id"]}'
             sample.pred_instances = select_detections(
                 sample.pred_instances, self._run['score_thr'], self.model.dataset_meta, where)
+        self._run['batch'] = [sample_to_prediction(sample, self.model.dataset_meta['classes'])
+                              for sample in samples]
         return samples
 
     def visualize(self, inputs: List[ImageInput], preds: List[DetDataSample],
@@ -268,8 +271,7 @@ class DeepMarkInferencer(DetInferencer):
         if not (show or out_dir or return_vis):
             return None
         drawings = []
-        for item, sample in zip(inputs, preds):
-            prediction = sample_to_prediction(sample, self.model.dataset_meta['classes'])
+        for item, sample, prediction in zip(inputs, preds, self._run['batch']):
             out_file = osp.join(out_dir, 'vis', image_name(
                 prediction['img_path'], prediction['img_id'])) if out_dir else None
             drawings.append(self.draw(item, prediction, sample.metainfo, out_file, show,
@@ -282,33 +284,27 @@ class DeepMarkInferencer(DetInferencer):
                     visualization: Optional[List[np.ndarray]] = None,
                     return_datasamples: bool = False, print_result: bool = False,
                     no_save_pred: bool = False, pred_out_dir: str = '', **kwargs) -> Dict:
-        """Prediction dicts (or the samples), written by :meth:`pred2dict` unless told not to."""
-        predictions = [self.pred2dict(sample, '' if no_save_pred else pred_out_dir)
-                       for sample in preds]
-        if print_result:
-            for prediction in predictions:
-                print(prediction_to_readable(prediction, self.model.dataset_meta))
+        """The batch's prediction dicts (or the samples); with ``pred_out_dir`` (unless
+        ``no_save_pred``) each also written as readable JSON and to the official result files."""
+        predictions = self._run['batch']
+        for prediction in predictions:
+            readable = prediction_to_readable(prediction, self.model.dataset_meta)
+            if print_result:
+                print(readable)
+            if no_save_pred or not pred_out_dir:
+                continue
+            stem = osp.splitext(image_name(prediction['img_path'], prediction['img_id']))[0]
+            path = osp.join(pred_out_dir, 'preds', stem + '.json')
+            with open(path, 'w', encoding='utf-8') as file:
+                json.dump(readable, file, indent=1)
+            self._run['preds'].append(path)
+            self._run['metric'].process({}, [dict(
+                img_id=prediction['img_id'], ori_shape=prediction['ori_shape'],
+                pred_instances=dict(bboxes=prediction['bboxes'], scores=prediction['scores'],
+                                    labels=prediction['label_ids'],
+                                    keypoints=prediction['keypoints']))])
         return dict(predictions=preds if return_datasamples else predictions,
                     visualization=visualization)
-
-    def pred2dict(self, data_sample: DetDataSample, pred_out_dir: str = '') -> Dict:
-        """One sample as a prediction dict; with ``pred_out_dir`` also written as readable JSON
-        and passed to the official result files."""
-        prediction = sample_to_prediction(data_sample, self.model.dataset_meta['classes'])
-        if not pred_out_dir:
-            return prediction
-        stem = osp.splitext(image_name(prediction['img_path'], prediction['img_id']))[0]
-        path = osp.join(pred_out_dir, 'preds', stem + '.json')
-        with open(path, 'w', encoding='utf-8') as file:
-            json.dump(prediction_to_readable(prediction, self.model.dataset_meta), file, indent=1)
-        self._run['preds'].append(path)
-        self._run['metric'].process({}, [
-            dict(img_id=prediction['img_id'], ori_shape=prediction['ori_shape'],
-                 pred_instances=dict(bboxes=prediction['bboxes'], scores=prediction['scores'],
-                                     labels=prediction['label_ids'],
-                                     keypoints=prediction['keypoints']))
-        ])
-        return prediction
 
     def draw(self, item: ImageInput, prediction: Dict, metainfo: Optional[dict] = None,
              out_file: Optional[str] = None, show: bool = False, wait_time: float = 0,

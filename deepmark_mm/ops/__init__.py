@@ -13,22 +13,12 @@ from torchvision.ops import deform_conv2d
 
 __all__ = [
     'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'modulated_deform_conv2d', 'NMS_OPS',
-    'batched_nms', 'get_nms_op', 'nms', 'soft_nms'
+    'batched_nms', 'nms', 'soft_nms'
 ]
 IntPair = Union[int, Tuple[int, int]]
 
-#: The suppression ops a config may name in ``nms_cfg['type']``.
+#: The suppression ops a config may name in ``nms_cfg['type']`` (else a callable).
 NMS_OPS: Dict[str, Callable[..., Tuple[Tensor, Tensor]]] = {'nms': nms, 'soft_nms': soft_nms}
-
-
-def get_nms_op(op: object) -> Callable[..., Tuple[Tensor, Tensor]]:
-    """The op named by ``nms_cfg['type']`` (a name of :data:`NMS_OPS`, or a callable)."""
-    if callable(op):
-        return op
-    if isinstance(op, str) and op in NMS_OPS:
-        return NMS_OPS[op]
-    raise ValueError(f'nms_cfg type {op!r} is not an op of deepmark_mm.ops '
-                     f'(one of {sorted(NMS_OPS)} or a callable)')
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
@@ -42,7 +32,11 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
     ``keep`` (K,) input indices, by descending score.
     """
     cfg = dict(nms_cfg)
-    op = get_nms_op(cfg.pop('type', 'nms'))
+    name = cfg.pop('type', 'nms')
+    op = NMS_OPS.get(name) if isinstance(name, str) else name
+    if not callable(op):
+        raise ValueError(f'nms_cfg type {name!r} is not an op of deepmark_mm.ops '
+                         f'(one of {sorted(NMS_OPS)} or a callable)')
     max_num = cfg.pop('max_num', -1)
     cfg.pop('split_thr', None)
     if class_agnostic:

@@ -107,14 +107,6 @@ class BBoxKeypoints(HorizontalBoxes):
         other.flip_indices = self.flip_indices if flip_indices is None else flip_indices
         return other
 
-    def _transform_keypoints(self, matrix: Tensor) -> None:
-        """Apply a (3, 3) homography to the landmarks in place (unlabelled slots stay (0, 0))."""
-        matrix = matrix.to(dtype=self.keypoints.dtype, device=self.keypoints.device)
-        ones = self.keypoints.new_ones(*self.keypoints.shape[:-1], 1)
-        projected = torch.cat([self.keypoints, ones], dim=-1) @ matrix.T
-        self.keypoints = projected[..., :2] / projected[..., 2:3]
-        self._zero_unlabelled()
-
     # ------------------------------------------------------- tensor-like methods
     def __getitem__(self: T, index) -> T:
         """Index boxes and their landmarks alike (int, slice, 1-D mask, indices)."""
@@ -246,10 +238,8 @@ class BBoxKeypoints(HorizontalBoxes):
 
     def rotate_(self, center: Tuple[float, float], angle: float) -> None:
         """Rotate boxes (corners' hull) and landmarks about ``center`` (mmdet's convention)."""
-        super().rotate_(center, angle)
-        rotation = np.vstack([cv2.getRotationMatrix2D(tuple(map(float, center)), -angle, 1),
-                              [0., 0., 1.]])
-        self._transform_keypoints(torch.as_tensor(rotation))
+        self.project_(np.vstack([cv2.getRotationMatrix2D(tuple(map(float, center)), -angle, 1),
+                                 [0., 0., 1.]]))
 
     def project_(self, homography_matrix: Union[Tensor, np.ndarray]) -> None:
         """Apply a (3, 3) homography to boxes (hull of projected corners) and landmarks."""
@@ -266,7 +256,12 @@ class BBoxKeypoints(HorizontalBoxes):
             self._zero_unlabelled()
             return
         super().project_(matrix)
-        self._transform_keypoints(torch.as_tensor(matrix))
+        homography = torch.as_tensor(matrix, dtype=self.keypoints.dtype,
+                                     device=self.keypoints.device)
+        ones = self.keypoints.new_ones(*self.keypoints.shape[:-1], 1)
+        projected = torch.cat([self.keypoints, ones], dim=-1) @ homography.T
+        self.keypoints = projected[..., :2] / projected[..., 2:3]
+        self._zero_unlabelled()
 
     def rescale_(self, scale_factor: Tuple[float, float]) -> None:
         """Scale coordinates of boxes and landmarks by (sx, sy) in place."""

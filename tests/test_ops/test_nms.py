@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from deepmark_mm.mmcv_ext_stub import mmcv_has_compiled_ops, use_stand_in_kernels
-from deepmark_mm.ops import batched_nms, get_nms_op, nms, soft_nms
+from deepmark_mm.ops import NMS_OPS, batched_nms, nms, soft_nms
 
 needs_full_mmcv = pytest.mark.skipif(not mmcv_has_compiled_ops(),
                                      reason='full mmcv (compiled ops) is not installed')
@@ -135,7 +135,7 @@ def test_batched_nms_never_suppresses_across_classes(op, stand_in):
     op_args = {k: v for k, v in cfg.items() if k != 'type'}
     for label in range(3):
         members = (labels == label).nonzero().flatten()
-        own_dets, own_keep = get_nms_op(op)(boxes[members], scores[members], **op_args)
+        own_dets, own_keep = NMS_OPS[op](boxes[members], scores[members], **op_args)
         assert sorted(members[own_keep].tolist()) == sorted(keep[labels[keep] == label].tolist())
     assert (dets[:-1, 4] >= dets[1:, 4]).all()
     agnostic = batched_nms(boxes, scores, labels, cfg, class_agnostic=True)[1]

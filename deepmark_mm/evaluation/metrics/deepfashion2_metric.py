@@ -48,38 +48,39 @@ def _quiet_coco(dataset: Dict) -> COCO:
     return coco
 
 
-def coco_eval_by_category(runs: Iterable[Tuple[int, COCO, List[Dict], Optional[np.ndarray]]],
-                          img_ids: Sequence, iou_type: str) -> Tuple[np.ndarray, str]:
-    """pycocotools' evaluation one category at a time, merged before its ``summarize``.
+def coco_evaluate(coco_gt: COCO, results: List[Dict], img_ids: Sequence, cat_id: int,
+                  iou_type: str, sigmas: Optional[np.ndarray] = None) -> COCOeval:
+    """pycocotools' ``evaluate`` and ``accumulate`` of one category's ``results`` on
+    ``img_ids``; ``'keypoints'`` takes the OKS ``sigmas`` and ``maxDets = [20]``."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        if results:  # loadRes writes into the entries: give it copies
+            coco_dt = coco_gt.loadRes([dict(entry) for entry in results])
+        else:  # loadRes takes no empty list
+            coco_dt = _quiet_coco(dict(images=list(coco_gt.dataset['images']),
+                                       categories=coco_gt.dataset['categories'],
+                                       annotations=[]))
+        evaluator = COCOeval(coco_gt, coco_dt, iou_type)
+        evaluator.params.imgIds, evaluator.params.catIds = list(img_ids), [cat_id]
+        if iou_type == 'keypoints':
+            evaluator.params.kpt_oks_sigmas, evaluator.params.maxDets = sigmas, [KEYPOINT_MAX_DETS]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    return evaluator
+
+
+def summarize(evaluators: Iterable[COCOeval]) -> Tuple[np.ndarray, str]:
+    """pycocotools' ``summarize`` of :func:`coco_evaluate` runs, one per category in increasing
+    id, each dropped but for its arrays once done (one category's results in memory at a time).
 
     With ``useCats = 1`` each category is matched and accumulated on its own and each summary
     number averages equal per-category blocks: the concatenated arrays give exactly one run's
     numbers, while each category may use its own keypoint layout.
 
-    Args:
-        runs (Iterable[tuple]): ``(category_id, ground truth, result entries, OKS sigmas or
-            None)`` per category in increasing id.
-        img_ids (Sequence): Images to evaluate.
-        iou_type (str): ``'bbox'`` or ``'keypoints'`` (``maxDets = [20]``).
-
     Returns:
         tuple[np.ndarray, str]: ``COCOeval.stats`` (-1 -> NaN) and pycocotools' summary table.
     """
     precisions, recalls = [], []
-    for cat_id, coco_gt, results, sigmas in runs:
-        with contextlib.redirect_stdout(io.StringIO()):
-            if results:  # loadRes writes into the entries: give it copies
-                coco_dt = coco_gt.loadRes([dict(entry) for entry in results])
-            else:  # loadRes takes no empty list
-                coco_dt = _quiet_coco(dict(images=list(coco_gt.dataset['images']),
-                                           categories=coco_gt.dataset['categories'],
-                                           annotations=[]))
-            evaluator = COCOeval(coco_gt, coco_dt, iou_type)
-            evaluator.params.imgIds, evaluator.params.catIds = list(img_ids), [cat_id]
-            if iou_type == 'keypoints':
-                evaluator.params.kpt_oks_sigmas, evaluator.params.maxDets = sigmas, [20]
-            evaluator.evaluate()
-            evaluator.accumulate()
+    for evaluator in evaluators:
         precisions.append(evaluator.eval['precision'])
         recalls.append(evaluator.eval['recall'])
     evaluator.eval.update(precision=np.concatenate(precisions, axis=2),
@@ -96,7 +97,7 @@ class DeepFashion2Metric(BaseMetric):
 
     Boxes: COCO bbox evaluation. Landmarks: COCO keypoint evaluation with the landmark set's OKS
     sigmas, ``maxDets = 20``, OKS area = box area ``w * h``, run category by category on the
-    category's own slots (:func:`coco_eval_by_category`), reported as ``kpt_*`` (visible +
+    category's own slots (:func:`summarize`), reported as ``kpt_*`` (visible +
     occluded) and ``kpt_vis_*`` (visible only, as in the DeepMark paper). Only the 20 best
     detections per image and category keep their landmarks after ``process``.
 
@@ -269,10 +270,10 @@ class DeepFashion2Metric(BaseMetric):
         cat_ids = sorted(coco_gt.getCatIds())
         eval_results: Dict[str, float] = {}
         if 'bbox' in self.metrics:
-            labels = preds['labels']
-            runs = ((cat_id, coco_gt, bbox_entries(*(preds[key][labels == cat_id - 1] for key in (
-                'img_ids', 'bboxes', 'scores', 'labels'))), None) for cat_id in cat_ids)
-            stats, table = coco_eval_by_category(runs, img_ids, 'bbox')
+            keys, labels = ('img_ids', 'bboxes', 'scores', 'labels'), preds['labels']
+            stats, table = summarize(coco_evaluate(
+                coco_gt, bbox_entries(*(preds[key][labels == cat_id - 1] for key in keys)),
+                img_ids, cat_id, 'bbox') for cat_id in cat_ids)
             print_log('DeepFashion2 box evaluation:\n' + table, logger=logger)
             eval_results.update({f'bbox_{name}': float(stats[i]) for name, i in BBOX_STATS.items()})
         if 'keypoints' in self.metrics:
@@ -280,9 +281,9 @@ class DeepFashion2Metric(BaseMetric):
                    for key in ('img_ids', 'scores', 'labels')}
             sigmas = np.asarray(meta['sigmas'], dtype=np.float64)
             for kind, visible_only in (('kpt', False), ('kpt_vis', True)):
-                stats, table = coco_eval_by_category(
-                    self._keypoint_runs(coco_gt, cat_ids, top, preds['own_keypoints'], sigmas,
-                                        img_ids, visible_only), img_ids, 'keypoints')
+                stats, table = summarize(self._keypoint_evaluation(
+                    coco_gt, cat_id, top, preds['own_keypoints'], sigmas, img_ids, visible_only)
+                    for cat_id in cat_ids)
                 title = 'visible only' if visible_only else 'visible + occluded'
                 print_log(f'DeepFashion2 landmark evaluation ({title} landmarks):\n' + table,
                           logger=logger)
@@ -294,23 +295,21 @@ class DeepFashion2Metric(BaseMetric):
                       f'{len(img_ids)} evaluated images', logger=logger, level=logging.WARNING)
         return eval_results
 
-    def _keypoint_runs(self, coco_gt: COCO, cat_ids: List[int], top: Dict[str, np.ndarray],
-                       own: np.ndarray, sigmas: np.ndarray, img_ids: Sequence,
-                       visible_only: bool) -> Iterable[Tuple]:
-        """Per category: its ground truth and detections on its own slots, and their sigmas."""
-        slices = self.keypoint_meta['keypoint_slices']
-        for cat_id in cat_ids:
-            label = cat_id - 1
-            start, end = slices[label]
-            annotations = category_keypoint_annotations(
-                coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img_ids, catIds=[cat_id])), label,
-                visible_only, slices)
-            gt = _quiet_coco(dict(images=coco_gt.dataset['images'], annotations=annotations,
-                                  categories=[coco_gt.cats[cat_id]]))
-            mine = top['labels'] == label
-            yield cat_id, gt, category_keypoint_entries(
-                top['img_ids'][mine], top['scores'][mine], label, own[mine], slices), \
-                sigmas[start:end]
+    def _keypoint_evaluation(self, coco_gt: COCO, cat_id: int, top: Dict[str, np.ndarray],
+                             own: np.ndarray, sigmas: np.ndarray, img_ids: Sequence,
+                             visible_only: bool) -> COCOeval:
+        """One category's keypoint evaluation on its own slots and their sigmas."""
+        slices, label = self.keypoint_meta['keypoint_slices'], cat_id - 1
+        start, end = slices[label]
+        annotations = category_keypoint_annotations(
+            coco_gt.loadAnns(coco_gt.getAnnIds(imgIds=img_ids, catIds=[cat_id])), label,
+            visible_only, slices)
+        gt = _quiet_coco(dict(images=coco_gt.dataset['images'], annotations=annotations,
+                              categories=[coco_gt.cats[cat_id]]))
+        mine = top['labels'] == label
+        results = category_keypoint_entries(top['img_ids'][mine], top['scores'][mine], label,
+                                            own[mine], slices)
+        return coco_evaluate(gt, results, img_ids, cat_id, 'keypoints', sigmas[start:end])
 
     def dump_results(self, results: List[Tuple[Dict, Dict]]) -> Dict[str, str]:
         """The official result files at ``outfile_prefix``; ``{'bbox' / 'keypoints': path}``."""
