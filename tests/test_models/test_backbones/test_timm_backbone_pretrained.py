@@ -71,7 +71,8 @@ def test_installed_package_gives_the_imagenet_weights_offline(monkeypatch):
     package = torch.load(_weights_file('tf_efficientnet_lite0'), weights_only=True)
     trunk = backbone.trunk.state_dict()
     assert torch.equal(trunk['conv_stem.weight'], package['_conv_stem.weight'])
-    assert torch.equal(trunk['blocks.6.0.conv_pwl.weight'], package['_blocks.15._project_conv.weight'])
+    assert torch.equal(trunk['blocks.6.0.conv_pwl.weight'],
+                       package['_blocks.15._project_conv.weight'])
 
 
 def test_paper_dla_config_asks_for_imagenet_weights():
