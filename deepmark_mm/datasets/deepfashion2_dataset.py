@@ -80,10 +80,9 @@ def list_annotation_files(anno_dir: str) -> List[str]:
 def read_per_image_sample(anno_path: str,
                           image_dir: str,
                           skip_invalid: bool = False,
-                          image_suffix: str = IMAGE_SUFFIX,
                           own_slots_only: bool = False) -> PerImageSample:
     """(image record | None if unusable, COCO annotations with ``id`` 0, problems) of one
-    ``annos/NNNNNN.json`` and ``image_dir/NNNNNN<image_suffix>``; ``skip_invalid`` records bad
+    ``annos/NNNNNN.json`` and ``image_dir/NNNNNN.jpg``; ``skip_invalid`` records bad
     items / files in the problems instead of raising."""
     problems: List[str] = []
     try:
@@ -92,7 +91,7 @@ def read_per_image_sample(anno_path: str,
         anno = load_json_file(anno_path)
         check_fields(anno, (), anno_path, 'top level')
         item_keys = sorted_item_keys(anno, anno_path)
-        file_name = stem + image_suffix
+        file_name = stem + IMAGE_SUFFIX
         width, height = read_image_size(osp.join(image_dir, file_name), f'{anno_path}: image')
     except DeepFashion2FormatError as error:
         if not skip_invalid:

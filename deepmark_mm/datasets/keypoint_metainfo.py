@@ -11,9 +11,9 @@ def resolve_keypoint_slices(num_classes: int,
                             num_keypoints: int,
                             keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                             owner: str = 'landmark metainfo') -> List[Tuple[int, int]]:
-    """``num_classes`` checked ``[start, end)`` slices tiling ``[0, num_keypoints)`` once
-    (DeepFashion2's when None); a ValueError names ``owner`` if None is given for another set or
-    the slices are malformed or do not tile the slots (:func:`check_keypoint_slices`)."""
+    """``num_classes`` slices checked by :func:`check_keypoint_slices` to tile
+    ``[0, num_keypoints)``; DeepFashion2's when None (a ValueError names ``owner`` if None is
+    given for another set)."""
     if keypoint_slices is None:
         from .deepfashion2_metainfo import KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS
         if (num_classes, num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
@@ -22,13 +22,8 @@ def resolve_keypoint_slices(num_classes: int,
                 f'and num_keypoints={num_keypoints} differ from DeepFashion2 '
                 f'({NUM_CLASSES}, {NUM_KEYPOINTS})')
         keypoint_slices = KEYPOINT_SLICES
-    slices = [tuple(int(v) for v in s) for s in keypoint_slices]
-    if len(slices) != num_classes or any(
-            len(s) != 2 or not 0 <= s[0] < s[1] <= num_keypoints for s in slices):
-        raise ValueError(
-            f'{owner}: keypoint_slices must hold {num_classes} [start, end) pairs with '
-            f'0 <= start < end <= {num_keypoints}, got {slices}')
-    return check_keypoint_slices(slices, num_keypoints, owner)
+    classes = [f'class {label}' for label in range(num_classes)]
+    return check_keypoint_slices(keypoint_slices, num_keypoints, owner, classes)
 
 
 def check_keypoint_slices(keypoint_slices: Sequence[Sequence[int]],
@@ -56,11 +51,14 @@ def check_keypoint_slices(keypoint_slices: Sequence[Sequence[int]],
     problem, previous, covered = '', None, 0
     for label in sorted(range(len(slices)), key=slices.__getitem__):
         start, end = slices[label]
-        if start != covered:
+        if start > covered:
             problem = (f'slots [{covered}, {start}) between {name(previous)} and {name(label)} '
-                       'belong to no category' if start > covered else
+                       'belong to no category')
+        elif start < covered:
+            problem = (f'{name(label)} starts before slot 0' if previous is None else
                        f'slots [{start}, {min(covered, end)}) belong to both {name(previous)} '
                        f'and {name(label)}')
+        if problem:
             break
         previous, covered = label, end
     else:
@@ -168,10 +166,7 @@ def resolve_keypoint_metainfo(metainfo: Optional[Mapping] = None,
 
 def keypoint_owner(keypoint_slices: Sequence[Sequence[int]]) -> np.ndarray:
     """(K,) int64: the category (label) owning each slot of slices tiling ``[0, K)``."""
-    owner = np.zeros(slot_count(keypoint_slices), dtype=np.int64)
-    for label, (start, end) in enumerate(keypoint_slices):
-        owner[start:end] = label
-    return owner
+    return category_keypoint_mask(slot_count(keypoint_slices), keypoint_slices).argmax(0)
 
 
 def leaf_dataset_configs(dataset: dict) -> List[dict]:

@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file,
-and its two builders: the semantic DeepFashion2 table and the grouping by position.
+"""Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file
+and the semantic DeepFashion2 table (the grouping by position is
+``tools/analysis_tools/auto_shared_channels.py``'s).
 
 A table maps J slots onto G channels; a head can use it when every channel is used, the slots of
 one category use distinct channels, and it is flip-consistent (all slots of one channel flip into
@@ -10,13 +11,13 @@ one channel, so a flipped view swaps whole channels). Stored as json: ``{"num_ch
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES
 from .deepfashion2_metainfo import flip_indices as deepfashion2_flip_indices
-from .keypoint_metainfo import check_flip_indices, keypoint_owner, slot_count
+from .keypoint_metainfo import check_flip_indices, slot_count
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,6 @@ class KeypointChannelTable:
     def num_slots(self) -> int:
         """J."""
         return int(self.slot_to_channel.shape[0])
-
-    def slots_of_channel(self, channel: int) -> np.ndarray:
-        """The slots drawn into ``channel``, ascending: (n,) int64."""
-        return np.flatnonzero(self.slot_to_channel == channel)
 
     def to_dict(self) -> Dict:
         """The json form (see the module docstring)."""
@@ -126,40 +123,22 @@ def _table_from_fields(data: Dict, source: str) -> KeypointChannelTable:
         raise ValueError(f'{source}: not a landmark channel table: {error}') from error
 
 
-def save_channel_table(table: KeypointChannelTable, path: str) -> None:
-    """Write ``table`` as json (see the module docstring)."""
-    with open(path, 'w', encoding='utf-8') as file:
-        json.dump(table.to_dict(), file, indent=1)
-
-
 def load_channel_table(path: str) -> KeypointChannelTable:
-    """Read a table written by :func:`save_channel_table` (a ValueError names a bad ``path``)."""
+    """Read a json table (``tools/analysis_tools/auto_shared_channels.py``'s
+    ``save_channel_table``; a ValueError names a bad ``path``)."""
     with open(path, 'r', encoding='utf-8') as file:
         return _table_from_fields(json.load(file), path)
-
-
-def table_from_slot_names(slot_names: Sequence[str], source: str) -> KeypointChannelTable:
-    """A table sharing one channel among slots of equal name ((J,) ``slot_names``), channels
-    numbered in order of first appearance."""
-    index: Dict[str, int] = {}  # name -> channel, in order of first appearance
-    channels = [index.setdefault(name, len(index)) for name in slot_names]
-    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(index), tuple(index),
-                                source)
-
-
-#: Names ``build_channel_table`` accepts for the semantic DeepFashion2 table.
-SEMANTIC_TABLE_NAMES = ('semantic', 'deepfashion2_semantic')
 
 
 def build_channel_table(spec: Union[KeypointChannelTable, str, Dict],
                         keypoint_slices: Sequence[Sequence[int]],
                         flip_indices: Optional[Sequence[int]] = None) -> KeypointChannelTable:
     """A table checked by :func:`check_channel_table` from a config's ``spec``: a table,
-    ``'semantic'`` (DeepFashion2's), a json path (:func:`save_channel_table`, e.g. from
+    ``'semantic'`` (DeepFashion2's), a json path (e.g. from
     ``tools/analysis_tools/auto_shared_channels.py``) or a dict of its json fields."""
     if isinstance(spec, KeypointChannelTable):
         table = spec
-    elif isinstance(spec, str) and spec in SEMANTIC_TABLE_NAMES:
+    elif spec == 'semantic':
         table = deepfashion2_semantic_channel_table()
     elif isinstance(spec, str):
         table = load_channel_table(spec)
@@ -264,106 +243,11 @@ def deepfashion2_slot_meanings() -> List[str]:
 
 @lru_cache(maxsize=1)
 def deepfashion2_semantic_channel_table() -> KeypointChannelTable:
-    """The checked semantic table: 294 slots onto 69 channels numbered by first use."""
-    table = table_from_slot_names(deepfashion2_slot_meanings(),
-                                  'DeepFashion2 semantic (DeepMark++) channel table')
+    """The checked semantic table: 294 slots onto 69 channels (one per meaning) numbered by
+    first use."""
+    index: Dict[str, int] = {}  # meaning -> channel, in order of first appearance
+    channels = [index.setdefault(name, len(index)) for name in deepfashion2_slot_meanings()]
+    table = KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(index), tuple(index),
+                                 'DeepFashion2 semantic (DeepMark++) channel table')
     check_channel_table(table, KEYPOINT_SLICES, deepfashion2_flip_indices())
-    return table
-
-
-# ----------------------------------------------------------------- by position (2010.12390)
-# "Efficient grouping for keypoint detection" (arXiv 2010.12390) merges keypoints of different
-# categories at the same place of the object. Here: per slot, the mean box-normalised position
-# (:func:`keypoint_position_statistics`), pooled with its flip partner's mirror
-# (:func:`mirror_pooled_statistics`); then (:func:`greedy_position_channels`) the two closest groups
-# are merged while closer than ``threshold`` (box-normalised units) and allowed: no category in
-# common, and both or neither their own mirror (not each other's), their mirrors merged in the same
-# step so the result is flip-consistent. Slots labelled fewer than ``min_count`` times stay alone;
-# channels are numbered by each group's smallest slot.
-
-def keypoint_position_statistics(instances: Iterable[dict], num_keypoints: int,
-                                 visible_only: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-    """(J, 2) float64 mean box-normalised (x, y) (0 where never labelled) and (J,) int64 counts
-    over dataset ``instances`` (:func:`.deepfashion2_format.coco_annotation_to_instance`), of
-    landmarks with v in {1, 2} (v = 2 with ``visible_only``)."""
-    sums = np.zeros((num_keypoints, 2), dtype=np.float64)
-    counts = np.zeros(num_keypoints, dtype=np.int64)
-    for instance in instances:
-        x1, y1, x2, y2 = (float(v) for v in instance['bbox'])
-        visible = np.asarray(instance['keypoints_visible'])
-        labelled = visible == 2 if visible_only else visible > 0
-        points = np.asarray(instance['keypoints'], dtype=np.float64)
-        normalised = (points - [x1, y1]) / [x2 - x1, y2 - y1]
-        sums[labelled] += normalised[labelled]
-        counts += labelled
-    means = sums / np.maximum(counts, 1)[:, None]
-    return means, counts
-
-
-def mirror_pooled_statistics(means: np.ndarray, counts: np.ndarray,
-                             flip_indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
-    """(J, 2) ``means`` and (J,) ``counts`` pooled with each flip partner's, mirrored (``x ->
-    1 - x``): ``pooled[flip[j]] == (1 - pooled[j, 0], pooled[j, 1])``."""
-    flip = np.asarray(flip_indices, dtype=np.int64)
-    mirrored = means[flip].copy()
-    mirrored[:, 0] = 1.0 - mirrored[:, 0]
-    total = counts + counts[flip]
-    pooled = (means * counts[:, None] + mirrored * counts[flip][:, None]) / np.maximum(
-        total, 1)[:, None]
-    return pooled, total
-
-
-def greedy_position_channels(means: np.ndarray,
-                             counts: np.ndarray,
-                             keypoint_slices: Sequence[Sequence[int]],
-                             flip_indices: Sequence[int],
-                             threshold: float,
-                             min_count: int = 1,
-                             source: str = 'automatic channel table') -> KeypointChannelTable:
-    """The checked table of greedy closest-pair merging (module docstring) of the mirror-pooled
-    (J, 2) ``means`` and (J,) ``counts``."""
-    flip = np.asarray(flip_indices, dtype=np.int64)
-    num_slots = len(flip)
-    owner = keypoint_owner(keypoint_slices)
-    # group state, indexed by the group's id (its first slot); inactive groups are masked out
-    group_of = np.arange(num_slots)
-    categories = np.zeros((num_slots, len(keypoint_slices)), dtype=bool)
-    categories[np.arange(num_slots), owner] = True
-    weight = counts.astype(np.float64)
-    position_sum = means * weight[:, None]
-    mergeable = counts >= min_count
-
-    def merge(keep: int, gone: int) -> None:
-        group_of[group_of == gone] = keep
-        categories[keep] |= categories[gone]
-        position_sum[keep] += position_sum[gone]
-        weight[keep] += weight[gone]
-        mergeable[gone] = False
-
-    while True:
-        ids = np.flatnonzero(mergeable)
-        if ids.size < 2:
-            break
-        centre = position_sum[ids] / weight[ids, None]
-        distance = np.linalg.norm(centre[:, None] - centre[None], axis=-1)
-        mirror = group_of[flip[ids]]
-        self_mirror = mirror == ids
-        allowed = ~(categories[ids].astype(np.int64) @ categories[ids].T.astype(np.int64)
-                    ).astype(bool)
-        allowed &= self_mirror[:, None] == self_mirror[None, :]
-        allowed &= mirror[:, None] != ids[None, :]
-        allowed &= np.triu(np.ones_like(allowed), k=1)
-        allowed &= distance < threshold
-        if not allowed.any():
-            break
-        flat = int(np.argmin(np.where(allowed, distance, np.inf)))
-        a, b = (int(ids[i]) for i in np.unravel_index(flat, allowed.shape))
-        mirror_a, mirror_b = int(group_of[flip[a]]), int(group_of[flip[b]])
-        merge(min(a, b), max(a, b))
-        if mirror_a != a:
-            merge(min(mirror_a, mirror_b), max(mirror_a, mirror_b))
-    roots, slot_to_channel = np.unique(group_of, return_inverse=True)
-    table = KeypointChannelTable(slot_to_channel.astype(np.int64), int(roots.size),
-                                 tuple(f'group_of_slot_{int(r)}' for r in roots), source)
-    check_channel_table(table, keypoint_slices, flip)
     return table

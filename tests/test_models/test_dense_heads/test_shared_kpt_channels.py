@@ -141,7 +141,7 @@ def test_flip_fusion_on_the_slot_view_swaps_channels():
 
 
 def test_tables_from_a_json_file_and_bad_tables(tmp_path):
-    from deepmark_mm.datasets.shared_channel_table import save_channel_table
+    from auto_shared_channels import save_channel_table
     path = tmp_path / 'table.json'
     save_channel_table(SEMANTIC, str(path))
     head = _head(kpt_heatmap_channels=str(path))
