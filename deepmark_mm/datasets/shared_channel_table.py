@@ -115,7 +115,7 @@ def _table_from_fields(data: Dict, source: str) -> KeypointChannelTable:
     ``source`` for missing or malformed fields."""
     try:
         return KeypointChannelTable(
-            slot_to_channel=np.asarray(data['slot_to_channel'], dtype=np.int64),
+            slot_to_channel=np.asarray(data['slot_to_channel']),
             num_channels=int(data['num_channels']),
             channel_names=tuple(data.get('channel_names', ())),
             source=str(data.get('source') or source))

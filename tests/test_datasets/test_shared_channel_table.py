@@ -60,6 +60,9 @@ def test_json_round_trip_and_bad_file(tmp_path):
     bad.write_text(json.dumps({'slot_to_channel': [0, 1]}))
     with pytest.raises(ValueError, match='bad.json: not a landmark channel table'):
         load_channel_table(str(bad))
+    bad.write_text(json.dumps(dict(table.to_dict(), slot_to_channel=[0, 1.5, 2, 0, 1, 2])))
+    with pytest.raises(ValueError, match='bad.json: .*1-D integer array, got float64'):
+        load_channel_table(str(bad))
 
 
 def test_semantic_table_size_and_rules():
