@@ -39,17 +39,20 @@ def check_category_id(category_id: Any, where: str, num_classes: int = NUM_CLASS
     return int(category_id)
 
 
-def check_box_xyxy(box: Any, where: str) -> np.ndarray:
-    """An [x1, y1, x2, y2] box as (4,) float64, checked finite with x2 > x1 and y2 > y1."""
+def check_box(box: Any, where: str, what: str = 'box', xywh: bool = False) -> List[float]:
+    """The 4 floats of the field ``what``, ``box`` [x1, y1, x2, y2] (or [x, y, w, h] when
+    ``xywh``), checked finite with positive width and height; errors name ``where``."""
+    fields = '(x, y, w, h)' if xywh else '(x1, y1, x2, y2)'
     try:
-        array = np.asarray(box, dtype=np.float64)
+        values = np.asarray(box, dtype=np.float64)
     except (TypeError, ValueError):
-        array = np.empty(0)
-    if array.shape != (4, ) or not np.isfinite(array).all():
-        _fail(where, f'box {box!r} is not 4 finite numbers')
-    if array[2] <= array[0] or array[3] <= array[1]:
-        _fail(where, f'box {list(box)} (x1, y1, x2, y2) is degenerate or inverted')
-    return array
+        values = np.empty(0)
+    if values.shape != (4, ) or not np.isfinite(values).all():
+        _fail(where, f'{what} {box!r} is not 4 finite numbers {fields}')
+    x1, y1, a, b = values.tolist()
+    if (a <= 0 or b <= 0) if xywh else (a <= x1 or b <= y1):
+        _fail(where, f'{what} {list(box)} {fields} is degenerate, inverted or not finite')
+    return [x1, y1, a, b]
 
 
 def check_keypoint_triplets(values: Any, num_expected: int, where: str,
@@ -83,7 +86,7 @@ def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotatio
     check_fields(item, ('category_id', 'bounding_box', 'landmarks'), where, 'item')
     category_id = check_category_id(item['category_id'], where)
     start, end = KEYPOINT_SLICES[category_id - 1]
-    check_box_xyxy(item['bounding_box'], where)
+    check_box(item['bounding_box'], where)
     triplets = check_keypoint_triplets(item['landmarks'], end - start, where)
     x1, y1, x2, y2 = item['bounding_box']
     width, height = x2 - x1, y2 - y1
@@ -115,13 +118,7 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
     category_id = check_category_id(annotation['category_id'], where, len(keypoint_slices))
     start, end = keypoint_slices[category_id - 1]
     name, num_slots = classes[category_id - 1], max(stop for _, stop in keypoint_slices)
-    box = annotation['bbox']
-    try:
-        x, y, w, h = (float(value) for value in box)
-    except (TypeError, ValueError):
-        _fail(where, f'bbox {box!r} is not 4 numbers [x, y, w, h]')
-    if not np.isfinite([x, y, w, h]).all() or w <= 0 or h <= 0:
-        _fail(where, f'bbox {list(box)} (x, y, w, h) is degenerate, inverted or not finite')
+    x, y, w, h = check_box(annotation['bbox'], where, 'bbox', xywh=True)
     raw = annotation['keypoints']
     num_numbers = len(raw) if isinstance(raw, (Sequence, np.ndarray)) else -1
     if num_numbers == 3 * (end - start):

@@ -158,8 +158,8 @@ PER_IMAGE_CASES = {
     'category id above 13': (dict(category_id=14), 'category_id 14 is outside 1..13'),
     'category id 0': (dict(category_id=0), 'category_id 0 is outside 1..13'),
     'landmark count': (dict(landmarks=[20, 30, 2] * 7), 'landmarks has 21 numbers, expected 24'),
-    'degenerate box': (dict(bounding_box=[10, 12, 10, 70]), 'degenerate or inverted'),
-    'inverted box': (dict(bounding_box=[10, 70, 60, 12]), 'degenerate or inverted'),
+    'degenerate box': (dict(bounding_box=[10, 12, 10, 70]), 'degenerate, inverted'),
+    'inverted box': (dict(bounding_box=[10, 70, 60, 12]), 'degenerate, inverted'),
     'visibility 3': (dict(landmarks=[20, 30, 2] * 7 + [20, 30, 3]),
                      'visibility 3 at landmark 8'),
 }

@@ -2,8 +2,7 @@
 from .center_affine import (CenterAffine, RandomCenterAffine, center_scale_affine_matrix,
                             centernet_border, pixel_index_matrix, resize_paste_warp)
 from .color_jitter import CenterNetColorJitter, color_jitter_matrix
-from .formatting import PackDeepMarkInputs
-from .image_layout import contiguous_image
+from .formatting import PackDeepMarkInputs, contiguous_image
 from .loading import LoadDeepFashion2Annotations, LoadImageFromFileOrSkip, TooManyBadImagesError
 
 __all__ = [

@@ -16,7 +16,7 @@ from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import autocast_box_type
 
 from deepmark_mm.structures import BBoxKeypoints
-from .image_layout import contiguous_image
+from .formatting import contiguous_image
 
 
 def center_scale_affine_matrix(center: Tuple[float, float], scale: float,

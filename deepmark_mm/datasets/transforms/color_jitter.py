@@ -13,7 +13,7 @@ from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmdet.registry import TRANSFORMS
 
-from .image_layout import contiguous_image
+from .formatting import contiguous_image
 
 #: Weights of OpenCV's BGR -> gray conversion, in BGR order.
 BGR_GRAY_WEIGHTS = np.array([0.114, 0.587, 0.299])

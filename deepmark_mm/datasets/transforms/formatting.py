@@ -1,7 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Pack a DeepMark pipeline result into ``inputs`` + :class:`DetDataSample`."""
+"""Pack a DeepMark pipeline result into ``inputs`` + :class:`DetDataSample`, and the cheap
+C-contiguous copy of flipped image views the transforms share."""
 from typing import Sequence
 
+import cv2
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
@@ -11,7 +13,20 @@ from mmdet.structures.bbox import BaseBoxes, HorizontalBoxes
 from mmengine.structures import InstanceData
 
 from deepmark_mm.structures import BBoxKeypoints
-from .image_layout import contiguous_image
+
+
+def contiguous_image(img: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) ``img`` itself when C-contiguous, else a contiguous copy: the negative-stride
+    views of mmcv's ``imflip`` via ``cv2.flip`` of the base (numpy copies them pixel by pixel)."""
+    if img.flags.c_contiguous:
+        return img
+    flip_x = img.strides[1] < 0
+    flip_y = img.strides[0] < 0
+    if flip_x or flip_y:
+        base = img[::-1 if flip_y else 1, ::-1 if flip_x else 1]
+        if base.flags.c_contiguous and (base.ndim == 2 or base.ndim == 3 and base.shape[2] <= 4):
+            return cv2.flip(base, -1 if flip_x and flip_y else (1 if flip_x else 0))
+    return np.ascontiguousarray(img)
 
 
 @TRANSFORMS.register_module()
