@@ -177,7 +177,7 @@ def export_onnx(config: Union[str, Config],
     if batch_size is not None and batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     keypoint_props = keypoint_metadata_props(head_keypoint_metainfo(
-        model.bbox_head, config_dataset_metainfo(cfg), f'{where} test dataset'))
+        model.bbox_head, config_dataset_metainfo(cfg), f'{where} test_dataloader'))
     decoder = None
     # kpt_reg's last convolution at the decoded centres
     at_peaks = postprocess and not flip and kpt_reg_last_conv(model.bbox_head) is not None
