@@ -11,8 +11,8 @@ from .mmcv_ext_stub import install_mmcv_ext_stub
 
 install_mmcv_ext_stub()
 
-from .utils import check_openmmlab_versions, register_checkpoint_loader  # noqa: E402,I001
-from .version import __version__, version_info  # noqa: E402
+from .utils import register_checkpoint_loader  # noqa: E402,I001
+from .version import __version__, check_openmmlab_versions, version_info  # noqa: E402
 
 check_openmmlab_versions()
 register_checkpoint_loader()

@@ -1,5 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""``DeepMarkInferencer``: images in; garments, categories and landmarks out (+ drawings, JSON)."""
+"""``DeepMarkInferencer``: images in; garments, categories and landmarks out (+ drawings, JSON).
+
+Also the config's test pipeline made input-agnostic (paths or BGR arrays), which the ONNX
+wrapper and the int8 calibration share.
+"""
 import copy
 import json
 import os
@@ -18,16 +22,15 @@ from mmdet.utils.misc import IMG_EXTENSIONS
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import Compose
 from mmengine.model import BaseTTAModel
+from mmengine.registry import DefaultScope
 from mmengine.visualization import Visualizer
 
-from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo, config_test_pipeline,
-                                                    resolve_keypoint_metainfo)
-from deepmark_mm.engine.hooks import keypoint_set_difference
+from deepmark_mm.datasets.keypoint_metainfo import config_dataset_metainfo, config_test_pipeline
+from deepmark_mm.engine.hooks import head_keypoint_metainfo
 from deepmark_mm.evaluation import DeepFashion2Metric
 from deepmark_mm.models.test_time_augs import resolve_tta_config
 from deepmark_mm.utils import load_model_checkpoint
 from .config_resolution import load_deepmark_config
-from .inference_inputs import build_inference_pipeline
 from .prediction_format import (prediction_to_instances, prediction_to_readable,
                                 sample_to_prediction, select_detections)
 
@@ -35,6 +38,61 @@ from .prediction_format import (prediction_to_instances, prediction_to_readable,
 PLAIN_DETECTION_VISUALIZERS = (None, 'DetLocalVisualizer', 'mmdet.DetLocalVisualizer')
 
 ImageInput = Union[str, np.ndarray]
+
+#: Meta keys that only make sense for dataset samples; dropped for inference.
+DATASET_ONLY_META_KEYS = ('img_id', 'instances')
+
+LOADER_TYPES = ('LoadImageFromFile', 'mmcv.LoadImageFromFile', 'mmdet.LoadImageFromFile')
+
+
+def _adapt_transforms(transforms: List, input_size: Optional[Tuple[int, int]]) -> None:
+    """In place: drop dataset-only meta keys and set ``CenterAffine`` sizes, recursively."""
+    for transform in transforms:
+        if isinstance(transform, list):  # TestTimeAug's list of alternatives
+            _adapt_transforms(transform, input_size)
+            continue
+        if not isinstance(transform, dict):
+            continue
+        if 'transforms' in transform:
+            _adapt_transforms(transform['transforms'], input_size)
+        if 'meta_keys' in transform:
+            transform['meta_keys'] = tuple(key for key in transform['meta_keys']
+                                           if key not in DATASET_ONLY_META_KEYS)
+        if input_size is not None and str(transform.get('type', '')).split('.')[-1] == \
+                'CenterAffine':
+            transform['input_size'] = tuple(input_size)
+
+
+def build_inference_pipeline(pipeline_cfg: Sequence[dict],
+                             input_size: Optional[Tuple[int, int]] = None,
+                             where: str = 'test pipeline',
+                             scope: str = 'mmdet') -> Compose:
+    """The config's test (or TTA) pipeline fed by image paths or arrays: the first
+    ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader``, ``img_id`` / ``instances`` leave
+    the packed meta keys, and ``input_size`` ``(w, h)`` (e.g. an exported network's) is forced
+    onto every ``CenterAffine``; ``where`` names the pipeline in errors.
+    """
+    pipeline_cfg = copy.deepcopy(list(pipeline_cfg))
+    loader_index = next((index for index, transform in enumerate(pipeline_cfg)
+                         if transform.get('type') in LOADER_TYPES), None)
+    if loader_index is None:
+        raise ValueError(f'the {where} has no LoadImageFromFile: {pipeline_cfg}')
+    pipeline_cfg[loader_index] = dict(pipeline_cfg[loader_index], type='mmdet.InferencerLoader')
+    _adapt_transforms(pipeline_cfg, input_size)
+    with DefaultScope.overwrite_default_scope(scope):
+        return Compose(pipeline_cfg)
+
+
+def image_files(folder: str) -> List[str]:
+    """The image files of ``folder`` sorted by name, extensions matched case-insensitively
+    (mmdet's listing skips ``.JPG``); FileNotFoundError when there are none."""
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'folder {folder} not found')
+    files = [osp.join(folder, name) for name in sorted(os.listdir(folder))
+             if name.lower().endswith(IMG_EXTENSIONS) and osp.isfile(osp.join(folder, name))]
+    if not files:
+        raise FileNotFoundError(f'folder {folder} holds no image file ({IMG_EXTENSIONS})')
+    return files
 
 
 def image_ids(inputs: Sequence[ImageInput]) -> List[int]:
@@ -93,15 +151,8 @@ class DeepMarkInferencer(DetInferencer):
             dataset_meta = config_dataset_metainfo(cfg)
             source = 'the config\'s test dataset metainfo'
         target = model.module if isinstance(model, BaseTTAModel) else model
-        head = getattr(target, 'bbox_head', None)
-        classes = tuple((dataset_meta or {}).get('classes') or ())
-        if head is not None and classes and len(classes) != head.num_classes:
-            raise ValueError(f'{source} was trained on classes {classes}, but the model\'s head '
-                             f'has {head.num_classes}')
-        keypoint_meta = resolve_keypoint_metainfo(dataset_meta, f'{source} dataset_meta')
-        difference = head is not None and keypoint_set_difference(head, keypoint_meta)
-        if difference:
-            raise ValueError(f'{source}: its landmark set is not the model head\'s: {difference}')
+        keypoint_meta = head_keypoint_metainfo(getattr(target, 'bbox_head', None), dataset_meta,
+                                               source)
         if checkpoint is not None:
             # a test-time augmentation config (*_flip.py) builds the detector inside the wrapper
             load_model_checkpoint(target, checkpoint, self._weights_path,
@@ -199,15 +250,9 @@ class DeepMarkInferencer(DetInferencer):
 
     def _inputs_to_list(self, inputs: Union[ImageInput, Sequence[ImageInput]]
                         ) -> List[ImageInput]:
-        """mmdet's listing, each input checked; a folder's images sorted and matched
-        case-insensitively (mmdet skips ``.JPG``)."""
+        """mmdet's listing, each input checked; a folder's images by :func:`image_files`."""
         if isinstance(inputs, (str, os.PathLike)) and osp.isdir(inputs):
-            folder = os.fspath(inputs)
-            inputs = [osp.join(folder, name) for name in sorted(os.listdir(folder))
-                      if name.lower().endswith(IMG_EXTENSIONS)
-                      and osp.isfile(osp.join(folder, name))]
-            if not inputs:
-                raise FileNotFoundError(f'folder {folder} holds no image file ({IMG_EXTENSIONS})')
+            inputs = image_files(os.fspath(inputs))
         inputs = super()._inputs_to_list(os.fspath(inputs) if isinstance(inputs, os.PathLike)
                                          else inputs)
         for index, item in enumerate(inputs):

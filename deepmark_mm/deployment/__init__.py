@@ -4,11 +4,11 @@ from .export_wrapper import (INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES,
 from .onnx_deepmark import OnnxDeepMark, OnnxDeepMarkModel
 from .onnx_export import (build_detector, compare_with_pytorch, config_input_size, create_session,
                           export_onnx, export_opset)
-from .onnx_quantize import list_images, preprocessed_batches, quantize_onnx
+from .onnx_quantize import preprocessed_batches, quantize_onnx
 
 __all__ = [
     'DeepMarkExportWrapper', 'DeepMarkPostprocess', 'INPUT_NAME', 'OUTPUT_NAMES',
     'POSTPROCESS_OUTPUT_NAMES', 'OnnxDeepMark', 'OnnxDeepMarkModel',
     'build_detector', 'compare_with_pytorch', 'config_input_size', 'create_session',
-    'export_onnx', 'export_opset', 'list_images', 'preprocessed_batches', 'quantize_onnx'
+    'export_onnx', 'export_opset', 'preprocessed_batches', 'quantize_onnx'
 ]

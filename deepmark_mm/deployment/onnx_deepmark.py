@@ -14,8 +14,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.structures import InstanceData
 
-from deepmark_mm.apis import DeepMarkInferencer
-from deepmark_mm.apis.inference_inputs import build_inference_pipeline
+from deepmark_mm.apis import DeepMarkInferencer, build_inference_pipeline
 from deepmark_mm.datasets.keypoint_metainfo import (config_test_pipeline,
                                                     resolve_keypoint_metainfo)
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES

@@ -26,9 +26,8 @@ from torch.onnx import symbolic_helper
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
 from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo, config_flip_indices,
-                                                    config_test_pipeline,
-                                                    resolve_keypoint_metainfo)
-from deepmark_mm.engine.hooks.keypoint_set_check_hook import keypoint_set_difference
+                                                    config_test_pipeline)
+from deepmark_mm.engine.hooks import head_keypoint_metainfo
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
 from .fold_zero_pads import fold_zero_pads
@@ -113,17 +112,6 @@ def decode_settings(codec: nn.Module) -> str:
     return ','.join(f'{key}={value}' for key, value in codec.decode_settings().items())
 
 
-def model_keypoint_metainfo(head: nn.Module, cfg: Config, where: str) -> Dict:
-    """The config's test dataset landmark metainfo (DeepFashion2's when unset); a ValueError
-    when it differs from ``head``'s."""
-    meta = resolve_keypoint_metainfo(config_dataset_metainfo(cfg), f'{where} test dataset metainfo')
-    difference = keypoint_set_difference(head, meta)
-    if difference:
-        raise ValueError(f'{where}: the landmark metainfo differs from the head: {difference}; '
-                         'set test_dataloader.dataset.metainfo')
-    return meta
-
-
 def keypoint_metadata_props(meta: Mapping) -> Dict[str, str]:
     """``metadata_props`` entries (JSON strings) of a checked landmark metainfo: ``classes``,
     ``keypoint_slices``, ``flip_indices``, ``sigmas`` and ``skeletons``."""
@@ -188,7 +176,8 @@ def export_onnx(config: Union[str, Config],
         raise ValueError('flip fusion runs inside the graph only with postprocess (decoding)')
     if batch_size is not None and batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    keypoint_props = keypoint_metadata_props(model_keypoint_metainfo(model.bbox_head, cfg, where))
+    keypoint_props = keypoint_metadata_props(head_keypoint_metainfo(
+        model.bbox_head, config_dataset_metainfo(cfg), f'{where} test_dataloader'))
     decoder = None
     # kpt_reg's last convolution at the decoded centres
     at_peaks = postprocess and not flip and kpt_reg_last_conv(model.bbox_head) is not None

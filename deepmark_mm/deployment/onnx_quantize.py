@@ -14,25 +14,11 @@ import numpy as np
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
-from mmengine.utils import scandir
 
-from deepmark_mm.apis.inference_inputs import build_inference_pipeline
+from deepmark_mm.apis import build_inference_pipeline
 from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
 from .onnx_export import POSTPROCESS_PREFIX
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
-
-
-def list_images(folder: str, num: int) -> List[str]:
-    """The first ``num`` images of ``folder`` by name (FileNotFoundError when it has none)."""
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'calibration folder {folder} not found')
-    images = sorted(osp.join(folder, name)
-                    for name in scandir(folder, IMAGE_EXTENSIONS, case_sensitive=False))
-    if not images:
-        raise FileNotFoundError(f'calibration folder {folder} has no {IMAGE_EXTENSIONS} image')
-    return images[:num]
 
 
 def preprocessed_batches(images: Sequence[str], cfg: Config,

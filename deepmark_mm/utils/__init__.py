@@ -1,11 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .checkpoint_loading import (is_trusted, load_checkpoint_file, load_model_checkpoint,
+from .checkpoint_loading import (load_checkpoint_file, load_model_checkpoint,
                                  register_checkpoint_loader, trust_checkpoint)
 from .cpu_distributed import cpu_model_wrapper_cfg, prepare_cpu_distributed
-from .version_guard import check_openmmlab_versions, check_version
 
 __all__ = [
-    'check_openmmlab_versions', 'check_version', 'cpu_model_wrapper_cfg', 'is_trusted',
-    'load_checkpoint_file', 'load_model_checkpoint', 'prepare_cpu_distributed',
-    'register_checkpoint_loader', 'trust_checkpoint'
+    'cpu_model_wrapper_cfg', 'load_checkpoint_file', 'load_model_checkpoint',
+    'prepare_cpu_distributed', 'register_checkpoint_loader', 'trust_checkpoint'
 ]

@@ -54,7 +54,7 @@ def trust_checkpoint(path: str) -> None:
     _TRUSTED_PATHS.add(osp.realpath(osp.expanduser(path)))
 
 
-def is_trusted(path: str) -> bool:
+def _is_trusted(path: str) -> bool:
     """Whether ``path`` may be fully unpickled."""
     if os.environ.get(TRUST_ENV, '').lower() in ('1', 'true', 'yes'):
         return True
@@ -71,7 +71,7 @@ def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None)
         with torch.serialization.safe_globals(safe_checkpoint_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if not is_trusted(filename):
+        if not _is_trusted(filename):
             raise pickle.UnpicklingError(
                 f'{filename} holds objects beyond tensors and plain data, and loading them can '
                 f'run code. If you trust this file, pass --trust-checkpoint (tools), set '

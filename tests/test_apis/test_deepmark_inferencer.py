@@ -138,7 +138,7 @@ def test_checkpoint_of_other_classes_is_refused(tmp_path, inferencer):
         dict(
             state_dict=inferencer.model.state_dict(),
             meta=dict(dataset_meta=dict(classes=('person', 'car')))), path)
-    with pytest.raises(ValueError, match=r"coco\.pth was trained on classes \('person', 'car'\)"):
+    with pytest.raises(ValueError, match=r"coco\.pth has classes \('person', 'car'\)"):
         DeepMarkInferencer(
             'deepmark_dla34_1xb8-12e_synthetic-128',
             weights=str(path),

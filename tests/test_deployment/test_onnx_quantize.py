@@ -4,9 +4,9 @@ import numpy as np
 import onnx
 import pytest
 
+from deepmark_mm.apis import image_files
 from deepmark_mm.deployment import (INPUT_NAME, OUTPUT_NAMES, OnnxDeepMark, create_session,
-                                    export_onnx, list_images, preprocessed_batches,
-                                    quantize_onnx)
+                                    export_onnx, preprocessed_batches, quantize_onnx)
 from deepmark_mm.deployment.onnx_export import POSTPROCESS_PREFIX
 
 #: Same model as the ``exported`` fixture (tests/test_deployment/conftest.py).
@@ -23,7 +23,7 @@ def postprocess_file(exported, tmp_path_factory):
 
 
 def calibration(exported, deploy_images):
-    images = list_images(str(deploy_images['folder']), 2)
+    images = image_files(str(deploy_images['folder']))[:2]
     return list(preprocessed_batches(images, exported['model'].cfg, (128, 128)))
 
 
@@ -93,7 +93,7 @@ def test_shared_channel_maps_stay_float(deploy_images, tmp_path):
     export_onnx(config, None, float_file, input_shape=64, model=model, verify=False)
     producer = {out: node for node in onnx.load(float_file).graph.node for out in node.output}
     assert producer['kpt_heatmap'].op_type == 'Gather'
-    images = list_images(str(deploy_images['folder']), 2)
+    images = image_files(str(deploy_images['folder']))[:2]
     batches = list(preprocessed_batches(images, model.cfg, (64, 64)))
     quantize_onnx(float_file, int8_file, batches)
     assert _map_outputs_quantized(int8_file) == [False] * 6

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from deepmark_mm.utils import check_version
-from deepmark_mm.version import MMCV_RANGE, MMDET_RANGE, MMENGINE_RANGE, __version__
+from deepmark_mm.version import (MMCV_RANGE, MMDET_RANGE, MMENGINE_RANGE, __version__,
+                                 check_version)
 
 COMPONENTS = {
     'MODELS': ('DeepMarkHead', 'TimmBackbone', 'DLAUpNeck', 'DeepMarkTTAModel'),

@@ -13,10 +13,10 @@
     ``flip_ms`` (flip at every ``--scales`` view, soft-NMS merge); plus the network alone on 1 and
     2 images. The data pipeline (loading, affine warp) is not timed.
 ``decode``
-    the decoding against the forward on CPU, three decodings of the same maps timed interleaved
+    the decoding against the forward on CPU, two decodings of the same maps timed interleaved
     round by round, their predictions checked equal: "max-pool" (mmdet's ``get_local_maximum``
-    + dense top-K), "old" (dense top-K after the separable max filter) and "new" (the code as it
-    is: top-K of the compacted local maxima). The README's "decoding <= 5 % of the forward".
+    + dense top-K) and "new" (the code as it is: top-K of the compacted local maxima). The
+    README's "decoding <= 5 % of the forward".
 ``dcn``
     the stand-in ``mmcv._ext`` kernels (torchvision) against mmcv's compiled ones where
     installed, interleaved, with the largest output difference: the DLA-34 up-path (16
@@ -231,10 +231,9 @@ def run_tta(args: argparse.Namespace, detector: nn.Module, report: dict) -> None
 
 # ----------------------------------------------------------------------------- decode
 @contextlib.contextmanager
-def reference_decoding(kind: str):
-    """Run the decoding with a dense top-K over every pixel: ``'old'`` or ``'max-pool'``."""
-    # decode-task imports (kept apart: the decoding modules they name); "old" and "max-pool"
-    # both run mmdet's get_local_maximum now
+def reference_decoding():
+    """Run the decoding with mmdet's ``get_local_maximum`` and a dense top-K ("max-pool")."""
+    # decode-task imports (kept apart: the decoding modules they name)
     from deepmark_mm.models.task_modules import deepmark_codec as deepmark_decode
     from deepmark_mm.models.utils.peak_topk import dense_topk_local_maxima
     new = deepmark_decode.topk_local_maxima
@@ -254,25 +253,19 @@ def _same(old: List, new: List) -> bool:
 
 def measure_decoding(model: nn.Module, maps: List[torch.Tensor], forward: Callable[[], object],
                      metas: List[dict], repeat: int) -> Dict[str, float]:
-    """Median ms of forward, max-pool, old and new decoding over ``repeat`` rounds, and whether
-    the three decodings of ``maps`` (the head's five (B, C, H, W) maps) are identical."""
+    """Median ms of forward, max-pool and new decoding over ``repeat`` rounds, and whether the
+    two decodings of ``maps`` (the head's five (B, C, H, W) maps) are identical."""
     head = model.bbox_head
 
     def decode():
         return head.codec.decode(maps, metas, rescale=False)
 
-    new = decode()
-    same = True
-    for kind in ('max-pool', 'old'):
-        with reference_decoding(kind):
-            same = same and _same(decode(), new)
-
-    def reference(kind):
-        with reference_decoding(kind):
+    def reference():
+        with reference_decoding():
             return decode()
 
-    fns = {'forward': forward, 'max-pool': lambda: reference('max-pool'),
-           'old': lambda: reference('old'), 'new': decode}
+    same = _same(reference(), decode())
+    fns = {'forward': forward, 'max-pool': reference, 'new': decode}
     times = interleaved_median_ms(list(fns.values()), repeat, warmup=0)
     row = {f'{key}_ms': ms for key, ms in zip(fns, times)}
     row['identical'] = same
@@ -285,9 +278,8 @@ def run_decode(args: argparse.Namespace, model: nn.Module, report: dict) -> None
     from deepmark_mm.models.test_time_augs.flip_fusion import fuse_flip_outputs
     side = args.shape[0]
     report.update(shape=side, rows=[])
-    print(f'{"maps":>14} {"forward ms":>11} {"max-pool":>9} {"old decode":>11} '
-          f'{"new decode":>11} {"max-pool %":>10} {"old %":>6} {"new %":>6} {"speed-up":>8} '
-          f'identical')
+    print(f'{"maps":>14} {"forward ms":>11} {"max-pool":>9} {"new decode":>11} '
+          f'{"max-pool %":>10} {"new %":>6} {"speed-up":>8} identical')
     cases = [(f'batch {b}', b, False) for b in args.batch]
     if not args.no_flip:
         cases.append(('flip-fused 1', 1, True))
@@ -311,9 +303,7 @@ def run_decode(args: argparse.Namespace, model: nn.Module, report: dict) -> None
             report['rows'].append(row)
             forward_ms = row['forward_ms']
             print(f'{name:>14} {forward_ms:11.1f} {row["max-pool_ms"]:9.1f} '
-                  f'{row["old_ms"]:11.1f} {row["new_ms"]:11.1f} '
-                  f'{100 * row["max-pool_ms"] / forward_ms:10.1f} '
-                  f'{100 * row["old_ms"] / forward_ms:6.1f} '
+                  f'{row["new_ms"]:11.1f} {100 * row["max-pool_ms"] / forward_ms:10.1f} '
                   f'{100 * row["new_ms"] / forward_ms:6.1f} '
                   f'{row["max-pool_ms"] / row["new_ms"]:8.2f} {row["identical"]}')
 

@@ -49,9 +49,10 @@ def main() -> None:
                                 'analysis_tools'))
     from _timing import cpu_name, interleaved_median_ms
 
+    from deepmark_mm.apis import image_files
     from deepmark_mm.deployment import (INPUT_NAME, build_detector, create_session, export_onnx,
-                                        list_images, preprocessed_batches, quantize_onnx)
-    images = list_images(args.calib_dir, args.num)
+                                        preprocessed_batches, quantize_onnx)
+    images = image_files(args.calib_dir)[:args.num]
     folder = tempfile.mkdtemp()
     variants = [('int8', ())] + [('int8 + ' + ' '.join(maps), tuple(maps))
                                  for maps in args.int8_maps]

@@ -26,14 +26,13 @@ def main() -> None:
     parser.add_argument('--int8-maps', nargs='+', default=[], metavar='MAP',
                         help='maps whose last convolution is quantized too (faster, coarser)')
     args = parser.parse_args()
-    from deepmark_mm.apis import load_deepmark_config
-    from deepmark_mm.deployment import (create_session, list_images, preprocessed_batches,
-                                        quantize_onnx)
+    from deepmark_mm.apis import image_files, load_deepmark_config
+    from deepmark_mm.deployment import create_session, preprocessed_batches, quantize_onnx
     if args.num < 1:
         raise SystemExit(f'--num must be >= 1, got {args.num}')
     input_hw = create_session(args.onnx_in).get_inputs()[0].shape[2:]
     try:
-        images = list_images(args.calib_dir, args.num)
+        images = image_files(args.calib_dir)[:args.num]
     except FileNotFoundError as error:
         raise SystemExit(str(error))
     batches = list(preprocessed_batches(images, load_deepmark_config(args.config), input_hw))

@@ -1,13 +1,15 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Refuse a run whose model and datasets describe different landmark sets."""
 from itertools import zip_longest
-from typing import Mapping, Optional
+from typing import Dict, Mapping, Optional
 
 import numpy as np
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import BaseLoop
+
+from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_metainfo
 
 
 def keypoint_set_difference(head, metainfo: Mapping,
@@ -39,6 +41,22 @@ def keypoint_set_difference(head, metainfo: Mapping,
             return (f'slot {slot} flips to {int(theirs[slot])} in the dataset and to '
                     f'{int(ours[slot])} in the model')
     return None
+
+
+def head_keypoint_metainfo(head, metainfo: Optional[Mapping], source: str) -> Dict:
+    """``metainfo`` resolved (:func:`resolve_keypoint_metainfo`: DeepFashion2's without
+    ``keypoint_slices``); a ValueError naming ``source`` when it is not ``head``'s (None: any)
+    landmark set."""
+    classes = tuple((metainfo or {}).get('classes') or ())
+    if head is not None and classes and len(classes) != head.num_classes:
+        # before resolving, which would give these classes DeepFashion2's slots
+        raise ValueError(f'{source} has classes {classes}, but the model\'s head '
+                         f'has {head.num_classes}')
+    meta = resolve_keypoint_metainfo(metainfo, f'{source} dataset_meta')
+    difference = head is not None and keypoint_set_difference(head, meta)
+    if difference:
+        raise ValueError(f'{source}: its landmark set is not the model head\'s: {difference}')
+    return meta
 
 
 @HOOKS.register_module()
