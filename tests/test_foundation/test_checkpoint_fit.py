@@ -104,8 +104,8 @@ def test_inferencer_export_and_benchmark_apply_the_same_rule(other_model_checkpo
     assert model.bbox_head.kpt_heatmap_head[0][2].weight.shape[0] == 294
 
 
-def test_centernet_converter_names_an_untrusted_file_and_the_switch(tmp_path, load_tool,
-                                                                      monkeypatch):
+def test_centernet_converter_names_an_untrusted_file_and_the_switch(
+        tmp_path, load_tool, monkeypatch):
     monkeypatch.delenv(checkpoint_loading.TRUST_ENV, raising=False)
     monkeypatch.setattr(checkpoint_loading, '_TRUSTED_PATHS', set())
     path = tmp_path / 'ctdet_untrusted.pth'

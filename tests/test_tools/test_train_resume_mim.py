@@ -24,7 +24,8 @@ MIM = [sys.executable, '-m', 'mim']
 
 def synthetic_config_name() -> str:
     """The DLA-34 synthetic config shipped in configs/deepmark/."""
-    found = sorted(glob.glob(str(REPO / 'configs' / 'deepmark' / 'deepmark_dla34_*_synthetic-128.py')))
+    pattern = REPO / 'configs' / 'deepmark' / 'deepmark_dla34_*_synthetic-128.py'
+    found = sorted(glob.glob(str(pattern)))
     assert found, 'no DLA-34 synthetic config in configs/deepmark/'
     return osp.basename(found[0])
 
@@ -33,7 +34,8 @@ def run(cmd, cwd=REPO, env=None, **kwargs) -> subprocess.CompletedProcess:
     env = dict(env or os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1')
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True,
                             text=True, **kwargs)
-    assert result.returncode == 0, f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}'
+    assert result.returncode == 0, (
+        f'{cmd} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
     return result
 
 
@@ -178,7 +180,8 @@ def full_run(tiny_config) -> Path:
 
 
 def test_train_kill_resume_matches_uninterrupted_run(tiny_config, full_run, tmp_path):
-    """Kill a run after its first checkpoint, --resume it: it ends where an uninterrupted run does."""
+    """Kill a run after its first checkpoint, --resume it: it ends where an uninterrupted run
+    does."""
     full_dir, killed_dir = full_run, tmp_path / 'killed'
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     proc = subprocess.Popen([sys.executable, 'tools/train.py', str(tiny_config), '--work-dir',

@@ -122,7 +122,8 @@ def train_command(ctx: dict, work_dir: str, iters: int) -> List[str]:
     from make_synthetic_deepfashion2 import data_root_cfg_options
     return ['tools/train.py', DEMO_CONFIG, '--work-dir', work_dir, '--cfg-options',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}', *data_root_cfg_options(synthetic_data(ctx))]
+            f'default_hooks.checkpoint.interval={iters}',
+            *data_root_cfg_options(synthetic_data(ctx))]
 
 
 def last_logged(work_dir: str, key: str) -> float:

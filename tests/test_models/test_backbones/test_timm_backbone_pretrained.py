@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Pretrained starts: timm's hub weights (mocked, no network), the installed EfficientNet-Lite0
-package, one offline error naming the ways out, and the start-up check of InitialWeightsCheckHook."""
+package, one offline error naming the ways out, and the start-up check of
+InitialWeightsCheckHook."""
 import logging
 import sys
 from pathlib import Path
