@@ -23,6 +23,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.dataset import Compose
 from mmengine.model import BaseTTAModel
 from mmengine.registry import DefaultScope
+from mmengine.utils import scandir
 from mmengine.visualization import Visualizer
 
 from deepmark_mm.datasets.keypoint_metainfo import config_dataset_metainfo, config_test_pipeline
@@ -88,8 +89,8 @@ def image_files(folder: str) -> List[str]:
     (mmdet's listing skips ``.JPG``); FileNotFoundError when there are none."""
     if not osp.isdir(folder):
         raise FileNotFoundError(f'folder {folder} not found')
-    files = [osp.join(folder, name) for name in sorted(os.listdir(folder))
-             if name.lower().endswith(IMG_EXTENSIONS) and osp.isfile(osp.join(folder, name))]
+    files = sorted(osp.join(folder, name)
+                   for name in scandir(folder, IMG_EXTENSIONS, case_sensitive=False))
     if not files:
         raise FileNotFoundError(f'folder {folder} holds no image file ({IMG_EXTENSIONS})')
     return files

@@ -133,10 +133,6 @@ class BranchAtPixels:
         with torch.autocast(device_type=patches.device.type, enabled=False):
             return conv3x3_relu_conv1x1_on_patches(patches, self.branch[0], self.branch[2])
 
-    def dense(self) -> Tensor:
-        """(B, O, H, W) branch output everywhere."""
-        return self.branch(self.feat)
-
 
 #: A regression branch's output in training: the dense map or the branch evaluated where read.
 RegressionMap = Union[Tensor, BranchAtPixels]

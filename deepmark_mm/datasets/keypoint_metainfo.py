@@ -109,7 +109,7 @@ def category_keypoint_mask(num_keypoints: int,
 
 
 #: Keys every landmark metainfo holds once checked (:func:`check_keypoint_metainfo`).
-LANDMARK_METAINFO_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
+KEYPOINT_METAINFO_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
 
 
 def check_keypoint_metainfo(metainfo: Mapping, source: str = 'landmark metainfo') -> Dict:
@@ -121,10 +121,10 @@ def check_keypoint_metainfo(metainfo: Mapping, source: str = 'landmark metainfo'
     links (empty when absent); a ValueError names ``source`` and the broken rule.
     """
     meta = dict(metainfo)
-    missing = [key for key in LANDMARK_METAINFO_KEYS[:4] if meta.get(key) is None]
+    missing = [key for key in KEYPOINT_METAINFO_KEYS[:4] if meta.get(key) is None]
     if missing:
         raise ValueError(f'{source}: missing {missing} (a landmark metainfo needs '
-                         f'{list(LANDMARK_METAINFO_KEYS)})')
+                         f'{list(KEYPOINT_METAINFO_KEYS)})')
     classes = tuple(str(name) for name in meta['classes'])
     flip = check_flip_indices(np.asarray(meta['flip_indices']).reshape(-1), None, source)
     num_keypoints = flip.size

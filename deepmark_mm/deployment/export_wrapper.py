@@ -45,7 +45,8 @@ def kpt_reg_last_conv(head: nn.Module) -> Optional[nn.Conv2d]:
     except (AttributeError, IndexError, TypeError):
         return None
     plain = isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1) and \
-        layer.stride == (1, 1) and layer.padding == (0, 0) and layer.groups == 1
+        layer.stride == (1, 1) and layer.padding == (0, 0) and layer.groups == 1 and \
+        layer.bias is not None
     return layer if plain else None
 
 
@@ -69,6 +70,9 @@ class DeepMarkExportWrapper(nn.Module):
         self.detector = detector
         self.flip = bool(flip)
         self.kpt_reg_features = bool(kpt_reg_features)
+        if self.kpt_reg_features and kpt_reg_last_conv(detector.bbox_head) is None:
+            raise ValueError('kpt_reg_features needs a kpt_reg branch that ends in a plain 1x1 '
+                             'convolution with a bias')
 
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """(B, 3, H, W) normalised images -> the maps of :data:`OUTPUT_NAMES` (2B with flip)."""
@@ -78,7 +82,7 @@ class DeepMarkExportWrapper(nn.Module):
         if not self.kpt_reg_features:
             return head.codec.prob_maps(head(self.detector.extract_feat(inputs)))
         hidden = []  # the input of the branch's last convolution, caught in one head pass
-        hook = head.kpt_reg_head[-1][-1].register_forward_pre_hook(
+        hook = kpt_reg_last_conv(head).register_forward_pre_hook(
             lambda module, args: hidden.append(args[0]))
         try:
             maps = head.codec.prob_maps(head(self.detector.extract_feat(inputs)))

@@ -18,17 +18,15 @@ from deepmark_mm.apis import DeepMarkInferencer, build_inference_pipeline
 from deepmark_mm.datasets.keypoint_metainfo import (config_test_pipeline,
                                                     resolve_keypoint_metainfo)
 from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
-from .onnx_export import create_session, decode_settings
-
-LANDMARK_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
+from .onnx_export import KEYPOINT_METADATA_KEYS, create_session, decode_settings
 
 
 def read_keypoint_metadata(metadata: Mapping[str, str], source: str) -> Dict:
     """The checked metainfo stored by ``keypoint_metadata_props`` (``metadata``: the graph's
     ``custom_metadata_map``; ``source``: the file, for messages); DeepFashion2's without it."""
-    if not all(key in metadata for key in LANDMARK_METADATA_KEYS):
+    if not all(key in metadata for key in KEYPOINT_METADATA_KEYS):
         return resolve_keypoint_metainfo(None, source)
-    stored = {key: json.loads(metadata[key]) for key in LANDMARK_METADATA_KEYS}
+    stored = {key: json.loads(metadata[key]) for key in KEYPOINT_METADATA_KEYS}
     default = resolve_keypoint_metainfo(None)
     if tuple(stored['classes']) == default['classes'] and \
             [tuple(v) for v in stored['keypoint_slices']] == default['keypoint_slices']:

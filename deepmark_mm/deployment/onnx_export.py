@@ -112,6 +112,10 @@ def decode_settings(codec: nn.Module) -> str:
     return ','.join(f'{key}={value}' for key, value in codec.decode_settings().items())
 
 
+#: The landmark metainfo keys a self-contained graph stores (:func:`keypoint_metadata_props`).
+KEYPOINT_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas', 'skeletons')
+
+
 def keypoint_metadata_props(meta: Mapping) -> Dict[str, str]:
     """``metadata_props`` entries (JSON strings) of a checked landmark metainfo: ``classes``,
     ``keypoint_slices``, ``flip_indices``, ``sigmas`` and ``skeletons``."""

@@ -47,7 +47,7 @@ def test_branch_at_pixels_reads_like_its_dense_map():
     branch = _branch(out_channels=4)
     feat = torch.randn(3, 5, 4, 4)
     lazy = BranchAtPixels(feat, branch)
-    dense = lazy.dense()
+    dense = lazy.branch(lazy.feat)
     assert lazy.shape == tuple(dense.shape) == (3, 4, 4, 4)
     batch_ids = torch.arange(3).repeat_interleave(16)
     pixel_index = torch.arange(16).repeat(3)
@@ -96,7 +96,7 @@ def test_branches_sharing_a_cache_gather_each_pixel_set_once():
     second.rows(batch_ids, other_pixels)
     assert len(cache._entries) == 2
     for lazy, read in zip((first, second), rows):
-        expected = lazy.dense()[batch_ids, :, pixel_index // 6, pixel_index % 6]
+        expected = lazy.branch(lazy.feat)[batch_ids, :, pixel_index // 6, pixel_index % 6]
         torch.testing.assert_close(read, expected)
     # the shared patches carry the gradient of both branches
     (rows[0].sum() + rows[1].sum()).backward()

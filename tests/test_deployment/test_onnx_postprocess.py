@@ -10,8 +10,9 @@ import pytest
 import torch
 from mmdet.structures import DetDataSample
 
-from deepmark_mm.deployment import (INPUT_NAME, POSTPROCESS_OUTPUT_NAMES, DeepMarkPostprocess,
-                                    build_detector, create_session, export_onnx)
+from deepmark_mm.deployment import (INPUT_NAME, POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper,
+                                    DeepMarkPostprocess, build_detector, create_session,
+                                    export_onnx)
 from deepmark_mm.models.test_time_augs import DeepMarkTTAModel, fuse_flip_outputs
 
 DEMO_CONFIG = 'configs/deepmark/deepmark_dla46c_1xb8-4000it_synthetic-128.py'
@@ -252,3 +253,8 @@ def test_kpt_reg_at_centres_needs_a_last_1x1_conv_and_no_flip():
     head.kpt_reg_head[-1][-1] = torch.nn.Conv2d(head.kpt_reg_head[-1][-1].in_channels,
                                                 2 * head.num_keypoints, 3, padding=1)
     assert kpt_reg_last_conv(head) is None  # export then keeps the whole kpt_reg map
+    with pytest.raises(ValueError, match='plain 1x1'):
+        DeepMarkExportWrapper(model, kpt_reg_features=True)
+    head.kpt_reg_head[-1][-1] = torch.nn.Conv2d(head.kpt_reg_head[-1][-1].in_channels,
+                                                2 * head.num_keypoints, 1, bias=False)
+    assert kpt_reg_last_conv(head) is None  # a bias-free 1x1 convolution: whole map too

@@ -155,7 +155,7 @@ def read_instances(path: str) -> Iterator[dict]:
         for key in sorted_item_keys(anno, anno_path):
             where = f'{anno_path}: {key}'
             yield coco_annotation_to_instance(
-                raw_item_to_coco_annotation(anno[key], where, 0, 0), where)
+                raw_item_to_coco_annotation(anno[key], where, 0, 0, own_slots_only=True), where)
 
     if osp.isdir(path):
         for anno_path in list_annotation_files(path):

@@ -15,6 +15,9 @@ GROUPING_RULES = {
     'nearest': 'nearest', 'exclusive': 'exclusive', 'CenterNetKeypointGrouping': 'nearest',
     'ExclusiveKeypointGrouping': 'exclusive'
 }
+#: Grouping types of configs written before the keypoint vocabulary: refused with the new name.
+RENAMED_GROUPING_TYPES = dict(CenterNetLandmarkGrouping='CenterNetKeypointGrouping',
+                              ExclusiveLandmarkGrouping='ExclusiveKeypointGrouping')
 
 
 def parse_grouping(grouping: Union[None, str, dict]) -> Tuple[str, float, float]:
@@ -22,7 +25,11 @@ def parse_grouping(grouping: Union[None, str, dict]) -> Tuple[str, float, float]
     ``'nearest'``; defaults ``score_thr=0.1``, ``distance_ratio=0.3``); a clear error otherwise."""
     grouping = dict(type=grouping or 'nearest') if not isinstance(grouping, dict) else grouping
     grouping = dict(grouping)
-    rule = GROUPING_RULES.get(grouping.pop('type', 'nearest'), 'unknown')
+    rule_type = grouping.pop('type', 'nearest')
+    if rule_type in RENAMED_GROUPING_TYPES:
+        raise ValueError(f'DeepMarkCodec: grouping {rule_type} is now called '
+                         f'{RENAMED_GROUPING_TYPES[rule_type]}')
+    rule = GROUPING_RULES.get(rule_type, 'unknown')
     score_thr = float(grouping.pop('score_thr', 0.1))
     distance_ratio = float(grouping.pop('distance_ratio', 0.3))
     if rule == 'unknown' or grouping or not 0 <= score_thr <= 1 or distance_ratio < 0:

@@ -218,7 +218,8 @@ def topk_local_maxima(heat: Tensor,
     scores, index = _redo_inexact_rows(heat, k, kernel, per_channel, scores, index, exact)
     if min_score is not None:  # columns up to the last entry kept (>= min_score, or NaN)
         kept = ~(scores < min_score)
-        k = int(kept.any(0).nonzero().max()) + 1 if bool(kept.any()) else 0
+        columns = kept.any(0).nonzero()
+        k = int(columns[-1]) + 1 if columns.numel() else 0
         scores, index = scores[:, :k], index[:, :k]
     if per_channel:
         return scores.reshape(batch_size, channels, k), index.reshape(batch_size, channels, k)

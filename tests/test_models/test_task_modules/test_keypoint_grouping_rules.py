@@ -58,3 +58,10 @@ def test_rule_rejects_bad_parameters():
         DeepMarkCodec(grouping=dict(type='nearest', score_thr=1.5))
     with pytest.raises(ValueError, match='distance_ratio'):
         DeepMarkCodec(grouping=dict(type='ExclusiveKeypointGrouping', distance_ratio=-1))
+
+
+@pytest.mark.parametrize('old, new', [('CenterNetLandmarkGrouping', 'CenterNetKeypointGrouping'),
+                                      ('ExclusiveLandmarkGrouping', 'ExclusiveKeypointGrouping')])
+def test_an_old_grouping_name_is_refused_naming_the_new_one(old, new):
+    with pytest.raises(ValueError, match=f'grouping {old} is now called {new}'):
+        DeepMarkCodec(grouping=dict(type=old))

