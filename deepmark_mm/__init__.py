@@ -1,11 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """deepmark_mm: DeepMark one-shot clothing detection as an MMDetection 3.x plugin.
 
-Importing the package registers every component into MMDetection's registries (scope ``mmdet``),
-installs the stand-in ``mmcv._ext`` on mmcv-lite (:mod:`deepmark_mm.mmcv_ext_stub`), checks the
-OpenMMLab versions and makes MMEngine load local checkpoints weights-only
-(:func:`deepmark_mm.utils.load_checkpoint_file`); docs/architecture.md, "What import deepmark_mm
-does". :mod:`deepmark_mm.cpu_training` is opt-in, not imported here.
+Importing it registers the components (scope ``mmdet``); docs/architecture.md, "What import
+deepmark_mm does".
 """
 from .mmcv_ext_stub import install_mmcv_ext_stub
 
