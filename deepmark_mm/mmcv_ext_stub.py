@@ -266,10 +266,7 @@ def mmcv_has_compiled_ops() -> bool:
     module = sys.modules.get(STUB_NAME)
     if module is not None:
         return not isinstance(module, _StandInExtModule)
-    try:
-        return importlib.util.find_spec(STUB_NAME) is not None
-    except ImportError:  # no mmcv at all
-        return False
+    return importlib.util.find_spec(STUB_NAME) is not None
 
 
 def install_mmcv_ext_stub() -> bool:

@@ -17,16 +17,10 @@ def _memory_order(tensor: Tensor) -> Tensor:
 
 
 class _FocalLoss(torch.autograd.Function):
-    """CenterNet's summed focal loss of logits and its gradient, computed in one no-grad pass:
-
-    * every pixel as a negative of weight 1: ``sum(-log(1 - p) * p**alpha)``, with its gradient
-      ``p**alpha * (p - alpha * (1 - p) * log(1 - p))``, on the logits' own memory layout;
-    * then, only where the target is above 0, the weight is corrected to ``(1 - t)**gamma``, and
-      the positives (``t == 1``) add ``-log(p) * (1 - p)**alpha`` with gradient
-      ``(1 - p)**alpha * (alpha * p * log(p) - (1 - p))``.
-
-    ``p = clamped_sigmoid(x)``; the gradient is 0 where the clamp is active.
-    """
+    """CenterNet's summed focal loss of logits and its gradient in one no-grad pass: every pixel
+    as a negative of weight 1 (on the logits' memory layout), then, only where the target is
+    above 0, that weight corrected to ``(1 - t)**gamma`` and the positives (``t == 1``) added.
+    ``p = clamped_sigmoid(x)``; the gradient is 0 where the clamp is active."""
 
     @staticmethod
     def forward(ctx, logits: Tensor, target: Tensor, alpha: float,  # type: ignore[override]

@@ -92,10 +92,6 @@ class BranchAtPixels:
             return F.linear(hidden, conv1x1.weight.flatten(1), conv1x1.bias)
 
 
-#: A regression branch's output in training: the dense map or the branch evaluated where read.
-RegressionMap = Union[Tensor, BranchAtPixels]
-
-
 @MODELS.register_module()
 class SparseRegressionDeepMarkHead(DeepMarkHead):
     """:class:`DeepMarkHead` for CPU training: the same model, losses and gradients, cheaper steps.
@@ -142,7 +138,7 @@ class SparseRegressionDeepMarkHead(DeepMarkHead):
             # the branches share their input's patches (wh, offset, kpt_reg: the same rows)
             patches = NeighbourhoodCache(feat)
 
-            def regression(branch: nn.ModuleList) -> RegressionMap:
+            def regression(branch: nn.ModuleList) -> Union[Tensor, BranchAtPixels]:
                 if is_conv3x3_relu_conv1x1(branch[level]):
                     return BranchAtPixels(patches, branch[level])
                 return branch[level](feat)
@@ -159,7 +155,8 @@ class SparseRegressionDeepMarkHead(DeepMarkHead):
         return logits
 
     @staticmethod
-    def rows_at(pred: RegressionMap, batch_ids: Tensor, pixel_index: Tensor) -> Tensor:
+    def rows_at(pred: Union[Tensor, BranchAtPixels], batch_ids: Tensor,
+                pixel_index: Tensor) -> Tensor:
         """(M, C) float32 rows of a map or of a :class:`BranchAtPixels` computed there."""
         if isinstance(pred, BranchAtPixels):
             return pred.rows(batch_ids, pixel_index)  # float32 by construction

@@ -11,7 +11,6 @@ from typing import Callable, List, Optional, Set
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
-from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV = 'DEEPMARK_TRUST_CHECKPOINTS'
 _TRUSTED_PATHS: Set[str] = set()
@@ -53,8 +52,6 @@ def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None)
     trusted (``DEEPMARK_TRUST_CHECKPOINTS=1`` or :func:`trust_checkpoint`); raises
     ``FileNotFoundError`` or, for an untrusted file beyond the allow-list, ``UnpicklingError``."""
     filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
     try:
         with torch.serialization.safe_globals(safe_checkpoint_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
@@ -66,8 +63,7 @@ def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None)
                 f'{filename} holds objects beyond tensors and plain data, and loading them can '
                 f'run code. If you trust this file, pass --trust-checkpoint (tools), set '
                 f'{TRUST_ENV}=1 or call deepmark_mm.utils.trust_checkpoint(path), and load it '
-                'again. '
-                f'torch said: {error}') from error
+                f'again. torch said: {error}') from error
         print_log(f'Fully unpickling trusted checkpoint {filename} ({TRUST_ENV}).',
                   logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
@@ -116,8 +112,3 @@ def load_model_checkpoint(model: torch.nn.Module, checkpoint: dict, checkpoint_n
                   f'{config_name} loaded from {checkpoint_name}, the others keep their '
                   f'initialisation: {"; ".join(problems)}', logger='current',
                   level=logging.WARNING)
-
-
-def register_checkpoint_loader() -> None:
-    """Make MMEngine load local checkpoints through :func:`load_checkpoint_file`."""
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_checkpoint_file)
