@@ -101,8 +101,8 @@ def roi_align_forward(input: Tensor, rois: Tensor, output: Tensor, *argmax_yx: T
 
 def roi_align_backward(grad_output: Tensor, rois: Tensor, argmax_y: Tensor, argmax_x: Tensor,
                        grad_input: Tensor, **kw) -> None:
-    """Adds the RoIAlign gradient for ``grad_output`` (R, C, ph, pw) to ``grad_input``
-    (B, C, H, W) (avg pooling is linear in the input, so the input itself is not needed)."""
+    """Adds the RoIAlign (avg) gradient for ``grad_output`` (R, C, ph, pw) to ``grad_input``
+    (B, C, H, W)."""
     _refuse_max_pool('roi_align_backward', kw['pool_mode'])
     grad_input += torch.ops.torchvision._roi_align_backward(
         grad_output, rois.to(grad_output.dtype), kw['spatial_scale'], kw['aligned_height'],
@@ -155,11 +155,6 @@ def _on_output_grid(field: Tensor, size: torch.Size) -> Tensor:
         *field.shape[:2], *size)
 
 
-def _dcn_backward(grad_output: Tensor, args: tuple) -> tuple:
-    """(grad input, grad weight, grad offset, grad mask, grad bias) by torchvision's kernel."""
-    return torch.ops.torchvision._deform_conv2d_backward(grad_output.contiguous(), *args)
-
-
 def deform_conv_forward(input: Tensor, weight: Tensor, offset: Tensor, output: Tensor,
                         *buffers: Tensor, **kw) -> None:
     """DCN (v1): ``output`` (B, C_out, Ho, Wo) from ``input`` (B, C_in, H, W), ``weight``
@@ -171,9 +166,10 @@ def deform_conv_forward(input: Tensor, weight: Tensor, offset: Tensor, output: T
 def deform_conv_backward_input(input: Tensor, offset: Tensor, gradOutput: Tensor,
                                gradInput: Tensor, gradOffset: Tensor, weight: Tensor,
                                columns: Tensor, **kw) -> None:
-    """Fills ``gradInput`` and ``gradOffset``; the weight gradient of the same pass is kept in
-    ``columns`` (mmcv's scratch buffer) for :func:`deform_conv_backward_parameters`."""
-    grads = _dcn_backward(gradOutput, _dcn_args(input, weight, offset, None, None, kw))
+    """Fills ``gradInput`` and ``gradOffset``; keeps the weight gradient in ``columns`` (mmcv's
+    scratch buffer) for :func:`deform_conv_backward_parameters`."""
+    grads = torch.ops.torchvision._deform_conv2d_backward(
+        gradOutput.contiguous(), *_dcn_args(input, weight, offset, None, None, kw))
     gradInput.copy_(grads[0])
     gradOffset.copy_(grads[2])
     columns.resize_(grads[1].numel()).copy_(grads[1].flatten())
@@ -186,8 +182,8 @@ def deform_conv_backward_parameters(input: Tensor, offset: Tensor, gradOutput: T
     if columns.numel() == gradWeight.numel():  # computed by deform_conv_backward_input
         grad_weight = columns.view_as(gradWeight)
     else:  # the weight gradient does not depend on the weight: any one of its shape will do
-        grad_weight = _dcn_backward(gradOutput, _dcn_args(input, gradWeight, offset, None, None,
-                                                          kw))[1]
+        grad_weight = torch.ops.torchvision._deform_conv2d_backward(
+            gradOutput.contiguous(), *_dcn_args(input, gradWeight, offset, None, None, kw))[1]
     gradWeight.add_(grad_weight, alpha=kw['scale'])
 
 
@@ -210,7 +206,7 @@ def modulated_deform_conv_backward(input: Tensor, weight: Tensor, bias: Tensor, 
     """Fills the gradients of input, weight, bias (when ``with_bias``), offset and mask; each
     into the leading values of its sample (see :func:`_on_output_grid`)."""
     size = grad_output.shape[-2:]
-    grads = _dcn_backward(grad_output, _dcn_args(
+    grads = torch.ops.torchvision._deform_conv2d_backward(grad_output.contiguous(), *_dcn_args(
         input, weight, _on_output_grid(offset, size), _on_output_grid(mask, size),
         bias if kw['with_bias'] else None, kw))
     for target, value in zip((grad_input, grad_weight, grad_offset, grad_mask), grads):
@@ -270,10 +266,7 @@ def mmcv_has_compiled_ops() -> bool:
     module = sys.modules.get(STUB_NAME)
     if module is not None:
         return not isinstance(module, _StandInExtModule)
-    try:
-        return importlib.util.find_spec(STUB_NAME) is not None
-    except ImportError:  # no mmcv at all
-        return False
+    return importlib.util.find_spec(STUB_NAME) is not None
 
 
 def install_mmcv_ext_stub() -> bool:

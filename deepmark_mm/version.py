@@ -1,6 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Version of deepmark_mm and the ranges of the OpenMMLab stack it supports, checked at import
-(fail early, with the supported ranges named, when the stack does not fit)."""
+"""Version of deepmark_mm and the ranges of the OpenMMLab stack it supports, checked at import."""
 from typing import Tuple
 
 __version__ = '0.1.0'

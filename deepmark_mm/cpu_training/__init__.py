@@ -1,9 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Opt-in speed-ups for training on a CPU; ``import deepmark_mm`` does not import this package.
-
-A config opts in with ``custom_imports = dict(imports=['deepmark_mm', 'deepmark_mm.cpu_training'])``
-and names the components it wants (the demo config uses all of them).
-"""
+"""Opt-in speed-ups for training on a CPU (``custom_imports`` of ``'deepmark_mm.cpu_training'``);
+``import deepmark_mm`` does not import this package."""
 from .bf16_autocast_optim_wrapper import BF16AutocastOptimWrapper
 from .centernet_focal_loss import CenterNetFocalLoss, centernet_focal_loss
 from .channels_last_hook import ChannelsLastHook

@@ -12,8 +12,7 @@ from mmengine.optim import OptimWrapper
 @OPTIM_WRAPPERS.register_module()
 class BF16AutocastOptimWrapper(OptimWrapper):
     """An :class:`OptimWrapper` whose forward pass runs under ``torch.autocast(bfloat16)`` on
-    the model's device type (MMEngine's ``AmpOptimWrapper`` refuses a CPU). bfloat16 needs no
-    loss scaling; parameters, gradients and optimizer state stay float32.
+    the model's device type (MMEngine's ``AmpOptimWrapper`` refuses a CPU), without loss scaling.
 
     Example:
         >>> optim_wrapper = dict(type='BF16AutocastOptimWrapper',

@@ -8,11 +8,9 @@ from mmengine.model import is_model_wrapper
 
 @HOOKS.register_module()
 class ChannelsLastHook(Hook):
-    """Convert the model's 4-D parameters and buffers to ``torch.channels_last`` before the run.
-
-    A convolution with a channels-last weight runs oneDNN's NHWC kernels whatever its input's
-    layout. Parameters keep their identity (an optimizer built earlier still owns them). Meant
-    for plain-conv models: mmcv's deformable-conv ops expect contiguous NCHW tensors.
+    """Convert the model's 4-D parameters and buffers to ``torch.channels_last`` before the run
+    (in place: an optimizer built earlier still owns them). For plain-conv models: mmcv's
+    deformable-conv ops expect contiguous NCHW tensors.
 
     Example:
         >>> custom_hooks = [dict(type='ChannelsLastHook')]

@@ -10,9 +10,7 @@ from deepmark_mm.models.necks import DepthwiseUpsample
 @MODELS.register_module()
 class Float32DepthwiseUpsample(DepthwiseUpsample):
     """:class:`DepthwiseUpsample` that computes and returns float32 under CPU autocast (PyTorch
-    has no fast bfloat16 CPU kernel for grouped transposed convs). Select it with
-    ``neck=dict(upsample_cfg=dict(type='Float32DepthwiseUpsample'))``.
-    """
+    has no fast bfloat16 CPU kernel for grouped transposed convs)."""
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         """Upsample (B, C, H, W) to (B, C, factor * H, factor * W)."""

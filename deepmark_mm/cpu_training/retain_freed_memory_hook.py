@@ -25,32 +25,25 @@ def _glibc() -> Optional[ctypes.CDLL]:
     return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'gnu_get_libc_version') else None
 
 
-def retain_freed_memory(mmap_threshold: int = MAX_MMAP_THRESHOLD,
-                        trim_threshold: int = MAX_TRIM_THRESHOLD) -> bool:
-    """Let glibc's ``malloc`` keep freed memory: blocks under ``mmap_threshold`` (at most
-    32 MiB) come from the heap, which is not trimmed below ``trim_threshold`` (at most 2 GiB - 1),
-    so a CPU training step does not page-fault its activations in again (glibc unmaps large
-    blocks on ``free``). True when both were applied; False where the C library is not glibc or
-    refused a value."""
-    for name, value, top in (('mmap_threshold', mmap_threshold, MAX_MMAP_THRESHOLD),
-                             ('trim_threshold', trim_threshold, MAX_TRIM_THRESHOLD)):
-        if not 0 <= value <= top:
-            raise ValueError(f'retain_freed_memory: {name} must lie in [0, {top}], got {value}')
+def retain_freed_memory() -> bool:
+    """Let glibc's ``malloc`` keep freed memory: blocks under 32 MiB come from the heap, which is
+    not trimmed below 2 GiB - 1. True when both were applied; False where the C library is not
+    glibc or refused a value."""
     libc = _glibc()
     if libc is None:
         return False
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     # both calls always run: a refused first one must not skip the second
-    applied = [libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold),
-               libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)]
+    applied = [libc.mallopt(M_MMAP_THRESHOLD, MAX_MMAP_THRESHOLD),
+               libc.mallopt(M_TRIM_THRESHOLD, MAX_TRIM_THRESHOLD)]
     return all(result == 1 for result in applied)
 
 
 @HOOKS.register_module()
 class RetainFreedMemoryHook(Hook):
-    """Call :func:`retain_freed_memory` (same arguments) before the run, so that the data
-    workers forked later inherit it; changes no number the model computes.
+    """Call :func:`retain_freed_memory` before the run, so that the data workers forked later
+    inherit it; changes no number the model computes.
 
     Example:
         >>> custom_hooks = [dict(type='RetainFreedMemoryHook')]
@@ -58,16 +51,9 @@ class RetainFreedMemoryHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, mmap_threshold: int = MAX_MMAP_THRESHOLD,
-                 trim_threshold: int = MAX_TRIM_THRESHOLD) -> None:
-        self.mmap_threshold = mmap_threshold
-        self.trim_threshold = trim_threshold
-
     def before_run(self, runner) -> None:
-        if retain_freed_memory(self.mmap_threshold, self.trim_threshold):
-            print_log(f'RetainFreedMemoryHook: malloc keeps freed memory (mmap threshold '
-                      f'{self.mmap_threshold} B, trim threshold {self.trim_threshold} B)',
-                      logger='current')
+        if retain_freed_memory():
+            print_log('RetainFreedMemoryHook: malloc keeps freed memory', logger='current')
         else:
             print_log('RetainFreedMemoryHook: the C library is not glibc (or refused mallopt); '
                       'memory settings unchanged', logger='current', level=30)

@@ -11,11 +11,9 @@ from deepmark_mm.utils.checkpoint_loading import load_model_checkpoint
 
 @RUNNERS.register_module()
 class DeepMarkRunner(Runner):
-    """A Runner whose ``load_from`` / resume / test checkpoints must fit the model.
-
-    MMEngine loads them with ``strict=False`` (partly random weights, plausible wrong numbers);
-    :func:`~deepmark_mm.utils.load_model_checkpoint` refuses them unless ``load_partial=True``
-    (ignored when resuming)."""
+    """A Runner whose ``load_from`` / resume / test checkpoints must fit the model
+    (:func:`~deepmark_mm.utils.load_model_checkpoint`, not MMEngine's ``strict=False``) unless
+    ``load_partial=True`` (ignored when resuming)."""
 
     def load_checkpoint(self, filename: str, map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False, revise_keys: Optional[list] = None) -> dict:

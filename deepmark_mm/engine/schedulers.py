@@ -6,9 +6,8 @@ from mmengine.optim import CosineAnnealingLR
 
 @PARAM_SCHEDULERS.register_module()
 class RunLengthCosineAnnealingLR(CosineAnnealingLR):
-    """MMEngine's ``CosineAnnealingLR`` for configs that leave ``end`` out, so the decay ends
-    with a run shortened from the command line; a run ending at or before ``begin`` decays over
-    its last step instead of failing."""
+    """MMEngine's ``CosineAnnealingLR`` whose ``end`` may be left out (the run's end); a run
+    ending at or before ``begin`` decays over its last step instead of failing."""
 
     def __init__(self, optimizer, *args, begin: int = 0, end: int = int(1e9), **kwargs) -> None:
         super().__init__(optimizer, *args, begin=max(0, min(begin, end - 1)), end=end, **kwargs)

@@ -2,20 +2,18 @@
 """The mmcv ops deepmark_mm uses (on mmcv-lite they run on :mod:`deepmark_mm.mmcv_ext_stub`),
 plus class-wise NMS by grouping and DCNv2 layers (mmcv's parameters) whose forward calls
 torchvision directly, so that they export to ONNX ``DeformConv``."""
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Tuple
 
 import torch
 from mmcv import ops as mmcv_ops
 from mmcv.ops import nms, soft_nms
 from torch import Tensor
-from torch.nn.modules.utils import _pair
 from torchvision.ops import deform_conv2d
 
 __all__ = [
-    'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'modulated_deform_conv2d', 'NMS_OPS',
-    'batched_nms', 'nms', 'soft_nms'
+    'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'NMS_OPS', 'batched_nms', 'nms',
+    'soft_nms'
 ]
-IntPair = Union[int, Tuple[int, int]]
 
 #: The suppression ops a config may name in ``nms_cfg['type']`` (else a callable).
 NMS_OPS: Dict[str, Callable[..., Tuple[Tensor, Tensor]]] = {'nms': nms, 'soft_nms': soft_nms}
@@ -57,25 +55,15 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: dict,
     return torch.cat([boxes[keep], new_scores[:, None]], dim=1), keep
 
 
-def modulated_deform_conv2d(x: Tensor, offset: Tensor, mask: Tensor, weight: Tensor,
-                            bias: Optional[Tensor], stride: IntPair = 1, padding: IntPair = 0,
-                            dilation: IntPair = 1) -> Tensor:
-    """DCNv2: ``x`` (B, C_in, H, W), ``offset`` (B, 2 * G * kh * kw, H_out, W_out) (dy, dx per
-    tap), ``mask`` (B, G * kh * kw, H_out, W_out) in [0, 1], ``weight`` (C_out, C_in / groups, kh,
-    kw), ``bias`` (C_out,) -> (B, C_out, H_out, W_out); ``groups`` and ``G`` (deform groups)
-    follow from the shapes."""
-    return deform_conv2d(x, offset, weight, bias, stride=_pair(stride), padding=_pair(padding),
-                         dilation=_pair(dilation), mask=mask)
-
-
 class ModulatedDeformConv2d(mmcv_ops.ModulatedDeformConv2d):
-    """``mmcv.ops.ModulatedDeformConv2d`` on torchvision: (B, C_in, H, W), offset, mask ->
-    (B, C_out, H_out, W_out)."""
+    """``mmcv.ops.ModulatedDeformConv2d`` on torchvision's ``deform_conv2d``."""
 
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
-        return modulated_deform_conv2d(x.type_as(offset), offset, mask.type_as(offset),
-                                       self.weight.type_as(offset), self.bias, self.stride,
-                                       self.padding, self.dilation)
+        """DCNv2 of ``x`` (B, C_in, H, W) with ``offset`` (B, 2 * G * kh * kw, H_out, W_out)
+        (dy, dx per tap) and ``mask`` (B, G * kh * kw, H_out, W_out) in [0, 1] -> (B, C_out,
+        H_out, W_out)."""
+        return deform_conv2d(x.type_as(offset), offset, self.weight.type_as(offset), self.bias,
+                             self.stride, self.padding, self.dilation, mask.type_as(offset))
 
 
 class ModulatedDeformConv2dPack(mmcv_ops.ModulatedDeformConv2dPack, ModulatedDeformConv2d):

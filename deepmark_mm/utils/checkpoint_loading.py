@@ -1,12 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Loading checkpoints: weights-only with an allow-list, and whether they fit the model.
-
-MMEngine 0.10 calls ``torch.load`` without ``weights_only``; torch >= 2.6 then rejects what the
-runner itself writes (``HistoryBuffer``, numpy data). :func:`load_checkpoint_file` loads
-weights-only with :func:`safe_checkpoint_globals`, and fully unpickles (which can run code) only
-files the user trusts (``DEEPMARK_TRUST_CHECKPOINTS=1`` or :func:`trust_checkpoint`).
-:func:`load_model_checkpoint` is the fit rule of every entry point.
-"""
+"""Loading checkpoints weights-only with an allow-list (full unpickling only for trusted
+files), and the one rule of whether they fit the model."""
 import logging
 import os
 import os.path as osp
@@ -17,7 +11,6 @@ from typing import Callable, List, Optional, Set
 import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
-from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV = 'DEEPMARK_TRUST_CHECKPOINTS'
 _TRUSTED_PATHS: Set[str] = set()
@@ -54,30 +47,23 @@ def trust_checkpoint(path: str) -> None:
     _TRUSTED_PATHS.add(osp.realpath(osp.expanduser(path)))
 
 
-def _is_trusted(path: str) -> bool:
-    """Whether ``path`` may be fully unpickled."""
-    if os.environ.get(TRUST_ENV, '').lower() in ('1', 'true', 'yes'):
-        return True
-    return osp.realpath(osp.expanduser(path)) in _TRUSTED_PATHS
-
-
 def load_checkpoint_file(filename: str, map_location: Optional[Callable] = None):
-    """Load a local checkpoint weights-only, or fully if trusted (module docstring); raises
+    """Load a local checkpoint weights-only (:func:`safe_checkpoint_globals`), or fully if
+    trusted (``DEEPMARK_TRUST_CHECKPOINTS=1`` or :func:`trust_checkpoint`); raises
     ``FileNotFoundError`` or, for an untrusted file beyond the allow-list, ``UnpicklingError``."""
     filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
     try:
         with torch.serialization.safe_globals(safe_checkpoint_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if not _is_trusted(filename):
+        trusted = os.environ.get(TRUST_ENV, '').lower() in ('1', 'true', 'yes') or \
+            osp.realpath(filename) in _TRUSTED_PATHS
+        if not trusted:
             raise pickle.UnpicklingError(
                 f'{filename} holds objects beyond tensors and plain data, and loading them can '
                 f'run code. If you trust this file, pass --trust-checkpoint (tools), set '
                 f'{TRUST_ENV}=1 or call deepmark_mm.utils.trust_checkpoint(path), and load it '
-                'again. '
-                f'torch said: {error}') from error
+                f'again. torch said: {error}') from error
         print_log(f'Fully unpickling trusted checkpoint {filename} ({TRUST_ENV}).',
                   logger='current')
         return torch.load(filename, map_location=map_location, weights_only=False)
@@ -94,12 +80,10 @@ def load_model_checkpoint(model: torch.nn.Module, checkpoint: dict, checkpoint_n
                           config_name: str, load_partial: bool = False) -> None:
     """Load a checkpoint into the config's model by the one fit rule of every entry point.
 
-    mmengine's ``load_state_dict(strict=False)`` only logs a misfit; here every tensor of the
-    model (``num_batches_tracked`` aside) must come from the checkpoint with its shape and the
-    checkpoint must hold nothing else, unless ``load_partial`` (config key, e.g. to fine-tune
-    from another head) loads the tensors that fit and warns about the others. ``model`` may be
-    wrapped (DDP, TTA); ``checkpoint`` holds a ``state_dict`` or is one; the names are for
-    messages.
+    Every tensor of the model (``num_batches_tracked`` aside) must come from the checkpoint with
+    its shape and the checkpoint must hold nothing else, unless ``load_partial`` (config key)
+    loads the tensors that fit and warns about the others. ``model`` may be wrapped (DDP, TTA);
+    ``checkpoint`` holds a ``state_dict`` or is one; the names are for messages.
 
     Raises:
         RuntimeError: Naming the checkpoint, the config and the first mismatching keys.
@@ -128,8 +112,3 @@ def load_model_checkpoint(model: torch.nn.Module, checkpoint: dict, checkpoint_n
                   f'{config_name} loaded from {checkpoint_name}, the others keep their '
                   f'initialisation: {"; ".join(problems)}', logger='current',
                   level=logging.WARNING)
-
-
-def register_checkpoint_loader() -> None:
-    """Make MMEngine load local checkpoints through :func:`load_checkpoint_file`."""
-    CheckpointLoader.register_scheme(prefixes='', force=True)(load_checkpoint_file)

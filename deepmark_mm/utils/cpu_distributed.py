@@ -1,11 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Let MMEngine's PyTorch-DDP path run on a machine without CUDA (gloo, CPU model).
-
-MMEngine 0.10 lacks this: ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` and
-``Runner.wrap_model`` passes ``device_ids=[LOCAL_RANK]``, which a CPU module rejects. Here the gloo
-group is started before the Runner (``Runner.setup_env`` then skips ``init_dist``) and the wrapper
-gets ``device_ids=None``; everything else (sampling, all-reduce, rank-0 outputs) is MMEngine's.
-"""
+"""Let MMEngine's PyTorch-DDP path run on a machine without CUDA (gloo, CPU model), which
+MMEngine's ``init_dist`` and ``Runner.wrap_model`` lack (docs/distributed_cpu.md)."""
 import datetime
 import os
 from typing import Optional
@@ -18,13 +13,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 
 def prepare_cpu_distributed(cfg: Config, device: Optional[str] = None) -> bool:
-    """On a CPU machine, start the gloo group and give the model ``device_ids=None``.
+    """On a CPU machine, start the gloo group (``env_cfg.dist_cfg`` but its ``backend``;
+    ``timeout`` in seconds) and give the model ``device_ids=None``; call it before
+    ``Runner.from_cfg(cfg)``.
 
-    Call it on the merged config before ``Runner.from_cfg(cfg)``; ``env_cfg.dist_cfg`` is
-    honoured but for its ``backend`` (``timeout`` in seconds). Returns whether it applied (not
-    for ``launcher='none'`` or an accelerator ``device``, ``get_device()`` by default); raises
-    ``RuntimeError`` for a launcher other than ``pytorch`` or a launch without torchrun's
-    variables.
+    Returns whether it applied (not for ``launcher='none'`` or an accelerator ``device``,
+    ``get_device()`` by default); raises ``RuntimeError`` for a launcher other than ``pytorch``
+    or a launch without torchrun's variables.
     """
     launcher = cfg.get('launcher', 'none')
     device = get_device() if device is None else device

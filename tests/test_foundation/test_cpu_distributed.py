@@ -6,7 +6,8 @@ import pytest
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from deepmark_mm.utils import cpu_model_wrapper_cfg, prepare_cpu_distributed
+from deepmark_mm.utils import prepare_cpu_distributed
+from deepmark_mm.utils.cpu_distributed import cpu_model_wrapper_cfg
 
 
 def test_untouched_without_launcher_or_on_an_accelerator():

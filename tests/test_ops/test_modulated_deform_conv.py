@@ -1,14 +1,16 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""DCNv2 of deepmark_mm.ops: the paper's formula, gradients, mmcv's parameter layout and init,
-and mmcv's forward / gradients where full mmcv (compiled ops) is installed."""
+"""DCNv2 of deepmark_mm.ops (torchvision's ``deform_conv2d``): the paper's formula, gradients,
+mmcv's parameter layout and init, and mmcv's forward / gradients where full mmcv (compiled ops) is
+installed."""
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torchvision.ops import deform_conv2d
 
 from deepmark_mm.mmcv_ext_stub import mmcv_has_compiled_ops
-from deepmark_mm.ops import ModulatedDeformConv2dPack, modulated_deform_conv2d
+from deepmark_mm.ops import ModulatedDeformConv2d, ModulatedDeformConv2dPack
 
 needs_full_mmcv = pytest.mark.skipif(not mmcv_has_compiled_ops(),
                                      reason='full mmcv (compiled ops) is not installed')
@@ -46,6 +48,11 @@ def reference_dcn_v2(x, offset, mask, weight, bias, padding):
     return out + bias.view(1, -1, 1, 1)
 
 
+def modulated_deform_conv2d(x, offset, mask, weight, bias):
+    """What :class:`ModulatedDeformConv2d` (3 x 3, padding 1) computes, on any weights."""
+    return deform_conv2d(x, offset, weight, bias, padding=(1, 1), mask=mask)
+
+
 def random_case(seed, channels=3, out_channels=4, size=6):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(1, channels, size, size, generator=generator, dtype=torch.float64)
@@ -58,19 +65,22 @@ def random_case(seed, channels=3, out_channels=4, size=6):
 
 def test_forward_is_the_dcn_v2_formula_with_dy_dx_pairs():
     x, offset, mask, weight, bias = random_case(0)
-    ours = modulated_deform_conv2d(x, offset, mask, weight, bias, 1, 1, 1)
+    ours = modulated_deform_conv2d(x, offset, mask, weight, bias)
     torch.testing.assert_close(ours, reference_dcn_v2(x, offset, mask, weight, bias, 1),
                                rtol=1e-10, atol=1e-10)
+    layer = ModulatedDeformConv2d(3, 4, 3, padding=1).double()
+    layer.weight.data, layer.bias.data = weight, bias
+    torch.testing.assert_close(layer(x, offset, mask), ours, rtol=0, atol=0)
 
 
 def test_zero_offsets_and_unit_mask_are_a_plain_convolution():
     x, offset, mask, weight, bias = random_case(1)
     ours = modulated_deform_conv2d(x, torch.zeros_like(offset), torch.ones_like(mask), weight,
-                                   bias, 1, 1, 1)
+                                   bias)
     torch.testing.assert_close(ours, F.conv2d(x, weight, bias, padding=1))
     shifted = torch.zeros_like(offset)
     shifted[:, 0::2] = 1.  # dy = 1 on every tap: output row i reads input rows i .. i + 2
-    moved = modulated_deform_conv2d(x, shifted, torch.ones_like(mask), weight, bias, 1, 1, 1)
+    moved = modulated_deform_conv2d(x, shifted, torch.ones_like(mask), weight, bias)
     expected = F.conv2d(F.pad(x, (1, 1, 0, 2)), weight, bias)
     torch.testing.assert_close(moved, expected)
 
@@ -79,7 +89,7 @@ def test_gradients_of_input_offsets_mask_and_weights():
     x, offset, mask, weight, bias = (t.requires_grad_() for t in random_case(2, 2, 3, 4))
     offset.data += 0.3  # keep sampling points off the integer grid, where bilinear kinks
     assert torch.autograd.gradcheck(
-        lambda *a: modulated_deform_conv2d(*a, 1, 1, 1), (x, offset, mask, weight, bias))
+        modulated_deform_conv2d, (x, offset, mask, weight, bias))
 
 
 def test_pack_has_mmcv_layout_initialisation_and_a_plain_start():
@@ -124,7 +134,8 @@ def test_forward_and_gradients_equal_mmcv_float64():
         inputs = x.clone().requires_grad_()
         layer.zero_grad()
         out = layer(inputs)
-        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        weights = torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)
+        (out * weights).sum().backward()
         grads.append((out.detach(), inputs.grad, layer.weight.grad, layer.conv_offset.weight.grad))
     for name, a, b in zip(('output', 'input grad', 'weight grad', 'offset-conv grad'), *grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=name)

@@ -106,10 +106,10 @@ class OfficialDCN(nn.Module):
         self.conv_offset_mask = nn.Conv2d(in_channels, 27, 3, 1, 1)
 
     def forward(self, x):
-        from deepmark_mm.ops import modulated_deform_conv2d
+        from torchvision.ops import deform_conv2d
         o1, o2, mask = torch.chunk(self.conv_offset_mask(x), 3, dim=1)
-        return modulated_deform_conv2d(x, torch.cat((o1, o2), dim=1), mask.sigmoid(), self.weight,
-                                       self.bias, 1, 1, 1)
+        return deform_conv2d(x, torch.cat((o1, o2), dim=1), self.weight, self.bias, padding=1,
+                             mask=mask.sigmoid())
 
 
 class OfficialDeformConv(nn.Module):

@@ -32,18 +32,14 @@ class InitialWeightsCheckHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         backbone = getattr(model, 'backbone', None)
         load_from = runner.cfg.get('load_from', None)
-        if load_from:
-            if getattr(backbone, 'pretrained', False):
-                backbone.pretrained = False
-                print_log(
-                    f'InitialWeightsCheckHook: load_from={load_from} sets every weight it holds, '
-                    "so the backbone's ImageNet weights are not fetched",
-                    logger='current')
-            return
-        if runner.cfg.get('resume', False):
-            return
-        if getattr(backbone, 'pretrained', False) or _has_pretrained_init(model) or \
-                _has_pretrained_init(backbone):
+        if load_from and getattr(backbone, 'pretrained', False):
+            backbone.pretrained = False
+            print_log(
+                f'InitialWeightsCheckHook: load_from={load_from} sets every weight it holds, '
+                "so the backbone's ImageNet weights are not fetched",
+                logger='current')
+        if load_from or runner.cfg.get('resume', False) or getattr(backbone, 'pretrained', False) \
+                or _has_pretrained_init(model) or _has_pretrained_init(backbone):
             return
         print_log(
             'InitialWeightsCheckHook: training starts from RANDOM weights (no load_from, no '

@@ -62,9 +62,8 @@ def head_keypoint_metainfo(head, metainfo: Optional[Mapping], source: str) -> Di
 @HOOKS.register_module()
 class KeypointSetCheckHook(Hook):
     """Before a run: the model's landmark set (head, a TTA model's ``flip_indices``) must be
-    that of every dataset the run built (MMEngine builds them apart, so a mismatch would give
-    wrong numbers silently); ``ValueError`` names the first difference. Models without a
-    landmark head and datasets without landmark metainfo pass.
+    that of every dataset the run built; ``ValueError`` names the first difference. Models
+    without a landmark head and datasets without landmark metainfo pass.
 
     Example:
         >>> default_hooks = dict(keypoint_set_check=dict(type='KeypointSetCheckHook'))
