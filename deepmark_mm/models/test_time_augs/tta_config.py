@@ -1,14 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The one way test-time augmentation is configured: ``--tta`` on any DeepMark config.
-
-``--tta`` (``tools/test.py``, ``mim test``) wraps the detector in the config's ``tta_model``
-(default: ``DeepMarkTTAModel`` with flip fusion; its argument defaults hold the soft-NMS merge)
-and feeds it one view per scale of ``tta_scales`` (default ``[1.0]``), each view the config's own
-test pipeline with its ``CenterAffine`` warp resized by the scale. The paper's Table 4 columns are
-configs that set only these two keys (``configs/deepmark/*_nms.py``, ``*_flip.py``,
-``*_flip-ms.py``), or the same from the command line:
-``--tta --cfg-options "tta_scales=[1.0,0.75]"``. A config may give a whole ``tta_pipeline``
-instead, for a test pipeline this module cannot rewrite.
+"""``--tta`` on any DeepMark config: the config's ``tta_model`` (default: ``DeepMarkTTAModel``
+with flip fusion) fed one view per scale of ``tta_scales`` (default ``[1.0]``), each view the test
+pipeline with its ``CenterAffine`` resized by the scale; or the config's own ``tta_pipeline``.
 """
 import copy
 from typing import List, Sequence, Tuple
@@ -61,18 +54,11 @@ def tta_pipeline_from_test_pipeline(test_pipeline: Sequence[dict],
 
 
 def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
-    """The ``tta_model`` and ``tta_pipeline`` of ``cfg``, or the defaults described above.
-
-    Args:
-        cfg (Config): A DeepMark config whose test datasets (wrapped or concatenated) share one
-            ``pipeline``.
-
-    Returns:
-        tuple[dict, list[dict]]: TTA model config (without ``module``; ``flip_indices`` from the
-        test dataset's metainfo when it gives none) and pipeline.
-    """
+    """The ``tta_model`` (without ``module``; ``flip_indices`` from the test dataset's metainfo
+    when it gives none) and ``tta_pipeline`` of ``cfg``, or the defaults; the test datasets
+    (wrapped or concatenated) must share one ``pipeline``."""
     tta_model = _as_dict(cfg.get('tta_model', None) or DEFAULT_TTA_MODEL)
-    flip = config_flip_indices(cfg)  # the config's landmark set; None: DeepFashion2's
+    flip = config_flip_indices(cfg)
     if tta_model.get('flip_indices', None) is None and flip is not None:
         tta_model['flip_indices'] = flip
     tta_pipeline = cfg.get('tta_pipeline', None)
