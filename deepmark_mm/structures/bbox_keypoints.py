@@ -112,8 +112,6 @@ class BBoxKeypoints(HorizontalBoxes):
 
     def __setitem__(self, index, values: 'BBoxKeypoints') -> None:
         """Overwrite boxes and their landmarks at ``index``."""
-        if not isinstance(values, BBoxKeypoints):
-            raise TypeError(f'can only assign BBoxKeypoints, got {type(values).__name__}')
         if isinstance(index, np.ndarray):
             index = torch.as_tensor(index, device=self.device)
         self.tensor[index] = values.tensor

@@ -35,13 +35,7 @@ def merge_view_detections(view_instances: Sequence[InstanceData],
     ``nms_cfg``: :func:`deepmark_mm.ops.batched_nms` config (soft-NMS replaces ``scores`` by the
     decayed ones); None only sorts.
     """
-    if len(view_instances) == 0:
-        raise ValueError('merge_view_detections needs at least one view')
-    keys = [set(instances.keys()) for instances in view_instances]
-    if any(k != keys[0] for k in keys):
-        raise ValueError(f'views carry different detection fields: {[sorted(k) for k in keys]}')
-    merged = InstanceData.cat(list(view_instances)) if len(view_instances) > 1 \
-        else view_instances[0]
+    merged = InstanceData.cat(list(view_instances))  # asserts one or more views, equal fields
     if len(merged) == 0:
         return merged
     if nms_cfg is None:

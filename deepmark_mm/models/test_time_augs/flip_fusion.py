@@ -40,21 +40,13 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
                       kpt_heatmap_probs: Tensor,
                       kpt_offset: Tensor,
                       flip_indices: Tensor) -> FlipFusedMaps:
-    """Average the outputs of ``B`` images (``[:B]``) and of their mirrors (``[B:]``).
+    """Average the outputs of ``B`` images (``[:B]``) and of their mirrors (``[B:]``): centre
+    heatmap and wh ``(a + unmirror(b)) / 2``, landmark heatmap and ``kpt_reg`` likewise with slots
+    swapped (``kpt_reg``: dx -> 1 - dx), offsets the unflipped view's.
 
-    Heatmaps must already be probabilities (CenterNet averages after the sigmoid).
-
-    ========================= ==========================================================
-    output                    fused as
-    ========================= ==========================================================
-    centre heatmap, wh        (a + unmirror(b)) / 2
-    landmark heatmap          (a + unmirror(b) with slots swapped) / 2
-    kpt_reg                   (a + unmirror(b) with slots swapped, dx -> 1 - dx) / 2
-    offset, kpt_offset        a (the unflipped view's)
-    ========================= ==========================================================
-
-    Maps are (2B, C, H, W) (``kpt_reg``: slot ``j`` at channels ``2j, 2j + 1``);
-    ``flip_indices`` (J,) int64, a checked flip permutation. Returns (B, C, H, W) maps.
+    Maps are (2B, C, H, W), heatmaps as probabilities (``kpt_reg``: slot ``j`` at channels
+    ``2j, 2j + 1``); ``flip_indices`` (J,) int64, a checked flip permutation. Returns
+    (B, C, H, W) maps.
     """
     double_batch = center_heatmap_probs.shape[0]
     if double_batch % 2:

@@ -20,19 +20,9 @@ def _as_dict(step) -> dict:
 
 def tta_pipeline_from_test_pipeline(test_pipeline: Sequence[dict],
                                     scales: Sequence[float] = (1.0, )) -> List[dict]:
-    """Turn a test pipeline into a ``TestTimeAug`` pipeline with one view per scale.
-
-    Args:
-        test_pipeline (Sequence[dict]): Steps ending with the packer; loading steps (type names
-            starting with ``Load``) stay in front of the views.
-        scales (Sequence[float]): Input-size factors of the views (``CenterAffine`` is resized).
-
-    Returns:
-        list[dict]: ``[loading steps..., TestTimeAug(transforms=[[views...], [later steps]...])]``.
-
-    Raises:
-        ValueError: If several scales are asked for and the pipeline has no ``CenterAffine``.
-    """
+    """``[loading steps..., TestTimeAug(transforms=[[views...], [later steps]...])]``: the
+    ``Load*`` steps of ``test_pipeline`` in front, one view per input-size factor of ``scales``
+    (``CenterAffine`` resized); ValueError for several scales without a ``CenterAffine``."""
     steps = [_as_dict(step) for step in test_pipeline]
     first_view = next((i for i, s in enumerate(steps) if not s['type'].startswith('Load')),
                       len(steps))
