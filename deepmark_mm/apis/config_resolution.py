@@ -14,8 +14,7 @@ _PACKAGE_DIR = osp.dirname(osp.abspath(deepmark_mm.__file__))
 
 
 def config_search_dirs() -> List[str]:
-    """Existing config folders: the checkout's ``configs/``, then the package's
-    ``.mim/configs``."""
+    """Existing config folders: the checkout's ``configs/``, then ``deepmark_mm/.mim/configs``."""
     candidates = [osp.join(osp.dirname(_PACKAGE_DIR), 'configs'),
                   osp.join(_PACKAGE_DIR, '.mim', 'configs')]
     return [folder for folder in candidates if osp.isdir(folder)]

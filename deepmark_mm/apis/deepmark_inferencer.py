@@ -63,8 +63,7 @@ def _adapt_transforms(transforms: List, input_size: Optional[Tuple[int, int]]) -
 
 def build_inference_pipeline(pipeline_cfg: Sequence[dict],
                              input_size: Optional[Tuple[int, int]] = None,
-                             where: str = 'test pipeline',
-                             scope: str = 'mmdet') -> Compose:
+                             where: str = 'test pipeline') -> Compose:
     """The config's test (or TTA) pipeline fed by image paths or arrays (mmdet's
     ``InferencerLoader``), without dataset-only meta keys, ``input_size`` ``(w, h)`` forced onto
     every ``CenterAffine``; ``where`` names the pipeline in errors."""
@@ -75,7 +74,7 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
         raise ValueError(f'the {where} has no LoadImageFromFile: {pipeline_cfg}')
     pipeline_cfg[loader_index] = dict(pipeline_cfg[loader_index], type='mmdet.InferencerLoader')
     _adapt_transforms(pipeline_cfg, input_size)
-    with DefaultScope.overwrite_default_scope(scope):
+    with DefaultScope.overwrite_default_scope('mmdet'):
         return Compose(pipeline_cfg)
 
 
@@ -108,30 +107,23 @@ class DeepMarkInferencer(DetInferencer):
     dataset's), unreadable files skipped by name, folders listed case-insensitively, test-time
     augmentation, official result files and landmark drawings.
 
-    Example:
-        >>> inferencer = DeepMarkInferencer('deepmark_dla34_512', weights=CKPT, device='cpu')
-        >>> first = inferencer('photos/', out_dir='outputs', score_thr=0.3)['predictions'][0]
-        >>> first['labels'], first['bboxes'].shape, first['keypoints'].shape
-        (['trousers'], (1, 4), (1, 294, 2))
-
     Args:
         model (str | Config): Config path, config name (``'deepmark_dla34_512'``) or a config.
         weights (str, optional): Checkpoint; None keeps the random initialisation (warned).
         device (str, optional): Torch device; the available one when None.
-        scope (str): Registry scope. Defaults to ``'mmdet'``.
         show_progress (bool): Progress bar. Defaults to True.
         cfg_options (dict, optional): Config overrides (``Config.merge_from_dict``).
     """
     visualize_kwargs = DetInferencer.visualize_kwargs | {'max_draw_size'}
 
     def __init__(self, model: Union[str, Config], weights: Optional[str] = None,
-                 device: Optional[str] = None, scope: Optional[str] = 'mmdet',
-                 show_progress: bool = True, cfg_options: Optional[dict] = None) -> None:
+                 device: Optional[str] = None, show_progress: bool = True,
+                 cfg_options: Optional[dict] = None) -> None:
         self._weights_path = weights
         self._tta: Optional[Tuple[nn.Module, Compose]] = None
         self._run: Dict = {}  # the state of one __call__ (model, pipeline, threshold, files)
         super().__init__(model=load_deepmark_config(model, cfg_options), weights=weights,
-                         device=device, scope=scope, palette='none', show_progress=show_progress)
+                         device=device, scope='mmdet', palette='none', show_progress=show_progress)
 
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:

@@ -104,16 +104,12 @@ class BBoxKeypoints(HorizontalBoxes):
             index = index[0]
         if isinstance(index, Tensor) and index.dtype == torch.bool and index.dim() != 1:
             raise IndexError('BBoxKeypoints boolean index must be 1-D (one flag per box)')
-        if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
         return self._new(self.tensor[index].reshape(-1, 4),
                          self.keypoints[index].reshape(-1, *self.keypoints.shape[1:]),
                          self.keypoints_visible[index].reshape(-1, self.keypoints_visible.shape[1]))
 
     def __setitem__(self, index, values: 'BBoxKeypoints') -> None:
         """Overwrite boxes and their landmarks at ``index``."""
-        if isinstance(index, np.ndarray):
-            index = torch.as_tensor(index, device=self.device)
         self.tensor[index] = values.tensor
         self.keypoints[index] = values.keypoints
         self.keypoints_visible[index] = values.keypoints_visible

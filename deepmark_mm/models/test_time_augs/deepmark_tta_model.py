@@ -108,7 +108,6 @@ class DeepMarkTTAModel(BaseTTAModel):
         """Per image, the detections (original-image pixels) of one preprocessed (B, 3, H, W)
         view, flip-fused when ``flip``."""
         head = self.module.bbox_head
-        batch = batch_inputs.shape[0]
         network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
             if self.flip else batch_inputs
         maps = head.codec.prob_maps(head(self.module.extract_feat(network_inputs)))
@@ -119,8 +118,6 @@ class DeepMarkTTAModel(BaseTTAModel):
                                  f'({input_width}) to be a multiple of the feature width '
                                  f'({feat_width}); pad to the stride (pad_size_divisor)')
             maps = fuse_flip_outputs(*maps, self.flip_indices)
-        elif maps[0].shape[0] != batch:
-            raise RuntimeError(f'the network returned {maps[0].shape[0]} maps for {batch} images')
         metas = [sample.metainfo for sample in batch_data_samples]
         return head.codec.decode(maps, metas, rescale=True)
 

@@ -12,8 +12,7 @@ from torch import Tensor
 
 
 class FlipFusedMaps(NamedTuple):
-    """The head's six (B, C, H, W) maps after flip fusion, in the unflipped images' frame
-    (heatmaps as probabilities)."""
+    """The head's six (B, C, H, W) maps after flip fusion (heatmaps as probabilities)."""
     center_heatmap_probs: Tensor
     wh: Tensor
     offset: Tensor
@@ -62,16 +61,12 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
         raise ValueError(f'kpt_reg has {kpt_reg.shape[1]} channels, kpt_heatmap '
                          f'{num_keypoints} and flip_indices {flip_indices.numel()} entries')
     batch = double_batch // 2
-
-    def average(original: Tensor, unmirrored: Tensor) -> Tensor:
-        return (original + unmirrored) / 2
-
     return FlipFusedMaps(
-        center_heatmap_probs=average(center_heatmap_probs[:batch],
-                                     center_heatmap_probs[batch:].flip(dims=[3])),
-        wh=average(wh[:batch], wh[batch:].flip(dims=[3])),
+        center_heatmap_probs=(center_heatmap_probs[:batch]
+                              + center_heatmap_probs[batch:].flip(dims=[3])) / 2,
+        wh=(wh[:batch] + wh[batch:].flip(dims=[3])) / 2,
         offset=offset[:batch],
-        kpt_reg=average(kpt_reg[:batch], _unmirror_slots(kpt_reg[batch:], flip_indices, True)),
-        kpt_heatmap_probs=average(kpt_heatmap_probs[:batch],
-                                  _unmirror_slots(kpt_heatmap_probs[batch:], flip_indices)),
+        kpt_reg=(kpt_reg[:batch] + _unmirror_slots(kpt_reg[batch:], flip_indices, True)) / 2,
+        kpt_heatmap_probs=(kpt_heatmap_probs[:batch]
+                           + _unmirror_slots(kpt_heatmap_probs[batch:], flip_indices)) / 2,
         kpt_offset=kpt_offset[:batch])

@@ -26,21 +26,20 @@ def tta_pipeline_from_test_pipeline(test_pipeline: Sequence[dict],
     steps = [_as_dict(step) for step in test_pipeline]
     first_view = next((i for i, s in enumerate(steps) if not s['type'].startswith('Load')),
                       len(steps))
-    loading, rest = steps[:first_view], steps[first_view:]
-    warp = next((i for i, s in enumerate(rest) if s['type'] == 'CenterAffine'), None)
-    if warp is None:
-        if list(scales) != [1.0]:
-            raise ValueError(f'tta_scales={list(scales)} needs a CenterAffine step in the test '
-                             'pipeline to resize')
-        return loading + [dict(type='TestTimeAug', transforms=[[s] for s in rest])]
-    size = rest[warp].get('input_size', 512)
-    sizes = [size] * 2 if isinstance(size, int) else list(size)
-    views = [
-        dict(rest[warp], input_size=tuple(round(side * scale) for side in sizes))
-        for scale in scales
-    ]
-    transforms = [[s] for s in rest[:warp]] + [views] + [[s] for s in rest[warp + 1:]]
-    return loading + [dict(type='TestTimeAug', transforms=transforms)]
+    transforms = [[step] for step in steps[first_view:]]
+    warp = next((i for i, [s] in enumerate(transforms) if s['type'] == 'CenterAffine'), None)
+    if warp is None and list(scales) != [1.0]:
+        raise ValueError(f'tta_scales={list(scales)} needs a CenterAffine step in the test '
+                         'pipeline to resize')
+    if warp is not None:
+        affine = transforms[warp][0]
+        size = affine.get('input_size', 512)
+        sizes = [size] * 2 if isinstance(size, int) else list(size)
+        transforms[warp] = [
+            dict(affine, input_size=tuple(round(side * scale) for side in sizes))
+            for scale in scales
+        ]
+    return steps[:first_view] + [dict(type='TestTimeAug', transforms=transforms)]
 
 
 def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
