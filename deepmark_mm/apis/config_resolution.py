@@ -23,10 +23,8 @@ def config_search_dirs() -> List[str]:
 def resolve_config_path(config: str) -> str:
     """Absolute path of a config: an existing file, a path relative to a ``configs`` folder, or
     a bare file name (``.py`` optional; searched recursively, ``_base_`` excluded). A file
-    without extension stands for its name (a config id ``mim`` passes).
-
-    Raises:
-        FileNotFoundError: When nothing matches; ValueError: when a bare name matches several.
+    without extension stands for its name (a config id ``mim`` passes). FileNotFoundError when
+    nothing matches, ValueError when a bare name matches several.
     """
     if osp.isfile(config) and osp.splitext(config)[1]:
         return osp.abspath(config)

@@ -190,8 +190,8 @@ class DeepMarkInferencer(DetInferencer):
         Returns:
             dict: ``predictions`` (:mod:`deepmark_mm.apis.prediction_format` dicts),
             ``visualization`` (RGB drawings when ``return_vis``), ``files`` (written paths:
-            ``vis``, ``preds``, ``bbox``, ``keypoints``) and ``skipped``: ``(path, reason)`` of
-            the input files that could not be read (warned about and left out).
+            ``vis``, ``preds``, ``bbox``, ``keypoints``) and ``skipped`` (``(path, reason)`` of
+            the unreadable input files, warned about).
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')

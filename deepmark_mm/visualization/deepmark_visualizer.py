@@ -125,11 +125,9 @@ class DeepMarkVisualizer(DetLocalVisualizer):
                        image: np.ndarray,
                        instances: InstanceData,
                        palette: Optional[Sequence[tuple]] = None) -> np.ndarray:
-        """Draw every garment's own landmarks and skeleton onto the RGB ``image`` in place.
-
+        """Draw every garment's own landmarks and skeleton onto the RGB ``image`` in place;
         ``instances``: ``labels`` (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K)
-        (ground truth) or ``keypoint_scores`` (N, K) (predictions).
-        """
+        (ground truth) or ``keypoint_scores`` (N, K) (predictions)."""
         labels = np.asarray(tensor2ndarray(instances.labels), np.int64).reshape(-1)
         if len(labels) == 0:
             return image
