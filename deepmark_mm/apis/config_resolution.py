@@ -1,5 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Find and load a DeepMark config the way mmdet users expect: a path or a config file name."""
+"""Find and load a DeepMark config by path or file name (mmengine's ``Config.fromfile`` takes
+paths only; mim looks names up only inside ``mim train`` / ``mim test``)."""
 import copy
 import glob
 import os.path as osp
@@ -13,30 +14,21 @@ _PACKAGE_DIR = osp.dirname(osp.abspath(deepmark_mm.__file__))
 
 
 def config_search_dirs() -> List[str]:
-    """Existing config folders: the checkout's ``configs/``, then the package's
-    ``.mim/configs`` (what ``mim`` uses)."""
-    candidates = [
-        osp.join(osp.dirname(_PACKAGE_DIR), 'configs'),
-        osp.join(_PACKAGE_DIR, '.mim', 'configs'),
-    ]
-    found: List[str] = []
-    for folder in candidates:
-        if osp.isdir(folder) and osp.realpath(folder) not in map(osp.realpath, found):
-            found.append(folder)
-    return found
+    """Existing config folders: the checkout's ``configs/``, then ``deepmark_mm/.mim/configs``."""
+    candidates = [osp.join(osp.dirname(_PACKAGE_DIR), 'configs'),
+                  osp.join(_PACKAGE_DIR, '.mim', 'configs')]
+    return [folder for folder in candidates if osp.isdir(folder)]
 
 
 def resolve_config_path(config: str) -> str:
     """Absolute path of a config: an existing file, a path relative to a ``configs`` folder, or
     a bare file name (``.py`` optional; searched recursively, ``_base_`` excluded). A file
-    without extension stands for its name (the config ids ``mim`` passes).
-
-    Raises:
-        FileNotFoundError: When nothing matches; ValueError: when a bare name matches several.
+    without extension stands for its name (a config id ``mim`` passes). FileNotFoundError when
+    nothing matches, ValueError when a bare name matches several.
     """
     if osp.isfile(config) and osp.splitext(config)[1]:
         return osp.abspath(config)
-    if osp.isfile(config):  # deepmark_mm/.mim/ids/<config id>: what `mim train PKG <id>` passes
+    if osp.isfile(config):  # a copied deepmark_mm/.mim/ids/<config id>
         config = osp.basename(config)
     name = config if config.endswith('.py') else config + '.py'
     search_dirs = config_search_dirs()

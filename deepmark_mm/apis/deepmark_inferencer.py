@@ -1,9 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""``DeepMarkInferencer``: images in; garments, categories and landmarks out (+ drawings, JSON).
-
-Also the config's test pipeline made input-agnostic (paths or BGR arrays), which the ONNX
-wrapper and the int8 calibration share.
-"""
+"""``DeepMarkInferencer``: images in; garments, categories and landmarks out (+ drawings, JSON);
+and the test pipeline fed by paths or BGR arrays (shared with the ONNX wrapper and int8)."""
 import copy
 import json
 import os
@@ -40,7 +37,7 @@ PLAIN_DETECTION_VISUALIZERS = (None, 'DetLocalVisualizer', 'mmdet.DetLocalVisual
 
 ImageInput = Union[str, np.ndarray]
 
-#: Meta keys that only make sense for dataset samples; dropped for inference.
+#: Meta keys of dataset samples only; dropped for inference.
 DATASET_ONLY_META_KEYS = ('img_id', 'instances')
 
 LOADER_TYPES = ('LoadImageFromFile', 'mmcv.LoadImageFromFile', 'mmdet.LoadImageFromFile')
@@ -66,13 +63,10 @@ def _adapt_transforms(transforms: List, input_size: Optional[Tuple[int, int]]) -
 
 def build_inference_pipeline(pipeline_cfg: Sequence[dict],
                              input_size: Optional[Tuple[int, int]] = None,
-                             where: str = 'test pipeline',
-                             scope: str = 'mmdet') -> Compose:
-    """The config's test (or TTA) pipeline fed by image paths or arrays: the first
-    ``LoadImageFromFile`` becomes mmdet's ``InferencerLoader``, ``img_id`` / ``instances`` leave
-    the packed meta keys, and ``input_size`` ``(w, h)`` (e.g. an exported network's) is forced
-    onto every ``CenterAffine``; ``where`` names the pipeline in errors.
-    """
+                             where: str = 'test pipeline') -> Compose:
+    """The config's test (or TTA) pipeline fed by image paths or arrays (mmdet's
+    ``InferencerLoader``), without dataset-only meta keys, ``input_size`` ``(w, h)`` forced onto
+    every ``CenterAffine``; ``where`` names the pipeline in errors."""
     pipeline_cfg = copy.deepcopy(list(pipeline_cfg))
     loader_index = next((index for index, transform in enumerate(pipeline_cfg)
                          if transform.get('type') in LOADER_TYPES), None)
@@ -80,15 +74,13 @@ def build_inference_pipeline(pipeline_cfg: Sequence[dict],
         raise ValueError(f'the {where} has no LoadImageFromFile: {pipeline_cfg}')
     pipeline_cfg[loader_index] = dict(pipeline_cfg[loader_index], type='mmdet.InferencerLoader')
     _adapt_transforms(pipeline_cfg, input_size)
-    with DefaultScope.overwrite_default_scope(scope):
+    with DefaultScope.overwrite_default_scope('mmdet'):
         return Compose(pipeline_cfg)
 
 
 def image_files(folder: str) -> List[str]:
     """The image files of ``folder`` sorted by name, extensions matched case-insensitively
     (mmdet's listing skips ``.JPG``); FileNotFoundError when there are none."""
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'folder {folder} not found')
     files = sorted(osp.join(folder, name)
                    for name in scandir(folder, IMG_EXTENSIONS, case_sensitive=False))
     if not files:
@@ -111,41 +103,32 @@ def image_name(img_path: Optional[str], img_id: int) -> str:
 
 class DeepMarkInferencer(DetInferencer):
     """mmdet's ``DetInferencer`` with what it lacks for DeepMark: landmark predictions, the
-    checkpoint fit rule and landmark metainfo, unreadable files skipped by name, folders listed
-    case-insensitively, test-time augmentation, official result files and landmark drawings.
-
-    The model's ``dataset_meta`` is the checkpoint's ``meta['dataset_meta']``, else the config's
-    test dataset metainfo, else DeepFashion2's. Predictions are in original image pixels.
-
-    Example:
-        >>> inferencer = DeepMarkInferencer('deepmark_dla34_512', weights=CKPT, device='cpu')
-        >>> first = inferencer('photos/', out_dir='outputs', score_thr=0.3)['predictions'][0]
-        >>> first['labels'], first['bboxes'].shape, first['keypoints'].shape
-        (['trousers'], (1, 4), (1, 294, 2))
+    checkpoint fit rule and landmark metainfo (the checkpoint's, else the config's test
+    dataset's), unreadable files skipped by name, folders listed case-insensitively, test-time
+    augmentation, official result files and landmark drawings.
 
     Args:
         model (str | Config): Config path, config name (``'deepmark_dla34_512'``) or a config.
         weights (str, optional): Checkpoint; None keeps the random initialisation (warned).
         device (str, optional): Torch device; the available one when None.
-        scope (str): Registry scope. Defaults to ``'mmdet'``.
         show_progress (bool): Progress bar. Defaults to True.
         cfg_options (dict, optional): Config overrides (``Config.merge_from_dict``).
     """
     visualize_kwargs = DetInferencer.visualize_kwargs | {'max_draw_size'}
 
     def __init__(self, model: Union[str, Config], weights: Optional[str] = None,
-                 device: Optional[str] = None, scope: Optional[str] = 'mmdet',
-                 show_progress: bool = True, cfg_options: Optional[dict] = None) -> None:
+                 device: Optional[str] = None, show_progress: bool = True,
+                 cfg_options: Optional[dict] = None) -> None:
         self._weights_path = weights
         self._tta: Optional[Tuple[nn.Module, Compose]] = None
         self._run: Dict = {}  # the state of one __call__ (model, pipeline, threshold, files)
         super().__init__(model=load_deepmark_config(model, cfg_options), weights=weights,
-                         device=device, scope=scope, palette='none', show_progress=show_progress)
+                         device=device, scope='mmdet', palette='none', show_progress=show_progress)
 
     def _load_weights_to_model(self, model: nn.Module, checkpoint: Optional[dict],
                                cfg: Optional[Config]) -> None:
-        """Load the checkpoint by :func:`~deepmark_mm.utils.load_model_checkpoint` (or initialise)
-        and attach the landmark metainfo, whose classes and slots must match the head's."""
+        """Load the checkpoint (:func:`~deepmark_mm.utils.load_model_checkpoint`) or initialise,
+        and attach the landmark metainfo, checked against the head."""
         dataset_meta = (checkpoint or {}).get('meta', {}).get('dataset_meta') or None
         source = f'checkpoint {self._weights_path}'
         if dataset_meta is None and cfg is not None:
@@ -155,7 +138,6 @@ class DeepMarkInferencer(DetInferencer):
         keypoint_meta = head_keypoint_metainfo(getattr(target, 'bbox_head', None), dataset_meta,
                                                source)
         if checkpoint is not None:
-            # a test-time augmentation config (*_flip.py) builds the detector inside the wrapper
             load_model_checkpoint(target, checkpoint, self._weights_path,
                                   getattr(cfg, 'filename', None) or 'the config',
                                   load_partial=bool((cfg or {}).get('load_partial', False)))
@@ -166,7 +148,6 @@ class DeepMarkInferencer(DetInferencer):
         model.dataset_meta = keypoint_meta
 
     def _init_pipeline(self, cfg: Config) -> Compose:
-        """The config's test pipeline reading paths or arrays."""
         return build_inference_pipeline(config_test_pipeline(cfg))
 
     def _init_visualizer(self, cfg: Config) -> Optional[Visualizer]:
@@ -179,9 +160,6 @@ class DeepMarkInferencer(DetInferencer):
 
     def _tta_components(self) -> Tuple[nn.Module, Compose]:
         """The TTA model and pipeline (built once, :func:`resolve_tta_config`)."""
-        if isinstance(self.model, BaseTTAModel):
-            raise RuntimeError(f'{getattr(self.cfg, "filename", "the config")} is already a '
-                               'test-time augmentation config; call with tta=False')
         if self._tta is None:
             tta_model_cfg, pipeline_cfg = resolve_tta_config(self.cfg)
             tta_model = MODELS.build(dict(**tta_model_cfg, module=self.model))
@@ -195,31 +173,29 @@ class DeepMarkInferencer(DetInferencer):
                  return_vis: bool = False, no_save_vis: bool = False, no_save_pred: bool = False,
                  return_datasamples: bool = False, print_result: bool = False,
                  max_draw_size: Optional[int] = None) -> Dict:
-        """Predict, draw and write (mmdet's ``__call__`` plus the run's setup and result files).
+        """Predict, draw and write.
 
         Args:
             inputs: An image path, a folder (its images, sorted), a BGR ``(H, W, 3)`` uint8 array
                 or a list of paths / arrays.
-            out_dir (str): When set: ``out_dir/vis/<image name>`` (drawings),
-                ``out_dir/preds/<image stem>.json`` (readable JSON) and
-                ``out_dir/results.{bbox,keypoints}.json`` (official result format).
+            out_dir (str): When set: ``vis/<image name>`` (drawings), ``preds/<image stem>.json``
+                (readable JSON) and ``results.{bbox,keypoints}.json`` (official format) in it.
             tta (bool): Test-time augmentation as ``tools/test.py --tta``.
             score_thr (float): Keep detections with ``score >= score_thr``.
             kpt_score_thr (float, optional): Score of a confidently drawn landmark.
-            return_datasamples (bool): Return the ``DetDataSample`` objects instead of dicts.
-            print_result (bool): Print the readable format of each image.
             max_draw_size (int, optional): Draw larger images downscaled to this longer side.
-            batch_size, show, wait_time, return_vis, no_save_vis, no_save_pred: as mmdet's.
+            batch_size, show, wait_time, return_vis, no_save_vis, no_save_pred,
+                return_datasamples, print_result: as mmdet's.
 
         Returns:
             dict: ``predictions`` (:mod:`deepmark_mm.apis.prediction_format` dicts),
             ``visualization`` (RGB drawings when ``return_vis``), ``files`` (written paths:
-            ``vis``, ``preds``, ``bbox``, ``keypoints``) and ``skipped``: ``(path, reason)`` of
-            the input files that could not be read (warned about and left out).
+            ``vis``, ``preds``, ``bbox``, ``keypoints``) and ``skipped`` (``(path, reason)`` of
+            the unreadable input files, warned about).
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-        if kpt_score_thr is not None and self.visualizer is not None:
+        if kpt_score_thr is not None:
             self.visualizer.kpt_score_thr = kpt_score_thr
         model, pipeline = self._tta_components() if tta else (self.model, self.pipeline)
         metric = None
@@ -297,8 +273,8 @@ class DeepMarkInferencer(DetInferencer):
 
     @torch.no_grad()
     def forward(self, inputs: dict, **kwargs) -> List[DetDataSample]:
-        """``test_step``, then the kept detections (:func:`select_detections`), also kept as
-        the batch's prediction dicts for :meth:`visualize` and :meth:`postprocess`."""
+        """``test_step``, then the kept detections (:func:`select_detections`), also as the
+        batch's prediction dicts."""
         samples = self._run['model'].test_step(inputs)
         for sample in samples:
             where = sample.metainfo.get('img_path') or f'image {sample.metainfo["img_id"]}'
@@ -330,8 +306,8 @@ class DeepMarkInferencer(DetInferencer):
                     visualization: Optional[List[np.ndarray]] = None,
                     return_datasamples: bool = False, print_result: bool = False,
                     no_save_pred: bool = False, pred_out_dir: str = '', **kwargs) -> Dict:
-        """The batch's prediction dicts (or the samples); with ``pred_out_dir`` (unless
-        ``no_save_pred``) each also written as readable JSON and to the official result files."""
+        """The batch's prediction dicts (or the samples), with ``pred_out_dir`` also written as
+        readable JSON and to the official result files."""
         predictions = self._run['batch']
         for prediction in predictions:
             readable = prediction_to_readable(prediction, self.model.dataset_meta)
@@ -355,13 +331,8 @@ class DeepMarkInferencer(DetInferencer):
     def draw(self, item: ImageInput, prediction: Dict, metainfo: Optional[dict] = None,
              out_file: Optional[str] = None, show: bool = False, wait_time: float = 0,
              max_size: Optional[int] = None) -> np.ndarray:
-        """Draw one prediction dict on its image (path or BGR array) and return the RGB drawing.
-
-        With ``max_size``, a larger image is drawn on a copy downscaled to that longer side (mmdet's
-        matplotlib rendering is slow for large photos), boxes and landmarks scaled alike.
-        """
-        if self.visualizer is None:
-            raise ValueError('drawing needs a visualizer, but none was built')
+        """Draw one prediction dict on its image (path or BGR array) and return the RGB drawing;
+        an image longer than ``max_size`` is drawn downscaled to that side."""
         image = mmcv.imread(item, channel_order='rgb') if isinstance(item, str) else \
             np.ascontiguousarray(item[..., ::-1])
         height, width = image.shape[:2]

@@ -37,11 +37,8 @@ _FIELDS = dict(bboxes=('bboxes', np.float32), scores=('scores', np.float32),
 def select_detections(pred_instances: InstanceData, score_thr: float, keypoint_meta: Mapping,
                       where: str) -> InstanceData:
     """The detections with ``score >= score_thr`` by descending score (stable), as CPU tensors,
-    their landmarks and landmark scores zeroed outside each garment's own slots.
-
-    Raises:
-        ValueError: On missing fields, wrong shapes or labels outside the classes (naming
-            ``where``, the image).
+    their landmarks and landmark scores zeroed outside each garment's own slots; ValueError
+    (naming ``where``, the image) on missing fields, wrong shapes or labels outside the classes.
     """
     num_classes, num_keypoints = len(keypoint_meta['classes']), keypoint_meta['num_keypoints']
     missing = [key for key in _FIELDS if key not in pred_instances]

@@ -1,9 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Horizontal boxes that carry their garments' landmarks through every mmdet box transform.
-
-mmdet's box structures carry no keypoints; mmpose's ``projects/yolox_pose`` ``BBoxKeypoints`` is
-not installed with mmpose and flips horizontally only, without the visibility invariant.
-"""
+"""Horizontal boxes that carry their garments' landmarks through every mmdet box transform
+(mmdet's boxes carry no keypoints; mmpose's yolox_pose ``BBoxKeypoints`` is not installed)."""
 from typing import Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import cv2
@@ -11,6 +8,8 @@ import numpy as np
 import torch
 from mmdet.structures.bbox import HorizontalBoxes
 from torch import Tensor
+
+from deepmark_mm.datasets.keypoint_metainfo import check_flip_indices
 
 T = TypeVar('T')
 DeviceType = Union[str, torch.device]
@@ -35,14 +34,13 @@ class BBoxKeypoints(HorizontalBoxes):
     has coordinates (0, 0); slots that leave the image in :meth:`clip_` become visibility 0.
 
     Args:
-        data (Tensor | np.ndarray | Sequence): Boxes (N, 4) xyxy (or ``in_mode``).
+        data (Tensor | np.ndarray | Sequence): Boxes (N, 4) xyxy.
         keypoints (optional): (N, K, 2) landmarks; None -> zeros.
         keypoints_visible (optional): (N, K) in {0, 1, 2}; None -> 2 where ``keypoints`` is
             given, else 0.
-        flip_indices (optional): (K,) slot each slot moves to under a horizontal flip; None ->
-            identity.
-        dtype, device, clone, in_mode: ``HorizontalBoxes``'. Floating landmarks follow ``dtype``.
-        num_keypoints (int, optional): K when neither ``keypoints`` nor ``flip_indices`` gives it.
+        flip_indices (optional): (K,) slot each slot moves to under a horizontal flip (its own
+            inverse); None -> identity.
+        dtype, device, clone: ``HorizontalBoxes``'. Floating landmarks follow ``dtype``.
     """
 
     def __init__(self,
@@ -52,20 +50,17 @@ class BBoxKeypoints(HorizontalBoxes):
                  flip_indices: Optional[ArrayLike] = None,
                  dtype: Optional[torch.dtype] = None,
                  device: Optional[DeviceType] = None,
-                 clone: bool = True,
-                 in_mode: Optional[str] = None,
-                 num_keypoints: Optional[int] = None) -> None:
-        super().__init__(data, dtype=dtype, device=device, clone=clone, in_mode=in_mode)
+                 clone: bool = True) -> None:
+        super().__init__(data, dtype=dtype, device=device, clone=clone)
         if self.tensor.dim() != 2:
             raise ValueError(
                 f'BBoxKeypoints holds (N, 4) boxes, got shape {tuple(self.tensor.shape)}')
         num_boxes, device = self.tensor.size(0), self.tensor.device
         float_dtype = self.tensor.dtype if self.tensor.is_floating_point() else torch.float32
-        if num_keypoints is None:
-            if keypoints is not None and torch.as_tensor(keypoints).numel() > 0:
-                num_keypoints = torch.as_tensor(keypoints).shape[-2]
-            else:
-                num_keypoints = 0 if flip_indices is None else len(flip_indices)
+        if keypoints is not None and torch.as_tensor(keypoints).numel() > 0:
+            num_keypoints = torch.as_tensor(keypoints).shape[-2]
+        else:
+            num_keypoints = 0 if flip_indices is None else len(flip_indices)
         kpts = _as_tensor(keypoints, float_dtype, device, (num_boxes, num_keypoints, 2))
         if keypoints_visible is None:
             visible = torch.full((num_boxes, num_keypoints), 2 if keypoints is not None else 0,
@@ -79,19 +74,11 @@ class BBoxKeypoints(HorizontalBoxes):
                 f'BBoxKeypoints: {num_boxes} boxes need keypoints ({num_boxes}, {num_keypoints}, '
                 f'2) and keypoints_visible ({num_boxes}, {num_keypoints}), got '
                 f'{tuple(kpts.shape)} and {tuple(visible.shape)}')
-        slots = torch.arange(num_keypoints, device=device)
-        flip = slots if flip_indices is None else torch.as_tensor(
-            np.array(flip_indices, dtype=np.int64), device=device)
-        if flip.shape != (num_keypoints,) or not torch.equal(flip.sort().values, slots):
-            raise ValueError(f'flip_indices must be a permutation of {num_keypoints} slots, '
-                             f'got shape {tuple(flip.shape)}')
+        flip = torch.arange(num_keypoints, device=device) if flip_indices is None else \
+            torch.tensor(check_flip_indices(flip_indices, num_keypoints, 'BBoxKeypoints'),
+                         device=device)
         self.keypoints, self.keypoints_visible, self.flip_indices = kpts, visible, flip
         self._zero_unlabelled()
-
-    @property
-    def num_keypoints(self) -> Tensor:
-        """(N,) number of labelled (v > 0) slots per box."""
-        return (self.keypoints_visible > 0).sum(dim=1)
 
     def _zero_unlabelled(self) -> None:
         """Keep the invariant: visibility 0 <=> coordinates (0, 0)."""
@@ -107,7 +94,6 @@ class BBoxKeypoints(HorizontalBoxes):
         other.flip_indices = self.flip_indices if flip_indices is None else flip_indices
         return other
 
-    # ------------------------------------------------------- tensor-like methods
     def __getitem__(self: T, index) -> T:
         """Index boxes and their landmarks alike (int, slice, 1-D mask, indices)."""
         if isinstance(index, np.ndarray):
@@ -118,18 +104,12 @@ class BBoxKeypoints(HorizontalBoxes):
             index = index[0]
         if isinstance(index, Tensor) and index.dtype == torch.bool and index.dim() != 1:
             raise IndexError('BBoxKeypoints boolean index must be 1-D (one flag per box)')
-        if isinstance(index, int):
-            index = slice(index, index + 1 if index != -1 else None)
         return self._new(self.tensor[index].reshape(-1, 4),
                          self.keypoints[index].reshape(-1, *self.keypoints.shape[1:]),
                          self.keypoints_visible[index].reshape(-1, self.keypoints_visible.shape[1]))
 
     def __setitem__(self, index, values: 'BBoxKeypoints') -> None:
         """Overwrite boxes and their landmarks at ``index``."""
-        if not isinstance(values, BBoxKeypoints):
-            raise TypeError(f'can only assign BBoxKeypoints, got {type(values).__name__}')
-        if isinstance(index, np.ndarray):
-            index = torch.as_tensor(index, device=self.device)
         self.tensor[index] = values.tensor
         self.keypoints[index] = values.keypoints
         self.keypoints_visible[index] = values.keypoints_visible
@@ -143,21 +123,10 @@ class BBoxKeypoints(HorizontalBoxes):
         memo[id(self)] = other = self.clone()
         return other
 
-    def __repr__(self) -> str:
-        return (f'{type(self).__name__}(boxes={tuple(self.tensor.shape)}, '
-                f'keypoints={tuple(self.keypoints.shape)}, labelled='
-                f'{self.num_keypoints.tolist()})\n{self.tensor}')
-
     def empty_boxes(self: T, dtype: Optional[torch.dtype] = None,
                     device: Optional[DeviceType] = None) -> T:
         """Zero boxes with the same number of landmark slots."""
-        device = self.device if device is None else device
-        boxes = self.tensor.new_zeros(0, 4, dtype=dtype, device=device)
-        num_slots = self.keypoints.size(1)
-        return type(self)(boxes, keypoints=boxes.new_zeros(0, num_slots, 2),
-                          keypoints_visible=torch.zeros(0, num_slots, dtype=torch.long,
-                                                        device=device),
-                          flip_indices=self.flip_indices.to(device), clone=False)
+        return self[:0].to(device=device or self.device, dtype=dtype or self.dtype)
 
     def to(self: T, *args, **kwargs) -> T:
         """Move to a device / cast boxes (floating landmarks follow a floating box dtype)."""
@@ -187,12 +156,8 @@ class BBoxKeypoints(HorizontalBoxes):
     @classmethod
     def cat(cls: Type[T], box_list: Sequence[T], dim: int = 0) -> T:
         """Concatenate along the box dimension (all parts must share ``flip_indices``)."""
-        if len(box_list) == 0:
-            raise ValueError('box_list should not be an empty list.')
         if dim != 0:
             raise ValueError('BBoxKeypoints can only be concatenated along the box dimension')
-        if not all(isinstance(boxes, cls) for boxes in box_list):
-            raise TypeError(f'all parts must be {cls.__name__}')
         flip = box_list[0].flip_indices
         if not all(torch.equal(boxes.flip_indices, flip) for boxes in box_list):
             raise ValueError('cannot concatenate BBoxKeypoints with different flip_indices')
@@ -201,7 +166,6 @@ class BBoxKeypoints(HorizontalBoxes):
                    keypoints_visible=torch.cat([boxes.keypoints_visible for boxes in box_list]),
                    flip_indices=flip, clone=False)
 
-    # ------------------------------------------------------ geometric transforms
     def flip_(self, img_shape: Tuple[int, int], direction: str = 'horizontal') -> None:
         """Flip boxes and landmarks in place on an (H, W) image; a horizontal (or diagonal) flip
         also moves every slot to its mirror slot (``flip_indices``)."""

@@ -72,7 +72,7 @@ def garment_keypoint_style(keypoints: np.ndarray,
 class DeepMarkVisualizer(DetLocalVisualizer):
     """mmdet's ``DetLocalVisualizer`` (boxes, names) plus each garment's own landmarks and
     skeleton (``keypoint_slices`` / ``skeletons`` of the dataset metainfo, DeepFashion2's by
-    default), drawn by mmpose's ``FastVisualizer`` and coloured by :func:`garment_keypoint_style`.
+    default), drawn by mmpose's ``FastVisualizer`` (:func:`garment_keypoint_style`).
 
     Ground truth in network-input pixels is mapped back by the inverse ``homography_matrix`` when
     the drawn image has the sample's ``ori_shape``; predictions are in the drawn image's pixels.
@@ -80,11 +80,12 @@ class DeepMarkVisualizer(DetLocalVisualizer):
     Args:
         kpt_score_thr (float): Score of a confident predicted landmark. Defaults to 0.3.
         kpt_radius (int, optional): Landmark radius; ``max(3, round(max(h, w) / 150))`` when None.
-        link_width (int, optional): Skeleton line width; ``max(1, radius // 2)`` when None.
-        low_color (tuple[int, int, int]): Colour of occluded / low-score landmarks.
-        draw_low_score_kpts (bool): Draw predicted landmarks under ``kpt_score_thr``.
         name, line_width, text_color, **kwargs: ``DetLocalVisualizer``'s.
     """
+    #: Colour of occluded / low-score landmarks.
+    low_color: Color = (160, 160, 160)
+    #: Draw predicted landmarks under ``kpt_score_thr`` (in ``low_color``).
+    draw_low_score_kpts = True
 
     def __init__(self,
                  name: str = 'visualizer',
@@ -92,16 +93,10 @@ class DeepMarkVisualizer(DetLocalVisualizer):
                  text_color: Optional[Union[str, Color]] = (200, 200, 200),
                  kpt_score_thr: float = 0.3,
                  kpt_radius: Optional[int] = None,
-                 link_width: Optional[int] = None,
-                 low_color: Color = (160, 160, 160),
-                 draw_low_score_kpts: bool = True,
                  **kwargs) -> None:
         super().__init__(name=name, line_width=line_width, text_color=text_color, **kwargs)
         self.kpt_score_thr = kpt_score_thr
         self.kpt_radius = kpt_radius
-        self.link_width = link_width
-        self.low_color = tuple(int(c) for c in low_color)
-        self.draw_low_score_kpts = draw_low_score_kpts
 
     def _keypoint_slices(self) -> Sequence[Sequence[int]]:
         return (self.dataset_meta or {}).get('keypoint_slices', None) or KEYPOINT_SLICES
@@ -117,7 +112,7 @@ class DeepMarkVisualizer(DetLocalVisualizer):
     def _draw_instances(self, image: np.ndarray, instances: InstanceData,
                         classes: Optional[Sequence[str]],
                         palette: Optional[Sequence[tuple]]) -> np.ndarray:
-        """Boxes and names (mmdet), then landmarks and skeletons, on an (H, W, 3) RGB image."""
+        """Boxes and names (mmdet), then landmarks, on an (H, W, 3) RGB image."""
         drawn = super()._draw_instances(image, instances, classes, palette)
         if 'keypoints' not in instances or len(instances) == 0:
             return drawn
@@ -130,11 +125,9 @@ class DeepMarkVisualizer(DetLocalVisualizer):
                        image: np.ndarray,
                        instances: InstanceData,
                        palette: Optional[Sequence[tuple]] = None) -> np.ndarray:
-        """Draw every garment's own landmarks and skeleton onto the RGB ``image`` in place.
-
+        """Draw every garment's own landmarks and skeleton onto the RGB ``image`` in place;
         ``instances``: ``labels`` (N,), ``keypoints`` (N, K, 2) and ``keypoints_visible`` (N, K)
-        (ground truth) or ``keypoint_scores`` (N, K) (predictions).
-        """
+        (ground truth) or ``keypoint_scores`` (N, K) (predictions)."""
         labels = np.asarray(tensor2ndarray(instances.labels), np.int64).reshape(-1)
         if len(labels) == 0:
             return image
@@ -159,7 +152,7 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         radius = self.kpt_radius
         if radius is None:
             radius = max(3, int(round(max(image.shape[:2]) / 150)))
-        width = self.link_width if self.link_width is not None else max(1, radius // 2)
+        width = max(1, radius // 2)
         for index, label in enumerate(labels.tolist()):
             style = garment_keypoint_style(
                 keypoints[index], slices[label], skeletons[label],
@@ -198,18 +191,16 @@ class DeepMarkVisualizer(DetLocalVisualizer):
         ori_shape = data_sample.metainfo.get('ori_shape', None)
         if 'bboxes' not in gt:
             return data_sample
-        bboxes = get_box_tensor(gt.bboxes) if not isinstance(gt.bboxes, np.ndarray) else \
-            torch.from_numpy(gt.bboxes)
-        bboxes = bboxes.detach().cpu().float().reshape(-1, 4)
         mapped = gt.clone()
-        mapped.bboxes = bboxes
+        mapped.bboxes = torch.as_tensor(get_box_tensor(gt.bboxes)).detach().cpu().float().reshape(
+            -1, 4)
         if homography is not None and ori_shape is not None \
                 and tuple(image_shape[:2]) == tuple(ori_shape[:2]):
-            inverse = torch.linalg.inv(torch.as_tensor(np.asarray(homography, np.float64)))
-            mapped.bboxes = bbox_project(bboxes, inverse.float())
+            inverse = torch.linalg.inv(torch.as_tensor(np.asarray(homography, np.float64))).float()
+            mapped.bboxes = bbox_project(mapped.bboxes, inverse)
             if 'keypoints' in gt:
                 keypoints = torch.as_tensor(np.asarray(tensor2ndarray(gt.keypoints), np.float32))
-                mapped.keypoints = project_points(keypoints, inverse.float())
+                mapped.keypoints = project_points(keypoints, inverse)
         sample = data_sample.clone()
         sample.gt_instances = mapped
         return sample

@@ -18,7 +18,7 @@ from deepmark_mm.ops import batched_nms
 from .flip_fusion import fuse_flip_outputs
 
 #: CenterNet's ``soft_nms_39(..., Nt=0.5, method=2)``: Gaussian decay exp(-IoU^2 / 0.5), pruned
-#: below 0.001 (the IoU threshold is unused by the Gaussian rule).
+#: below 0.001.
 DEFAULT_SOFT_NMS = dict(
     type='soft_nms', iou_threshold=0.5, sigma=0.5, min_score=0.001, method='gaussian')
 
@@ -30,19 +30,12 @@ def merge_view_detections(view_instances: Sequence[InstanceData],
                           nms_cfg: Optional[dict] = DEFAULT_SOFT_NMS,
                           max_per_img: int = 100) -> InstanceData:
     """Concatenate one image's view detections, suppress per class (CenterNet ``merge_outputs``),
-    keep the best ``max_per_img`` by descending score.
+    keep the best ``max_per_img`` by descending score; every field travels with its box.
 
-    Every per-detection field travels with its box; soft-NMS replaces ``scores`` by the decayed
-    scores. ``nms_cfg``: :func:`deepmark_mm.ops.batched_nms` config on boxes widened to at least
-    :data:`MIN_NMS_BOX_SIZE`; None only sorts.
+    ``nms_cfg``: :func:`deepmark_mm.ops.batched_nms` config (soft-NMS replaces ``scores`` by the
+    decayed ones); None only sorts.
     """
-    if len(view_instances) == 0:
-        raise ValueError('merge_view_detections needs at least one view')
-    keys = [set(instances.keys()) for instances in view_instances]
-    if any(k != keys[0] for k in keys):
-        raise ValueError(f'views carry different detection fields: {[sorted(k) for k in keys]}')
-    merged = InstanceData.cat(list(view_instances)) if len(view_instances) > 1 \
-        else view_instances[0]
+    merged = InstanceData.cat(list(view_instances))  # asserts one or more views, equal fields
     if len(merged) == 0:
         return merged
     if nms_cfg is None:
@@ -63,69 +56,40 @@ def merge_view_detections(view_instances: Sequence[InstanceData],
 class DeepMarkTTAModel(BaseTTAModel):
     """Test-time augmentation of a DeepMark detector (the paper's Table 4 columns).
 
-    Each view of the ``tta_pipeline`` (``TestTimeAug``, one view per input scale) is handled as
-    follows:
-
-    1. the module's data preprocessor builds the batch ``x`` (B, 3, H, W);
-    2. with ``flip``, the network runs ONCE on ``[x, x.flip(3)]`` (2B images), the outputs of the
-       mirrored half are un-mirrored and averaged with those of ``x``
-       (:func:`fuse_flip_outputs`: heatmaps after the sigmoid, landmark slots swapped by
-       ``flip_indices``; a head with shared landmark channels is fused on its per-slot view,
-       the same as swapping its channels by the induced channel permutation); without, it runs
-       on ``x``;
-    3. ``bbox_head.codec.decode(..., rescale=True)`` decodes and groups once, in
-       original-image pixels.
-
-    The views of each image are then concatenated and merged by per-class soft-NMS (Gaussian,
-    sigma 0.5, CenterNet's ``merge_outputs``), landmarks carried with their boxes, keeping
-    ``max_per_img``. Paper columns: ``nms=True`` alone (one view, no flip) is "NMS"; ``flip=True``
-    with one view is "flip"; ``flip=True`` with views at scales 1.0 and 0.75 is "flip +
-    multiscale".
+    Per view of the ``tta_pipeline`` (one per input scale) the network runs once, with ``flip``
+    on ``[x, x.flip(3)]`` fused by :func:`fuse_flip_outputs`, and the codec decodes in
+    original-image pixels; the views of each image are merged by per-class Gaussian soft-NMS
+    (:data:`DEFAULT_SOFT_NMS`, :func:`merge_view_detections`), keeping the head's
+    ``test_cfg.max_per_img``. Paper columns: "NMS" (``flip=False, nms=True``, one view), "flip"
+    (one view), "flip + multiscale" (views at 1.0 and 0.75).
 
     Args:
-        module (dict | nn.Module): The detector (mmdet ``CenterNet`` with a ``DeepMarkHead``):
-            needs ``data_preprocessor``, ``extract_feat`` and ``bbox_head``.
+        module (dict | nn.Module): The detector (mmdet ``CenterNet`` with a ``DeepMarkHead``).
         flip (bool): Fuse each view with its horizontal mirror. Defaults to True.
-        nms (bool, optional): Merge by ``nms_cfg``. None: only when an image has more than one
-            view (CenterNet applies soft-NMS with several scales or with ``--nms``).
-        nms_cfg (dict): :func:`mmcv.ops.batched_nms` config. Defaults to Gaussian soft-NMS,
-            sigma 0.5, min score 0.001.
-        max_per_img (int, optional): Detections kept per image after the merge; None: the head's
-            ``test_cfg.max_per_img`` (else 100).
-        flip_indices (Sequence[int], optional): (J,) slot each landmark slot becomes under a
-            horizontal flip (its own inverse), the landmark metainfo's ``flip_indices`` (configs
-            give it). None: DeepFashion2's, only for a head with 13 classes and 294 slots. The
-            head's slices must tile its slots and keep each flip pair inside a category.
-        data_preprocessor (dict | nn.Module, optional): Replaces the module's preprocessor.
+        nms (bool, optional): Merge by soft-NMS; None: only when an image has several views.
+        flip_indices (Sequence[int], optional): (J,) slot each slot becomes under a horizontal
+            flip (the landmark metainfo's); None: DeepFashion2's, only for a 13-class 294-slot
+            head.
     """
 
     def __init__(self,
                  module: Union[dict, nn.Module],
                  flip: bool = True,
                  nms: Optional[bool] = None,
-                 nms_cfg: dict = DEFAULT_SOFT_NMS,
-                 max_per_img: Optional[int] = None,
-                 flip_indices: Optional[Sequence[int]] = None,
-                 data_preprocessor: Union[dict, nn.Module, None] = None) -> None:
-        super().__init__(module=module, data_preprocessor=data_preprocessor)
-        if isinstance(self.module, BaseTTAModel):
-            raise TypeError('DeepMarkTTAModel: the module is already a TTA model (--tta wraps '
-                            'the detector once)')
+                 flip_indices: Optional[Sequence[int]] = None) -> None:
+        super().__init__(module=module)
         missing = [
             name for name in ('extract_feat', 'bbox_head', 'data_preprocessor')
             if not hasattr(self.module, name)
         ]
         if missing or not hasattr(self.module.bbox_head, 'codec'):
-            raise TypeError(f'DeepMarkTTAModel needs a detector with extract_feat, bbox_head and '
-                            f'data_preprocessor whose head has a codec (a '
-                            f'DeepMarkHead), got {type(self.module).__name__} missing {missing}')
+            raise TypeError(f'DeepMarkTTAModel needs a detector with a DeepMarkHead, got '
+                            f'{type(self.module).__name__} missing {missing or ["codec"]}')
         head = self.module.bbox_head
         self.flip = bool(flip)
         self.nms = nms
-        self.nms_cfg = dict(nms_cfg)
-        if max_per_img is None:
-            max_per_img = head.codec.max_per_img
-        self.max_per_img = int(max_per_img)
+        self.nms_cfg = dict(DEFAULT_SOFT_NMS)
+        self.max_per_img = int(head.codec.max_per_img)
         if flip_indices is None:
             if (head.num_classes, head.num_keypoints) != (NUM_CLASSES, NUM_KEYPOINTS):
                 raise ValueError(
@@ -144,27 +108,22 @@ class DeepMarkTTAModel(BaseTTAModel):
         """Per image, the detections (original-image pixels) of one preprocessed (B, 3, H, W)
         view, flip-fused when ``flip``."""
         head = self.module.bbox_head
-        batch = batch_inputs.shape[0]
         network_inputs = torch.cat([batch_inputs, batch_inputs.flip(dims=[3])]) \
             if self.flip else batch_inputs
         maps = head.codec.prob_maps(head(self.module.extract_feat(network_inputs)))
-        center = maps[0]
         if self.flip:
-            input_width, feat_width = batch_inputs.shape[3], center.shape[3]
+            input_width, feat_width = batch_inputs.shape[3], maps[0].shape[3]
             if input_width % feat_width:
-                raise ValueError(
-                    f'DeepMarkTTAModel: flip fusion needs the input width ({input_width}) to be '
-                    f'a multiple of the feature width ({feat_width}), or mirrored cells do not '
-                    'line up; pad inputs to a multiple of the stride (pad_size_divisor)')
+                raise ValueError(f'DeepMarkTTAModel: flip fusion needs the input width '
+                                 f'({input_width}) to be a multiple of the feature width '
+                                 f'({feat_width}); pad to the stride (pad_size_divisor)')
             maps = fuse_flip_outputs(*maps, self.flip_indices)
-        elif center.shape[0] != batch:
-            raise RuntimeError(f'the network returned {center.shape[0]} maps for {batch} images')
         metas = [sample.metainfo for sample in batch_data_samples]
         return head.codec.decode(maps, metas, rescale=True)
 
     def merge_preds(self, data_samples_list: List[List[DetDataSample]]) -> List[DetDataSample]:
         """Per image (outer list; inner: its views), the first view's sample with the merged
-        ``pred_instances`` (see the class docstring)."""
+        ``pred_instances``."""
         merged = []
         for views in data_samples_list:
             instances = [view.pred_instances for view in views]
@@ -192,13 +151,10 @@ class DeepMarkTTAModel(BaseTTAModel):
     @staticmethod
     def _split_views(data: Union[Dict, List, tuple]) -> List[dict]:
         """``dict(inputs=[[view0 images], [view1 images]], ...)`` -> one batch dict per view."""
-        if not isinstance(data, dict) or 'inputs' not in data:
-            raise TypeError('DeepMarkTTAModel.test_step expects dict(inputs=..., data_samples=...) '
-                            f'from a TestTimeAug pipeline, got {type(data).__name__}')
-        inputs = data['inputs']
+        inputs = data.get('inputs', []) if isinstance(data, dict) else []
         if len(inputs) == 0 or not isinstance(inputs[0], (list, tuple)):
-            raise TypeError('DeepMarkTTAModel.test_step expects one list of images per view; '
-                            'wrap the test pipeline in TestTimeAug (use cfg.tta_pipeline)')
+            raise TypeError('DeepMarkTTAModel.test_step expects dict(inputs=[[view 0 images], '
+                            '...], ...) from a TestTimeAug pipeline (cfg.tta_pipeline)')
         num_views = len(inputs)
         if any(len(value) != num_views for value in data.values()):
             raise ValueError(f'every entry of the batch needs {num_views} views, got '

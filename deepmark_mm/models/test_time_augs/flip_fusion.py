@@ -1,21 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """Flip test of CenterNet ``multi_pose``: fuse the head outputs of an image and of its mirror.
 
-The network runs once on a batch ``[x, flip(x)]`` (``flip`` = ``torch.flip(dims=[3])`` of the
-preprocessed tensor). The outputs of the mirrored half are brought back into the frame of ``x``
-("un-mirrored") and averaged with the outputs of ``x``.
-
-Mirror geometry. Coordinates are continuous, pixel ``i`` covering ``[i, i + 1)`` (mmdet's flip,
-``x' = W - x``, which the training pipeline uses for boxes and landmarks). With input width
-``W_in = stride * W``, feature cell ``j`` covers ``[j, j + 1)`` in feature pixels and
-``torch.flip`` moves it to cell ``W - 1 - j``, which is exactly the mirror of that interval. A
-point ``u = j + d`` (integer cell ``j``, sub-cell offset ``d``) mirrors to ``W - u =
-(W - 1 - j) + (1 - d)``. Every x component that is relative to an integer cell (centre offset,
-landmark offset, landmark regression from the integer centre) therefore un-mirrors as
-``1 - d``, not ``-d``: CenterNet's ``flip_lr_off`` negates, which shifts fused landmarks by one
-feature cell in x relative to ``x' = W_in - x``. Sizes (wh) and heatmap values are not signed;
-landmark slots swap with their mirror partner (left sleeve <-> right sleeve). Garment categories
-have no left/right variants, so the centre heatmap keeps its channels.
+The mirrored half of ``[x, torch.flip(x, dims=[3])]`` is un-mirrored and averaged with ``x``; an x
+component measured from an integer cell un-mirrors to ``1 - dx`` (mmdet's ``x' = W - x``;
+geometry: docs/architecture.md).
 """
 from typing import NamedTuple
 
@@ -24,8 +12,7 @@ from torch import Tensor
 
 
 class FlipFusedMaps(NamedTuple):
-    """The head's six (B, C, H, W) maps after flip fusion, in the unflipped images' frame
-    (heatmaps as probabilities)."""
+    """The head's six (B, C, H, W) maps after flip fusion (heatmaps as probabilities)."""
     center_heatmap_probs: Tensor
     wh: Tensor
     offset: Tensor
@@ -52,22 +39,12 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
                       kpt_heatmap_probs: Tensor,
                       kpt_offset: Tensor,
                       flip_indices: Tensor) -> FlipFusedMaps:
-    """Average the outputs of ``B`` images and of their mirrors (CenterNet's flip test).
+    """Average the outputs of ``B`` images (``[:B]``) and of their mirrors (``[B:]``): centre
+    heatmap and wh ``(a + unmirror(b)) / 2``, landmark heatmap and ``kpt_reg`` likewise with slots
+    swapped (``kpt_reg``: dx -> 1 - dx), offsets the unflipped view's.
 
-    Inputs hold ``2B`` images: ``[:B]`` the originals, ``[B:]`` their horizontal mirrors in the
-    same order. Heatmaps must already be probabilities (CenterNet averages after the sigmoid).
-
-    ========================= ==========================================================
-    output                    fused as
-    ========================= ==========================================================
-    centre heatmap, wh        (a + unmirror(b)) / 2
-    landmark heatmap          (a + unmirror(b) with slots swapped) / 2
-    kpt_reg                   (a + unmirror(b) with slots swapped, dx -> 1 - dx) / 2
-    offset, kpt_offset        a (the unflipped view's)
-    ========================= ==========================================================
-
-    Maps are (2B, C, H, W) (``kpt_reg``: slot ``j`` at channels ``2j, 2j + 1``);
-    ``flip_indices`` (J,) int64, checked by ``keypoint_metainfo.check_flip_indices``. Returns
+    Maps are (2B, C, H, W), heatmaps as probabilities (``kpt_reg``: slot ``j`` at channels
+    ``2j, 2j + 1``); ``flip_indices`` (J,) int64, a checked flip permutation. Returns
     (B, C, H, W) maps.
     """
     double_batch = center_heatmap_probs.shape[0]
@@ -84,16 +61,12 @@ def fuse_flip_outputs(center_heatmap_probs: Tensor,
         raise ValueError(f'kpt_reg has {kpt_reg.shape[1]} channels, kpt_heatmap '
                          f'{num_keypoints} and flip_indices {flip_indices.numel()} entries')
     batch = double_batch // 2
-
-    def average(original: Tensor, unmirrored: Tensor) -> Tensor:
-        return (original + unmirrored) / 2
-
     return FlipFusedMaps(
-        center_heatmap_probs=average(center_heatmap_probs[:batch],
-                                     center_heatmap_probs[batch:].flip(dims=[3])),
-        wh=average(wh[:batch], wh[batch:].flip(dims=[3])),
+        center_heatmap_probs=(center_heatmap_probs[:batch]
+                              + center_heatmap_probs[batch:].flip(dims=[3])) / 2,
+        wh=(wh[:batch] + wh[batch:].flip(dims=[3])) / 2,
         offset=offset[:batch],
-        kpt_reg=average(kpt_reg[:batch], _unmirror_slots(kpt_reg[batch:], flip_indices, True)),
-        kpt_heatmap_probs=average(kpt_heatmap_probs[:batch],
-                                  _unmirror_slots(kpt_heatmap_probs[batch:], flip_indices)),
+        kpt_reg=(kpt_reg[:batch] + _unmirror_slots(kpt_reg[batch:], flip_indices, True)) / 2,
+        kpt_heatmap_probs=(kpt_heatmap_probs[:batch]
+                           + _unmirror_slots(kpt_heatmap_probs[batch:], flip_indices)) / 2,
         kpt_offset=kpt_offset[:batch])

@@ -1,14 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The one way test-time augmentation is configured: ``--tta`` on any DeepMark config.
-
-``--tta`` (``tools/test.py``, ``mim test``) wraps the detector in the config's ``tta_model``
-(default: ``DeepMarkTTAModel`` with flip fusion; its argument defaults hold the soft-NMS merge)
-and feeds it one view per scale of ``tta_scales`` (default ``[1.0]``), each view the config's own
-test pipeline with its ``CenterAffine`` warp resized by the scale. The paper's Table 4 columns are
-configs that set only these two keys (``configs/deepmark/*_nms.py``, ``*_flip.py``,
-``*_flip-ms.py``), or the same from the command line:
-``--tta --cfg-options "tta_scales=[1.0,0.75]"``. A config may give a whole ``tta_pipeline``
-instead, for a test pipeline this module cannot rewrite.
+"""``--tta`` on any DeepMark config: the config's ``tta_model`` (default: ``DeepMarkTTAModel``
+with flip fusion) fed one view per scale of ``tta_scales`` (default ``[1.0]``), each view the test
+pipeline with its ``CenterAffine`` resized by the scale; or the config's own ``tta_pipeline``.
 """
 import copy
 from typing import List, Sequence, Tuple
@@ -27,52 +20,34 @@ def _as_dict(step) -> dict:
 
 def tta_pipeline_from_test_pipeline(test_pipeline: Sequence[dict],
                                     scales: Sequence[float] = (1.0, )) -> List[dict]:
-    """Turn a test pipeline into a ``TestTimeAug`` pipeline with one view per scale.
-
-    Args:
-        test_pipeline (Sequence[dict]): Steps ending with the packer; loading steps (type names
-            starting with ``Load``) stay in front of the views.
-        scales (Sequence[float]): Input-size factors of the views (``CenterAffine`` is resized).
-
-    Returns:
-        list[dict]: ``[loading steps..., TestTimeAug(transforms=[[views...], [later steps]...])]``.
-
-    Raises:
-        ValueError: If several scales are asked for and the pipeline has no ``CenterAffine``.
-    """
+    """``[loading steps..., TestTimeAug(transforms=[[views...], [later steps]...])]``: the
+    ``Load*`` steps of ``test_pipeline`` in front, one view per input-size factor of ``scales``
+    (``CenterAffine`` resized); ValueError for several scales without a ``CenterAffine``."""
     steps = [_as_dict(step) for step in test_pipeline]
     first_view = next((i for i, s in enumerate(steps) if not s['type'].startswith('Load')),
                       len(steps))
-    loading, rest = steps[:first_view], steps[first_view:]
-    warp = next((i for i, s in enumerate(rest) if s['type'] == 'CenterAffine'), None)
-    if warp is None:
-        if list(scales) != [1.0]:
-            raise ValueError(f'tta_scales={list(scales)} needs a CenterAffine step in the test '
-                             'pipeline to resize')
-        return loading + [dict(type='TestTimeAug', transforms=[[s] for s in rest])]
-    size = rest[warp].get('input_size', 512)
-    sizes = [size] * 2 if isinstance(size, int) else list(size)
-    views = [
-        dict(rest[warp], input_size=tuple(round(side * scale) for side in sizes))
-        for scale in scales
-    ]
-    transforms = [[s] for s in rest[:warp]] + [views] + [[s] for s in rest[warp + 1:]]
-    return loading + [dict(type='TestTimeAug', transforms=transforms)]
+    transforms = [[step] for step in steps[first_view:]]
+    warp = next((i for i, [s] in enumerate(transforms) if s['type'] == 'CenterAffine'), None)
+    if warp is None and list(scales) != [1.0]:
+        raise ValueError(f'tta_scales={list(scales)} needs a CenterAffine step in the test '
+                         'pipeline to resize')
+    if warp is not None:
+        affine = transforms[warp][0]
+        size = affine.get('input_size', 512)
+        sizes = [size] * 2 if isinstance(size, int) else list(size)
+        transforms[warp] = [
+            dict(affine, input_size=tuple(round(side * scale) for side in sizes))
+            for scale in scales
+        ]
+    return steps[:first_view] + [dict(type='TestTimeAug', transforms=transforms)]
 
 
 def resolve_tta_config(cfg: Config) -> Tuple[dict, List[dict]]:
-    """The ``tta_model`` and ``tta_pipeline`` of ``cfg``, or the defaults described above.
-
-    Args:
-        cfg (Config): A DeepMark config whose test datasets (wrapped or concatenated) share one
-            ``pipeline``.
-
-    Returns:
-        tuple[dict, list[dict]]: TTA model config (without ``module``; ``flip_indices`` from the
-        test dataset's metainfo when it gives none) and pipeline.
-    """
+    """The ``tta_model`` (without ``module``; ``flip_indices`` from the test dataset's metainfo
+    when it gives none) and ``tta_pipeline`` of ``cfg``, or the defaults; the test datasets
+    (wrapped or concatenated) must share one ``pipeline``."""
     tta_model = _as_dict(cfg.get('tta_model', None) or DEFAULT_TTA_MODEL)
-    flip = config_flip_indices(cfg)  # the config's landmark set; None: DeepFashion2's
+    flip = config_flip_indices(cfg)
     if tta_model.get('flip_indices', None) is None and flip is not None:
         tta_model['flip_indices'] = flip
     tta_pipeline = cfg.get('tta_pipeline', None)

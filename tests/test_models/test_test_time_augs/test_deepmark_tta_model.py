@@ -105,7 +105,7 @@ def test_flip_runs_one_forward_of_both_halves(small_detector, tta_batch_of):
 
 
 def test_configuration_errors(small_detector):
-    with pytest.raises(TypeError, match='already a TTA model'):
+    with pytest.raises(TypeError, match='DeepMarkHead'):
         DeepMarkTTAModel(DeepMarkTTAModel(small_detector))
     with pytest.raises(ValueError, match='own inverse'):
         DeepMarkTTAModel(small_detector, flip_indices=[(j + 1) % 294 for j in range(294)])

@@ -248,7 +248,7 @@ def test_enable_tta_wraps_the_model_and_switches_the_test_pipeline(demo_cfg):
 def test_enable_tta_uses_the_config_s_own_pieces():
     enable_tta = _load_test_tool().enable_tta
     cfg = Config.fromfile(str(SYNTHETIC_DLA))
-    own_model = dict(type='DeepMarkTTAModel', flip=False, nms=True, max_per_img=7)
+    own_model = dict(type='DeepMarkTTAModel', flip=False, nms=True)
     own_pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='TestTimeAug', transforms=[[dict(type='CenterAffine', input_size=64)],
