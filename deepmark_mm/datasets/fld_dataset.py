@@ -17,7 +17,7 @@ from typing import Dict, Optional, Tuple
 
 from mmdet.registry import DATASETS
 
-from .deepfashion2_format import coco_annotation_to_instance
+from .deepfashion2_format import DeepFashion2FormatError
 from .keypoint_coco_dataset import KeypointCocoDataset
 
 #: Category names (label order) and each type's landmarks in mmpose's json order.
@@ -99,14 +99,12 @@ class FLDDataset(KeypointCocoDataset):
         self.clothing_type = clothing_type
         super().__init__(*args, data_prefix=data_prefix, **kwargs)
 
-    def _instance(self, annotation: dict) -> dict:
+    def _instance(self, annotation: dict, where: str) -> dict:
         """One ``data_info`` instance: the annotation's landmarks in its type's slots."""
-        where = f'{self.ann_file}: annotation {annotation.get("id")}'
         category = self._categories.get(annotation.get('category_id'), {})
         label = self._type_label(len(annotation.get('keypoints') or []),
                                  tuple(category.get('keypoints') or ()), where)
-        return coco_annotation_to_instance(dict(annotation, category_id=label + 1), where,
-                                           self._meta['keypoint_slices'], self._meta['classes'])
+        return super()._instance(dict(annotation, category_id=label + 1), where)
 
     def _type_label(self, num_values: int, category_keypoints: tuple, where: str) -> int:
         """The type (label) of an annotation with ``num_values`` keypoint numbers."""
@@ -119,6 +117,6 @@ class FLDDataset(KeypointCocoDataset):
         if label < 0 or 3 * len(FLD_TYPES[label][1]) != num_values:
             expected = ', '.join(f'{3 * len(names)} ({type_name})'
                                  for type_name, names in FLD_TYPES)
-            raise ValueError(f'{where}: {num_values} keypoint numbers fit no FLD type '
-                             f'(x, y, v per landmark: {expected})')
+            raise DeepFashion2FormatError(f'{where}: {num_values} keypoint numbers fit no FLD '
+                                          f'type (x, y, v per landmark: {expected})')
         return label
