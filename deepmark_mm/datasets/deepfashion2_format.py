@@ -112,4 +112,3 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
                 ignore_flag=int(bool(annotation.get('iscrowd', 0))), keypoints=keypoints,
                 keypoints_visible=visible, area=w * h, id=annotation.get('id'),
                 pair_id=annotation.get('pair_id'), style=annotation.get('style', 0))
-

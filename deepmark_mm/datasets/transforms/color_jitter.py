@@ -1,10 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """CenterNet's colour augmentation (brightness, contrast, saturation in random order + PCA
-lighting) folded into one 3x4 colour matrix and applied to BGR images in one pass.
-
-mmdet's ``PhotoMetricDistortion`` / mmcv's ``ColorJitter`` lack the PCA lighting and CenterNet's
-grey blends and draw differently, so they cannot reproduce these pipelines' images.
-"""
+lighting) as one 3x4 colour matrix on BGR images (mmdet's ``PhotoMetricDistortion`` lacks the PCA
+lighting and CenterNet's grey blends)."""
 from typing import Sequence, Tuple, Union
 
 import cv2
@@ -43,22 +40,11 @@ def color_jitter_matrix(channel_means: np.ndarray,
                         order: Sequence[str],
                         lighting_shift: np.ndarray,
                         gray_reference: str = 'current') -> np.ndarray:
-    """Compose CenterNet's colour operations into ``y = M[:, :3] @ x + M[:, 3]``.
-
-    Every step is linear in the pixel and in its gray value ``g(x) = w . x``, so the image after
-    any sequence stays ``A x + B g(x) + C``. With ``gray_reference='original'`` (CenterNet's
-    ``color_aug``: ``gs`` and ``gs_mean`` are taken once, from the input ``x``):
-
-    * brightness a: ``y -> a y``
-    * contrast a: ``y -> a y + (1 - a) mean(g(x))``
-    * saturation a: ``y -> a y + (1 - a) g(x)``
-    * lighting: ``y -> y + shift``
-
-    With ``'current'`` contrast and saturation use ``g(y)`` of the image at that step instead.
-
-    ``channel_means`` (3,) are the input's BGR means, ``factors`` one per operation of
-    ``order``, ``lighting_shift`` (3,) is added last. Returns the (3, 4) float64 matrix.
-    """
+    """Compose CenterNet's colour operations into the (3, 4) float64 ``M``, ``y = M[:, :3] @ x +
+    M[:, 3]``: brightness ``y -> a y``, contrast ``y -> a y + (1 - a) mean(g)``, saturation
+    ``y -> a y + (1 - a) g`` with ``g`` the grey of the ``'original'`` (CenterNet's ``color_aug``)
+    or ``'current'`` image, in ``order`` with ``factors`` a; ``channel_means`` (3,) are the
+    input's BGR means, the (3,) ``lighting_shift`` is added last."""
     if gray_reference not in GRAY_REFERENCES:
         raise ValueError(f'gray_reference must be one of {GRAY_REFERENCES}, got {gray_reference!r}')
     gray_mean = float(BGR_GRAY_WEIGHTS @ np.asarray(channel_means, dtype=np.float64))
