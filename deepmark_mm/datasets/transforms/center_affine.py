@@ -5,7 +5,6 @@ from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
-from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmdet.registry import TRANSFORMS
@@ -38,9 +37,10 @@ def centernet_border(border: int, size: int) -> int:
 
 
 def resize_paste_warp(img: np.ndarray, matrix: np.ndarray, output_size: Tuple[int, int],
-                      border_value: float = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Apply a positive scale + translation ``matrix`` (3, 3) by crop, ``cv2.resize``, paste
-    (mmcv / cv2 offer only the general warp).
+                      border_value: Union[float, Sequence[float]] = 0
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+    """Apply a positive scale + translation ``matrix`` (3, 3) by crop, bilinear ``cv2.resize``,
+    paste (mmcv / cv2 offer only the general warp); ``border_value`` fills the rest.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: The (h, w[, C]) output and the (3, 3) float64 map it
@@ -73,13 +73,6 @@ def resize_paste_warp(img: np.ndarray, matrix: np.ndarray, output_size: Tuple[in
     return out, actual
 
 
-def pixel_index_matrix(matrix: np.ndarray) -> np.ndarray:
-    """A continuous-coordinate (3, 3) map as OpenCV's pixel-index map: ``T(-0.5) H T(0.5)``."""
-    to_continuous = np.array([[1., 0., 0.5], [0., 1., 0.5], [0., 0., 1.]])
-    to_index = np.array([[1., 0., -0.5], [0., 1., -0.5], [0., 0., 1.]])
-    return to_index @ np.asarray(matrix, dtype=np.float64) @ to_continuous
-
-
 @TRANSFORMS.register_module()
 class CenterAffine(BaseTransform):
     """Deterministic CenterNet test warp: the whole image fitted, aspect kept, into
@@ -93,19 +86,14 @@ class CenterAffine(BaseTransform):
     Args:
         input_size (int | tuple[int, int]): Output (w, h).
         border_value (float | tuple): Fill outside the source.
-        interpolation (str): A key of mmcv's ``cv2_interp_codes``.
     """
 
     def __init__(self,
                  input_size: Union[int, Sequence[int]] = 512,
-                 border_value: Union[float, Sequence[float]] = 0,
-                 interpolation: str = 'bilinear') -> None:
-        if interpolation not in cv2_interp_codes:
-            raise ValueError(f'interpolation must be one of {list(cv2_interp_codes)}')
+                 border_value: Union[float, Sequence[float]] = 0) -> None:
         self.input_size = (input_size, input_size) if isinstance(input_size, int) else \
             tuple(int(v) for v in input_size)
         self.border_value = border_value
-        self.interpolation = interpolation
 
     def _center_and_scale(self, height: int, width: int) -> Tuple[Tuple[float, float], float]:
         return (width / 2., height / 2.), float(max(height, width))
@@ -117,16 +105,8 @@ class CenterAffine(BaseTransform):
         height, width = img.shape[:2]
         center, scale = self._center_and_scale(height, width)
         matrix = center_scale_affine_matrix(center, scale, self.input_size)
-        border_value = self.border_value
-        if not isinstance(border_value, (int, float)):
-            border_value = tuple(float(value) for value in border_value)
-        if self.interpolation == 'bilinear' and isinstance(border_value, (int, float)):
-            results['img'], matrix = resize_paste_warp(img, matrix, self.input_size, border_value)
-        else:
-            results['img'] = cv2.warpAffine(
-                img, pixel_index_matrix(matrix)[:2], self.input_size,
-                flags=cv2_interp_codes[self.interpolation], borderMode=cv2.BORDER_CONSTANT,
-                borderValue=border_value)
+        results['img'], matrix = resize_paste_warp(img, matrix, self.input_size,
+                                                   self.border_value)
         out_w, out_h = self.input_size
         results['img_shape'] = (out_h, out_w)
         results['scale_factor'] = (float(matrix[0, 0]), float(matrix[1, 1]))
@@ -152,7 +132,7 @@ class CenterAffine(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(input_size={self.input_size}, '
-                f'border_value={self.border_value}, interpolation={self.interpolation})')
+                f'border_value={self.border_value})')
 
 
 @TRANSFORMS.register_module()
