@@ -81,7 +81,8 @@ def color_jitter_matrix(channel_means: np.ndarray,
 class CenterNetColorJitter(BaseTransform):
     """CenterNet's colour augmentation on BGR images, as one ``cv2.transform`` pass.
 
-    Factors ``1 + U(-v, v)`` in random order, then PCA lighting noise. CenterNet's own
+    Factors ``1 + U(-0.4, 0.4)`` in random order, then PCA lighting noise (``alpha ~ N(0, 0.1)``,
+    CenterNet's). CenterNet's own
     ``color_aug`` (the DeepFashion2 paper configs) is ``gray_reference='original',
     pca_eigenvalues='centernet', to_float=True`` (float32, unclipped); the defaults are this
     project's first variant (synthetic configs): uint8 output saturated to [0, 255].
@@ -89,8 +90,6 @@ class CenterNetColorJitter(BaseTransform):
     Required keys: ``img`` (uint8, BGR). Modified keys: ``img``.
 
     Args:
-        brightness, contrast, saturation (float): Variations v.
-        lighting_std (float): Std of the PCA lighting noise.
         prob (float): Probability to apply.
         gray_reference (str): Blend against the grey of the ``'original'`` image (CenterNet) or
             of the ``'current'`` one.
@@ -99,16 +98,10 @@ class CenterNetColorJitter(BaseTransform):
     """
 
     def __init__(self,
-                 brightness: float = 0.4,
-                 contrast: float = 0.4,
-                 saturation: float = 0.4,
-                 lighting_std: float = 0.1,
                  prob: float = 1.0,
                  gray_reference: str = 'current',
                  pca_eigenvalues: Union[str, Sequence[float]] = 'deepmark_v1',
                  to_float: bool = False) -> None:
-        self.variations = dict(brightness=brightness, contrast=contrast, saturation=saturation)
-        self.lighting_std = lighting_std
         self.prob = prob
         if gray_reference not in GRAY_REFERENCES:
             raise ValueError(
@@ -125,12 +118,9 @@ class CenterNetColorJitter(BaseTransform):
     @cache_randomness
     def _random_params(self) -> Tuple[bool, dict, list, np.ndarray]:
         apply = np.random.rand() < self.prob
-        factors = {
-            name: 1.0 + np.random.uniform(-variation, variation)
-            for name, variation in self.variations.items()
-        }
+        factors = {name: 1.0 + np.random.uniform(-0.4, 0.4) for name in JITTER_OPS}
         order = [JITTER_OPS[i] for i in np.random.permutation(len(JITTER_OPS))]
-        alpha = np.random.normal(scale=self.lighting_std, size=3)
+        alpha = np.random.normal(scale=0.1, size=3)
         shift = pca_lighting_shift(alpha, self.pca_eigenvalues)
         return apply, factors, order, shift
 
@@ -151,7 +141,5 @@ class CenterNetColorJitter(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(variations={self.variations}, '
-                f'lighting_std={self.lighting_std}, prob={self.prob}, '
-                f'gray_reference={self.gray_reference!r}, '
+        return (f'{type(self).__name__}(prob={self.prob}, gray_reference={self.gray_reference!r}, '
                 f'pca_eigenvalues={tuple(self.pca_eigenvalues)}, to_float={self.to_float})')
