@@ -1,8 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from . import transforms  # noqa: F401
-from .deepfashion2_dataset import DeepFashion2Dataset, read_per_image_layout
-from .deepfashion2_format import (DeepFashion2FormatError, coco_annotation_to_instance,
-                                  raw_item_to_coco_annotation)
+from .deepfashion2_dataset import DeepFashion2Dataset
+from .deepfashion2_format import DeepFashion2FormatError, coco_annotation_to_instance
 from .deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES, NUM_CLASSES,
                                     NUM_KEYPOINTS, OKS_SIGMAS, flip_indices,
                                     get_deepfashion2_metainfo)
@@ -15,7 +14,7 @@ __all__ = [
     'CATEGORY_NAMES', 'CLASSES', 'KEYPOINT_SLICES', 'NUM_CLASSES', 'NUM_KEYPOINTS', 'OKS_SIGMAS',
     'category_keypoint_mask', 'flip_indices', 'get_deepfashion2_metainfo',
     'DeepFashion2Dataset', 'DeepFashion2FormatError',
-    'coco_annotation_to_instance', 'raw_item_to_coco_annotation', 'read_per_image_layout',
+    'coco_annotation_to_instance',
     'FLDDataset', 'get_fld_metainfo',
     'KeypointCocoDataset', 'check_keypoint_metainfo',
     'keypoint_owner', 'resolve_keypoint_slices', 'resolve_keypoint_metainfo'

@@ -1,17 +1,12 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""One garment in DeepFashion2's three shapes, with validation.
-
-Raw item (``annos/NNNNNN.json`` -> ``itemK``: ``bounding_box`` xyxy, ``landmarks`` [x, y, v] * n),
-COCO annotation (the official ``deepfashion2_to_coco.py`` output: ``bbox`` xywh, 882 ``keypoints``)
-and dataset instance (docs/architecture.md). Every conversion checks its input and raises
-:class:`DeepFashion2FormatError` naming file and item.
-"""
+"""A COCO keypoint annotation as a dataset instance (docs/architecture.md), checked: errors
+raise :class:`DeepFashion2FormatError` naming file and item."""
 import numbers
 from typing import Any, Dict, List, NoReturn, Sequence
 
 import numpy as np
 
-from .deepfashion2_metainfo import CATEGORY_NAMES, KEYPOINT_SLICES, NUM_CLASSES, NUM_KEYPOINTS
+from .deepfashion2_metainfo import CATEGORY_NAMES, KEYPOINT_SLICES, NUM_CLASSES
 
 
 class DeepFashion2FormatError(ValueError):
@@ -78,33 +73,6 @@ def check_keypoint_triplets(values: Any, num_expected: int, where: str,
     return triplets
 
 
-def raw_item_to_coco_annotation(item: Dict, where: str, image_id: int, annotation_id: int,
-                                pair_id: Any = None, own_slots_only: bool = False) -> Dict:
-    """One ``itemK`` (errors name ``where``, ``'file: itemK'``) as the official converter's COCO
-    annotation (module docstring), with ``keypoints`` the category's own (3 * n,) float64 numbers
-    instead of the 882-number list when ``own_slots_only``."""
-    check_fields(item, ('category_id', 'bounding_box', 'landmarks'), where, 'item')
-    category_id = check_category_id(item['category_id'], where)
-    start, end = KEYPOINT_SLICES[category_id - 1]
-    check_box(item['bounding_box'], where)
-    triplets = check_keypoint_triplets(item['landmarks'], end - start, where)
-    x1, y1, x2, y2 = item['bounding_box']
-    width, height = x2 - x1, y2 - y1
-    if own_slots_only:
-        keypoints = triplets.reshape(-1)
-    else:
-        keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
-        keypoints[start:end] = triplets
-        keypoints = keypoints.reshape(-1).tolist()
-    annotation = dict(area=width * height, bbox=[x1, y1, width, height], category_id=category_id,
-                      id=annotation_id, pair_id=pair_id, image_id=image_id, iscrowd=0,
-                      style=item.get('style', 0), num_keypoints=int((triplets[:, 2] > 0).sum()),
-                      keypoints=keypoints)
-    if 'segmentation' in item:
-        annotation['segmentation'] = item['segmentation']
-    return annotation
-
-
 def coco_annotation_to_instance(annotation: Dict, where: str,
                                 keypoint_slices: Sequence[Sequence[int]] = KEYPOINT_SLICES,
                                 classes: Sequence[str] = CATEGORY_NAMES) -> Dict:
@@ -144,21 +112,3 @@ def coco_annotation_to_instance(annotation: Dict, where: str,
                 ignore_flag=int(bool(annotation.get('iscrowd', 0))), keypoints=keypoints,
                 keypoints_visible=visible, area=w * h, id=annotation.get('id'),
                 pair_id=annotation.get('pair_id'), style=annotation.get('style', 0))
-
-
-def sorted_item_keys(anno: Dict, where: str) -> List[str]:
-    """``item1, item2, ...`` of a per-image annotation (file ``where``) in numeric order."""
-    keys = [key for key in anno if key.startswith('item')]
-    numbers_ = []
-    for key in keys:
-        suffix = key[4:]
-        if not suffix.isdigit():
-            _fail(where, f'unexpected key "{key}" (items are named item1, item2, ...)')
-        numbers_.append(int(suffix))
-    return [key for _, key in sorted(zip(numbers_, keys))]
-
-
-def coco_image_record(image_id: int, file_name: str, width: int, height: int) -> Dict:
-    """An ``images`` entry as the official converter writes it."""
-    return dict(coco_url='', date_captured='', file_name=file_name, flickr_url='', id=image_id,
-                license=0, width=width, height=height)

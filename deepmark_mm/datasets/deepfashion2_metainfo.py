@@ -1,15 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""DeepFashion2 facts: categories, the 294 landmark slots, flip partners and OKS sigmas.
-
-This is the one place the package keeps these numbers. Sources:
-
-* category ids, raw names, COCO names and each category's slice of the 294 slots: the official
-  ``deepfashion2_to_coco.py`` converter (switchablenorms/DeepFashion2);
-* the 294 OKS sigmas: the official evaluation (``cocoeval.py``, ``computeOks``);
-* landmark names, left/right ``swap`` partners and skeleton links: mmpose's installed
-  ``configs/_base_/datasets/deepfashion2.py`` (read at run time with ``parse_pose_metainfo``;
-  its ``sigmas`` list is empty, hence the table below).
-"""
+"""DeepFashion2 facts: categories and their slices of the 294 landmark slots (the official
+``deepfashion2_to_coco.py``), OKS sigmas (the official ``cocoeval.py``; mmpose's list is empty),
+and landmark names, flip partners and skeleton links (mmpose's installed
+``configs/_base_/datasets/deepfashion2.py``, read at run time)."""
 import os.path as osp
 from functools import lru_cache
 from typing import Dict, List, Tuple
@@ -79,8 +72,6 @@ PALETTE: Tuple[Tuple[int, int, int], ...] = (
     (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
     (0, 128, 128), (170, 110, 40), (128, 0, 0))
 
-MMPOSE_METAINFO_FILE = osp.join('configs', '_base_', 'datasets', 'deepfashion2.py')
-
 
 @lru_cache(maxsize=1)
 def mmpose_deepfashion2_metainfo() -> Dict:
@@ -89,19 +80,18 @@ def mmpose_deepfashion2_metainfo() -> Dict:
     import mmpose
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
 
-    path = osp.join(osp.dirname(mmpose.__file__), '.mim', MMPOSE_METAINFO_FILE)
+    path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
+                    'deepfashion2.py')
     if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'mmpose {mmpose.__version__} does not ship {MMPOSE_METAINFO_FILE} (looked in {path}); '
-            'deepmark_mm needs mmpose>=1.3 installed with its .mim configs.')
+        raise FileNotFoundError(f'mmpose {mmpose.__version__} does not ship {path}; deepmark_mm '
+                                'needs mmpose>=1.3 installed with its .mim configs.')
     return parse_pose_metainfo(dict(from_file=path))
 
 
 @lru_cache(maxsize=1)
 def flip_indices() -> np.ndarray:
     """(294,) int64 self-inverse permutation: the slot each slot moves to under a horizontal
-    flip, from mmpose's ``swap`` partners read as unordered pairs (mmpose 1.3.2 leaves
-    ``vest_kpt13``'s ``swap`` empty, so its own ``flip_indices`` is not a permutation)."""
+    flip, from mmpose's ``swap`` partners read as unordered pairs (some are one-sided)."""
     one_sided = np.asarray(mmpose_deepfashion2_metainfo()['flip_indices'], dtype=np.int64)
     indices = np.arange(NUM_KEYPOINTS)
     for slot, partner in enumerate(one_sided.tolist()):
@@ -111,9 +101,6 @@ def flip_indices() -> np.ndarray:
             if indices[a] not in (a, b):
                 raise ValueError(f'landmark slot {a} has two flip partners: {indices[a]}, {b}')
             indices[a] = b
-    owner = keypoint_owner(KEYPOINT_SLICES)
-    if (owner[indices] != owner).any():
-        raise ValueError('DeepFashion2 flip partners cross categories')
     indices.setflags(write=False)
     return indices
 

@@ -1,23 +1,13 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The DeepFashion (1) fashion landmark set (FLD): three clothing types, 18 landmark slots, and
-its dataset (mmpose's json as it is).
-
-FLD (Liu et al., ECCV 2016) labels a garment with its type's landmarks in mmpose's order
-(``configs/_base_/datasets/deepfashion_{upper,lower,full}.py``); each type is a category owning
-its slots: upper ``[0, 6)``, lower ``[6, 10)``, full ``[10, 18)`` ("left" is the garment's left).
-
-FLD has no official OKS sigmas: each kind takes the mean official DeepFashion2 sigma (rounded half
-up to 4 decimals) of the DeepFashion2 slots at the same place (0-based, per garment): collar = the
-short sleeve top's neckline ends (1, 5); sleeve = its cuffs (8, 9, 21, 22); waistline = the
-waistband ends (0, 2) of shorts, trousers and skirt; upper-body hem = the top's hem corners (14,
-16); lower- and full-body hem = mean of the skirt's hem corners (4, 6), the trousers' (5, 6, 10,
-11) and the shorts' (4, 5, 7, 8) leg openings' means (0.04455).
-"""
+"""The DeepFashion (1) fashion landmark set (FLD, Liu et al., ECCV 2016): three clothing types
+owning the slots ``[0, 6)``, ``[6, 10)``, ``[10, 18)`` in mmpose's landmark order ("left" is the
+garment's left), its metainfo (OKS sigmas borrowed from DeepFashion2: docs/fld.md) and its dataset
+(mmpose's json as it is)."""
 from typing import Dict, Optional, Tuple
 
 from mmdet.registry import DATASETS
 
-from .deepfashion2_format import coco_annotation_to_instance
+from .deepfashion2_format import DeepFashion2FormatError
 from .keypoint_coco_dataset import KeypointCocoDataset
 
 #: Category names (label order) and each type's landmarks in mmpose's json order.
@@ -29,7 +19,7 @@ FLD_TYPES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
                    'left waistline', 'right waistline', 'left hem', 'right hem')),
 )
 
-#: OKS sigma per landmark kind (see the module docstring); the hem depends on the type.
+#: OKS sigma per landmark kind (docs/fld.md); the hem depends on the type.
 _KIND_SIGMAS = dict(collar=0.0158, sleeve=0.0322, waistline=0.0279)
 _HEM_SIGMAS = dict(upper_body=0.0492, lower_body=0.0446, full_body=0.0446)
 
@@ -99,14 +89,12 @@ class FLDDataset(KeypointCocoDataset):
         self.clothing_type = clothing_type
         super().__init__(*args, data_prefix=data_prefix, **kwargs)
 
-    def _instance(self, annotation: dict) -> dict:
+    def _instance(self, annotation: dict, where: str) -> dict:
         """One ``data_info`` instance: the annotation's landmarks in its type's slots."""
-        where = f'{self.ann_file}: annotation {annotation.get("id")}'
         category = self._categories.get(annotation.get('category_id'), {})
         label = self._type_label(len(annotation.get('keypoints') or []),
                                  tuple(category.get('keypoints') or ()), where)
-        return coco_annotation_to_instance(dict(annotation, category_id=label + 1), where,
-                                           self._meta['keypoint_slices'], self._meta['classes'])
+        return super()._instance(dict(annotation, category_id=label + 1), where)
 
     def _type_label(self, num_values: int, category_keypoints: tuple, where: str) -> int:
         """The type (label) of an annotation with ``num_values`` keypoint numbers."""
@@ -119,6 +107,6 @@ class FLDDataset(KeypointCocoDataset):
         if label < 0 or 3 * len(FLD_TYPES[label][1]) != num_values:
             expected = ', '.join(f'{3 * len(names)} ({type_name})'
                                  for type_name, names in FLD_TYPES)
-            raise ValueError(f'{where}: {num_values} keypoint numbers fit no FLD type '
-                             f'(x, y, v per landmark: {expected})')
+            raise DeepFashion2FormatError(f'{where}: {num_values} keypoint numbers fit no FLD '
+                                          f'type (x, y, v per landmark: {expected})')
         return label

@@ -1,13 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Slot -> shared heatmap channel tables: the type, its checks, its flip permutation, its file
-and the semantic DeepFashion2 table (the grouping by position is
-``tools/analysis_tools/auto_shared_channels.py``'s).
-
-A table maps J slots onto G channels; a head can use it when every channel is used, the slots of
-one category use distinct channels, and it is flip-consistent (all slots of one channel flip into
-one channel, so a flipped view swaps whole channels). Stored as json: ``{"num_channels": G,
-"slot_to_channel": [...], "channel_names": [...], "source": "..."}``.
-"""
+"""Slot -> shared heatmap channel tables (J slots onto G channels): the type, its checks, its flip
+permutation, its json file (``{"num_channels": G, "slot_to_channel": [...], "channel_names":
+[...], "source": "..."}``) and the semantic DeepFashion2 table (tables by position:
+``tools/analysis_tools/auto_shared_channels.py``)."""
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,8 +53,9 @@ class KeypointChannelTable:
 def check_channel_table(table: KeypointChannelTable,
                         keypoint_slices: Sequence[Sequence[int]],
                         flip_indices: Optional[Sequence[int]] = None) -> None:
-    """A ValueError naming ``table.source`` and the offending slots / channels when it cannot
-    serve a head (module docstring); flip consistency is checked when ``flip_indices`` is given."""
+    """A ValueError naming ``table.source`` and the offending slots / channels unless every
+    channel is used, the slots of one category use distinct channels and (``flip_indices`` given)
+    all slots of one channel flip into one channel."""
     where = table.source or 'channel table'
     num_slots = slot_count(keypoint_slices)
     channels = table.slot_to_channel
@@ -151,20 +147,9 @@ def build_channel_table(spec: Union[KeypointChannelTable, str, Dict],
     return table
 
 
-# ----------------------------------------------------------------- semantic (DeepMark++)
-# DeepMark++ (arXiv 2006.00710) groups landmark slots that mean the same point of a garment
-# across categories: each of the 294 slots gets a meaning, one channel per meaning (G = 69).
-#
-# Meanings were read off DeepFashion2's definitions: mmpose's skeleton links order each category's
-# points along its outline, flip pairs give left / right, and the mean box-normalised positions of
-# the 32 real ``deepfashion2-samples`` images checked which point sits where. The tables below use
-# local 1-based numbers for the left side (the chain starting at point 7 of tops, 4 of bottoms)
-# and self-mirrored points; a left point's flip partner gets the mirrored channel. Non-obvious
-# choices: the outwear opening (collar, placket, hem) has its own left / right channels (the top's
-# neck and hem centres are their own mirror); cuffs and the sleeve seam middles are shared by short
-# and long sleeves; the vest / sling side point shares the sleeved tops' waist channel (same mean
-# position); each dress side chain (sleeved: four points, sleeveless: three) has its own channels.
-
+# Semantic table (DeepMark++, arXiv 2006.00710): one channel per meaning of a garment point; the
+# meanings and how they were read: docs/shared_heatmaps.md. Local 1-based numbers of the left side
+# and self-mirrored points; a left point's flip partner gets the mirrored channel.
 _NECKLINE = {1: 'neck_back_centre', 2: 'neck_side', 3: 'neck_front_side', 4: 'neck_front_centre'}
 _SHORT_SLEEVE_SIDE = {
     7: 'shoulder', 8: 'sleeve_outer_middle', 9: 'cuff_outer', 10: 'cuff_inner',
@@ -243,11 +228,9 @@ def deepfashion2_slot_meanings() -> List[str]:
 
 @lru_cache(maxsize=1)
 def deepfashion2_semantic_channel_table() -> KeypointChannelTable:
-    """The checked semantic table: 294 slots onto 69 channels (one per meaning) numbered by
-    first use."""
+    """The semantic table: 294 slots onto 69 channels (one per meaning) numbered by first use
+    (checked where used, by :func:`build_channel_table`)."""
     index: Dict[str, int] = {}  # meaning -> channel, in order of first appearance
     channels = [index.setdefault(name, len(index)) for name in deepfashion2_slot_meanings()]
-    table = KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(index), tuple(index),
-                                 'DeepFashion2 semantic (DeepMark++) channel table')
-    check_channel_table(table, KEYPOINT_SLICES, deepfashion2_flip_indices())
-    return table
+    return KeypointChannelTable(np.asarray(channels, dtype=np.int64), len(index), tuple(index),
+                                'DeepFashion2 semantic (DeepMark++) channel table')

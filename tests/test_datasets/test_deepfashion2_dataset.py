@@ -8,38 +8,20 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets import DeepFashion2Dataset, DeepFashion2FormatError
-from deepmark_mm.datasets import deepfashion2_dataset as dataset_module
+from deepmark_mm.datasets import keypoint_coco_dataset as dataset_module
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
+from deepfashion2_to_coco import per_image_to_coco
 
 
-def load(root: Path, split: str = 'train', layout: str = 'coco', **kwargs) -> DeepFashion2Dataset:
+def load(root: Path, split: str = 'train', **kwargs) -> DeepFashion2Dataset:
     kwargs.setdefault('serialize_data', False)  # skips mmengine's gc.collect(), 0.5 s per dataset
-    if layout == 'coco':
-        return DeepFashion2Dataset(
-            data_root=str(root), ann_file=f'{split}/deepfashion2_{split}.json',
-            data_prefix=dict(img=f'{split}/image/'), **kwargs)
     return DeepFashion2Dataset(
-        data_root=str(root), ann_file='',
-        data_prefix=dict(img=f'{split}/image/', ann=f'{split}/annos/'), **kwargs)
+        data_root=str(root), ann_file=f'{split}/deepfashion2_{split}.json',
+        data_prefix=dict(img=f'{split}/image/'), **kwargs)
 
 
 def all_infos(dataset):
     return [dataset.get_data_info(i) for i in range(len(dataset))]
-
-
-def test_both_layouts_give_the_same_instances(synthetic_root):
-    coco = all_infos(load(synthetic_root, layout='coco', serialize_data=True))
-    per_image = all_infos(load(synthetic_root, layout='per_image', serialize_data=True))
-    assert len(coco) == len(per_image) == 16
-    assert sum(len(info['instances']) for info in coco) > 16
-    for left, right in zip(coco, per_image):
-        for key in ('img_path', 'img_id', 'height', 'width'):
-            assert left[key] == right[key]
-        assert len(left['instances']) == len(right['instances'])
-        for a, b in zip(left['instances'], right['instances']):
-            assert set(a) == set(b)
-            for key in a:
-                np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]), err_msg=key)
 
 
 def test_instances_follow_the_data_contract(synthetic_root):
@@ -95,11 +77,11 @@ def test_kgdet_demo_loads_32_images_55_items(samples_dir, demo_coco):
 
 def test_filter_cfg_drops_empty_and_small_images(tmp_path):
     write_split(tmp_path, {'000001': {'item1': good_item()}, '000002': {}}, sizes={'000002': 80})
-    kept = load(tmp_path, layout='per_image', filter_cfg=dict(filter_empty_gt=True))
+    kept = load(tmp_path, filter_cfg=dict(filter_empty_gt=True))
     assert [info['img_id'] for info in all_infos(kept)] == [1]
-    small = load(tmp_path, layout='per_image', filter_cfg=dict(min_size=90))
+    small = load(tmp_path, filter_cfg=dict(min_size=90))
     assert [info['img_id'] for info in all_infos(small)] == [1]
-    everything = load(tmp_path, layout='per_image', test_mode=True,
+    everything = load(tmp_path, test_mode=True,
                       filter_cfg=dict(filter_empty_gt=True, min_size=90))
     assert len(everything) == 2
 
@@ -108,7 +90,7 @@ def test_items_without_labelled_landmarks_are_kept(tmp_path):
     item = good_item()
     item['landmarks'] = [0] * len(item['landmarks'])
     write_split(tmp_path, {'000001': {'item1': item, 'item2': good_item()}})
-    info = load(tmp_path, layout='per_image').get_data_info(0)
+    info = load(tmp_path).get_data_info(0)
     assert len(info['instances']) == 2
     assert (info['instances'][0]['keypoints_visible'] == 0).all()
 
@@ -127,7 +109,8 @@ def good_item(category_id: int = SKIRT) -> dict:
 
 
 def write_split(root: Path, annos: dict, missing_images=(), sizes=None, split='train') -> None:
-    """Per-image layout under root/split plus its COCO json (written only for valid items)."""
+    """Per-image layout under root/split plus, when every file is valid, its converted COCO
+    json."""
     (root / split / 'image').mkdir(parents=True, exist_ok=True)
     (root / split / 'annos').mkdir(parents=True, exist_ok=True)
     for stem, items in annos.items():
@@ -139,6 +122,9 @@ def write_split(root: Path, annos: dict, missing_images=(), sizes=None, split='t
                                                                     **items))
         with open(root / split / 'annos' / f'{stem}.json', 'w') as file:
             file.write(text)
+    coco, problems = per_image_to_coco(str(root / split), skip_invalid=True)
+    if not problems:
+        (root / split / f'deepfashion2_{split}.json').write_text(json.dumps(coco))
 
 
 def coco_with(annotation_changes: dict) -> dict:
@@ -166,47 +152,30 @@ PER_IMAGE_CASES = {
 
 
 @pytest.mark.parametrize('case', list(PER_IMAGE_CASES))
-def test_per_image_bad_item_names_file_and_item(tmp_path, case):
-    changes, message = PER_IMAGE_CASES[case]
-    write_split(tmp_path, {'000001': {'item1': good_item(), 'item2': {**good_item(), **changes}}})
-    with pytest.raises(DeepFashion2FormatError) as error:
-        load(tmp_path, layout='per_image')
-    assert 'annos/000001.json: item2:' in str(error.value)
-    assert message in str(error.value)
-
-
-@pytest.mark.parametrize('case', list(PER_IMAGE_CASES))
-def test_per_image_bad_item_is_skipped_with_one_warning(tmp_path, monkeypatch, case):
+def test_converter_names_or_skips_a_bad_item(tmp_path, case):
     changes, message = PER_IMAGE_CASES[case]
     write_split(tmp_path, {'000001': {'item1': good_item(), 'item2': {**good_item(), **changes}},
                            '000002': {'item1': good_item(), 'item2': good_item()}})
-    warnings = []
-    monkeypatch.setattr(dataset_module, 'print_log', lambda msg, **kw: warnings.append(msg))
-    dataset = load(tmp_path, layout='per_image', skip_invalid=True)
-    assert [len(info['instances']) for info in all_infos(dataset)] == [1, 2]
-    assert len(warnings) == 1
-    assert 'skipped 1 invalid items and 0 unusable images' in warnings[0]
-    assert message in warnings[0]
-    assert len(dataset.invalid.problems) == 1 and message in dataset.invalid.problems[0]
+    with pytest.raises(DeepFashion2FormatError) as error:
+        per_image_to_coco(str(tmp_path / 'train'))
+    assert 'annos/000001.json: item2:' in str(error.value)
+    assert message in str(error.value)
+    coco, problems = per_image_to_coco(str(tmp_path / 'train'), skip_invalid=True)
+    assert [a['image_id'] for a in coco['annotations']] == [1, 2, 2]
+    assert len(problems) == 1 and message in problems[0]
 
 
-def test_per_image_missing_image(tmp_path, monkeypatch):
+def test_converter_missing_image_and_corrupt_file(tmp_path):
     write_split(tmp_path, {'000001': {'item1': good_item()}, '000002': {'item1': good_item()}},
                 missing_images={'000002'})
     with pytest.raises(DeepFashion2FormatError, match=r'000002.json: image: image file not found: '
                        r'.*000002.jpg'):
-        load(tmp_path, layout='per_image')
-    warnings = []
-    monkeypatch.setattr(dataset_module, 'print_log', lambda msg, **kw: warnings.append(msg))
-    dataset = load(tmp_path, layout='per_image', skip_invalid=True)
-    assert [info['img_id'] for info in all_infos(dataset)] == [1]
-    assert len(warnings) == 1 and '0 invalid items and 1 unusable images' in warnings[0]
-
-
-def test_per_image_corrupt_annotation_file(tmp_path):
+        per_image_to_coco(str(tmp_path / 'train'))
+    coco, problems = per_image_to_coco(str(tmp_path / 'train'), skip_invalid=True)
+    assert [image['id'] for image in coco['images']] == [1] and len(problems) == 1
     write_split(tmp_path, {'000001': '{"item1": {"category_id": 9, '})
     with pytest.raises(DeepFashion2FormatError, match=r'000001.json: unreadable or corrupt'):
-        load(tmp_path, layout='per_image')
+        per_image_to_coco(str(tmp_path / 'train'))
 
 
 COCO_CASES = {
@@ -253,8 +222,6 @@ def test_coco_missing_image_and_corrupt_file(tmp_path, monkeypatch):
         load(tmp_path)
 
 
-def test_layout_arguments_are_checked(tmp_path):
-    with pytest.raises(ValueError, match='layout must be one of'):
-        DeepFashion2Dataset(ann_file='', layout='folders', lazy_init=True)
-    with pytest.raises(ValueError, match='needs ann_file'):
-        DeepFashion2Dataset(data_root=str(tmp_path), ann_file='', layout='coco')
+def test_empty_ann_file_names_the_converter(tmp_path):
+    with pytest.raises(ValueError, match='deepfashion2_to_coco.py'):
+        DeepFashion2Dataset(data_root=str(tmp_path), ann_file='')

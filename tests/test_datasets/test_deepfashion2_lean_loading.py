@@ -1,9 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""The dataset's loading (``lean_annotation`` hook, own-slot per-image keypoints) gives exactly
-the data_info of the plain path.
+"""The dataset's loading (``lean_annotation`` hook) gives exactly the data_info of the plain path.
 
-Reference ("old path"): ``json.load`` of the whole file (or the per-image files with 882-number
-keypoint lists), every annotation through ``coco_annotation_to_instance``.
+Reference ("old path"): ``json.load`` of the whole file, every annotation through
+``coco_annotation_to_instance``.
 """
 import json
 import shutil
@@ -13,8 +12,7 @@ import numpy as np
 import pytest
 
 from deepmark_mm.datasets import DeepFashion2Dataset, DeepFashion2FormatError
-from deepmark_mm.datasets.deepfashion2_dataset import (lean_annotation, load_json_file,
-                                                       read_per_image_layout)
+from deepmark_mm.datasets.deepfashion2_dataset import lean_annotation, load_json_file
 from deepmark_mm.datasets.deepfashion2_format import coco_annotation_to_instance
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 
@@ -59,20 +57,6 @@ def test_coco_layout_equals_the_plain_json_load_path(synthetic_root, serialize_d
     assert len(dataset) == len(reference) == 16
     assert sum(len(info['instances']) for info in reference) > 16
     for index, old in enumerate(reference):
-        assert_same_info(dataset.get_data_info(index), old)
-
-
-def test_per_image_layout_equals_the_full_keypoint_path(synthetic_root):
-    img_prefix = str(synthetic_root / 'train' / 'image') + '/'
-    dataset = DeepFashion2Dataset(
-        data_root=str(synthetic_root), ann_file='',
-        data_prefix=dict(img=img_prefix, ann=str(synthetic_root / 'train' / 'annos') + '/'))
-    samples = read_per_image_layout(str(synthetic_root / 'train'))
-    assert len(samples[0][1][0]['keypoints']) == 3 * NUM_KEYPOINTS  # the plain path
-    for index, (image, annotations, _) in enumerate(samples):
-        old = dict(img_path=img_prefix + image['file_name'], img_id=image['id'],
-                   height=image['height'], width=image['width'],
-                   instances=[coco_annotation_to_instance(a, 'ref') for a in annotations])
         assert_same_info(dataset.get_data_info(index), old)
 
 

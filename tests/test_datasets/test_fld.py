@@ -199,8 +199,8 @@ def test_clothing_type_given_must_fit_the_landmark_count(fixture_dir, fixture_co
     first = fixture_coco['annotations'][0]['id']
     with pytest.raises(ValueError) as error:
         fld(ann_file, fixture_dir, clothing_type='upper_body')
-    assert f'{ann_file}: annotation {first}: 24 keypoint numbers fit no FLD type' in \
-        str(error.value)
+    assert str(error.value).startswith(f'{ann_file}: image ')
+    assert f'annotation {first}: 24 keypoint numbers fit no FLD type' in str(error.value)
     with pytest.raises(ValueError, match='clothing_type must be one of'):
         fld(ann_file, fixture_dir, clothing_type='dress')
 
@@ -222,7 +222,12 @@ def test_annotation_with_five_landmarks_raises(fixture_dir, fixture_coco, tmp_pa
     first = fixture_coco['annotations'][0]['id']
     with pytest.raises(ValueError) as error:
         fld(path, fixture_dir)
-    assert f'{path}: annotation {first}: 15 keypoint numbers fit no FLD type' in str(error.value)
+    assert str(error.value).startswith(f'{path}: image ')
+    assert f'annotation {first}: 15 keypoint numbers fit no FLD type' in str(error.value)
+    skipped = fld(path, fixture_dir, skip_invalid=True)  # images kept, garments skipped
+    assert [len(skipped.get_data_info(i)['instances']) for i in range(len(skipped))] == \
+        [0] * len(fixture_coco['images'])
+    assert len(skipped.invalid.problems) == len(fixture_coco['annotations'])
 
 
 def test_category_names_decide_the_type(fixture_dir, fixture_coco, tmp_path):

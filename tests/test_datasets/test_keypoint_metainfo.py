@@ -120,7 +120,8 @@ def test_datasets_check_their_metainfo_override(tmp_path):
     ann_file = tmp_path / 'toy.json'
     ann_file.write_text(json.dumps(dict(
         images=[dict(id=1, file_name='a.png', width=8, height=8)], annotations=[annotation])))
-    with pytest.raises(ValueError, match=r'toy\.json: annotation 7: keypoints slot 4 is set '
+    with pytest.raises(ValueError, match=r'toy\.json: image 1 \(a\.png\) annotation 7: keypoints '
+                       r'slot 4 is set '
                        r'but category 1 \(square\) owns slots 0\.\.3'):
         KeypointCocoDataset(ann_file=str(ann_file), metainfo=toy_keypoint_metainfo(),
                             pipeline=[])

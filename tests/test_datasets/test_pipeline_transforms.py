@@ -18,7 +18,7 @@ from deepmark_mm.datasets.transforms import (CenterAffine, CenterNetColorJitter,
                                              LoadDeepFashion2Annotations, PackDeepMarkInputs,
                                              RandomCenterAffine, center_scale_affine_matrix,
                                              centernet_border, color_jitter_matrix,
-                                             pixel_index_matrix, resize_paste_warp)
+                                             resize_paste_warp)
 from deepmark_mm.structures import BBoxKeypoints
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,10 +125,11 @@ def test_test_mode_affine_is_deterministic_and_matches_pixels():
     img[20:30, 70:80] = 255  # a bright square: pixels x in [70, 80), y in [20, 30)
     boxes = BBoxKeypoints([[70., 20., 80., 30.]], keypoints=np.zeros((1, 294, 2)),
                           keypoints_visible=np.zeros((1, 294)), flip_indices=flip_indices())
-    transform = CenterAffine(input_size=200, interpolation='nearest')
+    transform = CenterAffine(input_size=200, border_value=(1, 2, 3))
     out = transform(dict(img=img.copy(), gt_bboxes=boxes))
     again = transform(dict(img=img.copy()))
     np.testing.assert_array_equal(out['homography_matrix'], again['homography_matrix'])
+    assert out['img'][0, 0].tolist() == [1, 2, 3] and out['img'][100, 100].tolist() == [0, 0, 0]
     # scale = max(h, w) = 100 -> ratio 2; centre (50, 30) -> (100, 100)
     np.testing.assert_allclose(out['homography_matrix'],
                                [[2, 0, 0], [0, 2, 40], [0, 0, 1]], atol=1e-6)
@@ -148,7 +149,8 @@ def test_resize_paste_warp_matches_warp_affine_of_the_recorded_map(center, scale
     out, actual = resize_paste_warp(img, requested, (64, 64))
     assert np.abs(actual - requested).max() < 1.0
     assert abs(actual[0, 0] / requested[0, 0] - 1) < 0.02
-    reference = cv2.warpAffine(img, pixel_index_matrix(actual)[:2], (64, 64),
+    half = np.array([[1., 0., 0.5], [0., 1., 0.5], [0., 0., 1.]])  # continuous -> pixel index
+    reference = cv2.warpAffine(img, (np.linalg.inv(half) @ actual @ half)[:2], (64, 64),
                                flags=cv2.INTER_LINEAR)
     (x0, y0), (x1, y1) = apply_homography(np.array([[0., 0.], [96., 80.]]), actual)
     inner = np.zeros((64, 64), bool)  # output pixels well inside the warped image

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deepmark_mm.datasets.deepfashion2_format import sorted_item_keys
+from deepfashion2_to_coco import sorted_item_keys
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, flip_indices
 from make_synthetic_deepfashion2 import coco_file_name, polygon_coverage, synthesize_sample
 from synthetic_garments import garment_template

@@ -62,14 +62,3 @@ def test_invalid_items_and_unreadable_annotation_file_are_listed(root, tmp_path,
     lines = [line.split('\t') for line in out.read_text().splitlines()]
     assert len(lines) == 1 and lines[0][0] == str(ann_file)
     assert lines[0][1].startswith('unreadable or corrupt annotation file')
-
-
-def test_per_image_layout_lists_the_missing_image(root, tmp_path, load_tool, capsys):
-    (root / 'train' / 'image' / '000003.jpg').unlink()
-    out = tmp_path / 'bad.txt'
-    status = run(load_tool, root, out, "train_dataloader.dataset.ann_file=''",
-                 "train_dataloader.dataset.data_prefix.ann='train/annos/'")
-    lines = [line.split('\t') for line in out.read_text().splitlines()]
-    assert status == 1 and len(lines) == 1 and lines[0][0].endswith('000003.json')
-    assert 'image file not found' in lines[0][1] and '000003.jpg' in lines[0][1]
-    assert '8 images: 7 decoded, 1 missing, unreadable or unusable' in capsys.readouterr().out

@@ -27,6 +27,9 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'dataset_converters'))
+from deepfashion2_to_coco import (list_annotation_files, load_json_file,  # noqa: E402
+                                  raw_item_to_coco_annotation, sorted_item_keys)
 from deepmark_mm.datasets.keypoint_metainfo import keypoint_owner  # noqa: E402
 from deepmark_mm.datasets.shared_channel_table import (KeypointChannelTable,  # noqa: E402
                                                        check_channel_table)
@@ -143,11 +146,8 @@ def read_instances(path: str) -> Iterator[dict]:
         DeepFashion2FormatError: Naming the file and item of a bad annotation.
         FileNotFoundError: When ``path`` does not exist.
     """
-    from deepmark_mm.datasets.deepfashion2_dataset import list_annotation_files, load_json_file
     from deepmark_mm.datasets.deepfashion2_format import (DeepFashion2FormatError,
-                                                          coco_annotation_to_instance,
-                                                          raw_item_to_coco_annotation,
-                                                          sorted_item_keys)
+                                                          coco_annotation_to_instance)
 
     def per_image_items(anno_path: str, anno: object) -> Iterator[dict]:
         if not isinstance(anno, dict):
@@ -155,7 +155,7 @@ def read_instances(path: str) -> Iterator[dict]:
         for key in sorted_item_keys(anno, anno_path):
             where = f'{anno_path}: {key}'
             yield coco_annotation_to_instance(
-                raw_item_to_coco_annotation(anno[key], where, 0, 0, own_slots_only=True), where)
+                raw_item_to_coco_annotation(anno[key], where, 0, 0), where)
 
     if osp.isdir(path):
         for anno_path in list_annotation_files(path):

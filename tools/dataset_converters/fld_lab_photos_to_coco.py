@@ -19,7 +19,7 @@ import os
 import os.path as osp
 from typing import Dict, List
 
-from deepmark_mm.datasets.deepfashion2_dataset import read_image_size
+from deepfashion2_to_coco import read_image_size
 from deepmark_mm.datasets.fld_dataset import FLD_TYPES
 
 #: FLD types by ``category_type``: file name part, landmark names (FLD_TYPES', mmpose's order)

@@ -29,12 +29,9 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from deepmark_mm.datasets.deepfashion2_dataset import ANNO_DIR, IMAGE_DIR
-from deepmark_mm.datasets.deepfashion2_format import (coco_image_record,
-                                                      raw_item_to_coco_annotation,
-                                                      sorted_item_keys)
 from deepmark_mm.datasets.deepfashion2_metainfo import CATEGORY_NAMES, NUM_CLASSES
-from deepfashion2_to_coco import coco_categories
+from deepfashion2_to_coco import (ANNO_DIR, IMAGE_DIR, coco_categories, coco_image_record,
+                                  raw_item_to_coco_annotation, sorted_item_keys)
 from synthetic_garments import GarmentTemplate, garment_template
 from toy_keypoint_set import make_toy_keypoint_set
 

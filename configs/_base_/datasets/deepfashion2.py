@@ -8,8 +8,6 @@
 #   data/deepfashion2/train/deepfashion2_train.json
 #   data/deepfashion2/validation/image/NNNNNN.jpg   data/deepfashion2/validation/annos/...
 #   data/deepfashion2/validation/deepfashion2_validation.json
-# To read the per-image files directly instead, set `ann_file=''` and
-# `data_prefix=dict(img='train/image/', ann='train/annos/')` in the dataset dicts.
 #
 # `input_size` is the network input side (512 as the paper; 256/128 for quick runs). The pipelines
 # are built from it here, so a config that changes it must rebuild them, e.g.

@@ -1,6 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 from .center_affine import (CenterAffine, RandomCenterAffine, center_scale_affine_matrix,
-                            centernet_border, pixel_index_matrix, resize_paste_warp)
+                            centernet_border, resize_paste_warp)
 from .color_jitter import CenterNetColorJitter, color_jitter_matrix
 from .formatting import PackDeepMarkInputs, contiguous_image
 from .loading import LoadDeepFashion2Annotations, LoadImageFromFileOrSkip, TooManyBadImagesError
@@ -9,5 +9,5 @@ __all__ = [
     'CenterAffine', 'CenterNetColorJitter', 'LoadDeepFashion2Annotations',
     'LoadImageFromFileOrSkip', 'PackDeepMarkInputs', 'TooManyBadImagesError', 'RandomCenterAffine',
     'center_scale_affine_matrix', 'centernet_border', 'color_jitter_matrix', 'contiguous_image',
-    'pixel_index_matrix', 'resize_paste_warp'
+    'resize_paste_warp'
 ]

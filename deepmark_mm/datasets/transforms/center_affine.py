@@ -1,21 +1,15 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""CenterNet's affine input warp: random centre/scale for training, fixed for testing.
-
-Coordinates are continuous (pixel ``i`` covers ``[i, i + 1)``), as mmdet's boxes and flips.
-mmcv's ``imwarp``-free path: bilinear warps run as crop + ``cv2.resize`` + paste, about twice as
-fast as ``cv2.warpAffine`` (which mmcv / cv2 offer only as the general warp).
-"""
+"""CenterNet's affine input warp (random centre / scale for training, fixed for testing) in
+continuous coordinates (pixel ``i`` covers ``[i, i + 1)``, as mmdet's boxes and flips)."""
 from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
-from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 from mmdet.registry import TRANSFORMS
 from mmdet.structures.bbox import autocast_box_type
 
-from deepmark_mm.structures import BBoxKeypoints
 from .formatting import contiguous_image
 
 
@@ -43,15 +37,14 @@ def centernet_border(border: int, size: int) -> int:
 
 
 def resize_paste_warp(img: np.ndarray, matrix: np.ndarray, output_size: Tuple[int, int],
-                      border_value: float = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Apply a positive scale + translation ``matrix`` (3, 3) by crop, ``cv2.resize``, paste.
-
-    Integer crop / paste positions move the map by under a pixel, so the map realised (a crop
-    ``[low, high)`` onto ``[start, stop)``: ``U = (stop - start) / (high - low) * (X - low) +
-    start``) is returned and must be the one recorded.
+                      border_value: Union[float, Sequence[float]] = 0
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+    """Apply a positive scale + translation ``matrix`` (3, 3) by crop, bilinear ``cv2.resize``,
+    paste (mmcv / cv2 offer only the general warp); ``border_value`` fills the rest.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: The (h, w[, C]) output and the (3, 3) float64 map.
+        tuple[np.ndarray, np.ndarray]: The (h, w[, C]) output and the (3, 3) float64 map it
+        realises (integer crop / paste positions move it by under a pixel): the one to record.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix[0, 1] != 0 or matrix[1, 0] != 0 or (matrix[2] != (0, 0, 1)).any() or \
@@ -80,21 +73,11 @@ def resize_paste_warp(img: np.ndarray, matrix: np.ndarray, output_size: Tuple[in
     return out, actual
 
 
-def pixel_index_matrix(matrix: np.ndarray) -> np.ndarray:
-    """A continuous-coordinate (3, 3) map as OpenCV's pixel-index map: ``T(-0.5) H T(0.5)``."""
-    to_continuous = np.array([[1., 0., 0.5], [0., 1., 0.5], [0., 0., 1.]])
-    to_index = np.array([[1., 0., -0.5], [0., 1., -0.5], [0., 0., 1.]])
-    return to_index @ np.asarray(matrix, dtype=np.float64) @ to_continuous
-
-
 @TRANSFORMS.register_module()
 class CenterAffine(BaseTransform):
-    """Deterministic CenterNet test warp: centre = image centre, scale = max(h, w).
-
-    The whole image is fitted, aspect kept, into ``input_size`` (borders ``border_value``);
-    bilinear warps use :func:`resize_paste_warp` and record the map it realises. Boxes are
-    projected and clipped, landmarks outside the input become unlabelled, boxes below
-    ``min_box_size`` are dropped with their landmarks, labels and ignore flags.
+    """Deterministic CenterNet test warp: the whole image fitted, aspect kept, into
+    ``input_size`` (centre = image centre, scale = max(h, w)); boxes are clipped to it (landmarks
+    outside become unlabelled), those under 1 pixel wide or high go with their labels and flags.
 
     Required keys: ``img``; optional ``gt_bboxes`` (any box type), ``gt_bboxes_labels``,
     ``gt_ignore_flags``, ``homography_matrix`` (composed with). Modified / added: those,
@@ -103,25 +86,14 @@ class CenterAffine(BaseTransform):
     Args:
         input_size (int | tuple[int, int]): Output (w, h).
         border_value (float | tuple): Fill outside the source.
-        interpolation (str): A key of mmcv's ``cv2_interp_codes``.
-        min_box_size (float): Smallest box width / height kept after clipping.
-        clip_object_border (bool): Clip boxes to the input.
     """
 
     def __init__(self,
                  input_size: Union[int, Sequence[int]] = 512,
-                 border_value: Union[float, Sequence[float]] = 0,
-                 interpolation: str = 'bilinear',
-                 min_box_size: float = 1.0,
-                 clip_object_border: bool = True) -> None:
-        if interpolation not in cv2_interp_codes:
-            raise ValueError(f'interpolation must be one of {list(cv2_interp_codes)}')
+                 border_value: Union[float, Sequence[float]] = 0) -> None:
         self.input_size = (input_size, input_size) if isinstance(input_size, int) else \
             tuple(int(v) for v in input_size)
         self.border_value = border_value
-        self.interpolation = interpolation
-        self.min_box_size = min_box_size
-        self.clip_object_border = clip_object_border
 
     def _center_and_scale(self, height: int, width: int) -> Tuple[Tuple[float, float], float]:
         return (width / 2., height / 2.), float(max(height, width))
@@ -133,16 +105,8 @@ class CenterAffine(BaseTransform):
         height, width = img.shape[:2]
         center, scale = self._center_and_scale(height, width)
         matrix = center_scale_affine_matrix(center, scale, self.input_size)
-        border_value = self.border_value
-        if not isinstance(border_value, (int, float)):
-            border_value = tuple(float(value) for value in border_value)
-        if self.interpolation == 'bilinear' and isinstance(border_value, (int, float)):
-            results['img'], matrix = resize_paste_warp(img, matrix, self.input_size, border_value)
-        else:
-            results['img'] = cv2.warpAffine(
-                img, pixel_index_matrix(matrix)[:2], self.input_size,
-                flags=cv2_interp_codes[self.interpolation], borderMode=cv2.BORDER_CONSTANT,
-                borderValue=border_value)
+        results['img'], matrix = resize_paste_warp(img, matrix, self.input_size,
+                                                   self.border_value)
         out_w, out_h = self.input_size
         results['img_shape'] = (out_h, out_w)
         results['scale_factor'] = (float(matrix[0, 0]), float(matrix[1, 1]))
@@ -159,11 +123,8 @@ class CenterAffine(BaseTransform):
     def _move_instances(self, results: dict, matrix: np.ndarray, shape: Tuple[int, int]) -> None:
         boxes = results['gt_bboxes']
         boxes.project_(matrix)
-        if self.clip_object_border:
-            boxes.clip_(shape)
-        elif isinstance(boxes, BBoxKeypoints):
-            boxes.unlabel_outside_(shape)
-        keep = ((boxes.widths >= self.min_box_size) & (boxes.heights >= self.min_box_size)).numpy()
+        boxes.clip_(shape)
+        keep = ((boxes.widths >= 1) & (boxes.heights >= 1)).numpy()
         results['gt_bboxes'] = boxes[keep]
         for key in ('gt_bboxes_labels', 'gt_ignore_flags'):
             if results.get(key, None) is not None:
@@ -171,8 +132,7 @@ class CenterAffine(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(input_size={self.input_size}, '
-                f'border_value={self.border_value}, interpolation={self.interpolation}, '
-                f'min_box_size={self.min_box_size})')
+                f'border_value={self.border_value})')
 
 
 @TRANSFORMS.register_module()

@@ -1,10 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """CenterNet's colour augmentation (brightness, contrast, saturation in random order + PCA
-lighting) folded into one 3x4 colour matrix and applied to BGR images in one pass.
-
-mmdet's ``PhotoMetricDistortion`` / mmcv's ``ColorJitter`` lack the PCA lighting and CenterNet's
-grey blends and draw differently, so they cannot reproduce these pipelines' images.
-"""
+lighting) as one 3x4 colour matrix on BGR images (mmdet's ``PhotoMetricDistortion`` lacks the PCA
+lighting and CenterNet's grey blends)."""
 from typing import Sequence, Tuple, Union
 
 import cv2
@@ -43,22 +40,11 @@ def color_jitter_matrix(channel_means: np.ndarray,
                         order: Sequence[str],
                         lighting_shift: np.ndarray,
                         gray_reference: str = 'current') -> np.ndarray:
-    """Compose CenterNet's colour operations into ``y = M[:, :3] @ x + M[:, 3]``.
-
-    Every step is linear in the pixel and in its gray value ``g(x) = w . x``, so the image after
-    any sequence stays ``A x + B g(x) + C``. With ``gray_reference='original'`` (CenterNet's
-    ``color_aug``: ``gs`` and ``gs_mean`` are taken once, from the input ``x``):
-
-    * brightness a: ``y -> a y``
-    * contrast a: ``y -> a y + (1 - a) mean(g(x))``
-    * saturation a: ``y -> a y + (1 - a) g(x)``
-    * lighting: ``y -> y + shift``
-
-    With ``'current'`` contrast and saturation use ``g(y)`` of the image at that step instead.
-
-    ``channel_means`` (3,) are the input's BGR means, ``factors`` one per operation of
-    ``order``, ``lighting_shift`` (3,) is added last. Returns the (3, 4) float64 matrix.
-    """
+    """Compose CenterNet's colour operations into the (3, 4) float64 ``M``, ``y = M[:, :3] @ x +
+    M[:, 3]``: brightness ``y -> a y``, contrast ``y -> a y + (1 - a) mean(g)``, saturation
+    ``y -> a y + (1 - a) g`` with ``g`` the grey of the ``'original'`` (CenterNet's ``color_aug``)
+    or ``'current'`` image, in ``order`` with ``factors`` a; ``channel_means`` (3,) are the
+    input's BGR means, the (3,) ``lighting_shift`` is added last."""
     if gray_reference not in GRAY_REFERENCES:
         raise ValueError(f'gray_reference must be one of {GRAY_REFERENCES}, got {gray_reference!r}')
     gray_mean = float(BGR_GRAY_WEIGHTS @ np.asarray(channel_means, dtype=np.float64))
@@ -95,7 +81,8 @@ def color_jitter_matrix(channel_means: np.ndarray,
 class CenterNetColorJitter(BaseTransform):
     """CenterNet's colour augmentation on BGR images, as one ``cv2.transform`` pass.
 
-    Factors ``1 + U(-v, v)`` in random order, then PCA lighting noise. CenterNet's own
+    Factors ``1 + U(-0.4, 0.4)`` in random order, then PCA lighting noise (``alpha ~ N(0, 0.1)``,
+    CenterNet's). CenterNet's own
     ``color_aug`` (the DeepFashion2 paper configs) is ``gray_reference='original',
     pca_eigenvalues='centernet', to_float=True`` (float32, unclipped); the defaults are this
     project's first variant (synthetic configs): uint8 output saturated to [0, 255].
@@ -103,8 +90,6 @@ class CenterNetColorJitter(BaseTransform):
     Required keys: ``img`` (uint8, BGR). Modified keys: ``img``.
 
     Args:
-        brightness, contrast, saturation (float): Variations v.
-        lighting_std (float): Std of the PCA lighting noise.
         prob (float): Probability to apply.
         gray_reference (str): Blend against the grey of the ``'original'`` image (CenterNet) or
             of the ``'current'`` one.
@@ -113,16 +98,10 @@ class CenterNetColorJitter(BaseTransform):
     """
 
     def __init__(self,
-                 brightness: float = 0.4,
-                 contrast: float = 0.4,
-                 saturation: float = 0.4,
-                 lighting_std: float = 0.1,
                  prob: float = 1.0,
                  gray_reference: str = 'current',
                  pca_eigenvalues: Union[str, Sequence[float]] = 'deepmark_v1',
                  to_float: bool = False) -> None:
-        self.variations = dict(brightness=brightness, contrast=contrast, saturation=saturation)
-        self.lighting_std = lighting_std
         self.prob = prob
         if gray_reference not in GRAY_REFERENCES:
             raise ValueError(
@@ -139,12 +118,9 @@ class CenterNetColorJitter(BaseTransform):
     @cache_randomness
     def _random_params(self) -> Tuple[bool, dict, list, np.ndarray]:
         apply = np.random.rand() < self.prob
-        factors = {
-            name: 1.0 + np.random.uniform(-variation, variation)
-            for name, variation in self.variations.items()
-        }
+        factors = {name: 1.0 + np.random.uniform(-0.4, 0.4) for name in JITTER_OPS}
         order = [JITTER_OPS[i] for i in np.random.permutation(len(JITTER_OPS))]
-        alpha = np.random.normal(scale=self.lighting_std, size=3)
+        alpha = np.random.normal(scale=0.1, size=3)
         shift = pca_lighting_shift(alpha, self.pca_eigenvalues)
         return apply, factors, order, shift
 
@@ -165,7 +141,5 @@ class CenterNetColorJitter(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(variations={self.variations}, '
-                f'lighting_std={self.lighting_std}, prob={self.prob}, '
-                f'gray_reference={self.gray_reference!r}, '
+        return (f'{type(self).__name__}(prob={self.prob}, gray_reference={self.gray_reference!r}, '
                 f'pca_eigenvalues={tuple(self.pca_eigenvalues)}, to_float={self.to_float})')
