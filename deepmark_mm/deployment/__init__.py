@@ -1,9 +1,8 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-from .export_wrapper import (INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES,
-                             DeepMarkExportWrapper, DeepMarkPostprocess)
 from .onnx_deepmark import OnnxDeepMark, OnnxDeepMarkModel
-from .onnx_export import (build_detector, compare_with_pytorch, config_input_size, create_session,
-                          export_onnx, export_opset)
+from .onnx_export import (INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper,
+                          DeepMarkPostprocess, build_detector, compare_with_pytorch,
+                          config_input_size, create_session, export_onnx, export_opset)
 from .onnx_quantize import preprocessed_batches, quantize_onnx
 
 __all__ = [

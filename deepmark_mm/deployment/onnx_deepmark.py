@@ -15,15 +15,14 @@ from mmengine.dataset import Compose
 from mmengine.structures import InstanceData
 
 from deepmark_mm.apis import DeepMarkInferencer, build_inference_pipeline
-from deepmark_mm.datasets.keypoint_metainfo import (config_test_pipeline,
-                                                    resolve_keypoint_metainfo)
-from .export_wrapper import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_OUTPUT_NAMES
-from .onnx_export import KEYPOINT_METADATA_KEYS, create_session, decode_settings
+from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline, resolve_keypoint_metainfo
+from .onnx_export import (INPUT_NAME, KEYPOINT_METADATA_KEYS, OUTPUT_NAMES,
+                          POSTPROCESS_OUTPUT_NAMES, create_session, decode_settings)
 
 
 def read_keypoint_metadata(metadata: Mapping[str, str], source: str) -> Dict:
-    """The checked metainfo stored by ``keypoint_metadata_props`` (``metadata``: the graph's
-    ``custom_metadata_map``; ``source``: the file, for messages); DeepFashion2's without it."""
+    """The checked metainfo stored in a graph's ``custom_metadata_map`` (DeepFashion2's without
+    it); ``source`` names the file in messages."""
     if not all(key in metadata for key in KEYPOINT_METADATA_KEYS):
         return resolve_keypoint_metainfo(None, source)
     stored = {key: json.loads(metadata[key]) for key in KEYPOINT_METADATA_KEYS}
@@ -36,12 +35,9 @@ def read_keypoint_metadata(metadata: Mapping[str, str], source: str) -> Dict:
 
 
 class OnnxDeepMarkModel(nn.Module):
-    """A detector whose network is an onnxruntime session (``test_step`` only).
-
-    ``test_step`` runs the config's data preprocessor, the graph, then the head codec's
-    ``decode(rescale=True)`` (the head is built for its codec; its weights are unused). A
-    ``postprocess`` graph decodes itself: its real rows (label >= 0) are mapped back to the
-    original image, and the config's decode settings must be the stored ones.
+    """A detector whose network is an onnxruntime session (``test_step`` only): the config's
+    data preprocessor, the graph, then the head codec's ``decode(rescale=True)``; a
+    ``postprocess`` graph's real rows (label >= 0) are only mapped to original pixels.
 
     Args:
         onnx_file (str): Graph from :func:`~deepmark_mm.deployment.export_onnx` (or int8).
@@ -107,19 +103,10 @@ class OnnxDeepMarkModel(nn.Module):
             sample.pred_instances = instances
         return samples
 
-    def forward(self, *args, **kwargs):
-        raise NotImplementedError('OnnxDeepMarkModel only implements test_step')
-
 
 class OnnxDeepMark(DeepMarkInferencer):
-    """:class:`~deepmark_mm.apis.DeepMarkInferencer` (same inputs, outputs and files) with
-    :class:`OnnxDeepMarkModel` as the model and the test pipeline at the graph's input size;
-    no test-time augmentation.
-
-    Example:
-        >>> deployed = OnnxDeepMark('deepmark.onnx', 'configs/deepmark/...-128.py')
-        >>> deployed('photo.jpg', score_thr=0.3)['predictions'][0]['labels']
-        ['trousers']
+    """:class:`~deepmark_mm.apis.DeepMarkInferencer` on :class:`OnnxDeepMarkModel`, the test
+    pipeline at the graph's input size; no test-time augmentation.
 
     Args:
         onnx_file (str): Graph from :func:`~deepmark_mm.deployment.export_onnx` (or int8).

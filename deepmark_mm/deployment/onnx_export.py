@@ -1,12 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Export a DeepMark network to ONNX: the six maps, or (``postprocess``) fixed-size detections.
-
-Plain networks export at opset 17, :mod:`deepmark_mm.ops` deformable convolutions at opset 19 as
-ONNX ``DeformConv``. The decoding graph is exported apart and joined with ``onnx.compose``; node
-names start with :data:`NETWORK_PREFIX` / :data:`POSTPROCESS_PREFIX` (the int8 quantizer keeps
-the latter float). The landmark set goes into the ``metadata_props`` as JSON strings
-(:func:`keypoint_metadata_props`; read back by ``onnx_deepmark.read_keypoint_metadata``).
-"""
+"""Export a DeepMark network to ONNX: the six maps (:class:`DeepMarkExportWrapper`) or, with
+the decoding (:class:`DeepMarkPostprocess`) exported apart and joined, fixed-size detections."""
 import copy
 import io
 import json
@@ -18,10 +12,12 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
+from torch import Tensor
 from torch.onnx import symbolic_helper
 
 from deepmark_mm.apis.config_resolution import load_deepmark_config
@@ -30,13 +26,149 @@ from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo, con
 from deepmark_mm.engine.hooks import head_keypoint_metainfo
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
-from .fold_zero_pads import fold_zero_pads
-from .export_wrapper import (INPUT_NAME, KPT_REG_FEATURES_NAMES, OUTPUT_NAMES,
-                             POSTPROCESS_OUTPUT_NAMES, DeepMarkExportWrapper, DeepMarkPostprocess,
-                             kpt_reg_last_conv)
 
 DEFAULT_OPSET, DEFORM_CONV_OPSET = 17, 19
 NETWORK_PREFIX, POSTPROCESS_PREFIX = 'network/', 'postprocess/'
+
+#: Graph input: (B, 3, H, W) float32, BGR, normalised and padded by the config's preprocessor.
+INPUT_NAME = 'input'
+
+#: Network outputs, in order; shapes at stride 4 of the input (``Hf = H / 4``).
+OUTPUT_NAMES: Tuple[str, ...] = (
+    'center_heatmap',  # (B, 13, Hf, Wf) sigmoid probabilities
+    'wh',  # (B, 2, Hf, Wf) box width, height in feature pixels
+    'offset',  # (B, 2, Hf, Wf) sub-pixel centre offset
+    'kpt_reg',  # (B, 588, Hf, Wf) landmark j at channels (2j, 2j + 1) from the integer centre
+    'kpt_heatmap',  # (B, 294, Hf, Wf) sigmoid probabilities, per slot (also for shared channels)
+    'kpt_offset',  # (B, 2, Hf, Wf) sub-pixel landmark offset
+)
+
+#: Outputs of a ``--postprocess`` graph, in order (network-input pixels; K = ``max_per_img``).
+POSTPROCESS_OUTPUT_NAMES: Tuple[str, ...] = (
+    'bboxes',  # (B, K, 4) float32 xyxy
+    'scores',  # (B, K) float32, descending; 0 on padding rows
+    'labels',  # (B, K) int64 category; -1 on padding rows
+    'keypoints',  # (B, K, J, 2) float32 (x, y); 0 on slots outside the category and padding rows
+    'keypoint_scores',  # (B, K, J) float32; 0 outside the category and on padding rows
+)
+
+
+#: The network part of a self-contained graph without flip: ``kpt_reg`` replaced by the branch's
+#: hidden features (B, C, Hf, Wf), its last 1x1 convolution run at the decoded centres only.
+KPT_REG_FEATURES_NAMES = OUTPUT_NAMES[:3] + ('kpt_reg_features', ) + OUTPUT_NAMES[4:]
+
+
+def kpt_reg_last_conv(head: nn.Module) -> Optional[nn.Conv2d]:
+    """The ``kpt_reg`` branch's last layer (last level) when it is a plain 1x1 convolution, the
+    layer a self-contained graph runs at the decoded centres; None otherwise."""
+    try:
+        layer = head.kpt_reg_head[-1][-1]
+    except (AttributeError, IndexError, TypeError):
+        return None
+    plain = isinstance(layer, nn.Conv2d) and layer.kernel_size == (1, 1) and \
+        layer.stride == (1, 1) and layer.padding == (0, 0) and layer.groups == 1
+    return layer if plain else None
+
+
+class DeepMarkExportWrapper(nn.Module):
+    """Backbone + neck + head, last level, as the head codec's ``prob_maps`` (what it decodes).
+
+    Args:
+        detector (nn.Module): A single-stage detector with a ``DeepMarkHead``.
+        flip (bool): Run on ``[x, flip(x)]`` (2B maps out) for flip fusion. Defaults to False.
+        kpt_reg_features (bool): Output :data:`KPT_REG_FEATURES_NAMES` (the hidden features of
+            the ``kpt_reg`` branch in place of its 2J maps). Defaults to False.
+    """
+
+    def __init__(self, detector: nn.Module, flip: bool = False,
+                 kpt_reg_features: bool = False) -> None:
+        super().__init__()
+        self.detector = detector
+        self.flip = bool(flip)
+        self.kpt_reg_features = bool(kpt_reg_features)
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """(B, 3, H, W) normalised images -> the maps of :data:`OUTPUT_NAMES` (2B with flip)."""
+        if self.flip:
+            inputs = torch.cat([inputs, inputs.flip(dims=[3])])
+        head, hidden = self.detector.bbox_head, []  # hidden: the last kpt_reg convolution's input
+        hook = kpt_reg_last_conv(head).register_forward_pre_hook(
+            lambda module, args: hidden.append(args[0])) if self.kpt_reg_features else None
+        try:
+            maps = head.codec.prob_maps(head(self.detector.extract_feat(inputs)))
+        finally:
+            if hook is not None:
+                hook.remove()
+        return maps[:3] + (hidden[0], ) + maps[4:] if hidden else maps
+
+
+class DeepMarkPostprocess(nn.Module):
+    """The codec's decoding and default grouping (``decode_rows``, ``rescale=False``, no NMS):
+    rows by descending score; padding rows (beyond ``topk``, or at a centre score of 0) get
+    score 0, label -1 and zeros.
+
+    Args:
+        head (nn.Module): A ``DeepMarkHead`` (its codec).
+        input_hw (tuple[int, int]): Network input ``(H, W)``.
+        where (str): Config name for messages.
+        flip_indices (Tensor, optional): (J,) slot permutation: fuse the maps of ``[x, flip(x)]``
+            (2B images) with ``fuse_flip_outputs`` first.
+        kpt_reg_features (bool): The maps are :data:`KPT_REG_FEATURES_NAMES` (not with flip
+            fusion, which averages whole maps). Defaults to False.
+    """
+
+    def __init__(self, head: nn.Module, input_hw: Tuple[int, int], where: str = 'the model',
+                 flip_indices: Optional[Tensor] = None, kpt_reg_features: bool = False) -> None:
+        super().__init__()
+        codec = head.codec
+        if codec.nms is not None:
+            raise ValueError(
+                f'{where}: test_cfg.nms={codec.nms!r} cannot run inside the ONNX graph; export '
+                'without --postprocess (decode with OnnxDeepMark) or set model.test_cfg.nms=None')
+        if codec.grouping != 'nearest':
+            raise ValueError(f'{where}: only the default nearest (CenterNetKeypointGrouping) rule '
+                             f'runs inside the ONNX graph, the config uses '
+                             f'{codec.grouping_repr()}; export without --postprocess')
+        self.codec = codec
+        self.input_hw = tuple(int(v) for v in input_hw)
+        self.flip_indices = flip_indices
+        conv = kpt_reg_last_conv(head)
+        if kpt_reg_features and (flip_indices is not None or conv is None):
+            raise ValueError('kpt_reg_features needs no flip fusion (it averages whole kpt_reg '
+                             'maps) and a kpt_reg branch ending in a plain 1x1 convolution')
+        self.kpt_reg_last = conv if kpt_reg_features else None
+
+    def forward(self, *maps: Tensor) -> Tuple[Tensor, ...]:
+        """The six maps (B or, with flip, 2B images) -> :data:`POSTPROCESS_OUTPUT_NAMES`."""
+        if self.flip_indices is not None:
+            from deepmark_mm.models.test_time_augs import fuse_flip_outputs
+            maps = fuse_flip_outputs(*maps, self.flip_indices)
+        feat_h, feat_w = maps[0].shape[2:]
+        scored, order, _ = self.codec.decode_rows(tuple(maps), kpt_reg_last=self.kpt_reg_last)
+        ranked = type(scored)(*(_rows(field, order) for field in scored))
+        input_h, input_w = self.input_hw
+        stride = ranked.bboxes.new_tensor([input_w / feat_w, input_h / feat_h])
+        real = ranked.center_scores > 0  # (B, M)
+        real_float = real.to(ranked.scores.dtype)
+        outputs = (
+            ranked.bboxes * stride.repeat(2) * real_float.unsqueeze(-1),
+            ranked.scores * real_float,
+            torch.where(real, ranked.labels, torch.full_like(ranked.labels, -1)),
+            ranked.keypoints * stride * real_float[..., None, None],
+            ranked.keypoint_scores * real_float.unsqueeze(-1),
+        )
+        missing = self.codec.max_per_img - order.shape[1]
+        if missing > 0:  # pad dim 1 to max_per_img rows
+            outputs = tuple(
+                F.pad(value, (0, 0) * (value.dim() - 2) + (0, missing), value=-1 if i == 2 else 0)
+                for i, value in enumerate(outputs))
+        return outputs
+
+
+def _rows(field: Tensor, order: Tensor) -> Tensor:
+    """Rows ``order`` (B, M) of a (B, K, ...) field."""
+    index = order.reshape(order.shape + (1, ) * (field.dim() - 2))
+    return field.gather(1, index.expand(order.shape + field.shape[2:]))
 
 
 @symbolic_helper.parse_args('v', 'v', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'i', 'b')
@@ -58,21 +190,16 @@ def register_deform_conv_symbolic() -> None:
 
 
 def export_opset(model: nn.Module, where: str = 'the model') -> int:
-    """17, or 19 (``DeformConv``) when ``model`` has :mod:`deepmark_mm.ops` deformable convs.
-
-    Raises:
-        ValueError: For other deformable convolutions (mmcv's), which the exporter cannot write.
-    """
+    """17, or 19 (``DeformConv``) when ``model`` has :mod:`deepmark_mm.ops` deformable convs;
+    ValueError for other (mmcv's) deformable convolutions, which the exporter cannot write."""
     names = [name for name, module in model.named_modules()
              if 'DeformConv' in type(module).__name__
              and not isinstance(module, ModulatedDeformConv2d)]
     if names:
         shown = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
-        raise ValueError(
-            f'{where} has {len(names)} deformable convolution(s) ({shown}) that are not '
-            'deepmark_mm.ops.ModulatedDeformConv2dPack (e.g. mmcv.ops ones); the ONNX exporter '
-            'cannot write them. Build the model with deepmark_mm.ops (the DLA neck does) or '
-            'plain convolutions: model.neck.use_dcn=False.')
+        raise ValueError(f'{where} has {len(names)} deformable convolution(s) ({shown}) that are '
+                         'not deepmark_mm.ops ones, which ONNX cannot write; build the model with '
+                         'deepmark_mm.ops or model.neck.use_dcn=False')
     has_dcn = any(isinstance(module, ModulatedDeformConv2d) for module in model.modules())
     return DEFORM_CONV_OPSET if has_dcn else DEFAULT_OPSET
 
@@ -117,15 +244,10 @@ KEYPOINT_METADATA_KEYS = ('classes', 'keypoint_slices', 'flip_indices', 'sigmas'
 
 
 def keypoint_metadata_props(meta: Mapping) -> Dict[str, str]:
-    """``metadata_props`` entries (JSON strings) of a checked landmark metainfo: ``classes``,
-    ``keypoint_slices``, ``flip_indices``, ``sigmas`` and ``skeletons``."""
-    return dict(
-        classes=json.dumps(list(meta['classes'])),
-        keypoint_slices=json.dumps([list(map(int, s)) for s in meta['keypoint_slices']]),
-        flip_indices=json.dumps([int(v) for v in meta['flip_indices']]),
-        sigmas=json.dumps([float(v) for v in meta['sigmas']]),
-        skeletons=json.dumps([[list(map(int, link)) for link in links]
-                              for links in meta['skeletons']]))
+    """``metadata_props`` entries (JSON strings) of a checked landmark metainfo's
+    :data:`KEYPOINT_METADATA_KEYS`."""
+    return {key: json.dumps(meta[key], default=lambda value: value.tolist())
+            for key in KEYPOINT_METADATA_KEYS}
 
 
 def export_onnx(config: Union[str, Config],
@@ -139,10 +261,8 @@ def export_onnx(config: Union[str, Config],
                 flip: bool = False,
                 batch_size: Optional[int] = None) -> Dict:
     """Export input :data:`INPUT_NAME` (B, 3, H, W) -> :data:`OUTPUT_NAMES` (or, with
-    ``postprocess``, :data:`POSTPROCESS_OUTPUT_NAMES`), batch axis dynamic, H and W fixed.
-
-    The metadata holds the input size and normalisation, the landmark set (the config's test
-    dataset metainfo, checked against the head) and, with ``postprocess``, the decode settings.
+    ``postprocess``, :data:`POSTPROCESS_OUTPUT_NAMES`), batch axis dynamic, H and W fixed; the
+    metadata holds the input size and normalisation, the landmark set and the decode settings.
 
     Args:
         config (str | Config): Config path or name.
@@ -253,8 +373,7 @@ def _export(module: nn.Module, args: Sequence[torch.Tensor], input_names: Sequen
 
 
 def _join(network, decoding, map_names: Sequence[str]):
-    """Network (input -> six ``map_names``) then decoding (six maps -> detections), one
-    ModelProto."""
+    """Network (input -> six ``map_names``) then decoding (maps -> detections), one ModelProto."""
     import onnx
     from onnx import compose
     joined = compose.merge_models(
@@ -274,12 +393,7 @@ def _join(network, decoding, map_names: Sequence[str]):
 def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[int] = None,
                    spinning: bool = True):
     """An onnxruntime ``InferenceSession`` (CUDA provider first for ``device='cuda'`` when
-    available; ``num_threads`` intra-op threads, onnxruntime's default when None).
-
-    ``spinning=False``: idle intra-op threads sleep instead of spinning, for benchmarks that
-    alternate several sessions in one process (one session's spinning threads would take the
-    cores from the next one's run).
-    """
+    available; ``num_threads`` intra-op threads; ``spinning=False``: idle threads sleep)."""
     import onnxruntime as ort
     if not osp.isfile(onnx_file):
         raise FileNotFoundError(f'ONNX model {onnx_file} not found')
@@ -308,3 +422,63 @@ def compare_with_pytorch(module: Callable, onnx_file: str, inputs: torch.Tensor,
         name: float(np.abs(ours.astype(np.float64) - theirs.double().numpy()).max())
         for name, ours, theirs in zip(output_names, onnx_outputs, torch_outputs)
     }
+
+
+def fold_zero_pads(model, input_name: str, input_shape: Sequence[int]) -> int:
+    """Fold every constant-zero, spatial-only ``Pad`` whose one consumer is a ``Conv`` (timm's
+    ``tf_`` "same" padding; onnx / onnxruntime fold no computed pads) into that ``Conv``'s
+    ``pads`` of ``model`` (ModelProto), in place, the pads read by one run on zeros of
+    (B, 3, H, W) ``input_shape`` at ``input_name``; dead nodes are removed. Returns the count."""
+    import onnx
+    import onnxruntime as ort
+    graph = model.graph
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    pairs = []
+    for pad in graph.node:
+        users = consumers.get(pad.output[0], []) if pad.op_type == 'Pad' else []
+        mode = next((a.s for a in pad.attribute if a.name == 'mode'), b'constant')
+        if len(users) == 1 and users[0].op_type == 'Conv' and users[0].input[0] == pad.output[0] \
+                and mode == b'constant' and not any(pad.input[2:]) \
+                and not any(a.name == 'auto_pad' and a.s not in (b'', b'NOTSET')
+                            for a in users[0].attribute):
+            pairs.append((pad, users[0]))
+    if not pairs:
+        return 0
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    del probe.graph.output[:]
+    probe.graph.output.extend(
+        onnx.helper.make_tensor_value_info(pad.input[1], onnx.TensorProto.INT64, None)
+        for pad, _ in pairs)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=['CPUExecutionProvider'])
+    amounts = session.run(None, {input_name: np.zeros(input_shape, np.float32)})
+    folded = 0
+    for (pad, conv), value in zip(pairs, amounts):
+        begin, end = value[:4].tolist(), value[4:].tolist()
+        if begin[:2] != [0, 0] or end[:2] != [0, 0] or min(begin + end) < 0:
+            continue  # batch / channel padding or cropping: not a convolution's padding
+        old = next((list(a.ints) for a in conv.attribute if a.name == 'pads'), [0, 0, 0, 0])
+        kept = [a for a in conv.attribute if a.name != 'pads']
+        del conv.attribute[:]
+        conv.attribute.extend(kept + [onnx.helper.make_attribute(
+            'pads', [old[0] + begin[2], old[1] + begin[3], old[2] + end[2], old[3] + end[3]])])
+        conv.input[0] = pad.input[0]
+        graph.node.remove(pad)
+        folded += 1
+    _remove_dead_nodes(graph)
+    return folded
+
+
+def _remove_dead_nodes(graph) -> None:
+    """Drop nodes none of whose outputs reach a graph output (the pads' size arithmetic)."""
+    needed = {output.name for output in graph.output}
+    alive = []
+    for node in reversed(graph.node):
+        if any(name in needed for name in node.output):
+            alive.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(alive))

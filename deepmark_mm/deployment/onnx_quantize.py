@@ -1,10 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Post-training static int8 quantization of an exported graph (onnxruntime's quantizer).
-
-QDQ format: int8 weights per output channel, uint8 activations calibrated (MinMax) on images
-through the config's test pipeline and data preprocessor. The decoding nodes of a
-``postprocess`` graph and the layers that output the six maps stay float.
-"""
+"""Post-training static int8 (QDQ) quantization of an exported graph (onnxruntime's quantizer);
+the decoding nodes and the layers that output the six maps stay float."""
 import copy
 import os.path as osp
 import tempfile
@@ -17,8 +13,7 @@ from mmengine.config import Config
 
 from deepmark_mm.apis import build_inference_pipeline
 from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline
-from .export_wrapper import INPUT_NAME, OUTPUT_NAMES
-from .onnx_export import POSTPROCESS_PREFIX
+from .onnx_export import INPUT_NAME, OUTPUT_NAMES, POSTPROCESS_PREFIX
 
 
 def preprocessed_batches(images: Sequence[str], cfg: Config,
@@ -37,11 +32,7 @@ def preprocessed_batches(images: Sequence[str], cfg: Config,
 
 def float_nodes(graph, int8_maps: Sequence[str] = ()) -> List[str]:
     """Nodes of ``graph`` (GraphProto) kept float: the decoding ones and, per map, the last
-    convolution (unless in ``int8_maps``) and the sigmoid / per-slot ``Gather`` after it.
-
-    uint8 maps would round probabilities to steps of 1/255 (tying the pixels next to a peak),
-    sizes and offsets to 1/255 of their range.
-    """
+    convolution (unless in ``int8_maps``) and the sigmoid / per-slot ``Gather`` after it."""
     unknown = sorted(set(int8_maps) - set(OUTPUT_NAMES))
     if unknown:
         raise ValueError(f'int8_maps: {unknown} are not maps; the maps are {list(OUTPUT_NAMES)}')
@@ -88,19 +79,14 @@ def quantize_onnx(in_file: str, out_file: str, calibration_inputs: Sequence[np.n
         _inline_identity_initializers(model.graph)
         onnx.save(model, prepared)
         excluded = float_nodes(model.graph, int8_maps)
-        # onnxruntime's defaults: QDQ format, int8 weights, MinMax calibration
         quantize_static(prepared, out_file, Reader(), per_channel=True,
                         activation_type=QuantType.QUInt8, nodes_to_exclude=excluded,
                         extra_options=dict(ActivationSymmetric=False, WeightSymmetric=True))
     num_images = int(sum(len(batch) for batch in calibration_inputs))
-    target = onnx.load(out_file)
-    source = onnx.load(in_file, load_external_data=False)
-    entries = {entry.key: entry.value for entry in source.metadata_props}
-    entries.update({entry.key: entry.value for entry in target.metadata_props})
-    entries['quantization'] = (f'int8 QDQ static, per_channel=True, MinMax, {num_images} '
-                               'calibration images, int8 map convolutions: '
-                               f'{",".join(int8_maps) or "none"}')
-    onnx.helper.set_model_props(target, entries)
+    target = onnx.load(out_file)  # the quantizer keeps the metadata
+    target.metadata_props.add(key='quantization', value=(
+        f'int8 QDQ static, per_channel=True, MinMax, {num_images} calibration images, int8 map '
+        f'convolutions: {",".join(int8_maps) or "none"}'))
     onnx.save(target, out_file)
     onnx.checker.check_model(out_file)
     return dict(onnx_file=out_file, num_calibration_images=num_images, float_nodes=len(excluded),
@@ -108,9 +94,8 @@ def quantize_onnx(in_file: str, out_file: str, calibration_inputs: Sequence[np.n
 
 
 def _inline_identity_initializers(graph) -> None:
-    """Replace ``Identity(initializer)`` nodes by a copy of the initializer: the exporter writes
-    equal parameters once and ``Identity`` for the others; the quantizer wants every bias as an
-    initializer."""
+    """Replace ``Identity(initializer)`` nodes (the exporter's shared parameters) by a copy of the
+    initializer: the quantizer wants every bias as an initializer."""
     import onnx
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     kept = []

@@ -243,7 +243,7 @@ def test_fixed_batch_graph_matches_the_head_and_takes_only_its_batch(demo_postpr
 
 
 def test_kpt_reg_at_centres_needs_a_last_1x1_conv_and_no_flip():
-    from deepmark_mm.deployment.export_wrapper import kpt_reg_last_conv
+    from deepmark_mm.deployment.onnx_export import kpt_reg_last_conv
     model = perturbed_demo_model()
     head = model.bbox_head
     assert kpt_reg_last_conv(head) is head.kpt_reg_head[-1][-1]
@@ -254,7 +254,15 @@ def test_kpt_reg_at_centres_needs_a_last_1x1_conv_and_no_flip():
                                                 2 * head.num_keypoints, 3, padding=1)
     assert kpt_reg_last_conv(head) is None  # export then keeps the whole kpt_reg map
     with pytest.raises(ValueError, match='plain 1x1'):
-        DeepMarkExportWrapper(model, kpt_reg_features=True)
-    head.kpt_reg_head[-1][-1] = torch.nn.Conv2d(head.kpt_reg_head[-1][-1].in_channels,
-                                                2 * head.num_keypoints, 1, bias=False)
-    assert kpt_reg_last_conv(head) is None  # a bias-free 1x1 convolution: whole map too
+        DeepMarkPostprocess(head, (SIZE, SIZE), kpt_reg_features=True)
+    bias_free = torch.nn.Conv2d(head.kpt_reg_head[-1][-1].in_channels, 2 * head.num_keypoints, 1,
+                                bias=False)
+    head.kpt_reg_head[-1][-1] = bias_free
+    assert kpt_reg_last_conv(head) is bias_free
+    inputs = torch.randn(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        whole_map = DeepMarkPostprocess(head, (SIZE, SIZE))(*DeepMarkExportWrapper(model)(inputs))
+        at_centres = DeepMarkPostprocess(head, (SIZE, SIZE), kpt_reg_features=True)(
+            *DeepMarkExportWrapper(model, kpt_reg_features=True)(inputs))
+    for expected, actual in zip(whole_map, at_centres):
+        torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-4)

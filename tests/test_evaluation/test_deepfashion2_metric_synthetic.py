@@ -13,7 +13,7 @@ from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS, OKS_SIGMAS
 from deepmark_mm.evaluation import DeepFashion2Metric
-from deepmark_mm.evaluation.metrics.deepfashion2_coco import build_coco_ground_truth
+from deepmark_mm.evaluation.metrics.deepfashion2_metric import build_coco_ground_truth
 
 SKIRT = 8
 SKIRT_START, SKIRT_END = KEYPOINT_SLICES[SKIRT]

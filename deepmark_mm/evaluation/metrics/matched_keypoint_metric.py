@@ -1,6 +1,5 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """mmpose's PCK / AUC / EPE metrics on the landmarks of detections matched to ground truth."""
-import copy
 import warnings
 from typing import Dict, List, Optional, Sequence
 
@@ -14,24 +13,19 @@ from mmdet.registry import METRICS
 from .deepfashion2_metric import to_numpy
 
 #: mmpose's top-down FLD evaluation (``configs/fashion_2d_keypoint/.../deepfashion_*.py``).
-DEFAULT_POSE_METRICS = (dict(type='PCKAccuracy', thr=0.2), dict(type='AUC'), dict(type='EPE'))
-#: Result keys of ``PCKAccuracy`` per ``norm_item`` (the other metrics report their class name).
-_PCK_KEYS = dict(bbox='PCK', head='PCKh', torso='tPCK')
+POSE_METRICS_CFG = (dict(type='PCKAccuracy', thr=0.2), dict(type='AUC'), dict(type='EPE'))
 
 
 @METRICS.register_module()
 class MatchedKeypointMetric(BaseMetric):
-    """mmpose's landmark metrics (default: PCK@0.2 by box, AUC, EPE) on matched detections.
+    """mmpose's ``PCK`` (@0.2 by box), ``AUC`` and ``EPE`` on detections matched to ground truth.
 
     Per image, detections (by descending score) take the unmatched, non-ignored ground truth of
-    their label with the highest box IoU if it is >= ``iou_thr`` (COCO-style matching); each pair
-    goes to the mmpose metrics as one top-down sample (slots with visibility > 0 labelled, the
-    ground truth box as ``bboxes``). ``matched`` = matched / non-ignored ground truth. Inputs:
-    ``pred_instances`` and ``instances`` (the dataset's raw ones), original pixels.
+    their label with the highest box IoU if it is >= ``iou_thr``; each pair is one top-down mmpose
+    sample. ``matched`` = matched / non-ignored ground truth. Inputs: ``pred_instances`` and the
+    dataset's raw ``instances``, original pixels.
 
     Args:
-        metrics (Sequence[dict], optional): mmpose metric configs, built by mmpose's ``METRICS``
-            registry. None: ``PCKAccuracy(thr=0.2)``, ``AUC()``, ``EPE()``.
         iou_thr (float): Least box IoU of a match. Defaults to 0.5.
         collect_device (str): ``'cpu'`` or ``'gpu'``, to collect results across ranks.
         prefix (str, optional): Key prefix; None: ``'matched'``.
@@ -40,28 +34,18 @@ class MatchedKeypointMetric(BaseMetric):
     default_prefix: Optional[str] = 'matched'
 
     def __init__(self,
-                 metrics: Optional[Sequence[dict]] = None,
                  iou_thr: float = 0.5,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.iou_thr = iou_thr
-        configs = copy.deepcopy(list(DEFAULT_POSE_METRICS if metrics is None else metrics))
         # build in mmpose's scope: under the runner's 'mmdet' scope the mmpose names are unknown
         with DefaultScope.overwrite_default_scope('mmpose'):
             self.pose_metrics: List[BaseMetric] = [
-                POSE_METRICS.build({'prefix': self.prefix, **cfg}) for cfg in configs]
-
-    @BaseMetric.dataset_meta.setter
-    def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
-        """Set the metainfo here and on the wrapped metrics (PCK, AUC and EPE do not use it)."""
-        self._dataset_meta = dataset_meta
-        for metric in getattr(self, 'pose_metrics', ()):
-            metric.dataset_meta = dataset_meta
+                POSE_METRICS.build({'prefix': self.prefix, **cfg}) for cfg in POSE_METRICS_CFG]
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Match each image's detections; one record per image (the cross-rank collection cuts
-        ``results`` to the dataset size)."""
+        """Match each image's detections; one record per image."""
         for sample in data_samples:
             if 'instances' not in sample:
                 raise ValueError(f'{type(self).__name__}: data sample of image '
@@ -99,29 +83,19 @@ class MatchedKeypointMetric(BaseMetric):
             gt_instances=dict(keypoints=gt_keypoints, keypoints_visible=visible,
                               bboxes=to_numpy(gt['bbox'], np.float64).reshape(1, 4)))
 
-    @staticmethod
-    def _result_keys(metric: BaseMetric) -> List[str]:
-        """The keys ``metric.compute_metrics`` reports (to fill with NaN when nothing matched)."""
-        if hasattr(metric, 'norm_item'):
-            return [_PCK_KEYS[item] for item in metric.norm_item]
-        return [type(metric).__name__]
-
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
-        """The mmpose metrics' keys over all matched pairs (NaN with a warning when nothing
-        matched) and ``matched`` (NaN without ground truth)."""
+        """PCK, AUC, EPE over all matched pairs (NaN when none) and ``matched``."""
         num_gt = sum(result['num_gt'] for result in results)
         pairs = [pair for result in results for pair in result['pairs']]
-        metrics: Dict[str, float] = {}
         if not pairs:
             warnings.warn(f'{type(self).__name__}: no detection matched any of the {num_gt} '
                           'ground truth garments; the landmark metrics are NaN')
+            nan = float('nan')
+            return dict(PCK=nan, AUC=nan, EPE=nan, matched=0.0 if num_gt else nan)
+        metrics: Dict[str, float] = {}
         for metric in self.pose_metrics:
-            if not pairs:
-                metrics.update(dict.fromkeys(self._result_keys(metric), float('nan')))
-                continue
-            metric.results.clear()
-            metric.process({}, pairs)
             try:
+                metric.process({}, pairs)
                 values = metric.compute_metrics(metric.results)
             finally:
                 metric.results.clear()

@@ -202,13 +202,13 @@ class DeepMarkCodec(nn.Module):
         return bboxes, keypoints * self.category_keypoint_mask[labels].unsqueeze(-1)
 
     def decode_rows(self, maps: Sequence[Tensor], nms_cfg: Optional[dict] = None,
-                    kpt_reg_last: Optional[nn.Linear] = None
+                    kpt_reg_last: Optional[nn.Conv2d] = None
                     ) -> Tuple[ScoredDetections, Tensor, List[int]]:
         """:meth:`decode` before the per-image split (traceable without ``nms_cfg``).
 
-        ``kpt_reg_last``: the ``kpt_reg`` branch's last 1x1 convolution as a (C -> 2J) linear
-        layer; ``maps[3]`` then holds that branch's hidden features (B, C, H, W) and the layer
-        runs at the K decoded centres only (the self-contained ONNX graph).
+        ``kpt_reg_last``: the ``kpt_reg`` branch's last (C -> 2J) 1x1 convolution; ``maps[3]`` then
+        holds that branch's hidden features (B, C, H, W) and the layer runs at the K decoded
+        centres only (the self-contained ONNX graph).
 
         Returns:
             tuple: ScoredDetections (B, K) in feature pixels; (B, M) int64 kept rows by
@@ -260,14 +260,14 @@ class DeepMarkCodec(nn.Module):
         return scored, keep.gather(1, ranks), counts
 
     def _garments(self, center: Tensor, wh: Tensor, offset: Tensor, kpt_reg: Tensor,
-                  kpt_reg_last: Optional[nn.Linear] = None) -> Tuple[Tensor, ...]:
+                  kpt_reg_last: Optional[nn.Conv2d] = None) -> Tuple[Tensor, ...]:
         """Top-K garments: scores (B, K) descending, labels (B, K), bboxes (B, K, 4), coarse
         landmarks (B, K, J, 2) (integer centre + kpt_reg, 0 outside the category), own slots
         (B, K, J); with ``vote_radius`` the heatmap-weighted means of the window's readings."""
         batch_size, num_classes, height, width = center.shape
         mask = self.category_keypoint_mask
         num_keypoints = mask.shape[1]
-        num_reg = kpt_reg.shape[1] if kpt_reg_last is None else kpt_reg_last.out_features
+        num_reg = kpt_reg.shape[1] if kpt_reg_last is None else kpt_reg_last.out_channels
         if num_reg != 2 * num_keypoints or mask.shape[0] != num_classes:
             raise ValueError(f'kpt_reg has {num_reg} channels and the centre heatmap '
                              f'{num_classes}, but category_keypoint_mask is {tuple(mask.shape)}')
@@ -289,7 +289,8 @@ class DeepMarkCodec(nn.Module):
         bboxes = weighted_vote(bbox_cxcywh_to_xyxy(torch.cat([centers, read(wh)], dim=-1)),
                                votes)
         own = mask.to(labels.device)[labels.long()]  # (B, K, J)
-        coarse = read(kpt_reg) if kpt_reg_last is None else kpt_reg_last(read(kpt_reg))
+        coarse = read(kpt_reg) if kpt_reg_last is None else nn.functional.linear(
+            read(kpt_reg), kpt_reg_last.weight[:, :, 0, 0], kpt_reg_last.bias)
         coarse = coarse.reshape(batch_size, k, num_window, num_keypoints, 2)
         coarse = weighted_vote((coarse + windows[1].unsqueeze(3)).flatten(3), votes)
         coarse = coarse.reshape(batch_size, k, num_keypoints, 2) * own.unsqueeze(-1)
