@@ -13,6 +13,7 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_slices
 from ..task_modules import DeepMarkCodec, DeepMarkTargets
+from ..utils.ground_truth_maps import encode_targets
 from ..utils.peak_topk import pixel_major
 
 #: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
@@ -20,8 +21,8 @@ PROB_EPS = 1e-4
 
 
 def clamped_sigmoid(logits: Tensor) -> Tensor:
-    """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)`` in float32, any shape (the
-    heatmap losses' input)."""
+    """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)``, any shape, in float32
+    (``1 - 1e-4`` is not representable in float16)."""
     return logits.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
 
 
@@ -46,8 +47,9 @@ class DeepMarkHead(BaseDenseHead):
     ================ ================= ================================================
 
     Every branch has one entry per feature level (stack); all levels are supervised, losses
-    averaged (CenterNet); predictions come from the last level. Each category owns the slots
-    ``keypoint_slices[label]``. Targets and decoding are the :class:`DeepMarkCodec`'s.
+    averaged; predictions come from the last level. Each category owns the slots
+    ``keypoint_slices[label]`` (``codec.category_keypoint_mask``). Targets and decoding are the
+    :class:`DeepMarkCodec`'s (``codec.kpt_slot_to_channel``: shared channels).
 
     Args:
         in_channels (int): Channels of each input feature map (stride 4).
@@ -146,16 +148,6 @@ class DeepMarkHead(BaseDenseHead):
         self.loss_kpt_heatmap = MODELS.build(loss_kpt_heatmap)
         self.loss_kpt_offset = MODELS.build(loss_kpt_offset)
 
-    @property
-    def category_keypoint_mask(self) -> Tensor:
-        """(C, J) bool, the slots each category owns (the codec's)."""
-        return self.codec.category_keypoint_mask
-
-    @property
-    def kpt_slot_to_channel(self) -> Optional[Tensor]:
-        """(J,) int64 slot -> shared heatmap channel, None with one channel per slot."""
-        return self.codec.kpt_slot_to_channel
-
     def _build_branch(self, name: str, out_channels: int) -> nn.ModuleList:
         """One ``conv3x3 + ReLU + conv1x1`` branch per feature level."""
         hidden = self.feat_channels
@@ -211,13 +203,10 @@ class DeepMarkHead(BaseDenseHead):
                      batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """The six ``loss_*`` of :meth:`forward`'s lists, averaged over levels (CenterNet).
+        """The six ``loss_*`` of :meth:`forward`'s lists, averaged over levels.
 
-        As CenterNet, heatmap focal losses are divided by the number of garments / labelled
-        landmarks, L1 losses by the supervised weight (each at least 1). Ground truth:
-        ``bboxes`` (N, 4) xyxy, ``labels`` (N,), ``keypoints`` (N, K, 2), ``keypoints_visible``
-        (N, K) in input pixels; metas with ``batch_input_shape`` (or ``pad_shape``,
-        ``img_shape``).
+        Focal losses are divided by the number of garments / labelled landmarks, L1 losses by
+        the supervised weight (each at least 1). Ground truth as :func:`encode_targets` takes.
         """
         targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
         level_losses = []
@@ -247,8 +236,7 @@ class DeepMarkHead(BaseDenseHead):
 
         kpt_offset_at = self.rows_at(kpt_offset_pred, targets.kpt_batch_ids,
                                      targets.kpt_pixel_index)
-        # each regression row weighs its Gaussian (1 per garment / landmark with
-        # regression_radius = 0); L1 losses average over supervised coordinates
+        # each regression row weighs its Gaussian (1 with regression_radius = 0)
         center_weight = targets.center_weight.unsqueeze(1)  # (M, 1)
         center_xy_weight = center_weight.expand(-1, 2)
         kpt_reg_weight = targets.kpt_reg_weight * center_weight
@@ -272,8 +260,7 @@ class DeepMarkHead(BaseDenseHead):
                 avg_factor=_avg_factor(kpt_xy_weight)))
 
     def heatmap_loss_input(self, logits: Tensor) -> Tensor:
-        """What the heatmap losses receive from (B, C, H, W) logits: CenterNet's clamped sigmoid,
-        float32 (``1 - 1e-4`` is not representable in float16)."""
+        """What the heatmap losses receive from (B, C, H, W) logits: :func:`clamped_sigmoid`."""
         return clamped_sigmoid(logits)
 
     @staticmethod
@@ -284,8 +271,8 @@ class DeepMarkHead(BaseDenseHead):
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets for a (B, C, H, W) ``feat_shape``: :meth:`DeepMarkCodec.encode`."""
-        return self.codec.encode(batch_gt_instances, batch_img_metas, feat_shape)
+        """Targets for a (B, C, H, W) ``feat_shape`` (:func:`encode_targets`)."""
+        return encode_targets(self.codec, batch_gt_instances, batch_img_metas, feat_shape)
 
     # ------------------------------------------------------------------ inference
 
