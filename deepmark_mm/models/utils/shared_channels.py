@@ -1,10 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""A head's shared landmark channels as tensors: its table and the per-slot view of its maps.
-
-A slot -> channel table (:class:`deepmark_mm.datasets.shared_channel_table.KeypointChannelTable`)
-sends each of the J landmark slots to one of G channels; here it is a (J,) int64 tensor
-``slot_to_channel``.
-"""
+"""A head's shared landmark channels as tensors: the (J,) int64 ``slot_to_channel`` table of J
+slots onto G channels, and the per-slot view of its maps."""
 from typing import Optional, Sequence, Tuple
 
 import torch
