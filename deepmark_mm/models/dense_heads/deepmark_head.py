@@ -18,6 +18,8 @@ from ..utils.peak_topk import pixel_major
 
 #: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
 PROB_EPS = 1e-4
+#: CenterNet's initial bias of both heatmap logits.
+HEATMAP_BIAS_INIT = -2.19
 
 
 def clamped_sigmoid(logits: Tensor) -> Tensor:
@@ -62,20 +64,16 @@ class DeepMarkHead(BaseDenseHead):
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
             DeepFashion2's when None (only valid with 13 classes and 294 slots).
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
-        kpt_heatmap_channels, flip_indices, min_overlap, regression_radius: Shared landmark
+        kpt_heatmap_channels, flip_indices, regression_radius: Shared landmark
             heatmap channels and target options of :class:`DeepMarkCodec`.
-        heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         loss_center_heatmap, loss_kpt_heatmap (dict): Focal losses of the heatmaps, on
             :func:`clamped_sigmoid` of the logits (mmdet's ``GaussianFocalLoss``, alpha 2,
             gamma 4).
         loss_wh, loss_offset, loss_kpt_reg, loss_kpt_offset (dict): L1 losses (wh: weight 0.1).
-        grouping (str | dict, optional): Landmark grouping rule; None: ``test_cfg.grouping``,
-            else ``'nearest'`` (CenterNet).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
             ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``vote_radius``,
             ``kpt_vote_radius``, ``keypoint_score_weight``, ``nms``, ``grouping``).
-        codec (dict, optional): :class:`DeepMarkCodec` options overriding the above.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -88,8 +86,6 @@ class DeepMarkHead(BaseDenseHead):
                  num_feat_levels: int = 1,
                  kpt_heatmap_channels: object = None,
                  flip_indices: Optional[Sequence[int]] = None,
-                 heatmap_bias_init: float = -2.19,
-                 min_overlap: float = 0.7,
                  regression_radius: int = 0,
                  loss_center_heatmap: ConfigType = dict(
                      type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
@@ -99,10 +95,8 @@ class DeepMarkHead(BaseDenseHead):
                  loss_kpt_heatmap: ConfigType = dict(
                      type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
-                 grouping: Union[None, str, dict] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
-                 codec: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         keypoint_slices = resolve_keypoint_slices(num_classes, num_keypoints, keypoint_slices,
@@ -116,17 +110,12 @@ class DeepMarkHead(BaseDenseHead):
         self.num_keypoints = num_keypoints
         self.keypoint_slices = keypoint_slices
         self.num_feat_levels = num_feat_levels
-        self.heatmap_bias_init = heatmap_bias_init
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
         codec_cfg = dict(
             type='DeepMarkCodec', num_classes=num_classes, num_keypoints=num_keypoints,
             keypoint_slices=keypoint_slices, kpt_heatmap_channels=kpt_heatmap_channels,
-            flip_indices=flip_indices, min_overlap=min_overlap,
-            regression_radius=regression_radius, **self.test_cfg)
-        if grouping is not None:
-            codec_cfg['grouping'] = grouping
-        codec_cfg.update(codec or {})
+            flip_indices=flip_indices, regression_radius=regression_radius, **self.test_cfg)
         renamed = [key for key in RENAMED_CODEC_KEYS if key in codec_cfg]
         if renamed:
             raise ValueError(f'DeepMarkHead: {renamed[0]} is now called '
@@ -165,10 +154,10 @@ class DeepMarkHead(BaseDenseHead):
             for _ in range(self.num_feat_levels))
 
     def init_weights(self) -> None:
-        """Heatmap logits start at ``heatmap_bias_init``; regression convs ~ N(0, 0.001)."""
+        """Heatmap logits start at CenterNet's bias; regression convs ~ N(0, 0.001)."""
         for branch in (self.heatmap_head, self.kpt_heatmap_head):
             for level in branch:
-                level[-1].bias.data.fill_(self.heatmap_bias_init)
+                level[-1].bias.data.fill_(HEATMAP_BIAS_INIT)
         for branch in (self.wh_head, self.offset_head, self.kpt_reg_head, self.kpt_offset_head):
             for module in branch.modules():
                 if isinstance(module, nn.Conv2d):

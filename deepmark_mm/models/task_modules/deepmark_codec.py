@@ -55,7 +55,6 @@ class DeepMarkCodec(nn.Module):
         kpt_heatmap_channels (optional): Shared landmark heatmap channels (``head_channel_table``
             spec); None: one per slot.
         flip_indices (Sequence[int], optional): Slot flip pairs a shared table must respect.
-        min_overlap (float): CenterNet's Gaussian radius parameter. Defaults to 0.7.
         regression_radius (int): 0: regressions at integer centres / landmarks (CenterNet);
             ``w > 0``: also in the ``(2w+1)^2`` window, weighted by the Gaussian (TTFNet).
         topk (int): Garments decoded per image. Defaults to 100.
@@ -80,7 +79,6 @@ class DeepMarkCodec(nn.Module):
                  keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                  kpt_heatmap_channels: object = None,
                  flip_indices: Optional[Sequence[int]] = None,
-                 min_overlap: float = 0.7,
                  regression_radius: int = 0,
                  topk: int = 100,
                  local_maximum_kernel: int = 3,
@@ -99,7 +97,7 @@ class DeepMarkCodec(nn.Module):
         slot_to_channel, self.num_kpt_channels = head_channel_table(
             kpt_heatmap_channels, num_keypoints, slices, flip_indices)
         self.register_buffer('kpt_slot_to_channel', slot_to_channel, persistent=False)
-        self.min_overlap, self.regression_radius = float(min_overlap), int(regression_radius)
+        self.regression_radius = int(regression_radius)
         self.topk, self.kernel = int(topk), int(local_maximum_kernel)
         self.kpt_topk = self.topk if kpt_topk is None else int(kpt_topk)
         self.max_per_img = self.topk if max_per_img is None else int(max_per_img)

@@ -51,7 +51,7 @@ def encode_targets(codec: 'DeepMarkCodec', batch_gt_instances: Sequence[Instance
     window pixels each Gaussian owns). Shared channels hold the max over their slots.
 
     Args:
-        codec (DeepMarkCodec): Its slot tables, ``min_overlap`` and ``regression_radius``.
+        codec (DeepMarkCodec): Its slot tables and ``regression_radius``.
         batch_gt_instances (Sequence[InstanceData]): ``bboxes`` (N, 4) xyxy, ``labels``
             (N,), ``keypoints`` (N, J, 2), ``keypoints_visible`` (N, J), network-input px.
         batch_img_metas (list[dict]): ``batch_input_shape`` (or ``pad_shape``,
@@ -76,7 +76,7 @@ def encode_targets(codec: 'DeepMarkCodec', batch_gt_instances: Sequence[Instance
     labels, batch_ids = labels[kept].long(), batch_ids[kept].long()
     keypoints, visible = keypoints[kept].float() * ratio_xy, visible[kept]
 
-    radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil(), codec.min_overlap)
+    radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil())
     radii = radii.clamp(min=0).long()  # int() truncates toward 0, like CenterNet
     centers = torch.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], dim=1) / 2
     centers_int = centers.long()  # non-negative after clipping: truncation == floor

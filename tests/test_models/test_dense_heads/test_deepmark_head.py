@@ -214,8 +214,6 @@ def test_exclusive_grouping_from_test_cfg(two_images, perfect_outputs_of):
     labelled = gts[0].keypoints_visible[1] > 0
     torch.testing.assert_close(result.keypoints[det][labelled], gts[0].keypoints[1][labelled],
                                atol=1e-3, rtol=0)
-    assert _head(grouping='exclusive').codec.grouping == 'exclusive'
-    assert _head(codec=dict(grouping='exclusive', topk=7)).codec.topk == 7
 
 
 def test_loss_normalisation_exact_values(two_images, perfect_outputs_of):
