@@ -60,7 +60,7 @@ def _weights_file(arch: str) -> Path:
 def installed_weights(arch: str) -> Dict[str, Tensor]:
     """ImageNet weights of ``arch`` (a key of :data:`INSTALLED_WEIGHTS`) from its pip package,
     as a state dict for ``timm.create_model(arch)``."""
-    import timm  # deferred: only needed here for the target's keys
+    import timm
 
     source = torch.load(_weights_file(arch), map_location='cpu', weights_only=True)
     target = timm.create_model(arch, pretrained=False).state_dict()

@@ -22,7 +22,7 @@ from ..utils.peak_topk import (gather_at_pixels, is_tracing, peak_windows, sampl
                                topk_local_maxima, weighted_vote, window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table)
-from .keypoint_grouping import group_keypoints, parse_grouping
+from .keypoint_grouping import GROUPERS, parse_grouping
 
 #: Per-class NMS of ``with_nms=True`` when the codec has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
@@ -219,8 +219,8 @@ class DeepMarkCodec(nn.Module):
                 keep[batch_id, :rows.numel()] = rows
                 alive[batch_id, rows] = True
 
-        keypoints, snapped, snapped_scores = group_keypoints(
-            self.grouping, coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
+        keypoints, snapped, snapped_scores = GROUPERS[self.grouping](
+            coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
             self.score_thr, self.distance_ratio)
         fallback = sample_heatmap_at(kpt_heatmap, coarse)
         keypoint_scores = torch.where(snapped, snapped_scores, fallback) * own

@@ -48,15 +48,6 @@ class GroupedKeypoints(NamedTuple):
     peak_scores: Tensor
 
 
-def group_keypoints(rule: str, coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
-                    peak_keypoints: Tensor, peak_scores: Tensor, score_thr: float = 0.1,
-                    distance_ratio: float = 0.3) -> GroupedKeypoints:
-    """Run grouping ``rule`` (``'nearest'`` or ``'exclusive'``, see the functions below)."""
-    group = group_keypoints_nearest if rule == 'nearest' else group_keypoints_exclusive
-    return group(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores, score_thr,
-                 distance_ratio)
-
-
 def group_keypoints_nearest(coarse_keypoints: Tensor,
                             keypoint_mask: Tensor,
                             bboxes: Tensor,
@@ -154,6 +145,10 @@ def group_keypoints_exclusive(coarse_keypoints: Tensor,
     keypoints[triple] = peaks[rows, peak_ids]
     scores[triple] = cand_scores[rows, peak_ids]
     return GroupedKeypoints(keypoints, snapped, scores)
+
+
+#: Grouping rule (:func:`parse_grouping`) -> its function.
+GROUPERS = dict(nearest=group_keypoints_nearest, exclusive=group_keypoints_exclusive)
 
 
 def _slot_candidates(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
