@@ -55,10 +55,9 @@ class DeepMarkHead(BaseDenseHead):
 
     Args:
         in_channels (int): Channels of each input feature map (stride 4).
-        feat_channels (int | dict[str, int]): Hidden channels of every branch (CenterNet: 256),
-            or a dict that sets them per branch by name (``heatmap``, ``wh``, ``offset``,
-            ``kpt_reg``, ``kpt_heatmap``, ``kpt_offset``), e.g. a wider ``kpt_heatmap`` for its
-            294 outputs; a missing name gets key ``default``. Defaults to 256.
+        feat_channels (int | dict[str, int]): Hidden channels of every branch, or per branch
+            name (``heatmap``, ``wh``, ``offset``, ``kpt_reg``, ``kpt_heatmap``,
+            ``kpt_offset``; missing names get key ``default``). Defaults to 256.
         num_classes (int): Garment categories. Defaults to DeepFashion2's 13.
         num_keypoints (int): Landmark slots over all categories. Defaults to 294.
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
@@ -67,8 +66,7 @@ class DeepMarkHead(BaseDenseHead):
         kpt_heatmap_channels, flip_indices, regression_radius: Shared landmark
             heatmap channels and target options of :class:`DeepMarkCodec`.
         loss_center_heatmap, loss_kpt_heatmap (dict): Focal losses of the heatmaps, on
-            :func:`clamped_sigmoid` of the logits (mmdet's ``GaussianFocalLoss``, alpha 2,
-            gamma 4).
+            :func:`clamped_sigmoid` of the logits.
         loss_wh, loss_offset, loss_kpt_reg, loss_kpt_offset (dict): L1 losses (wh: weight 0.1).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
@@ -143,9 +141,8 @@ class DeepMarkHead(BaseDenseHead):
         if isinstance(hidden, dict):
             hidden = hidden.get(name, hidden.get('default'))
         if not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f'DeepMarkHead: feat_channels gives branch {name!r} {hidden!r} '
-                             f'hidden channels; expected a positive int (feat_channels='
-                             f'{self.feat_channels!r})')
+            raise ValueError(f'DeepMarkHead: feat_channels={self.feat_channels!r} gives branch '
+                             f'{name!r} {hidden!r} hidden channels, not a positive int')
         return nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(self.in_channels, hidden, kernel_size=3, padding=1),
@@ -180,8 +177,6 @@ class DeepMarkHead(BaseDenseHead):
                 self.offset_head[level](feat), self.kpt_reg_head[level](feat),
                 self.kpt_heatmap_head[level](feat), self.kpt_offset_head[level](feat))
 
-    # ------------------------------------------------------------------ training
-
     def loss_by_feat(self,
                      center_heatmap_preds: List[Tensor],
                      wh_preds: List[Tensor],
@@ -206,11 +201,8 @@ class DeepMarkHead(BaseDenseHead):
                 targets_by_shape[shape] = self.get_targets(batch_gt_instances, batch_img_metas,
                                                            shape)
             level_losses.append(self.loss_by_feat_single(*preds, targets_by_shape[shape]))
-        num_levels = len(level_losses)
-        return {
-            name: sum(losses[name] for losses in level_losses) / num_levels
-            for name in level_losses[0]
-        }
+        return {name: sum(losses[name] for losses in level_losses) / len(level_losses)
+                for name in level_losses[0]}
 
     def loss_by_feat_single(self, center_heatmap_pred: Tensor, wh_pred: Tensor,
                             offset_pred: Tensor, kpt_reg_pred: Tensor,
@@ -262,8 +254,6 @@ class DeepMarkHead(BaseDenseHead):
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
         """Targets for a (B, C, H, W) ``feat_shape`` (:func:`encode_targets`)."""
         return encode_targets(self.codec, batch_gt_instances, batch_img_metas, feat_shape)
-
-    # ------------------------------------------------------------------ inference
 
     def predict_by_feat(self, center_heatmap_preds: List[Tensor], wh_preds: List[Tensor],
                         offset_preds: List[Tensor], kpt_reg_preds: List[Tensor],

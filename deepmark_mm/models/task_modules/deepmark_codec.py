@@ -114,16 +114,13 @@ class DeepMarkCodec(nn.Module):
 
     def decode_settings(self) -> Dict[str, Union[int, float]]:
         """The tensor-expressible decoding options (stored in ``--postprocess`` ONNX graphs)."""
-        return dict(topk=self.topk, kernel=self.kernel, kpt_topk=self.kpt_topk,
-                    max_per_img=self.max_per_img, vote_radius=self.vote_radius,
-                    kpt_vote_radius=self.kpt_vote_radius,
-                    keypoint_score_weight=self.keypoint_score_weight)
+        names = ('topk', 'kernel', 'kpt_topk', 'max_per_img', 'vote_radius', 'kpt_vote_radius',
+                 'keypoint_score_weight')
+        return {name: getattr(self, name) for name in names}
 
     def grouping_repr(self) -> str:
         """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
         return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
-
-    # ------------------------------------------------------------------ decode
 
     def prob_maps(self, outputs: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, ...]:
         """What :meth:`decode` reads from the head's six per-level output lists: the last level,

@@ -119,15 +119,6 @@ def encode_targets(codec: 'DeepMarkCodec', batch_gt_instances: Sequence[Instance
 BRANCHES = ('center_heatmap', 'wh', 'offset', 'kpt_reg', 'kpt_heatmap', 'kpt_offset')
 
 
-def _scatter_at_pixels(dense: Tensor, batch_ids: Tensor, pixel_index: Tensor,
-                       values: Tensor) -> Tensor:
-    """A copy of ``dense`` (B, C, H, W) with ``values`` (N, C) written at (batch_ids, pixel)."""
-    batch_size, channels, height, width = dense.shape
-    out = dense.flatten(2).clone()
-    out[batch_ids, :, pixel_index] = values.to(out.dtype)
-    return out.view(batch_size, channels, height, width)
-
-
 def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: DeepMarkTargets,
                             branches: Iterable[str]) -> Dict[str, Tensor]:
     """Replace the named ``branches``' maps of ``prob_maps`` (one (B, C, H, W) map per name in
@@ -146,11 +137,11 @@ def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: DeepMarkTarge
         kpt_reg=(at_centres, targets.kpt_reg),
         kpt_offset=((targets.kpt_batch_ids, targets.kpt_pixel_index), targets.kpt_offset))
     for name in branches:
-        if name == 'center_heatmap':
-            maps[name] = targets.center_heatmap
-        elif name == 'kpt_heatmap':
-            maps[name] = targets.kpt_heatmap
-        else:
+        if name in ('center_heatmap', 'kpt_heatmap'):
+            maps[name] = getattr(targets, name)
+        else:  # a copy with the (N, C) target values at the (N,) supervised pixels
             (batch_ids, pixel_index), values = sparse[name]
-            maps[name] = _scatter_at_pixels(maps[name], batch_ids, pixel_index, values)
+            scattered = maps[name].flatten(2).clone()
+            scattered[batch_ids, :, pixel_index] = values.to(scattered.dtype)
+            maps[name] = scattered.view(maps[name].shape)
     return maps

@@ -95,14 +95,9 @@ def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3, per_channel: 
 
 def _candidate_topk(heat: Tensor, k: int, num_rows: int,
                     min_score: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
-    """Top-K of the compacted 3 x 3 local maxima of each row, and whether it is provably exact.
-
-    With ``min_score`` only maxima scoring at least it are candidates, padding scores -inf, and
-    exact means exact on the entries scoring at least ``min_score`` (> 0).
-
-    Returns:
-        tuple[Tensor]: (R, k) scores, (R, k) int64 index in the row, (R,) bool exact.
-    """
+    """(R, k) scores and int64 index in the row of the top-K compacted 3 x 3 local maxima of
+    each row, and (R,) bool provably exact (with ``min_score``: only maxima scoring at least it
+    are candidates, padding scores -inf, exact on the entries scoring at least it)."""
     row_length = heat.numel() // num_rows
     candidates, values, plane_finite = local_maxima_candidates(heat, min_score)  # ascending
     num_candidates = candidates.numel()
@@ -185,8 +180,6 @@ def topk_local_maxima(heat: Tensor,
         return scores.reshape(batch_size, channels, k), index.reshape(batch_size, channels, k)
     return scores, index
 
-
-# ---------------------------------------------------------------- reading the maps around peaks
 
 
 def pixel_major(feat: Tensor) -> Tensor:
