@@ -181,7 +181,6 @@ def topk_local_maxima(heat: Tensor,
     return scores, index
 
 
-
 def pixel_major(feat: Tensor) -> Tensor:
     """A (B, H * W, C) view of a (B, C, H, W) map in either memory format."""
     return feat.permute(0, 2, 3, 1).flatten(1, 2)

@@ -145,7 +145,8 @@ def test_tables_from_a_json_file_and_bad_tables(tmp_path):
     path = tmp_path / 'table.json'
     save_channel_table(SEMANTIC, str(path))
     head = _head(kpt_heatmap_channels=str(path))
-    assert torch.equal(head.codec.kpt_slot_to_channel, torch.from_numpy(SEMANTIC.slot_to_channel.copy()))
+    assert torch.equal(head.codec.kpt_slot_to_channel,
+                       torch.from_numpy(SEMANTIC.slot_to_channel.copy()))
     shared = np.arange(NUM_KEYPOINTS)
     shared[1] = 0  # two slots of short sleeve top on one channel
     bad = dict(slot_to_channel=shared.tolist(), num_channels=NUM_KEYPOINTS, source='bad table')
