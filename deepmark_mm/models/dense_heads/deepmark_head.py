@@ -13,15 +13,18 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_slices
 from ..task_modules import DeepMarkCodec, DeepMarkTargets
+from ..utils.ground_truth_maps import encode_targets
 from ..utils.peak_topk import pixel_major
 
 #: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
 PROB_EPS = 1e-4
+#: CenterNet's initial bias of both heatmap logits.
+HEATMAP_BIAS_INIT = -2.19
 
 
 def clamped_sigmoid(logits: Tensor) -> Tensor:
-    """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)`` in float32, any shape (the
-    heatmap losses' input)."""
+    """CenterNet's ``_sigmoid``: ``sigmoid(x).clamp(1e-4, 1 - 1e-4)``, any shape, in float32
+    (``1 - 1e-4`` is not representable in float16)."""
     return logits.float().sigmoid().clamp(PROB_EPS, 1 - PROB_EPS)
 
 
@@ -46,34 +49,29 @@ class DeepMarkHead(BaseDenseHead):
     ================ ================= ================================================
 
     Every branch has one entry per feature level (stack); all levels are supervised, losses
-    averaged (CenterNet); predictions come from the last level. Each category owns the slots
-    ``keypoint_slices[label]``. Targets and decoding are the :class:`DeepMarkCodec`'s.
+    averaged; predictions come from the last level. Each category owns the slots
+    ``keypoint_slices[label]`` (``codec.category_keypoint_mask``). Targets and decoding are the
+    :class:`DeepMarkCodec`'s (``codec.kpt_slot_to_channel``: shared channels).
 
     Args:
         in_channels (int): Channels of each input feature map (stride 4).
-        feat_channels (int | dict[str, int]): Hidden channels of every branch (CenterNet: 256),
-            or a dict that sets them per branch by name (``heatmap``, ``wh``, ``offset``,
-            ``kpt_reg``, ``kpt_heatmap``, ``kpt_offset``), e.g. a wider ``kpt_heatmap`` for its
-            294 outputs; a missing name gets key ``default``. Defaults to 256.
+        feat_channels (int | dict[str, int]): Hidden channels of every branch, or per branch
+            name (``heatmap``, ``wh``, ``offset``, ``kpt_reg``, ``kpt_heatmap``,
+            ``kpt_offset``; missing names get key ``default``). Defaults to 256.
         num_classes (int): Garment categories. Defaults to DeepFashion2's 13.
         num_keypoints (int): Landmark slots over all categories. Defaults to 294.
         keypoint_slices (Sequence[Sequence[int]], optional): ``[start, end)`` per category;
             DeepFashion2's when None (only valid with 13 classes and 294 slots).
         num_feat_levels (int): Feature levels (stacks) the head receives. Defaults to 1.
-        kpt_heatmap_channels, flip_indices, min_overlap, regression_radius: Shared landmark
+        kpt_heatmap_channels, flip_indices, regression_radius: Shared landmark
             heatmap channels and target options of :class:`DeepMarkCodec`.
-        heatmap_bias_init (float): Bias of both heatmap logits. Defaults to -2.19 (CenterNet).
         loss_center_heatmap, loss_kpt_heatmap (dict): Focal losses of the heatmaps, on
-            :func:`clamped_sigmoid` of the logits (mmdet's ``GaussianFocalLoss``, alpha 2,
-            gamma 4).
+            :func:`clamped_sigmoid` of the logits.
         loss_wh, loss_offset, loss_kpt_reg, loss_kpt_offset (dict): L1 losses (wh: weight 0.1).
-        grouping (str | dict, optional): Landmark grouping rule; None: ``test_cfg.grouping``,
-            else ``'nearest'`` (CenterNet).
         train_cfg (dict, optional): Unused, kept for mmdet detectors.
         test_cfg (dict, optional): Decoding options of :class:`DeepMarkCodec` (``topk``,
             ``local_maximum_kernel``, ``kpt_topk``, ``max_per_img``, ``vote_radius``,
             ``kpt_vote_radius``, ``keypoint_score_weight``, ``nms``, ``grouping``).
-        codec (dict, optional): :class:`DeepMarkCodec` options overriding the above.
         init_cfg (dict or list[dict], optional): Initialization config.
     """
 
@@ -86,8 +84,6 @@ class DeepMarkHead(BaseDenseHead):
                  num_feat_levels: int = 1,
                  kpt_heatmap_channels: object = None,
                  flip_indices: Optional[Sequence[int]] = None,
-                 heatmap_bias_init: float = -2.19,
-                 min_overlap: float = 0.7,
                  regression_radius: int = 0,
                  loss_center_heatmap: ConfigType = dict(
                      type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
@@ -97,10 +93,8 @@ class DeepMarkHead(BaseDenseHead):
                  loss_kpt_heatmap: ConfigType = dict(
                      type='GaussianFocalLoss', alpha=2.0, gamma=4.0, loss_weight=1.0),
                  loss_kpt_offset: ConfigType = dict(type='L1Loss', loss_weight=1.0),
-                 grouping: Union[None, str, dict] = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
-                 codec: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
         keypoint_slices = resolve_keypoint_slices(num_classes, num_keypoints, keypoint_slices,
@@ -114,17 +108,12 @@ class DeepMarkHead(BaseDenseHead):
         self.num_keypoints = num_keypoints
         self.keypoint_slices = keypoint_slices
         self.num_feat_levels = num_feat_levels
-        self.heatmap_bias_init = heatmap_bias_init
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
         codec_cfg = dict(
             type='DeepMarkCodec', num_classes=num_classes, num_keypoints=num_keypoints,
             keypoint_slices=keypoint_slices, kpt_heatmap_channels=kpt_heatmap_channels,
-            flip_indices=flip_indices, min_overlap=min_overlap,
-            regression_radius=regression_radius, **self.test_cfg)
-        if grouping is not None:
-            codec_cfg['grouping'] = grouping
-        codec_cfg.update(codec or {})
+            flip_indices=flip_indices, regression_radius=regression_radius, **self.test_cfg)
         renamed = [key for key in RENAMED_CODEC_KEYS if key in codec_cfg]
         if renamed:
             raise ValueError(f'DeepMarkHead: {renamed[0]} is now called '
@@ -146,25 +135,14 @@ class DeepMarkHead(BaseDenseHead):
         self.loss_kpt_heatmap = MODELS.build(loss_kpt_heatmap)
         self.loss_kpt_offset = MODELS.build(loss_kpt_offset)
 
-    @property
-    def category_keypoint_mask(self) -> Tensor:
-        """(C, J) bool, the slots each category owns (the codec's)."""
-        return self.codec.category_keypoint_mask
-
-    @property
-    def kpt_slot_to_channel(self) -> Optional[Tensor]:
-        """(J,) int64 slot -> shared heatmap channel, None with one channel per slot."""
-        return self.codec.kpt_slot_to_channel
-
     def _build_branch(self, name: str, out_channels: int) -> nn.ModuleList:
         """One ``conv3x3 + ReLU + conv1x1`` branch per feature level."""
         hidden = self.feat_channels
         if isinstance(hidden, dict):
             hidden = hidden.get(name, hidden.get('default'))
         if not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f'DeepMarkHead: feat_channels gives branch {name!r} {hidden!r} '
-                             f'hidden channels; expected a positive int (feat_channels='
-                             f'{self.feat_channels!r})')
+            raise ValueError(f'DeepMarkHead: feat_channels={self.feat_channels!r} gives branch '
+                             f'{name!r} {hidden!r} hidden channels, not a positive int')
         return nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(self.in_channels, hidden, kernel_size=3, padding=1),
@@ -173,10 +151,10 @@ class DeepMarkHead(BaseDenseHead):
             for _ in range(self.num_feat_levels))
 
     def init_weights(self) -> None:
-        """Heatmap logits start at ``heatmap_bias_init``; regression convs ~ N(0, 0.001)."""
+        """Heatmap logits start at CenterNet's bias; regression convs ~ N(0, 0.001)."""
         for branch in (self.heatmap_head, self.kpt_heatmap_head):
             for level in branch:
-                level[-1].bias.data.fill_(self.heatmap_bias_init)
+                level[-1].bias.data.fill_(HEATMAP_BIAS_INIT)
         for branch in (self.wh_head, self.offset_head, self.kpt_reg_head, self.kpt_offset_head):
             for module in branch.modules():
                 if isinstance(module, nn.Conv2d):
@@ -199,8 +177,6 @@ class DeepMarkHead(BaseDenseHead):
                 self.offset_head[level](feat), self.kpt_reg_head[level](feat),
                 self.kpt_heatmap_head[level](feat), self.kpt_offset_head[level](feat))
 
-    # ------------------------------------------------------------------ training
-
     def loss_by_feat(self,
                      center_heatmap_preds: List[Tensor],
                      wh_preds: List[Tensor],
@@ -211,13 +187,10 @@ class DeepMarkHead(BaseDenseHead):
                      batch_gt_instances: InstanceList,
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: OptInstanceList = None) -> Dict[str, Tensor]:
-        """The six ``loss_*`` of :meth:`forward`'s lists, averaged over levels (CenterNet).
+        """The six ``loss_*`` of :meth:`forward`'s lists, averaged over levels.
 
-        As CenterNet, heatmap focal losses are divided by the number of garments / labelled
-        landmarks, L1 losses by the supervised weight (each at least 1). Ground truth:
-        ``bboxes`` (N, 4) xyxy, ``labels`` (N,), ``keypoints`` (N, K, 2), ``keypoints_visible``
-        (N, K) in input pixels; metas with ``batch_input_shape`` (or ``pad_shape``,
-        ``img_shape``).
+        Focal losses are divided by the number of garments / labelled landmarks, L1 losses by
+        the supervised weight (each at least 1). Ground truth as :func:`encode_targets` takes.
         """
         targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
         level_losses = []
@@ -228,11 +201,8 @@ class DeepMarkHead(BaseDenseHead):
                 targets_by_shape[shape] = self.get_targets(batch_gt_instances, batch_img_metas,
                                                            shape)
             level_losses.append(self.loss_by_feat_single(*preds, targets_by_shape[shape]))
-        num_levels = len(level_losses)
-        return {
-            name: sum(losses[name] for losses in level_losses) / num_levels
-            for name in level_losses[0]
-        }
+        return {name: sum(losses[name] for losses in level_losses) / len(level_losses)
+                for name in level_losses[0]}
 
     def loss_by_feat_single(self, center_heatmap_pred: Tensor, wh_pred: Tensor,
                             offset_pred: Tensor, kpt_reg_pred: Tensor,
@@ -247,8 +217,7 @@ class DeepMarkHead(BaseDenseHead):
 
         kpt_offset_at = self.rows_at(kpt_offset_pred, targets.kpt_batch_ids,
                                      targets.kpt_pixel_index)
-        # each regression row weighs its Gaussian (1 per garment / landmark with
-        # regression_radius = 0); L1 losses average over supervised coordinates
+        # each regression row weighs its Gaussian (1 with regression_radius = 0)
         center_weight = targets.center_weight.unsqueeze(1)  # (M, 1)
         center_xy_weight = center_weight.expand(-1, 2)
         kpt_reg_weight = targets.kpt_reg_weight * center_weight
@@ -272,8 +241,7 @@ class DeepMarkHead(BaseDenseHead):
                 avg_factor=_avg_factor(kpt_xy_weight)))
 
     def heatmap_loss_input(self, logits: Tensor) -> Tensor:
-        """What the heatmap losses receive from (B, C, H, W) logits: CenterNet's clamped sigmoid,
-        float32 (``1 - 1e-4`` is not representable in float16)."""
+        """What the heatmap losses receive from (B, C, H, W) logits: :func:`clamped_sigmoid`."""
         return clamped_sigmoid(logits)
 
     @staticmethod
@@ -284,10 +252,8 @@ class DeepMarkHead(BaseDenseHead):
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets for a (B, C, H, W) ``feat_shape``: :meth:`DeepMarkCodec.encode`."""
-        return self.codec.encode(batch_gt_instances, batch_img_metas, feat_shape)
-
-    # ------------------------------------------------------------------ inference
+        """Targets for a (B, C, H, W) ``feat_shape`` (:func:`encode_targets`)."""
+        return encode_targets(self.codec, batch_gt_instances, batch_img_metas, feat_shape)
 
     def predict_by_feat(self, center_heatmap_preds: List[Tensor], wh_preds: List[Tensor],
                         offset_preds: List[Tensor], kpt_reg_preds: List[Tensor],

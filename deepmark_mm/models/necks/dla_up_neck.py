@@ -1,7 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """CenterNet's DLA up-path (``DLASeg``: ``DLAUp`` then a last ``IDAUp``) as an MMDetection neck."""
 import math
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from mmcv.cnn import build_norm_layer
@@ -16,8 +16,6 @@ from deepmark_mm.ops import ModulatedDeformConv2dPack
 def bilinear_upsample_kernel(kernel_size: int) -> Tensor:
     """(k, k) float32 bilinear kernel of a stride ``ceil(k / 2)`` transposed conv (CenterNet's
     ``fill_up_weights``; ``k = 4`` has the 1-D profile ``[0.25, 0.75, 0.75, 0.25]``)."""
-    if kernel_size < 1:
-        raise ValueError(f'kernel_size must be >= 1, got {kernel_size}')
     factor = math.ceil(kernel_size / 2)
     center = (2 * factor - 1 - factor % 2) / (2.0 * factor)
     taps = 1 - (torch.arange(kernel_size, dtype=torch.float64) / factor - center).abs()
@@ -83,9 +81,6 @@ class IDAUp(BaseModule):
                  upsample_cfg: ConfigType = dict(type='DepthwiseUpsample'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if len(in_channels) != len(up_factors):
-            raise ValueError(f'IDAUp: {len(in_channels)} in_channels but {len(up_factors)} '
-                             f'up_factors')
         self.projections = nn.ModuleList()
         self.upsamples = nn.ModuleList()
         self.nodes = nn.ModuleList()
@@ -104,8 +99,6 @@ class IDAUp(BaseModule):
     def forward(self, features: Sequence[Tensor]) -> List[Tensor]:
         """``x_0 .. x_n`` (B, in_channels[k], H_k, W_k) -> ``out[0] .. out[n]`` (B,
         out_channels, H_0, W_0), ``out[0]`` being ``x_0`` itself."""
-        if len(features) != len(self.nodes) + 1:
-            raise ValueError(f'IDAUp expects {len(self.nodes) + 1} maps, got {len(features)}')
         outs = [features[0]]
         for feature, projection, upsample, node in zip(features[1:], self.projections,
                                                        self.upsamples, self.nodes):
@@ -132,9 +125,6 @@ class DLAUp(BaseModule):
                  upsample_cfg: ConfigType = dict(type='DepthwiseUpsample'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if len(channels) != len(scales) or len(channels) < 2:
-            raise ValueError(f'DLAUp needs >= 2 levels and one scale per level, got channels='
-                             f'{list(channels)}, scales={list(scales)}')
         channels = [int(c) for c in channels]
         current_channels = list(channels)
         current_scales = [int(s) for s in scales]
@@ -152,8 +142,6 @@ class DLAUp(BaseModule):
         """``n`` maps (B, channels[k], H_k, W_k) -> ``n`` maps of the same shapes, entry ``k``
         fully aggregated at level ``k``'s resolution (the last one is the input's last map)."""
         layers = list(features)
-        if len(layers) != len(self.ida_stages) + 1:
-            raise ValueError(f'DLAUp expects {len(self.ida_stages) + 1} maps, got {len(layers)}')
         outs = [layers[-1]]
         for stage_index, ida in enumerate(self.ida_stages):
             root = len(layers) - 2 - stage_index
@@ -164,9 +152,8 @@ class DLAUp(BaseModule):
 
 @MODELS.register_module()
 class DLAUpNeck(BaseModule):
-    """Fuse DLA trunk levels into one map at the stride of ``first_level`` (CenterNet's DLASeg):
-    with DLA-34, :class:`DLAUp` aggregates levels 2..5, then an :class:`IDAUp` over its three
-    finest outputs gives 64 channels at stride 4.
+    """Fuse DLA trunk levels into one map of ``in_channels[first_level]`` channels at that
+    level's stride (CenterNet's DLASeg: :class:`DLAUp`, then an :class:`IDAUp`).
 
     Args:
         in_channels (Sequence[int]): Channels of every trunk level the backbone returns, finest
@@ -175,8 +162,6 @@ class DLAUpNeck(BaseModule):
             ``2 ** first_level`` when level ``k`` has stride ``2 ** k``.
         last_level (int): Levels ``first_level .. last_level - 1`` of the ``DLAUp`` output are
             fused by the final ``IDAUp`` (CenterNet: 5).
-        out_channels (int, optional): Must equal ``in_channels[first_level]`` (the finest map
-            passes through unprojected); defaults to it.
         use_dcn (bool): DCNv2 3x3 convs (CenterNet); False gives plain 3x3 convs.
         norm_cfg (dict): Norm layer config. Defaults to BN, momentum 0.1 (CenterNet).
         upsample_cfg (dict): The upsampling layer (``MODELS``, built with ``channels`` and
@@ -187,7 +172,6 @@ class DLAUpNeck(BaseModule):
                  in_channels: Sequence[int] = (16, 32, 64, 128, 256, 512),
                  first_level: int = 2,
                  last_level: int = 5,
-                 out_channels: Optional[int] = None,
                  use_dcn: bool = True,
                  norm_cfg: ConfigType = dict(type='BN', momentum=0.1),
                  upsample_cfg: ConfigType = dict(type='DepthwiseUpsample'),
@@ -198,19 +182,14 @@ class DLAUpNeck(BaseModule):
             raise ValueError(f'DLAUpNeck needs 0 <= first_level < last_level <= '
                              f'{len(in_channels)}, got first_level={first_level}, '
                              f'last_level={last_level}')
-        if out_channels is None:
-            out_channels = in_channels[first_level]
-        if out_channels != in_channels[first_level]:
-            raise ValueError(f'DLAUpNeck: out_channels ({out_channels}) must equal '
-                             f'in_channels[first_level] ({in_channels[first_level]})')
         self.in_channels = in_channels
         self.first_level = first_level
         self.last_level = last_level
-        self.out_channels = out_channels
+        self.out_channels = in_channels[first_level]  # the finest map passes through
         used_channels = in_channels[first_level:]
         layer_cfg = dict(use_dcn=use_dcn, norm_cfg=norm_cfg, upsample_cfg=upsample_cfg)
         self.dla_up = DLAUp(used_channels, [2**i for i in range(len(used_channels))], **layer_cfg)
-        self.ida_up = IDAUp(out_channels, in_channels[first_level:last_level],
+        self.ida_up = IDAUp(self.out_channels, in_channels[first_level:last_level],
                             [2**i for i in range(last_level - first_level)], **layer_cfg)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor]:

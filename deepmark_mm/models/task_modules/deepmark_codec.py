@@ -1,14 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""DeepMark codec: ground truth -> training targets (:meth:`DeepMarkCodec.encode`, built in
-:mod:`..utils.ground_truth_maps`), the head's maps -> detections (:meth:`DeepMarkCodec.decode`),
-CenterNet ``multi_pose`` semantics.
+"""DeepMark codec: ground truth -> training targets, the head's maps -> detections (CenterNet
+``multi_pose``; steps: docs/architecture.md, "Decoding, top to bottom").
 
-Decoding, top to bottom: top-K local maxima of the centre heatmap give garments (box, coarse
-landmarks); per-slot local maxima of the landmark heatmaps give peaks (the peak search is
-:mod:`deepmark_mm.models.utils.peak_topk`); optional per-class NMS; the grouping rule snaps
-coarse landmarks to peaks; optional landmark-weighted scores; ranking; network-input, then
-original-image pixels. Shapes: B images, C categories, J landmark slots, K decoded garments,
-M kept ones, P peaks per slot, (H, W) the feature map; feature pixels until the last step.
+Shapes: B images, C categories, J landmark slots, K decoded garments, M kept ones, P peaks per
+slot, (H, W) the feature map; feature pixels until the last step.
 """
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -22,13 +17,12 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask, resolve_keypoint_slices
 from deepmark_mm.ops import batched_nms
-from ..utils.ground_truth_maps import DeepMarkTargets, encode_targets
 from ..utils.image_frame import network_input_size, to_original_image
 from ..utils.peak_topk import (gather_at_pixels, is_tracing, peak_windows, sample_heatmap_at,
                                topk_local_maxima, weighted_vote, window_votes)
 from ..utils.shared_channels import (channel_maps_to_slot_maps, channel_representative_slots,
                                      head_channel_table)
-from .keypoint_grouping import group_keypoints, parse_grouping
+from .keypoint_grouping import GROUPERS, parse_grouping
 
 #: Per-class NMS of ``with_nms=True`` when the codec has none.
 DEFAULT_NMS = dict(type='nms', iou_threshold=0.5)
@@ -51,7 +45,7 @@ class ScoredDetections(NamedTuple):
 class DeepMarkCodec(nn.Module):
     """Encodes ground truth into DeepMark targets and decodes the head's maps into detections.
 
-    A module only so that its slot tables follow the head's device; it has no state dict.
+    A module (no state dict) so that its slot tables follow the head's device.
 
     Args:
         num_classes (int): Categories C. Defaults to DeepFashion2's 13.
@@ -61,7 +55,6 @@ class DeepMarkCodec(nn.Module):
         kpt_heatmap_channels (optional): Shared landmark heatmap channels (``head_channel_table``
             spec); None: one per slot.
         flip_indices (Sequence[int], optional): Slot flip pairs a shared table must respect.
-        min_overlap (float): CenterNet's Gaussian radius parameter. Defaults to 0.7.
         regression_radius (int): 0: regressions at integer centres / landmarks (CenterNet);
             ``w > 0``: also in the ``(2w+1)^2`` window, weighted by the Gaussian (TTFNet).
         topk (int): Garments decoded per image. Defaults to 100.
@@ -86,7 +79,6 @@ class DeepMarkCodec(nn.Module):
                  keypoint_slices: Optional[Sequence[Sequence[int]]] = None,
                  kpt_heatmap_channels: object = None,
                  flip_indices: Optional[Sequence[int]] = None,
-                 min_overlap: float = 0.7,
                  regression_radius: int = 0,
                  topk: int = 100,
                  local_maximum_kernel: int = 3,
@@ -105,7 +97,7 @@ class DeepMarkCodec(nn.Module):
         slot_to_channel, self.num_kpt_channels = head_channel_table(
             kpt_heatmap_channels, num_keypoints, slices, flip_indices)
         self.register_buffer('kpt_slot_to_channel', slot_to_channel, persistent=False)
-        self.min_overlap, self.regression_radius = float(min_overlap), int(regression_radius)
+        self.regression_radius = int(regression_radius)
         self.topk, self.kernel = int(topk), int(local_maximum_kernel)
         self.kpt_topk = self.topk if kpt_topk is None else int(kpt_topk)
         self.max_per_img = self.topk if max_per_img is None else int(max_per_img)
@@ -122,29 +114,18 @@ class DeepMarkCodec(nn.Module):
 
     def decode_settings(self) -> Dict[str, Union[int, float]]:
         """The tensor-expressible decoding options (stored in ``--postprocess`` ONNX graphs)."""
-        return dict(topk=self.topk, kernel=self.kernel, kpt_topk=self.kpt_topk,
-                    max_per_img=self.max_per_img, vote_radius=self.vote_radius,
-                    kpt_vote_radius=self.kpt_vote_radius,
-                    keypoint_score_weight=self.keypoint_score_weight)
+        names = ('topk', 'kernel', 'kpt_topk', 'max_per_img', 'vote_radius', 'kpt_vote_radius',
+                 'keypoint_score_weight')
+        return {name: getattr(self, name) for name in names}
 
     def grouping_repr(self) -> str:
         """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
         return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
 
-    def encode(self, batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
-               feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets of a batch for a (B, ., H, W) feature map (:func:`encode_targets`)."""
-        return encode_targets(self, batch_gt_instances, batch_img_metas, feat_shape)
-
-    # ------------------------------------------------------------------ decode
-
     def prob_maps(self, outputs: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, ...]:
         """What :meth:`decode` reads from the head's six per-level output lists: the last level,
         both heatmaps through a sigmoid, shared landmark channels as their per-slot view
         (B, J, H, W) (slot ``j`` reads channel ``kpt_slot_to_channel[j]``)."""
-        if len(outputs) != 6:
-            raise ValueError(f'DeepMarkCodec expects the head\'s six output lists, got '
-                             f'{len(outputs)}')
         center, wh, offset, kpt_reg, kpt_heatmap, kpt_offset = (level[-1] for level in outputs)
         kpt_heatmap_probs = kpt_heatmap.sigmoid()
         if self.kpt_slot_to_channel is not None:
@@ -235,8 +216,8 @@ class DeepMarkCodec(nn.Module):
                 keep[batch_id, :rows.numel()] = rows
                 alive[batch_id, rows] = True
 
-        keypoints, snapped, snapped_scores = group_keypoints(
-            self.grouping, coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
+        keypoints, snapped, snapped_scores = GROUPERS[self.grouping](
+            coarse, own & alive.unsqueeze(-1), bboxes, peaks, peak_scores,
             self.score_thr, self.distance_ratio)
         fallback = sample_heatmap_at(kpt_heatmap, coarse)
         keypoint_scores = torch.where(snapped, snapped_scores, fallback) * own
@@ -308,12 +289,10 @@ class DeepMarkCodec(nn.Module):
             probs = probs.index_select(1, channel_representative_slots(table))
         batch_size, num_maps, height, width = probs.shape
         k = min(self.kpt_topk, height * width)
-        if self.score_thr > 0 and not is_tracing():
-            scores, pixel_index = topk_local_maxima(probs, k, self.kernel,
-                                                    min_score=self.score_thr)
+        min_score = self.score_thr if self.score_thr > 0 and not is_tracing() else None
+        scores, pixel_index = topk_local_maxima(probs, k, self.kernel, min_score=min_score)
+        if min_score is not None:
             k = scores.shape[-1]
-        else:
-            scores, pixel_index = topk_local_maxima(probs, k, self.kernel, per_channel=True)
         pixel_index = pixel_index.reshape(batch_size, -1)  # (B, J*P), slot-major
         windows = peak_windows(pixel_index % width,
                                torch.div(pixel_index, width, rounding_mode='floor'),

@@ -1,9 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
 """The landmark-grouping rules of :class:`~.deepmark_codec.DeepMarkCodec`: which heatmap peak, if
-any, replaces each regressed (coarse) landmark. Pure tensor functions.
+any, replaces each regressed (coarse) landmark.
 
 Shapes: B images, K detections, J landmark slots, P peaks per slot, N masked (image, detection,
-slot) triples; all coordinates in one frame (feature pixels in the codec).
+slot) triples; all coordinates in one frame.
 """
 from typing import NamedTuple, Tuple, Union
 
@@ -46,15 +46,6 @@ class GroupedKeypoints(NamedTuple):
     keypoints: Tensor
     snapped: Tensor
     peak_scores: Tensor
-
-
-def group_keypoints(rule: str, coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
-                    peak_keypoints: Tensor, peak_scores: Tensor, score_thr: float = 0.1,
-                    distance_ratio: float = 0.3) -> GroupedKeypoints:
-    """Run grouping ``rule`` (``'nearest'`` or ``'exclusive'``, see the functions below)."""
-    group = group_keypoints_nearest if rule == 'nearest' else group_keypoints_exclusive
-    return group(coarse_keypoints, keypoint_mask, bboxes, peak_keypoints, peak_scores, score_thr,
-                 distance_ratio)
 
 
 def group_keypoints_nearest(coarse_keypoints: Tensor,
@@ -107,10 +98,9 @@ def group_keypoints_exclusive(coarse_keypoints: Tensor,
     ``distance_ratio * max(box w, box h)`` of its coarse landmark. Candidates are matched
     greedily in increasing distance (ties: lower detection index, i.e. higher score, then lower
     peak index); a detection whose nearest candidate went to a closer detection takes its next
-    free candidate, and keeps its coarse landmark when none is left. No loop runs over pairs:
-    each round matches every live pair that is the best of both its (detection, slot) and its
-    peak, then drops the pairs they block; such pairs are exactly those the sequential greedy
-    takes next, and the globally best live pair always is one, so the rounds end.
+    free candidate, and keeps its coarse landmark when none is left. Each round matches every
+    live pair that is best for both its (detection, slot) and its peak (what the sequential
+    greedy takes next).
 
     Args and returns: as :func:`group_keypoints_nearest`.
     """
@@ -141,7 +131,6 @@ def group_keypoints_exclusive(coarse_keypoints: Tensor,
             0, rows, live_rank, reduce='amin')
         column_best = live_rank.new_full((num_columns, ), num_pairs).scatter_reduce(
             0, columns, live_rank, reduce='amin')
-        # mutually best pairs; the globally best live pair always is one
         winners = alive & (live_rank == row_best[rows]) & (live_rank == column_best[columns])
         won |= winners
         row_taken = torch.zeros(num_rows, dtype=torch.bool, device=rows.device)
@@ -158,6 +147,10 @@ def group_keypoints_exclusive(coarse_keypoints: Tensor,
     return GroupedKeypoints(keypoints, snapped, scores)
 
 
+#: Grouping rule (:func:`parse_grouping`) -> its function.
+GROUPERS = dict(nearest=group_keypoints_nearest, exclusive=group_keypoints_exclusive)
+
+
 def _slot_candidates(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Tensor,
                      peak_keypoints: Tensor, peak_scores: Tensor):
     """Every masked triple with all the peaks of its slot (N x P, not B x J x K x P): batch,
@@ -166,7 +159,7 @@ def _slot_candidates(coarse_keypoints: Tensor, keypoint_mask: Tensor, bboxes: Te
     batch_ids, det_ids, slot_ids = keypoint_mask.nonzero(as_tuple=True)
     coarse = coarse_keypoints[batch_ids, det_ids, slot_ids]  # (N, 2)
     peaks = peak_keypoints[batch_ids, slot_ids]  # (N, P, 2)
-    # per axis: a reduction over the size-2 point axis is slow on the CPU (same values)
+    # per axis (faster than a reduction over the point axis on the CPU)
     dx, dy = coarse[:, :1] - peaks[..., 0], coarse[:, 1:] - peaks[..., 1]
     dist = (dx * dx).add_(dy * dy).sqrt_()
     return (batch_ids, det_ids, slot_ids, peaks, peak_scores[batch_ids, slot_ids], dist,

@@ -7,10 +7,8 @@ from torch import Tensor
 
 
 def centernet_gaussian_radius(heights: Tensor, widths: Tensor, min_overlap: float = 0.7) -> Tensor:
-    """(...,) float radii of (...,) box heights / widths in feature pixels, exactly CenterNet's
-    ``gaussian_radius`` (each quadratic root ``(b + sqrt(b^2 - 4ac)) / 2``, no division by
-    ``2a``); mmdet's ``gaussian_radius`` is the corrected formula, about a third of these
-    (0.82 instead of 2.73 for a 10 x 10 box), so CenterNet's targets need this one."""
+    """(...,) float radii of (...,) box heights / widths in feature pixels, CenterNet's
+    ``gaussian_radius`` (roots not divided by ``2a``; mmdet's corrected one gives a third)."""
     heights = heights.float()
     widths = widths.float()
     b1 = heights + widths
@@ -30,13 +28,9 @@ def centernet_gaussian_radius(heights: Tensor, widths: Tensor, min_overlap: floa
 
 def draw_gaussians(heatmap: Tensor, batch_ids: Tensor, channels: Tensor, centers: Tensor,
                    radii: Tensor) -> Tensor:
-    """Draw G Gaussian peaks into ``heatmap`` (B, C, H, W) in place, keeping the maximum.
-
-    Each peak is mmdet's ``gen_gaussian_target`` (CenterNet's ``draw_umich_gaussian``) at
-    (G, 2) int (x, y) ``centers`` with (G,) ``radii`` in image ``batch_ids`` / channel
-    ``channels`` (G,); all G land in one ``scatter_reduce(amax)`` (mmdet's draws one per call).
-    Returns ``heatmap``.
-    """
+    """Draw G peaks of mmdet's ``gen_gaussian_target`` into ``heatmap`` (B, C, H, W) in place,
+    keeping the maximum, in one scatter (mmdet's draws one per call): (G, 2) int (x, y)
+    ``centers``, (G,) ``radii``, image ``batch_ids`` and ``channels``. Returns ``heatmap``."""
     num_peaks = radii.numel()
     if num_peaks == 0:
         return heatmap
@@ -54,20 +48,15 @@ def draw_gaussians(heatmap: Tensor, batch_ids: Tensor, channels: Tensor, centers
 
 def gaussian_window_pixels(batch_ids: Tensor, centers: Tensor, radii: Tensor, window_radius: int,
                            batch_size: int, feat_size: Tuple[int, int]) -> Tuple[Tensor, ...]:
-    """The pixels near each of G peaks that its Gaussian owns, for dense regression targets.
-
-    Peak ``g`` ((G,) ``batch_ids``, (G, 2) int (x, y) ``centers`` inside the (H, W)
-    ``feat_size`` map, (G,) ``radii``) covers the pixels of its ``(2w+1)^2`` window
-    (``w = window_radius >= 0``) inside its own Gaussian as :func:`draw_gaussians` draws it. A
-    pixel covered by several peaks of one image goes to those with the largest value there (the
-    heatmap's ``max`` rule); tied peaks all keep it, as CenterNet. ``w = 0``: each its own pixel.
+    """The pixels of its ``(2w+1)^2`` window (``w = window_radius >= 0``) inside its Gaussian
+    that each of G peaks owns ((G,) ``batch_ids``, (G, 2) int (x, y) ``centers`` in the (H, W)
+    ``feat_size`` map, (G,) ``radii``): a pixel goes to the peaks of its image with the largest
+    value there (ties: all of them).
 
     Returns:
         tuple[Tensor]: (R,) ``peak_index``, ``xs``, ``ys`` (int64) and ``weights`` (Gaussian
         values, 1 at the peak) of the kept pixels, grouped by peak in input order.
     """
-    if window_radius < 0:
-        raise ValueError(f'window_radius must be >= 0, got {window_radius}')
     height, width = int(feat_size[0]), int(feat_size[1])
     device = centers.device
     radii = radii.to(device=device, dtype=torch.long)
@@ -85,13 +74,9 @@ def gaussian_window_pixels(batch_ids: Tensor, centers: Tensor, radii: Tensor, wi
 
 def _gaussian_windows(centers: Tensor, radii: Tensor, window_radius: int, dtype: torch.dtype,
                       feat_size: Tuple[int, int]) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-    """CenterNet Gaussians of ``radii`` (G,) sampled on a shared ``(2w+1)^2`` window per centre.
-
-    Returns:
-        tuple[Tensor]: ``xs`` and ``ys`` (G, S) int64 pixel coordinates (``S = (2w+1)^2``),
-        ``values`` (G, S) ``exp(-(dx^2 + dy^2) / (2 s^2))`` with ``s = (2r+1) / 6``, and ``keep``
-        (G, S) bool: in the map, within the peak's radius and ``values >= eps`` of ``dtype``.
-    """
+    """CenterNet Gaussians of ``radii`` (G,) on a ``(2w+1)^2`` window per centre: (G, S) int64
+    ``xs``, ``ys``, ``values`` (``sigma = (2r+1) / 6``) and bool ``keep`` (in the map, within
+    the radius, ``values >= eps`` of ``dtype``)."""
     height, width = feat_size
     steps = torch.arange(-window_radius, window_radius + 1, device=centers.device)
     dy, dx = (grid.reshape(1, -1) for grid in torch.meshgrid(steps, steps, indexing='ij'))

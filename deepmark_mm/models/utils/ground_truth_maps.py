@@ -43,19 +43,15 @@ class DeepMarkTargets(NamedTuple):
 
 def encode_targets(codec: 'DeepMarkCodec', batch_gt_instances: Sequence[InstanceData],
                    batch_img_metas: List[dict], feat_shape: Sequence[int]) -> DeepMarkTargets:
-    """Targets of a batch for a (B, ., H, W) feature map, all garments at once.
+    """Targets of a batch for a (B, ., H, W) feature map (CenterNet ``MultiPoseDataset``).
 
-    Per garment (CenterNet ``MultiPoseDataset``): the box in feature pixels, clipped to
-    ``[0, W] x [0, H]`` (empty ones dropped); radius ``r = max(0, int(
-    centernet_gaussian_radius(ceil(h), ceil(w))))``; a Gaussian in channel ``label`` at the
-    integer centre, ``wh`` / ``offset`` regressed there. Each own, visible slot inside
-    ``[0, W) x [0, H)`` gets ``kpt_reg`` from the integer centre, a radius-``r`` Gaussian in
-    its channel and ``kpt_offset`` at its integer position. ``regression_radius`` adds the
-    window pixels each Gaussian owns (:func:`gaussian_window_pixels`). With shared channels
-    ``kpt_heatmap`` holds the max over each channel's slots.
+    Per garment, its box clipped to the map (empty ones dropped): a Gaussian at the integer
+    centre, ``wh`` / ``offset`` there; each own, visible slot on the map: ``kpt_reg`` from the
+    centre, a Gaussian of the same radius, ``kpt_offset`` (``regression_radius``: also at the
+    window pixels each Gaussian owns). Shared channels hold the max over their slots.
 
     Args:
-        codec (DeepMarkCodec): Its slot tables, ``min_overlap`` and ``regression_radius``.
+        codec (DeepMarkCodec): Its slot tables and ``regression_radius``.
         batch_gt_instances (Sequence[InstanceData]): ``bboxes`` (N, 4) xyxy, ``labels``
             (N,), ``keypoints`` (N, J, 2), ``keypoints_visible`` (N, J), network-input px.
         batch_img_metas (list[dict]): ``batch_input_shape`` (or ``pad_shape``,
@@ -72,18 +68,15 @@ def encode_targets(codec: 'DeepMarkCodec', batch_gt_instances: Sequence[Instance
         batch_gt_instances, batch_img_metas, num_classes, num_keypoints, device)
     input_h, input_w = network_input_size(batch_img_metas[0])
     ratio_xy = bboxes.new_tensor([feat_w / float(input_w), feat_h / float(input_h)])
-    boxes = bboxes.float() * ratio_xy.repeat(2)
-    boxes = torch.stack([
-        boxes[:, 0].clamp(0, feat_w), boxes[:, 1].clamp(0, feat_h),
-        boxes[:, 2].clamp(0, feat_w), boxes[:, 3].clamp(0, feat_h)
-    ], dim=1)
+    bound = bboxes.new_tensor([feat_w, feat_h, feat_w, feat_h])
+    boxes = (bboxes.float() * ratio_xy.repeat(2)).clamp(min=torch.zeros_like(bound), max=bound)
     box_w, box_h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     kept = (box_w > 0) & (box_h > 0)
     boxes, box_w, box_h = boxes[kept], box_w[kept], box_h[kept]
     labels, batch_ids = labels[kept].long(), batch_ids[kept].long()
     keypoints, visible = keypoints[kept].float() * ratio_xy, visible[kept]
 
-    radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil(), codec.min_overlap)
+    radii = centernet_gaussian_radius(box_h.ceil(), box_w.ceil())
     radii = radii.clamp(min=0).long()  # int() truncates toward 0, like CenterNet
     centers = torch.stack([boxes[:, 0] + boxes[:, 2], boxes[:, 1] + boxes[:, 3]], dim=1) / 2
     centers_int = centers.long()  # non-negative after clipping: truncation == floor
@@ -126,27 +119,11 @@ def encode_targets(codec: 'DeepMarkCodec', batch_gt_instances: Sequence[Instance
 BRANCHES = ('center_heatmap', 'wh', 'offset', 'kpt_reg', 'kpt_heatmap', 'kpt_offset')
 
 
-def _scatter_at_pixels(dense: Tensor, batch_ids: Tensor, pixel_index: Tensor,
-                       values: Tensor) -> Tensor:
-    """A copy of ``dense`` (B, C, H, W) with ``values`` (N, C) written at (batch_ids, pixel)."""
-    batch_size, channels, height, width = dense.shape
-    out = dense.flatten(2).clone()
-    out[batch_ids, :, pixel_index] = values.to(out.dtype)
-    return out.view(batch_size, channels, height, width)
-
-
 def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: DeepMarkTargets,
                             branches: Iterable[str]) -> Dict[str, Tensor]:
-    """Replace the named branches' maps by the training targets.
-
-    Heatmaps become the target Gaussians; regression maps keep their predictions everywhere except
-    at the supervised pixels (garment centres, landmark cells), which get the target values. With
-    every branch replaced, decoding returns the ground truth (up to landmarks the targets do not
-    supervise), so the mAP gained by replacing one branch is the mAP that branch costs.
-
-    ``prob_maps``: one (B, C, H, W) map per name in :data:`BRANCHES` (heatmaps as
-    probabilities); ``targets`` for the same feature size; ``branches``: the names to replace.
-    """
+    """Replace the named ``branches``' maps of ``prob_maps`` (one (B, C, H, W) map per name in
+    :data:`BRANCHES`, heatmaps as probabilities) by the ``targets`` of that feature size:
+    heatmaps by the Gaussians, regression maps at the supervised pixels only."""
     branches = set(branches)
     unknown = branches - set(BRANCHES)
     if unknown:
@@ -160,11 +137,11 @@ def substitute_ground_truth(prob_maps: Dict[str, Tensor], targets: DeepMarkTarge
         kpt_reg=(at_centres, targets.kpt_reg),
         kpt_offset=((targets.kpt_batch_ids, targets.kpt_pixel_index), targets.kpt_offset))
     for name in branches:
-        if name == 'center_heatmap':
-            maps[name] = targets.center_heatmap
-        elif name == 'kpt_heatmap':
-            maps[name] = targets.kpt_heatmap
-        else:
+        if name in ('center_heatmap', 'kpt_heatmap'):
+            maps[name] = getattr(targets, name)
+        else:  # a copy with the (N, C) target values at the (N,) supervised pixels
             (batch_ids, pixel_index), values = sparse[name]
-            maps[name] = _scatter_at_pixels(maps[name], batch_ids, pixel_index, values)
+            scattered = maps[name].flatten(2).clone()
+            scattered[batch_ids, :, pixel_index] = values.to(scattered.dtype)
+            maps[name] = scattered.view(maps[name].shape)
     return maps

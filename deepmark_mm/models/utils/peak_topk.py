@@ -1,14 +1,9 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""Top-K local maxima of heatmaps, equal to mmdet's ``get_local_maximum`` then ``torch.topk``.
+"""Top-K local maxima of heatmaps, exactly mmdet's ``get_local_maximum`` then ``torch.topk``.
 
-Local maxima are sparse, so they are compacted (masks computed on cache-sized blocks of whole
-maps) and the top-K runs on a small padded array of candidates per row (PyTorch has no sparse or
-segmented top-K). That equals ``torch.topk`` on the full masked map whenever the K best
-candidates are positive and strictly decreasing and the (K+1)-th is strictly smaller; other rows
-(ties, fewer than K positive maxima, non-finite values) are recomputed with the full ``topk``, so
-the result is always identical, index order of ties included. With ``min_score`` the maxima below
-it (the grouping's ``score_thr``) are never compacted. Under tracing / ONNX
-export the reference computation runs. The last functions read maps at and around peaks.
+On the CPU the sparse maxima are compacted and the top-K runs on them (PyTorch has no sparse or
+segmented top-K); rows not provably exact, tracing and CUDA run the dense computation (why and
+how fast: docs/deployment.md, "Decoding speed"). The last functions read maps around peaks.
 """
 from typing import Optional, Tuple
 
@@ -26,10 +21,9 @@ def is_tracing() -> bool:
 def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], dim: int,
                 pairs: Tensor, out: Tensor) -> None:
     """Into ``out`` (N,): the 3-window maxima (clipped at the border) of the (N,) ``values`` of
-    contiguous ``planes_shape`` (P, H, W) planes along ``dim`` (2: W, ``step`` 1; 1: H, ``step``
-    W; size >= 2), via shifted views; ``pairs`` (N,) is scratch, ``out`` may be ``values``."""
+    contiguous (P, H, W) planes along ``dim`` (2: W, ``step`` 1; 1: H, ``step`` W; size >= 2);
+    ``pairs`` (N,) is scratch, ``out`` may be ``values``."""
     size = values.numel()
-    # pairs[i] = max(values[i], values[i + step]); out[i] = max(pairs[i - step], pairs[i])
     torch.maximum(values[:size - step], values[step:], out=pairs[:size - step])
     torch.maximum(pairs[:size - 2 * step], pairs[step:size - step], out=out[step:size - step])
     # out[0] = pairs[0] and out[L - 1] = pairs[L - 2] along the axis, as one strided copy
@@ -40,23 +34,14 @@ def _max3_along(values: Tensor, step: int, planes_shape: Tuple[int, int, int], d
     out.view(planes_shape)[tuple(ends)].copy_(pairs.view(planes_shape)[tuple(pair_ends)])
 
 
-def _window_max_into(flat: Tensor, planes_shape: Tuple[int, int, int], pairs: Tensor,
-                     window_max: Tensor) -> None:
-    """Into ``window_max`` (N,): the 3 x 3 window maxima (clipped at the border) of the (N,)
-    values ``flat`` of contiguous (P, H, W) planes, H and W >= 2; ``pairs`` (N,) is scratch."""
-    _max3_along(flat, 1, planes_shape, 2, pairs, window_max)  # along W
-    _max3_along(window_max, planes_shape[2], planes_shape, 1, pairs, window_max)  # then H
-
-
-# elements per block of planes in :func:`local_maxima_candidates`: the block's values, two scratch
-# buffers and its mask (about 1.6 MB) stay in the CPU's L2 caches across the passes over it
+# elements per block of planes in :func:`local_maxima_candidates` (fits the L2 cache)
 _BLOCK_ELEMENTS = 1 << 17
 
 
 def bool_nonzero(mask: Tensor) -> Tensor:
     """(M,) ascending ``mask.nonzero()`` of an (N,) contiguous bool mask, read as int64 words
-    first (8 flags each: 8 times fewer elements; PyTorch has no bit-packed ``nonzero``)."""
-    if mask.numel() % 8 or mask.device.type != 'cpu':
+    first (PyTorch has no bit-packed ``nonzero``)."""
+    if mask.numel() % 8:
         return mask.nonzero().squeeze(1)
     packed = mask.view(torch.int64)
     words = packed.nonzero().squeeze(1)  # (W,) words holding a flag
@@ -68,9 +53,8 @@ def local_maxima_candidates(heat: Tensor,
                             min_score: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """The M 3 x 3 local maxima of a (B, C, H, W) map (H, W >= 2), only those scoring at least
     ``min_score`` if given: (M,) int64 ascending indices into ``heat.contiguous().view(-1)``, (M,)
-    values (the gradient flows to the heatmap), (B * C,) bool planes free of NaN and infinity.
-    On the CPU the mask is built in cache-sized blocks of whole planes (every pass reads the
-    block from the cache), then compacted at once."""
+    values (the gradient flows to the heatmap), (B * C,) bool planes free of NaN and infinity;
+    the mask is built in cache-sized blocks of whole planes."""
     batch_size, channels, height, width = heat.shape
     if height < 2 or width < 2:
         raise ValueError(
@@ -78,19 +62,19 @@ def local_maxima_candidates(heat: Tensor,
     num_planes, plane_size = batch_size * channels, height * width
     planes = heat.contiguous().view(num_planes, plane_size)
     detached = planes.detach()
-    block_elements = _BLOCK_ELEMENTS if heat.device.type == 'cpu' else heat.numel()
-    block = max(1, min(num_planes, block_elements // plane_size))
+    block = max(1, min(num_planes, _BLOCK_ELEMENTS // plane_size))
     pairs, window_max = (detached.new_empty(block * plane_size) for _ in range(2))
     mask = torch.empty(num_planes * plane_size, dtype=torch.bool, device=heat.device)
     plane_sums = detached.new_empty(num_planes)
     for first in range(0, num_planes, block):
         flat = detached[first:first + block].reshape(-1)
         size = flat.numel()
-        _window_max_into(flat, (size // plane_size, height, width), pairs[:size], window_max[:size])
+        shape = (size // plane_size, height, width)
+        _max3_along(flat, 1, shape, 2, pairs[:size], window_max[:size])  # along W
+        _max3_along(window_max[:size], width, shape, 1, pairs[:size], window_max[:size])  # H
         if min_score is not None:  # x >= max(window max, t): a maximum scoring at least t
             window_max[:size].clamp_(min=min_score)
-        # the window holds the pixel, so max >= pixel: '>=' is '==' (NaN: both False); written
-        # as 0 / 1 floats then cast (a comparison straight into bool is twice slower on the CPU)
+        # max >= pixel, so '>=' is '==' (NaN: False); 0 / 1 floats then cast (faster on the CPU)
         torch.ge(flat, window_max[:size], out=pairs[:size])
         mask[first * plane_size:first * plane_size + size].copy_(pairs[:size])
         torch.sum(flat.view(-1, plane_size), -1, out=plane_sums[first:first + size // plane_size])
@@ -101,12 +85,8 @@ def local_maxima_candidates(heat: Tensor,
 
 def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3, per_channel: bool = True,
                             min_score: Optional[float] = None) -> Tuple[Tensor, Tensor]:
-    """:func:`topk_local_maxima` computed on the full masked map (no data-dependent branch).
-
-    ``torch.topk`` of mmdet's ``get_local_maximum(heat, kernel)``; the arguments and results of
-    :func:`topk_local_maxima` (``min_score`` ignored: every column kept), which runs it under
-    tracing and for the rows it cannot prove (benchmarks swap it in).
-    """
+    """:func:`topk_local_maxima` on the full masked map, no data-dependent branch (same
+    arguments and results; ``min_score`` ignored: every column kept)."""
     peaks = get_local_maximum(heat, kernel=kernel)
     rows = peaks.reshape(heat.shape[0], heat.shape[1], -1) if per_channel else \
         peaks.reshape(heat.shape[0], -1)
@@ -115,14 +95,9 @@ def dense_topk_local_maxima(heat: Tensor, k: int, kernel: int = 3, per_channel: 
 
 def _candidate_topk(heat: Tensor, k: int, num_rows: int,
                     min_score: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
-    """Top-K of the compacted 3 x 3 local maxima of each row, and whether it is provably exact.
-
-    With ``min_score`` only maxima scoring at least it are candidates, padding scores -inf, and
-    exact means exact on the entries scoring at least ``min_score`` (> 0).
-
-    Returns:
-        tuple[Tensor]: (R, k) scores, (R, k) int64 index in the row, (R,) bool exact.
-    """
+    """(R, k) scores and int64 index in the row of the top-K compacted 3 x 3 local maxima of
+    each row, and (R,) bool provably exact (with ``min_score``: only maxima scoring at least it
+    are candidates, padding scores -inf, exact on the entries scoring at least it)."""
     row_length = heat.numel() // num_rows
     candidates, values, plane_finite = local_maxima_candidates(heat, min_score)  # ascending
     num_candidates = candidates.numel()
@@ -137,8 +112,8 @@ def _candidate_topk(heat: Tensor, k: int, num_rows: int,
         counts, output_size=num_candidates)
     padded = values.new_full((num_rows * width, ), float('-inf')).index_copy(0, padded_at, values)
     top_values, top_columns = padded.view(num_rows, width).detach().topk(k + 1, dim=-1)
-    # exact: the K best are positive (above every non-maximum's 0), strictly decreasing and
-    # strictly above the next candidate; the row is finite (NaN and -inf read as 0 * x)
+    # exact: the K best are positive (above every non-maximum's 0), strictly decreasing, above
+    # the next candidate, and the row is finite
     decreasing = top_values[:, :k] > top_values[:, 1:]
     if min_score is None:
         exact = (top_values[:, k - 1] > 0) & decreasing.all(-1)
@@ -146,36 +121,12 @@ def _candidate_topk(heat: Tensor, k: int, num_rows: int,
         exact = (decreasing | (top_values[:, 1:] == float('-inf'))).all(-1)
     exact &= plane_finite.view(num_rows, -1).all(-1)
     columns = top_columns[:, :k]
-    # column c of row r holds candidate starts[r] + c (past the row's end: padding of a row
-    # that is not exact, clamped onto any candidate; its result is replaced)
+    # column c of row r holds candidate starts[r] + c (clamped: padding of inexact rows)
     if num_candidates == 0:
         return top_values[:, :k], torch.zeros_like(columns), exact
     taken = (starts.unsqueeze(1) + columns).clamp(max=num_candidates - 1)
     return (padded.view(num_rows, width).gather(1, columns),
             candidates.take(taken) - row_offsets.unsqueeze(1), exact)
-
-
-def _needs_dense_topk(heat: Tensor, k: int, kernel: int) -> bool:
-    """Whether the sparse path does not apply (another kernel, nothing to take, tiny or integer
-    maps, tracing), so the dense top-K runs."""
-    height, width = heat.shape[2:]
-    return (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0
-            or is_tracing() or not heat.is_floating_point())
-
-
-def _redo_inexact_rows(heat: Tensor, k: int, kernel: int, per_channel: bool, scores: Tensor,
-                       index: Tensor, exact: Tensor) -> Tuple[Tensor, Tensor]:
-    """``scores`` / ``index`` (R, k) with the rows that are not ``exact`` replaced by the dense
-    top-K of their plane (per channel) or image."""
-    inexact = (~exact).nonzero().squeeze(1)
-    if inexact.numel() == 0:
-        return scores, index
-    height, width = heat.shape[2:]
-    planes = heat.reshape(-1, 1, height, width)[inexact] if per_channel else heat[inexact]
-    redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
-    scores, index = scores.clone(), index.clone()
-    scores[inexact], index[inexact] = redo_scores, redo_index
-    return scores, index
 
 
 def topk_local_maxima(heat: Tensor,
@@ -185,12 +136,9 @@ def topk_local_maxima(heat: Tensor,
                       min_score: Optional[float] = None) -> Tuple[Tensor, Tensor]:
     """``torch.topk`` of ``get_local_maximum(heat, kernel)`` per channel or over all channels.
 
-    ``min_score`` (per channel only) serves consumers that ignore peaks scoring below it (a
-    landmark grouping's ``score_thr``): the maxima below it are never compacted, and only the
-    k' <= k columns that the row with most entries at least ``min_score`` needs are kept. Every
-    entry of the full result scoring at least ``min_score`` (or NaN) is then at the same row and
-    column with the same value and index; the other positions hold anything scoring below
-    ``min_score`` (padding: score 0, index 0).
+    With ``min_score`` (per channel only) every entry of the full result scoring at least it
+    (or NaN) is at the same place; other places score below it, and on the sparse path only the
+    columns up to the last such entry are kept.
 
     Args:
         heat (Tensor): (B, C, H, W) heatmap (any memory format).
@@ -209,13 +157,20 @@ def topk_local_maxima(heat: Tensor,
                          f'min_score={min_score}, per_channel={per_channel}')
     batch_size, channels = heat.shape[:2]
     num_rows = batch_size * channels if per_channel else batch_size
-    if _needs_dense_topk(heat, k, kernel):
+    height, width = heat.shape[2:]
+    if (kernel != 3 or k == 0 or height < 2 or width < 2 or heat.numel() == 0 or is_tracing()
+            or heat.device.type != 'cpu' or not heat.is_floating_point()):
         return dense_topk_local_maxima(heat, k, kernel, per_channel)
     scores, index, exact = _candidate_topk(heat, k, num_rows, min_score)
     if min_score is not None:
         padding = scores == float('-inf')
         scores, index = scores.masked_fill(padding, 0), index.masked_fill(padding, 0)
-    scores, index = _redo_inexact_rows(heat, k, kernel, per_channel, scores, index, exact)
+    inexact = (~exact).nonzero().squeeze(1)
+    if inexact.numel():  # those rows: the dense top-K of their plane (per channel) or image
+        planes = heat.reshape(-1, 1, height, width)[inexact] if per_channel else heat[inexact]
+        redo_scores, redo_index = dense_topk_local_maxima(planes, k, kernel, False)
+        scores, index = scores.clone(), index.clone()
+        scores[inexact], index[inexact] = redo_scores, redo_index
     if min_score is not None:  # columns up to the last entry kept (>= min_score, or NaN)
         kept = ~(scores < min_score)
         columns = kept.any(0).nonzero()
@@ -224,9 +179,6 @@ def topk_local_maxima(heat: Tensor,
     if per_channel:
         return scores.reshape(batch_size, channels, k), index.reshape(batch_size, channels, k)
     return scores, index
-
-
-# ---------------------------------------------------------------- reading the maps around peaks
 
 
 def pixel_major(feat: Tensor) -> Tensor:

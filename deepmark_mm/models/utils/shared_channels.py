@@ -1,10 +1,6 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""A head's shared landmark channels as tensors: its table and the per-slot view of its maps.
-
-A slot -> channel table (:class:`deepmark_mm.datasets.shared_channel_table.KeypointChannelTable`)
-sends each of the J landmark slots to one of G channels; here it is a (J,) int64 tensor
-``slot_to_channel``.
-"""
+"""A head's shared landmark channels as tensors: the (J,) int64 ``slot_to_channel`` table of J
+slots onto G channels, and the per-slot view of its maps."""
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -13,13 +9,10 @@ from torch import Tensor
 
 def channel_maps_to_slot_maps(channel_maps: Tensor, slot_to_channel: Tensor) -> Tensor:
     """(B, J, H, W) per-slot view of (B, G, H, W) shared-channel maps: slot ``j`` reads
-    channel ``slot_to_channel[j]``, so the per-slot decoding runs unchanged on shared maps."""
+    channel ``slot_to_channel[j]``."""
     if channel_maps.dim() != 4:
         raise ValueError('channel_maps_to_slot_maps: maps must be (B, G, H, W), got shape '
                          f'{tuple(channel_maps.shape)}')
-    if slot_to_channel.numel() and int(slot_to_channel.max()) >= channel_maps.shape[1]:
-        raise ValueError(f'channel_maps_to_slot_maps: table reads channel '
-                         f'{int(slot_to_channel.max())} of {channel_maps.shape[1]}')
     return channel_maps.index_select(1, slot_to_channel.to(channel_maps.device))
 
 
@@ -38,10 +31,8 @@ def head_channel_table(spec: object, num_keypoints: int,
                        flip_indices: Optional[Sequence[int]] = None
                        ) -> Tuple[Optional[Tensor], int]:
     """The (J,) int64 slot -> channel table and channel count of a head's
-    ``kpt_heatmap_channels`` ``spec``: ``(None, J)`` for None, else what
-    :func:`deepmark_mm.datasets.shared_channel_table.build_channel_table` makes of it (a table,
-    ``'semantic'``, a json path, a dict), flip-checked against ``flip_indices`` (None:
-    DeepFashion2's when the slices are DeepFashion2's, else no check)."""
+    ``kpt_heatmap_channels`` ``spec`` (``(None, J)`` for None, else ``build_channel_table``'s),
+    flip-checked against ``flip_indices`` (None: DeepFashion2's for its slices, else none)."""
     if spec is None:
         return None, num_keypoints
     from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES
@@ -50,6 +41,5 @@ def head_channel_table(spec: object, num_keypoints: int,
     if flip_indices is None and \
             [tuple(s) for s in keypoint_slices] == [tuple(s) for s in KEYPOINT_SLICES]:
         flip_indices = deepfashion2_flip()
-    # the slices tile the J slots (the codec checks), build_channel_table checks the table's J
     table = build_channel_table(spec, keypoint_slices, flip_indices)
     return torch.from_numpy(table.slot_to_channel.copy()), table.num_channels

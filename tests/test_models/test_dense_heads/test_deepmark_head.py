@@ -40,7 +40,7 @@ def test_forward_shapes_and_init():
     for branch in (head.heatmap_head, head.kpt_heatmap_head):
         assert torch.all(branch[1][-1].bias == -2.19)
     assert head.wh_head[0][0].weight.std() < 0.01
-    assert head.category_keypoint_mask.tolist()[1] == [False] * 4 + [True] * 2
+    assert head.codec.category_keypoint_mask.tolist()[1] == [False] * 4 + [True] * 2
     with pytest.raises(ValueError, match='num_feat_levels'):
         head(feats[:1])
 
@@ -61,7 +61,7 @@ def test_per_branch_hidden_channels_and_bad_settings():
 def test_default_slices_come_from_metainfo_and_bad_slices_fail():
     head = _head()
     assert head.keypoint_slices == [tuple(s) for s in KEYPOINT_SLICES]
-    assert head.category_keypoint_mask.shape == (13, NUM_KEYPOINTS)
+    assert head.codec.category_keypoint_mask.shape == (13, NUM_KEYPOINTS)
     assert head.kpt_reg_head[0][-1].out_channels == 2 * NUM_KEYPOINTS
     with pytest.raises(ValueError, match='keypoint_slices is required'):
         _head(num_classes=2, num_keypoints=6)
@@ -194,7 +194,7 @@ def test_rescale_with_homography_and_scale_factor(two_images, perfect_outputs_of
     kpt_orig = (gt.keypoints[0] - torch.tensor([10., 6.])) / 0.5
     torch.testing.assert_close(result.keypoints[0][labelled], kpt_orig[labelled], atol=2e-3,
                                rtol=0)
-    assert result.keypoints[0][~head.category_keypoint_mask[10]].abs().sum() == 0
+    assert result.keypoints[0][~head.codec.category_keypoint_mask[10]].abs().sum() == 0
     # without a homography the scale factor is used
     meta = dict(metas[1], scale_factor=(0.5, 0.25))
     result = head.predict_by_feat(*outs, batch_img_metas=[meta], rescale=True)[0]
@@ -214,8 +214,6 @@ def test_exclusive_grouping_from_test_cfg(two_images, perfect_outputs_of):
     labelled = gts[0].keypoints_visible[1] > 0
     torch.testing.assert_close(result.keypoints[det][labelled], gts[0].keypoints[1][labelled],
                                atol=1e-3, rtol=0)
-    assert _head(grouping='exclusive').codec.grouping == 'exclusive'
-    assert _head(codec=dict(grouping='exclusive', topk=7)).codec.topk == 7
 
 
 def test_loss_normalisation_exact_values(two_images, perfect_outputs_of):

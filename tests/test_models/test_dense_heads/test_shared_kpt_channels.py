@@ -37,7 +37,7 @@ def _head(type='DeepMarkHead', seed=0, **kwargs):
 
 def test_default_head_has_no_table_and_an_unchanged_state_dict():
     head = _head()
-    assert head.kpt_slot_to_channel is None and head.num_kpt_heatmap_channels == NUM_KEYPOINTS
+    assert head.codec.kpt_slot_to_channel is None and head.num_kpt_heatmap_channels == NUM_KEYPOINTS
     assert head.kpt_heatmap_head[0][-1].out_channels == NUM_KEYPOINTS
     assert not any('slot_to_channel' in key for key in head.state_dict())
 
@@ -46,7 +46,7 @@ def test_identity_table_is_bit_identical_to_the_default_head(two_images, perfect
     """One channel per slot through the table path: same weights, targets, losses, detections."""
     gts, metas = two_images
     default, identity = _head(), _head(kpt_heatmap_channels=IDENTITY)
-    assert identity.kpt_slot_to_channel.tolist() == list(range(NUM_KEYPOINTS))
+    assert identity.codec.kpt_slot_to_channel.tolist() == list(range(NUM_KEYPOINTS))
     for (name, a), (_, b) in zip(default.state_dict().items(), identity.state_dict().items()):
         assert torch.equal(a, b), name
     feats = (torch.rand(2, 8, 32, 32, generator=torch.Generator().manual_seed(3)), )
@@ -71,7 +71,7 @@ def test_semantic_head_shapes_and_targets(two_images):
     targets = head.get_targets(gts, metas, (2, 13, 32, 32))
     per_slot = _head().get_targets(gts, metas, (2, 13, 32, 32))
     # channel g: the maximum over its slots' maps
-    index = head.kpt_slot_to_channel.view(1, -1, 1, 1).expand_as(per_slot.kpt_heatmap)
+    index = head.codec.kpt_slot_to_channel.view(1, -1, 1, 1).expand_as(per_slot.kpt_heatmap)
     expected = per_slot.kpt_heatmap.new_zeros(2, 69, 32, 32).scatter_reduce_(
         1, index, per_slot.kpt_heatmap, 'amax', include_self=False)
     assert torch.equal(targets.kpt_heatmap, expected)
@@ -145,7 +145,8 @@ def test_tables_from_a_json_file_and_bad_tables(tmp_path):
     path = tmp_path / 'table.json'
     save_channel_table(SEMANTIC, str(path))
     head = _head(kpt_heatmap_channels=str(path))
-    assert torch.equal(head.kpt_slot_to_channel, torch.from_numpy(SEMANTIC.slot_to_channel.copy()))
+    assert torch.equal(head.codec.kpt_slot_to_channel,
+                       torch.from_numpy(SEMANTIC.slot_to_channel.copy()))
     shared = np.arange(NUM_KEYPOINTS)
     shared[1] = 0  # two slots of short sleeve top on one channel
     bad = dict(slot_to_channel=shared.tolist(), num_channels=NUM_KEYPOINTS, source='bad table')
@@ -188,4 +189,4 @@ def test_table_flip_check_uses_the_heads_flip_indices():
     channels = [0, 1, 2, 3, 4, 5, 0, 6, 7, 1, 8, 9, 10, 11, 12]
     table = dict(slot_to_channel=channels, num_channels=13, source='toy table')
     head = _head(kpt_heatmap_channels=table, flip_indices=flip, **toy)
-    assert head.kpt_slot_to_channel.tolist() == channels
+    assert head.codec.kpt_slot_to_channel.tolist() == channels

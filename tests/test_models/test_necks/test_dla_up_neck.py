@@ -51,8 +51,6 @@ def test_bilinear_kernel_exact_values():
     k8 = bilinear_upsample_kernel(8)  # factor 4
     profile8 = torch.tensor([1, 3, 5, 7, 7, 5, 3, 1], dtype=torch.float32) / 8
     assert torch.allclose(k8, torch.outer(profile8, profile8))
-    with pytest.raises(ValueError, match='kernel_size'):
-        bilinear_upsample_kernel(0)
 
 
 @pytest.mark.parametrize('factor', [2, 4])
@@ -105,8 +103,6 @@ def test_neck_output_and_centernet_order():
 
 
 def test_neck_rejects_bad_arguments():
-    with pytest.raises(ValueError, match='out_channels'):
-        DLAUpNeck(DLA34_CHANNELS, out_channels=32, use_dcn=False)
     with pytest.raises(ValueError, match='first_level'):
         DLAUpNeck(DLA34_CHANNELS, first_level=5, last_level=5, use_dcn=False)
     neck = DLAUpNeck(DLA34_CHANNELS, use_dcn=False)

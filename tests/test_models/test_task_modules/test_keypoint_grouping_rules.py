@@ -7,7 +7,7 @@ from mmdet.registry import TASK_UTILS
 
 import deepmark_mm  # noqa: F401  (registers the codec)
 from deepmark_mm.models.task_modules import DeepMarkCodec
-from deepmark_mm.models.task_modules.keypoint_grouping import group_keypoints
+from deepmark_mm.models.task_modules.keypoint_grouping import GROUPERS
 
 
 def _two_detections_one_peak():
@@ -33,9 +33,9 @@ def test_grouping_setting_from_config(type_name, rule):
 
 
 def test_nearest_rule_shares_exclusive_rule_does_not():
-    shared = group_keypoints('nearest', **_two_detections_one_peak())
+    shared = GROUPERS['nearest'](**_two_detections_one_peak())
     assert shared.snapped.tolist() == [[[True], [True]]]
-    exclusive = group_keypoints('exclusive', **_two_detections_one_peak())
+    exclusive = GROUPERS['exclusive'](**_two_detections_one_peak())
     assert exclusive.snapped.tolist() == [[[False], [True]]]
     torch.testing.assert_close(exclusive.keypoints[0, :, 0], torch.tensor([[4., 5.], [5.6, 5.]]))
 
@@ -43,14 +43,14 @@ def test_nearest_rule_shares_exclusive_rule_does_not():
 @pytest.mark.parametrize('rule', ['nearest', 'exclusive'])
 def test_rules_parameters_are_used(rule):
     scene = _two_detections_one_peak()
-    assert not group_keypoints(rule, **scene, score_thr=0.9).snapped.any()  # peak scores 0.8
-    assert group_keypoints(rule, **scene, score_thr=0.8).snapped.any()
+    assert not GROUPERS[rule](**scene, score_thr=0.9).snapped.any()  # peak scores 0.8
+    assert GROUPERS[rule](**scene, score_thr=0.8).snapped.any()
     # 0.4 away from detection 1 (box side 10): refused when the limit is 0.03 * 10 = 0.3
-    assert not group_keypoints(rule, **scene, distance_ratio=0.03).snapped.any()
-    assert group_keypoints(rule, **scene, distance_ratio=0.05).snapped[0, 1, 0]
+    assert not GROUPERS[rule](**scene, distance_ratio=0.03).snapped.any()
+    assert GROUPERS[rule](**scene, distance_ratio=0.05).snapped[0, 1, 0]
     # detections removed upstream (the codec masks their slots) take nothing
     scene['keypoint_mask'] = torch.tensor([[[True], [False]]])
-    assert group_keypoints(rule, **scene).snapped.tolist() == [[[True], [False]]]
+    assert GROUPERS[rule](**scene).snapped.tolist() == [[[True], [False]]]
 
 
 def test_rule_rejects_bad_parameters():

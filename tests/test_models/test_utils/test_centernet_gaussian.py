@@ -91,6 +91,3 @@ def test_gaussian_window_pixels_values_borders_and_owners():
     assert [k for k in rows if k[0] == 3] == [(3, 5, 5)]
     assert len([k for k in rows if k[0] == 0]) == 6 and len([k for k in rows if k[0] == 1]) == 9
     assert peak.tolist() == sorted(peak.tolist())  # grouped by peak
-    with pytest.raises(ValueError, match='window_radius'):
-        gaussian_window_pixels(torch.tensor([0]), torch.tensor([[1, 1]]), torch.tensor([1]), -1,
-                               1, (8, 8))

@@ -6,6 +6,7 @@ from mmengine.structures import InstanceData
 
 from deepmark_mm.models.task_modules import DeepMarkCodec
 from deepmark_mm.models.utils.centernet_gaussian import centernet_gaussian_radius
+from deepmark_mm.models.utils.ground_truth_maps import encode_targets
 
 # two toy categories owning slots [0, 4) and [4, 6)
 MASK = 'two categories owning slots [0, 4) and [4, 6)'
@@ -13,7 +14,7 @@ MASK = 'two categories owning slots [0, 4) and [4, 6)'
 
 def build_deepmark_targets(bboxes, labels, keypoints, visible, batch_ids, batch_size, feat_size,
                            input_size, category_keypoint_mask, regression_radius=0):
-    """DeepMarkCodec.encode of the garments of a flat batch."""
+    """encode_targets of the garments of a flat batch."""
     codec = DeepMarkCodec(num_classes=2, num_keypoints=6, keypoint_slices=[(0, 4), (4, 6)],
                           regression_radius=regression_radius)
     gts = []
@@ -22,7 +23,7 @@ def build_deepmark_targets(bboxes, labels, keypoints, visible, batch_ids, batch_
         gts.append(InstanceData(bboxes=bboxes[rows], labels=labels[rows],
                                 keypoints=keypoints[rows], keypoints_visible=visible[rows]))
     metas = [dict(batch_input_shape=input_size)] * batch_size
-    return codec.encode(gts, metas, (batch_size, 2) + tuple(feat_size))
+    return encode_targets(codec, gts, metas, (batch_size, 2) + tuple(feat_size))
 
 
 def _toy_batch():
