@@ -13,7 +13,6 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_slices
 from ..task_modules import DeepMarkCodec, DeepMarkTargets
-from ..utils.ground_truth_maps import encode_targets
 from ..utils.peak_topk import pixel_major
 
 #: CenterNet's ``_sigmoid`` clamp, keeps the focal loss finite.
@@ -190,7 +189,7 @@ class DeepMarkHead(BaseDenseHead):
         """The six ``loss_*`` of :meth:`forward`'s lists, averaged over levels.
 
         Focal losses are divided by the number of garments / labelled landmarks, L1 losses by
-        the supervised weight (each at least 1). Ground truth as :func:`encode_targets` takes.
+        the supervised weight (each at least 1). Ground truth as :meth:`DeepMarkCodec.encode` takes.
         """
         targets_by_shape: Dict[Tuple[int, ...], DeepMarkTargets] = {}
         level_losses = []
@@ -252,8 +251,8 @@ class DeepMarkHead(BaseDenseHead):
 
     def get_targets(self, batch_gt_instances: InstanceList, batch_img_metas: List[dict],
                     feat_shape: Sequence[int]) -> DeepMarkTargets:
-        """Targets for a (B, C, H, W) ``feat_shape`` (:func:`encode_targets`)."""
-        return encode_targets(self.codec, batch_gt_instances, batch_img_metas, feat_shape)
+        """Targets for a (B, C, H, W) ``feat_shape`` (:meth:`DeepMarkCodec.encode`)."""
+        return self.codec.encode(batch_gt_instances, batch_img_metas, feat_shape)
 
     def predict_by_feat(self, center_heatmap_preds: List[Tensor], wh_preds: List[Tensor],
                         offset_preds: List[Tensor], kpt_reg_preds: List[Tensor],

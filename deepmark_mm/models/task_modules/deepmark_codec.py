@@ -1,6 +1,7 @@
 # Copyright (c) deepmark_mm contributors. All rights reserved.
-"""DeepMark codec: ground truth -> training targets, the head's maps -> detections (CenterNet
-``multi_pose``; steps: docs/architecture.md, "Decoding, top to bottom").
+"""DeepMark codec: ground truth -> training targets (:meth:`DeepMarkCodec.encode`), the head's maps
+-> detections (:meth:`DeepMarkCodec.decode`; CenterNet ``multi_pose``; steps: docs/architecture.md,
+"Decoding, top to bottom").
 
 Shapes: B images, C categories, J landmark slots, K decoded garments, M kept ones, P peaks per
 slot, (H, W) the feature map; feature pixels until the last step.
@@ -17,6 +18,7 @@ from torch import Tensor
 from deepmark_mm.datasets.deepfashion2_metainfo import NUM_CLASSES, NUM_KEYPOINTS
 from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask, resolve_keypoint_slices
 from deepmark_mm.ops import batched_nms
+from ..utils.ground_truth_maps import DeepMarkTargets, encode_targets
 from ..utils.image_frame import network_input_size, to_original_image
 from ..utils.peak_topk import (gather_at_pixels, is_tracing, peak_windows, sample_heatmap_at,
                                topk_local_maxima, weighted_vote, window_votes)
@@ -121,6 +123,11 @@ class DeepMarkCodec(nn.Module):
     def grouping_repr(self) -> str:
         """The rule and its settings: ``nearest(score_thr=0.1, distance_ratio=0.3)``."""
         return f'{self.grouping}(score_thr={self.score_thr}, distance_ratio={self.distance_ratio})'
+
+    def encode(self, batch_gt_instances: Sequence[InstanceData], batch_img_metas: List[dict],
+               feat_shape: Sequence[int]) -> DeepMarkTargets:
+        """Targets of a batch for a (B, C, H, W) ``feat_shape`` (:func:`encode_targets`)."""
+        return encode_targets(self, batch_gt_instances, batch_img_metas, feat_shape)
 
     def prob_maps(self, outputs: Sequence[Sequence[Tensor]]) -> Tuple[Tensor, ...]:
         """What :meth:`decode` reads from the head's six per-level output lists: the last level,
