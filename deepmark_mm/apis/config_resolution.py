@@ -14,10 +14,13 @@ _PACKAGE_DIR = osp.dirname(osp.abspath(deepmark_mm.__file__))
 
 
 def config_search_dirs() -> List[str]:
-    """Existing config folders: the checkout's ``configs/``, then ``deepmark_mm/.mim/configs``."""
+    """Existing config folders: the checkout's ``configs/``, then ``deepmark_mm/.mim/configs``
+    (unless it links to the first)."""
     candidates = [osp.join(osp.dirname(_PACKAGE_DIR), 'configs'),
                   osp.join(_PACKAGE_DIR, '.mim', 'configs')]
-    return [folder for folder in candidates if osp.isdir(folder)]
+    found = [folder for folder in candidates if osp.isdir(folder)]
+    return [folder for i, folder in enumerate(found)
+            if osp.realpath(folder) not in map(osp.realpath, found[:i])]
 
 
 def resolve_config_path(config: str) -> str:

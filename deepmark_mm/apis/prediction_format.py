@@ -22,7 +22,7 @@ from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData
 
 from deepmark_mm.datasets.keypoint_metainfo import category_keypoint_mask
-from deepmark_mm.evaluation.metrics.deepfashion2_metric import to_numpy
+from deepmark_mm.evaluation.metrics.deepfashion2_coco import to_numpy
 
 #: Keys of a prediction dict, in order.
 PREDICTION_KEYS = ('img_id', 'img_path', 'ori_shape', 'bboxes', 'scores', 'labels', 'label_ids',

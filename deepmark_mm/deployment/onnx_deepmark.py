@@ -3,7 +3,8 @@
 the landmark set stored in its ONNX ``metadata_props`` (DeepFashion2's when absent)."""
 import copy
 import json
-from typing import Dict, List, Mapping, Optional, Union
+import os.path as osp
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -17,7 +18,41 @@ from mmengine.structures import InstanceData
 from deepmark_mm.apis import DeepMarkInferencer, build_inference_pipeline
 from deepmark_mm.datasets.keypoint_metainfo import config_test_pipeline, resolve_keypoint_metainfo
 from .onnx_export import (INPUT_NAME, KEYPOINT_METADATA_KEYS, OUTPUT_NAMES,
-                          POSTPROCESS_OUTPUT_NAMES, create_session, decode_settings)
+                          POSTPROCESS_OUTPUT_NAMES, decode_settings)
+
+
+def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[int] = None,
+                   spinning: bool = True):
+    """An onnxruntime ``InferenceSession`` (CUDA provider first for ``device='cuda'`` when
+    available; ``num_threads`` intra-op threads; ``spinning=False``: idle threads sleep)."""
+    import onnxruntime as ort
+    if not osp.isfile(onnx_file):
+        raise FileNotFoundError(f'ONNX model {onnx_file} not found')
+    options = ort.SessionOptions()
+    if not spinning:
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    if num_threads is not None:
+        options.intra_op_num_threads = int(num_threads)
+        options.inter_op_num_threads = 1
+    providers = ['CPUExecutionProvider']
+    if str(device).startswith('cuda') and \
+            'CUDAExecutionProvider' in ort.get_available_providers():
+        providers.insert(0, 'CUDAExecutionProvider')
+    return ort.InferenceSession(onnx_file, sess_options=options, providers=providers)
+
+
+def compare_with_pytorch(module: Callable, onnx_file: str, inputs: torch.Tensor,
+                         output_names: Sequence[str] = OUTPUT_NAMES) -> Dict[str, float]:
+    """Output name -> max |onnxruntime - PyTorch| of ``module`` (what was exported) on ``inputs``
+    (B, 3, H, W)."""
+    session = create_session(onnx_file, num_threads=1)
+    onnx_outputs = session.run(None, {INPUT_NAME: inputs.numpy().astype(np.float32)})
+    with torch.no_grad():
+        torch_outputs = module(inputs)
+    return {
+        name: float(np.abs(ours.astype(np.float64) - theirs.double().numpy()).max())
+        for name, ours, theirs in zip(output_names, onnx_outputs, torch_outputs)
+    }
 
 
 def read_keypoint_metadata(metadata: Mapping[str, str], source: str) -> Dict:

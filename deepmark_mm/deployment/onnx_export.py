@@ -9,7 +9,6 @@ import os.path as osp
 import warnings
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,6 +25,7 @@ from deepmark_mm.datasets.keypoint_metainfo import (config_dataset_metainfo, con
 from deepmark_mm.engine.hooks import head_keypoint_metainfo
 from deepmark_mm.ops import ModulatedDeformConv2d
 from deepmark_mm.utils import load_model_checkpoint
+from .fold_zero_pads import fold_zero_pads
 
 DEFAULT_OPSET, DEFORM_CONV_OPSET = 17, 19
 NETWORK_PREFIX, POSTPROCESS_PREFIX = 'network/', 'postprocess/'
@@ -83,6 +83,9 @@ class DeepMarkExportWrapper(nn.Module):
     def __init__(self, detector: nn.Module, flip: bool = False,
                  kpt_reg_features: bool = False) -> None:
         super().__init__()
+        if kpt_reg_features and kpt_reg_last_conv(detector.bbox_head) is None:
+            raise ValueError('kpt_reg_features needs a kpt_reg branch ending in a plain 1x1 '
+                             'convolution')
         self.detector = detector
         self.flip = bool(flip)
         self.kpt_reg_features = bool(kpt_reg_features)
@@ -352,6 +355,7 @@ def export_onnx(config: Union[str, Config],
                       output_names=list(output_names), opset=opset,
                       postprocess=bool(postprocess), flip=bool(flip))
     if verify:
+        from .onnx_deepmark import compare_with_pytorch  # the runtime side imports this module
         onnx.checker.check_model(out_file)
         info['max_abs_diff'] = compare_with_pytorch(graph, out_file, batch, output_names)
     return info
@@ -388,97 +392,3 @@ def _join(network, decoding, map_names: Sequence[str]):
     del joined.opset_import[:]
     joined.opset_import.extend(onnx.helper.make_opsetid(*item) for item in versions.items())
     return joined
-
-
-def create_session(onnx_file: str, device: str = 'cpu', num_threads: Optional[int] = None,
-                   spinning: bool = True):
-    """An onnxruntime ``InferenceSession`` (CUDA provider first for ``device='cuda'`` when
-    available; ``num_threads`` intra-op threads; ``spinning=False``: idle threads sleep)."""
-    import onnxruntime as ort
-    if not osp.isfile(onnx_file):
-        raise FileNotFoundError(f'ONNX model {onnx_file} not found')
-    options = ort.SessionOptions()
-    if not spinning:
-        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-    if num_threads is not None:
-        options.intra_op_num_threads = int(num_threads)
-        options.inter_op_num_threads = 1
-    providers = ['CPUExecutionProvider']
-    if str(device).startswith('cuda') and \
-            'CUDAExecutionProvider' in ort.get_available_providers():
-        providers.insert(0, 'CUDAExecutionProvider')
-    return ort.InferenceSession(onnx_file, sess_options=options, providers=providers)
-
-
-def compare_with_pytorch(module: Callable, onnx_file: str, inputs: torch.Tensor,
-                         output_names: Sequence[str] = OUTPUT_NAMES) -> Dict[str, float]:
-    """Output name -> max |onnxruntime - PyTorch| of ``module`` (what was exported) on ``inputs``
-    (B, 3, H, W)."""
-    session = create_session(onnx_file, num_threads=1)
-    onnx_outputs = session.run(None, {INPUT_NAME: inputs.numpy().astype(np.float32)})
-    with torch.no_grad():
-        torch_outputs = module(inputs)
-    return {
-        name: float(np.abs(ours.astype(np.float64) - theirs.double().numpy()).max())
-        for name, ours, theirs in zip(output_names, onnx_outputs, torch_outputs)
-    }
-
-
-def fold_zero_pads(model, input_name: str, input_shape: Sequence[int]) -> int:
-    """Fold every constant-zero, spatial-only ``Pad`` whose one consumer is a ``Conv`` (timm's
-    ``tf_`` "same" padding; onnx / onnxruntime fold no computed pads) into that ``Conv``'s
-    ``pads`` of ``model`` (ModelProto), in place, the pads read by one run on zeros of
-    (B, 3, H, W) ``input_shape`` at ``input_name``; dead nodes are removed. Returns the count."""
-    import onnx
-    import onnxruntime as ort
-    graph = model.graph
-    consumers = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    pairs = []
-    for pad in graph.node:
-        users = consumers.get(pad.output[0], []) if pad.op_type == 'Pad' else []
-        mode = next((a.s for a in pad.attribute if a.name == 'mode'), b'constant')
-        if len(users) == 1 and users[0].op_type == 'Conv' and users[0].input[0] == pad.output[0] \
-                and mode == b'constant' and not any(pad.input[2:]) \
-                and not any(a.name == 'auto_pad' and a.s not in (b'', b'NOTSET')
-                            for a in users[0].attribute):
-            pairs.append((pad, users[0]))
-    if not pairs:
-        return 0
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    del probe.graph.output[:]
-    probe.graph.output.extend(
-        onnx.helper.make_tensor_value_info(pad.input[1], onnx.TensorProto.INT64, None)
-        for pad, _ in pairs)
-    session = ort.InferenceSession(probe.SerializeToString(), providers=['CPUExecutionProvider'])
-    amounts = session.run(None, {input_name: np.zeros(input_shape, np.float32)})
-    folded = 0
-    for (pad, conv), value in zip(pairs, amounts):
-        begin, end = value[:4].tolist(), value[4:].tolist()
-        if begin[:2] != [0, 0] or end[:2] != [0, 0] or min(begin + end) < 0:
-            continue  # batch / channel padding or cropping: not a convolution's padding
-        old = next((list(a.ints) for a in conv.attribute if a.name == 'pads'), [0, 0, 0, 0])
-        kept = [a for a in conv.attribute if a.name != 'pads']
-        del conv.attribute[:]
-        conv.attribute.extend(kept + [onnx.helper.make_attribute(
-            'pads', [old[0] + begin[2], old[1] + begin[3], old[2] + end[2], old[3] + end[3]])])
-        conv.input[0] = pad.input[0]
-        graph.node.remove(pad)
-        folded += 1
-    _remove_dead_nodes(graph)
-    return folded
-
-
-def _remove_dead_nodes(graph) -> None:
-    """Drop nodes none of whose outputs reach a graph output (the pads' size arithmetic)."""
-    needed = {output.name for output in graph.output}
-    alive = []
-    for node in reversed(graph.node):
-        if any(name in needed for name in node.output):
-            alive.append(node)
-            needed.update(node.input)
-    del graph.node[:]
-    graph.node.extend(reversed(alive))

@@ -45,6 +45,14 @@ def test_ambiguous_name_lists_the_candidates(monkeypatch, tmp_path):
         resolve_config_path('twin')
 
 
+def test_a_linked_mim_configs_folder_is_searched_once(monkeypatch, tmp_path):
+    (tmp_path / 'configs').mkdir()
+    (tmp_path / 'pkg' / '.mim').mkdir(parents=True)
+    (tmp_path / 'pkg' / '.mim' / 'configs').symlink_to(tmp_path / 'configs')
+    monkeypatch.setattr(config_resolution, '_PACKAGE_DIR', str(tmp_path / 'pkg'))
+    assert config_resolution.config_search_dirs() == [str(tmp_path / 'configs')]
+
+
 def test_load_merges_options_and_requires_a_model(tmp_path):
     cfg = load_deepmark_config('deepmark_dla34_1xb8-12e_synthetic-128', {'model.test_cfg.topk': 7})
     assert cfg.model.test_cfg.topk == 7

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from deepmark_mm.deployment.onnx_export import fold_zero_pads
+from deepmark_mm.deployment.fold_zero_pads import fold_zero_pads
 
 
 class SamePadded(nn.Module):

@@ -255,6 +255,8 @@ def test_kpt_reg_at_centres_needs_a_last_1x1_conv_and_no_flip():
     assert kpt_reg_last_conv(head) is None  # export then keeps the whole kpt_reg map
     with pytest.raises(ValueError, match='plain 1x1'):
         DeepMarkPostprocess(head, (SIZE, SIZE), kpt_reg_features=True)
+    with pytest.raises(ValueError, match='plain 1x1'):
+        DeepMarkExportWrapper(model, kpt_reg_features=True)
     bias_free = torch.nn.Conv2d(head.kpt_reg_head[-1][-1].in_channels, 2 * head.num_keypoints, 1,
                                 bias=False)
     head.kpt_reg_head[-1][-1] = bias_free

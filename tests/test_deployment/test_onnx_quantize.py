@@ -29,11 +29,16 @@ def calibration(exported, deploy_images):
 
 def test_int8_network_stays_close_to_float(exported, deploy_images, tmp_path):
     batches = calibration(exported, deploy_images)
-    int8_file = str(tmp_path / 'random_int8.onnx')
-    info = quantize_onnx(exported['onnx_file'], int8_file, batches)
+    int8_file, stale_file = str(tmp_path / 'random_int8.onnx'), str(tmp_path / 'stale.onnx')
+    stale = onnx.load(exported['onnx_file'])
+    stale.metadata_props.add(key='quantization', value='stale')
+    onnx.save(stale, stale_file)
+    info = quantize_onnx(stale_file, int8_file, batches)
     assert info['int8_bytes'] < info['float_bytes'] / 3  # int8 weights
     graph = onnx.load(int8_file)
     assert sum(n.op_type == 'QuantizeLinear' for n in graph.graph.node) > 50
+    keys = [p.key for p in graph.metadata_props]
+    assert keys.count('quantization') == 1  # replaced, not added
     metadata = {p.key: p.value for p in graph.metadata_props}
     assert metadata['input_hw'] == '128,128' and 'int8' in metadata['quantization']
     feed = {INPUT_NAME: batches[0]}

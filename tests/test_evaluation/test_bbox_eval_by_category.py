@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from deepmark_mm.evaluation import DeepFashion2Metric
-from deepmark_mm.evaluation.metrics.deepfashion2_metric import build_coco_ground_truth
+from deepmark_mm.evaluation.metrics.deepfashion2_coco import build_coco_ground_truth
 
 
 @pytest.mark.parametrize('seed', [0, 3])

@@ -7,7 +7,7 @@ import pytest
 
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS
 from deepmark_mm.evaluation import DeepFashion2Metric
-from deepmark_mm.evaluation.metrics.deepfashion2_metric import (
+from deepmark_mm.evaluation.metrics.deepfashion2_coco import (
     bbox_entries, build_coco_ground_truth, category_keypoint_entries, category_keypoint_annotations,
     dump_json_list, keypoint_entries, own_keypoints, top_k_per_category)
 

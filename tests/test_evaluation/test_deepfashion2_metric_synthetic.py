@@ -13,7 +13,7 @@ from mmdet.registry import METRICS
 from mmdet.structures import DetDataSample
 from deepmark_mm.datasets.deepfashion2_metainfo import KEYPOINT_SLICES, NUM_KEYPOINTS, OKS_SIGMAS
 from deepmark_mm.evaluation import DeepFashion2Metric
-from deepmark_mm.evaluation.metrics.deepfashion2_metric import build_coco_ground_truth
+from deepmark_mm.evaluation.metrics.deepfashion2_coco import build_coco_ground_truth
 
 SKIRT = 8
 SKIRT_START, SKIRT_END = KEYPOINT_SLICES[SKIRT]
@@ -318,6 +318,12 @@ def test_bad_ground_truth_and_setup_raise(helpers, tmp_path):
     del no_instances['instances']
     with pytest.raises(ValueError, match='instances'):
         DeepFashion2Metric().process({}, [no_instances])
+
+    no_id = one_skirt_sample(helpers, skirt_keypoints())
+    del no_id['img_id']
+    no_id['img_path'] = 'a/skirt.jpg'
+    with pytest.raises(ValueError, match=r"'a/skirt\.jpg' has no img_id"):
+        DeepFashion2Metric().process({}, [no_id])
 
     instance = skirt_instance()
     instance['keypoints_visible'][SKIRT_START] = 3

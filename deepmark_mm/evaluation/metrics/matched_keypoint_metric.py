@@ -10,7 +10,7 @@ from mmpose.registry import METRICS as POSE_METRICS
 
 from mmdet.evaluation.functional import bbox_overlaps
 from mmdet.registry import METRICS
-from .deepfashion2_metric import to_numpy
+from .deepfashion2_coco import to_numpy
 
 #: mmpose's top-down FLD evaluation (``configs/fashion_2d_keypoint/.../deepfashion_*.py``).
 POSE_METRICS_CFG = (dict(type='PCKAccuracy', thr=0.2), dict(type='AUC'), dict(type='EPE'))
