@@ -214,6 +214,16 @@ def test_coco_bad_annotation_names_file_and_item(tmp_path, monkeypatch, case):
     assert 'image 1 (000001.jpg) annotation 7:' in dataset.invalid.problems[0]
 
 
+def test_parse_data_info_names_ann_file_without_source_file(tmp_path):
+    write_split(tmp_path, {'000001': {'item1': good_item()}})
+    dataset = load(tmp_path)
+    coco = coco_with(dict(category_id=14))
+    with pytest.raises(DeepFashion2FormatError, match=r'deepfashion2_train.json: image 1 '
+                       r'\(000001.jpg\) annotation 7: category_id 14'):  # before: KeyError
+        dataset.parse_data_info(dict(raw_img_info=coco['images'][0],
+                                     raw_ann_info=coco['annotations']))
+
+
 def test_coco_missing_image_and_corrupt_file(tmp_path, monkeypatch):
     write_split(tmp_path, {'000001': {}}, missing_images={'000001'})
     ann_file = tmp_path / 'train' / 'deepfashion2_train.json'

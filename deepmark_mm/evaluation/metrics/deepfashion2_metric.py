@@ -24,8 +24,9 @@ from pycocotools.cocoeval import COCOeval
 
 from mmdet.registry import METRICS
 from mmdet.structures.bbox import get_box_tensor
-from deepmark_mm.datasets.deepfashion2_dataset import load_json_file, read_coco_ground_truth
+from deepmark_mm.datasets.deepfashion2_dataset import read_coco_ground_truth
 from deepmark_mm.datasets.deepfashion2_metainfo import CLASSES, KEYPOINT_SLICES
+from deepmark_mm.datasets.keypoint_coco_dataset import load_json_file
 from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_metainfo
 
 #: Detections per image and category that pycocotools' keypoint evaluation looks at (maxDets).
