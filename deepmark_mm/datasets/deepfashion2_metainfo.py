@@ -9,7 +9,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .keypoint_metainfo import keypoint_owner
+from .keypoint_metainfo import check_keypoint_slices, keypoint_owner
 
 #: COCO category names in category-id order (label = category_id - 1).
 CLASSES: Tuple[str, ...] = (
@@ -101,6 +101,8 @@ def flip_indices() -> np.ndarray:
             if indices[a] not in (a, b):
                 raise ValueError(f'landmark slot {a} has two flip partners: {indices[a]}, {b}')
             indices[a] = b
+    check_keypoint_slices(KEYPOINT_SLICES, NUM_KEYPOINTS, 'mmpose deepfashion2 swap', CLASSES,
+                          indices)
     indices.setflags(write=False)
     return indices
 

@@ -178,7 +178,8 @@ class KeypointCocoDataset(BaseDetDataset):
 
     def parse_data_info(self, raw_data_info: dict) -> dict:
         """``img_path``, ``img_id``, ``height``, ``width``, ``instances`` (and ``flip_indices``)
-        of one :func:`coco_layout_samples` record."""
+        of one :func:`coco_layout_samples` record (``source_file``: ``ann_file`` if not given)."""
+        raw_data_info.setdefault('source_file', self.ann_file)
         image = raw_data_info['raw_img_info']
         instances = valid_annotations(raw_data_info, self.invalid, self._instance)
         data_info = dict(

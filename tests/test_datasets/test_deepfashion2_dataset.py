@@ -191,15 +191,37 @@ COCO_CASES = {
 
 
 @pytest.mark.parametrize('case', list(COCO_CASES))
-def test_coco_bad_annotation_names_file_and_item(tmp_path, case):
+def test_coco_bad_annotation_names_file_and_item(tmp_path, monkeypatch, case):
     changes, message = COCO_CASES[case]
-    write_split(tmp_path, {'000001': {}})
+    write_split(tmp_path, {'000001': {}, '000002': {}})
+    coco, good = coco_with(changes), coco_with({})['annotations'][0]
+    coco['images'].append(dict(id=2, file_name='000002.jpg', width=100, height=100))
+    coco['annotations'] += [dict(good, id=8), dict(good, id=9, image_id=2)]
     with open(tmp_path / 'train' / 'deepfashion2_train.json', 'w') as file:
-        json.dump(coco_with(changes), file)
+        json.dump(coco, file)
     with pytest.raises(DeepFashion2FormatError) as error:
         load(tmp_path)
     assert 'deepfashion2_train.json: image 1 (000001.jpg) annotation 7:' in str(error.value)
     assert message in str(error.value)
+    # skip_invalid: the bad garment goes, its image stays with its good garment; one warning
+    warnings = []
+    monkeypatch.setattr(dataset_module, 'print_log', lambda msg, **kw: warnings.append(msg))
+    dataset = load(tmp_path, skip_invalid=True)
+    assert [[instance['id'] for instance in info['instances']] for info in all_infos(dataset)] \
+        == [[8], [9]]
+    assert len(warnings) == 1 and 'skipped 1 invalid items and 0 unusable images' in warnings[0]
+    assert len(dataset.invalid.problems) == 1 and message in dataset.invalid.problems[0]
+    assert 'image 1 (000001.jpg) annotation 7:' in dataset.invalid.problems[0]
+
+
+def test_parse_data_info_names_ann_file_without_source_file(tmp_path):
+    write_split(tmp_path, {'000001': {'item1': good_item()}})
+    dataset = load(tmp_path)
+    coco = coco_with(dict(category_id=14))
+    with pytest.raises(DeepFashion2FormatError, match=r'deepfashion2_train.json: image 1 '
+                       r'\(000001.jpg\) annotation 7: category_id 14'):  # before: KeyError
+        dataset.parse_data_info(dict(raw_img_info=coco['images'][0],
+                                     raw_ann_info=coco['annotations']))
 
 
 def test_coco_missing_image_and_corrupt_file(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from deepmark_mm.datasets.deepfashion2_metainfo import (CATEGORY_NAMES, CLASSES, KEYPOINT_SLICES,
                                                         OKS_SIGMAS, flip_indices,
@@ -36,3 +37,12 @@ def test_dataset_metainfo_contents():
     owner = meta['keypoint_category']
     for label, links in enumerate(meta['skeletons']):
         assert links and all(owner[a] == label and owner[b] == label for a, b in links)
+
+
+def test_flip_indices_refuse_a_pair_across_categories(monkeypatch):
+    from deepmark_mm.datasets import deepfashion2_metainfo
+    crossing = dict(flip_indices=[25] + list(range(1, 294)))  # slot 0 <-> slot 25 (next category)
+    monkeypatch.setattr(deepfashion2_metainfo, 'mmpose_deepfashion2_metainfo', lambda: crossing)
+    with pytest.raises(ValueError, match=r'mmpose deepfashion2 swap: flip pair \(0, 25\) crosses '
+                       'categories short_sleeved_shirt and long_sleeved_shirt'):
+        flip_indices.__wrapped__()

@@ -62,3 +62,25 @@ def test_invalid_items_and_unreadable_annotation_file_are_listed(root, tmp_path,
     lines = [line.split('\t') for line in out.read_text().splitlines()]
     assert len(lines) == 1 and lines[0][0] == str(ann_file)
     assert lines[0][1].startswith('unreadable or corrupt annotation file')
+
+
+def test_keypoint_coco_dataset_skips_invalid_items(tmp_path, load_tool, capsys):
+    """Any ``KeypointCocoDataset`` (here the toy set's) is read with ``skip_invalid=True``."""
+    from toy_keypoint_set import make_toy_keypoint_set
+    make_toy_keypoint_set(str(tmp_path / 'data'), num_train=4, num_val=1, size=32, seed=0)
+    ann_file = tmp_path / 'data' / 'train' / 'toy_train.json'
+    coco = json.loads(ann_file.read_text())
+    coco['annotations'][1]['category_id'] = 9
+    ann_file.write_text(json.dumps(coco))
+    out = tmp_path / 'bad.txt'
+    check_dataset = load_tool('tools/analysis_tools/check_dataset.py')
+    # before: the dataset raised at the bad item, one "unreadable" problem and no images
+    assert check_dataset.main([
+        str(REPO / 'configs' / 'deepmark' / 'deepmark_toy-landmarks_example.py'), '--out',
+        str(out), '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "data"}'
+    ]) == 1
+    lines = [line.split('\t') for line in out.read_text().splitlines()]
+    assert len(lines) == 1 and lines[0][0] == str(ann_file)
+    assert f'annotation {coco["annotations"][1]["id"]}: category_id 9' in lines[0][1]
+    assert '4 images: 4 decoded, 0 missing, unreadable or unusable; 1 other problems' in \
+        capsys.readouterr().out

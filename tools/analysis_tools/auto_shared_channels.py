@@ -28,8 +28,9 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'dataset_converters'))
-from deepfashion2_to_coco import (list_annotation_files, load_json_file,  # noqa: E402
+from deepfashion2_to_coco import (list_annotation_files,  # noqa: E402
                                   raw_item_to_coco_annotation, sorted_item_keys)
+from deepmark_mm.datasets.keypoint_coco_dataset import load_json_file  # noqa: E402
 from deepmark_mm.datasets.keypoint_metainfo import keypoint_owner  # noqa: E402
 from deepmark_mm.datasets.shared_channel_table import (KeypointChannelTable,  # noqa: E402
                                                        check_channel_table)

@@ -72,7 +72,8 @@ def dataset_image_paths(config: str, split: str, cfg_options: Optional[dict] = N
                         ) -> Tuple[List[str], List[Tuple[str, str]], int]:
     """Every image of a config's ``split`` dataset and every problem its annotations have.
 
-    A ``DeepFashion2Dataset`` is read with ``skip_invalid=True``, ``check_images=False`` and no
+    A ``KeypointCocoDataset`` (``DeepFashion2Dataset``, ``FLDDataset``, ...) is read with
+    ``skip_invalid=True`` (a ``DeepFashion2Dataset`` also with ``check_images=False``) and no
     ``filter_cfg`` (pipeline not run), so that one bad file or item does not end the check and
     every image, also a missing one, is decoded afterwards. A dataset that cannot be read at all
     (e.g. a truncated annotation file) gives one problem and no images.
@@ -82,7 +83,7 @@ def dataset_image_paths(config: str, split: str, cfg_options: Optional[dict] = N
         and the number of images those problems dropped (missing from the paths).
     """
     import deepmark_mm  # noqa: F401  (registers the dataset)
-    from deepmark_mm.datasets import DeepFashion2Dataset
+    from deepmark_mm.datasets import DeepFashion2Dataset, KeypointCocoDataset
     from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -94,8 +95,10 @@ def dataset_image_paths(config: str, split: str, cfg_options: Optional[dict] = N
     dataset_cfg.update(pipeline=[], serialize_data=False, filter_cfg=None)
     dataset_type = DATASETS.get(dataset_cfg.type) if isinstance(dataset_cfg.type, str) \
         else dataset_cfg.type
+    if isinstance(dataset_type, type) and issubclass(dataset_type, KeypointCocoDataset):
+        dataset_cfg.update(skip_invalid=True)
     if isinstance(dataset_type, type) and issubclass(dataset_type, DeepFashion2Dataset):
-        dataset_cfg.update(skip_invalid=True, check_images=False)
+        dataset_cfg.update(check_images=False)
     try:
         dataset = DATASETS.build(dataset_cfg)
     except (OSError, ValueError) as error:  # an unreadable annotation file, or another dataset

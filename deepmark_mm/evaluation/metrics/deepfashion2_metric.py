@@ -18,7 +18,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mmdet.registry import METRICS
-from deepmark_mm.datasets.deepfashion2_dataset import load_json_file, read_coco_ground_truth
+from deepmark_mm.datasets.deepfashion2_dataset import read_coco_ground_truth
+from deepmark_mm.datasets.keypoint_coco_dataset import load_json_file
 from deepmark_mm.datasets.keypoint_metainfo import resolve_keypoint_metainfo
 from .deepfashion2_coco import (bbox_entries, build_coco_ground_truth,
                                 category_keypoint_annotations, category_keypoint_entries,

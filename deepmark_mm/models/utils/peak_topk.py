@@ -2,8 +2,8 @@
 """Top-K local maxima of heatmaps, exactly mmdet's ``get_local_maximum`` then ``torch.topk``.
 
 On the CPU the sparse maxima are compacted and the top-K runs on them (PyTorch has no sparse or
-segmented top-K); rows not provably exact, tracing and CUDA run the dense computation (why and
-how fast: docs/deployment.md, "Decoding speed"). The last functions read maps around peaks.
+segmented top-K); rows not provably exact, tracing and non-CPU devices run the dense computation
+(why and how fast: docs/deployment.md, "Decoding speed"). The last functions read maps around peaks.
 """
 from typing import Optional, Tuple
 
@@ -150,7 +150,8 @@ def topk_local_maxima(heat: Tensor,
 
     Returns:
         tuple[Tensor]: Scores and int64 indices, (B, C, k) of ``y * W + x`` per channel, or
-        (B, k) of ``c * H * W + y * W + x``; exactly ``torch.topk``'s values and order.
+        (B, k) of ``c * H * W + y * W + x``; exactly ``torch.topk``'s values and order. With
+        ``min_score`` on the sparse path: (B, C, k'), k' <= k (above).
     """
     if min_score is not None and not (min_score > 0 and per_channel):
         raise ValueError(f'topk_local_maxima needs min_score > 0 and per_channel, got '

@@ -97,7 +97,7 @@ def test_mirror_twice_is_identity_and_commutes_with_merging():
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises((IndexError, RuntimeError), match='out of'):  # torch's index check
+    with pytest.raises((IndexError, RuntimeError)):  # torch's index check (its own wording)
         channel_maps_to_slot_maps(torch.zeros(1, 10, 2, 2), SLOT_TO_CHANNEL)
     with pytest.raises(ValueError, match=r'maps must be \(B, G, H, W\)'):
         channel_maps_to_slot_maps(torch.zeros(10, 2, 2), SLOT_TO_CHANNEL)
