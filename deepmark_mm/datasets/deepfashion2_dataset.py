@@ -2,7 +2,7 @@
 """DeepFashion2 from its official COCO json (``tools/dataset_converters/deepfashion2_to_coco.py``
 converts the per-image files), and the metric's ground truth read with the same checks."""
 from functools import partial
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 from mmdet.registry import DATASETS
@@ -55,8 +55,7 @@ class DeepFashion2Dataset(KeypointCocoDataset):
 
     Args:
         check_images (bool): Check that every image file exists.
-        **kwargs: :class:`KeypointCocoDataset` arguments (``skip_invalid``); ``filter_cfg``
-            takes ``filter_empty_gt`` and ``min_size`` (training only).
+        **kwargs: :class:`KeypointCocoDataset` arguments.
     """
 
     METAINFO: dict = dict(classes=CLASSES)
@@ -86,22 +85,3 @@ class DeepFashion2Dataset(KeypointCocoDataset):
         image_folder = self.data_prefix.get('img', '') if self.check_images else None
         return coco_layout_samples(load_json_file(self.ann_file, lean_annotation), self.ann_file,
                                    self.invalid, image_folder)
-
-    def filter_data(self) -> List[dict]:
-        """Training-time filtering by ``filter_cfg`` (``filter_empty_gt``, ``min_size``)."""
-        if self.test_mode or not self.filter_cfg:
-            return self.data_list
-        filter_empty_gt = self.filter_cfg.get('filter_empty_gt', False)
-        min_size = self.filter_cfg.get('min_size', 0)
-        return [
-            data_info for data_info in self.data_list
-            if not (filter_empty_gt and not any(
-                instance['ignore_flag'] == 0 for instance in data_info['instances']))
-            and min(data_info['width'], data_info['height']) >= min_size
-        ]
-
-    def _serialize_data(self) -> Tuple[np.ndarray, np.ndarray]:
-        """mmengine's serialization, also for an empty data list (everything filtered out)."""
-        if not self.data_list:
-            return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
-        return super()._serialize_data()

@@ -6,6 +6,8 @@ import logging
 import os.path as osp
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
+import numpy as np
+
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import load
@@ -136,7 +138,8 @@ class KeypointCocoDataset(BaseDetDataset):
     Args:
         skip_invalid (bool): Skip bad items (or whole images) with one warning line instead of
             raising :class:`DeepFashion2FormatError` naming file and item.
-        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments.
+        **kwargs: :class:`mmdet.datasets.BaseDetDataset` arguments; ``filter_cfg`` takes
+            ``filter_empty_gt`` and ``min_size`` (training only).
 
     Attributes:
         invalid (SkipOrRaise): What ``skip_invalid`` skipped.
@@ -196,3 +199,22 @@ class KeypointCocoDataset(BaseDetDataset):
         """One ``data_info`` instance, checked against the set's slices."""
         return coco_annotation_to_instance(annotation, where, self._meta['keypoint_slices'],
                                            self._meta['classes'])
+
+    def filter_data(self) -> List[dict]:
+        """Training-time filtering by ``filter_cfg`` (``filter_empty_gt``, ``min_size``)."""
+        if self.test_mode or not self.filter_cfg:
+            return self.data_list
+        filter_empty_gt = self.filter_cfg.get('filter_empty_gt', False)
+        min_size = self.filter_cfg.get('min_size', 0)
+        return [
+            data_info for data_info in self.data_list
+            if not (filter_empty_gt and not any(
+                instance['ignore_flag'] == 0 for instance in data_info['instances']))
+            and min(data_info['width'], data_info['height']) >= min_size
+        ]
+
+    def _serialize_data(self) -> Tuple[np.ndarray, np.ndarray]:
+        """mmengine's serialization, also for an empty data list (everything filtered out)."""
+        if not self.data_list:
+            return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+        return super()._serialize_data()

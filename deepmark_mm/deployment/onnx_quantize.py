@@ -84,12 +84,10 @@ def quantize_onnx(in_file: str, out_file: str, calibration_inputs: Sequence[np.n
                         extra_options=dict(ActivationSymmetric=False, WeightSymmetric=True))
     num_images = int(sum(len(batch) for batch in calibration_inputs))
     target = onnx.load(out_file)  # the quantizer keeps the metadata
-    kept = [prop for prop in target.metadata_props if prop.key != 'quantization']
-    del target.metadata_props[:]
-    target.metadata_props.extend(kept)  # re-quantizing replaces the entry
-    target.metadata_props.add(key='quantization', value=(
-        f'int8 QDQ static, per_channel=True, MinMax, {num_images} calibration images, int8 map '
-        f'convolutions: {",".join(int8_maps) or "none"}'))
+    onnx.helper.set_model_props(target, {  # re-quantizing replaces the entry
+        **{prop.key: prop.value for prop in target.metadata_props},
+        'quantization': f'int8 QDQ static, per_channel=True, MinMax, {num_images} calibration '
+                        f'images, int8 map convolutions: {",".join(int8_maps) or "none"}'})
     onnx.save(target, out_file)
     onnx.checker.check_model(out_file)
     return dict(onnx_file=out_file, num_calibration_images=num_images, float_nodes=len(excluded),

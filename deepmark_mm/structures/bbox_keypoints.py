@@ -104,9 +104,10 @@ class BBoxKeypoints(HorizontalBoxes):
             index = index[0]
         if isinstance(index, Tensor) and index.dtype == torch.bool and index.dim() != 1:
             raise IndexError('BBoxKeypoints boolean index must be 1-D (one flag per box)')
-        return self._new(self.tensor[index].reshape(-1, 4),
-                         self.keypoints[index].reshape(-1, *self.keypoints.shape[1:]),
-                         self.keypoints_visible[index].reshape(-1, self.keypoints_visible.shape[1]))
+        boxes = self.tensor[index].reshape(-1, 4)
+        shape = (boxes.shape[0], ) + tuple(self.keypoints.shape[1:])  # K may be 0: no -1
+        return self._new(boxes, self.keypoints[index].reshape(shape),
+                         self.keypoints_visible[index].reshape(shape[:2]))
 
     def __setitem__(self, index, values: 'BBoxKeypoints') -> None:
         """Overwrite boxes and their landmarks at ``index``."""
@@ -161,10 +162,9 @@ class BBoxKeypoints(HorizontalBoxes):
         flip = box_list[0].flip_indices
         if not all(torch.equal(boxes.flip_indices, flip) for boxes in box_list):
             raise ValueError('cannot concatenate BBoxKeypoints with different flip_indices')
-        return cls(torch.cat([boxes.tensor for boxes in box_list]),
-                   keypoints=torch.cat([boxes.keypoints for boxes in box_list]),
-                   keypoints_visible=torch.cat([boxes.keypoints_visible for boxes in box_list]),
-                   flip_indices=flip, clone=False)
+        return box_list[0]._new(torch.cat([boxes.tensor for boxes in box_list]),
+                                torch.cat([boxes.keypoints for boxes in box_list]),
+                                torch.cat([boxes.keypoints_visible for boxes in box_list]))
 
     def flip_(self, img_shape: Tuple[int, int], direction: str = 'horizontal') -> None:
         """Flip boxes and landmarks in place on an (H, W) image; a horizontal (or diagonal) flip

@@ -182,3 +182,14 @@ def test_empty_and_shape_errors():
         random_boxes().reshape(-1, 4)
     with pytest.raises(NotImplementedError):
         random_boxes().split(1)  # mmdet's split would drop the landmarks
+
+
+def test_boxes_without_landmark_slots_index_and_empty():
+    """K = 0 (a box list with no landmark slots): indexing and empty_boxes keep the shapes."""
+    boxes = BBoxKeypoints([[0., 0., 4., 4.], [1., 1., 5., 6.]], keypoints=np.zeros((2, 0, 2)),
+                          keypoints_visible=np.zeros((2, 0)), flip_indices=[])
+    assert tuple(boxes[:1].keypoints.shape) == (1, 0, 2)
+    assert tuple(boxes[torch.tensor([False, True])].keypoints_visible.shape) == (1, 0)
+    empty = boxes.empty_boxes()
+    assert tuple(empty.tensor.shape) == (0, 4) and tuple(empty.keypoints.shape) == (0, 0, 2)
+    assert torch.equal(BBoxKeypoints.cat([boxes, boxes[1:]]).tensor[2], boxes.tensor[1])
