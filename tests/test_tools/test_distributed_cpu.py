@@ -108,7 +108,7 @@ def run(cmd, env) -> subprocess.CompletedProcess:
 def last_metrics(work_dir: Path) -> dict:
     logs = sorted(work_dir.glob('*/*.json'))
     assert len(logs) == 1, logs
-    metrics = json.loads(logs[0].read_text().strip().splitlines()[-1])
+    metrics = json.JSONDecoder().raw_decode(logs[0].read_text().strip().splitlines()[-1])[0]
     return {key: metrics[f'deepfashion2/{key}'] for key in METRIC_KEYS}
 
 

@@ -37,7 +37,9 @@ def read_metrics(work_dir: str) -> Dict[str, float]:
     if not logs:
         raise FileNotFoundError(f'no test results (<timestamp>/<timestamp>.json) in {work_dir}')
     with open(logs[-1], encoding='utf-8') as f:
-        last = json.loads(f.read().strip().splitlines()[-1])
+        # the first object of the last line: under torchrun every rank's LoggerHook rewrites the
+        # test json (mmengine 0.10 does not guard it by rank), a shorter write can leave a tail
+        last = json.JSONDecoder().raw_decode(f.read().strip().splitlines()[-1])[0]
     return {k[len(PREFIX):]: v for k, v in last.items() if k.startswith(PREFIX)}
 
 
