@@ -111,7 +111,7 @@ test_ckpt --work-dir "$WORK/test_flip_ms" --tta --cfg-options $data_opts "tta_sc
 
 step "drawing validation predictions into $WORK/vis"
 mkdir -p "$WORK/vis_inputs"
-find "$DATA/validation/image" -name '*.jpg' | sort | head -n 8 | xargs -I{} cp {} "$WORK/vis_inputs/"
+find "$DATA/validation/image" -name '*.jpg' | sort | sed -n 1,8p | xargs -I{} cp {} "$WORK/vis_inputs/"
 "$PY" tools/demo/image_demo.py "$WORK/vis_inputs" "$CONFIG" "$CKPT" --out-dir "$WORK/vis" \
   --score-thr 0.3
 
